@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages relayscope needs to build, test and run its
+# local stack. Idempotent: packages already installed are skipped, and apt is
+# not touched at all when nothing is missing. This file is the one package list
+# of the project; deploy/dev/demo.sh and deploy/dev/test.sh both call it.
+set -euo pipefail
+
+# Build: compiler, CMake/Ninja, and every library the code links.
+BUILD_PACKAGES=(
+  build-essential cmake ninja-build pkg-config git
+  protobuf-compiler libprotobuf-dev protobuf-compiler-grpc libgrpc++-dev
+  libabsl-dev libssl-dev prometheus-cpp-dev libsqlite3-dev sqlite3
+  libgtest-dev libgmock-dev libbenchmark-dev libcurl4-openssl-dev
+  libpq-dev libpqxx-dev
+)
+# Run and test: the real components of the test rig (see shared/DESIGN.md).
+RIG_PACKAGES=(
+  squid dante-server nginx-light iproute2 iptables prometheus curl
+  util-linux procps openssl ca-certificates postgresql
+)
+
+missing=()
+for pkg in "${BUILD_PACKAGES[@]}" "${RIG_PACKAGES[@]}"; do
+  status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
+  [[ "$status" == "install ok installed" ]] || missing+=("$pkg")
+done
+
+if ((${#missing[@]} == 0)); then
+  echo "deps: all ${#BUILD_PACKAGES[@]}+${#RIG_PACKAGES[@]} packages present"
+  exit 0
+fi
+
+SUDO=()
+if [[ $(id -u) -ne 0 ]]; then
+  command -v sudo >/dev/null || { echo "deps: need root (or sudo) to install: ${missing[*]}" >&2; exit 1; }
+  SUDO=(sudo)
+fi
+
+echo "deps: installing ${#missing[@]} missing package(s): ${missing[*]}"
+# Package maintainer scripts would otherwise start squid/nginx/postgresql as
+# system services on machines with a working init; the rig starts its own
+# instances on loopback, so block service starts for the duration of apt.
+policy=/usr/sbin/policy-rc.d
+added_policy=0
+if [[ ! -e $policy ]]; then
+  printf '#!/bin/sh\nexit 101\n' | "${SUDO[@]}" tee "$policy" >/dev/null
+  "${SUDO[@]}" chmod 755 "$policy"
+  added_policy=1
+fi
+cleanup() { if ((added_policy)); then "${SUDO[@]}" rm -f "$policy"; fi; }
+trap cleanup EXIT
+
+export DEBIAN_FRONTEND=noninteractive
+"${SUDO[@]}" apt-get update -q
+"${SUDO[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
+echo "deps: done"
