@@ -1,0 +1,372 @@
+#include "agent/attempt/transport.h"
+
+#include <arpa/inet.h>
+#include <curl/curl.h>
+#include <poll.h>
+
+#include <cerrno>
+#include <cstring>
+#include <mutex>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+
+namespace relayscope::agent {
+namespace {
+
+void EnsureCurlInitialized() {
+  static std::once_flag once;
+  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+}
+
+bool IsIpLiteral(const std::string& host) {
+  unsigned char buf[16];
+  return inet_pton(AF_INET, host.c_str(), buf) == 1 ||
+         inet_pton(AF_INET6, host.c_str(), buf) == 1;
+}
+
+std::string UrlHost(const std::string& host) {
+  unsigned char buf[16];
+  if (inet_pton(AF_INET6, host.c_str(), buf) == 1) return absl::StrCat("[", host, "]");
+  return host;
+}
+
+long RemainingMs(absl::Time deadline) {
+  int64_t ms = absl::ToInt64Milliseconds(deadline - absl::Now());
+  // libcurl treats 0 as "no timeout": never hand it a zero.
+  return ms < 1 ? 1 : static_cast<long>(ms);
+}
+
+// Waits for `events` on `fd` until `deadline`. True when ready.
+bool WaitFor(int fd, short events, absl::Time deadline) {
+  for (;;) {
+    int64_t ms = absl::ToInt64Milliseconds(deadline - absl::Now());
+    if (ms <= 0) return false;
+    pollfd p{fd, events, 0};
+    int rc = poll(&p, 1, static_cast<int>(ms));
+    if (rc > 0) return true;
+    if (rc < 0 && errno != EINTR) return true;  // let the caller see the error
+  }
+}
+
+v1::PhaseTiming Timing(v1::Phase phase, curl_off_t micros, bool completed) {
+  v1::PhaseTiming timing;
+  timing.set_phase(phase);
+  int64_t us = micros < 0 ? 0 : static_cast<int64_t>(micros);
+  timing.mutable_duration()->set_seconds(us / 1000000);
+  timing.mutable_duration()->set_nanos(static_cast<int32_t>((us % 1000000) * 1000));
+  timing.set_completed(completed);
+  return timing;
+}
+
+class CurlTunnel final : public Tunnel {
+ public:
+  CurlTunnel(CURL* handle, curl_socket_t socket) : handle_(handle), socket_(socket) {}
+  ~CurlTunnel() override { curl_easy_cleanup(handle_); }
+  CurlTunnel(const CurlTunnel&) = delete;
+  CurlTunnel& operator=(const CurlTunnel&) = delete;
+
+  absl::StatusOr<size_t> Send(absl::Span<const uint8_t> data, absl::Time deadline,
+                              IoError* error) override {
+    size_t total = 0;
+    while (total < data.size()) {
+      size_t n = 0;
+      CURLcode rc = curl_easy_send(handle_, data.data() + total, data.size() - total, &n);
+      if (rc == CURLE_OK) {
+        total += n;
+        continue;
+      }
+      if (rc == CURLE_AGAIN) {
+        if (!WaitFor(socket_, POLLOUT, deadline)) {
+          *error = {v1::OUTCOME_HANDSHAKE_TIMEOUT, ETIMEDOUT};
+          return absl::DeadlineExceededError("send timed out");
+        }
+        continue;
+      }
+      *error = {v1::OUTCOME_CONNECTION_RESET, ECONNRESET};
+      return absl::UnavailableError(absl::StrCat("send failed: ", curl_easy_strerror(rc)));
+    }
+    return total;
+  }
+
+  absl::StatusOr<size_t> Recv(absl::Span<uint8_t> buffer, absl::Time deadline,
+                              IoError* error) override {
+    for (;;) {
+      size_t n = 0;
+      CURLcode rc = curl_easy_recv(handle_, buffer.data(), buffer.size(), &n);
+      if (rc == CURLE_OK) return n;  // n == 0: end of stream
+      if (rc == CURLE_AGAIN) {
+        if (!WaitFor(socket_, POLLIN, deadline)) {
+          *error = {v1::OUTCOME_HANDSHAKE_TIMEOUT, ETIMEDOUT};
+          return absl::DeadlineExceededError("no reply before the deadline");
+        }
+        continue;
+      }
+      *error = {v1::OUTCOME_CONNECTION_RESET, ECONNRESET};
+      return absl::UnavailableError(absl::StrCat("receive failed: ", curl_easy_strerror(rc)));
+    }
+  }
+
+ private:
+  CURL* handle_;
+  curl_socket_t socket_;
+};
+
+curl_proxytype CurlProxyType(const ProxyEndpoint& proxy) {
+  switch (proxy.kind) {
+    case v1::ROUTE_KIND_HTTPS_PROXY:
+      return CURLPROXY_HTTPS;
+    case v1::ROUTE_KIND_SOCKS4:
+      return CURLPROXY_SOCKS4;
+    case v1::ROUTE_KIND_SOCKS4A:
+      return CURLPROXY_SOCKS4A;
+    case v1::ROUTE_KIND_SOCKS5:
+      return proxy.remote_dns ? CURLPROXY_SOCKS5_HOSTNAME : CURLPROXY_SOCKS5;
+    default:
+      return CURLPROXY_HTTP;
+  }
+}
+
+bool IsSocks(v1::RouteKind kind) {
+  return kind == v1::ROUTE_KIND_SOCKS4 || kind == v1::ROUTE_KIND_SOCKS4A ||
+         kind == v1::ROUTE_KIND_SOCKS5;
+}
+
+// Maps a TCP-level connect errno onto the closed outcome set.
+v1::Outcome ConnectErrnoOutcome(int os_error) {
+  switch (os_error) {
+    case ECONNREFUSED:
+      return v1::OUTCOME_CONNECTION_REFUSED;
+    case EHOSTUNREACH:
+      return v1::OUTCOME_HOST_UNREACHABLE;
+    case ENETUNREACH:
+      return v1::OUTCOME_NETWORK_UNREACHABLE;
+    case ECONNRESET:
+      return v1::OUTCOME_CONNECTION_RESET;
+    case ETIMEDOUT:
+      return v1::OUTCOME_CONNECT_TIMEOUT;
+    default:
+      return v1::OUTCOME_CONNECTION_REFUSED;
+  }
+}
+
+// SOCKS replies: the reply code as the proxy status, and the outcome it
+// means for the relay behind the proxy.
+void ClassifySocks(long proxy_error, bool has_credentials, OpenResult* result) {
+  result->failed_phase = v1::PHASE_PROXY_NEGOTIATION;
+  switch (proxy_error) {
+    case CURLPX_REPLY_CONNECTION_REFUSED:
+      result->outcome = v1::OUTCOME_CONNECTION_REFUSED;
+      result->proxy_status = 5;
+      return;
+    case CURLPX_REPLY_HOST_UNREACHABLE:
+      result->outcome = v1::OUTCOME_HOST_UNREACHABLE;
+      result->proxy_status = 4;
+      return;
+    case CURLPX_REPLY_NETWORK_UNREACHABLE:
+      result->outcome = v1::OUTCOME_NETWORK_UNREACHABLE;
+      result->proxy_status = 3;
+      return;
+    case CURLPX_REPLY_TTL_EXPIRED:
+      result->outcome = v1::OUTCOME_CONNECT_TIMEOUT;
+      result->proxy_status = 6;
+      return;
+    case CURLPX_REPLY_GENERAL_SERVER_FAILURE:
+      result->proxy_status = 1;
+      break;
+    case CURLPX_REPLY_NOT_ALLOWED:
+      result->proxy_status = 2;
+      break;
+    case CURLPX_REPLY_COMMAND_NOT_SUPPORTED:
+      result->proxy_status = 7;
+      break;
+    case CURLPX_REPLY_ADDRESS_TYPE_NOT_SUPPORTED:
+      result->proxy_status = 8;
+      break;
+    case CURLPX_REQUEST_FAILED:  // SOCKS4 reply 91
+      result->proxy_status = 91;
+      break;
+    case CURLPX_RESOLVE_HOST:
+      result->outcome = v1::OUTCOME_DNS_FAILURE;
+      return;
+    case CURLPX_NO_AUTH:
+    case CURLPX_USER_REJECTED:
+    case CURLPX_RECV_AUTH:
+      result->outcome = has_credentials ? v1::OUTCOME_PROXY_AUTH_FAILED
+                                        : v1::OUTCOME_PROXY_AUTH_REQUIRED;
+      return;
+    default:
+      break;
+  }
+  result->outcome = v1::OUTCOME_PROXY_ERROR;
+}
+
+}  // namespace
+
+std::string ErrnoName(int os_error) {
+  if (os_error == 0) return "";
+  const char* name = strerrorname_np(os_error);
+  return name != nullptr ? name : absl::StrCat("E", os_error);
+}
+
+OpenResult OpenRoute(const Destination& destination, const ProxyEndpoint& proxy,
+                     absl::Time deadline) {
+  EnsureCurlInitialized();
+  OpenResult result;
+  CURL* handle = curl_easy_init();
+  if (handle == nullptr) {
+    result.outcome = v1::OUTCOME_CONNECTION_RESET;
+    result.detail = "libcurl could not allocate a handle";
+    return result;
+  }
+  const bool proxied = proxy.kind != v1::ROUTE_KIND_DIRECT &&
+                       proxy.kind != v1::ROUTE_KIND_UNSPECIFIED;
+  const bool has_credentials = !proxy.username.empty();
+  char error_buffer[CURL_ERROR_SIZE] = {0};
+  const std::string url =
+      absl::StrCat("http://", UrlHost(destination.host), ":", destination.port, "/");
+  curl_easy_setopt(handle, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(handle, CURLOPT_CONNECT_ONLY, 1L);
+  curl_easy_setopt(handle, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(handle, CURLOPT_ERRORBUFFER, error_buffer);
+  curl_easy_setopt(handle, CURLOPT_TIMEOUT_MS, RemainingMs(deadline));
+  curl_easy_setopt(handle, CURLOPT_CONNECTTIMEOUT_MS, RemainingMs(deadline));
+  // A diagnosis must test exactly the route it names: never let libcurl
+  // pick up a proxy from the environment or reuse a connection.
+  curl_easy_setopt(handle, CURLOPT_FORBID_REUSE, 1L);
+  curl_easy_setopt(handle, CURLOPT_FRESH_CONNECT, 1L);
+  if (proxied) {
+    const std::string proxy_url = absl::StrCat(UrlHost(proxy.host), ":", proxy.port);
+    curl_easy_setopt(handle, CURLOPT_PROXY, proxy_url.c_str());
+    curl_easy_setopt(handle, CURLOPT_PROXYTYPE, static_cast<long>(CurlProxyType(proxy)));
+    curl_easy_setopt(handle, CURLOPT_NOPROXY, "");
+    if (!IsSocks(proxy.kind)) curl_easy_setopt(handle, CURLOPT_HTTPPROXYTUNNEL, 1L);
+    if (has_credentials) {
+      curl_easy_setopt(handle, CURLOPT_PROXYUSERNAME, proxy.username.c_str());
+      curl_easy_setopt(handle, CURLOPT_PROXYPASSWORD, proxy.password.c_str());
+      curl_easy_setopt(handle, CURLOPT_PROXYAUTH, static_cast<long>(CURLAUTH_ANY));
+    }
+    if (!proxy.ca_file.empty()) {
+      curl_easy_setopt(handle, CURLOPT_PROXY_CAINFO, proxy.ca_file.c_str());
+    }
+  } else {
+    curl_easy_setopt(handle, CURLOPT_PROXY, "");
+  }
+
+  const CURLcode rc = curl_easy_perform(handle);
+
+  long connect_code = 0, os_errno = 0, proxy_error = 0;
+  curl_off_t lookup_us = 0, connect_us = 0, appconnect_us = 0, total_us = 0;
+  curl_easy_getinfo(handle, CURLINFO_HTTP_CONNECTCODE, &connect_code);
+  curl_easy_getinfo(handle, CURLINFO_OS_ERRNO, &os_errno);
+  curl_easy_getinfo(handle, CURLINFO_PROXY_ERROR, &proxy_error);
+  curl_easy_getinfo(handle, CURLINFO_NAMELOOKUP_TIME_T, &lookup_us);
+  curl_easy_getinfo(handle, CURLINFO_CONNECT_TIME_T, &connect_us);
+  curl_easy_getinfo(handle, CURLINFO_APPCONNECT_TIME_T, &appconnect_us);
+  curl_easy_getinfo(handle, CURLINFO_TOTAL_TIME_T, &total_us);
+
+  result.proxy_status = static_cast<uint32_t>(connect_code);
+  result.os_error = static_cast<int>(os_errno);
+  const bool connected = connect_us > 0;
+  const std::string& first_hop = proxied ? proxy.host : destination.host;
+  const bool tls_proxy = proxy.kind == v1::ROUTE_KIND_HTTPS_PROXY;
+
+  // Phase timings from libcurl's clock; the last phase is where it ended.
+  if (!IsIpLiteral(first_hop)) {
+    result.phases.push_back(Timing(v1::PHASE_DNS, lookup_us, lookup_us > 0 || connected));
+  }
+  const curl_off_t tcp_end = connected ? connect_us : total_us;
+  result.phases.push_back(Timing(v1::PHASE_TCP_CONNECT, tcp_end - lookup_us, connected));
+  curl_off_t negotiation_start = connect_us;
+  if (connected && tls_proxy) {
+    const bool tls_done = appconnect_us > 0;
+    result.phases.push_back(Timing(v1::PHASE_TLS,
+                                   (tls_done ? appconnect_us : total_us) - connect_us,
+                                   tls_done));
+    negotiation_start = tls_done ? appconnect_us : total_us;
+  }
+  if (connected && proxied && negotiation_start < total_us) {
+    result.phases.push_back(Timing(v1::PHASE_PROXY_NEGOTIATION,
+                                   total_us - negotiation_start, rc == CURLE_OK));
+  } else if (connected && proxied && rc == CURLE_OK) {
+    result.phases.push_back(Timing(v1::PHASE_PROXY_NEGOTIATION, 0, true));
+  }
+
+  if (rc == CURLE_OK) {
+    curl_socket_t socket = CURL_SOCKET_BAD;
+    curl_easy_getinfo(handle, CURLINFO_ACTIVESOCKET, &socket);
+    result.outcome = v1::OUTCOME_OK;
+    result.proxy_status = proxied && !IsSocks(proxy.kind) ? 200 : 0;
+    result.tunnel = std::make_unique<CurlTunnel>(handle, socket);
+    return result;
+  }
+
+  std::string curl_message = error_buffer[0] ? error_buffer : curl_easy_strerror(rc);
+  const std::string hop =
+      proxied ? absl::StrCat("proxy ", UrlHost(proxy.host), ":", proxy.port)
+              : absl::StrCat(UrlHost(destination.host), ":", destination.port);
+
+  if (connect_code != 0 && connect_code != 200) {
+    result.failed_phase = v1::PHASE_PROXY_NEGOTIATION;
+    if (connect_code == 407) {
+      result.outcome = has_credentials ? v1::OUTCOME_PROXY_AUTH_FAILED
+                                       : v1::OUTCOME_PROXY_AUTH_REQUIRED;
+      result.detail = has_credentials
+                          ? absl::StrCat(hop, " rejected the credentials (407)")
+                          : absl::StrCat(hop, " requires authentication (407)");
+    } else {
+      result.outcome = v1::OUTCOME_PROXY_ERROR;
+      result.detail = absl::StrCat(hop, " refused CONNECT with HTTP ", connect_code);
+    }
+  } else {
+    switch (rc) {
+      case CURLE_COULDNT_RESOLVE_HOST:
+      case CURLE_COULDNT_RESOLVE_PROXY:
+        result.outcome = v1::OUTCOME_DNS_FAILURE;
+        result.failed_phase = v1::PHASE_DNS;
+        break;
+      case CURLE_COULDNT_CONNECT:
+        result.outcome = ConnectErrnoOutcome(result.os_error);
+        result.failed_phase = v1::PHASE_TCP_CONNECT;
+        break;
+      case CURLE_OPERATION_TIMEDOUT:
+        result.outcome = v1::OUTCOME_CONNECT_TIMEOUT;
+        result.os_error = ETIMEDOUT;
+        result.failed_phase = !connected ? v1::PHASE_TCP_CONNECT
+                              : (tls_proxy && appconnect_us == 0) ? v1::PHASE_TLS
+                                                                  : v1::PHASE_PROXY_NEGOTIATION;
+        break;
+      case CURLE_PROXY:
+        ClassifySocks(proxy_error, has_credentials, &result);
+        break;
+      case CURLE_SSL_CONNECT_ERROR:
+      case CURLE_PEER_FAILED_VERIFICATION:
+      case CURLE_SSL_CERTPROBLEM:
+      case CURLE_SSL_CIPHER:
+      case CURLE_SSL_CACERT_BADFILE:
+        result.outcome = v1::OUTCOME_TLS_FAILURE;
+        result.failed_phase = v1::PHASE_TLS;
+        break;
+      default:
+        // The proxy (or relay) closed, reset or sent something that is not
+        // a valid proxy reply.
+        result.outcome = result.os_error == ECONNRESET ? v1::OUTCOME_CONNECTION_RESET
+                         : proxied                     ? v1::OUTCOME_PROXY_ERROR
+                                                       : v1::OUTCOME_CONNECTION_RESET;
+        result.failed_phase = proxied && connected ? v1::PHASE_PROXY_NEGOTIATION
+                                                   : v1::PHASE_TCP_CONNECT;
+        break;
+    }
+    result.detail = absl::StrCat(hop, ": ", curl_message);
+  }
+  // libcurl's messages never contain the password, but a proxy's error text
+  // could echo what it was sent: scrub it unconditionally.
+  if (!proxy.password.empty()) {
+    absl::StrReplaceAll({{proxy.password, "****"}}, &result.detail);
+  }
+  curl_easy_cleanup(handle);
+  return result;
+}
+
+}  // namespace relayscope::agent

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The test command: installs missing Debian packages, builds, and runs the
+# whole ctest suite (unit + integration). .ci/run calls exactly this.
+#
+#   deploy/dev/test.sh               # everything
+#   deploy/dev/test.sh -L unit       # extra arguments go to ctest
+#
+# Integration tests need root (network namespaces, iptables); as another user
+# they skip with a message saying so.
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+build=${RELAYSCOPE_BUILD_DIR:-$root/build/test}
+
+"$root/deploy/dev/deps.sh"
+
+start=$(date +%s)
+cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DRELAYSCOPE_WERROR=ON >"$build.configure.log" 2>&1 \
+  || { cat "$build.configure.log"; exit 1; }
+cmake --build "$build"
+echo "test: build took $(( $(date +%s) - start )) s"
+
+jobs=${RELAYSCOPE_TEST_JOBS:-$(nproc)}
+ctest --test-dir "$build" --output-on-failure -j "$jobs" --timeout 300 "$@"
