@@ -1,0 +1,210 @@
+#include "agent/report/report_writer.h"
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+
+#include <unistd.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/time.h"
+#include "agent/report/verdict.h"
+#include "google/protobuf/util/json_util.h"
+#include "google/protobuf/util/time_util.h"
+#include "relayscope/util/status_macros.h"
+
+namespace relayscope::agent {
+namespace {
+
+using google::protobuf::util::TimeUtil;
+
+std::string FormatTime(const google::protobuf::Timestamp& ts) {
+  absl::Time t = absl::FromUnixMicros(TimeUtil::TimestampToMicroseconds(ts));
+  return absl::FormatTime("%Y-%m-%d %H:%M:%E3S", t, absl::LocalTimeZone());
+}
+
+int64_t Millis(const google::protobuf::Duration& d) {
+  return TimeUtil::DurationToMilliseconds(d);
+}
+
+std::string PhaseSummary(const v1::Attempt& a) {
+  std::vector<std::string> parts;
+  for (const v1::PhaseTiming& p : a.phases()) {
+    std::string name = v1::Phase_Name(p.phase()).substr(6);  // drop "PHASE_"
+    for (char& c : name) c = static_cast<char>(std::tolower(c));
+    parts.push_back(absl::StrCat(name, "=", Millis(p.duration()), "ms",
+                                 p.completed() ? "" : "(failed)"));
+  }
+  return absl::StrJoin(parts, " ");
+}
+
+std::string Evidence(const v1::Attempt& a) {
+  if (a.outcome() != v1::OUTCOME_PROTOCOL_INTERFERENCE) return a.detail();
+  std::string out = a.interference().status_line();
+  if (!a.interference().page_title().empty()) {
+    absl::StrAppend(&out, " title=\"", a.interference().page_title(), "\"");
+  }
+  if (!a.interference().server().empty()) {
+    absl::StrAppend(&out, " server=\"", a.interference().server(), "\"");
+  }
+  return out;
+}
+
+const char* StatusWord(v1::VerdictStatus status) {
+  switch (status) {
+    case v1::VERDICT_STATUS_REACHABLE: return "REACHABLE";
+    case v1::VERDICT_STATUS_DEGRADED: return "DEGRADED";
+    case v1::VERDICT_STATUS_UNREACHABLE: return "UNREACHABLE";
+    default: return "UNKNOWN";
+  }
+}
+
+absl::Status WriteAtomically(const std::string& path, const std::string& content) {
+  const std::string temp = absl::StrCat(path, ".tmp");
+  FILE* f = std::fopen(temp.c_str(), "wb");
+  if (f == nullptr) {
+    return absl::UnavailableError(absl::StrCat("cannot create ", temp, ": ", std::strerror(errno)));
+  }
+  const size_t written = std::fwrite(content.data(), 1, content.size(), f);
+  const int write_errno = errno;
+  const bool flushed = std::fflush(f) == 0 && fsync(fileno(f)) == 0;
+  const int flush_errno = errno;
+  std::fclose(f);
+  if (written != content.size() || !flushed) {
+    std::remove(temp.c_str());
+    const int err = written != content.size() ? write_errno : flush_errno;
+    std::string message = absl::StrCat("cannot write ", path, ": ", std::strerror(err));
+    return err == ENOSPC || err == EDQUOT ? absl::ResourceExhaustedError(message)
+                                          : absl::UnavailableError(message);
+  }
+  if (std::rename(temp.c_str(), path.c_str()) != 0) {
+    std::remove(temp.c_str());
+    return absl::UnavailableError(absl::StrCat("cannot rename ", temp, ": ", std::strerror(errno)));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+std::string HtmlEscape(absl::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (char c : text) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&#39;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+std::string RenderText(const v1::SessionReport& report) {
+  std::string out = absl::StrCat("relayscope ", report.agent().version(), " session ",
+                                 report.session_id(), " catalogue ", report.catalogue(), "\n");
+  for (const v1::DiscoveredProxy& p : report.proxies()) {
+    absl::StrAppend(&out, "proxy ", p.proxy().host(), ":", p.proxy().port(), " kind ",
+                    v1::RouteKind_Name(p.proxy().kind()), " source ",
+                    v1::ProxySource_Name(p.proxy().source()), " ", p.proxy().source_detail(),
+                    "\n");
+    for (const std::string& w : p.warnings()) absl::StrAppend(&out, "  warning: ", w, "\n");
+  }
+  for (const v1::Attempt& a : report.attempts()) {
+    absl::StrAppend(&out, FormatTime(a.start_time()), " [", a.sequence(), "] ",
+                    DescribeAttempt(a), ": ", DescribeOutcome(a.outcome()));
+    if (a.proxy_status() != 0) absl::StrAppend(&out, " proxy_status=", a.proxy_status());
+    if (!a.os_error_name().empty()) absl::StrAppend(&out, " ", a.os_error_name());
+    absl::StrAppend(&out, " (", Millis(a.total_duration()), " ms; ", PhaseSummary(a), ")");
+    const std::string evidence = Evidence(a);
+    if (!evidence.empty()) absl::StrAppend(&out, " -- ", evidence);
+    absl::StrAppend(&out, "\n");
+  }
+  const v1::Verdict& v = report.verdict();
+  absl::StrAppend(&out, "\nVERDICT: ", StatusWord(v.status()), "\n", v.summary(), "\n");
+  for (const std::string& w : v.working()) absl::StrAppend(&out, "  works: ", w, "\n");
+  for (const v1::Blocker& b : v.blockers()) {
+    absl::StrAppend(&out, "  blocked: ", b.explanation(), "\n    what to do: ", b.advice(), "\n");
+  }
+  return out;
+}
+
+std::string RenderHtml(const v1::SessionReport& report) {
+  const v1::Verdict& v = report.verdict();
+  std::string out = absl::StrCat(
+      "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+      "<title>relayscope connection report</title><style>"
+      "body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222}"
+      "table{border-collapse:collapse;width:100%}td,th{border:1px solid #ccc;padding:4px 6px;"
+      "text-align:left;vertical-align:top}th{background:#f3f3f3}.ok{color:#176f2c}"
+      ".bad{color:#a11}.verdict{font-size:1.3em;font-weight:600}code{font-size:12px}"
+      "</style></head><body>\n<h1>relayscope connection report</h1>\n<p>Session <code>",
+      HtmlEscape(report.session_id()), "</code>, agent ", HtmlEscape(report.agent().version()),
+      " on ", HtmlEscape(report.agent().os()), ", catalogue ", HtmlEscape(report.catalogue()),
+      ".</p>\n<p class=\"verdict ",
+      v.status() == v1::VERDICT_STATUS_UNREACHABLE ? "bad" : "ok", "\">",
+      StatusWord(v.status()), ": ", HtmlEscape(v.summary()), "</p>\n");
+  if (!v.working().empty()) {
+    absl::StrAppend(&out, "<h2>What works</h2><ul>\n");
+    for (const std::string& w : v.working()) absl::StrAppend(&out, "<li>", HtmlEscape(w), "</li>\n");
+    absl::StrAppend(&out, "</ul>\n");
+  }
+  if (!v.blockers().empty()) {
+    absl::StrAppend(&out, "<h2>What is blocked</h2><table><tr><th>What</th><th>What to do</th></tr>\n");
+    for (const v1::Blocker& b : v.blockers()) {
+      absl::StrAppend(&out, "<tr><td>", HtmlEscape(b.explanation()), "</td><td>",
+                      HtmlEscape(b.advice()), "</td></tr>\n");
+    }
+    absl::StrAppend(&out, "</table>\n");
+  }
+  absl::StrAppend(&out,
+                  "<h2>Every attempt</h2><table><tr><th>#</th><th>Time</th><th>Relay</th>"
+                  "<th>Route</th><th>Outcome</th><th>Phases</th><th>Evidence</th></tr>\n");
+  for (const v1::Attempt& a : report.attempts()) {
+    absl::StrAppend(&out, "<tr><td>", a.sequence(), "</td><td>",
+                    HtmlEscape(FormatTime(a.start_time())), "</td><td>",
+                    HtmlEscape(absl::StrCat(a.relay(), " ", a.address(), ":", a.port())),
+                    "</td><td>", HtmlEscape(DescribeRoute(a)), "</td><td class=\"",
+                    a.outcome() == v1::OUTCOME_OK ? "ok" : "bad", "\">",
+                    HtmlEscape(DescribeOutcome(a.outcome())), "</td><td>",
+                    HtmlEscape(PhaseSummary(a)), "</td><td><code>", HtmlEscape(Evidence(a)),
+                    "</code></td></tr>\n");
+  }
+  absl::StrAppend(&out, "</table>\n</body></html>\n");
+  return out;
+}
+
+std::string RenderJson(const v1::SessionReport& report) {
+  std::string json;
+  google::protobuf::util::JsonPrintOptions options;
+  options.preserve_proto_field_names = true;
+  options.add_whitespace = true;
+  // Cannot fail for a valid message of a linked type.
+  (void)google::protobuf::util::MessageToJsonString(report, &json, options);
+  return json;
+}
+
+absl::StatusOr<ReportPaths> WriteReports(const v1::SessionReport& report,
+                                         const std::string& directory) {
+  std::error_code ec;
+  std::filesystem::create_directories(directory, ec);
+  if (ec) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot create report directory ", directory, ": ", ec.message()));
+  }
+  ReportPaths paths;
+  const std::string stem = absl::StrCat(directory, "/relayscope-", report.session_id());
+  paths.text = stem + ".log";
+  paths.json = stem + ".json";
+  paths.html = absl::StrCat(directory, "/connrpt.html");
+  RETURN_IF_ERROR(WriteAtomically(paths.text, RenderText(report)));
+  RETURN_IF_ERROR(WriteAtomically(paths.json, RenderJson(report)));
+  RETURN_IF_ERROR(WriteAtomically(paths.html, RenderHtml(report)));
+  return paths;
+}
+
+}  // namespace relayscope::agent
