@@ -1,0 +1,49 @@
+// The plan: every relay × port × route of a catalogue as an ordered list of
+// attempts to race.
+//
+// The order decides what is learned first: every region's preferred port
+// over every route comes before anyone's second port, so the first working
+// route is found within a few staggers even when whole ports are dropped.
+#ifndef AGENT_PLAN_PLAN_H_
+#define AGENT_PLAN_PLAN_H_
+
+#include <string>
+#include <vector>
+
+#include "agent/attempt/transport.h"
+#include "relayscope/v1/catalogue.pb.h"
+#include "relayscope/v1/telemetry.pb.h"
+
+namespace relayscope::agent {
+
+// One way out of this machine: DIRECT, or a proxy with its credentials
+// (`endpoint`, secret) and its description for telemetry (`proxy`, never a
+// secret).
+struct Route {
+  ProxyEndpoint endpoint;
+  v1::Proxy proxy;
+};
+
+// The DIRECT route.
+Route DirectRoute();
+
+// One attempt to make.
+struct PlannedAttempt {
+  std::string region;
+  std::string relay;
+  // A literal address, or the relay's host name when it has no address.
+  std::string address;
+  uint16_t port = 0;
+  const Route* route = nullptr;  // points into the routes given to Plan
+};
+
+// Plans attempts for every relay address and port of `catalogue` over every
+// route of `routes` (in their preference order). Ports are limited to
+// `allowed_ports` when it is not empty. `routes` must outlive the result.
+std::vector<PlannedAttempt> Plan(const v1::Catalogue& catalogue,
+                                 const std::vector<Route>& routes,
+                                 const std::vector<uint16_t>& allowed_ports = {});
+
+}  // namespace relayscope::agent
+
+#endif  // AGENT_PLAN_PLAN_H_

@@ -1,0 +1,59 @@
+#include "agent/plan/plan.h"
+
+#include "google/protobuf/text_format.h"
+#include "gtest/gtest.h"
+
+namespace relayscope::agent {
+namespace {
+
+v1::Catalogue Seed() {
+  v1::Catalogue c;
+  google::protobuf::TextFormat::ParseFromString(R"pb(
+    regions { id: "americas" relays { id: "americas-1" host: "aos.us.ihost.com"
+                                      addresses: "72.15.208.234" ports: [8200, 80] } }
+    regions { id: "emea" relays { id: "emea-1" addresses: "81.144.208.229" ports: [8200, 443, 80] } }
+    regions { id: "apac" relays { id: "apac-1" host: "apac.example" ports: [8200, 443, 80] } }
+  )pb", &c);
+  return c;
+}
+
+std::string Key(const PlannedAttempt& a) {
+  return a.relay + ":" + std::to_string(a.port) + ":" +
+         (a.route->endpoint.kind == v1::ROUTE_KIND_DIRECT ? "direct" : a.route->proxy.host());
+}
+
+TEST(Plan, CoversEveryRelayPortAndRouteBreadthFirst) {
+  Route proxy;
+  proxy.endpoint.kind = v1::ROUTE_KIND_HTTP_CONNECT;
+  proxy.proxy.set_host("proxy");
+  std::vector<Route> routes = {proxy, DirectRoute()};
+  auto plan = Plan(Seed(), routes);
+  ASSERT_EQ(plan.size(), 2u * (2 + 3 + 3));
+  std::vector<std::string> first;
+  for (size_t i = 0; i < 6; ++i) first.push_back(Key(plan[i]));
+  // Every region's preferred port over every route before any second port.
+  EXPECT_EQ(first, (std::vector<std::string>{
+                       "americas-1:8200:proxy", "emea-1:8200:proxy", "apac-1:8200:proxy",
+                       "americas-1:8200:direct", "emea-1:8200:direct", "apac-1:8200:direct"}));
+  EXPECT_EQ(Key(plan[6]), "americas-1:80:proxy");
+  EXPECT_EQ(Key(plan.back()), "apac-1:80:direct");
+}
+
+TEST(Plan, RelayWithoutAddressIsTriedByHostName) {
+  std::vector<Route> routes = {DirectRoute()};
+  auto plan = Plan(Seed(), routes);
+  EXPECT_EQ(plan[0].address, "72.15.208.234");
+  EXPECT_EQ(plan[2].relay, "apac-1");
+  EXPECT_EQ(plan[2].address, "apac.example");
+}
+
+TEST(Plan, AllowedPortsRestrictThePlan) {
+  std::vector<Route> routes = {DirectRoute()};
+  auto plan = Plan(Seed(), routes, {443});
+  ASSERT_EQ(plan.size(), 2u);
+  EXPECT_EQ(Key(plan[0]), "emea-1:443:direct");
+  EXPECT_EQ(Key(plan[1]), "apac-1:443:direct");
+}
+
+}  // namespace
+}  // namespace relayscope::agent
