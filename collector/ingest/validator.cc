@@ -1,0 +1,215 @@
+#include "collector/ingest/validator.h"
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+
+namespace relayscope::collector {
+namespace {
+
+constexpr size_t kMaxId = 64;
+constexpr size_t kMaxShort = 64;
+constexpr size_t kMaxHost = 255;
+constexpr size_t kMaxText = 512;
+constexpr size_t kMaxEvidence = 256;
+constexpr int kMaxPhases = 8;
+constexpr int kMaxProxies = 64;
+constexpr int kMaxBlockers = 256;
+const absl::Duration kMaxDuration = absl::Hours(1);
+
+// Identifiers chosen by agents: UUIDs and similar.
+bool IsIdentifier(const std::string& s) {
+  if (s.empty() || s.size() > kMaxId) return false;
+  for (char c : s) {
+    if (!absl::ascii_isalnum(c) && c != '-' && c != '_' && c != '.') return false;
+  }
+  return true;
+}
+
+// UTF-8 validity is enforced by protobuf for string fields; here only
+// control characters, which would break one-line logs, are refused.
+bool IsPrintable(const std::string& s) {
+  for (unsigned char c : s) {
+    if (c < 0x20 || c == 0x7f) return false;
+  }
+  return true;
+}
+
+struct Problem {
+  std::string field;
+  std::string reason;
+};
+
+std::optional<Problem> CheckText(const std::string& field, const std::string& value,
+                                 size_t max) {
+  if (value.size() > max) {
+    return Problem{field, absl::StrCat("longer than ", max, " bytes")};
+  }
+  if (!IsPrintable(value)) return Problem{field, "contains control characters"};
+  return std::nullopt;
+}
+
+std::optional<Problem> CheckDuration(const std::string& field,
+                                     const google::protobuf::Duration& d) {
+  // protobuf 3.21 has no TimeUtil::IsDurationValid; a non-negative one is
+  // simple to check.
+  if (d.seconds() < 0 || d.nanos() < 0 || d.nanos() > 999999999) {
+    return Problem{field, "must be a non-negative duration"};
+  }
+  if (absl::Seconds(d.seconds()) > kMaxDuration) return Problem{field, "longer than 1h"};
+  return std::nullopt;
+}
+
+std::optional<Problem> CheckProxy(const std::string& field, const v1::Proxy& proxy) {
+  if (!v1::RouteKind_IsValid(proxy.kind())) return Problem{field + ".kind", "unknown route kind"};
+  if (!v1::ProxySource_IsValid(proxy.source())) {
+    return Problem{field + ".source", "unknown proxy source"};
+  }
+  if (proxy.port() > 65535) return Problem{field + ".port", "out of range"};
+  if (auto p = CheckText(field + ".host", proxy.host(), kMaxHost)) return p;
+  if (auto p = CheckText(field + ".source_detail", proxy.source_detail(), kMaxText)) return p;
+  return std::nullopt;
+}
+
+}  // namespace
+
+Validator::Validator(const v1::Catalogue& catalogue, ValidationLimits limits)
+    : limits_(limits) {
+  for (const v1::Region& region : catalogue.regions()) {
+    regions_.insert(region.id());
+    for (const v1::Relay& relay : region.relays()) {
+      relays_[relay.id()] = {region.id(),
+                             std::set<uint32_t>(relay.ports().begin(), relay.ports().end())};
+    }
+  }
+}
+
+absl::Status Validator::ValidateEnvelope(const v1::UploadRequest& request) const {
+  auto fail = [](const std::string& field, const std::string& reason) {
+    return absl::InvalidArgumentError(absl::StrCat(field, ": ", reason));
+  };
+  if (!request.has_session()) return fail("session", "required");
+  const v1::SessionReport& s = request.session();
+  if (!IsIdentifier(s.agent().agent_id())) {
+    return fail("session.agent.agent_id", "required, 1-64 of [A-Za-z0-9._-]");
+  }
+  if (!IsIdentifier(s.session_id())) {
+    return fail("session.session_id", "required, 1-64 of [A-Za-z0-9._-]");
+  }
+  for (const auto& [field, value] :
+       {std::pair<const char*, const std::string*>{"session.agent.version", &s.agent().version()},
+        {"session.agent.os", &s.agent().os()},
+        {"session.agent.site", &s.agent().site()},
+        {"session.catalogue", &s.catalogue()}}) {
+    if (auto p = CheckText(field, *value, kMaxShort)) return fail(p->field, p->reason);
+  }
+  if (s.attempts_size() > limits_.max_attempts_per_batch) {
+    return fail("session.attempts",
+                absl::StrCat("more than ", limits_.max_attempts_per_batch, " in one batch"));
+  }
+  if (s.proxies_size() > kMaxProxies) {
+    return fail("session.proxies", absl::StrCat("more than ", kMaxProxies));
+  }
+  for (int i = 0; i < s.proxies_size(); ++i) {
+    const std::string field = absl::StrCat("session.proxies[", i, "]");
+    if (auto p = CheckProxy(field + ".proxy", s.proxies(i).proxy())) {
+      return fail(p->field, p->reason);
+    }
+    if (s.proxies(i).warnings_size() > 16 || s.proxies(i).bypass_size() > 256) {
+      return fail(field, "too many warnings or bypass entries");
+    }
+    for (const std::string& w : s.proxies(i).warnings()) {
+      if (auto p = CheckText(field + ".warnings", w, kMaxText)) return fail(p->field, p->reason);
+    }
+    for (const std::string& b : s.proxies(i).bypass()) {
+      if (auto p = CheckText(field + ".bypass", b, kMaxHost)) return fail(p->field, p->reason);
+    }
+  }
+  const v1::Verdict& v = s.verdict();
+  if (!v1::VerdictStatus_IsValid(v.status())) return fail("session.verdict.status", "unknown");
+  if (auto p = CheckText("session.verdict.summary", v.summary(), 4 * kMaxText)) {
+    return fail(p->field, p->reason);
+  }
+  if (v.working_size() > kMaxBlockers || v.blockers_size() > kMaxBlockers) {
+    return fail("session.verdict", absl::StrCat("more than ", kMaxBlockers, " entries"));
+  }
+  for (const std::string& w : v.working()) {
+    if (auto p = CheckText("session.verdict.working", w, kMaxText)) return fail(p->field, p->reason);
+  }
+  for (int i = 0; i < v.blockers_size(); ++i) {
+    const v1::Blocker& b = v.blockers(i);
+    const std::string field = absl::StrCat("session.verdict.blockers[", i, "]");
+    for (const auto* text : {&b.explanation(), &b.advice()}) {
+      if (auto p = CheckText(field, *text, 2 * kMaxText)) return fail(p->field, p->reason);
+    }
+  }
+  return absl::OkStatus();
+}
+
+std::optional<v1::RejectedAttempt> Validator::ValidateAttempt(const std::string& session_id,
+                                                               absl::Time now,
+                                                               v1::Attempt* a) const {
+  auto check = [&]() -> std::optional<Problem> {
+    if (a->session_id() != session_id) return Problem{"session_id", "differs from the batch's"};
+    if (a->sequence() == 0) return Problem{"sequence", "must be at least 1"};
+    if (!a->has_start_time() || a->start_time().nanos() < 0 ||
+        a->start_time().nanos() > 999999999) {
+      return Problem{"start_time", "required"};
+    }
+    const absl::Time start = absl::FromUnixSeconds(a->start_time().seconds());
+    if (start < now - limits_.max_age) return Problem{"start_time", "too old"};
+    if (start > now + limits_.max_future_skew) return Problem{"start_time", "in the future"};
+    if (a->route_kind() == v1::ROUTE_KIND_UNSPECIFIED || !v1::RouteKind_IsValid(a->route_kind())) {
+      return Problem{"route_kind", "required, one of RouteKind"};
+    }
+    if (a->outcome() == v1::OUTCOME_UNSPECIFIED || !v1::Outcome_IsValid(a->outcome())) {
+      return Problem{"outcome", "required, one of Outcome"};
+    }
+    if (!v1::Phase_IsValid(a->failed_phase())) return Problem{"failed_phase", "unknown phase"};
+    if (a->port() == 0 || a->port() > 65535) return Problem{"port", "out of range"};
+    if (a->phases_size() > kMaxPhases) return Problem{"phases", "more than 8"};
+    for (int i = 0; i < a->phases_size(); ++i) {
+      const std::string field = absl::StrCat("phases[", i, "]");
+      if (!v1::Phase_IsValid(a->phases(i).phase()) ||
+          a->phases(i).phase() == v1::PHASE_UNSPECIFIED) {
+        return Problem{field + ".phase", "unknown phase"};
+      }
+      if (auto p = CheckDuration(field + ".duration", a->phases(i).duration())) return p;
+    }
+    if (auto p = CheckDuration("total_duration", a->total_duration())) return p;
+    if (a->route_kind() != v1::ROUTE_KIND_DIRECT || a->has_proxy()) {
+      if (auto p = CheckProxy("proxy", a->proxy())) return p;
+    }
+    if (a->proxy_status() > 999) return Problem{"proxy_status", "out of range"};
+    if (auto p = CheckText("region", a->region(), kMaxShort)) return p;
+    if (auto p = CheckText("relay", a->relay(), kMaxShort)) return p;
+    if (auto p = CheckText("address", a->address(), kMaxHost)) return p;
+    if (auto p = CheckText("os_error_name", a->os_error_name(), 32)) return p;
+    if (auto p = CheckText("detail", a->detail(), kMaxText)) return p;
+    const v1::InterferenceEvidence& e = a->interference();
+    if (auto p = CheckText("interference.status_line", e.status_line(), kMaxEvidence)) return p;
+    if (auto p = CheckText("interference.page_title", e.page_title(), kMaxEvidence)) return p;
+    if (auto p = CheckText("interference.server", e.server(), kMaxEvidence)) return p;
+    if (auto p = CheckText("interference.excerpt", e.excerpt(), kMaxEvidence)) return p;
+    return std::nullopt;
+  };
+  if (std::optional<Problem> problem = check()) {
+    v1::RejectedAttempt rejected;
+    rejected.set_sequence(a->sequence());
+    rejected.set_field(problem->field);
+    rejected.set_reason(problem->reason);
+    return rejected;
+  }
+  // Fold names the catalogue does not know: bounded label sets.
+  auto relay = relays_.find(a->relay());
+  if (relay == relays_.end()) {
+    a->set_relay(kOther);
+    if (!regions_.count(a->region())) a->set_region(kOther);
+    a->set_port(0);
+  } else {
+    a->set_region(relay->second.first);  // the catalogue decides the region
+    if (!relay->second.second.count(a->port())) a->set_port(0);
+  }
+  return std::nullopt;
+}
+
+}  // namespace relayscope::collector

@@ -1,0 +1,59 @@
+// Validation of incoming telemetry before it reaches the store.
+//
+// Every field is bounded, and region, relay and port values the catalogue
+// does not list are folded into "other" (port 0) so that no client can
+// create metric label cardinality. A bad attempt is rejected on its own,
+// naming the field; the rest of its batch still counts.
+#ifndef COLLECTOR_INGEST_VALIDATOR_H_
+#define COLLECTOR_INGEST_VALIDATOR_H_
+
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "relayscope/v1/catalogue.pb.h"
+#include "relayscope/v1/ingest.pb.h"
+#include "relayscope/v1/telemetry.pb.h"
+
+namespace relayscope::collector {
+
+// The label value unknown regions and relays are folded into.
+inline constexpr char kOther[] = "other";
+
+struct ValidationLimits {
+  // Attempts older than this (by start time) are refused: they would land
+  // in rollups that dashboards already showed as complete.
+  absl::Duration max_age = absl::Hours(24 * 7);
+  // Allowed clock skew into the future.
+  absl::Duration max_future_skew = absl::Minutes(5);
+  int max_attempts_per_batch = 1000;
+};
+
+class Validator {
+ public:
+  Validator(const v1::Catalogue& catalogue, ValidationLimits limits = {});
+
+  // Checks the batch envelope: agent identity, session id, batch size,
+  // proxies and verdict. INVALID_ARGUMENT naming the field; then the whole
+  // batch is refused (nothing in it can be attributed).
+  absl::Status ValidateEnvelope(const v1::UploadRequest& request) const;
+
+  // Checks one attempt of a session and normalizes it in place (folding
+  // unknown names). Returns the rejection when the attempt is invalid.
+  std::optional<v1::RejectedAttempt> ValidateAttempt(const std::string& session_id,
+                                                      absl::Time now,
+                                                      v1::Attempt* attempt) const;
+
+ private:
+  ValidationLimits limits_;
+  std::set<std::string> regions_;
+  // relay id -> (region id, ports)
+  std::map<std::string, std::pair<std::string, std::set<uint32_t>>> relays_;
+};
+
+}  // namespace relayscope::collector
+
+#endif  // COLLECTOR_INGEST_VALIDATOR_H_
