@@ -1,0 +1,43 @@
+#include "tests/rig/firewall.h"
+
+#include "absl/strings/str_cat.h"
+#include "tests/rig/process.h"
+
+namespace relayscope::rig {
+
+Firewall::~Firewall() { Clear(); }
+
+absl::Status Firewall::Drop(absl::string_view address, uint16_t port) {
+  return Add(address, port, /*reject=*/false);
+}
+
+absl::Status Firewall::Reject(absl::string_view address, uint16_t port) {
+  return Add(address, port, /*reject=*/true);
+}
+
+absl::Status Firewall::Add(absl::string_view address, uint16_t port, bool reject) {
+  const bool v6 = address.find(':') != absl::string_view::npos;
+  std::vector<std::string> rule = {v6 ? "/usr/sbin/ip6tables" : "/usr/sbin/iptables",
+                                   "-w", "-A", "INPUT", "-p", "tcp", "-d",
+                                   std::string(address), "--dport", absl::StrCat(port), "-j"};
+  if (reject) {
+    rule.insert(rule.end(), {"REJECT", "--reject-with", "tcp-reset"});
+  } else {
+    rule.push_back("DROP");
+  }
+  auto result = RunCommand(rule);
+  if (!result.ok()) return result.status();
+  if (result->exit_code != 0) {
+    return absl::InternalError(absl::StrCat("iptables failed: ", result->output));
+  }
+  rule[2] = "-D";
+  rules_.push_back(std::move(rule));
+  return absl::OkStatus();
+}
+
+void Firewall::Clear() {
+  for (const auto& rule : rules_) (void)RunCommand(rule);
+  rules_.clear();
+}
+
+}  // namespace relayscope::rig

@@ -1,0 +1,38 @@
+// iptables rules inside the test's private network namespace: DROP makes a
+// port time out (no answer to SYN), REJECT with tcp-reset makes it refuse
+// at once. IPv6 addresses go to ip6tables. Rules are removed on destruction
+// (and vanish with the namespace anyway).
+#ifndef TESTS_RIG_FIREWALL_H_
+#define TESTS_RIG_FIREWALL_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+
+namespace relayscope::rig {
+
+class Firewall {
+ public:
+  Firewall() = default;
+  ~Firewall();
+  Firewall(const Firewall&) = delete;
+  Firewall& operator=(const Firewall&) = delete;
+
+  // Incoming TCP to address:port is silently dropped. INTERNAL with
+  // iptables' output if the rule cannot be added.
+  absl::Status Drop(absl::string_view address, uint16_t port);
+  // Incoming TCP to address:port is answered with a TCP reset.
+  absl::Status Reject(absl::string_view address, uint16_t port);
+  // Removes every rule this object added.
+  void Clear();
+
+ private:
+  absl::Status Add(absl::string_view address, uint16_t port, bool reject);
+  std::vector<std::vector<std::string>> rules_;  // argv for -D
+};
+
+}  // namespace relayscope::rig
+
+#endif  // TESTS_RIG_FIREWALL_H_
