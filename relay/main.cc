@@ -1,0 +1,116 @@
+// relayscope-relay: the reference relay. Parses flags, starts the server and
+// the metrics endpoint, and runs until SIGTERM or SIGINT.
+#include <signal.h>
+
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "prometheus/exposer.h"
+#include "relay/relay_server.h"
+#include "relayscope/util/catalogue.h"
+
+ABSL_FLAG(std::vector<std::string>, listen, {},
+          "Addresses to serve the handshake on: 127.0.0.1:8200,[::1]:8200 (port 0 = any)");
+ABSL_FLAG(std::string, catalogue, "", "Catalogue file; with --relay, listen on that relay's "
+                                      "addresses x ports");
+ABSL_FLAG(std::string, relay, "", "Relay id in --catalogue");
+ABSL_FLAG(std::string, metrics, "", "host:port for the Prometheus /metrics endpoint (empty: off)");
+ABSL_FLAG(std::string, ready_file, "",
+          "Written once every listener is up: one bound address per line, then metrics=");
+ABSL_FLAG(absl::Duration, handshake_timeout, absl::Seconds(10), "Budget for one handshake");
+ABSL_FLAG(int, workers, 16, "Handshakes served at once");
+
+namespace {
+
+int Fail(const std::string& message) {
+  std::fprintf(stderr, "relayscope-relay: %s\n", message.c_str());
+  return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "The reference relay: serves the relayscope handshake (relay/PROTOCOL.md).\n"
+      "  relayscope-relay --listen=127.0.0.1:8200\n"
+      "  relayscope-relay --catalogue=deploy/catalogue/demo.textproto --relay=emea-1");
+  absl::ParseCommandLine(argc, argv);
+
+  // Block the stop signals in every thread (threads inherit the mask) and
+  // wait for them in main.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  relayscope::relay::RelayOptions options;
+  options.listen = absl::GetFlag(FLAGS_listen);
+  options.handshake_timeout = absl::GetFlag(FLAGS_handshake_timeout);
+  options.workers = absl::GetFlag(FLAGS_workers);
+  if (!absl::GetFlag(FLAGS_catalogue).empty()) {
+    auto catalogue = relayscope::LoadCatalogue(absl::GetFlag(FLAGS_catalogue));
+    if (!catalogue.ok()) return Fail(std::string(catalogue.status().message()));
+    const auto* relay = relayscope::FindRelay(*catalogue, absl::GetFlag(FLAGS_relay));
+    if (relay == nullptr) {
+      return Fail(absl::StrCat("no relay \"", absl::GetFlag(FLAGS_relay), "\" in ",
+                               absl::GetFlag(FLAGS_catalogue)));
+    }
+    for (const std::string& address : relay->addresses()) {
+      for (uint32_t port : relay->ports()) {
+        options.listen.push_back(address.find(':') != std::string::npos
+                                     ? absl::StrCat("[", address, "]:", port)
+                                     : absl::StrCat(address, ":", port));
+      }
+    }
+  }
+  if (options.listen.empty()) return Fail("nothing to listen on: give --listen or --catalogue and --relay");
+
+  auto registry = std::make_shared<prometheus::Registry>();
+  std::unique_ptr<prometheus::Exposer> exposer;
+  std::string metrics_address;
+  if (!absl::GetFlag(FLAGS_metrics).empty()) {
+    try {
+      exposer = std::make_unique<prometheus::Exposer>(absl::GetFlag(FLAGS_metrics));
+    } catch (const std::exception& e) {
+      return Fail(absl::StrCat("cannot serve metrics on ", absl::GetFlag(FLAGS_metrics), ": ",
+                               e.what()));
+    }
+    exposer->RegisterCollectable(registry);
+    auto host = relayscope::relay::ParseHostPort(absl::GetFlag(FLAGS_metrics));
+    metrics_address = absl::StrCat(host.ok() ? host->first : "127.0.0.1", ":",
+                                   exposer->GetListeningPorts().front());
+  }
+
+  auto server = relayscope::relay::RelayServer::Start(options, registry);
+  if (!server.ok()) return Fail(std::string(server.status().message()));
+  for (const std::string& address : (*server)->bound()) {
+    std::fprintf(stderr, "event=listening address=%s\n", address.c_str());
+  }
+  if (!metrics_address.empty()) {
+    std::fprintf(stderr, "event=metrics address=http://%s/metrics\n", metrics_address.c_str());
+  }
+  if (const std::string ready = absl::GetFlag(FLAGS_ready_file); !ready.empty()) {
+    // Written whole and renamed, so a reader never sees half of it.
+    {
+      std::ofstream out(ready + ".tmp");
+      out << absl::StrJoin((*server)->bound(), "\n") << "\n";
+      if (!metrics_address.empty()) out << "metrics=" << metrics_address << "\n";
+    }
+    std::rename((ready + ".tmp").c_str(), ready.c_str());
+  }
+
+  int signal_number = 0;
+  sigwait(&stop_signals, &signal_number);
+  std::fprintf(stderr, "event=stopping signal=%d\n", signal_number);
+  (*server)->Shutdown();
+  return 0;
+}
