@@ -3,6 +3,8 @@
 #include <arpa/inet.h>
 #include <curl/curl.h>
 #include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -151,6 +153,60 @@ v1::Outcome ConnectErrnoOutcome(int os_error) {
   }
 }
 
+// The TCP connect to the first hop (relay or proxy) is done here rather
+// than inside libcurl, through CURLOPT_OPENSOCKETFUNCTION: libcurl 7.88
+// records its connect time only once a proxy tunnel is up, so it cannot
+// tell "the proxy did not accept the connection" from "the proxy accepted
+// it and never answered CONNECT". Here the TCP phase is timed exactly and
+// its errno kept; everything after it is proxy negotiation.
+struct ConnectRecord {
+  absl::Time deadline;
+  absl::Time started;
+  absl::Time connected;
+  bool attempted = false;
+  bool succeeded = false;
+  int os_error = 0;
+};
+
+curl_socket_t OpenConnectedSocket(void* clientp, curlsocktype, curl_sockaddr* address) {
+  auto* record = static_cast<ConnectRecord*>(clientp);
+  const int fd = socket(address->family, address->socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
+                        address->protocol);
+  if (fd < 0) {
+    record->os_error = errno;
+    return CURL_SOCKET_BAD;
+  }
+  record->attempted = true;
+  record->started = absl::Now();
+  int err = 0;
+  if (connect(fd, &address->addr, address->addrlen) != 0) {
+    err = errno;
+    if (err == EINPROGRESS) {
+      if (!WaitFor(fd, POLLOUT, record->deadline)) {
+        err = ETIMEDOUT;
+      } else {
+        socklen_t len = sizeof(err);
+        getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+      }
+    }
+  }
+  if (err != 0) {
+    record->os_error = err;
+    close(fd);
+    return CURL_SOCKET_BAD;
+  }
+  record->connected = absl::Now();
+  record->succeeded = true;
+  record->os_error = 0;
+  return fd;
+}
+
+int AlreadyConnected(void*, curl_socket_t, curlsocktype) { return CURL_SOCKOPT_ALREADY_CONNECTED; }
+
+v1::PhaseTiming TimingOf(v1::Phase phase, absl::Duration duration, bool completed) {
+  return Timing(phase, absl::ToInt64Microseconds(duration), completed);
+}
+
 // SOCKS replies: the reply code as the proxy status, and the outcome it
 // means for the relay behind the proxy.
 void ClassifySocks(long proxy_error, bool has_credentials, OpenResult* result) {
@@ -232,10 +288,11 @@ OpenResult OpenRoute(const Destination& destination, const ProxyEndpoint& proxy,
   curl_easy_setopt(handle, CURLOPT_ERRORBUFFER, error_buffer);
   curl_easy_setopt(handle, CURLOPT_TIMEOUT_MS, RemainingMs(deadline));
   curl_easy_setopt(handle, CURLOPT_CONNECTTIMEOUT_MS, RemainingMs(deadline));
-  // A diagnosis must test exactly the route it names: never let libcurl
-  // pick up a proxy from the environment or reuse a connection.
-  curl_easy_setopt(handle, CURLOPT_FORBID_REUSE, 1L);
-  curl_easy_setopt(handle, CURLOPT_FRESH_CONNECT, 1L);
+  // A diagnosis must test exactly the route it names, so libcurl never picks
+  // up a proxy from the environment (CURLOPT_PROXY is always set below).
+  // Every attempt has its own handle, so no connection is ever reused; do
+  // not set CURLOPT_FORBID_REUSE: with CONNECT_ONLY it closes the
+  // connection right after connecting.
   if (proxied) {
     const std::string proxy_url = absl::StrCat(UrlHost(proxy.host), ":", proxy.port);
     curl_easy_setopt(handle, CURLOPT_PROXY, proxy_url.c_str());
@@ -254,43 +311,56 @@ OpenResult OpenRoute(const Destination& destination, const ProxyEndpoint& proxy,
     curl_easy_setopt(handle, CURLOPT_PROXY, "");
   }
 
+  ConnectRecord record;
+  record.deadline = deadline;
+  curl_easy_setopt(handle, CURLOPT_OPENSOCKETFUNCTION, OpenConnectedSocket);
+  curl_easy_setopt(handle, CURLOPT_OPENSOCKETDATA, &record);
+  curl_easy_setopt(handle, CURLOPT_SOCKOPTFUNCTION, AlreadyConnected);
+
+  const absl::Time perform_start = absl::Now();
   const CURLcode rc = curl_easy_perform(handle);
+  const absl::Time perform_end = absl::Now();
 
   long connect_code = 0, os_errno = 0, proxy_error = 0;
-  curl_off_t lookup_us = 0, connect_us = 0, appconnect_us = 0, total_us = 0;
+  curl_off_t lookup_us = 0, appconnect_us = 0;
   curl_easy_getinfo(handle, CURLINFO_HTTP_CONNECTCODE, &connect_code);
   curl_easy_getinfo(handle, CURLINFO_OS_ERRNO, &os_errno);
   curl_easy_getinfo(handle, CURLINFO_PROXY_ERROR, &proxy_error);
   curl_easy_getinfo(handle, CURLINFO_NAMELOOKUP_TIME_T, &lookup_us);
-  curl_easy_getinfo(handle, CURLINFO_CONNECT_TIME_T, &connect_us);
   curl_easy_getinfo(handle, CURLINFO_APPCONNECT_TIME_T, &appconnect_us);
-  curl_easy_getinfo(handle, CURLINFO_TOTAL_TIME_T, &total_us);
 
   result.proxy_status = static_cast<uint32_t>(connect_code);
-  result.os_error = static_cast<int>(os_errno);
-  const bool connected = connect_us > 0;
+  result.os_error = record.attempted ? record.os_error : static_cast<int>(os_errno);
+  const bool connected = record.succeeded;
   const std::string& first_hop = proxied ? proxy.host : destination.host;
   const bool tls_proxy = proxy.kind == v1::ROUTE_KIND_HTTPS_PROXY;
+  const bool tls_done = appconnect_us > 0;
 
-  // Phase timings from libcurl's clock; the last phase is where it ended.
+  // Phase timings; the last phase is where the attempt ended.
   if (!IsIpLiteral(first_hop)) {
-    result.phases.push_back(Timing(v1::PHASE_DNS, lookup_us, lookup_us > 0 || connected));
+    result.phases.push_back(Timing(v1::PHASE_DNS, lookup_us, record.attempted));
   }
-  const curl_off_t tcp_end = connected ? connect_us : total_us;
-  result.phases.push_back(Timing(v1::PHASE_TCP_CONNECT, tcp_end - lookup_us, connected));
-  curl_off_t negotiation_start = connect_us;
-  if (connected && tls_proxy) {
-    const bool tls_done = appconnect_us > 0;
-    result.phases.push_back(Timing(v1::PHASE_TLS,
-                                   (tls_done ? appconnect_us : total_us) - connect_us,
-                                   tls_done));
-    negotiation_start = tls_done ? appconnect_us : total_us;
+  if (record.attempted) {
+    result.phases.push_back(TimingOf(
+        v1::PHASE_TCP_CONNECT, (connected ? record.connected : perform_end) - record.started,
+        connected));
   }
-  if (connected && proxied && negotiation_start < total_us) {
-    result.phases.push_back(Timing(v1::PHASE_PROXY_NEGOTIATION,
-                                   total_us - negotiation_start, rc == CURLE_OK));
-  } else if (connected && proxied && rc == CURLE_OK) {
-    result.phases.push_back(Timing(v1::PHASE_PROXY_NEGOTIATION, 0, true));
+  if (connected && proxied) {
+    // TLS to an HTTPS proxy, then CONNECT/SOCKS, both inside libcurl: TLS
+    // ends at libcurl's app-connect time, negotiation takes the rest.
+    absl::Time negotiation_start = record.connected;
+    if (tls_proxy) {
+      const absl::Time tls_end =
+          tls_done ? perform_start + absl::Microseconds(appconnect_us) : perform_end;
+      result.phases.push_back(
+          TimingOf(v1::PHASE_TLS, std::max(absl::ZeroDuration(), tls_end - record.connected),
+                   tls_done));
+      negotiation_start = std::max(record.connected, tls_end);
+    }
+    if (!tls_proxy || tls_done) {
+      result.phases.push_back(TimingOf(v1::PHASE_PROXY_NEGOTIATION,
+                                       perform_end - negotiation_start, rc == CURLE_OK));
+    }
   }
 
   if (rc == CURLE_OK) {
@@ -327,15 +397,20 @@ OpenResult OpenRoute(const Destination& destination, const ProxyEndpoint& proxy,
         result.failed_phase = v1::PHASE_DNS;
         break;
       case CURLE_COULDNT_CONNECT:
-        result.outcome = ConnectErrnoOutcome(result.os_error);
-        result.failed_phase = v1::PHASE_TCP_CONNECT;
-        break;
       case CURLE_OPERATION_TIMEDOUT:
-        result.outcome = v1::OUTCOME_CONNECT_TIMEOUT;
-        result.os_error = ETIMEDOUT;
-        result.failed_phase = !connected ? v1::PHASE_TCP_CONNECT
-                              : (tls_proxy && appconnect_us == 0) ? v1::PHASE_TLS
-                                                                  : v1::PHASE_PROXY_NEGOTIATION;
+        if (!connected) {
+          result.outcome = rc == CURLE_OPERATION_TIMEDOUT && result.os_error == 0
+                               ? v1::OUTCOME_CONNECT_TIMEOUT
+                               : ConnectErrnoOutcome(result.os_error);
+          result.failed_phase = v1::PHASE_TCP_CONNECT;
+        } else {
+          // Connected to the proxy, which then did not complete in time
+          // (for example because it cannot reach the relay itself).
+          result.outcome = v1::OUTCOME_CONNECT_TIMEOUT;
+          result.failed_phase = tls_proxy && !tls_done ? v1::PHASE_TLS
+                                                       : v1::PHASE_PROXY_NEGOTIATION;
+        }
+        if (result.outcome == v1::OUTCOME_CONNECT_TIMEOUT) result.os_error = ETIMEDOUT;
         break;
       case CURLE_PROXY:
         ClassifySocks(proxy_error, has_credentials, &result);

@@ -1,0 +1,120 @@
+#include "agent/attempt/attempt.h"
+
+#include <cerrno>
+
+#include "absl/strings/str_cat.h"
+#include "agent/handshake/handshake.h"
+
+namespace relayscope::agent {
+namespace {
+
+void SetDuration(absl::Duration d, google::protobuf::Duration* out) {
+  const int64_t nanos = absl::ToInt64Nanoseconds(d);
+  out->set_seconds(nanos / 1000000000);
+  out->set_nanos(static_cast<int32_t>(nanos % 1000000000));
+}
+
+}  // namespace
+
+v1::Attempt RunAttempt(const Destination& destination, const ProxyEndpoint& proxy,
+                       absl::Time deadline) {
+  const absl::Time start = absl::Now();
+  v1::Attempt attempt;
+  const int64_t start_us = absl::ToUnixMicros(start);
+  attempt.mutable_start_time()->set_seconds(start_us / 1000000);
+  attempt.mutable_start_time()->set_nanos(static_cast<int32_t>((start_us % 1000000) * 1000));
+  attempt.set_address(destination.host);
+  attempt.set_port(destination.port);
+  attempt.set_route_kind(proxy.kind == v1::ROUTE_KIND_UNSPECIFIED ? v1::ROUTE_KIND_DIRECT
+                                                                  : proxy.kind);
+  auto finish = [&](v1::Outcome outcome, v1::Phase failed_phase, std::string detail) {
+    attempt.set_outcome(outcome);
+    attempt.set_failed_phase(outcome == v1::OUTCOME_OK ? v1::PHASE_UNSPECIFIED : failed_phase);
+    attempt.set_detail(std::move(detail));
+    SetDuration(absl::Now() - start, attempt.mutable_total_duration());
+    return attempt;
+  };
+
+  OpenResult open = OpenRoute(destination, proxy, deadline);
+  for (v1::PhaseTiming& phase : open.phases) *attempt.add_phases() = std::move(phase);
+  attempt.set_proxy_status(open.proxy_status);
+  attempt.set_os_error(open.os_error);
+  attempt.set_os_error_name(ErrnoName(open.os_error));
+  if (open.tunnel == nullptr) return finish(open.outcome, open.failed_phase, open.detail);
+
+  // The relay handshake over the open route.
+  attempt.set_os_error(0);
+  attempt.set_os_error_name("");
+  const absl::Time handshake_start = absl::Now();
+  auto record_handshake = [&](bool completed) {
+    v1::PhaseTiming* phase = attempt.add_phases();
+    phase->set_phase(v1::PHASE_HANDSHAKE);
+    SetDuration(absl::Now() - handshake_start, phase->mutable_duration());
+    phase->set_completed(completed);
+  };
+  auto client = handshake::Client::Create();
+  if (!client.ok()) {
+    record_handshake(false);
+    return finish(v1::OUTCOME_HANDSHAKE_INVALID, v1::PHASE_HANDSHAKE,
+                  std::string(client.status().message()));
+  }
+  Tunnel::IoError io_error{v1::OUTCOME_UNSPECIFIED, 0};
+  const auto& hello = (*client)->Hello();
+  if (auto sent = open.tunnel->Send(hello, deadline, &io_error); !sent.ok()) {
+    record_handshake(false);
+    attempt.set_os_error(io_error.os_error);
+    attempt.set_os_error_name(ErrnoName(io_error.os_error));
+    return finish(io_error.outcome, v1::PHASE_HANDSHAKE,
+                  absl::StrCat("sending the handshake: ", sent.status().message()));
+  }
+  attempt.set_bytes_sent(hello.size());
+
+  handshake::Bytes received;
+  handshake::ReadEnd end = handshake::ReadEnd::kComplete;
+  bool reset = false;
+  for (;;) {
+    const size_t wanted = handshake::ReplyBytesWanted(received);
+    if (received.size() >= wanted) break;
+    uint8_t buffer[4096];
+    const size_t chunk = std::min(sizeof(buffer), wanted - received.size());
+    auto n = open.tunnel->Recv(absl::MakeSpan(buffer, chunk), deadline, &io_error);
+    if (!n.ok()) {
+      if (io_error.outcome == v1::OUTCOME_CONNECTION_RESET) {
+        reset = true;
+        end = handshake::ReadEnd::kEof;
+      } else {
+        end = handshake::ReadEnd::kTimeout;
+      }
+      break;
+    }
+    if (*n == 0) {
+      end = handshake::ReadEnd::kEof;
+      break;
+    }
+    received.insert(received.end(), buffer, buffer + *n);
+  }
+  attempt.set_bytes_received(received.size());
+  // A reset with nothing read is the path cutting the connection; after a
+  // foreign reply it is just how that middlebox closes.
+  if (reset && received.empty()) {
+    record_handshake(false);
+    attempt.set_os_error(ECONNRESET);
+    attempt.set_os_error_name(ErrnoName(ECONNRESET));
+    return finish(v1::OUTCOME_CONNECTION_RESET, v1::PHASE_HANDSHAKE,
+                  "the connection was reset during the handshake");
+  }
+  handshake::Classification c = handshake::ClassifyReply(**client, received, end);
+  if (c.outcome == v1::OUTCOME_OK) {
+    // Key confirmation back to the relay; the verdict does not depend on it.
+    if (open.tunnel->Send(c.confirmation, deadline, &io_error).ok()) {
+      attempt.set_bytes_sent(attempt.bytes_sent() + c.confirmation.size());
+    }
+  }
+  if (c.outcome == v1::OUTCOME_PROTOCOL_INTERFERENCE) {
+    *attempt.mutable_interference() = c.evidence;
+  }
+  record_handshake(c.outcome == v1::OUTCOME_OK);
+  return finish(c.outcome, v1::PHASE_HANDSHAKE, c.detail);
+}
+
+}  // namespace relayscope::agent

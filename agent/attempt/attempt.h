@@ -1,0 +1,24 @@
+// One attempt: open a route to a relay address and port, run the relay
+// handshake over it, and record what happened as a telemetry Attempt.
+//
+// Never fails as a function: every network failure is an outcome from the
+// closed set, with the phase it happened in, timings, and evidence.
+#ifndef AGENT_ATTEMPT_ATTEMPT_H_
+#define AGENT_ATTEMPT_ATTEMPT_H_
+
+#include "absl/time/time.h"
+#include "agent/attempt/transport.h"
+#include "relayscope/v1/telemetry.pb.h"
+
+namespace relayscope::agent {
+
+// Runs the attempt before `deadline`. Fills start_time, address, port,
+// route_kind, phases, total_duration, outcome, failed_phase, proxy_status,
+// os_error(_name), interference, bytes and detail; the caller adds the
+// session, sequence, region, relay and proxy description.
+v1::Attempt RunAttempt(const Destination& destination, const ProxyEndpoint& proxy,
+                       absl::Time deadline);
+
+}  // namespace relayscope::agent
+
+#endif  // AGENT_ATTEMPT_ATTEMPT_H_
