@@ -433,7 +433,13 @@ OpenResult OpenRoute(const Destination& destination, const ProxyEndpoint& proxy,
                                                    : v1::PHASE_TCP_CONNECT;
         break;
     }
-    result.detail = absl::StrCat(hop, ": ", curl_message);
+    if (record.attempted && !connected && result.os_error != 0) {
+      // Our own connect failed: its errno says more than libcurl's text.
+      result.detail = absl::StrCat(hop, ": ", ErrnoName(result.os_error), " (",
+                                   std::strerror(result.os_error), ")");
+    } else {
+      result.detail = absl::StrCat(hop, ": ", curl_message);
+    }
   }
   // libcurl's messages never contain the password, but a proxy's error text
   // could echo what it was sent: scrub it unconditionally.

@@ -1,0 +1,151 @@
+// The seed scenario, end to end on the rig: port 8200 dropped on two relays,
+// "port 80" answered by a transparent proxy, and an HTTP proxy that wants
+// credentials. The diagnosis names each and costs about one timeout.
+#include "agent/session/diagnose.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "gmock/gmock.h"
+#include "google/protobuf/text_format.h"
+#include "gtest/gtest.h"
+#include "relay/relay_server.h"
+#include "tests/rig/firewall.h"
+#include "tests/rig/fixture.h"
+#include "tests/rig/interceptor.h"
+#include "tests/rig/squid.h"
+
+namespace relayscope::agent {
+namespace {
+
+using ::testing::HasSubstr;
+
+constexpr char kCatalogue[] = R"pb(
+  name: "seed"
+  regions { id: "americas" display_name: "Americas"
+            relays { id: "americas-1" addresses: "127.0.11.1" ports: [8200, 8080] } }
+  regions { id: "emea" display_name: "EMEA"
+            relays { id: "emea-1" addresses: "127.0.12.1" ports: [8200, 8443, 8080] } }
+)pb";
+
+class SeedScenario : public rig::RigTest {
+ protected:
+  void SetUp() override {
+    RigTest::SetUp();
+    if (IsSkipped()) return;
+    ASSERT_TRUE(google::protobuf::TextFormat::ParseFromString(kCatalogue, &catalogue_));
+    relay::RelayOptions options;
+    // emea-1:8080 is taken by the transparent proxy below.
+    options.listen = {"127.0.11.1:8200", "127.0.11.1:8080", "127.0.12.1:8200",
+                      "127.0.12.1:8443"};
+    auto relay = relay::RelayServer::Start(options, nullptr);
+    ASSERT_TRUE(relay.ok()) << relay.status();
+    relay_ = *std::move(relay);
+    rig::Interceptor::Options interceptor;
+    interceptor.address = "127.0.12.1";
+    interceptor.port = 8080;
+    interceptor.read_bytes = 768;
+    auto started = rig::Interceptor::Start(interceptor);
+    ASSERT_TRUE(started.ok()) << started.status();
+    interceptor_ = *std::move(started);
+    ASSERT_TRUE(firewall_.Drop("127.0.11.1", 8200).ok());
+    ASSERT_TRUE(firewall_.Drop("127.0.12.1", 8200).ok());
+  }
+  void TearDown() override {
+    interceptor_.reset();
+    relay_.reset();
+    firewall_.Clear();
+    RigTest::TearDown();
+  }
+
+  v1::SessionReport Run(const std::vector<Route>& routes, bool sequential) {
+    DiagnoseOptions options;
+    options.race.attempt_timeout = absl::Seconds(1);
+    options.race.stagger = absl::Milliseconds(50);
+    options.race.sequential = sequential;
+    options.agent.set_agent_id("test-agent");
+    return Diagnose(catalogue_, routes, {}, options);
+  }
+
+  v1::Catalogue catalogue_;
+  std::unique_ptr<relay::RelayServer> relay_;
+  std::unique_ptr<rig::Interceptor> interceptor_;
+  rig::Firewall firewall_;
+};
+
+const v1::Attempt& Find(const v1::SessionReport& report, const std::string& relay, uint32_t port) {
+  for (const v1::Attempt& a : report.attempts()) {
+    if (a.relay() == relay && a.port() == port) return a;
+  }
+  static const v1::Attempt kNone;
+  ADD_FAILURE() << "no attempt for " << relay << ":" << port;
+  return kNone;
+}
+
+TEST_F(SeedScenario, DirectDiagnosisNamesEveryBlockerInAboutOneTimeout) {
+  const absl::Time start = absl::Now();
+  v1::SessionReport report = Run({DirectRoute()}, /*sequential=*/false);
+  const absl::Duration raced = absl::Now() - start;
+
+  ASSERT_EQ(report.attempts_size(), 5);
+  EXPECT_EQ(Find(report, "americas-1", 8200).outcome(), v1::OUTCOME_CONNECT_TIMEOUT);
+  EXPECT_EQ(Find(report, "emea-1", 8200).outcome(), v1::OUTCOME_CONNECT_TIMEOUT);
+  EXPECT_EQ(Find(report, "americas-1", 8080).outcome(), v1::OUTCOME_OK);
+  EXPECT_EQ(Find(report, "emea-1", 8443).outcome(), v1::OUTCOME_OK);
+  const v1::Attempt& intercepted = Find(report, "emea-1", 8080);
+  EXPECT_EQ(intercepted.outcome(), v1::OUTCOME_PROTOCOL_INTERFERENCE);
+  EXPECT_EQ(intercepted.interference().page_title(), "Request Error");
+  for (int i = 0; i < report.attempts_size(); ++i) {
+    EXPECT_EQ(report.attempts(i).sequence(), static_cast<uint64_t>(i + 1));
+    EXPECT_EQ(report.attempts(i).session_id(), report.session_id());
+  }
+
+  EXPECT_EQ(report.verdict().status(), v1::VERDICT_STATUS_REACHABLE);
+  ASSERT_EQ(report.verdict().blockers_size(), 2);
+  EXPECT_THAT(report.verdict().blockers(0).advice(), HasSubstr("outbound TCP port 8200"));
+  EXPECT_THAT(report.verdict().blockers(1).explanation(),
+              HasSubstr("HTTP/1.0 400 Bad Request \"Request Error\""));
+
+  // Two dropped ports cost one timeout, not two (the seed lost 37 s here).
+  EXPECT_LT(raced, absl::Milliseconds(1900)) << raced;
+  const absl::Time sequential_start = absl::Now();
+  Run({DirectRoute()}, /*sequential=*/true);
+  const absl::Duration sequential = absl::Now() - sequential_start;
+  EXPECT_GE(sequential, absl::Seconds(2));
+  EXPECT_LT(raced * 1.5, sequential) << "raced " << raced << " sequential " << sequential;
+}
+
+TEST_F(SeedScenario, ProxyThatWantsCredentialsIsNamedAndWorksWithThem) {
+  rig::Squid::Options squid_options;
+  squid_options.address = "127.0.20.1";
+  squid_options.users = {{"alice", "correct horse"}};
+  auto squid = rig::Squid::Start(squid_options, dir());
+  ASSERT_TRUE(squid.ok()) << squid.status();
+
+  Route without;
+  without.endpoint.kind = v1::ROUTE_KIND_HTTP_CONNECT;
+  without.endpoint.host = "127.0.20.1";
+  without.endpoint.port = 3128;
+  without.proxy.set_kind(v1::ROUTE_KIND_HTTP_CONNECT);
+  without.proxy.set_host("127.0.20.1");
+  without.proxy.set_port(3128);
+  without.proxy.set_source(v1::PROXY_SOURCE_FLAG);
+  v1::SessionReport refused = Run({without}, false);
+  EXPECT_EQ(Find(refused, "emea-1", 8443).outcome(), v1::OUTCOME_PROXY_AUTH_REQUIRED);
+  EXPECT_EQ(refused.verdict().status(), v1::VERDICT_STATUS_UNREACHABLE);
+  EXPECT_THAT(refused.verdict().summary(), HasSubstr("requires authentication (407)"));
+
+  Route with = without;
+  with.endpoint.username = "alice";
+  with.endpoint.password = "correct horse";
+  with.proxy.set_has_credentials(true);
+  v1::SessionReport accepted = Run({with}, false);
+  const v1::Attempt& tls_port = Find(accepted, "emea-1", 8443);
+  EXPECT_EQ(tls_port.outcome(), v1::OUTCOME_OK) << tls_port.detail();
+  EXPECT_EQ(tls_port.proxy().host(), "127.0.20.1");
+  EXPECT_TRUE(tls_port.proxy().has_credentials());
+  EXPECT_EQ(accepted.verdict().status(), v1::VERDICT_STATUS_REACHABLE);
+  EXPECT_THAT(accepted.SerializeAsString(), ::testing::Not(HasSubstr("correct horse")));
+}
+
+}  // namespace
+}  // namespace relayscope::agent
