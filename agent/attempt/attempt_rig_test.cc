@@ -139,6 +139,20 @@ TEST_F(AttemptOnRig, TruncatedOrAlteredReplyIsInvalid) {
   EXPECT_EQ(b.outcome(), v1::OUTCOME_HANDSHAKE_INVALID);
 }
 
+TEST_F(AttemptOnRig, RelayKilledMidHandshakeIsAConnectionReset) {
+  rig::Interceptor::Options options;
+  options.mode = rig::Interceptor::Mode::kReset;
+  options.address = kRelay;
+  options.port = 8084;
+  options.read_bytes = 768;
+  auto killed = rig::Interceptor::Start(options);
+  ASSERT_TRUE(killed.ok());
+  v1::Attempt a = Run(kRelay, 8084);
+  EXPECT_EQ(a.outcome(), v1::OUTCOME_CONNECTION_RESET) << a.detail();
+  EXPECT_EQ(a.failed_phase(), v1::PHASE_HANDSHAKE);
+  EXPECT_EQ(a.os_error_name(), "ECONNRESET");
+}
+
 TEST_F(AttemptOnRig, ProxyWithBasicAuthNeedsTheRightCredentials) {
   rig::Squid::Options options;
   options.address = "127.0.20.1";

@@ -368,6 +368,10 @@ OpenResult OpenRoute(const Destination& destination, const ProxyEndpoint& proxy,
     curl_easy_getinfo(handle, CURLINFO_ACTIVESOCKET, &socket);
     result.outcome = v1::OUTCOME_OK;
     result.proxy_status = proxied && !IsSocks(proxy.kind) ? 200 : 0;
+    // error_buffer lives on this stack frame: libcurl must not write to it
+    // after we return (a failing curl_easy_recv would smash the caller's
+    // stack).
+    curl_easy_setopt(handle, CURLOPT_ERRORBUFFER, nullptr);
     result.tunnel = std::make_unique<CurlTunnel>(handle, socket);
     return result;
   }

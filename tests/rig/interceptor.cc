@@ -38,6 +38,13 @@ absl::StatusOr<std::unique_ptr<Interceptor>> Interceptor::Start(Options options)
         }
         return;
       }
+      case Mode::kReset: {
+        ReadUpTo(fd, options.read_bytes, absl::Now() + options.read_timeout);
+        // SO_LINGER with a zero timeout turns close() into a RST.
+        const linger abort_on_close{1, 0};
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &abort_on_close, sizeof(abort_on_close));
+        return;
+      }
       case Mode::kHttpError:
       case Mode::kFixedReply:
         ReadUpTo(fd, options.read_bytes, absl::Now() + options.read_timeout);

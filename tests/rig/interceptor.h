@@ -5,7 +5,8 @@
 // it answers "HTTP/1.0 400 Bad Request" with an HTML page titled
 // "Request Error" and closes. Other modes: accept and never answer (a
 // black hole after the TCP handshake), close at once, or answer fixed bytes
-// (a truncated or altered relay reply).
+// (a truncated or altered relay reply), or reset the connection mid-way (a
+// relay killed during the handshake).
 #ifndef TESTS_RIG_INTERCEPTOR_H_
 #define TESTS_RIG_INTERCEPTOR_H_
 
@@ -26,6 +27,7 @@ class Interceptor {
     kSilent,           // accept, read and discard, never answer
     kCloseImmediately, // accept and close without reading
     kFixedReply,       // read `read_bytes`, answer `reply` verbatim, close
+    kReset,            // read `read_bytes`, then abort with a TCP reset
   };
   struct Options {
     std::string address = "127.0.0.1";
