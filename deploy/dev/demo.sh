@@ -52,9 +52,10 @@ esac
 "$root/deploy/dev/deps.sh"
 
 echo "demo: building into $build"
+mkdir -p "$build"
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DRELAYSCOPE_BUILD_TESTS=OFF -DRELAYSCOPE_BUILD_BENCH=OFF >"$build.configure.log" 2>&1 \
-  || { cat "$build.configure.log"; exit 1; }
+  -DRELAYSCOPE_BUILD_TESTS=OFF -DRELAYSCOPE_BUILD_BENCH=OFF >"$build/configure.log" 2>&1 \
+  || { cat "$build/configure.log"; exit 1; }
 targets=(relayscope-relay relayscope-agent)
 for optional in relayscope-collector relayscope-dashboard; do
   if ninja -C "$build" -t targets all 2>/dev/null | grep -q "^$optional:"; then

@@ -13,10 +13,11 @@ build=${RELAYSCOPE_BUILD_DIR:-$root/build/test}
 
 "$root/deploy/dev/deps.sh"
 
+mkdir -p "$build"
 start=$(date +%s)
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DRELAYSCOPE_WERROR=ON >"$build.configure.log" 2>&1 \
-  || { cat "$build.configure.log"; exit 1; }
+  -DRELAYSCOPE_WERROR=ON >"$build/configure.log" 2>&1 \
+  || { cat "$build/configure.log"; exit 1; }
 cmake --build "$build"
 echo "test: build took $(( $(date +%s) - start )) s"
 
