@@ -1,12 +1,14 @@
 // relayscope-agent: finds out why this machine can or cannot reach the
 // relays, and says what to change. Parses flags, builds the routes, runs
-// the diagnosis, prints the verdict and writes the reports.
+// the diagnosis, shows progress and the verdict, and writes the reports.
 #include <termios.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -21,17 +23,20 @@
 #include "agent/session/agent_id.h"
 #include "agent/session/diagnose.h"
 #include "relayscope/util/catalogue.h"
+#include "relayscope/util/cli.h"
 
 ABSL_FLAG(std::string, catalogue, "/etc/relayscope/catalogue.textproto",
           "The relay catalogue (relayscope.v1.Catalogue, text format)");
+ABSL_FLAG(std::vector<std::string>, region, {}, "Only these regions (default: all)");
+ABSL_FLAG(std::vector<std::string>, ports, {}, "Only these relay ports (default: all)");
 ABSL_FLAG(std::vector<std::string>, proxy, {},
           "Proxies to try, in order: http://host:port, https://, socks4://, socks4a://, "
-          "socks5://, socks5h:// (user-info allowed but better given with --proxy_user)");
+          "socks5://, socks5h://");
 ABSL_FLAG(std::string, proxy_user, "",
-          "User name for the proxies; the password comes from RELAYSCOPE_PROXY_PASSWORD or "
-          "is asked for on the terminal, and is never shown");
+          "User name to answer a proxy's 407 with (else RELAYSCOPE_PROXY_USER, else asked on "
+          "the terminal); the password comes from RELAYSCOPE_PROXY_PASSWORD or the terminal, "
+          "with echo off, and is never shown");
 ABSL_FLAG(bool, direct, true, "Also try without a proxy");
-ABSL_FLAG(std::vector<std::string>, ports, {}, "Only these relay ports (default: all)");
 ABSL_FLAG(absl::Duration, timeout, absl::Seconds(5), "Deadline of each attempt");
 ABSL_FLAG(absl::Duration, stagger, absl::Milliseconds(250),
           "Delay between attempt starts while earlier ones are pending (RFC 8305)");
@@ -39,40 +44,76 @@ ABSL_FLAG(absl::Duration, budget, absl::Seconds(60), "No attempt starts after th
 ABSL_FLAG(int, concurrency, 16, "Attempts running at once");
 ABSL_FLAG(bool, sequential, false, "One attempt after another, like the old client (baseline)");
 ABSL_FLAG(std::string, report_dir, "", "Where to write the reports (default: the temp dir)");
+ABSL_FLAG(bool, json, false, "Print the session report as JSON on stdout, nothing else");
 ABSL_FLAG(std::string, site, "", "Site label for fleet queries, e.g. acme-paris");
 ABSL_FLAG(std::string, agent_id_file, "", "Agent identity file (default: XDG state dir)");
 ABSL_FLAG(bool, quiet, false, "Print only the verdict");
 
 namespace {
 
-constexpr char kVersion[] = "0.1.0";
-constexpr int kExitError = 3;
+using namespace relayscope;
 
-int Fail(const std::string& message) {
+constexpr char kVersion[] = "0.1.0";
+// sysexits.h: EX_USAGE and EX_CONFIG.
+constexpr int kExitUsage = 64;
+constexpr int kExitConfig = 78;
+
+int Fail(int code, const std::string& message) {
   std::fprintf(stderr, "relayscope-agent: %s\n", message.c_str());
-  return kExitError;
+  return code;
 }
 
-// Reads a password from the terminal without echo. Empty if no terminal.
-std::string AskPassword(const std::string& user) {
-  if (!isatty(STDIN_FILENO)) return "";
-  std::fprintf(stderr, "Proxy password for %s: ", user.c_str());
+// Reads a line from the terminal, without echo when `secret`. nullopt when
+// there is no terminal to ask.
+std::optional<std::string> Ask(const std::string& prompt, bool secret) {
+  if (!isatty(STDIN_FILENO) || !isatty(STDERR_FILENO)) return std::nullopt;
+  std::fprintf(stderr, "%s", prompt.c_str());
   termios old_mode{};
   tcgetattr(STDIN_FILENO, &old_mode);
-  termios quiet = old_mode;
-  quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
-  tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
-  std::string password;
-  std::getline(std::cin, password);
-  tcsetattr(STDIN_FILENO, TCSAFLUSH, &old_mode);
-  std::fprintf(stderr, "\n");
-  return password;
+  if (secret) {
+    termios quiet = old_mode;
+    quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
+    tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+  }
+  std::string answer;
+  std::getline(std::cin, answer);
+  if (secret) {
+    tcsetattr(STDIN_FILENO, TCSAFLUSH, &old_mode);
+    std::fprintf(stderr, "\n");
+  }
+  return answer;
 }
 
-const char* StatusWord(relayscope::v1::VerdictStatus status) {
+// Credentials for a proxy that answered 407: --proxy_user or the
+// environment, the terminal for whatever is missing.
+std::optional<std::pair<std::string, std::string>> AskCredentials(const v1::Proxy& proxy) {
+  std::string user = absl::GetFlag(FLAGS_proxy_user);
+  if (user.empty()) {
+    if (const char* env = std::getenv("RELAYSCOPE_PROXY_USER"); env != nullptr) user = env;
+  }
+  const std::string where = absl::StrCat(proxy.host(), ":", proxy.port());
+  if (user.empty()) {
+    auto typed = Ask(absl::StrCat("\nThe proxy ", where, " requires authentication (407).\n"
+                                  "User name (empty to skip): "),
+                     false);
+    if (!typed || typed->empty()) return std::nullopt;
+    user = *typed;
+  }
+  std::string password;
+  if (const char* env = std::getenv("RELAYSCOPE_PROXY_PASSWORD"); env != nullptr) {
+    password = env;
+  } else if (auto typed = Ask(absl::StrCat("Password for ", user, " at ", where, ": "), true)) {
+    password = *typed;
+  } else {
+    return std::nullopt;
+  }
+  return std::make_pair(user, password);
+}
+
+const char* StatusWord(v1::VerdictStatus status) {
   switch (status) {
-    case relayscope::v1::VERDICT_STATUS_REACHABLE: return "REACHABLE";
-    case relayscope::v1::VERDICT_STATUS_DEGRADED: return "DEGRADED";
+    case v1::VERDICT_STATUS_REACHABLE: return "REACHABLE";
+    case v1::VERDICT_STATUS_DEGRADED: return "DEGRADED";
     default: return "UNREACHABLE";
   }
 }
@@ -80,54 +121,39 @@ const char* StatusWord(relayscope::v1::VerdictStatus status) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  using namespace relayscope;
   absl::SetProgramUsageMessage(
       "Diagnoses relay connectivity from this machine.\n"
       "  relayscope-agent diagnose --catalogue=deploy/catalogue/aos.textproto\n"
-      "  relayscope-agent diagnose --catalogue=... --proxy=http://proxy:3128 --proxy_user=me\n"
-      "Exit status: 0 reachable, 1 degraded, 2 unreachable, 3 error.");
-  std::vector<char*> args = absl::ParseCommandLine(argc, argv);
+      "  relayscope-agent diagnose --catalogue=... --proxy=http://proxy:3128 --proxy-user=me\n"
+      "Exit status: 0 reachable, 1 degraded, 2 unreachable, 64 usage error, 78 bad catalogue.");
+  std::vector<std::string> arg_storage = NormalizeFlagNames(argc, argv);
+  std::vector<char*> arg_pointers = ArgvPointers(arg_storage);
+  std::vector<char*> args =
+      absl::ParseCommandLine(static_cast<int>(arg_storage.size()), arg_pointers.data());
   if (args.size() > 2 || (args.size() == 2 && std::string(args[1]) != "diagnose")) {
-    return Fail("usage: relayscope-agent [diagnose] [flags]; see --help");
+    return Fail(kExitUsage, "usage: relayscope-agent [diagnose] [flags]; see --help");
   }
 
   auto catalogue = LoadCatalogue(absl::GetFlag(FLAGS_catalogue));
-  if (!catalogue.ok()) return Fail(std::string(catalogue.status().message()));
+  if (!catalogue.ok()) return Fail(kExitConfig, std::string(catalogue.status().message()));
+  if (!absl::GetFlag(FLAGS_region).empty()) {
+    catalogue = SelectRegions(*catalogue, absl::GetFlag(FLAGS_region));
+    if (!catalogue.ok()) {
+      return Fail(kExitUsage, absl::StrCat("--region: ", catalogue.status().message()));
+    }
+  }
 
   // Routes: the proxies given, in order, then DIRECT.
   std::vector<agent::Route> routes;
   std::vector<v1::DiscoveredProxy> discovered;
-  const std::string user = absl::GetFlag(FLAGS_proxy_user);
-  std::string password;
-  if (!user.empty()) {
-    const char* from_env = std::getenv("RELAYSCOPE_PROXY_PASSWORD");
-    password = from_env != nullptr ? from_env : AskPassword(user);
-  }
   for (const std::string& text : absl::GetFlag(FLAGS_proxy)) {
     auto url = agent::ParseProxyUrl(text);
-    if (!url.ok()) return Fail(absl::StrCat("--proxy: ", url.status().message()));
-    if (!user.empty() && url->username.empty()) {
-      url->username = user;
-      url->password = password;
-    }
-    agent::Route route;
-    route.endpoint.kind = url->kind;
-    route.endpoint.host = url->host;
-    route.endpoint.port = url->port;
-    route.endpoint.username = url->username;
-    route.endpoint.password = url->password;
-    route.endpoint.remote_dns = url->remote_dns;
-    route.proxy.set_kind(url->kind);
-    route.proxy.set_host(url->host);
-    route.proxy.set_port(url->port);
-    route.proxy.set_source(v1::PROXY_SOURCE_FLAG);
-    route.proxy.set_source_detail("--proxy");
-    route.proxy.set_has_credentials(!url->username.empty());
-    *discovered.emplace_back().mutable_proxy() = route.proxy;
-    routes.push_back(std::move(route));
+    if (!url.ok()) return Fail(kExitUsage, absl::StrCat("--proxy: ", url.status().message()));
+    routes.push_back(agent::ProxyRoute(*url, v1::PROXY_SOURCE_FLAG, "--proxy"));
+    *discovered.emplace_back().mutable_proxy() = routes.back().proxy;
   }
   if (absl::GetFlag(FLAGS_direct)) routes.push_back(agent::DirectRoute());
-  if (routes.empty()) return Fail("no route to try: give --proxy or leave --direct on");
+  if (routes.empty()) return Fail(kExitUsage, "no route to try: give --proxy or keep --direct");
 
   agent::DiagnoseOptions options;
   options.race.attempt_timeout = absl::GetFlag(FLAGS_timeout);
@@ -138,7 +164,7 @@ int main(int argc, char** argv) {
   for (const std::string& port : absl::GetFlag(FLAGS_ports)) {
     uint32_t value = 0;
     if (!absl::SimpleAtoi(port, &value) || value == 0 || value > 65535) {
-      return Fail(absl::StrCat("--ports: \"", port, "\" is not a port"));
+      return Fail(kExitUsage, absl::StrCat("--ports: \"", port, "\" is not a port"));
     }
     options.allowed_ports.push_back(static_cast<uint16_t>(value));
   }
@@ -149,45 +175,72 @@ int main(int argc, char** argv) {
   options.agent.set_version(kVersion);
   options.agent.set_os("linux");
   options.agent.set_site(absl::GetFlag(FLAGS_site));
-  const bool quiet = absl::GetFlag(FLAGS_quiet);
-  if (!quiet) {
-    std::printf("relayscope %s: trying %d region(s) over %zu route(s), catalogue \"%s\"\n",
-                kVersion, catalogue->regions_size(), routes.size(), catalogue->name().c_str());
-    options.on_attempt = [](const v1::Attempt& a) {
+  options.ask_credentials = AskCredentials;
+  std::map<uint64_t, agent::AttemptTrace> traces;
+  options.traces = &traces;
+
+  const bool json = absl::GetFlag(FLAGS_json);
+  const bool talk = !json && !absl::GetFlag(FLAGS_quiet);
+  // Progress: one line per finished attempt, and on a terminal a live
+  // status line under them.
+  const bool tty = talk && isatty(STDOUT_FILENO);
+  const size_t planned =
+      agent::Plan(*catalogue, routes, options.allowed_ports).size();
+  size_t done = 0, failed = 0;
+  if (talk) {
+    std::printf("relayscope %s: %zu attempts to %d region(s) over %zu route(s), catalogue \"%s\"\n",
+                kVersion, planned, catalogue->regions_size(), routes.size(),
+                catalogue->name().c_str());
+    options.on_attempt = [&](const v1::Attempt& a) {
+      ++done;
+      if (a.outcome() != v1::OUTCOME_OK) ++failed;
       std::string line = absl::StrCat(a.outcome() == v1::OUTCOME_OK ? "  [ ok ] " : "  [FAIL] ",
                                        agent::DescribeAttempt(a), ": ",
                                        agent::DescribeOutcome(a.outcome()));
       if (a.outcome() != v1::OUTCOME_OK && !a.detail().empty()) {
         absl::StrAppend(&line, " (", a.detail(), ")");
       }
+      if (tty) std::printf("\r\033[K");
       std::printf("%s\n", line.c_str());
+      if (tty) {
+        std::printf("  ... %zu of %zu done, %zu ok, %zu failed", done, planned, done - failed,
+                    failed);
+      }
       std::fflush(stdout);
     };
   }
 
   v1::SessionReport report = agent::Diagnose(*catalogue, routes, discovered, options);
 
-  const v1::Verdict& verdict = report.verdict();
-  std::printf("\nVerdict: %s\n%s\n", StatusWord(verdict.status()), verdict.summary().c_str());
-  for (const std::string& works : verdict.working()) std::printf("  works:   %s\n", works.c_str());
-  for (const v1::Blocker& blocker : verdict.blockers()) {
-    std::printf("  blocked: %s\n           -> %s\n", blocker.explanation().c_str(),
-                blocker.advice().c_str());
-  }
   std::string report_dir = absl::GetFlag(FLAGS_report_dir);
   if (report_dir.empty()) {
     const char* tmp = std::getenv("TMPDIR");
     report_dir = tmp != nullptr && *tmp ? tmp : "/tmp";
   }
-  auto paths = agent::WriteReports(report, report_dir);
+  auto paths = agent::WriteReports(report, report_dir, &traces);
   if (!paths.ok()) {
     std::fprintf(stderr, "relayscope-agent: could not write the reports: %s\n",
                  std::string(paths.status().message()).c_str());
-  } else {
-    std::printf("\nReport: %s\n        %s\n        %s\n", paths->html.c_str(), paths->text.c_str(),
-                paths->json.c_str());
   }
-  switch (verdict.status()) {
+  if (json) {
+    std::printf("%s", agent::RenderJson(report).c_str());
+  } else {
+    const v1::Verdict& verdict = report.verdict();
+    if (tty) std::printf("\r\033[K");
+    std::printf("\nVerdict: %s\n%s\n", StatusWord(verdict.status()), verdict.summary().c_str());
+    for (const std::string& works : verdict.working()) {
+      std::printf("  works:   %s\n", works.c_str());
+    }
+    for (const v1::Blocker& blocker : verdict.blockers()) {
+      std::printf("  blocked: %s\n           -> %s\n", blocker.explanation().c_str(),
+                  blocker.advice().c_str());
+    }
+    if (paths.ok()) {
+      std::printf("\nReport: %s\n        %s\n        %s\n", paths->html.c_str(),
+                  paths->text.c_str(), paths->json.c_str());
+    }
+  }
+  switch (report.verdict().status()) {
     case v1::VERDICT_STATUS_REACHABLE: return 0;
     case v1::VERDICT_STATUS_DEGRADED: return 1;
     default: return 2;

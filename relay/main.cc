@@ -16,6 +16,7 @@
 #include "prometheus/exposer.h"
 #include "relay/relay_server.h"
 #include "relayscope/util/catalogue.h"
+#include "relayscope/util/cli.h"
 
 ABSL_FLAG(std::vector<std::string>, listen, {},
           "Addresses to serve the handshake on: 127.0.0.1:8200,[::1]:8200 (port 0 = any)");
@@ -42,7 +43,9 @@ int main(int argc, char** argv) {
       "The reference relay: serves the relayscope handshake (relay/PROTOCOL.md).\n"
       "  relayscope-relay --listen=127.0.0.1:8200\n"
       "  relayscope-relay --catalogue=deploy/catalogue/demo.textproto --relay=emea-1");
-  absl::ParseCommandLine(argc, argv);
+  std::vector<std::string> arg_storage = relayscope::NormalizeFlagNames(argc, argv);
+  std::vector<char*> arg_pointers = relayscope::ArgvPointers(arg_storage);
+  absl::ParseCommandLine(static_cast<int>(arg_storage.size()), arg_pointers.data());
 
   // Block the stop signals in every thread (threads inherit the mask) and
   // wait for them in main.

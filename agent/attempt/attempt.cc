@@ -8,6 +8,16 @@
 namespace relayscope::agent {
 namespace {
 
+// "3f a2 ... 07" for the first 16 bytes.
+std::string Hex(const uint8_t* data, size_t size) {
+  std::string out;
+  for (size_t i = 0; i < std::min<size_t>(size, 16); ++i) {
+    absl::StrAppend(&out, i ? " " : "", absl::Hex(data[i], absl::kZeroPad2));
+  }
+  if (size > 16) absl::StrAppend(&out, " ...");
+  return out;
+}
+
 void SetDuration(absl::Duration d, google::protobuf::Duration* out) {
   const int64_t nanos = absl::ToInt64Nanoseconds(d);
   out->set_seconds(nanos / 1000000000);
@@ -17,7 +27,7 @@ void SetDuration(absl::Duration d, google::protobuf::Duration* out) {
 }  // namespace
 
 v1::Attempt RunAttempt(const Destination& destination, const ProxyEndpoint& proxy,
-                       absl::Time deadline) {
+                       absl::Time deadline, AttemptTrace* trace) {
   const absl::Time start = absl::Now();
   v1::Attempt attempt;
   const int64_t start_us = absl::ToUnixMicros(start);
@@ -68,6 +78,10 @@ v1::Attempt RunAttempt(const Destination& destination, const ProxyEndpoint& prox
                   absl::StrCat("sending the handshake: ", sent.status().message()));
   }
   attempt.set_bytes_sent(hello.size());
+  if (trace != nullptr) {
+    trace->y_hex = Hex(hello.data(), handshake::kFieldSize);
+    trace->r1_hex = Hex(hello.data() + 2 * handshake::kFieldSize, handshake::kFieldSize);
+  }
 
   handshake::Bytes received;
   handshake::ReadEnd end = handshake::ReadEnd::kComplete;
@@ -94,6 +108,10 @@ v1::Attempt RunAttempt(const Destination& destination, const ProxyEndpoint& prox
     received.insert(received.end(), buffer, buffer + *n);
   }
   attempt.set_bytes_received(received.size());
+  if (trace != nullptr) {
+    trace->reply_hex = Hex(received.data(), received.size());
+    trace->reply_bytes = received.size();
+  }
   // A reset with nothing read is the path cutting the connection; after a
   // foreign reply it is just how that middlebox closes.
   if (reset && received.empty()) {

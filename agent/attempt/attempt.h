@@ -6,18 +6,30 @@
 #ifndef AGENT_ATTEMPT_ATTEMPT_H_
 #define AGENT_ATTEMPT_ATTEMPT_H_
 
+#include <string>
+
 #include "absl/time/time.h"
 #include "agent/attempt/transport.h"
 #include "relayscope/v1/telemetry.pb.h"
 
 namespace relayscope::agent {
 
+// What went over the wire, for the seed-style text log only (public
+// values; never uploaded). Hex of the first bytes of each field.
+struct AttemptTrace {
+  std::string y_hex;      // our public value
+  std::string r1_hex;     // our nonce
+  std::string reply_hex;  // what came back (R2 and MAC, or foreign bytes)
+  size_t reply_bytes = 0;
+};
+
 // Runs the attempt before `deadline`. Fills start_time, address, port,
 // route_kind, phases, total_duration, outcome, failed_phase, proxy_status,
 // os_error(_name), interference, bytes and detail; the caller adds the
 // session, sequence, region, relay and proxy description.
+// When `trace` is given it receives the hexdumps.
 v1::Attempt RunAttempt(const Destination& destination, const ProxyEndpoint& proxy,
-                       absl::Time deadline);
+                       absl::Time deadline, AttemptTrace* trace = nullptr);
 
 }  // namespace relayscope::agent
 

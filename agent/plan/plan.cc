@@ -11,6 +11,23 @@ Route DirectRoute() {
   return route;
 }
 
+Route ProxyRoute(const ProxyUrl& url, v1::ProxySource source, std::string source_detail) {
+  Route route;
+  route.endpoint.kind = url.kind;
+  route.endpoint.host = url.host;
+  route.endpoint.port = url.port;
+  route.endpoint.username = url.username;
+  route.endpoint.password = url.password;
+  route.endpoint.remote_dns = url.remote_dns;
+  route.proxy.set_kind(url.kind);
+  route.proxy.set_host(url.host);
+  route.proxy.set_port(url.port);
+  route.proxy.set_source(source);
+  route.proxy.set_source_detail(std::move(source_detail));
+  route.proxy.set_has_credentials(!url.username.empty());
+  return route;
+}
+
 std::vector<PlannedAttempt> Plan(const v1::Catalogue& catalogue,
                                  const std::vector<Route>& routes,
                                  const std::vector<uint16_t>& allowed_ports) {

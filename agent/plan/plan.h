@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "agent/attempt/transport.h"
+#include "agent/discovery/proxy_url.h"
 #include "relayscope/v1/catalogue.pb.h"
 #include "relayscope/v1/telemetry.pb.h"
 
@@ -26,6 +27,11 @@ struct Route {
 
 // The DIRECT route.
 Route DirectRoute();
+
+// The route through a proxy given as a URL, tagged with where it came from.
+// Credentials in the URL go to the endpoint only; the telemetry side says
+// has_credentials and nothing more.
+Route ProxyRoute(const ProxyUrl& url, v1::ProxySource source, std::string source_detail);
 
 // One attempt to make.
 struct PlannedAttempt {

@@ -47,6 +47,18 @@ TEST(Plan, RelayWithoutAddressIsTriedByHostName) {
   EXPECT_EQ(plan[2].address, "apac.example");
 }
 
+TEST(Plan, ProxyRouteKeepsCredentialsOutOfTelemetry) {
+  auto url = ParseProxyUrl("socks5h://me:secret@127.0.0.9:1080");
+  ASSERT_TRUE(url.ok());
+  Route route = ProxyRoute(*url, v1::PROXY_SOURCE_ENV, "all_proxy");
+  EXPECT_EQ(route.endpoint.kind, v1::ROUTE_KIND_SOCKS5);
+  EXPECT_TRUE(route.endpoint.remote_dns);
+  EXPECT_EQ(route.endpoint.password, "secret");
+  EXPECT_TRUE(route.proxy.has_credentials());
+  EXPECT_EQ(route.proxy.source_detail(), "all_proxy");
+  EXPECT_EQ(route.proxy.SerializeAsString().find("secret"), std::string::npos);
+}
+
 TEST(Plan, AllowedPortsRestrictThePlan) {
   std::vector<Route> routes = {DirectRoute()};
   auto plan = Plan(Seed(), routes, {443});

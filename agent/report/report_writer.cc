@@ -25,6 +25,12 @@ std::string FormatTime(const google::protobuf::Timestamp& ts) {
   return absl::FormatTime("%Y-%m-%d %H:%M:%E3S", t, absl::LocalTimeZone());
 }
 
+// The original client's log timestamp: 2026.11.25-04:20:01.
+std::string SeedTime(const google::protobuf::Timestamp& ts) {
+  absl::Time t = absl::FromUnixMicros(TimeUtil::TimestampToMicroseconds(ts));
+  return absl::FormatTime("%Y.%m.%d-%H:%M:%S", t, absl::LocalTimeZone());
+}
+
 int64_t Millis(const google::protobuf::Duration& d) {
   return TimeUtil::DurationToMilliseconds(d);
 }
@@ -104,31 +110,49 @@ std::string HtmlEscape(absl::string_view text) {
   return out;
 }
 
-std::string RenderText(const v1::SessionReport& report) {
-  std::string out = absl::StrCat("relayscope ", report.agent().version(), " session ",
-                                 report.session_id(), " catalogue ", report.catalogue(), "\n");
+std::string RenderText(const v1::SessionReport& report,
+                       const std::map<uint64_t, AttemptTrace>* traces) {
+  std::string out;
+  auto line = [&](const google::protobuf::Timestamp& when, absl::string_view text) {
+    absl::StrAppend(&out, "[", SeedTime(when), "]-->", text, "\n");
+  };
+  line(report.start_time(), absl::StrCat("relayscope ", report.agent().version(), " session ",
+                                         report.session_id(), ", catalogue ",
+                                         report.catalogue()));
   for (const v1::DiscoveredProxy& p : report.proxies()) {
-    absl::StrAppend(&out, "proxy ", p.proxy().host(), ":", p.proxy().port(), " kind ",
-                    v1::RouteKind_Name(p.proxy().kind()), " source ",
-                    v1::ProxySource_Name(p.proxy().source()), " ", p.proxy().source_detail(),
-                    "\n");
-    for (const std::string& w : p.warnings()) absl::StrAppend(&out, "  warning: ", w, "\n");
+    line(report.start_time(),
+         absl::StrCat("Proxy ", p.proxy().host(), ":", p.proxy().port(), " (",
+                      v1::RouteKind_Name(p.proxy().kind()), ") from ",
+                      v1::ProxySource_Name(p.proxy().source()), " ", p.proxy().source_detail(),
+                      p.proxy().has_credentials() ? ", with credentials" : ""));
+    for (const std::string& w : p.warnings()) line(report.start_time(), "  warning: " + w);
   }
   for (const v1::Attempt& a : report.attempts()) {
-    absl::StrAppend(&out, FormatTime(a.start_time()), " [", a.sequence(), "] ",
-                    DescribeAttempt(a), ": ", DescribeOutcome(a.outcome()));
-    if (a.proxy_status() != 0) absl::StrAppend(&out, " proxy_status=", a.proxy_status());
-    if (!a.os_error_name().empty()) absl::StrAppend(&out, " ", a.os_error_name());
-    absl::StrAppend(&out, " (", Millis(a.total_duration()), " ms; ", PhaseSummary(a), ")");
+    line(a.start_time(), absl::StrCat("[", a.sequence(), "] Trying ", DescribeAttempt(a)));
+    if (traces != nullptr) {
+      if (auto it = traces->find(a.sequence()); it != traces->end() && !it->second.y_hex.empty()) {
+        line(a.start_time(), absl::StrCat("    Y  = ", it->second.y_hex, " (256 bytes)"));
+        line(a.start_time(), absl::StrCat("    P  = RFC 3526 group 14 (256 bytes)"));
+        line(a.start_time(), absl::StrCat("    R1 = ", it->second.r1_hex, " (256 bytes)"));
+        line(a.start_time(), absl::StrCat("    R2 <- ", it->second.reply_bytes, " bytes: ",
+                                          it->second.reply_hex));
+      }
+    }
+    std::string result = absl::StrCat("[", a.sequence(), "] ", DescribeAttempt(a), ": ",
+                                      DescribeOutcome(a.outcome()));
+    if (a.proxy_status() != 0) absl::StrAppend(&result, " proxy_status=", a.proxy_status());
+    if (!a.os_error_name().empty()) absl::StrAppend(&result, " ", a.os_error_name());
+    absl::StrAppend(&result, " (", Millis(a.total_duration()), " ms; ", PhaseSummary(a), ")");
     const std::string evidence = Evidence(a);
-    if (!evidence.empty()) absl::StrAppend(&out, " -- ", evidence);
-    absl::StrAppend(&out, "\n");
+    if (!evidence.empty()) absl::StrAppend(&result, " -- ", evidence);
+    line(a.start_time(), result);
   }
   const v1::Verdict& v = report.verdict();
-  absl::StrAppend(&out, "\nVERDICT: ", StatusWord(v.status()), "\n", v.summary(), "\n");
-  for (const std::string& w : v.working()) absl::StrAppend(&out, "  works: ", w, "\n");
+  line(report.end_time(), absl::StrCat("VERDICT: ", StatusWord(v.status()), ": ", v.summary()));
+  for (const std::string& w : v.working()) line(report.end_time(), "  works: " + w);
   for (const v1::Blocker& b : v.blockers()) {
-    absl::StrAppend(&out, "  blocked: ", b.explanation(), "\n    what to do: ", b.advice(), "\n");
+    line(report.end_time(), "  blocked: " + b.explanation());
+    line(report.end_time(), "    what to do: " + b.advice());
   }
   return out;
 }
@@ -189,7 +213,8 @@ std::string RenderJson(const v1::SessionReport& report) {
 }
 
 absl::StatusOr<ReportPaths> WriteReports(const v1::SessionReport& report,
-                                         const std::string& directory) {
+                                         const std::string& directory,
+                                         const std::map<uint64_t, AttemptTrace>* traces) {
   std::error_code ec;
   std::filesystem::create_directories(directory, ec);
   if (ec) {
@@ -201,7 +226,7 @@ absl::StatusOr<ReportPaths> WriteReports(const v1::SessionReport& report,
   paths.text = stem + ".log";
   paths.json = stem + ".json";
   paths.html = absl::StrCat(directory, "/connrpt.html");
-  RETURN_IF_ERROR(WriteAtomically(paths.text, RenderText(report)));
+  RETURN_IF_ERROR(WriteAtomically(paths.text, RenderText(report, traces)));
   RETURN_IF_ERROR(WriteAtomically(paths.json, RenderJson(report)));
   RETURN_IF_ERROR(WriteAtomically(paths.html, RenderHtml(report)));
   return paths;

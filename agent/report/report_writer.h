@@ -7,10 +7,12 @@
 #ifndef AGENT_REPORT_REPORT_WRITER_H_
 #define AGENT_REPORT_REPORT_WRITER_H_
 
+#include <map>
 #include <string>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "agent/attempt/attempt.h"
 #include "relayscope/v1/telemetry.pb.h"
 
 namespace relayscope::agent {
@@ -21,8 +23,10 @@ struct ReportPaths {
   std::string json;  // relayscope-<session>.json
 };
 
-// One line per attempt, timestamped, then the verdict.
-std::string RenderText(const v1::SessionReport& report);
+// The seed-style log: "[YYYY.MM.DD-HH:MM:SS]-->" lines, one per attempt
+// (with the handshake hexdumps when `traces` has them), then the verdict.
+std::string RenderText(const v1::SessionReport& report,
+                       const std::map<uint64_t, AttemptTrace>* traces = nullptr);
 // A self-contained HTML page (inline CSS, no scripts).
 std::string RenderHtml(const v1::SessionReport& report);
 // The report as JSON with proto field names.
@@ -34,8 +38,9 @@ std::string HtmlEscape(absl::string_view text);
 // written to a temporary name and renamed, so a full disk leaves no partial
 // report. Returns the paths, or UNAVAILABLE / RESOURCE_EXHAUSTED naming the
 // file that could not be written.
-absl::StatusOr<ReportPaths> WriteReports(const v1::SessionReport& report,
-                                         const std::string& directory);
+absl::StatusOr<ReportPaths> WriteReports(
+    const v1::SessionReport& report, const std::string& directory,
+    const std::map<uint64_t, AttemptTrace>* traces = nullptr);
 
 }  // namespace relayscope::agent
 

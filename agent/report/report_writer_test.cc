@@ -46,11 +46,20 @@ TEST(ReportWriter, HtmlShowsHostileEvidenceAsTextNeverAsMarkup) {
   EXPECT_THAT(html, HasSubstr("&lt;b&gt;at all&lt;/b&gt;"));
 }
 
-TEST(ReportWriter, TextLogHasOneTimestampedLinePerAttemptAndTheVerdict) {
-  std::string text = RenderText(InterceptedReport());
+TEST(ReportWriter, TextLogIsSeedStyleWithTheHandshakeHexdumps) {
+  std::map<uint64_t, AttemptTrace> traces;
+  traces[1] = AttemptTrace{"3f a2 00 ...", "01 02 ...", "48 54 54 50 ...", 412};
+  std::string text = RenderText(InterceptedReport(), &traces);
+  EXPECT_THAT(text, ::testing::ContainsRegex(
+                        "\\[[0-9]{4}\\.[0-9]{2}\\.[0-9]{2}-[0-9]{2}:[0-9]{2}:[0-9]{2}\\]-->"
+                        "\\[1\\] Trying emea-1 81\\.144\\.208\\.229:80 via direct\n"));
+  EXPECT_THAT(text, HasSubstr("]-->    Y  = 3f a2 00 ... (256 bytes)\n"));
+  EXPECT_THAT(text, HasSubstr("]-->    R2 <- 412 bytes: 48 54 54 50 ...\n"));
   EXPECT_THAT(text, HasSubstr("[1] emea-1 81.144.208.229:80 via direct: protocol interference"));
   EXPECT_THAT(text, HasSubstr("HTTP/1.0 400 Bad Request title=\"<script>"));
-  EXPECT_THAT(text, HasSubstr("VERDICT: UNREACHABLE"));
+  EXPECT_THAT(text, HasSubstr("]-->VERDICT: UNREACHABLE"));
+  // Without traces there are no hexdump lines.
+  EXPECT_THAT(RenderText(InterceptedReport()), Not(HasSubstr("Y  =")));
 }
 
 TEST(ReportWriter, JsonUsesProtoFieldNames) {

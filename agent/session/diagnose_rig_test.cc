@@ -3,6 +3,7 @@
 // credentials. The diagnosis names each and costs about one timeout.
 #include "agent/session/diagnose.h"
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
@@ -114,37 +115,91 @@ TEST_F(SeedScenario, DirectDiagnosisNamesEveryBlockerInAboutOneTimeout) {
   EXPECT_LT(raced * 1.5, sequential) << "raced " << raced << " sequential " << sequential;
 }
 
-TEST_F(SeedScenario, ProxyThatWantsCredentialsIsNamedAndWorksWithThem) {
+Route ProxyRoute(const std::string& host, uint16_t port) {
+  Route route;
+  route.endpoint.kind = v1::ROUTE_KIND_HTTP_CONNECT;
+  route.endpoint.host = host;
+  route.endpoint.port = port;
+  route.proxy.set_kind(v1::ROUTE_KIND_HTTP_CONNECT);
+  route.proxy.set_host(host);
+  route.proxy.set_port(port);
+  route.proxy.set_source(v1::PROXY_SOURCE_FLAG);
+  return route;
+}
+
+TEST_F(SeedScenario, ProxyAuthIsAskedOnceOnFirst407ThenRetriedWithCredentials) {
   rig::Squid::Options squid_options;
   squid_options.address = "127.0.20.1";
   squid_options.users = {{"alice", "correct horse"}};
   auto squid = rig::Squid::Start(squid_options, dir());
   ASSERT_TRUE(squid.ok()) << squid.status();
 
-  Route without;
-  without.endpoint.kind = v1::ROUTE_KIND_HTTP_CONNECT;
-  without.endpoint.host = "127.0.20.1";
-  without.endpoint.port = 3128;
-  without.proxy.set_kind(v1::ROUTE_KIND_HTTP_CONNECT);
-  without.proxy.set_host("127.0.20.1");
-  without.proxy.set_port(3128);
-  without.proxy.set_source(v1::PROXY_SOURCE_FLAG);
-  v1::SessionReport refused = Run({without}, false);
+  // Nobody to ask: the 407 stands.
+  v1::SessionReport refused = Run({ProxyRoute("127.0.20.1", 3128)}, false);
   EXPECT_EQ(Find(refused, "emea-1", 8443).outcome(), v1::OUTCOME_PROXY_AUTH_REQUIRED);
   EXPECT_EQ(refused.verdict().status(), v1::VERDICT_STATUS_UNREACHABLE);
   EXPECT_THAT(refused.verdict().summary(), HasSubstr("requires authentication (407)"));
 
-  Route with = without;
-  with.endpoint.username = "alice";
-  with.endpoint.password = "correct horse";
-  with.proxy.set_has_credentials(true);
-  v1::SessionReport accepted = Run({with}, false);
-  const v1::Attempt& tls_port = Find(accepted, "emea-1", 8443);
-  EXPECT_EQ(tls_port.outcome(), v1::OUTCOME_OK) << tls_port.detail();
-  EXPECT_EQ(tls_port.proxy().host(), "127.0.20.1");
-  EXPECT_TRUE(tls_port.proxy().has_credentials());
+  // The user answers once; the challenged attempt is retried and works.
+  DiagnoseOptions options;
+  options.race.attempt_timeout = absl::Seconds(1);
+  options.race.stagger = absl::Milliseconds(50);
+  std::atomic<int> asked{0};
+  options.ask_credentials = [&](const v1::Proxy& proxy) {
+    ++asked;
+    EXPECT_EQ(proxy.host(), "127.0.20.1");
+    return std::make_optional(std::make_pair(std::string("alice"), std::string("correct horse")));
+  };
+  v1::SessionReport accepted = Diagnose(catalogue_, {ProxyRoute("127.0.20.1", 3128)}, {}, options);
+  EXPECT_EQ(asked.load(), 1);
+  int challenges = 0, ok_with_credentials = 0;
+  for (const v1::Attempt& a : accepted.attempts()) {
+    if (a.outcome() == v1::OUTCOME_PROXY_AUTH_REQUIRED) {
+      ++challenges;
+      EXPECT_FALSE(a.proxy().has_credentials());
+    }
+    if (a.outcome() == v1::OUTCOME_OK) {
+      ++ok_with_credentials;
+      EXPECT_TRUE(a.proxy().has_credentials());
+    }
+  }
+  EXPECT_GE(challenges, 1);  // the 407 stays in the telemetry
+  // emea-1:8443 and americas-1:8080; both 8200s are dropped and emea-1:8080
+  // is intercepted.
+  EXPECT_EQ(ok_with_credentials, 2);
+  for (int i = 0; i < accepted.attempts_size(); ++i) {
+    EXPECT_EQ(accepted.attempts(i).sequence(), static_cast<uint64_t>(i + 1));
+  }
   EXPECT_EQ(accepted.verdict().status(), v1::VERDICT_STATUS_REACHABLE);
   EXPECT_THAT(accepted.SerializeAsString(), ::testing::Not(HasSubstr("correct horse")));
+}
+
+TEST_F(SeedScenario, ProxyRedirectFallsBackToDirect) {
+  rig::Squid::Options squid_options;
+  squid_options.address = "127.0.20.1";
+  squid_options.redirect_ports = {8443};
+  auto squid = rig::Squid::Start(squid_options, dir());
+  ASSERT_TRUE(squid.ok()) << squid.status();
+  v1::SessionReport report = Run({ProxyRoute("127.0.20.1", 3128), DirectRoute()}, false);
+  int via_proxy_302 = 0, direct_ok = 0;
+  for (const v1::Attempt& a : report.attempts()) {
+    if (a.relay() != "emea-1" || a.port() != 8443) continue;
+    if (a.route_kind() == v1::ROUTE_KIND_HTTP_CONNECT) {
+      EXPECT_EQ(a.outcome(), v1::OUTCOME_PROXY_ERROR);
+      EXPECT_EQ(a.proxy_status(), 302u);
+      ++via_proxy_302;
+    } else if (a.outcome() == v1::OUTCOME_OK) {
+      ++direct_ok;
+    }
+  }
+  EXPECT_EQ(via_proxy_302, 1);
+  EXPECT_EQ(direct_ok, 1);
+  EXPECT_EQ(report.verdict().status(), v1::VERDICT_STATUS_REACHABLE);
+  bool named = false;
+  for (const v1::Blocker& b : report.verdict().blockers()) {
+    named |= absl::StrContains(b.explanation(), "redirects CONNECT to port 8443 (HTTP 302)");
+  }
+  EXPECT_TRUE(named);
 }
 
 }  // namespace

@@ -155,6 +155,21 @@ absl::StatusOr<v1::Catalogue> LoadCatalogue(const std::string& path) {
   return ParseCatalogue(text.str(), path);
 }
 
+absl::StatusOr<v1::Catalogue> SelectRegions(const v1::Catalogue& catalogue,
+                                            const std::vector<std::string>& region_ids) {
+  std::set<std::string> wanted(region_ids.begin(), region_ids.end());
+  v1::Catalogue selected = catalogue;
+  selected.clear_regions();
+  for (const v1::Region& region : catalogue.regions()) {
+    if (wanted.erase(region.id())) *selected.add_regions() = region;
+  }
+  if (!wanted.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "no region \"", *wanted.begin(), "\" in catalogue \"", catalogue.name(), "\""));
+  }
+  return selected;
+}
+
 const v1::Relay* FindRelay(const v1::Catalogue& catalogue,
                            absl::string_view relay_id) {
   for (const v1::Region& region : catalogue.regions()) {

@@ -9,6 +9,7 @@
 #define RELAYSCOPE_UTIL_CATALOGUE_H_
 
 #include <string>
+#include <vector>
 #include "absl/strings/string_view.h"
 
 #include "absl/status/status.h"
@@ -28,6 +29,11 @@ absl::StatusOr<v1::Catalogue> LoadCatalogue(const std::string& path);
 
 // Checks the invariants listed in catalogue.proto. OK or INVALID_ARGUMENT.
 absl::Status ValidateCatalogue(const v1::Catalogue& catalogue);
+
+// The catalogue restricted to `region_ids` (in the catalogue's order).
+// INVALID_ARGUMENT naming an id the catalogue does not have.
+absl::StatusOr<v1::Catalogue> SelectRegions(const v1::Catalogue& catalogue,
+                                            const std::vector<std::string>& region_ids);
 
 // Finds a relay by id; nullptr if the catalogue has none.
 const v1::Relay* FindRelay(const v1::Catalogue& catalogue,

@@ -63,6 +63,19 @@ TEST(Catalogue, ParsesMinimal) {
   EXPECT_EQ(FindRelay(*catalogue, "nope"), nullptr);
 }
 
+TEST(Catalogue, SelectRegionsKeepsCatalogueOrderAndRejectsUnknownIds) {
+  auto catalogue =
+      LoadCatalogue(RELAYSCOPE_SOURCE_DIR "/deploy/catalogue/aos.textproto");
+  ASSERT_TRUE(catalogue.ok());
+  auto selected = SelectRegions(*catalogue, {"apac", "americas"});
+  ASSERT_TRUE(selected.ok()) << selected.status();
+  ASSERT_EQ(selected->regions_size(), 2);
+  EXPECT_EQ(selected->regions(0).id(), "americas");
+  EXPECT_EQ(selected->regions(1).id(), "apac");
+  EXPECT_EQ(SelectRegions(*catalogue, {"mars"}).status().message(),
+            "no region \"mars\" in catalogue \"aos\"");
+}
+
 TEST(Catalogue, MissingFileIsNotFound) {
   auto catalogue = LoadCatalogue("/nonexistent/relayscope.textproto");
   EXPECT_EQ(catalogue.status().code(), absl::StatusCode::kNotFound);

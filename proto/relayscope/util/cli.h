@@ -1,0 +1,22 @@
+// Command-line helpers shared by the relayscope binaries.
+#ifndef RELAYSCOPE_UTIL_CLI_H_
+#define RELAYSCOPE_UTIL_CLI_H_
+
+#include <string>
+#include <vector>
+
+namespace relayscope {
+
+// absl flags are spelled with underscores; people type dashes
+// (--report-dir). Returns argv with dashes in flag names ("--a-b=c-d" ->
+// "--a_b=c-d") turned into underscores; values and positional arguments are
+// left alone, and "--" ends the flags.
+std::vector<std::string> NormalizeFlagNames(int argc, char** argv);
+
+// Keeps `storage` alive and gives the argc/argv view absl::ParseCommandLine
+// wants.
+std::vector<char*> ArgvPointers(std::vector<std::string>& storage);
+
+}  // namespace relayscope
+
+#endif  // RELAYSCOPE_UTIL_CLI_H_
