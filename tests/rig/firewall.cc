@@ -25,6 +25,18 @@ absl::Status Firewall::Add(absl::string_view address, uint16_t port, bool reject
   } else {
     rule.push_back("DROP");
   }
+  return Run(std::move(rule));
+}
+
+absl::Status Firewall::DropUnlessFromUser(absl::string_view address, uid_t uid) {
+  const bool v6 = address.find(':') != absl::string_view::npos;
+  return Run({v6 ? "/usr/sbin/ip6tables" : "/usr/sbin/iptables", "-w", "-A", "OUTPUT", "-p",
+              "tcp", "-d", std::string(address), "-m", "owner", "!", "--uid-owner",
+              absl::StrCat(uid), "-j", "DROP"});
+}
+
+// Adds `rule` (an iptables -A command line) and remembers its -D twin.
+absl::Status Firewall::Run(std::vector<std::string> rule) {
   auto result = RunCommand(rule);
   if (!result.ok()) return result.status();
   if (result->exit_code != 0) {

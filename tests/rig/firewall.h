@@ -5,6 +5,8 @@
 #ifndef TESTS_RIG_FIREWALL_H_
 #define TESTS_RIG_FIREWALL_H_
 
+#include <sys/types.h>
+
 #include <string>
 #include <vector>
 
@@ -25,11 +27,16 @@ class Firewall {
   absl::Status Drop(absl::string_view address, uint16_t port);
   // Incoming TCP to address:port is answered with a TCP reset.
   absl::Status Reject(absl::string_view address, uint16_t port);
+  // Outgoing TCP to `address` (any port) is dropped unless the sending
+  // process runs as `uid`: "only the proxy may go out", when the proxy
+  // runs as that user (squid and dante run as nobody in the rig).
+  absl::Status DropUnlessFromUser(absl::string_view address, uid_t uid);
   // Removes every rule this object added.
   void Clear();
 
  private:
   absl::Status Add(absl::string_view address, uint16_t port, bool reject);
+  absl::Status Run(std::vector<std::string> rule);
   std::vector<std::vector<std::string>> rules_;  // argv for -D
 };
 

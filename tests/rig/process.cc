@@ -157,12 +157,14 @@ std::string Process::LogTail(size_t max_bytes) const {
 }
 
 absl::StatusOr<CommandResult> RunCommand(const std::vector<std::string>& argv_in,
-                                         absl::Duration timeout) {
+                                         absl::Duration timeout,
+                                         const std::vector<std::string>& extra_env) {
   if (argv_in.empty()) return absl::InvalidArgumentError("empty argv");
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) != 0) return absl::InternalError("pipe failed");
   std::vector<std::string> argv = argv_in;
   std::vector<std::string> env = {kPath, "LANG=C"};
+  env.insert(env.end(), extra_env.begin(), extra_env.end());
   std::vector<char*> argv_c = CStrings(argv);
   std::vector<char*> env_c = CStrings(env);
   const pid_t pid = fork();

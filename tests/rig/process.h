@@ -63,10 +63,12 @@ struct CommandResult {
   std::string output;  // stdout and stderr together
 };
 
-// Runs a command to completion, bounded by `timeout` (then killed).
-// INTERNAL if it cannot be started.
+// Runs a command to completion, bounded by `timeout` (then killed), with
+// `env` (NAME=value) added to a minimal environment. INTERNAL if it cannot
+// be started.
 absl::StatusOr<CommandResult> RunCommand(const std::vector<std::string>& argv,
-                                         absl::Duration timeout = absl::Seconds(10));
+                                         absl::Duration timeout = absl::Seconds(10),
+                                         const std::vector<std::string>& env = {});
 
 // Waits until a TCP connection to address:port succeeds, at most `timeout`.
 // If `process` is given and exits first, fails at once with its log tail.
