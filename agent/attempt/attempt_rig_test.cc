@@ -91,6 +91,39 @@ TEST_F(AttemptOnRig, RejectedPortIsRefusedAtOnce) {
   EXPECT_EQ(a.failed_phase(), v1::PHASE_TCP_CONNECT);
 }
 
+TEST_F(AttemptOnRig, IcmpUnreachableIsNamedHostOrNetwork) {
+  rig::Firewall firewall;
+  ASSERT_TRUE(firewall.Unreachable(kRelay, 8200, /*network=*/false).ok());
+  ASSERT_TRUE(firewall.Unreachable(kRelay, 8443, /*network=*/true).ok());
+  v1::Attempt host = Run(kRelay, 8200);
+  EXPECT_EQ(host.outcome(), v1::OUTCOME_HOST_UNREACHABLE) << host.detail();
+  EXPECT_EQ(host.os_error_name(), "EHOSTUNREACH");
+  v1::Attempt network = Run(kRelay, 8443);
+  EXPECT_EQ(network.outcome(), v1::OUTCOME_NETWORK_UNREACHABLE) << network.detail();
+  EXPECT_EQ(network.os_error_name(), "ENETUNREACH");
+}
+
+TEST_F(AttemptOnRig, UnresolvableRelayNameIsADnsFailure) {
+  // The namespace has no DNS server: nothing resolves but literals.
+  v1::Attempt a = Run("relay.relayscope.invalid", 8200);
+  EXPECT_EQ(a.outcome(), v1::OUTCOME_DNS_FAILURE) << a.detail();
+  EXPECT_EQ(a.failed_phase(), v1::PHASE_DNS);
+  ASSERT_GE(a.phases_size(), 1);
+  EXPECT_EQ(a.phases(0).phase(), v1::PHASE_DNS);
+  EXPECT_FALSE(a.phases(0).completed());
+}
+
+TEST_F(AttemptOnRig, HttpsProxyThatDoesNotSpeakTlsIsATlsFailure) {
+  // A plain HTTP proxy given as https://: the TLS handshake cannot succeed.
+  rig::Squid::Options options;
+  options.address = "127.0.20.1";
+  auto squid = rig::Squid::Start(options, dir());
+  ASSERT_TRUE(squid.ok()) << squid.status();
+  v1::Attempt a = Run(kRelay, 8200, Proxy(v1::ROUTE_KIND_HTTPS_PROXY, "127.0.20.1", 3128));
+  EXPECT_EQ(a.outcome(), v1::OUTCOME_TLS_FAILURE) << a.detail();
+  EXPECT_EQ(a.failed_phase(), v1::PHASE_TLS);
+}
+
 TEST_F(AttemptOnRig, TransparentProxyOnPort80IsInterferenceNeverConnected) {
   rig::Interceptor::Options options;
   options.address = kRelay;

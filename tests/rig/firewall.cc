@@ -28,6 +28,15 @@ absl::Status Firewall::Add(absl::string_view address, uint16_t port, bool reject
   return Run(std::move(rule));
 }
 
+absl::Status Firewall::Unreachable(absl::string_view address, uint16_t port, bool network) {
+  const bool v6 = address.find(':') != absl::string_view::npos;
+  const char* kind = v6 ? (network ? "icmp6-no-route" : "icmp6-addr-unreachable")
+                        : (network ? "icmp-net-unreachable" : "icmp-host-unreachable");
+  return Run({v6 ? "/usr/sbin/ip6tables" : "/usr/sbin/iptables", "-w", "-A", "INPUT", "-p", "tcp",
+              "-d", std::string(address), "--dport", absl::StrCat(port), "-j", "REJECT",
+              "--reject-with", kind});
+}
+
 absl::Status Firewall::DropUnlessFromUser(absl::string_view address, uid_t uid) {
   const bool v6 = address.find(':') != absl::string_view::npos;
   return Run({v6 ? "/usr/sbin/ip6tables" : "/usr/sbin/iptables", "-w", "-A", "OUTPUT", "-p",

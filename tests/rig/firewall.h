@@ -27,6 +27,10 @@ class Firewall {
   absl::Status Drop(absl::string_view address, uint16_t port);
   // Incoming TCP to address:port is answered with a TCP reset.
   absl::Status Reject(absl::string_view address, uint16_t port);
+  // Incoming TCP to address:port is answered with ICMP host-unreachable
+  // (EHOSTUNREACH at the client) or, with `network`, net-unreachable
+  // (ENETUNREACH).
+  absl::Status Unreachable(absl::string_view address, uint16_t port, bool network);
   // Outgoing TCP to `address` (any port) is dropped unless the sending
   // process runs as `uid`: "only the proxy may go out", when the proxy
   // runs as that user (squid and dante run as nobody in the rig).
