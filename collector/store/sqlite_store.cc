@@ -1,0 +1,536 @@
+// The embedded SQLite store. One writer connection owned by a committer
+// thread (group commit: everything queued goes into one transaction and one
+// fsync), one reader connection for queries (WAL lets it read while the
+// writer writes).
+#include <sqlite3.h>
+
+#include <deque>
+#include <optional>
+#include <map>
+#include <thread>
+#include <tuple>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "collector/store/store.h"
+
+namespace relayscope::collector {
+namespace {
+
+// Durability: WAL with synchronous=FULL syncs the WAL at every commit, so a
+// batch acknowledged to an agent survives a crash or power loss.
+// synchronous=NORMAL would be faster but can lose the last transactions on
+// power loss, which breaks "acked means stored".
+constexpr char kPragmas[] =
+    "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=5000;";
+
+std::string BucketColumns(const char* prefix) {
+  std::vector<std::string> columns;
+  for (int i = 0; i < kLatencyBuckets; ++i) columns.push_back(absl::StrCat(prefix, i));
+  return absl::StrJoin(columns, ", ");
+}
+
+// Schema migrations, applied in order; PRAGMA user_version counts them.
+std::vector<std::string> Migrations() {
+  std::string bucket_defs;
+  for (const char* prefix : {"c", "h"}) {
+    for (int i = 0; i < kLatencyBuckets; ++i) {
+      absl::StrAppend(&bucket_defs, ", ", prefix, i, " INTEGER NOT NULL DEFAULT 0");
+    }
+  }
+  return {
+      // 1: raw attempts, sessions, per-minute rollups.
+      absl::StrCat(
+          "CREATE TABLE attempts ("
+          " agent_id TEXT NOT NULL, session_id TEXT NOT NULL, sequence INTEGER NOT NULL,"
+          " start_us INTEGER NOT NULL, site TEXT NOT NULL, region TEXT NOT NULL,"
+          " relay TEXT NOT NULL, port INTEGER NOT NULL, route_kind INTEGER NOT NULL,"
+          " outcome INTEGER NOT NULL, proxy_status INTEGER NOT NULL, attempt BLOB NOT NULL,"
+          " PRIMARY KEY (agent_id, session_id, sequence)) WITHOUT ROWID;"
+          "CREATE INDEX attempts_by_start ON attempts(start_us);"
+          "CREATE TABLE sessions ("
+          " agent_id TEXT NOT NULL, session_id TEXT NOT NULL, site TEXT NOT NULL,"
+          " updated_us INTEGER NOT NULL, report BLOB NOT NULL,"
+          " PRIMARY KEY (agent_id, session_id)) WITHOUT ROWID;"
+          "CREATE TABLE rollups ("
+          " minute INTEGER NOT NULL, region TEXT NOT NULL, relay TEXT NOT NULL,"
+          " port INTEGER NOT NULL, route_kind INTEGER NOT NULL, outcome INTEGER NOT NULL,"
+          " attempts INTEGER NOT NULL",
+          bucket_defs,
+          ", PRIMARY KEY (minute, region, relay, port, route_kind, outcome)) WITHOUT ROWID;"),
+  };
+}
+
+absl::Status SqliteError(sqlite3* db, int rc, absl::string_view what) {
+  const std::string message = absl::StrCat(what, ": ", sqlite3_errmsg(db), " (", rc, ")");
+  switch (rc & 0xff) {
+    case SQLITE_FULL:
+      return absl::ResourceExhaustedError(absl::StrCat("store is full: ", message));
+    case SQLITE_IOERR:
+    case SQLITE_CANTOPEN:
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+      return absl::UnavailableError(message);
+    default:
+      return absl::InternalError(message);
+  }
+}
+
+int BucketOf(const v1::Attempt& attempt, v1::Phase phase) {
+  for (const v1::PhaseTiming& timing : attempt.phases()) {
+    if (timing.phase() != phase || !timing.completed()) continue;
+    const int64_t ms = timing.duration().seconds() * 1000 + timing.duration().nanos() / 1000000;
+    for (int i = 0; i < kLatencyBuckets - 1; ++i) {
+      if (ms <= kLatencyBucketsMs[i]) return i;
+    }
+    return kLatencyBuckets - 1;
+  }
+  return -1;  // the phase did not complete: not in the histogram
+}
+
+int64_t StartMicros(const v1::Attempt& a) {
+  return a.start_time().seconds() * 1000000 + a.start_time().nanos() / 1000;
+}
+
+// Prepared statement owner.
+class Statement {
+ public:
+  Statement() = default;
+  ~Statement() { sqlite3_finalize(stmt_); }
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+  absl::Status Prepare(sqlite3* db, const std::string& sql) {
+    const int rc = sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt_, nullptr);
+    return rc == SQLITE_OK ? absl::OkStatus() : SqliteError(db, rc, "prepare");
+  }
+  sqlite3_stmt* get() { return stmt_; }
+  void Reset() {
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+  }
+
+ private:
+  sqlite3_stmt* stmt_ = nullptr;
+};
+
+void BindText(sqlite3_stmt* s, int i, const std::string& v) {
+  sqlite3_bind_text(s, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+}
+void BindBlob(sqlite3_stmt* s, int i, const std::string& v) {
+  sqlite3_bind_blob(s, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+}
+std::string ColumnText(sqlite3_stmt* s, int i) {
+  const auto* text = sqlite3_column_text(s, i);
+  return text ? std::string(reinterpret_cast<const char*>(text),
+                            static_cast<size_t>(sqlite3_column_bytes(s, i)))
+              : std::string();
+}
+std::string ColumnBlob(sqlite3_stmt* s, int i) {
+  const void* blob = sqlite3_column_blob(s, i);
+  return blob ? std::string(static_cast<const char*>(blob),
+                            static_cast<size_t>(sqlite3_column_bytes(s, i)))
+              : std::string();
+}
+
+class SqliteStore final : public Store {
+ public:
+  static absl::StatusOr<std::unique_ptr<SqliteStore>> Open(const std::string& path) {
+    std::unique_ptr<SqliteStore> store(new SqliteStore());
+    const bool memory = path == ":memory:";
+    // A shared-cache in-memory database lets the reader see the writer.
+    const std::string name =
+        memory ? absl::StrCat("file:relayscope-", reinterpret_cast<uintptr_t>(store.get()),
+                              "?mode=memory&cache=shared")
+               : path;
+    const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_URI |
+                      SQLITE_OPEN_FULLMUTEX;
+    int rc = sqlite3_open_v2(name.c_str(), &store->writer_, flags, nullptr);
+    if (rc != SQLITE_OK) return SqliteError(store->writer_, rc, absl::StrCat("open ", path));
+    if (absl::Status s = store->Exec(store->writer_, kPragmas); !s.ok()) return s;
+    if (absl::Status s = store->Migrate(); !s.ok()) return s;
+    rc = sqlite3_open_v2(name.c_str(), &store->reader_, flags, nullptr);
+    if (rc != SQLITE_OK) return SqliteError(store->reader_, rc, absl::StrCat("open ", path));
+    if (absl::Status s = store->Exec(store->reader_, "PRAGMA busy_timeout=5000;"); !s.ok()) {
+      return s;
+    }
+    if (absl::Status s = store->PrepareWriter(); !s.ok()) return s;
+    store->committer_ = std::thread([raw = store.get()] { raw->CommitterLoop(); });
+    return store;
+  }
+
+  ~SqliteStore() override {
+    {
+      absl::MutexLock lock(&mu_);
+      stopping_ = true;
+    }
+    if (committer_.joinable()) committer_.join();
+    insert_attempt_.reset();
+    upsert_session_.reset();
+    upsert_rollup_.reset();
+    sqlite3_close(reader_);
+    sqlite3_close(writer_);
+  }
+
+  void CommitAsync(IngestBatch batch, CommitCallback done) override {
+    {
+      absl::MutexLock lock(&mu_);
+      if (!stopping_ && queue_.size() < kMaxQueued) {
+        queue_.push_back({std::move(batch), std::nullopt, std::move(done)});
+        return;
+      }
+    }
+    done(absl::ResourceExhaustedError("store queue is full; retry later"));
+  }
+
+  absl::StatusOr<std::vector<RollupRow>> Rollups(absl::Time start, absl::Time end) override {
+    absl::MutexLock lock(&reader_mu_);
+    Statement s;
+    if (absl::Status st = s.Prepare(
+            reader_, absl::StrCat("SELECT minute, region, relay, port, route_kind, outcome, "
+                                  "attempts, ",
+                                  BucketColumns("c"), ", ", BucketColumns("h"),
+                                  " FROM rollups WHERE minute >= ? AND minute < ? ORDER BY minute, "
+                                  "region, relay, port, route_kind, outcome"));
+        !st.ok()) {
+      return st;
+    }
+    sqlite3_bind_int64(s.get(), 1, absl::ToUnixSeconds(start));
+    sqlite3_bind_int64(s.get(), 2, absl::ToUnixSeconds(end));
+    std::vector<RollupRow> rows;
+    int rc;
+    while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
+      RollupRow row;
+      row.minute = absl::FromUnixSeconds(sqlite3_column_int64(s.get(), 0));
+      row.region = ColumnText(s.get(), 1);
+      row.relay = ColumnText(s.get(), 2);
+      row.port = static_cast<uint32_t>(sqlite3_column_int64(s.get(), 3));
+      row.route_kind = static_cast<v1::RouteKind>(sqlite3_column_int(s.get(), 4));
+      row.outcome = static_cast<v1::Outcome>(sqlite3_column_int(s.get(), 5));
+      row.attempts = static_cast<uint64_t>(sqlite3_column_int64(s.get(), 6));
+      for (int i = 0; i < kLatencyBuckets; ++i) {
+        row.connect_buckets.push_back(static_cast<uint64_t>(sqlite3_column_int64(s.get(), 7 + i)));
+        row.handshake_buckets.push_back(
+            static_cast<uint64_t>(sqlite3_column_int64(s.get(), 7 + kLatencyBuckets + i)));
+      }
+      rows.push_back(std::move(row));
+    }
+    if (rc != SQLITE_DONE) return SqliteError(reader_, rc, "reading rollups");
+    return rows;
+  }
+
+  absl::StatusOr<v1::SessionReport> Session(const std::string& agent_id,
+                                            const std::string& session_id) override {
+    absl::MutexLock lock(&reader_mu_);
+    v1::SessionReport report;
+    Statement meta;
+    if (absl::Status st = meta.Prepare(
+            reader_, "SELECT report FROM sessions WHERE agent_id = ? AND session_id = ?");
+        !st.ok()) {
+      return st;
+    }
+    BindText(meta.get(), 1, agent_id);
+    BindText(meta.get(), 2, session_id);
+    if (sqlite3_step(meta.get()) == SQLITE_ROW) {
+      report.ParseFromString(ColumnBlob(meta.get(), 0));
+    }
+    Statement rows;
+    if (absl::Status st = rows.Prepare(reader_,
+                                       "SELECT attempt FROM attempts WHERE agent_id = ? AND "
+                                       "session_id = ? ORDER BY sequence");
+        !st.ok()) {
+      return st;
+    }
+    BindText(rows.get(), 1, agent_id);
+    BindText(rows.get(), 2, session_id);
+    int rc;
+    while ((rc = sqlite3_step(rows.get())) == SQLITE_ROW) {
+      report.add_attempts()->ParseFromString(ColumnBlob(rows.get(), 0));
+    }
+    if (rc != SQLITE_DONE) return SqliteError(reader_, rc, "reading a session");
+    if (report.attempts().empty()) {
+      return absl::NotFoundError(
+          absl::StrCat("no attempts stored for session ", session_id, " of agent ", agent_id));
+    }
+    return report;
+  }
+
+  absl::StatusOr<uint64_t> PruneAttemptsBefore(absl::Time cutoff) override {
+    // Runs through the committer, so it never races a commit transaction.
+    absl::Notification done;
+    absl::StatusOr<uint64_t> result = absl::InternalError("not run");
+    Pending prune;
+    prune.prune_before = cutoff;
+    prune.done = [&](absl::StatusOr<CommitResult> r) {
+      result = r.ok() ? absl::StatusOr<uint64_t>(r->accepted) : r.status();
+      done.Notify();
+    };
+    {
+      absl::MutexLock lock(&mu_);
+      queue_.push_back(std::move(prune));
+    }
+    done.WaitForNotification();
+    return result;
+  }
+
+  absl::StatusOr<uint64_t> CountAttempts() override {
+    absl::MutexLock lock(&reader_mu_);
+    Statement s;
+    if (absl::Status st = s.Prepare(reader_, "SELECT COUNT(*) FROM attempts"); !st.ok()) return st;
+    if (sqlite3_step(s.get()) != SQLITE_ROW) return SqliteError(reader_, 0, "count");
+    return static_cast<uint64_t>(sqlite3_column_int64(s.get(), 0));
+  }
+
+ private:
+  static constexpr size_t kMaxQueued = 4096;
+
+  // A batch to commit, or (prune_before set) a retention prune.
+  struct Pending {
+    IngestBatch batch;
+    std::optional<absl::Time> prune_before;
+    CommitCallback done;
+  };
+  using RollupKey = std::tuple<int64_t, std::string, std::string, uint32_t, int, int>;
+  struct RollupDelta {
+    uint64_t attempts = 0;
+    std::vector<uint64_t> connect = std::vector<uint64_t>(kLatencyBuckets);
+    std::vector<uint64_t> handshake = std::vector<uint64_t>(kLatencyBuckets);
+  };
+
+  SqliteStore() = default;
+
+  absl::Status Exec(sqlite3* db, const std::string& sql) {
+    char* error = nullptr;
+    const int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &error);
+    sqlite3_free(error);
+    return rc == SQLITE_OK ? absl::OkStatus() : SqliteError(db, rc, "exec");
+  }
+
+  absl::Status Migrate() {
+    Statement version;
+    if (absl::Status s = version.Prepare(writer_, "PRAGMA user_version"); !s.ok()) return s;
+    sqlite3_step(version.get());
+    const int current = sqlite3_column_int(version.get(), 0);
+    const std::vector<std::string> migrations = Migrations();
+    if (current > static_cast<int>(migrations.size())) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "the store has schema version ", current, " but this collector knows only up to ",
+          migrations.size(), "; use a newer collector"));
+    }
+    for (int v = current; v < static_cast<int>(migrations.size()); ++v) {
+      if (absl::Status s = Exec(writer_, absl::StrCat("BEGIN IMMEDIATE;", migrations[v],
+                                                      "PRAGMA user_version=", v + 1,
+                                                      ";COMMIT;"));
+          !s.ok()) {
+        Exec(writer_, "ROLLBACK;").IgnoreError();
+        return absl::Status(s.code(), absl::StrCat("migrating to schema ", v + 1, ": ", s.message()));
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status PrepareWriter() {
+    insert_attempt_ = std::make_unique<Statement>();
+    upsert_session_ = std::make_unique<Statement>();
+    upsert_rollup_ = std::make_unique<Statement>();
+    if (absl::Status s = insert_attempt_->Prepare(
+            writer_,
+            "INSERT OR IGNORE INTO attempts (agent_id, session_id, sequence, start_us, site, "
+            "region, relay, port, route_kind, outcome, proxy_status, attempt) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)");
+        !s.ok()) {
+      return s;
+    }
+    if (absl::Status s = upsert_session_->Prepare(
+            writer_,
+            "INSERT INTO sessions (agent_id, session_id, site, updated_us, report) "
+            "VALUES (?,?,?,?,?) ON CONFLICT (agent_id, session_id) DO UPDATE SET "
+            "site = excluded.site, updated_us = excluded.updated_us, report = excluded.report");
+        !s.ok()) {
+      return s;
+    }
+    std::string placeholders, updates;
+    for (const char* prefix : {"c", "h"}) {
+      for (int i = 0; i < kLatencyBuckets; ++i) {
+        absl::StrAppend(&placeholders, ",?");
+        absl::StrAppend(&updates, ", ", prefix, i, " = ", prefix, i, " + excluded.", prefix, i);
+      }
+    }
+    return upsert_rollup_->Prepare(
+        writer_,
+        absl::StrCat("INSERT INTO rollups (minute, region, relay, port, route_kind, outcome, "
+                     "attempts, ",
+                     BucketColumns("c"), ", ", BucketColumns("h"), ") VALUES (?,?,?,?,?,?,?",
+                     placeholders,
+                     ") ON CONFLICT (minute, region, relay, port, route_kind, outcome) DO "
+                     "UPDATE SET attempts = attempts + excluded.attempts",
+                     updates));
+  }
+
+  void CommitterLoop() {
+    for (;;) {
+      std::deque<Pending> work;
+      {
+        absl::MutexLock lock(&mu_);
+        mu_.AwaitWithTimeout(absl::Condition(
+                                 +[](SqliteStore* s) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+                                   return !s->queue_.empty() || s->stopping_;
+                                 },
+                                 this),
+                             absl::Milliseconds(100));
+        if (queue_.empty()) {
+          if (stopping_) return;
+          continue;
+        }
+        work.swap(queue_);
+      }
+      CommitGroup(work);
+    }
+  }
+
+  // One transaction, one fsync, for everything that was queued.
+  void CommitGroup(std::deque<Pending>& work) {
+    std::vector<absl::StatusOr<CommitResult>> results(work.size());
+    absl::Status status = Exec(writer_, "BEGIN IMMEDIATE;");
+    std::map<RollupKey, RollupDelta> rollups;
+    for (size_t i = 0; status.ok() && i < work.size(); ++i) {
+      CommitResult result;
+      status = work[i].prune_before ? Prune(*work[i].prune_before, &result)
+                                    : Apply(work[i].batch, &result, &rollups);
+      results[i] = result;
+    }
+    if (status.ok()) status = WriteRollups(rollups);
+    if (status.ok()) status = Exec(writer_, "COMMIT;");
+    if (!status.ok()) {
+      Exec(writer_, "ROLLBACK;").IgnoreError();
+      for (auto& r : results) r = status;
+    }
+    for (size_t i = 0; i < work.size(); ++i) work[i].done(results[i]);
+  }
+
+  absl::Status Apply(const IngestBatch& batch, CommitResult* result,
+                     std::map<RollupKey, RollupDelta>* rollups) {
+    const std::string& agent_id = batch.agent.agent_id();
+    const std::string& site = batch.agent.site();
+    sqlite3_stmt* insert = insert_attempt_->get();
+    for (const v1::Attempt& a : batch.attempts) {
+      insert_attempt_->Reset();
+      BindText(insert, 1, agent_id);
+      BindText(insert, 2, batch.session_id);
+      sqlite3_bind_int64(insert, 3, static_cast<int64_t>(a.sequence()));
+      sqlite3_bind_int64(insert, 4, StartMicros(a));
+      BindText(insert, 5, site);
+      BindText(insert, 6, a.region());
+      BindText(insert, 7, a.relay());
+      sqlite3_bind_int64(insert, 8, a.port());
+      sqlite3_bind_int(insert, 9, a.route_kind());
+      sqlite3_bind_int(insert, 10, a.outcome());
+      sqlite3_bind_int64(insert, 11, a.proxy_status());
+      BindBlob(insert, 12, a.SerializeAsString());
+      const int rc = sqlite3_step(insert);
+      if (rc != SQLITE_DONE) return SqliteError(writer_, rc, "storing an attempt");
+      if (sqlite3_changes(writer_) == 0) {
+        ++result->duplicates;  // already stored: not counted again
+        continue;
+      }
+      ++result->accepted;
+      RollupDelta& delta = (*rollups)[RollupKey{a.start_time().seconds() / 60 * 60, a.region(),
+                                                a.relay(), a.port(), a.route_kind(),
+                                                a.outcome()}];
+      ++delta.attempts;
+      if (int b = BucketOf(a, v1::PHASE_TCP_CONNECT); b >= 0) ++delta.connect[b];
+      if (int b = BucketOf(a, v1::PHASE_HANDSHAKE); b >= 0) ++delta.handshake[b];
+    }
+    // Session metadata: the latest batch's wins.
+    v1::SessionReport meta = batch.session;
+    meta.clear_attempts();
+    *meta.mutable_agent() = batch.agent;
+    meta.set_session_id(batch.session_id);
+    sqlite3_stmt* upsert = upsert_session_->get();
+    upsert_session_->Reset();
+    BindText(upsert, 1, agent_id);
+    BindText(upsert, 2, batch.session_id);
+    BindText(upsert, 3, site);
+    sqlite3_bind_int64(upsert, 4, absl::ToUnixMicros(absl::Now()));
+    BindBlob(upsert, 5, meta.SerializeAsString());
+    const int rc = sqlite3_step(upsert);
+    return rc == SQLITE_DONE ? absl::OkStatus() : SqliteError(writer_, rc, "storing a session");
+  }
+
+  // Rollup increments of the whole group, written once per key.
+  absl::Status WriteRollups(const std::map<RollupKey, RollupDelta>& rollups) {
+    sqlite3_stmt* s = upsert_rollup_->get();
+    for (const auto& [key, delta] : rollups) {
+      upsert_rollup_->Reset();
+      sqlite3_bind_int64(s, 1, std::get<0>(key));
+      BindText(s, 2, std::get<1>(key));
+      BindText(s, 3, std::get<2>(key));
+      sqlite3_bind_int64(s, 4, std::get<3>(key));
+      sqlite3_bind_int(s, 5, std::get<4>(key));
+      sqlite3_bind_int(s, 6, std::get<5>(key));
+      sqlite3_bind_int64(s, 7, static_cast<int64_t>(delta.attempts));
+      for (int i = 0; i < kLatencyBuckets; ++i) {
+        sqlite3_bind_int64(s, 8 + i, static_cast<int64_t>(delta.connect[i]));
+        sqlite3_bind_int64(s, 8 + kLatencyBuckets + i, static_cast<int64_t>(delta.handshake[i]));
+      }
+      const int rc = sqlite3_step(s);
+      if (rc != SQLITE_DONE) return SqliteError(writer_, rc, "updating rollups");
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status Prune(absl::Time cutoff, CommitResult* result) {
+    Statement s;
+    if (absl::Status st = s.Prepare(writer_, "DELETE FROM attempts WHERE start_us < ?"); !st.ok()) {
+      return st;
+    }
+    sqlite3_bind_int64(s.get(), 1, absl::ToUnixMicros(cutoff));
+    const int rc = sqlite3_step(s.get());
+    if (rc != SQLITE_DONE) return SqliteError(writer_, rc, "pruning");
+    result->accepted = static_cast<uint32_t>(sqlite3_changes(writer_));
+    return absl::OkStatus();
+  }
+
+  sqlite3* writer_ = nullptr;  // used by the committer thread (and Open)
+  sqlite3* reader_ = nullptr;
+  absl::Mutex reader_mu_;
+  std::unique_ptr<Statement> insert_attempt_, upsert_session_, upsert_rollup_;
+  absl::Mutex mu_;
+  std::deque<Pending> queue_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread committer_;
+};
+
+}  // namespace
+
+absl::StatusOr<CommitResult> Store::Commit(IngestBatch batch) {
+  absl::Notification done;
+  absl::StatusOr<CommitResult> result;
+  CommitAsync(std::move(batch), [&](absl::StatusOr<CommitResult> r) {
+    result = std::move(r);
+    done.Notify();
+  });
+  done.WaitForNotification();
+  return result;
+}
+
+absl::StatusOr<std::unique_ptr<Store>> OpenStore(const std::string& url) {
+  if (url == "sqlite::memory:") return SqliteStore::Open(":memory:");
+  if (absl::StartsWith(url, "sqlite://")) {
+    const std::string path = url.substr(9);
+    if (path.empty() || path[0] != '/') {
+      return absl::InvalidArgumentError(
+          absl::StrCat("\"", url, "\": use sqlite:///absolute/path.db"));
+    }
+    return SqliteStore::Open(path);
+  }
+  if (absl::StartsWith(url, "postgresql://") || absl::StartsWith(url, "postgres://")) {
+    return absl::UnimplementedError("the PostgreSQL store is not built yet; use sqlite:///path");
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("\"", url, "\": unknown store; use sqlite:///path.db"));
+}
+
+}  // namespace relayscope::collector

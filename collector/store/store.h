@@ -1,0 +1,103 @@
+// The collector's store: raw attempts (for sessions and drill-down, kept for
+// a retention period) and per-minute rollups per region / relay / port /
+// route / outcome (for reachability, kept longer), with de-duplication by
+// (agent_id, session_id, sequence) so a resent batch never counts twice.
+//
+// Store is the seam between the collector and its database: SQLite is the
+// embedded default; PostgreSQL (for several collectors) implements the same
+// interface. Commits are asynchronous and grouped: many ingest streams share
+// one transaction and one fsync, and each caller is told when its batch is
+// durable.
+#ifndef COLLECTOR_STORE_STORE_H_
+#define COLLECTOR_STORE_STORE_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "relayscope/v1/telemetry.pb.h"
+
+namespace relayscope::collector {
+
+// One validated batch of one session (names already folded by the
+// validator).
+struct IngestBatch {
+  v1::AgentInfo agent;
+  std::string session_id;
+  // Session metadata (proxies, verdict, times); attempts are ignored here.
+  // The latest committed metadata of a session wins.
+  v1::SessionReport session;
+  std::vector<v1::Attempt> attempts;
+};
+
+struct CommitResult {
+  uint32_t accepted = 0;    // newly stored
+  uint32_t duplicates = 0;  // already stored: not counted again
+};
+
+// Latency histogram buckets (upper bounds) kept in rollups, for connect and
+// handshake times. The last bucket is +Inf.
+inline constexpr int64_t kLatencyBucketsMs[] = {1,   2,   5,    10,   20,   50,  100,
+                                                200, 500, 1000, 2000, 5000, 10000};
+inline constexpr int kLatencyBuckets = sizeof(kLatencyBucketsMs) / sizeof(int64_t) + 1;
+
+// One rollup row: attempts in one minute for one key.
+struct RollupRow {
+  absl::Time minute;
+  std::string region;
+  std::string relay;
+  uint32_t port = 0;
+  v1::RouteKind route_kind = v1::ROUTE_KIND_UNSPECIFIED;
+  v1::Outcome outcome = v1::OUTCOME_UNSPECIFIED;
+  uint64_t attempts = 0;
+  std::vector<uint64_t> connect_buckets;    // kLatencyBuckets counts
+  std::vector<uint64_t> handshake_buckets;  // kLatencyBuckets counts
+};
+
+class Store {
+ public:
+  using CommitCallback = std::function<void(absl::StatusOr<CommitResult>)>;
+
+  virtual ~Store() = default;
+
+  // Queues `batch`; `done` is called (from the committer thread) once it is
+  // durably committed, with the counts, or with the error that rolled it
+  // back: RESOURCE_EXHAUSTED when the disk is full or the queue is full,
+  // UNAVAILABLE on I/O errors. A failed commit stores nothing of the batch.
+  virtual void CommitAsync(IngestBatch batch, CommitCallback done) = 0;
+
+  // CommitAsync, waiting for the result.
+  absl::StatusOr<CommitResult> Commit(IngestBatch batch);
+
+  // Rollup rows with minute in [start, end), ordered by minute, then
+  // region, relay, port, route kind and outcome.
+  virtual absl::StatusOr<std::vector<RollupRow>> Rollups(absl::Time start, absl::Time end) = 0;
+
+  // One session with its attempts in sequence order. NOT_FOUND if unknown
+  // (or its raw attempts were pruned).
+  virtual absl::StatusOr<v1::SessionReport> Session(const std::string& agent_id,
+                                                    const std::string& session_id) = 0;
+
+  // Deletes raw attempts that started before `cutoff` (rollups stay).
+  // Returns how many were deleted.
+  virtual absl::StatusOr<uint64_t> PruneAttemptsBefore(absl::Time cutoff) = 0;
+
+  // Raw attempts stored, for tests and metrics.
+  virtual absl::StatusOr<uint64_t> CountAttempts() = 0;
+};
+
+// Opens the store a URL names: "sqlite:///abs/path.db" (created if
+// missing; migrated to the current schema) or "sqlite::memory:".
+// INVALID_ARGUMENT for other URLs, UNIMPLEMENTED for postgresql:// (not
+// built yet), FAILED_PRECONDITION for a database newer than this binary,
+// UNAVAILABLE if the file cannot be opened.
+absl::StatusOr<std::unique_ptr<Store>> OpenStore(const std::string& url);
+
+}  // namespace relayscope::collector
+
+#endif  // COLLECTOR_STORE_STORE_H_
