@@ -431,7 +431,9 @@ class SqliteStore final : public Store {
       BindBlob(insert, 12, a.SerializeAsString());
       const int rc = sqlite3_step(insert);
       if (rc != SQLITE_DONE) return SqliteError(writer_, rc, "storing an attempt");
-      if (sqlite3_changes(writer_) == 0) {
+      const bool is_new = sqlite3_changes(writer_) > 0;
+      result->is_new.push_back(is_new);
+      if (!is_new) {
         ++result->duplicates;  // already stored: not counted again
         continue;
       }

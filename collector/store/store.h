@@ -38,6 +38,9 @@ struct IngestBatch {
 struct CommitResult {
   uint32_t accepted = 0;    // newly stored
   uint32_t duplicates = 0;  // already stored: not counted again
+  // Per attempt of the batch, in order: true when it was new. Counters
+  // downstream (metrics) count only these, so they are exact too.
+  std::vector<bool> is_new;
 };
 
 // Latency histogram buckets (upper bounds) kept in rollups, for connect and

@@ -78,6 +78,8 @@ TEST_F(StoreTest, ResentBatchCountsAsDuplicatesAndLeavesRollupsUnchanged) {
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(again->accepted, 0u);
   EXPECT_EQ(again->duplicates, 3u);
+  EXPECT_EQ(first->is_new, (std::vector<bool>{true, true, true}));
+  EXPECT_EQ(again->is_new, (std::vector<bool>{false, false, false}));
   EXPECT_EQ(*store_->CountAttempts(), 3u);
   EXPECT_EQ(TotalRollupAttempts(*store_), 3u);
   // The same sequence numbers from another agent or session are new.

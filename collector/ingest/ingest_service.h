@@ -1,0 +1,95 @@
+// The Ingest gRPC service: agents stream batches of attempts; each batch is
+// authenticated, validated, rate-limited, committed to the store, counted
+// in the metrics, and acknowledged once durable.
+//
+// Uses gRPC's callback API: no thread per stream. The reactor works in
+// lock-step (read a batch, commit, ack, read the next), so acks are in
+// order and one slow agent cannot queue unbounded work.
+#ifndef COLLECTOR_INGEST_INGEST_SERVICE_H_
+#define COLLECTOR_INGEST_INGEST_SERVICE_H_
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "collector/ingest/tokens.h"
+#include "collector/ingest/validator.h"
+#include "collector/store/store.h"
+#include "prometheus/counter.h"
+#include "prometheus/registry.h"
+#include "relayscope/v1/ingest.grpc.pb.h"
+
+namespace relayscope::collector {
+
+// Prometheus metrics of ingest. Labels come only from bounded sets: folded
+// region/relay/port, route kind, outcome, and fixed result names.
+class IngestMetrics {
+ public:
+  explicit IngestMetrics(prometheus::Registry& registry);
+  // Counts newly stored attempts (relayscope_attempts_total).
+  void CountAttempt(const v1::Attempt& attempt);
+  // relayscope_ingest_batches_total{result}.
+  void CountBatch(const std::string& result);
+  void CountRejected(uint64_t n);
+  void CountDuplicates(uint64_t n);
+
+ private:
+  prometheus::Family<prometheus::Counter>& attempts_;
+  prometheus::Family<prometheus::Counter>& batches_;
+  prometheus::Counter& rejected_;
+  prometheus::Counter& duplicates_;
+};
+
+// At most `batches_per_second` batches per agent, with bursts of the same
+// size (token bucket). The agent table is bounded: the oldest entries go.
+class RateLimiter {
+ public:
+  explicit RateLimiter(double batches_per_second, size_t max_agents = 100000)
+      : rate_(batches_per_second), max_agents_(max_agents) {}
+  bool Allow(const std::string& agent_id, absl::Time now);
+
+ private:
+  struct Bucket {
+    double tokens;
+    absl::Time updated;
+  };
+  const double rate_;
+  const size_t max_agents_;
+  absl::Mutex mu_;
+  std::map<std::string, Bucket> buckets_ ABSL_GUARDED_BY(mu_);
+};
+
+class IngestService final : public v1::Ingest::CallbackService {
+ public:
+  // All pointers must outlive the service.
+  IngestService(Store* store, const Validator* validator, const TokenAuthenticator* tokens,
+                IngestMetrics* metrics, RateLimiter* limiter)
+      : store_(store),
+        validator_(validator),
+        tokens_(tokens),
+        metrics_(metrics),
+        limiter_(limiter) {}
+
+  // The generated base also has the synchronous Upload; keep it visible
+  // (-Woverloaded-virtual) even though only the callback one is used.
+  using v1::Ingest::CallbackService::Upload;
+  grpc::ServerBidiReactor<v1::UploadRequest, v1::UploadResponse>* Upload(
+      grpc::CallbackServerContext* context) override;
+
+ private:
+  friend class UploadReactor;
+  Store* store_;
+  const Validator* validator_;
+  const TokenAuthenticator* tokens_;
+  IngestMetrics* metrics_;
+  RateLimiter* limiter_;
+};
+
+// absl::Status -> grpc::Status (the codes are the same).
+grpc::Status ToGrpcStatus(const absl::Status& status);
+
+}  // namespace relayscope::collector
+
+#endif  // COLLECTOR_INGEST_INGEST_SERVICE_H_

@@ -1,0 +1,184 @@
+// The Ingest service over a real gRPC server on loopback, with the real
+// SQLite store (in memory) and a C++ client stream.
+#include "collector/ingest/ingest_service.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include "gmock/gmock.h"
+#include "google/protobuf/text_format.h"
+#include "gtest/gtest.h"
+
+namespace relayscope::collector {
+namespace {
+
+using ::testing::HasSubstr;
+
+constexpr char kToken[] = "agent-token-123";
+
+class IngestServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    google::protobuf::TextFormat::ParseFromString(
+        R"pb(regions { id: "emea" relays { id: "emea-1" addresses: "127.0.0.2" ports: [8200] } })pb",
+        &catalogue_);
+    validator_ = std::make_unique<Validator>(catalogue_);
+    auto tokens = TokenAuthenticator::Parse("fleet " + Sha256Hex(kToken), "tokens");
+    ASSERT_TRUE(tokens.ok());
+    tokens_ = std::make_unique<TokenAuthenticator>(*tokens);
+    auto store = OpenStore("sqlite::memory:");
+    ASSERT_TRUE(store.ok());
+    store_ = *std::move(store);
+    metrics_ = std::make_unique<IngestMetrics>(*registry_);
+    limiter_ = std::make_unique<RateLimiter>(rate_);
+    service_ = std::make_unique<IngestService>(store_.get(), validator_.get(), tokens_.get(),
+                                               metrics_.get(), limiter_.get());
+    grpc::ServerBuilder builder;
+    int port = 0;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+    builder.RegisterService(service_.get());
+    server_ = builder.BuildAndStart();
+    ASSERT_NE(server_, nullptr);
+    stub_ = v1::Ingest::NewStub(
+        grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials()));
+  }
+  void TearDown() override {
+    if (server_) server_->Shutdown();
+  }
+
+  static v1::UploadRequest Request(uint64_t batch_id, std::vector<uint64_t> sequences) {
+    v1::UploadRequest r;
+    r.set_batch_id(batch_id);
+    v1::SessionReport* s = r.mutable_session();
+    s->mutable_agent()->set_agent_id("agent-1");
+    s->set_session_id("s-1");
+    for (uint64_t seq : sequences) {
+      v1::Attempt* a = s->add_attempts();
+      a->set_session_id("s-1");
+      a->set_sequence(seq);
+      a->mutable_start_time()->set_seconds(absl::ToUnixSeconds(absl::Now()) - 5);
+      a->set_region("emea");
+      a->set_relay("emea-1");
+      a->set_port(8200);
+      a->set_route_kind(v1::ROUTE_KIND_DIRECT);
+      a->set_outcome(v1::OUTCOME_OK);
+    }
+    return r;
+  }
+
+  // Sends the requests on one stream; returns the acks and the final status.
+  std::pair<std::vector<v1::UploadResponse>, grpc::Status> Send(
+      const std::vector<v1::UploadRequest>& requests, const std::string& token = kToken) {
+    grpc::ClientContext context;
+    if (!token.empty()) context.AddMetadata("authorization", "Bearer " + token);
+    auto stream = stub_->Upload(&context);
+    std::vector<v1::UploadResponse> acks;
+    for (const auto& r : requests) {
+      if (!stream->Write(r)) break;
+      v1::UploadResponse ack;
+      if (!stream->Read(&ack)) break;
+      acks.push_back(ack);
+    }
+    stream->WritesDone();
+    return {acks, stream->Finish()};
+  }
+
+  double Counter(const std::string& name, const std::string& label, const std::string& value) {
+    for (const auto& family : registry_->Collect()) {
+      if (family.name != name) continue;
+      double total = 0;
+      for (const auto& m : family.metric) {
+        for (const auto& l : m.label) {
+          if (label.empty() || (l.name == label && l.value == value)) {
+            total += m.counter.value;
+            break;
+          }
+        }
+        if (label.empty() && m.label.empty()) total += m.counter.value;
+      }
+      return total;
+    }
+    return 0;
+  }
+
+  double rate_ = 1000;
+  v1::Catalogue catalogue_;
+  std::unique_ptr<Validator> validator_;
+  std::unique_ptr<TokenAuthenticator> tokens_;
+  std::unique_ptr<Store> store_;
+  std::shared_ptr<prometheus::Registry> registry_ = std::make_shared<prometheus::Registry>();
+  std::unique_ptr<IngestMetrics> metrics_;
+  std::unique_ptr<RateLimiter> limiter_;
+  std::unique_ptr<IngestService> service_;
+  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<v1::Ingest::Stub> stub_;
+};
+
+TEST_F(IngestServiceTest, AcksEachBatchAndCountsAResentBatchOnce) {
+  auto [acks, status] = Send({Request(1, {1, 2, 3}), Request(2, {4}), Request(1, {1, 2, 3})});
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(acks.size(), 3u);
+  EXPECT_EQ(acks[0].batch_id(), 1u);
+  EXPECT_EQ(acks[0].accepted(), 3u);
+  EXPECT_EQ(acks[1].accepted(), 1u);
+  EXPECT_EQ(acks[2].accepted(), 0u);
+  EXPECT_EQ(acks[2].duplicates(), 3u);
+  EXPECT_EQ(*store_->CountAttempts(), 4u);
+  EXPECT_EQ(Counter("relayscope_attempts_total", "outcome", "ok"), 4);
+  EXPECT_EQ(Counter("relayscope_ingest_duplicate_attempts_total", "", ""), 3);
+  // The same batch on a new stream (a reconnecting agent) is still a duplicate.
+  auto [again, status2] = Send({Request(7, {4})});
+  ASSERT_TRUE(status2.ok());
+  EXPECT_EQ(again[0].duplicates(), 1u);
+  EXPECT_EQ(Counter("relayscope_attempts_total", "outcome", "ok"), 4);
+}
+
+TEST_F(IngestServiceTest, NoOrWrongTokenIsUnauthenticated) {
+  for (const std::string& token : {std::string(), std::string("wrong")}) {
+    auto [acks, status] = Send({Request(1, {1})}, token);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAUTHENTICATED) << token;
+    EXPECT_TRUE(acks.empty());
+  }
+  EXPECT_EQ(*store_->CountAttempts(), 0u);
+}
+
+TEST_F(IngestServiceTest, BadAttemptIsRejectedByFieldAndTheRestCounts) {
+  v1::UploadRequest r = Request(1, {1, 2, 3});
+  r.mutable_session()->mutable_attempts(1)->set_port(70000);
+  r.mutable_session()->mutable_attempts(2)->set_relay("made-up-relay");
+  auto [acks, status] = Send({r});
+  ASSERT_TRUE(status.ok());
+  ASSERT_EQ(acks.size(), 1u);
+  EXPECT_EQ(acks[0].accepted(), 2u);
+  ASSERT_EQ(acks[0].rejected_size(), 1);
+  EXPECT_EQ(acks[0].rejected(0).sequence(), 2u);
+  EXPECT_EQ(acks[0].rejected(0).field(), "port");
+  // The unknown relay was folded, not added as a new label value.
+  EXPECT_EQ(Counter("relayscope_attempts_total", "relay", "other"), 1);
+  EXPECT_EQ(Counter("relayscope_attempts_total", "relay", "made-up-relay"), 0);
+}
+
+TEST_F(IngestServiceTest, InvalidEnvelopeEndsTheStreamNamingTheField) {
+  v1::UploadRequest r = Request(1, {1});
+  r.mutable_session()->set_session_id("");
+  auto [acks, status] = Send({r});
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(status.error_message(), HasSubstr("session.session_id"));
+}
+
+class RateLimitedIngest : public IngestServiceTest {
+ protected:
+  void SetUp() override {
+    rate_ = 2;
+    IngestServiceTest::SetUp();
+  }
+};
+
+TEST_F(RateLimitedIngest, AgentOverItsRateIsToldToSlowDown) {
+  auto [acks, status] = Send({Request(1, {1}), Request(2, {2}), Request(3, {3})});
+  EXPECT_EQ(acks.size(), 2u);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(Counter("relayscope_ingest_batches_total", "result", "rate_limited"), 1);
+}
+
+}  // namespace
+}  // namespace relayscope::collector
