@@ -1,7 +1,5 @@
 // relayscope-relay: the reference relay. Parses flags, starts the server and
 // the metrics endpoint, and runs until SIGTERM or SIGINT.
-#include <signal.h>
-
 #include <cstdio>
 #include <fstream>
 #include <memory>
@@ -47,13 +45,7 @@ int main(int argc, char** argv) {
   std::vector<char*> arg_pointers = relayscope::ArgvPointers(arg_storage);
   absl::ParseCommandLine(static_cast<int>(arg_storage.size()), arg_pointers.data());
 
-  // Block the stop signals in every thread (threads inherit the mask) and
-  // wait for them in main.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGTERM);
-  sigaddset(&stop_signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  relayscope::InstallStopSignalHandlers();
 
   relayscope::relay::RelayOptions options;
   options.listen = absl::GetFlag(FLAGS_listen);
@@ -111,8 +103,7 @@ int main(int argc, char** argv) {
     std::rename((ready + ".tmp").c_str(), ready.c_str());
   }
 
-  int signal_number = 0;
-  sigwait(&stop_signals, &signal_number);
+  const int signal_number = relayscope::WaitForStopSignal();
   std::fprintf(stderr, "event=stopping signal=%d\n", signal_number);
   (*server)->Shutdown();
   return 0;

@@ -1,6 +1,11 @@
 #include "relayscope/util/cli.h"
 
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 
 namespace relayscope {
 
@@ -28,6 +33,39 @@ std::vector<char*> ArgvPointers(std::vector<std::string>& storage) {
   for (std::string& s : storage) out.push_back(s.data());
   out.push_back(nullptr);
   return out;
+}
+
+namespace {
+
+int stop_pipe[2] = {-1, -1};
+
+extern "C" void OnStopSignal(int signal_number) {
+  const unsigned char byte = static_cast<unsigned char>(signal_number);
+  const int saved = errno;
+  (void)!write(stop_pipe[1], &byte, 1);  // async-signal-safe
+  errno = saved;
+}
+
+}  // namespace
+
+void InstallStopSignalHandlers() {
+  if (stop_pipe[0] >= 0) return;
+  if (pipe2(stop_pipe, O_CLOEXEC) != 0) return;
+  struct sigaction action {};
+  action.sa_handler = OnStopSignal;
+  sigemptyset(&action.sa_mask);
+  action.sa_flags = SA_RESTART;
+  sigaction(SIGTERM, &action, nullptr);
+  sigaction(SIGINT, &action, nullptr);
+}
+
+int WaitForStopSignal() {
+  InstallStopSignalHandlers();
+  unsigned char byte = 0;
+  while (read(stop_pipe[0], &byte, 1) != 1) {
+    if (errno != EINTR) return SIGTERM;
+  }
+  return byte;
 }
 
 }  // namespace relayscope

@@ -17,6 +17,14 @@ std::vector<std::string> NormalizeFlagNames(int argc, char** argv);
 // wants.
 std::vector<char*> ArgvPointers(std::vector<std::string>& storage);
 
+// Installs SIGTERM/SIGINT handlers; call early in main. A handler (not
+// sigwait) because libraries such as gRPC start threads before main, with
+// the signals unblocked, so any thread may receive them.
+void InstallStopSignalHandlers();
+
+// Blocks until SIGTERM or SIGINT arrives; returns the signal number.
+int WaitForStopSignal();
+
 }  // namespace relayscope
 
 #endif  // RELAYSCOPE_UTIL_CLI_H_

@@ -1,0 +1,157 @@
+// relayscope-collector: receives agents' telemetry over gRPC, stores it,
+// and exposes Prometheus metrics. Parses flags, builds the objects, serves
+// until SIGTERM or SIGINT.
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <thread>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "collector/ingest/ingest_service.h"
+#include "collector/ingest/tokens.h"
+#include "collector/ingest/validator.h"
+#include "collector/store/store.h"
+#include "prometheus/exposer.h"
+#include "relayscope/util/catalogue.h"
+#include "relayscope/util/cli.h"
+
+ABSL_FLAG(std::string, listen, "127.0.0.1:50051", "gRPC address (host:port; port 0 = any)");
+ABSL_FLAG(std::string, store, "sqlite:///var/lib/relayscope/collector.db",
+          "Store URL: sqlite:///path.db");
+ABSL_FLAG(std::string, catalogue, "/etc/relayscope/catalogue.textproto",
+          "Relay catalogue; names it does not list are counted as \"other\"");
+ABSL_FLAG(std::string, tokens, "", "Agent token file (\"<name> <sha256-hex>\" per line)");
+ABSL_FLAG(bool, allow_unauthenticated, false,
+          "Accept agents without a token (local demo and tests only)");
+ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain; with --tls_key, serve TLS");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key");
+ABSL_FLAG(std::string, metrics, "127.0.0.1:9465", "host:port for /metrics (empty: off)");
+ABSL_FLAG(std::string, ready_file, "", "Written once serving: grpc=host:port, metrics=host:port");
+ABSL_FLAG(int, max_message_bytes, 4 << 20, "Largest message an agent may send");
+ABSL_FLAG(double, agent_batches_per_second, 20, "Per-agent rate limit");
+ABSL_FLAG(absl::Duration, retention, absl::Hours(24 * 30),
+          "Raw attempts older than this are pruned hourly (rollups stay)");
+
+namespace {
+
+int Fail(const std::string& message) {
+  std::fprintf(stderr, "relayscope-collector: %s\n", message.c_str());
+  return 1;
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace relayscope;
+  using namespace relayscope::collector;
+  absl::SetProgramUsageMessage(
+      "Receives relayscope agents' telemetry, stores it and exposes metrics.\n"
+      "  relayscope-collector --store=sqlite:///var/lib/relayscope/collector.db "
+      "--catalogue=... --tokens=/etc/relayscope/tokens");
+  std::vector<std::string> arg_storage = NormalizeFlagNames(argc, argv);
+  std::vector<char*> arg_pointers = ArgvPointers(arg_storage);
+  absl::ParseCommandLine(static_cast<int>(arg_storage.size()), arg_pointers.data());
+
+  InstallStopSignalHandlers();
+
+  auto catalogue = LoadCatalogue(absl::GetFlag(FLAGS_catalogue));
+  if (!catalogue.ok()) return Fail(std::string(catalogue.status().message()));
+  TokenAuthenticator tokens = TokenAuthenticator::AllowAll();
+  if (!absl::GetFlag(FLAGS_tokens).empty()) {
+    auto loaded = TokenAuthenticator::Load(absl::GetFlag(FLAGS_tokens));
+    if (!loaded.ok()) return Fail(std::string(loaded.status().message()));
+    tokens = *std::move(loaded);
+  } else if (!absl::GetFlag(FLAGS_allow_unauthenticated)) {
+    return Fail("give --tokens, or --allow_unauthenticated for a local demo");
+  }
+  auto store = OpenStore(absl::GetFlag(FLAGS_store));
+  if (!store.ok()) return Fail(std::string(store.status().message()));
+
+  auto registry = std::make_shared<prometheus::Registry>();
+  IngestMetrics metrics(*registry);
+  Validator validator(*catalogue);
+  RateLimiter limiter(absl::GetFlag(FLAGS_agent_batches_per_second));
+  IngestService ingest(store->get(), &validator, &tokens, &metrics, &limiter);
+
+  std::unique_ptr<prometheus::Exposer> exposer;
+  std::string metrics_address;
+  if (!absl::GetFlag(FLAGS_metrics).empty()) {
+    try {
+      exposer = std::make_unique<prometheus::Exposer>(absl::GetFlag(FLAGS_metrics));
+    } catch (const std::exception& e) {
+      return Fail(absl::StrCat("cannot serve metrics on ", absl::GetFlag(FLAGS_metrics), ": ",
+                               e.what()));
+    }
+    exposer->RegisterCollectable(registry);
+    const std::string host = absl::GetFlag(FLAGS_metrics).substr(
+        0, absl::GetFlag(FLAGS_metrics).rfind(':'));
+    metrics_address = absl::StrCat(host, ":", exposer->GetListeningPorts().front());
+  }
+
+  std::shared_ptr<grpc::ServerCredentials> credentials = grpc::InsecureServerCredentials();
+  if (!absl::GetFlag(FLAGS_tls_cert).empty()) {
+    grpc::SslServerCredentialsOptions tls;
+    tls.pem_key_cert_pairs.push_back(
+        {ReadFile(absl::GetFlag(FLAGS_tls_key)), ReadFile(absl::GetFlag(FLAGS_tls_cert))});
+    credentials = grpc::SslServerCredentials(tls);
+  }
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(absl::GetFlag(FLAGS_listen), credentials, &port);
+  builder.SetMaxReceiveMessageSize(absl::GetFlag(FLAGS_max_message_bytes));
+  builder.RegisterService(&ingest);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (server == nullptr || port == 0) {
+    return Fail(absl::StrCat("cannot listen on ", absl::GetFlag(FLAGS_listen)));
+  }
+  const std::string listen = absl::GetFlag(FLAGS_listen);
+  const std::string grpc_address = absl::StrCat(listen.substr(0, listen.rfind(':')), ":", port);
+  std::fprintf(stderr, "event=listening grpc=%s metrics=%s store=%s\n", grpc_address.c_str(),
+               metrics_address.c_str(), absl::GetFlag(FLAGS_store).c_str());
+  if (const std::string ready = absl::GetFlag(FLAGS_ready_file); !ready.empty()) {
+    {
+      std::ofstream out(ready + ".tmp");
+      out << "grpc=" << grpc_address << "\n";
+      if (!metrics_address.empty()) out << "metrics=" << metrics_address << "\n";
+    }
+    std::rename((ready + ".tmp").c_str(), ready.c_str());
+  }
+
+  // Retention: prune raw attempts hourly, in the background.
+  absl::Notification stopping;
+  std::thread retention([&] {
+    do {
+      auto pruned = (*store)->PruneAttemptsBefore(absl::Now() - absl::GetFlag(FLAGS_retention));
+      if (pruned.ok() && *pruned > 0) {
+        std::fprintf(stderr, "event=retention pruned=%llu\n",
+                     static_cast<unsigned long long>(*pruned));
+      }
+    } while (!stopping.WaitForNotificationWithTimeout(absl::Hours(1)));
+  });
+
+  const int signal_number = WaitForStopSignal();
+  std::fprintf(stderr, "event=stopping signal=%d\n", signal_number);
+  // Streams get a few seconds to finish their in-flight batch.
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  stopping.Notify();
+  retention.join();
+  return 0;
+}
