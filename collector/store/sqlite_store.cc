@@ -169,6 +169,7 @@ class SqliteStore final : public Store {
     if (committer_.joinable()) committer_.join();
     insert_attempt_.reset();
     upsert_session_.reset();
+    insert_session_.reset();
     upsert_rollup_.reset();
     sqlite3_close(reader_);
     sqlite3_close(writer_);
@@ -334,6 +335,7 @@ class SqliteStore final : public Store {
   absl::Status PrepareWriter() {
     insert_attempt_ = std::make_unique<Statement>();
     upsert_session_ = std::make_unique<Statement>();
+    insert_session_ = std::make_unique<Statement>();
     upsert_rollup_ = std::make_unique<Statement>();
     if (absl::Status s = insert_attempt_->Prepare(
             writer_,
@@ -348,6 +350,13 @@ class SqliteStore final : public Store {
             "INSERT INTO sessions (agent_id, session_id, site, updated_us, report) "
             "VALUES (?,?,?,?,?) ON CONFLICT (agent_id, session_id) DO UPDATE SET "
             "site = excluded.site, updated_us = excluded.updated_us, report = excluded.report");
+        !s.ok()) {
+      return s;
+    }
+    if (absl::Status s = insert_session_->Prepare(
+            writer_,
+            "INSERT OR IGNORE INTO sessions (agent_id, session_id, site, updated_us, report) "
+            "VALUES (?,?,?,?,?)");
         !s.ok()) {
       return s;
     }
@@ -445,13 +454,17 @@ class SqliteStore final : public Store {
       if (int b = BucketOf(a, v1::PHASE_TCP_CONNECT); b >= 0) ++delta.connect[b];
       if (int b = BucketOf(a, v1::PHASE_HANDSHAKE); b >= 0) ++delta.handshake[b];
     }
-    // Session metadata: the latest batch's wins.
+    // Session metadata: the latest batch that carries some (proxies or a
+    // verdict) wins; a batch of attempts only creates the row if missing.
+    const bool carries_metadata =
+        batch.session.has_verdict() || batch.session.proxies_size() > 0;
     v1::SessionReport meta = batch.session;
     meta.clear_attempts();
     *meta.mutable_agent() = batch.agent;
     meta.set_session_id(batch.session_id);
-    sqlite3_stmt* upsert = upsert_session_->get();
-    upsert_session_->Reset();
+    Statement& statement = carries_metadata ? *upsert_session_ : *insert_session_;
+    sqlite3_stmt* upsert = statement.get();
+    statement.Reset();
     BindText(upsert, 1, agent_id);
     BindText(upsert, 2, batch.session_id);
     BindText(upsert, 3, site);
@@ -498,7 +511,7 @@ class SqliteStore final : public Store {
   sqlite3* writer_ = nullptr;  // used by the committer thread (and Open)
   sqlite3* reader_ = nullptr;
   absl::Mutex reader_mu_;
-  std::unique_ptr<Statement> insert_attempt_, upsert_session_, upsert_rollup_;
+  std::unique_ptr<Statement> insert_attempt_, upsert_session_, insert_session_, upsert_rollup_;
   absl::Mutex mu_;
   std::deque<Pending> queue_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;

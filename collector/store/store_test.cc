@@ -166,6 +166,11 @@ TEST_F(StoreTest, SessionHasAttemptsInSequenceOrderAndTheLatestMetadata) {
   EXPECT_EQ(session->attempts(0).sequence(), 1u);
   EXPECT_EQ(session->attempts(1).sequence(), 2u);
   EXPECT_EQ(session->verdict().summary(), "final");
+  // A later batch of attempts only (no verdict, no proxies) keeps it.
+  ASSERT_TRUE(store_->Commit(Batch("agent-1", "s-1", {MakeAttempt(3, kT0, "emea-1", 443,
+                                                                  v1::OUTCOME_OK)}))
+                  .ok());
+  EXPECT_EQ(store_->Session("agent-1", "s-1")->verdict().summary(), "final");
   EXPECT_EQ(session->agent().site(), "acme");
   EXPECT_EQ(store_->Session("agent-1", "nope").status().code(), absl::StatusCode::kNotFound);
 }
