@@ -6,6 +6,8 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <optional>
@@ -22,6 +24,7 @@
 #include "agent/report/verdict.h"
 #include "agent/session/agent_id.h"
 #include "agent/session/diagnose.h"
+#include "agent/upload/uploader.h"
 #include "relayscope/util/catalogue.h"
 #include "relayscope/util/cli.h"
 
@@ -48,6 +51,15 @@ ABSL_FLAG(bool, json, false, "Print the session report as JSON on stdout, nothin
 ABSL_FLAG(std::string, site, "", "Site label for fleet queries, e.g. acme-paris");
 ABSL_FLAG(std::string, agent_id_file, "", "Agent identity file (default: XDG state dir)");
 ABSL_FLAG(bool, quiet, false, "Print only the verdict");
+ABSL_FLAG(std::string, collector, "",
+          "Collector host:port to send the session's telemetry to (empty: don't)");
+ABSL_FLAG(bool, insecure, false, "Talk to the collector without TLS (local demo only)");
+ABSL_FLAG(std::string, ca, "", "PEM CA bundle for the collector (default: system roots)");
+ABSL_FLAG(std::string, token_file, "",
+          "File holding the agent token (else RELAYSCOPE_TOKEN); never printed");
+ABSL_FLAG(std::string, spool_dir, "",
+          "Where undelivered telemetry waits (default: XDG state dir/relayscope/spool)");
+ABSL_FLAG(absl::Duration, upload_timeout, absl::Seconds(10), "Time allowed for the upload");
 
 namespace {
 
@@ -238,6 +250,47 @@ int main(int argc, char** argv) {
     if (paths.ok()) {
       std::printf("\nReport: %s\n        %s\n        %s\n", paths->html.c_str(),
                   paths->text.c_str(), paths->json.c_str());
+    }
+  }
+  // Telemetry goes after the verdict is shown: the user never waits on it.
+  if (const std::string collector = absl::GetFlag(FLAGS_collector); !collector.empty()) {
+    agent::UploadOptions upload;
+    upload.target = collector;
+    upload.insecure = absl::GetFlag(FLAGS_insecure);
+    upload.ca_file = absl::GetFlag(FLAGS_ca);
+    upload.deadline = absl::GetFlag(FLAGS_upload_timeout);
+    if (const std::string file = absl::GetFlag(FLAGS_token_file); !file.empty()) {
+      std::ifstream in(file);
+      std::getline(in, upload.token);
+      if (!in && upload.token.empty()) {
+        return Fail(kExitConfig, absl::StrCat("cannot read --token-file ", file));
+      }
+    } else if (const char* env = std::getenv("RELAYSCOPE_TOKEN"); env != nullptr) {
+      upload.token = env;
+    }
+    upload.spool_dir = absl::GetFlag(FLAGS_spool_dir).empty()
+                           ? std::filesystem::path(id_file).parent_path().string() + "/spool"
+                           : absl::GetFlag(FLAGS_spool_dir);
+    const agent::UploadResult sent = agent::Upload(report, upload);
+    if (sent.error.empty()) {
+      if (talk) {
+        std::printf("Telemetry: %llu attempts delivered to %s (%llu already known)%s\n",
+                    static_cast<unsigned long long>(sent.accepted + sent.duplicates),
+                    collector.c_str(), static_cast<unsigned long long>(sent.duplicates),
+                    sent.delivered_from_spool > 0
+                        ? absl::StrCat(", with ", sent.delivered_from_spool,
+                                       " spooled batch(es) from earlier runs")
+                              .c_str()
+                        : "");
+      }
+    } else {
+      std::fprintf(stderr, "relayscope-agent: telemetry not delivered: %s; %llu batch(es) wait in %s\n",
+                   sent.error.c_str(), static_cast<unsigned long long>(sent.spooled),
+                   upload.spool_dir.c_str());
+    }
+    if (sent.dropped > 0) {
+      std::fprintf(stderr, "relayscope-agent: warning: the spool was full; %llu oldest batch(es) dropped\n",
+                   static_cast<unsigned long long>(sent.dropped));
     }
   }
   switch (report.verdict().status()) {

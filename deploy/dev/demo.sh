@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The main job: installs missing Debian packages, builds, starts a local stack
-# (reference relays on loopback addresses, plus the collector and dashboard
-# API once they are built) and runs an agent diagnosis against it, ending with
-# the verdict, the report path and the dashboard URL.
+# (reference relays on loopback addresses, the collector with its embedded
+# SQLite store, and the dashboard API once it is built) and runs an agent
+# diagnosis against it that uploads its telemetry, ending with the verdict,
+# the report path and the dashboard URL.
 #
 #   deploy/dev/demo.sh          # start (or restart) the stack and diagnose
 #   deploy/dev/demo.sh stop     # stop everything the demo started (by PID)
@@ -96,28 +97,37 @@ start relay-apac-1 "$state/relay-apac-1.ready" "$build/relay/relayscope-relay" \
   --listen=127.0.73.1:8200,127.0.73.1:8080 --ready_file="$state/relay-apac-1.ready" \
   --metrics=127.0.0.1:0
 
-collector_flag=()
-dashboard_url="(dashboard API not built yet: see issue 7)"
+collector_flags=()
+collector_line="(collector not built)"
 if [[ -x $build/collector/relayscope-collector ]]; then
+  # Port 0: the collector picks free ports and writes them to its ready file.
   start collector "$state/collector.ready" "$build/collector/relayscope-collector" \
-    --store="sqlite://$state/collector.db" --listen=127.0.0.1:50051 \
-    --ready_file="$state/collector.ready"
-  collector_flag=(--collector=127.0.0.1:50051 --insecure)
+    --store="sqlite://$state/collector.db" --catalogue="$catalogue" \
+    --allow-unauthenticated --listen=127.0.0.1:0 --metrics=127.0.0.1:0 \
+    --ready-file="$state/collector.ready"
+  grpc_address=$(sed -n 's/^grpc=//p' "$state/collector.ready")
+  metrics_address=$(sed -n 's/^metrics=//p' "$state/collector.ready")
+  collector_flags=(--collector="$grpc_address" --insecure --spool-dir="$state/spool")
+  collector_line="grpc $grpc_address, metrics http://$metrics_address/metrics"
 fi
+dashboard_url="(dashboard API not built yet: issue 7)"
 if [[ -x $build/dashboard-api/relayscope-dashboard ]]; then
   start dashboard "$state/dashboard.ready" "$build/dashboard-api/relayscope-dashboard" \
-    --collector=127.0.0.1:50051 --listen=127.0.0.1:8088 --ready_file="$state/dashboard.ready"
+    --collector="${grpc_address:-127.0.0.1:50051}" --listen=127.0.0.1:8088 \
+    --ready-file="$state/dashboard.ready"
   dashboard_url="http://127.0.0.1:8088/"
 fi
 
 echo "demo: stack is up; running the agent"
 set +e
 "$build/agent/relayscope-agent" diagnose --catalogue="$catalogue" \
-  --report_dir="$state/reports" "${collector_flag[@]}"
+  --report-dir="$state/reports" --agent-id-file="$state/agent-id" --site=demo \
+  "${collector_flags[@]}"
 verdict_rc=$?
 set -e
 echo
-echo "report:    $state/reports"
+echo "report:    $state/reports/connrpt.html"
+echo "collector: $collector_line"
 echo "dashboard: $dashboard_url"
 echo "logs:      $state/logs   (stop the stack with: $0 stop)"
 # The agent exits 0 when every region is reachable, 1 when degraded, 2 when
