@@ -1,6 +1,7 @@
 #include "collector/ingest/ingest_service.h"
 
 #include <cstdio>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -11,46 +12,136 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
   return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
 }
 
+namespace {
+
+const prometheus::Histogram::BucketBoundaries& LatencyBuckets() {
+  static const auto* buckets = new prometheus::Histogram::BucketBoundaries{
+      0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+  return *buckets;
+}
+
+std::string Lower(std::string text) {
+  for (char& c : text) c = static_cast<char>(std::tolower(c));
+  return text;
+}
+
+std::optional<double> PhaseSeconds(const v1::Attempt& a, v1::Phase phase) {
+  for (const v1::PhaseTiming& p : a.phases()) {
+    if (p.phase() == phase && p.completed()) {
+      return static_cast<double>(p.duration().seconds()) + p.duration().nanos() / 1e9;
+    }
+  }
+  return std::nullopt;
+}
+
+constexpr size_t kMaxSites = 100000;
+
+}  // namespace
+
 IngestMetrics::IngestMetrics(prometheus::Registry& registry)
     : attempts_(prometheus::BuildCounter()
                     .Name("relayscope_attempts_total")
                     .Help("Attempts reported by agents, counted once each, by region, relay, "
                           "port, route and outcome.")
                     .Register(registry)),
+      connect_(prometheus::BuildHistogram()
+                   .Name("relayscope_connect_duration_seconds")
+                   .Help("TCP connect time of attempts that connected.")
+                   .Register(registry)),
+      handshake_(prometheus::BuildHistogram()
+                     .Name("relayscope_handshake_duration_seconds")
+                     .Help("Relay handshake time of attempts that completed it.")
+                     .Register(registry)),
+      sites_active_(prometheus::BuildGauge()
+                        .Name("relayscope_sites_active")
+                        .Help("Sites that reported in the last 15 minutes, by region.")
+                        .Register(registry)),
       batches_(prometheus::BuildCounter()
                    .Name("relayscope_ingest_batches_total")
                    .Help("Ingest batches by result.")
                    .Register(registry)),
       rejected_(prometheus::BuildCounter()
                     .Name("relayscope_ingest_rejected_attempts_total")
-                    .Help("Attempts refused by validation.")
-                    .Register(registry)
-                    .Add({})),
+                    .Help("Attempts refused by validation, by offending field.")
+                    .Register(registry)),
       duplicates_(prometheus::BuildCounter()
                       .Name("relayscope_ingest_duplicate_attempts_total")
                       .Help("Attempts received again (resent batches) and not counted again.")
                       .Register(registry)
-                      .Add({})) {}
+                      .Add({})),
+      commit_(prometheus::BuildHistogram()
+                  .Name("relayscope_store_commit_duration_seconds")
+                  .Help("Time from handing a batch to the store to its durable commit.")
+                  .Register(registry)
+                  .Add({}, LatencyBuckets())),
+      queue_depth_(prometheus::BuildGauge()
+                       .Name("relayscope_store_queue_depth")
+                       .Help("Batches waiting for the store's committer.")
+                       .Register(registry)
+                       .Add({})) {}
 
-void IngestMetrics::CountAttempt(const v1::Attempt& a) {
-  std::string route = v1::RouteKind_Name(a.route_kind()).substr(11);  // drop ROUTE_KIND_
-  std::string outcome = v1::Outcome_Name(a.outcome()).substr(8);     // drop OUTCOME_
-  for (char& c : route) c = static_cast<char>(std::tolower(c));
-  for (char& c : outcome) c = static_cast<char>(std::tolower(c));
+void IngestMetrics::CountAttempt(const v1::Attempt& a, const std::string& site, absl::Time now) {
+  const std::string route = Lower(v1::RouteKind_Name(a.route_kind()).substr(11));
+  const std::string port = a.port() == 0 ? std::string(kOther) : absl::StrCat(a.port());
   attempts_
       .Add({{"region", a.region()},
             {"relay", a.relay()},
-            {"port", a.port() == 0 ? std::string(kOther) : absl::StrCat(a.port())},
+            {"port", port},
             {"route", route},
-            {"outcome", outcome}})
+            {"outcome", Lower(v1::Outcome_Name(a.outcome()).substr(8))}})
       .Increment();
+  const prometheus::Labels labels = {{"region", a.region()}, {"port", port}, {"route", route}};
+  if (auto s = PhaseSeconds(a, v1::PHASE_TCP_CONNECT)) connect_.Add(labels, LatencyBuckets()).Observe(*s);
+  if (auto s = PhaseSeconds(a, v1::PHASE_HANDSHAKE)) handshake_.Add(labels, LatencyBuckets()).Observe(*s);
+  absl::MutexLock lock(&mu_);
+  auto& region_sites = sites_[a.region()];
+  auto [it, inserted] = region_sites.try_emplace(site.empty() ? "(none)" : site, now);
+  if (inserted) {
+    if (site_entries_ >= kMaxSites) {
+      region_sites.erase(it);  // bounded: the gauge undercounts rather than grow
+      return;
+    }
+    ++site_entries_;
+  } else {
+    it->second = now;
+  }
+}
+
+void IngestMetrics::UpdateActiveSites(absl::Time now) {
+  absl::MutexLock lock(&mu_);
+  for (auto& [region, sites] : sites_) {
+    for (auto it = sites.begin(); it != sites.end();) {
+      if (now - it->second > kActiveWindow) {
+        it = sites.erase(it);
+        --site_entries_;
+      } else {
+        ++it;
+      }
+    }
+    sites_active_.Add({{"region", region}}).Set(static_cast<double>(sites.size()));
+  }
 }
 
 void IngestMetrics::CountBatch(const std::string& result) {
   batches_.Add({{"result", result}}).Increment();
 }
-void IngestMetrics::CountRejected(uint64_t n) { rejected_.Increment(static_cast<double>(n)); }
+
+void IngestMetrics::CountRejected(const v1::RejectedAttempt& rejected) {
+  std::string field;
+  bool in_index = false;
+  for (char c : rejected.field()) {
+    if (c == '[') in_index = true;
+    if (!in_index) field += c;
+    if (c == ']') in_index = false;
+  }
+  rejected_.Add({{"field", field}}).Increment();
+}
+
 void IngestMetrics::CountDuplicates(uint64_t n) { duplicates_.Increment(static_cast<double>(n)); }
+void IngestMetrics::ObserveCommit(absl::Duration latency) {
+  commit_.Observe(absl::ToDoubleSeconds(latency));
+}
+void IngestMetrics::SetQueueDepth(size_t depth) { queue_depth_.Set(static_cast<double>(depth)); }
 
 bool RateLimiter::Allow(const std::string& agent_id, absl::Time now) {
   absl::MutexLock lock(&mu_);
@@ -118,11 +209,18 @@ class UploadReactor final : public grpc::ServerBidiReactor<v1::UploadRequest, v1
       }
       batch.attempts.push_back(std::move(attempt));
     }
-    service_.metrics_->CountRejected(static_cast<uint64_t>(response_.rejected_size()));
+    for (const v1::RejectedAttempt& rejected : response_.rejected()) {
+      service_.metrics_->CountRejected(rejected);
+    }
     agent_id_ = batch.agent.agent_id();
     auto attempts = std::make_shared<std::vector<v1::Attempt>>(batch.attempts);
+    const std::string site = batch.agent.site();
+    const absl::Time handed_over = absl::Now();
+    service_.metrics_->SetQueueDepth(service_.store_->QueueDepth());
     service_.store_->CommitAsync(
-        std::move(batch), [this, attempts](absl::StatusOr<CommitResult> result) {
+        std::move(batch), [this, attempts, site, handed_over](absl::StatusOr<CommitResult> result) {
+          const absl::Time committed = absl::Now();
+          service_.metrics_->ObserveCommit(committed - handed_over);
           if (!result.ok()) {
             service_.metrics_->CountBatch(result.status().code() ==
                                                   absl::StatusCode::kResourceExhausted
@@ -133,9 +231,10 @@ class UploadReactor final : public grpc::ServerBidiReactor<v1::UploadRequest, v1
           }
           // Counted only after the commit: a failed commit counts nothing.
           for (size_t i = 0; i < attempts->size() && i < result->is_new.size(); ++i) {
-            if (result->is_new[i]) service_.metrics_->CountAttempt((*attempts)[i]);
+            if (result->is_new[i]) service_.metrics_->CountAttempt((*attempts)[i], site, committed);
           }
           service_.metrics_->CountDuplicates(result->duplicates);
+          service_.metrics_->UpdateActiveSites(committed);
           service_.metrics_->CountBatch("ok");
           response_.set_accepted(result->accepted);
           response_.set_duplicates(result->duplicates);

@@ -18,6 +18,8 @@
 #include "collector/ingest/validator.h"
 #include "collector/store/store.h"
 #include "prometheus/counter.h"
+#include "prometheus/gauge.h"
+#include "prometheus/histogram.h"
 #include "prometheus/registry.h"
 #include "relayscope/v1/ingest.grpc.pb.h"
 
@@ -28,18 +30,38 @@ namespace relayscope::collector {
 class IngestMetrics {
  public:
   explicit IngestMetrics(prometheus::Registry& registry);
-  // Counts newly stored attempts (relayscope_attempts_total).
-  void CountAttempt(const v1::Attempt& attempt);
+  // Counts a newly stored attempt: relayscope_attempts_total, the connect
+  // and handshake duration histograms, and the site as active in its
+  // region (the site itself is never a label).
+  void CountAttempt(const v1::Attempt& attempt, const std::string& site, absl::Time now);
   // relayscope_ingest_batches_total{result}.
   void CountBatch(const std::string& result);
-  void CountRejected(uint64_t n);
+  // relayscope_ingest_rejected_attempts_total{field}, indexes stripped
+  // ("phases[2].duration" -> "phases.duration"): a bounded set.
+  void CountRejected(const v1::RejectedAttempt& rejected);
   void CountDuplicates(uint64_t n);
+  // Time from handing a batch to the store to its durable commit.
+  void ObserveCommit(absl::Duration latency);
+  void SetQueueDepth(size_t depth);
+  // Recomputes relayscope_sites_active{region}: sites seen in the window.
+  void UpdateActiveSites(absl::Time now);
+
+  static constexpr absl::Duration kActiveWindow = absl::Minutes(15);
 
  private:
   prometheus::Family<prometheus::Counter>& attempts_;
+  prometheus::Family<prometheus::Histogram>& connect_;
+  prometheus::Family<prometheus::Histogram>& handshake_;
+  prometheus::Family<prometheus::Gauge>& sites_active_;
   prometheus::Family<prometheus::Counter>& batches_;
-  prometheus::Counter& rejected_;
+  prometheus::Family<prometheus::Counter>& rejected_;
   prometheus::Counter& duplicates_;
+  prometheus::Histogram& commit_;
+  prometheus::Gauge& queue_depth_;
+  absl::Mutex mu_;
+  // region -> site -> last seen; bounded by kMaxSites in total.
+  std::map<std::string, std::map<std::string, absl::Time>> sites_ ABSL_GUARDED_BY(mu_);
+  size_t site_entries_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 // At most `batches_per_second` batches per agent, with bursts of the same

@@ -125,6 +125,17 @@ TEST_F(IngestServiceTest, AcksEachBatchAndCountsAResentBatchOnce) {
   EXPECT_EQ(*store_->CountAttempts(), 4u);
   EXPECT_EQ(Counter("relayscope_attempts_total", "outcome", "ok"), 4);
   EXPECT_EQ(Counter("relayscope_ingest_duplicate_attempts_total", "", ""), 3);
+  // One site ("" reported as "(none)") is active in emea; sites are counted,
+  // never used as labels.
+  bool found_gauge = false;
+  for (const auto& family : registry_->Collect()) {
+    if (family.name != "relayscope_sites_active") continue;
+    ASSERT_EQ(family.metric.size(), 1u);
+    EXPECT_EQ(family.metric[0].label[0].value, "emea");
+    EXPECT_EQ(family.metric[0].gauge.value, 1);
+    found_gauge = true;
+  }
+  EXPECT_TRUE(found_gauge);
   // The same batch on a new stream (a reconnecting agent) is still a duplicate.
   auto [again, status2] = Send({Request(7, {4})});
   ASSERT_TRUE(status2.ok());
@@ -152,6 +163,7 @@ TEST_F(IngestServiceTest, BadAttemptIsRejectedByFieldAndTheRestCounts) {
   ASSERT_EQ(acks[0].rejected_size(), 1);
   EXPECT_EQ(acks[0].rejected(0).sequence(), 2u);
   EXPECT_EQ(acks[0].rejected(0).field(), "port");
+  EXPECT_EQ(Counter("relayscope_ingest_rejected_attempts_total", "field", "port"), 1);
   // The unknown relay was folded, not added as a new label value.
   EXPECT_EQ(Counter("relayscope_attempts_total", "relay", "other"), 1);
   EXPECT_EQ(Counter("relayscope_attempts_total", "relay", "made-up-relay"), 0);

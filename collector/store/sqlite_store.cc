@@ -276,6 +276,11 @@ class SqliteStore final : public Store {
     return result;
   }
 
+  size_t QueueDepth() override {
+    absl::MutexLock lock(&mu_);
+    return queue_.size();
+  }
+
   absl::StatusOr<uint64_t> CountAttempts() override {
     absl::MutexLock lock(&reader_mu_);
     Statement s;

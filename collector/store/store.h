@@ -92,6 +92,9 @@ class Store {
 
   // Raw attempts stored, for tests and metrics.
   virtual absl::StatusOr<uint64_t> CountAttempts() = 0;
+
+  // Batches waiting for the committer (a health metric).
+  virtual size_t QueueDepth() = 0;
 };
 
 // Opens the store a URL names: "sqlite:///abs/path.db" (created if
