@@ -60,6 +60,8 @@ ABSL_FLAG(std::string, token_file, "",
 ABSL_FLAG(std::string, spool_dir, "",
           "Where undelivered telemetry waits (default: XDG state dir/relayscope/spool)");
 ABSL_FLAG(absl::Duration, upload_timeout, absl::Seconds(10), "Time allowed for the upload");
+ABSL_FLAG(absl::Duration, interval, absl::Minutes(5), "watch: time between diagnoses");
+ABSL_FLAG(int, count, 0, "watch: stop after this many diagnoses (0: until SIGTERM)");
 
 namespace {
 
@@ -105,7 +107,8 @@ std::optional<std::pair<std::string, std::string>> AskCredentials(const v1::Prox
   }
   const std::string where = absl::StrCat(proxy.host(), ":", proxy.port());
   if (user.empty()) {
-    auto typed = Ask(absl::StrCat("\nThe proxy ", where, " requires authentication (407).\n"
+    auto typed = Ask(absl::StrCat("\nThe proxy ", where,
+                                  " requires authentication (407).\n"
                                   "User name (empty to skip): "),
                      false);
     if (!typed || typed->empty()) return std::nullopt;
@@ -124,9 +127,12 @@ std::optional<std::pair<std::string, std::string>> AskCredentials(const v1::Prox
 
 const char* StatusWord(v1::VerdictStatus status) {
   switch (status) {
-    case v1::VERDICT_STATUS_REACHABLE: return "REACHABLE";
-    case v1::VERDICT_STATUS_DEGRADED: return "DEGRADED";
-    default: return "UNREACHABLE";
+    case v1::VERDICT_STATUS_REACHABLE:
+      return "REACHABLE";
+    case v1::VERDICT_STATUS_DEGRADED:
+      return "DEGRADED";
+    default:
+      return "UNREACHABLE";
   }
 }
 
@@ -137,13 +143,18 @@ int main(int argc, char** argv) {
       "Diagnoses relay connectivity from this machine.\n"
       "  relayscope-agent diagnose --catalogue=deploy/catalogue/aos.textproto\n"
       "  relayscope-agent diagnose --catalogue=... --proxy=http://proxy:3128 --proxy-user=me\n"
+      "  relayscope-agent watch --interval=5m --collector=collector:50051 (diagnose repeatedly)\n"
       "Exit status: 0 reachable, 1 degraded, 2 unreachable, 64 usage error, 78 bad catalogue.");
   std::vector<std::string> arg_storage = NormalizeFlagNames(argc, argv);
   std::vector<char*> arg_pointers = ArgvPointers(arg_storage);
   std::vector<char*> args =
       absl::ParseCommandLine(static_cast<int>(arg_storage.size()), arg_pointers.data());
-  if (args.size() > 2 || (args.size() == 2 && std::string(args[1]) != "diagnose")) {
-    return Fail(kExitUsage, "usage: relayscope-agent [diagnose] [flags]; see --help");
+  const std::string command = args.size() == 2 ? args[1] : "diagnose";
+  if (args.size() > 2 || (command != "diagnose" && command != "watch")) {
+    return Fail(kExitUsage, "usage: relayscope-agent [diagnose|watch] [flags]; see --help");
+  }
+  if (command == "watch" && absl::GetFlag(FLAGS_collector).empty()) {
+    return Fail(kExitUsage, "watch needs --collector: it exists to feed the collector");
   }
 
   auto catalogue = LoadCatalogue(absl::GetFlag(FLAGS_catalogue));
@@ -196,8 +207,7 @@ int main(int argc, char** argv) {
   // Progress: one line per finished attempt, and on a terminal a live
   // status line under them.
   const bool tty = talk && isatty(STDOUT_FILENO);
-  const size_t planned =
-      agent::Plan(*catalogue, routes, options.allowed_ports).size();
+  const size_t planned = agent::Plan(*catalogue, routes, options.allowed_ports).size();
   size_t done = 0, failed = 0;
   if (talk) {
     std::printf("relayscope %s: %zu attempts to %d region(s) over %zu route(s), catalogue \"%s\"\n",
@@ -206,9 +216,9 @@ int main(int argc, char** argv) {
     options.on_attempt = [&](const v1::Attempt& a) {
       ++done;
       if (a.outcome() != v1::OUTCOME_OK) ++failed;
-      std::string line = absl::StrCat(a.outcome() == v1::OUTCOME_OK ? "  [ ok ] " : "  [FAIL] ",
-                                       agent::DescribeAttempt(a), ": ",
-                                       agent::DescribeOutcome(a.outcome()));
+      std::string line =
+          absl::StrCat(a.outcome() == v1::OUTCOME_OK ? "  [ ok ] " : "  [FAIL] ",
+                       agent::DescribeAttempt(a), ": ", agent::DescribeOutcome(a.outcome()));
       if (a.outcome() != v1::OUTCOME_OK && !a.detail().empty()) {
         absl::StrAppend(&line, " (", a.detail(), ")");
       }
@@ -222,80 +232,99 @@ int main(int argc, char** argv) {
     };
   }
 
-  v1::SessionReport report = agent::Diagnose(*catalogue, routes, discovered, options);
+  InstallStopSignalHandlers();
+  int exit_code = 0;
+  for (int run = 1;; ++run) {
+    traces.clear();
+    done = failed = 0;
+    v1::SessionReport report = agent::Diagnose(*catalogue, routes, discovered, options);
 
-  std::string report_dir = absl::GetFlag(FLAGS_report_dir);
-  if (report_dir.empty()) {
-    const char* tmp = std::getenv("TMPDIR");
-    report_dir = tmp != nullptr && *tmp ? tmp : "/tmp";
-  }
-  auto paths = agent::WriteReports(report, report_dir, &traces);
-  if (!paths.ok()) {
-    std::fprintf(stderr, "relayscope-agent: could not write the reports: %s\n",
-                 std::string(paths.status().message()).c_str());
-  }
-  if (json) {
-    std::printf("%s", agent::RenderJson(report).c_str());
-  } else {
-    const v1::Verdict& verdict = report.verdict();
-    if (tty) std::printf("\r\033[K");
-    std::printf("\nVerdict: %s\n%s\n", StatusWord(verdict.status()), verdict.summary().c_str());
-    for (const std::string& works : verdict.working()) {
-      std::printf("  works:   %s\n", works.c_str());
+    std::string report_dir = absl::GetFlag(FLAGS_report_dir);
+    if (report_dir.empty()) {
+      const char* tmp = std::getenv("TMPDIR");
+      report_dir = tmp != nullptr && *tmp ? tmp : "/tmp";
     }
-    for (const v1::Blocker& blocker : verdict.blockers()) {
-      std::printf("  blocked: %s\n           -> %s\n", blocker.explanation().c_str(),
-                  blocker.advice().c_str());
+    auto paths = agent::WriteReports(report, report_dir, &traces);
+    if (!paths.ok()) {
+      std::fprintf(stderr, "relayscope-agent: could not write the reports: %s\n",
+                   std::string(paths.status().message()).c_str());
     }
-    if (paths.ok()) {
-      std::printf("\nReport: %s\n        %s\n        %s\n", paths->html.c_str(),
-                  paths->text.c_str(), paths->json.c_str());
-    }
-  }
-  // Telemetry goes after the verdict is shown: the user never waits on it.
-  if (const std::string collector = absl::GetFlag(FLAGS_collector); !collector.empty()) {
-    agent::UploadOptions upload;
-    upload.target = collector;
-    upload.insecure = absl::GetFlag(FLAGS_insecure);
-    upload.ca_file = absl::GetFlag(FLAGS_ca);
-    upload.deadline = absl::GetFlag(FLAGS_upload_timeout);
-    if (const std::string file = absl::GetFlag(FLAGS_token_file); !file.empty()) {
-      std::ifstream in(file);
-      std::getline(in, upload.token);
-      if (!in && upload.token.empty()) {
-        return Fail(kExitConfig, absl::StrCat("cannot read --token-file ", file));
-      }
-    } else if (const char* env = std::getenv("RELAYSCOPE_TOKEN"); env != nullptr) {
-      upload.token = env;
-    }
-    upload.spool_dir = absl::GetFlag(FLAGS_spool_dir).empty()
-                           ? std::filesystem::path(id_file).parent_path().string() + "/spool"
-                           : absl::GetFlag(FLAGS_spool_dir);
-    const agent::UploadResult sent = agent::Upload(report, upload);
-    if (sent.error.empty()) {
-      if (talk) {
-        std::printf("Telemetry: %llu attempts delivered to %s (%llu already known)%s\n",
-                    static_cast<unsigned long long>(sent.accepted + sent.duplicates),
-                    collector.c_str(), static_cast<unsigned long long>(sent.duplicates),
-                    sent.delivered_from_spool > 0
-                        ? absl::StrCat(", with ", sent.delivered_from_spool,
-                                       " spooled batch(es) from earlier runs")
-                              .c_str()
-                        : "");
-      }
+    if (json) {
+      std::printf("%s", agent::RenderJson(report).c_str());
     } else {
-      std::fprintf(stderr, "relayscope-agent: telemetry not delivered: %s; %llu batch(es) wait in %s\n",
-                   sent.error.c_str(), static_cast<unsigned long long>(sent.spooled),
-                   upload.spool_dir.c_str());
+      const v1::Verdict& verdict = report.verdict();
+      if (tty) std::printf("\r\033[K");
+      std::printf("\nVerdict: %s\n%s\n", StatusWord(verdict.status()), verdict.summary().c_str());
+      for (const std::string& works : verdict.working()) {
+        std::printf("  works:   %s\n", works.c_str());
+      }
+      for (const v1::Blocker& blocker : verdict.blockers()) {
+        std::printf("  blocked: %s\n           -> %s\n", blocker.explanation().c_str(),
+                    blocker.advice().c_str());
+      }
+      if (paths.ok()) {
+        std::printf("\nReport: %s\n        %s\n        %s\n", paths->html.c_str(),
+                    paths->text.c_str(), paths->json.c_str());
+      }
     }
-    if (sent.dropped > 0) {
-      std::fprintf(stderr, "relayscope-agent: warning: the spool was full; %llu oldest batch(es) dropped\n",
-                   static_cast<unsigned long long>(sent.dropped));
+    // Telemetry goes after the verdict is shown: the user never waits on it.
+    if (const std::string collector = absl::GetFlag(FLAGS_collector); !collector.empty()) {
+      agent::UploadOptions upload;
+      upload.target = collector;
+      upload.insecure = absl::GetFlag(FLAGS_insecure);
+      upload.ca_file = absl::GetFlag(FLAGS_ca);
+      upload.deadline = absl::GetFlag(FLAGS_upload_timeout);
+      if (const std::string file = absl::GetFlag(FLAGS_token_file); !file.empty()) {
+        std::ifstream in(file);
+        std::getline(in, upload.token);
+        if (!in && upload.token.empty()) {
+          return Fail(kExitConfig, absl::StrCat("cannot read --token-file ", file));
+        }
+      } else if (const char* env = std::getenv("RELAYSCOPE_TOKEN"); env != nullptr) {
+        upload.token = env;
+      }
+      upload.spool_dir = absl::GetFlag(FLAGS_spool_dir).empty()
+                             ? std::filesystem::path(id_file).parent_path().string() + "/spool"
+                             : absl::GetFlag(FLAGS_spool_dir);
+      const agent::UploadResult sent = agent::Upload(report, upload);
+      if (sent.error.empty()) {
+        if (talk) {
+          std::printf("Telemetry: %llu attempts delivered to %s (%llu already known)%s\n",
+                      static_cast<unsigned long long>(sent.accepted + sent.duplicates),
+                      collector.c_str(), static_cast<unsigned long long>(sent.duplicates),
+                      sent.delivered_from_spool > 0
+                          ? absl::StrCat(", with ", sent.delivered_from_spool,
+                                         " spooled batch(es) from earlier runs")
+                                .c_str()
+                          : "");
+        }
+      } else {
+        std::fprintf(stderr,
+                     "relayscope-agent: telemetry not delivered: %s; %llu batch(es) wait in %s\n",
+                     sent.error.c_str(), static_cast<unsigned long long>(sent.spooled),
+                     upload.spool_dir.c_str());
+      }
+      if (sent.dropped > 0) {
+        std::fprintf(
+            stderr,
+            "relayscope-agent: warning: the spool was full; %llu oldest batch(es) dropped\n",
+            static_cast<unsigned long long>(sent.dropped));
+      }
     }
+    switch (report.verdict().status()) {
+      case v1::VERDICT_STATUS_REACHABLE:
+        exit_code = 0;
+        break;
+      case v1::VERDICT_STATUS_DEGRADED:
+        exit_code = 1;
+        break;
+      default:
+        exit_code = 2;
+        break;
+    }
+    if (command != "watch" || run == absl::GetFlag(FLAGS_count)) break;
+    const int64_t wait_ms = absl::ToInt64Milliseconds(absl::GetFlag(FLAGS_interval));
+    if (StopSignalWithin(static_cast<int>(std::min<int64_t>(wait_ms, INT32_MAX)))) break;
   }
-  switch (report.verdict().status()) {
-    case v1::VERDICT_STATUS_REACHABLE: return 0;
-    case v1::VERDICT_STATUS_DEGRADED: return 1;
-    default: return 2;
-  }
+  return exit_code;
 }

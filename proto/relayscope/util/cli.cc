@@ -1,6 +1,7 @@
 #include "relayscope/util/cli.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -57,6 +58,12 @@ void InstallStopSignalHandlers() {
   action.sa_flags = SA_RESTART;
   sigaction(SIGTERM, &action, nullptr);
   sigaction(SIGINT, &action, nullptr);
+}
+
+bool StopSignalWithin(int timeout_ms) {
+  if (stop_pipe[0] < 0) return false;
+  pollfd p{stop_pipe[0], POLLIN, 0};
+  return poll(&p, 1, timeout_ms) > 0;
 }
 
 int WaitForStopSignal() {

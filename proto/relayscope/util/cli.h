@@ -25,6 +25,10 @@ void InstallStopSignalHandlers();
 // Blocks until SIGTERM or SIGINT arrives; returns the signal number.
 int WaitForStopSignal();
 
+// Waits at most `timeout_ms` for SIGTERM or SIGINT; true if one arrived
+// (InstallStopSignalHandlers must have been called).
+bool StopSignalWithin(int timeout_ms);
+
 }  // namespace relayscope
 
 #endif  // RELAYSCOPE_UTIL_CLI_H_
