@@ -20,9 +20,10 @@
 #include "collector/ingest/tokens.h"
 #include "collector/ingest/validator.h"
 #include "collector/store/store.h"
-#include "prometheus/exposer.h"
 #include "relayscope/util/catalogue.h"
 #include "relayscope/util/cli.h"
+#include "relayscope/util/files.h"
+#include "relayscope/util/metrics_endpoint.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:50051", "gRPC address (host:port; port 0 = any)");
 ABSL_FLAG(std::string, store, "sqlite:///var/lib/relayscope/collector.db",
@@ -89,20 +90,13 @@ int main(int argc, char** argv) {
   RateLimiter limiter(absl::GetFlag(FLAGS_agent_batches_per_second));
   IngestService ingest(store->get(), &validator, &tokens, &metrics, &limiter);
 
-  std::unique_ptr<prometheus::Exposer> exposer;
-  std::string metrics_address;
+  MetricsEndpoint metrics_endpoint;
   if (!absl::GetFlag(FLAGS_metrics).empty()) {
-    try {
-      exposer = std::make_unique<prometheus::Exposer>(absl::GetFlag(FLAGS_metrics));
-    } catch (const std::exception& e) {
-      return Fail(absl::StrCat("cannot serve metrics on ", absl::GetFlag(FLAGS_metrics), ": ",
-                               e.what()));
-    }
-    exposer->RegisterCollectable(registry);
-    const std::string host = absl::GetFlag(FLAGS_metrics).substr(
-        0, absl::GetFlag(FLAGS_metrics).rfind(':'));
-    metrics_address = absl::StrCat(host, ":", exposer->GetListeningPorts().front());
+    auto served = ServeMetrics(absl::GetFlag(FLAGS_metrics), registry);
+    if (!served.ok()) return Fail(std::string(served.status().message()));
+    metrics_endpoint = *std::move(served);
   }
+  const std::string& metrics_address = metrics_endpoint.address;
 
   std::shared_ptr<grpc::ServerCredentials> credentials = grpc::InsecureServerCredentials();
   if (!absl::GetFlag(FLAGS_tls_cert).empty()) {
@@ -127,12 +121,11 @@ int main(int argc, char** argv) {
   std::fprintf(stderr, "event=listening grpc=%s metrics=%s store=%s\n", grpc_address.c_str(),
                metrics_address.c_str(), absl::GetFlag(FLAGS_store).c_str());
   if (const std::string ready = absl::GetFlag(FLAGS_ready_file); !ready.empty()) {
-    {
-      std::ofstream out(ready + ".tmp");
-      out << "grpc=" << grpc_address << "\n";
-      if (!metrics_address.empty()) out << "metrics=" << metrics_address << "\n";
+    std::string content = absl::StrCat("grpc=", grpc_address, "\n");
+    if (!metrics_address.empty()) absl::StrAppend(&content, "metrics=", metrics_address, "\n");
+    if (auto written = WriteFileAtomically(ready, content); !written.ok()) {
+      return Fail(std::string(written.message()));
     }
-    std::rename((ready + ".tmp").c_str(), ready.c_str());
   }
 
   // Retention: prune raw attempts hourly, in the background.

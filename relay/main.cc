@@ -1,7 +1,6 @@
 // relayscope-relay: the reference relay. Parses flags, starts the server and
 // the metrics endpoint, and runs until SIGTERM or SIGINT.
 #include <cstdio>
-#include <fstream>
 #include <memory>
 #include <string>
 #include <vector>
@@ -11,10 +10,11 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "prometheus/exposer.h"
 #include "relay/relay_server.h"
 #include "relayscope/util/catalogue.h"
 #include "relayscope/util/cli.h"
+#include "relayscope/util/files.h"
+#include "relayscope/util/metrics_endpoint.h"
 
 ABSL_FLAG(std::vector<std::string>, listen, {},
           "Addresses to serve the handshake on: 127.0.0.1:8200,[::1]:8200 (port 0 = any)");
@@ -70,20 +70,13 @@ int main(int argc, char** argv) {
   if (options.listen.empty()) return Fail("nothing to listen on: give --listen or --catalogue and --relay");
 
   auto registry = std::make_shared<prometheus::Registry>();
-  std::unique_ptr<prometheus::Exposer> exposer;
-  std::string metrics_address;
+  relayscope::MetricsEndpoint metrics;
   if (!absl::GetFlag(FLAGS_metrics).empty()) {
-    try {
-      exposer = std::make_unique<prometheus::Exposer>(absl::GetFlag(FLAGS_metrics));
-    } catch (const std::exception& e) {
-      return Fail(absl::StrCat("cannot serve metrics on ", absl::GetFlag(FLAGS_metrics), ": ",
-                               e.what()));
-    }
-    exposer->RegisterCollectable(registry);
-    auto host = relayscope::relay::ParseHostPort(absl::GetFlag(FLAGS_metrics));
-    metrics_address = absl::StrCat(host.ok() ? host->first : "127.0.0.1", ":",
-                                   exposer->GetListeningPorts().front());
+    auto served = relayscope::ServeMetrics(absl::GetFlag(FLAGS_metrics), registry);
+    if (!served.ok()) return Fail(std::string(served.status().message()));
+    metrics = *std::move(served);
   }
+  const std::string& metrics_address = metrics.address;
 
   auto server = relayscope::relay::RelayServer::Start(options, registry);
   if (!server.ok()) return Fail(std::string(server.status().message()));
@@ -94,13 +87,11 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "event=metrics address=http://%s/metrics\n", metrics_address.c_str());
   }
   if (const std::string ready = absl::GetFlag(FLAGS_ready_file); !ready.empty()) {
-    // Written whole and renamed, so a reader never sees half of it.
-    {
-      std::ofstream out(ready + ".tmp");
-      out << absl::StrJoin((*server)->bound(), "\n") << "\n";
-      if (!metrics_address.empty()) out << "metrics=" << metrics_address << "\n";
+    std::string content = absl::StrJoin((*server)->bound(), "\n") + "\n";
+    if (!metrics_address.empty()) absl::StrAppend(&content, "metrics=", metrics_address, "\n");
+    if (auto written = relayscope::WriteFileAtomically(ready, content); !written.ok()) {
+      return Fail(std::string(written.message()));
     }
-    std::rename((ready + ".tmp").c_str(), ready.c_str());
   }
 
   const int signal_number = relayscope::WaitForStopSignal();

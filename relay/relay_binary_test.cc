@@ -60,11 +60,8 @@ TEST(RelayBinary, ServesAHandshakeExposesMetricsAndStopsOnSigterm) {
   auto relay = rig::Process::Start(options);
   ASSERT_TRUE(relay.ok()) << relay.status();
 
-  const absl::Time deadline = absl::Now() + absl::Seconds(10);
-  while (!std::filesystem::exists(ready) && absl::Now() < deadline && (*relay)->Running()) {
-    absl::SleepFor(absl::Milliseconds(20));
-  }
-  ASSERT_TRUE(std::filesystem::exists(ready)) << (*relay)->LogTail();
+  const absl::Status up = rig::WaitForFile(ready, absl::Seconds(10), relay->get());
+  ASSERT_TRUE(up.ok()) << up;
   std::vector<std::string> lines = absl::StrSplit(ReadFile(ready), '\n', absl::SkipEmpty());
   ASSERT_EQ(lines.size(), 2u) << ReadFile(ready);
   const std::string address = lines[0];

@@ -13,6 +13,7 @@
 #include "agent/report/verdict.h"
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/time_util.h"
+#include "relayscope/util/files.h"
 #include "relayscope/util/status_macros.h"
 
 namespace relayscope::agent {
@@ -65,31 +66,6 @@ const char* StatusWord(v1::VerdictStatus status) {
     case v1::VERDICT_STATUS_UNREACHABLE: return "UNREACHABLE";
     default: return "UNKNOWN";
   }
-}
-
-absl::Status WriteAtomically(const std::string& path, const std::string& content) {
-  const std::string temp = absl::StrCat(path, ".tmp");
-  FILE* f = std::fopen(temp.c_str(), "wb");
-  if (f == nullptr) {
-    return absl::UnavailableError(absl::StrCat("cannot create ", temp, ": ", std::strerror(errno)));
-  }
-  const size_t written = std::fwrite(content.data(), 1, content.size(), f);
-  const int write_errno = errno;
-  const bool flushed = std::fflush(f) == 0 && fsync(fileno(f)) == 0;
-  const int flush_errno = errno;
-  std::fclose(f);
-  if (written != content.size() || !flushed) {
-    std::remove(temp.c_str());
-    const int err = written != content.size() ? write_errno : flush_errno;
-    std::string message = absl::StrCat("cannot write ", path, ": ", std::strerror(err));
-    return err == ENOSPC || err == EDQUOT ? absl::ResourceExhaustedError(message)
-                                          : absl::UnavailableError(message);
-  }
-  if (std::rename(temp.c_str(), path.c_str()) != 0) {
-    std::remove(temp.c_str());
-    return absl::UnavailableError(absl::StrCat("cannot rename ", temp, ": ", std::strerror(errno)));
-  }
-  return absl::OkStatus();
 }
 
 }  // namespace
@@ -226,9 +202,9 @@ absl::StatusOr<ReportPaths> WriteReports(const v1::SessionReport& report,
   paths.text = stem + ".log";
   paths.json = stem + ".json";
   paths.html = absl::StrCat(directory, "/connrpt.html");
-  RETURN_IF_ERROR(WriteAtomically(paths.text, RenderText(report, traces)));
-  RETURN_IF_ERROR(WriteAtomically(paths.json, RenderJson(report)));
-  RETURN_IF_ERROR(WriteAtomically(paths.html, RenderHtml(report)));
+  RETURN_IF_ERROR(WriteFileAtomically(paths.text, RenderText(report, traces)));
+  RETURN_IF_ERROR(WriteFileAtomically(paths.json, RenderJson(report)));
+  RETURN_IF_ERROR(WriteFileAtomically(paths.html, RenderHtml(report)));
   return paths;
 }
 

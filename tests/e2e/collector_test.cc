@@ -57,21 +57,15 @@ class Pipeline : public rig::RigTest {
     auto started = rig::Process::Start(relay);
     ASSERT_TRUE(started.ok());
     relay_ = *std::move(started);
-    ASSERT_TRUE(WaitForFile(dir() + "/relay.ready", relay_.get()));
+    const absl::Status relay_up =
+        rig::WaitForFile(dir() + "/relay.ready", absl::Seconds(10), relay_.get());
+    ASSERT_TRUE(relay_up.ok()) << relay_up;
     StartCollector();
   }
   void TearDown() override {
     collector_.reset();
     relay_.reset();
     RigTest::TearDown();
-  }
-
-  bool WaitForFile(const std::string& path, rig::Process* process) {
-    const absl::Time deadline = absl::Now() + absl::Seconds(10);
-    while (!std::filesystem::exists(path) && absl::Now() < deadline && process->Running()) {
-      absl::SleepFor(absl::Milliseconds(20));
-    }
-    return std::filesystem::exists(path);
   }
 
   // Starts (or restarts) the collector on the same store and ports.
@@ -91,7 +85,8 @@ class Pipeline : public rig::RigTest {
     auto collector = rig::Process::Start(options);
     ASSERT_TRUE(collector.ok());
     collector_ = *std::move(collector);
-    ASSERT_TRUE(WaitForFile(ready, collector_.get())) << collector_->LogTail();
+    const absl::Status up = rig::WaitForFile(ready, absl::Seconds(10), collector_.get());
+    ASSERT_TRUE(up.ok()) << up;
   }
 
   std::string Scrape() {

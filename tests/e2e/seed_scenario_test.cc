@@ -64,11 +64,8 @@ class SeedEndToEnd : public rig::RigTest {
       options.log_path = absl::StrCat(dir(), "/", name, ".log");
       auto relay = rig::Process::Start(options);
       ASSERT_TRUE(relay.ok()) << relay.status();
-      const absl::Time deadline = absl::Now() + absl::Seconds(10);
-      while (!std::filesystem::exists(ready) && absl::Now() < deadline && (*relay)->Running()) {
-        absl::SleepFor(absl::Milliseconds(20));
-      }
-      ASSERT_TRUE(std::filesystem::exists(ready)) << (*relay)->LogTail();
+      const absl::Status up = rig::WaitForFile(ready, absl::Seconds(10), relay->get());
+      ASSERT_TRUE(up.ok()) << up;
       relays_.push_back(*std::move(relay));
     }
     rig::Interceptor::Options port80;

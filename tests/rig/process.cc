@@ -224,4 +224,22 @@ absl::Status WaitForPort(absl::string_view address, uint16_t port, absl::Duratio
                    process ? absl::StrCat("; log:\n", process->LogTail()) : ""));
 }
 
+absl::Status WaitForFile(const std::string& path, absl::Duration timeout, Process* process) {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (access(path.c_str(), F_OK) != 0) {
+    if (process != nullptr && !process->Running()) {
+      return absl::FailedPreconditionError(absl::StrCat("process ", process->pid(),
+                                                        " exited before writing ", path,
+                                                        "; its log:\n", process->LogTail()));
+    }
+    if (absl::Now() >= deadline) {
+      return absl::DeadlineExceededError(
+          absl::StrCat(path, " did not appear within ", absl::FormatDuration(timeout),
+                       process ? absl::StrCat("; log:\n", process->LogTail()) : ""));
+    }
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace relayscope::rig

@@ -76,6 +76,12 @@ absl::StatusOr<CommandResult> RunCommand(const std::vector<std::string>& argv,
 absl::Status WaitForPort(absl::string_view address, uint16_t port, absl::Duration timeout,
                          Process* process = nullptr);
 
+// Waits until `path` exists (a daemon's ready file), at most `timeout`. If
+// `process` is given and exits first, fails at once with its log tail.
+// DEADLINE_EXCEEDED or FAILED_PRECONDITION otherwise.
+absl::Status WaitForFile(const std::string& path, absl::Duration timeout,
+                         Process* process = nullptr);
+
 // The uid and gid of nobody:nogroup.
 uid_t NobodyUid();
 gid_t NogroupGid();

@@ -1,0 +1,20 @@
+// Writing a file so that readers see all of it or none of it.
+#ifndef RELAYSCOPE_UTIL_FILES_H_
+#define RELAYSCOPE_UTIL_FILES_H_
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+
+namespace relayscope {
+
+// Writes `content` to a temporary file beside `path`, syncs it and renames
+// it over `path`. On failure nothing partial is left behind:
+// RESOURCE_EXHAUSTED when the disk is full, UNAVAILABLE otherwise, naming
+// the file.
+absl::Status WriteFileAtomically(const std::string& path, absl::string_view content);
+
+}  // namespace relayscope
+
+#endif  // RELAYSCOPE_UTIL_FILES_H_
