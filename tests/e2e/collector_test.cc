@@ -68,8 +68,9 @@ class Pipeline : public rig::RigTest {
     RigTest::TearDown();
   }
 
-  // Starts (or restarts) the collector on the same store and ports.
-  void StartCollector() {
+  // Starts (or restarts) the collector on the same store and ports; with
+  // TLS when `tls` is set.
+  void StartCollector(bool tls = false) {
     const std::string ready = dir() + "/collector.ready";
     std::filesystem::remove(ready);
     rig::Process::Options options;
@@ -81,6 +82,10 @@ class Pipeline : public rig::RigTest {
                     "--metrics=127.0.0.1:9465",
                     "--max-message-bytes=1048576",
                     "--ready-file=" + ready};
+    if (tls) {
+      options.argv.push_back("--tls-cert=" + dir() + "/tls.crt");
+      options.argv.push_back("--tls-key=" + dir() + "/tls.key");
+    }
     options.log_path = dir() + "/collector.log";
     auto collector = rig::Process::Start(options);
     ASSERT_TRUE(collector.ok());
@@ -95,14 +100,16 @@ class Pipeline : public rig::RigTest {
     return curl.ok() ? curl->output : "";
   }
 
-  // One agent diagnosis that uploads; returns its output.
-  std::string RunAgent() {
-    auto result = rig::RunCommand(
-        {AGENT_BINARY, "diagnose", "--catalogue=" + catalogue_, "--collector=127.0.0.1:50051",
-         "--insecure", "--token-file=" + dir() + "/token", "--spool-dir=" + dir() + "/spool",
-         "--agent-id-file=" + dir() + "/agent-id", "--report-dir=" + dir() + "/reports",
-         "--timeout=1s", "--upload-timeout=2s", "--site=paris"},
-        absl::Seconds(30));
+  // One agent diagnosis that uploads; returns its output. `transport` is
+  // "--insecure" or "--ca=<file>" (or empty: system roots).
+  std::string RunAgent(const std::string& transport = "--insecure") {
+    std::vector<std::string> argv = {
+        AGENT_BINARY, "diagnose", "--catalogue=" + catalogue_, "--collector=127.0.0.1:50051",
+        "--token-file=" + dir() + "/token", "--spool-dir=" + dir() + "/spool",
+        "--agent-id-file=" + dir() + "/agent-id", "--report-dir=" + dir() + "/reports",
+        "--timeout=1s", "--upload-timeout=2s", "--site=paris"};
+    if (!transport.empty()) argv.push_back(transport);
+    auto result = rig::RunCommand(argv, absl::Seconds(30));
     EXPECT_TRUE(result.ok());
     return result->output;
   }
@@ -168,6 +175,29 @@ TEST_F(Pipeline, DiagnosisArrivesOnceInMetricsAndSurvivesACollectorOutage) {
   metrics = Scrape();  // a fresh process: its counters cover what it received
   EXPECT_EQ(Sum(metrics, "relayscope_attempts_total"), 4);
   EXPECT_EQ(Sum(metrics, "relayscope_ingest_duplicate_attempts_total"), 0);
+}
+
+TEST_F(Pipeline, TlsCollectorIsReachedWithItsCaAndRefusedWithout) {
+  std::ofstream(dir() + "/token") << kToken << "\n";
+  auto cert = rig::RunCommand(
+      {"/usr/bin/openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+       "-subj", "/CN=relayscope-test-collector", "-addext", "subjectAltName=IP:127.0.0.1",
+       "-keyout", dir() + "/tls.key", "-out", dir() + "/tls.crt"},
+      absl::Seconds(30));
+  ASSERT_TRUE(cert.ok() && cert->exit_code == 0) << (cert.ok() ? cert->output : "");
+  collector_->Stop();
+  StartCollector(/*tls=*/true);
+  // Without the CA the agent does not trust the collector: nothing is sent
+  // in clear, the telemetry waits in the spool.
+  const std::string untrusted = RunAgent("");
+  EXPECT_THAT(untrusted, HasSubstr("telemetry not delivered"));
+  EXPECT_EQ(Sum(Scrape(), "relayscope_attempts_total"), 0);
+  // Plain text to a TLS port does not work either.
+  EXPECT_THAT(RunAgent("--insecure"), HasSubstr("telemetry not delivered"));
+  // With the CA: delivered, spool included.
+  const std::string trusted = RunAgent("--ca=" + dir() + "/tls.crt");
+  EXPECT_THAT(trusted, HasSubstr("Telemetry: 6 attempts delivered"));
+  EXPECT_EQ(Sum(Scrape(), "relayscope_attempts_total"), 6);
 }
 
 TEST_F(Pipeline, DuplicateBatchCountsOnceAndHostileStreamsAreRefused) {
