@@ -19,6 +19,8 @@
 #include "collector/ingest/ingest_service.h"
 #include "collector/ingest/tokens.h"
 #include "collector/ingest/validator.h"
+#include "collector/query/fleet_query_service.h"
+#include "collector/query/query_engine.h"
 #include "collector/store/store.h"
 #include "relayscope/util/catalogue.h"
 #include "relayscope/util/cli.h"
@@ -31,8 +33,11 @@ ABSL_FLAG(std::string, store, "sqlite:///var/lib/relayscope/collector.db",
 ABSL_FLAG(std::string, catalogue, "/etc/relayscope/catalogue.textproto",
           "Relay catalogue; names it does not list are counted as \"other\"");
 ABSL_FLAG(std::string, tokens, "", "Agent token file (\"<name> <sha256-hex>\" per line)");
+ABSL_FLAG(std::string, query_tokens, "",
+          "Token file for FleetQuery callers such as the dashboard (same format; separate "
+          "from the agents' so an agent token cannot read fleet data)");
 ABSL_FLAG(bool, allow_unauthenticated, false,
-          "Accept agents without a token (local demo and tests only)");
+          "Accept agents and FleetQuery callers without a token (local demo and tests only)");
 ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain; with --tls_key, serve TLS");
 ABSL_FLAG(std::string, tls_key, "", "PEM private key");
 ABSL_FLAG(std::string, metrics, "127.0.0.1:9465", "host:port for /metrics (empty: off)");
@@ -81,6 +86,15 @@ int main(int argc, char** argv) {
   } else if (!absl::GetFlag(FLAGS_allow_unauthenticated)) {
     return Fail("give --tokens, or --allow_unauthenticated for a local demo");
   }
+  // FleetQuery callers: their own token file; with neither it nor
+  // --allow_unauthenticated, every query is refused (UNAUTHENTICATED).
+  auto query_tokens = TokenAuthenticator::Parse("", "no --query_tokens");
+  if (!absl::GetFlag(FLAGS_query_tokens).empty()) {
+    query_tokens = TokenAuthenticator::Load(absl::GetFlag(FLAGS_query_tokens));
+  } else if (absl::GetFlag(FLAGS_allow_unauthenticated)) {
+    query_tokens = TokenAuthenticator::AllowAll();
+  }
+  if (!query_tokens.ok()) return Fail(std::string(query_tokens.status().message()));
   auto store = OpenStore(absl::GetFlag(FLAGS_store));
   if (!store.ok()) return Fail(std::string(store.status().message()));
 
@@ -89,6 +103,8 @@ int main(int argc, char** argv) {
   Validator validator(*catalogue);
   RateLimiter limiter(absl::GetFlag(FLAGS_agent_batches_per_second));
   IngestService ingest(store->get(), &validator, &tokens, &metrics, &limiter);
+  QueryEngine query_engine(store->get());
+  FleetQueryService fleet_query(&query_engine, &*query_tokens);
 
   MetricsEndpoint metrics_endpoint;
   if (!absl::GetFlag(FLAGS_metrics).empty()) {
@@ -112,6 +128,7 @@ int main(int argc, char** argv) {
   builder.AddListeningPort(absl::GetFlag(FLAGS_listen), credentials, &port);
   builder.SetMaxReceiveMessageSize(absl::GetFlag(FLAGS_max_message_bytes));
   builder.RegisterService(&ingest);
+  builder.RegisterService(&fleet_query);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || port == 0) {
     return Fail(absl::StrCat("cannot listen on ", absl::GetFlag(FLAGS_listen)));

@@ -9,6 +9,7 @@
 #include <map>
 #include <thread>
 #include <tuple>
+#include <variant>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -61,6 +62,8 @@ std::vector<std::string> Migrations() {
           " attempts INTEGER NOT NULL",
           bucket_defs,
           ", PRIMARY KEY (minute, region, relay, port, route_kind, outcome)) WITHOUT ROWID;"),
+      // 2: listing recent sessions.
+      "CREATE INDEX sessions_by_updated ON sessions(updated_us);",
   };
 }
 
@@ -134,6 +137,64 @@ std::string ColumnBlob(sqlite3_stmt* s, int i) {
                             static_cast<size_t>(sqlite3_column_bytes(s, i)))
               : std::string();
 }
+
+// A WHERE clause over the attempts table and the values of its
+// placeholders, in order.
+struct Where {
+  std::string sql;
+  std::vector<std::variant<int64_t, std::string>> values;
+
+  // Binds the values starting at placeholder `first`; returns the next free
+  // placeholder index.
+  int Bind(sqlite3_stmt* s, int first) const {
+    for (const auto& value : values) {
+      if (const auto* number = std::get_if<int64_t>(&value)) {
+        sqlite3_bind_int64(s, first++, *number);
+      } else {
+        BindText(s, first++, std::get<std::string>(value));
+      }
+    }
+    return first;
+  }
+};
+
+Where FilterClause(const AttemptFilter& filter, bool with_site) {
+  Where where;
+  where.sql = "start_us >= ? AND start_us < ?";
+  where.values = {absl::ToUnixMicros(filter.start), absl::ToUnixMicros(filter.end)};
+  auto in_list = [&](const char* column, size_t n, auto value_at) {
+    if (n == 0) return;
+    absl::StrAppend(&where.sql, " AND ", column, " IN (");
+    for (size_t i = 0; i < n; ++i) {
+      absl::StrAppend(&where.sql, i == 0 ? "?" : ",?");
+      where.values.push_back(value_at(i));
+    }
+    absl::StrAppend(&where.sql, ")");
+  };
+  using Value = std::variant<int64_t, std::string>;
+  in_list("region", filter.regions.size(), [&](size_t i) { return Value(filter.regions[i]); });
+  in_list("relay", filter.relays.size(), [&](size_t i) { return Value(filter.relays[i]); });
+  in_list("port", filter.ports.size(),
+          [&](size_t i) { return Value(static_cast<int64_t>(filter.ports[i])); });
+  in_list("route_kind", filter.route_kinds.size(),
+          [&](size_t i) { return Value(static_cast<int64_t>(filter.route_kinds[i])); });
+  if (with_site && !filter.site.empty()) {
+    absl::StrAppend(&where.sql, " AND site = ?");
+    where.values.push_back(filter.site);
+  }
+  return where;
+}
+
+absl::Time FromMicros(sqlite3_stmt* s, int i) {
+  return absl::FromUnixMicros(sqlite3_column_int64(s, i));
+}
+uint64_t ColumnCount(sqlite3_stmt* s, int i) {
+  return static_cast<uint64_t>(sqlite3_column_int64(s, i));
+}
+
+// Distinct sessions are counted by this key: agent ids and session ids are
+// printable, so the unit separator cannot occur in either.
+constexpr char kSessionKey[] = "agent_id || char(31) || session_id";
 
 class SqliteStore final : public Store {
  public:
@@ -219,6 +280,177 @@ class SqliteStore final : public Store {
       rows.push_back(std::move(row));
     }
     if (rc != SQLITE_DONE) return SqliteError(reader_, rc, "reading rollups");
+    return rows;
+  }
+
+  absl::StatusOr<std::vector<FailureGroup>> FailureGroups(const AttemptFilter& filter) override {
+    absl::MutexLock lock(&reader_mu_);
+    const Where where = FilterClause(filter, /*with_site=*/true);
+    // Two passes over the range: counts and first sighting per group, then
+    // the latest attempt per group (SQLite fills the bare `attempt` column
+    // from the row that holds the single max()).
+    constexpr char kGroup[] = "outcome, region, relay, port, route_kind";
+    Statement s;
+    if (absl::Status st = s.Prepare(
+            reader_,
+            absl::StrCat("WITH g AS (SELECT ", kGroup,
+                         ", COUNT(*) AS n, COUNT(DISTINCT site) AS sites, "
+                         "COUNT(DISTINCT agent_id) AS agents, MIN(start_us) AS first_us "
+                         "FROM attempts WHERE ", where.sql, " AND outcome != ", v1::OUTCOME_OK,
+                         " GROUP BY ", kGroup, "), l AS (SELECT ", kGroup,
+                         ", MAX(start_us) AS last_us, attempt, agent_id AS example_agent FROM attempts WHERE ", where.sql,
+                         " AND outcome != ", v1::OUTCOME_OK, " GROUP BY ", kGroup,
+                         ") SELECT g.outcome, g.region, g.relay, g.port, g.route_kind, n, sites, "
+                         "agents, first_us, last_us, attempt, example_agent FROM g JOIN l USING (", kGroup,
+                         ") ORDER BY n DESC, last_us DESC, g.outcome, g.region, g.relay, g.port, "
+                         "g.route_kind"));
+        !st.ok()) {
+      return st;
+    }
+    where.Bind(s.get(), where.Bind(s.get(), 1));
+    std::vector<FailureGroup> groups;
+    int rc;
+    while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
+      FailureGroup g;
+      g.outcome = static_cast<v1::Outcome>(sqlite3_column_int(s.get(), 0));
+      g.region = ColumnText(s.get(), 1);
+      g.relay = ColumnText(s.get(), 2);
+      g.port = static_cast<uint32_t>(sqlite3_column_int64(s.get(), 3));
+      g.route_kind = static_cast<v1::RouteKind>(sqlite3_column_int(s.get(), 4));
+      g.count = ColumnCount(s.get(), 5);
+      g.sites = ColumnCount(s.get(), 6);
+      g.agents = ColumnCount(s.get(), 7);
+      g.first_seen = FromMicros(s.get(), 8);
+      g.last_seen = FromMicros(s.get(), 9);
+      g.example.ParseFromString(ColumnBlob(s.get(), 10));
+      g.example_agent_id = ColumnText(s.get(), 11);
+      groups.push_back(std::move(g));
+    }
+    if (rc != SQLITE_DONE) return SqliteError(reader_, rc, "reading failure patterns");
+    return groups;
+  }
+
+  absl::StatusOr<std::vector<SiteRow>> Sites(const AttemptFilter& filter) override {
+    absl::MutexLock lock(&reader_mu_);
+    const Where where = FilterClause(filter, /*with_site=*/false);
+    Statement totals;
+    if (absl::Status st = totals.Prepare(
+            reader_, absl::StrCat("SELECT site, COUNT(DISTINCT agent_id), COUNT(DISTINCT ",
+                                  kSessionKey, "), COUNT(*), SUM(outcome != ", v1::OUTCOME_OK,
+                                  "), MAX(start_us) FROM attempts WHERE ", where.sql,
+                                  " GROUP BY site ORDER BY site"));
+        !st.ok()) {
+      return st;
+    }
+    where.Bind(totals.get(), 1);
+    std::vector<SiteRow> sites;
+    std::map<std::string, size_t> index;
+    int rc;
+    while ((rc = sqlite3_step(totals.get())) == SQLITE_ROW) {
+      SiteRow row;
+      row.site = ColumnText(totals.get(), 0);
+      row.agents = ColumnCount(totals.get(), 1);
+      row.sessions = ColumnCount(totals.get(), 2);
+      row.attempts = ColumnCount(totals.get(), 3);
+      row.failures = ColumnCount(totals.get(), 4);
+      row.last_seen = FromMicros(totals.get(), 5);
+      index[row.site] = sites.size();
+      sites.push_back(std::move(row));
+    }
+    if (rc != SQLITE_DONE) return SqliteError(reader_, rc, "reading sites");
+
+    Statement outcomes;
+    if (absl::Status st = outcomes.Prepare(
+            reader_, absl::StrCat("SELECT site, outcome, COUNT(*) FROM attempts WHERE ", where.sql,
+                                  " AND outcome != ", v1::OUTCOME_OK,
+                                  " GROUP BY site, outcome ORDER BY site, outcome"));
+        !st.ok()) {
+      return st;
+    }
+    where.Bind(outcomes.get(), 1);
+    std::map<std::string, uint64_t> best;
+    while ((rc = sqlite3_step(outcomes.get())) == SQLITE_ROW) {
+      const std::string site = ColumnText(outcomes.get(), 0);
+      const uint64_t n = ColumnCount(outcomes.get(), 2);
+      auto it = index.find(site);
+      if (it == index.end() || n <= best[site]) continue;  // ties: lowest outcome value
+      best[site] = n;
+      sites[it->second].top_failure = static_cast<v1::Outcome>(sqlite3_column_int(outcomes.get(), 1));
+    }
+    if (rc != SQLITE_DONE) return SqliteError(reader_, rc, "reading site outcomes");
+    return sites;
+  }
+
+  absl::StatusOr<std::vector<ActivityRow>> Activity(absl::Time start, absl::Time end,
+                                                    absl::Duration step) override {
+    if (step <= absl::ZeroDuration()) return absl::InvalidArgumentError("step must be positive");
+    absl::MutexLock lock(&reader_mu_);
+    Statement s;
+    if (absl::Status st = s.Prepare(
+            reader_, absl::StrCat("SELECT (start_us - ?1) / ?2 AS b, COUNT(DISTINCT agent_id), "
+                                  "COUNT(DISTINCT site), COUNT(DISTINCT ", kSessionKey,
+                                  "), COUNT(*) FROM attempts WHERE start_us >= ?1 AND "
+                                  "start_us < ?3 GROUP BY b ORDER BY b"));
+        !st.ok()) {
+      return st;
+    }
+    const int64_t step_us = absl::ToInt64Microseconds(step);
+    sqlite3_bind_int64(s.get(), 1, absl::ToUnixMicros(start));
+    sqlite3_bind_int64(s.get(), 2, step_us);
+    sqlite3_bind_int64(s.get(), 3, absl::ToUnixMicros(end));
+    std::vector<ActivityRow> rows;
+    int rc;
+    while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
+      ActivityRow row;
+      row.time = start + absl::Microseconds(sqlite3_column_int64(s.get(), 0) * step_us);
+      row.agents = ColumnCount(s.get(), 1);
+      row.sites = ColumnCount(s.get(), 2);
+      row.sessions = ColumnCount(s.get(), 3);
+      row.attempts = ColumnCount(s.get(), 4);
+      rows.push_back(row);
+    }
+    if (rc != SQLITE_DONE) return SqliteError(reader_, rc, "reading activity");
+    return rows;
+  }
+
+  absl::StatusOr<std::vector<SessionRow>> Sessions(absl::Time start, absl::Time end,
+                                                   const std::string& site, size_t offset,
+                                                   size_t limit) override {
+    absl::MutexLock lock(&reader_mu_);
+    Statement s;
+    if (absl::Status st = s.Prepare(
+            reader_,
+            absl::StrCat("SELECT s.agent_id, s.session_id, s.site, s.updated_us, s.report, "
+                         "(SELECT COUNT(*) FROM attempts a WHERE a.agent_id = s.agent_id AND "
+                         "a.session_id = s.session_id), (SELECT COUNT(*) FROM attempts a WHERE "
+                         "a.agent_id = s.agent_id AND a.session_id = s.session_id AND "
+                         "a.outcome != ",
+                         v1::OUTCOME_OK,
+                         ") FROM sessions s WHERE s.updated_us >= ?1 AND s.updated_us < ?2 AND "
+                         "(?3 = '' OR s.site = ?3) ORDER BY s.updated_us DESC, s.agent_id, "
+                         "s.session_id LIMIT ?4 OFFSET ?5"));
+        !st.ok()) {
+      return st;
+    }
+    sqlite3_bind_int64(s.get(), 1, absl::ToUnixMicros(start));
+    sqlite3_bind_int64(s.get(), 2, absl::ToUnixMicros(end));
+    BindText(s.get(), 3, site);
+    sqlite3_bind_int64(s.get(), 4, static_cast<int64_t>(limit));
+    sqlite3_bind_int64(s.get(), 5, static_cast<int64_t>(offset));
+    std::vector<SessionRow> rows;
+    int rc;
+    while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
+      SessionRow row;
+      row.agent_id = ColumnText(s.get(), 0);
+      row.session_id = ColumnText(s.get(), 1);
+      row.site = ColumnText(s.get(), 2);
+      row.updated = FromMicros(s.get(), 3);
+      row.report.ParseFromString(ColumnBlob(s.get(), 4));
+      row.attempts = ColumnCount(s.get(), 5);
+      row.failures = ColumnCount(s.get(), 6);
+      rows.push_back(std::move(row));
+    }
+    if (rc != SQLITE_DONE) return SqliteError(reader_, rc, "reading sessions");
     return rows;
   }
 

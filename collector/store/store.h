@@ -62,6 +62,70 @@ struct RollupRow {
   std::vector<uint64_t> handshake_buckets;  // kLatencyBuckets counts
 };
 
+// Restricts the attempt queries below; empty members match everything.
+// Time range is half-open [start, end) on the attempt's start time.
+struct AttemptFilter {
+  absl::Time start = absl::InfinitePast();
+  absl::Time end = absl::InfiniteFuture();
+  std::vector<std::string> regions;
+  std::vector<std::string> relays;
+  std::vector<uint32_t> ports;
+  std::vector<v1::RouteKind> route_kinds;
+  std::string site;
+};
+
+// Failed attempts sharing outcome, region, relay, port and route kind.
+struct FailureGroup {
+  v1::Outcome outcome = v1::OUTCOME_UNSPECIFIED;
+  std::string region;
+  std::string relay;
+  uint32_t port = 0;
+  v1::RouteKind route_kind = v1::ROUTE_KIND_UNSPECIFIED;
+  uint64_t count = 0;
+  uint64_t sites = 0;
+  uint64_t agents = 0;
+  absl::Time first_seen;
+  absl::Time last_seen;
+  // The group's most recent attempt (its evidence and proxy status), and
+  // the agent that sent it.
+  v1::Attempt example;
+  std::string example_agent_id;
+};
+
+// One site's attempts.
+struct SiteRow {
+  std::string site;
+  uint64_t agents = 0;
+  uint64_t sessions = 0;
+  uint64_t attempts = 0;
+  uint64_t failures = 0;
+  absl::Time last_seen;
+  // The outcome behind most of its failures (UNSPECIFIED if none failed).
+  v1::Outcome top_failure = v1::OUTCOME_UNSPECIFIED;
+};
+
+// Distinct agents, sites and sessions with attempts starting in one step.
+struct ActivityRow {
+  absl::Time time;
+  uint64_t agents = 0;
+  uint64_t sites = 0;
+  uint64_t sessions = 0;
+  uint64_t attempts = 0;
+};
+
+// A stored session without its attempts.
+struct SessionRow {
+  std::string agent_id;
+  std::string session_id;
+  std::string site;
+  // When the collector last received metadata for it (or first saw it).
+  absl::Time updated;
+  // Metadata (agent, verdict, times); attempts not filled.
+  v1::SessionReport report;
+  uint64_t attempts = 0;
+  uint64_t failures = 0;
+};
+
 class Store {
  public:
   using CommitCallback = std::function<void(absl::StatusOr<CommitResult>)>;
@@ -80,6 +144,26 @@ class Store {
   // Rollup rows with minute in [start, end), ordered by minute, then
   // region, relay, port, route kind and outcome.
   virtual absl::StatusOr<std::vector<RollupRow>> Rollups(absl::Time start, absl::Time end) = 0;
+
+  // Failed attempts matching `filter`, grouped; most frequent first, ties
+  // by most recent.
+  virtual absl::StatusOr<std::vector<FailureGroup>> FailureGroups(
+      const AttemptFilter& filter) = 0;
+
+  // Per-site totals of attempts matching `filter` (its site member is
+  // ignored), in site order.
+  virtual absl::StatusOr<std::vector<SiteRow>> Sites(const AttemptFilter& filter) = 0;
+
+  // Activity per `step` over [start, end): only steps with attempts, in
+  // time order; `time` is the start of the step. `step` must be positive.
+  virtual absl::StatusOr<std::vector<ActivityRow>> Activity(absl::Time start, absl::Time end,
+                                                            absl::Duration step) = 0;
+
+  // Sessions updated in [start, end) (of `site`, if not empty), most recent
+  // first, skipping `offset` and returning at most `limit`.
+  virtual absl::StatusOr<std::vector<SessionRow>> Sessions(absl::Time start, absl::Time end,
+                                                           const std::string& site,
+                                                           size_t offset, size_t limit) = 0;
 
   // One session with its attempts in sequence order. NOT_FOUND if unknown
   // (or its raw attempts were pruned).
