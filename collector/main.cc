@@ -88,7 +88,7 @@ int main(int argc, char** argv) {
   }
   // FleetQuery callers: their own token file; with neither it nor
   // --allow_unauthenticated, every query is refused (UNAUTHENTICATED).
-  auto query_tokens = TokenAuthenticator::Parse("", "no --query_tokens");
+  absl::StatusOr<TokenAuthenticator> query_tokens = TokenAuthenticator::DenyAll();
   if (!absl::GetFlag(FLAGS_query_tokens).empty()) {
     query_tokens = TokenAuthenticator::Load(absl::GetFlag(FLAGS_query_tokens));
   } else if (absl::GetFlag(FLAGS_allow_unauthenticated)) {

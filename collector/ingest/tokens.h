@@ -24,6 +24,8 @@ class TokenAuthenticator {
   static absl::StatusOr<TokenAuthenticator> Load(const std::string& path);
   // Accepts every caller (for the local demo and tests only).
   static TokenAuthenticator AllowAll();
+  // Refuses every caller (a service nobody was given tokens for).
+  static TokenAuthenticator DenyAll() { return TokenAuthenticator(); }
 
   // Checks an "authorization" metadata value ("Bearer <token>"). Returns the
   // holder's name, or UNAUTHENTICATED without saying which part was wrong.

@@ -268,20 +268,21 @@ absl::StatusOr<v1::ReachabilityResponse> QueryEngine::GetReachability(
         "filter.site: reachability comes from fleet-wide rollups, which do not keep sites; use "
         "ListFailurePatterns or ListSites for one site");
   }
-  bool by_region = false, by_relay = false, by_port = false, by_route = false;
+  bool by_region = false, by_relay = false, by_port = false, by_route = false, by_outcome = false;
   for (int dimension : request.group_by()) {
     switch (dimension) {
       case v1::DIMENSION_REGION: by_region = true; break;
       case v1::DIMENSION_RELAY: by_relay = true; break;
       case v1::DIMENSION_PORT: by_port = true; break;
       case v1::DIMENSION_ROUTE_KIND: by_route = true; break;
+      case v1::DIMENSION_OUTCOME: by_outcome = true; break;
       default: return absl::InvalidArgumentError("group_by: unknown dimension");
     }
   }
   ASSIGN_OR_RETURN(std::vector<RollupRow> rows, store_->Rollups(range.start, range.end));
 
   const int64_t points = StepsIn(range.end - range.start, step);
-  using Key = std::tuple<std::string, std::string, uint32_t, int>;
+  using Key = std::tuple<std::string, std::string, uint32_t, int, int>;
   std::map<Key, std::vector<Accumulator>> series;
   const v1::Filter& filter = request.filter();
   for (const RollupRow& row : rows) {
@@ -291,7 +292,8 @@ absl::StatusOr<v1::ReachabilityResponse> QueryEngine::GetReachability(
       continue;
     }
     Key key{by_region ? row.region : "", by_relay ? row.relay : "", by_port ? row.port : 0,
-            by_route ? static_cast<int>(row.route_kind) : 0};
+            by_route ? static_cast<int>(row.route_kind) : 0,
+            by_outcome ? static_cast<int>(row.outcome) : 0};
     std::vector<Accumulator>& acc = series[key];
     if (acc.empty()) acc.resize(static_cast<size_t>(points));
     absl::Duration unused;
@@ -307,6 +309,7 @@ absl::StatusOr<v1::ReachabilityResponse> QueryEngine::GetReachability(
     out->set_relay(std::get<1>(key));
     out->set_port(std::get<2>(key));
     out->set_route_kind(static_cast<v1::RouteKind>(std::get<3>(key)));
+    out->set_outcome(static_cast<v1::Outcome>(std::get<4>(key)));
     Accumulator total;
     for (size_t i = 0; i < accumulators.size(); ++i) {
       accumulators[i].Fill(range.start + step * static_cast<int64_t>(i), out->add_points());

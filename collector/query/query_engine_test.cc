@@ -1,5 +1,6 @@
 #include "collector/query/query_engine.h"
 
+#include <map>
 #include <thread>
 
 #include "gmock/gmock.h"
@@ -157,6 +158,20 @@ TEST_F(QueryEngineTest, ReachabilityStepsFiltersAndGroupsByPort) {
   ASSERT_EQ(response->series_size(), 1);
   EXPECT_EQ(response->series(0).total().attempts(), 1u);
   EXPECT_EQ(response->series(0).total().ok(), 0u);
+}
+
+TEST_F(QueryEngineTest, ReachabilityByOutcomeCountsEachOutcome) {
+  v1::ReachabilityRequest request;
+  SetRange(kT0, kT0 + absl::Minutes(10), request.mutable_range());
+  request.add_group_by(v1::DIMENSION_OUTCOME);
+  auto response = engine().GetReachability(request);
+  ASSERT_TRUE(response.ok()) << response.status();
+  std::map<v1::Outcome, uint64_t> by_outcome;
+  for (const auto& series : response->series()) by_outcome[series.outcome()] = series.total().attempts();
+  EXPECT_EQ(by_outcome, (std::map<v1::Outcome, uint64_t>{{v1::OUTCOME_OK, 3},
+                                                          {v1::OUTCOME_CONNECT_TIMEOUT, 3},
+                                                          {v1::OUTCOME_PROXY_AUTH_REQUIRED, 1},
+                                                          {v1::OUTCOME_PROTOCOL_INTERFERENCE, 2}}));
 }
 
 TEST_F(QueryEngineTest, ReachabilityOfAnEmptyRangeHasNoSeries) {

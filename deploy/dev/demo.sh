@@ -110,12 +110,12 @@ if [[ -x $build/collector/relayscope-collector ]]; then
   collector_flags=(--collector="$grpc_address" --insecure --spool-dir="$state/spool")
   collector_line="grpc $grpc_address, metrics http://$metrics_address/metrics"
 fi
-dashboard_url="(dashboard API not built yet: issue 7)"
+dashboard_url="(dashboard not built)"
 if [[ -x $build/dashboard-api/relayscope-dashboard ]]; then
   start dashboard "$state/dashboard.ready" "$build/dashboard-api/relayscope-dashboard" \
-    --collector="${grpc_address:-127.0.0.1:50051}" --listen=127.0.0.1:8088 \
+    --collector="${grpc_address:-127.0.0.1:50051}" --insecure --listen=127.0.0.1:0 \
     --ready-file="$state/dashboard.ready"
-  dashboard_url="http://127.0.0.1:8088/"
+  dashboard_url="http://$(sed -n 's/^http=//p' "$state/dashboard.ready")/"
 fi
 
 echo "demo: stack is up; running the agent"

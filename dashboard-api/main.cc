@@ -1,0 +1,113 @@
+// relayscope-dashboard: a stateless gateway in front of the collector's
+// FleetQuery service. Serves the REST/JSON API (/api/v1/...), the web
+// dashboard, /healthz, /readyz and /metrics until SIGTERM or SIGINT.
+#include <grpcpp/grpcpp.h>
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "dashboard-api/rest.h"
+#include "dashboard-api/server.h"
+#include "relayscope/util/cli.h"
+#include "relayscope/util/files.h"
+
+ABSL_FLAG(std::string, listen, "127.0.0.1:8080", "HTTP address (host:port; port 0 = any)");
+ABSL_FLAG(std::string, collector, "127.0.0.1:50051", "The collector's gRPC address");
+ABSL_FLAG(bool, insecure, false, "Talk to the collector without TLS (local demo only)");
+ABSL_FLAG(std::string, ca, "", "PEM CA bundle for the collector (default: system roots)");
+ABSL_FLAG(std::string, collector_token_file, "",
+          "File holding the FleetQuery token (listed in the collector's --query-tokens)");
+ABSL_FLAG(absl::Duration, deadline, absl::Seconds(5), "Deadline of each call to the collector");
+ABSL_FLAG(int, threads, 8, "HTTP worker threads");
+ABSL_FLAG(std::string, ready_file, "", "Written once serving: http=host:port");
+
+namespace {
+
+int Fail(const std::string& message) {
+  std::fprintf(stderr, "relayscope-dashboard: %s\n", message.c_str());
+  return 1;
+}
+
+bool ReadFile(const std::string& path, std::string* out) {
+  std::ifstream in(path);
+  if (!in) return false;
+  std::stringstream s;
+  s << in.rdbuf();
+  *out = s.str();
+  return true;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace relayscope;
+  using namespace relayscope::dashboard;
+  absl::SetProgramUsageMessage(
+      "Serves the relayscope dashboard and REST API from a collector's FleetQuery.\n"
+      "  relayscope-dashboard --listen=127.0.0.1:8080 --collector=collector:50051 "
+      "--collector-token-file=/etc/relayscope/dashboard.token");
+  std::vector<std::string> arg_storage = NormalizeFlagNames(argc, argv);
+  std::vector<char*> arg_pointers = ArgvPointers(arg_storage);
+  absl::ParseCommandLine(static_cast<int>(arg_storage.size()), arg_pointers.data());
+  InstallStopSignalHandlers();
+
+  std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
+  if (!absl::GetFlag(FLAGS_insecure)) {
+    grpc::SslCredentialsOptions tls;
+    if (!absl::GetFlag(FLAGS_ca).empty() && !ReadFile(absl::GetFlag(FLAGS_ca), &tls.pem_root_certs)) {
+      return Fail(absl::StrCat("cannot read --ca ", absl::GetFlag(FLAGS_ca)));
+    }
+    credentials = grpc::SslCredentials(tls);
+  }
+  RestApi::Options api_options;
+  api_options.deadline = absl::GetFlag(FLAGS_deadline);
+  if (const std::string path = absl::GetFlag(FLAGS_collector_token_file); !path.empty()) {
+    if (!ReadFile(path, &api_options.token)) {
+      return Fail(absl::StrCat("cannot read --collector-token-file ", path));
+    }
+    api_options.token = std::string(absl::StripAsciiWhitespace(api_options.token));
+  }
+  auto channel = grpc::CreateChannel(absl::GetFlag(FLAGS_collector), credentials);
+  std::shared_ptr<v1::FleetQuery::StubInterface> stub = v1::FleetQuery::NewStub(channel);
+  RestApi api(stub, api_options);
+
+  DashboardServer::Options options;
+  options.listen = absl::GetFlag(FLAGS_listen);
+  options.threads = absl::GetFlag(FLAGS_threads);
+  // Ready when the collector answers a (tiny) query with our credentials:
+  // that is what every page needs.
+  options.collector_ready = [&stub, &api_options]() -> absl::Status {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
+    if (!api_options.token.empty()) {
+      context.AddMetadata("authorization", "Bearer " + api_options.token);
+    }
+    v1::GetActivityRequest request;
+    const int64_t now = absl::ToUnixSeconds(absl::Now());
+    request.mutable_range()->mutable_start()->set_seconds(now - 60);
+    request.mutable_range()->mutable_end()->set_seconds(now);
+    v1::GetActivityResponse response;
+    const grpc::Status status = stub->GetActivity(&context, request, &response);
+    if (!status.ok()) return absl::UnavailableError(status.error_message());
+    return absl::OkStatus();
+  };
+  auto server = DashboardServer::Start(options, &api);
+  if (!server.ok()) return Fail(std::string(server.status().message()));
+  std::fprintf(stderr, "event=listening http=%s collector=%s\n", (*server)->address().c_str(),
+               absl::GetFlag(FLAGS_collector).c_str());
+  if (const std::string ready = absl::GetFlag(FLAGS_ready_file); !ready.empty()) {
+    if (auto written = WriteFileAtomically(ready, absl::StrCat("http=", (*server)->address(), "\n"));
+        !written.ok()) {
+      return Fail(std::string(written.message()));
+    }
+  }
+  const int signal_number = WaitForStopSignal();
+  std::fprintf(stderr, "event=stopping signal=%d\n", signal_number);
+  return 0;
+}

@@ -1,0 +1,21 @@
+// Files compiled into a binary by cmake/EmbedFiles.cmake (the dashboard's
+// web assets), so it serves them without an install step.
+#ifndef RELAYSCOPE_UTIL_EMBEDDED_FILES_H_
+#define RELAYSCOPE_UTIL_EMBEDDED_FILES_H_
+
+#include <cstddef>
+
+namespace relayscope {
+
+struct EmbeddedFile {
+  const char* path;  // relative to the embedded base dir, e.g. "web/app.js"
+  const char* data;  // `size` bytes (followed by a NUL)
+  size_t size;
+};
+
+// The files embedded into this binary; `count` receives how many.
+const EmbeddedFile* EmbeddedFiles(size_t* count);
+
+}  // namespace relayscope
+
+#endif  // RELAYSCOPE_UTIL_EMBEDDED_FILES_H_
