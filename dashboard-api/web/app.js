@@ -282,12 +282,15 @@ function phaseMs(attempt, phase) {
 
 async function openSession(agentId, sessionId) {
   state.session = {agent_id: agentId, session_id: sessionId};
+  // A link to this view: #session=<agent_id>/<session_id>.
+  history.replaceState(null, '', `#session=${encodeURIComponent(agentId)}/${encodeURIComponent(sessionId)}`);
   $('session-panel').hidden = false;
   replace($('session-title'), `${sessionId}`);
   replace($('session'), el('p', {class: 'muted'}, 'loading…'));
   try {
     const reply = await api(`sessions/${encodeURIComponent(agentId)}/${encodeURIComponent(sessionId)}`);
     renderSession(reply.session || {});
+    $('session-panel').dataset.loaded = 'true';
   } catch (error) {
     replace($('session'), el('p', {class: 'muted'}, `Cannot load this session: ${error.message}`));
   }
@@ -393,5 +396,7 @@ function renderWindows() {
 document.addEventListener('DOMContentLoaded', async () => {
   renderWindows();
   await refresh();
+  const link = /^#session=([^/]+)\/(.+)$/.exec(location.hash);
+  if (link) await openSession(decodeURIComponent(link[1]), decodeURIComponent(link[2]));
   schedule();
 });
