@@ -6,8 +6,9 @@
 #   const relayscope::EmbeddedFile* relayscope::EmbeddedFiles(size_t* count);
 # with each file's path relative to BASE.
 #
-# From a CMakeLists: relayscope_embed_files(<target> BASE <dir> FILES <...>)
-# adds the generated source to <target> and regenerates it when a file
+# From a CMakeLists: relayscope_embed_files(<target> [SYMBOL <fn>] BASE <dir>
+# FILES <...>) adds the generated source to <target> (defining
+# relayscope::<fn>, default EmbeddedFiles) and regenerates it when a file
 # changes.
 if(CMAKE_SCRIPT_MODE_FILE)
   string(REPLACE "," ";" FILES "${FILES}")
@@ -25,7 +26,10 @@ if(CMAKE_SCRIPT_MODE_FILE)
     math(EXPR index "${index} + 1")
   endforeach()
   string(APPEND body "const EmbeddedFile kFiles[] = {\n${table}};\n}  // namespace\n\n")
-  string(APPEND body "const EmbeddedFile* EmbeddedFiles(size_t* count) {\n")
+  if(NOT SYMBOL)
+    set(SYMBOL EmbeddedFiles)
+  endif()
+  string(APPEND body "const EmbeddedFile* ${SYMBOL}(size_t* count) {\n")
   string(APPEND body "  *count = sizeof(kFiles) / sizeof(kFiles[0]);\n  return kFiles;\n}\n\n}  // namespace relayscope\n")
   file(WRITE "${OUTPUT}.tmp" "${body}")
   file(COPY_FILE "${OUTPUT}.tmp" "${OUTPUT}" ONLY_IF_DIFFERENT)
@@ -36,7 +40,10 @@ endif()
 set(RELAYSCOPE_EMBED_SCRIPT ${CMAKE_CURRENT_LIST_FILE})
 
 function(relayscope_embed_files target)
-  cmake_parse_arguments(ARG "" "BASE" "FILES" ${ARGN})
+  cmake_parse_arguments(ARG "" "BASE;SYMBOL" "FILES" ${ARGN})
+  if(NOT ARG_SYMBOL)
+    set(ARG_SYMBOL EmbeddedFiles)
+  endif()
   set(output ${CMAKE_CURRENT_BINARY_DIR}/${target}_embedded.cc)
   set(inputs "")
   foreach(file IN LISTS ARG_FILES)
@@ -45,6 +52,7 @@ function(relayscope_embed_files target)
   string(REPLACE ";" "," files_arg "${ARG_FILES}")
   add_custom_command(OUTPUT ${output}
     COMMAND ${CMAKE_COMMAND} -DOUTPUT=${output} -DBASE=${ARG_BASE} "-DFILES=${files_arg}"
+            -DSYMBOL=${ARG_SYMBOL}
             -P ${RELAYSCOPE_EMBED_SCRIPT}
     DEPENDS ${inputs} ${RELAYSCOPE_EMBED_SCRIPT}
     COMMENT "Embedding ${target} assets"

@@ -13,8 +13,11 @@ struct EmbeddedFile {
   size_t size;
 };
 
-// The files embedded into this binary; `count` receives how many.
+// The files embedded into this binary by relayscope_embed_files() with the
+// default SYMBOL; `count` receives how many. Other embeddings declare their
+// own function with the same signature.
 const EmbeddedFile* EmbeddedFiles(size_t* count);
+const EmbeddedFile* PacHelperFiles(size_t* count);
 
 }  // namespace relayscope
 

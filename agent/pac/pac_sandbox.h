@@ -1,0 +1,74 @@
+// Evaluates a PAC file's FindProxyForURL (or FindProxyForURLEx) in a
+// sandbox: Duktape (Debian's duktape-dev: a small embeddable engine whose
+// heap allocations can all be routed through our allocator) runs in a
+// forked child that
+//   - has a hard heap cap (the allocator refuses past `memory_limit`),
+//   - is killed when the evaluation outlives `time_limit` (wall clock, with
+//     RLIMIT_CPU as a backstop),
+//   - runs under a seccomp filter that refuses every system call that
+//     opens a file, a socket or a process (EPERM), so nothing a PAC does
+//     can read a file or reach the network,
+//   - sees no host objects beyond the standard PAC helpers: DNS lookups
+//     are asked of this (parent) process over a pipe, bounded in number.
+#ifndef AGENT_PAC_PAC_SANDBOX_H_
+#define AGENT_PAC_PAC_SANDBOX_H_
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace relayscope::agent {
+
+// The largest PAC file fetched or evaluated (real ones are kilobytes).
+inline constexpr size_t kMaxPacBytes = 8 << 20;
+
+struct PacQuery {
+  std::string url;   // e.g. "https://relay.example:443/"
+  std::string host;  // e.g. "relay.example"
+};
+
+struct PacAnswer {
+  // The string FindProxyForURL returned (parse with ParsePacResult), or
+  // the error for this query (the script threw, returned a non-string).
+  absl::StatusOr<std::string> result;
+};
+
+struct PacEvaluation {
+  std::vector<PacAnswer> answers;  // one per query, in order
+  std::vector<std::string> alerts;  // alert() messages (bounded)
+};
+
+struct PacOptions {
+  absl::Duration time_limit = absl::Seconds(1);
+  size_t memory_limit = 64 << 20;
+  // DNS for dnsResolve/dnsResolveEx, run in this process: returns
+  // addresses (IPv4 only unless `all`), or nothing.
+  std::function<std::vector<std::string>(const std::string& host, bool all)> resolve;
+  int max_resolves = 64;
+  // This machine's addresses for myIpAddress().
+  std::vector<std::string> my_addresses;
+  // The time weekdayRange/dateRange/timeRange evaluate at.
+  absl::Time now = absl::Now();
+};
+
+// Evaluates `script` for every query. Errors that spoil the whole script
+// come back as the status: INVALID_ARGUMENT (not JavaScript, no
+// FindProxyForURL, or larger than kMaxPacBytes), DEADLINE_EXCEEDED (ran longer than the time limit),
+// RESOURCE_EXHAUSTED (more memory than the limit), INTERNAL (the sandbox
+// itself failed). Each message says what happened in plain words.
+absl::StatusOr<PacEvaluation> EvaluatePac(const std::string& script,
+                                          const std::vector<PacQuery>& queries,
+                                          const PacOptions& options);
+
+// The default resolver: getaddrinfo in this process.
+std::vector<std::string> SystemResolve(const std::string& host, bool all);
+// This machine's interface addresses (getifaddrs), loopback last.
+std::vector<std::string> LocalAddresses();
+
+}  // namespace relayscope::agent
+
+#endif  // AGENT_PAC_PAC_SANDBOX_H_

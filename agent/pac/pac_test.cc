@@ -1,0 +1,302 @@
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <map>
+
+#include "agent/pac/pac_fetch.h"
+#include "agent/pac/pac_result.h"
+#include "agent/pac/pac_sandbox.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace relayscope::agent {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+// ---- the result string ----
+
+TEST(PacResultTest, OrderedRoutesTolerantOfCaseAndSpacing) {
+  PacResult r = ParsePacResult("  proxy a.corp:8080;PROXY  b.corp ;  socks5 s:1081; DIRECT  ");
+  ASSERT_EQ(r.routes.size(), 4u);
+  EXPECT_EQ(r.routes[0].proxy.kind, v1::ROUTE_KIND_HTTP_CONNECT);
+  EXPECT_EQ(r.routes[0].proxy.host, "a.corp");
+  EXPECT_EQ(r.routes[0].proxy.port, 8080);
+  EXPECT_EQ(r.routes[1].proxy.port, 80);  // PROXY's default port
+  EXPECT_EQ(r.routes[2].proxy.kind, v1::ROUTE_KIND_SOCKS5);
+  EXPECT_EQ(r.routes[2].proxy.port, 1081);
+  EXPECT_TRUE(r.routes[3].direct);
+  EXPECT_TRUE(r.warnings.empty());
+}
+
+TEST(PacResultTest, EveryTypeWithItsDefaultPort) {
+  PacResult r = ParsePacResult("HTTP h; HTTPS s; SOCKS a; SOCKS4 b:9; SOCKS5 c; PROXY [2001:db8::1]:3128");
+  ASSERT_EQ(r.routes.size(), 6u);
+  EXPECT_EQ(r.routes[0].proxy.kind, v1::ROUTE_KIND_HTTP_CONNECT);
+  EXPECT_EQ(r.routes[1].proxy.kind, v1::ROUTE_KIND_HTTPS_PROXY);
+  EXPECT_EQ(r.routes[1].proxy.port, 443);
+  EXPECT_EQ(r.routes[2].proxy.kind, v1::ROUTE_KIND_SOCKS4);
+  EXPECT_EQ(r.routes[2].proxy.port, 1080);
+  EXPECT_EQ(r.routes[3].proxy.port, 9);
+  EXPECT_EQ(r.routes[4].proxy.kind, v1::ROUTE_KIND_SOCKS5);
+  EXPECT_EQ(r.routes[5].proxy.host, "2001:db8::1");
+  EXPECT_EQ(r.routes[5].proxy.port, 3128);
+}
+
+TEST(PacResultTest, UnknownAndMalformedEntriesAreWarningsNotErrors) {
+  PacResult r = ParsePacResult("FTP f:21; PROXY; PROXY a:99999; PROXY b:80 extra; PROXY ok:1; DIRECT x");
+  ASSERT_EQ(r.routes.size(), 2u);
+  EXPECT_EQ(r.routes[0].proxy.host, "ok");
+  EXPECT_TRUE(r.routes[1].direct);
+  EXPECT_EQ(r.warnings.size(), 5u);
+  EXPECT_THAT(r.warnings[0], HasSubstr("unknown type \"FTP\""));
+  EXPECT_TRUE(ParsePacResult("").routes[0].direct);      // empty means DIRECT
+  EXPECT_TRUE(ParsePacResult(" ; ; ").routes[0].direct);
+  EXPECT_TRUE(ParsePacResult("garbage").routes.empty());  // the caller still tries DIRECT
+}
+
+// ---- evaluation ----
+
+PacOptions TestOptions() {
+  PacOptions options;
+  options.resolve = [](const std::string& host, bool all) -> std::vector<std::string> {
+    static const std::map<std::string, std::vector<std::string>> kZone = {
+        {"intranet.corp.example", {"10.20.30.40"}},
+        {"relay.example", {"203.0.113.7"}},
+        {"dual.example", {"198.51.100.1", "2001:db8::7"}},
+    };
+    auto it = kZone.find(host);
+    if (it == kZone.end()) return {};
+    std::vector<std::string> out;
+    for (const std::string& a : it->second) {
+      if (all || a.find(':') == std::string::npos) out.push_back(a);
+    }
+    return out;
+  };
+  options.my_addresses = {"10.1.2.3", "fd00::3", "127.0.0.1"};
+  // Wednesday 2026-11-25 14:30:15 UTC.
+  options.now = absl::FromCivil(absl::CivilSecond(2026, 11, 25, 14, 30, 15), absl::UTCTimeZone());
+  return options;
+}
+
+std::string EvalOne(const std::string& script, const std::string& url, const std::string& host) {
+  auto result = EvaluatePac(script, {{url, host}}, TestOptions());
+  if (!result.ok()) return "status: " + std::string(result.status().message());
+  if (!result->answers[0].result.ok()) {
+    return "error: " + std::string(result->answers[0].result.status().message());
+  }
+  return *result->answers[0].result;
+}
+
+// Each helper expression evaluated through a PAC that returns it as text.
+TEST(PacHelpersTest, DocumentedSemantics) {
+  const std::string script = "function FindProxyForURL(url, host) { return String(eval(host)); }";
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"isPlainHostName('www')", "true"},
+      {"isPlainHostName('www.corp')", "false"},
+      {"dnsDomainIs('www.corp.example', '.corp.example')", "true"},
+      {"dnsDomainIs('www', '.corp.example')", "false"},
+      {"localHostOrDomainIs('www', 'www.corp.example')", "true"},
+      {"localHostOrDomainIs('www.corp.example', 'www.corp.example')", "true"},
+      {"localHostOrDomainIs('www.other.example', 'www.corp.example')", "false"},
+      {"dnsDomainLevels('www')", "0"},
+      {"dnsDomainLevels('a.b.c')", "2"},
+      {"shExpMatch('http://x.corp/a/b', '*/a/*')", "true"},
+      {"shExpMatch('x.corp', '?.corp')", "true"},
+      {"shExpMatch('xy.corp', '?.corp')", "false"},
+      {"shExpMatch('a.b', 'a+b')", "false"},  // '+' is literal, '.' is literal
+      {"dnsResolve('intranet.corp.example')", "10.20.30.40"},
+      {"dnsResolve('nowhere.example')", "null"},
+      {"isResolvable('relay.example')", "true"},
+      {"isResolvable('nowhere.example')", "false"},
+      {"isInNet('10.20.30.40', '10.20.0.0', '255.255.0.0')", "true"},
+      {"isInNet('10.21.30.40', '10.20.0.0', '255.255.0.0')", "false"},
+      {"isInNet('10.20.30.40', '10.20.30.40', '255.255.255.255')", "true"},
+      {"isInNet('10.20.30.41', '10.20.30.40', '255.255.255.255')", "false"},
+      {"isInNet('192.168.1.1', '0.0.0.0', '0.0.0.0')", "true"},
+      {"isInNet('intranet.corp.example', '10.0.0.0', '255.0.0.0')", "true"},  // resolves
+      {"isInNet('10.1.1.1', '10.0.0.0', '255.0.0')", "false"},  // malformed mask
+      {"myIpAddress()", "10.1.2.3"},
+      {"myIpAddressEx()", "10.1.2.3;fd00::3;127.0.0.1"},
+      {"dnsResolveEx('dual.example')", "198.51.100.1;2001:db8::7"},
+      {"isResolvableEx('nowhere.example')", "false"},
+      {"isInNetEx('198.51.100.9', '198.51.100.0/24')", "true"},
+      {"isInNetEx('198.51.101.9', '198.51.100.0/24')", "false"},
+      {"isInNetEx('2001:db8::7', '2001:db8::/32')", "true"},
+      {"isInNetEx('2001:db9::7', '2001:db8::/32')", "false"},
+      {"isInNetEx('::ffff:10.0.0.1', '::ffff:10.0.0.0/120')", "true"},
+      {"sortIpAddressList('10.2.0.1;2001:db8::2;10.1.0.1;2001:db8::1')",
+       "2001:db8::1;2001:db8::2;10.1.0.1;10.2.0.1"},
+      {"sortIpAddressList('not-an-ip')", ""},
+      {"getClientVersion()", "1.0"},
+      // Now is Wednesday 2026-11-25 14:30:15 UTC.
+      {"weekdayRange('WED', 'GMT')", "true"},
+      {"weekdayRange('MON', 'FRI', 'GMT')", "true"},
+      {"weekdayRange('SAT', 'SUN', 'GMT')", "false"},
+      {"weekdayRange('FRI', 'MON', 'GMT')", "false"},  // wraps over the weekend
+      {"weekdayRange('TUE', 'MON', 'GMT')", "true"},   // wraps, includes WED
+      {"weekdayRange('XYZ', 'GMT')", "false"},
+      {"dateRange(25, 'GMT')", "true"},
+      {"dateRange('NOV', 'GMT')", "true"},
+      {"dateRange(2026, 'GMT')", "true"},
+      {"dateRange(1, 24, 'GMT')", "false"},
+      {"dateRange('OCT', 'DEC', 'GMT')", "true"},
+      {"dateRange('DEC', 'FEB', 'GMT')", "false"},  // wraps over new year
+      {"dateRange(1, 'NOV', 30, 'NOV', 'GMT')", "true"},
+      {"dateRange(1, 'NOV', 2026, 24, 'NOV', 2026, 'GMT')", "false"},
+      {"dateRange('NOV', 2025, 'JAN', 2027, 'GMT')", "true"},
+      {"timeRange(14, 'GMT')", "true"},
+      {"timeRange(9, 17, 'GMT')", "true"},
+      {"timeRange(15, 17, 'GMT')", "false"},
+      {"timeRange(22, 15, 'GMT')", "true"},  // wraps past midnight
+      {"timeRange(14, 30, 14, 31, 'GMT')", "true"},
+      {"timeRange(14, 31, 15, 0, 'GMT')", "false"},
+      {"timeRange(14, 30, 0, 14, 30, 15, 'GMT')", "false"},  // end excluded
+      {"timeRange(14, 30, 0, 14, 30, 16, 'GMT')", "true"},
+  };
+  for (const auto& [expression, expected] : cases) {
+    EXPECT_EQ(EvalOne(script, "https://x/", expression), expected) << expression;
+  }
+}
+
+// A corporate PAC: intranet direct, split by domain and subnet, relays
+// through a load-balanced pair with a SOCKS fallback.
+constexpr char kCorporatePac[] = R"js(
+function FindProxyForURL(url, host) {
+  if (isPlainHostName(host) || dnsDomainIs(host, ".corp.example") ||
+      isInNet(dnsResolve(host), "10.0.0.0", "255.0.0.0"))
+    return "DIRECT";
+  if (shExpMatch(url, "https://*") && dnsDomainIs(host, "relay.example"))
+    return myIpAddress().split(".")[3] % 2 == 1
+        ? "PROXY px1.corp.example:8080; PROXY px2.corp.example:8080; SOCKS5 socks.corp.example:1080"
+        : "PROXY px2.corp.example:8080; PROXY px1.corp.example:8080; SOCKS5 socks.corp.example:1080";
+  return "PROXY px1.corp.example:8080; DIRECT";
+}
+)js";
+
+TEST(PacEvaluateTest, CorporateSplitAndLoadBalancedFallbacks) {
+  auto result = EvaluatePac(kCorporatePac,
+                            {{"https://relay.example:443/", "relay.example"},
+                             {"https://wiki.corp.example/", "wiki.corp.example"},
+                             {"https://intranet.corp.example/", "intranet.corp.example"},
+                             {"http://elsewhere.example/", "elsewhere.example"}},
+                            TestOptions());
+  ASSERT_TRUE(result.ok()) << result.status();
+  ASSERT_EQ(result->answers.size(), 4u);
+  // myIpAddress() is 10.1.2.3: odd, px1 first.
+  EXPECT_EQ(*result->answers[0].result,
+            "PROXY px1.corp.example:8080; PROXY px2.corp.example:8080; SOCKS5 "
+            "socks.corp.example:1080");
+  EXPECT_EQ(*result->answers[1].result, "DIRECT");
+  EXPECT_EQ(*result->answers[2].result, "DIRECT");
+  EXPECT_EQ(*result->answers[3].result, "PROXY px1.corp.example:8080; DIRECT");
+  PacResult routes = ParsePacResult(*result->answers[0].result);
+  ASSERT_EQ(routes.routes.size(), 3u);
+  EXPECT_EQ(routes.routes[2].proxy.kind, v1::ROUTE_KIND_SOCKS5);
+}
+
+TEST(PacEvaluateTest, PrefersFindProxyForURLExAndCollectsAlerts) {
+  auto result = EvaluatePac(
+      "function FindProxyForURL(u, h) { return 'PROXY old:1'; }\n"
+      "function FindProxyForURLEx(u, h) { alert('evaluating ' + h); return 'PROXY new:2'; }",
+      {{"https://r/", "r"}}, TestOptions());
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(*result->answers[0].result, "PROXY new:2");
+  EXPECT_THAT(result->alerts, ElementsAre("evaluating r"));
+}
+
+// ---- hostile and broken PAC files ----
+
+TEST(PacHostileTest, EndlessLoopIsStoppedWithinTheTimeLimit) {
+  const absl::Time start = absl::Now();
+  auto result = EvaluatePac("function FindProxyForURL(u, h) { while (true) {} }",
+                            {{"https://r/", "r"}}, TestOptions());
+  const absl::Duration took = absl::Now() - start;
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_THAT(result.status().message(), HasSubstr("longer than 1s"));
+  EXPECT_LT(took, absl::Milliseconds(1500));
+}
+
+TEST(PacHostileTest, EndlessLoopAtLoadTimeToo) {
+  auto result = EvaluatePac("for (;;) {}", {{"https://r/", "r"}}, TestOptions());
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kDeadlineExceeded);
+}
+
+TEST(PacHostileTest, UnboundedAllocationIsStoppedAtTheMemoryLimit) {
+  auto result = EvaluatePac(
+      "var hoard = []; function FindProxyForURL(u, h) {"
+      "  var s = 'x'; for (;;) { s = s + s; hoard.push(s); } }",
+      {{"https://r/", "r"}}, TestOptions());
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kResourceExhausted) << result.status();
+  EXPECT_THAT(result.status().message(), HasSubstr("more than 64 MB"));
+}
+
+TEST(PacHostileTest, DeepRecursionIsAnErrorForThatQuery) {
+  auto result = EvaluatePac("function f(n) { return f(n + 1) + 1; }\n"
+                            "function FindProxyForURL(u, h) { return f(0); }",
+                            {{"https://r/", "r"}}, TestOptions());
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_THAT(result->answers[0].result.status().message(), HasSubstr("threw: RangeError"));
+}
+
+TEST(PacHostileTest, NoFileNetworkOrModuleApisExist) {
+  const std::string script = "function FindProxyForURL(url, host) { return String(eval(host)); }";
+  for (const char* probe : {"typeof XMLHttpRequest", "typeof require", "typeof process",
+                            "typeof fetch", "typeof Duktape.modSearch", "typeof print"}) {
+    EXPECT_EQ(EvalOne(script, "https://x/", probe), "undefined") << probe;
+  }
+  EXPECT_THAT(EvalOne(script, "https://x/", "new XMLHttpRequest()"),
+              HasSubstr("threw: ReferenceError"));
+  EXPECT_THAT(EvalOne(script, "https://x/", "require('fs').readFileSync('/etc/passwd')"),
+              HasSubstr("threw: ReferenceError"));
+}
+
+TEST(PacHostileTest, BrokenScriptsGiveClearErrors) {
+  EXPECT_THAT(EvalOne("<html>not javascript</html>", "https://r/", "r"),
+              HasSubstr("status: the PAC file does not run: SyntaxError"));
+  EXPECT_THAT(EvalOne("var x = 1;", "https://r/", "r"),
+              HasSubstr("defines no FindProxyForURL"));
+  EXPECT_THAT(EvalOne("function FindProxyForURL(u, h) { throw new Error('boom'); }", "https://r/", "r"),
+              HasSubstr("threw: Error: boom"));
+  EXPECT_THAT(EvalOne("function FindProxyForURL(u, h) { return 42; }", "https://r/", "r"),
+              HasSubstr("returned a non-string"));
+  EXPECT_THAT(EvalOne("function FindProxyForURL(u, h) { return null; }", "https://r/", "r"),
+              HasSubstr("returned nothing"));
+  const std::string huge(kMaxPacBytes + 1, ' ');
+  EXPECT_THAT(EvalOne(huge, "https://r/", "r"), HasSubstr("larger than 8 MB"));
+}
+
+TEST(PacFetchTest, LocalFilesWithinTheLimitAndA100MbFileRefused) {
+  const std::string dir = ::testing::TempDir();
+  const std::string small = dir + "/small.pac";
+  {
+    FILE* f = std::fopen(small.c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    std::fputs("function FindProxyForURL(u, h) { return 'DIRECT'; }", f);
+    std::fclose(f);
+  }
+  auto text = FetchPac("file://" + small);
+  ASSERT_TRUE(text.ok()) << text.status();
+  EXPECT_THAT(*text, HasSubstr("FindProxyForURL"));
+
+  const std::string huge = dir + "/huge.pac";  // sparse: costs no disk
+  const int fd = open(huge.c_str(), O_CREAT | O_WRONLY | O_TRUNC, 0600);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(ftruncate(fd, 100 << 20), 0);
+  close(fd);
+  auto refused = FetchPac("file://" + huge);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(refused.status().message(), HasSubstr("larger than 8 MB"));
+  std::filesystem::remove(huge);
+
+  EXPECT_EQ(FetchPac("ftp://x/p.pac").status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(FetchPac("file:///nonexistent/p.pac").status().code(), absl::StatusCode::kNotFound);
+  // Nothing listens on port 1 of loopback.
+  EXPECT_EQ(FetchPac("http://127.0.0.1:1/p.pac").status().code(), absl::StatusCode::kUnavailable);
+}
+
+}  // namespace
+}  // namespace relayscope::agent
