@@ -1,0 +1,595 @@
+#include "agent/discovery/sources.h"
+
+#include <fstream>
+#include <optional>
+#include <sstream>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/strip.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+
+extern char** environ;
+
+namespace relayscope::agent {
+
+void DiscoveryResult::Append(DiscoveryResult other) {
+  for (auto& p : other.proxies) proxies.push_back(std::move(p));
+  for (auto& p : other.pac) pac.push_back(std::move(p));
+  for (auto& w : other.warnings) warnings.push_back(std::move(w));
+  explicitly_direct = explicitly_direct || other.explicitly_direct;
+}
+
+namespace {
+
+constexpr size_t kMaxFileBytes = 4 << 20;
+
+std::optional<std::string> ReadSmallFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::string text(kMaxFileBytes + 1, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  text.resize(static_cast<size_t>(in.gcount()));
+  return text;
+}
+
+std::vector<std::string> SplitList(absl::string_view text, const char* separators) {
+  std::vector<std::string> out;
+  for (absl::string_view item : absl::StrSplit(text, absl::ByAnyChar(separators), absl::SkipEmpty())) {
+    item = absl::StripAsciiWhitespace(item);
+    if (!item.empty()) out.emplace_back(item);
+  }
+  return out;
+}
+
+// Adds a candidate parsed from `text`, or a warning naming `where`.
+void AddProxy(DiscoveryResult* result, absl::string_view text, v1::ProxySource source,
+              const std::string& where, const std::string& scope,
+              std::optional<v1::RouteKind> kind = std::nullopt, bool remote_dns = false) {
+  auto url = ParseProxyUrl(text);
+  if (!url.ok()) {
+    result->warnings.push_back(absl::StrCat(where, ": ", url.status().message()));
+    return;
+  }
+  ProxyCandidate candidate;
+  candidate.url = *std::move(url);
+  if (kind) candidate.url.kind = *kind;
+  if (remote_dns) candidate.url.remote_dns = true;
+  candidate.source = source;
+  candidate.detail = where;
+  candidate.scope = scope;
+  result->proxies.push_back(std::move(candidate));
+}
+
+// ---- environment ----
+
+class EnvSource final : public ProxySource {
+ public:
+  std::string name() const override { return "env"; }
+  DiscoveryResult Discover() override {
+    std::map<std::string, std::string> env;
+    for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+      absl::string_view entry(*e);
+      const size_t eq = entry.find('=');
+      if (eq == absl::string_view::npos) continue;
+      const std::string name(entry.substr(0, eq));
+      if (absl::StrContains(absl::AsciiStrToLower(name), "proxy")) {
+        env[name] = std::string(entry.substr(eq + 1));
+      }
+    }
+    return ParseEnvironment(env);
+  }
+};
+
+// ---- Firefox prefs.js ----
+
+// Parses `user_pref("name", value);`. Returns false if the line is not a
+// well-formed user_pref of a network.proxy.* name.
+struct Pref {
+  std::string name;
+  std::string string_value;
+  std::optional<int64_t> int_value;
+  std::optional<bool> bool_value;
+  bool is_string = false;
+};
+
+bool ParseJsString(absl::string_view* text, std::string* out) {
+  if (text->empty() || (text->front() != '"' && text->front() != '\'')) return false;
+  const char quote = text->front();
+  for (size_t i = 1; i < text->size(); ++i) {
+    const char c = (*text)[i];
+    if (c == '\\' && i + 1 < text->size()) {
+      const char next = (*text)[++i];
+      out->push_back(next == 'n' ? '\n' : next == 't' ? '\t' : next);
+    } else if (c == quote) {
+      text->remove_prefix(i + 1);
+      return true;
+    } else {
+      out->push_back(c);
+    }
+  }
+  return false;  // unterminated
+}
+
+absl::StatusOr<Pref> ParseUserPref(absl::string_view line) {
+  absl::string_view rest = absl::StripAsciiWhitespace(line);
+  if (!absl::ConsumePrefix(&rest, "user_pref(")) return absl::InvalidArgumentError("not a pref");
+  Pref pref;
+  rest = absl::StripLeadingAsciiWhitespace(rest);
+  if (!ParseJsString(&rest, &pref.name)) {
+    return absl::InvalidArgumentError("the preference name is not a terminated string");
+  }
+  rest = absl::StripLeadingAsciiWhitespace(rest);
+  if (!absl::ConsumePrefix(&rest, ",")) return absl::InvalidArgumentError("expected ','");
+  rest = absl::StripLeadingAsciiWhitespace(rest);
+  if (!rest.empty() && (rest.front() == '"' || rest.front() == '\'')) {
+    if (!ParseJsString(&rest, &pref.string_value)) {
+      return absl::InvalidArgumentError("unterminated string value");
+    }
+    pref.is_string = true;
+  } else {
+    const size_t end = rest.find(')');
+    if (end == absl::string_view::npos) return absl::InvalidArgumentError("expected ')'");
+    absl::string_view value = absl::StripAsciiWhitespace(rest.substr(0, end));
+    int64_t number = 0;
+    if (value == "true" || value == "false") {
+      pref.bool_value = value == "true";
+    } else if (absl::SimpleAtoi(value, &number)) {
+      pref.int_value = number;
+    } else {
+      return absl::InvalidArgumentError(absl::StrCat("unreadable value \"", value, "\""));
+    }
+    rest.remove_prefix(end);
+  }
+  rest = absl::StripLeadingAsciiWhitespace(rest);
+  if (!absl::ConsumePrefix(&rest, ")")) return absl::InvalidArgumentError("expected ')'");
+  return pref;
+}
+
+std::string Basename(const std::string& path) {
+  const size_t slash = path.find_last_of("/\\");
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+class FirefoxSource final : public ProxySource {
+ public:
+  explicit FirefoxSource(std::string home) : home_(std::move(home)) {}
+  std::string name() const override { return "firefox"; }
+  DiscoveryResult Discover() override {
+    DiscoveryResult result;
+    for (const std::string& base : {home_ + "/.mozilla/firefox",
+                                   home_ + "/snap/firefox/common/.mozilla/firefox"}) {
+      auto ini = ReadSmallFile(base + "/profiles.ini");
+      if (!ini) continue;
+      auto profile = DefaultFirefoxProfile(*ini, base);
+      if (!profile.ok()) {
+        result.warnings.push_back(absl::StrCat(base, "/profiles.ini: ", profile.status().message()));
+        continue;
+      }
+      const std::string prefs = *profile + "/prefs.js";
+      auto text = ReadSmallFile(prefs);
+      if (!text) {
+        result.warnings.push_back(absl::StrCat(prefs, ": cannot be read"));
+        continue;
+      }
+      result.Append(ParsePrefsJs(*text, prefs));
+      break;
+    }
+    return result;
+  }
+
+ private:
+  std::string home_;
+};
+
+// ---- manual file ----
+
+class ManualFileSource final : public ProxySource {
+ public:
+  ManualFileSource(std::string explicit_path, std::vector<std::string> default_paths)
+      : explicit_path_(std::move(explicit_path)), default_paths_(std::move(default_paths)) {}
+  std::string name() const override { return "manual_file"; }
+  DiscoveryResult Discover() override {
+    if (!explicit_path_.empty()) {
+      auto text = ReadSmallFile(explicit_path_);
+      if (!text) {
+        DiscoveryResult result;
+        result.warnings.push_back(absl::StrCat(explicit_path_, ": cannot be read"));
+        return result;
+      }
+      return ParseManualFile(*text, explicit_path_);
+    }
+    for (const std::string& path : default_paths_) {
+      if (auto text = ReadSmallFile(path)) return ParseManualFile(*text, path);
+    }
+    return {};
+  }
+
+ private:
+  std::string explicit_path_;
+  std::vector<std::string> default_paths_;
+};
+
+class WindowsRegSource final : public ProxySource {
+ public:
+  explicit WindowsRegSource(std::string path) : path_(std::move(path)) {}
+  std::string name() const override { return "windows"; }
+  DiscoveryResult Discover() override {
+    if (path_.empty()) return {};
+    auto bytes = ReadSmallFile(path_);
+    if (!bytes) {
+      DiscoveryResult result;
+      result.warnings.push_back(absl::StrCat(path_, ": cannot be read"));
+      return result;
+    }
+    return ParseRegExport(*bytes, path_);
+  }
+
+ private:
+  std::string path_;
+};
+
+// UTF-16LE (with BOM) to UTF-8; the .reg content we care about is ASCII,
+// anything else becomes '?'.
+std::string RegText(absl::string_view bytes) {
+  if (bytes.size() >= 2 && static_cast<unsigned char>(bytes[0]) == 0xFF &&
+      static_cast<unsigned char>(bytes[1]) == 0xFE) {
+    std::string out;
+    for (size_t i = 2; i + 1 < bytes.size(); i += 2) {
+      const unsigned unit = static_cast<unsigned char>(bytes[i]) |
+                            (static_cast<unsigned>(static_cast<unsigned char>(bytes[i + 1])) << 8);
+      out.push_back(unit < 0x80 ? static_cast<char>(unit) : '?');
+    }
+    return out;
+  }
+  if (absl::StartsWith(bytes, "\xEF\xBB\xBF")) bytes.remove_prefix(3);
+  return std::string(bytes);
+}
+
+}  // namespace
+
+DiscoveryResult ParseEnvironment(const std::map<std::string, std::string>& env) {
+  DiscoveryResult result;
+  auto lookup = [&](const std::string& lower) -> std::optional<std::pair<std::string, std::string>> {
+    for (const std::string& name : {lower, absl::AsciiStrToUpper(lower)}) {
+      auto it = env.find(name);
+      if (it != env.end() && !absl::StripAsciiWhitespace(it->second).empty()) {
+        return std::pair{name, std::string(absl::StripAsciiWhitespace(it->second))};
+      }
+    }
+    return std::nullopt;
+  };
+  std::vector<std::string> bypass;
+  if (auto no_proxy = lookup("no_proxy")) bypass = SplitList(no_proxy->second, ", \t");
+  for (const auto& [variable, scope] :
+       {std::pair{"http_proxy", "http"}, std::pair{"https_proxy", "https"},
+        std::pair{"all_proxy", ""}}) {
+    auto found = lookup(variable);
+    if (!found) continue;
+    auto url = ParseProxyUrl(found->second);
+    if (!url.ok()) {  // never echo the value: it may hold a password
+      result.warnings.push_back(absl::StrCat(found->first, ": ", url.status().message()));
+      continue;
+    }
+    ProxyCandidate candidate;
+    candidate.url = *std::move(url);
+    candidate.source = v1::PROXY_SOURCE_ENV;
+    candidate.detail = found->first;
+    candidate.scope = scope;
+    candidate.bypass = bypass;
+    result.proxies.push_back(std::move(candidate));
+  }
+  return result;
+}
+
+absl::StatusOr<std::string> DefaultFirefoxProfile(absl::string_view profiles_ini,
+                                                  const std::string& base_dir) {
+  struct Section {
+    std::string name;
+    std::map<std::string, std::string> values;
+  };
+  std::vector<Section> sections;
+  for (absl::string_view line : absl::StrSplit(profiles_ini, '\n')) {
+    line = absl::StripAsciiWhitespace(line);
+    if (line.empty() || line.front() == ';' || line.front() == '#') continue;
+    if (line.front() == '[' && line.back() == ']') {
+      sections.push_back({std::string(line.substr(1, line.size() - 2)), {}});
+    } else if (!sections.empty() && line.find('=') != absl::string_view::npos) {
+      const size_t eq = line.find('=');
+      sections.back().values[std::string(absl::StripAsciiWhitespace(line.substr(0, eq)))] =
+          std::string(absl::StripAsciiWhitespace(line.substr(eq + 1)));
+    }
+  }
+  auto resolve = [&](const std::string& path, bool relative) {
+    return relative ? base_dir + "/" + path : path;
+  };
+  for (const Section& s : sections) {  // Firefox 67+: the install's default
+    auto it = s.values.find("Default");
+    if (absl::StartsWith(s.name, "Install") && it != s.values.end()) {
+      for (const Section& p : sections) {
+        auto path = p.values.find("Path");
+        if (absl::StartsWith(p.name, "Profile") && path != p.values.end() &&
+            path->second == it->second) {
+          auto rel = p.values.find("IsRelative");
+          return resolve(path->second, rel == p.values.end() || rel->second == "1");
+        }
+      }
+      return resolve(it->second, true);
+    }
+  }
+  const Section* chosen = nullptr;
+  for (const Section& s : sections) {
+    if (!absl::StartsWith(s.name, "Profile") || !s.values.count("Path")) continue;
+    if (chosen == nullptr) chosen = &s;
+    auto d = s.values.find("Default");
+    if (d != s.values.end() && d->second == "1") {
+      chosen = &s;
+      break;
+    }
+  }
+  if (chosen == nullptr) return absl::NotFoundError("no profile listed");
+  auto rel = chosen->values.find("IsRelative");
+  return resolve(chosen->values.at("Path"), rel == chosen->values.end() || rel->second == "1");
+}
+
+DiscoveryResult ParsePrefsJs(absl::string_view text, const std::string& path) {
+  DiscoveryResult result;
+  const std::string file = Basename(path);
+  std::map<std::string, Pref> prefs;
+  std::map<std::string, int> line_of;
+  int line_number = 0;
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
+    ++line_number;
+    absl::string_view trimmed = absl::StripAsciiWhitespace(line);
+    if (!absl::StartsWith(trimmed, "user_pref(")) continue;
+    if (!absl::StrContains(trimmed, "network.proxy.")) continue;
+    auto pref = ParseUserPref(trimmed);
+    if (!pref.ok()) {
+      result.warnings.push_back(absl::StrCat(path, ":", line_number, ": ", pref.status().message()));
+      continue;
+    }
+    line_of[pref->name] = line_number;
+    prefs[pref->name] = *std::move(pref);
+  }
+  auto where = [&](const std::string& name) {
+    return absl::StrCat(file, ":", line_of.count(name) ? line_of[name] : 0);
+  };
+  auto get_int = [&](const std::string& name, int64_t fallback) {
+    auto it = prefs.find(name);
+    return it != prefs.end() && it->second.int_value ? *it->second.int_value : fallback;
+  };
+  auto get_string = [&](const std::string& name) {
+    auto it = prefs.find(name);
+    return it != prefs.end() && it->second.is_string ? it->second.string_value : std::string();
+  };
+  auto get_bool = [&](const std::string& name, bool fallback) {
+    auto it = prefs.find(name);
+    return it != prefs.end() && it->second.bool_value ? *it->second.bool_value : fallback;
+  };
+  const int64_t type = get_int("network.proxy.type", 5);
+  const std::vector<std::string> bypass = SplitList(get_string("network.proxy.no_proxies_on"), ",");
+  switch (type) {
+    case 0:
+      result.explicitly_direct = true;
+      break;
+    case 2: {
+      const std::string url = get_string("network.proxy.autoconfig_url");
+      if (url.empty()) {
+        result.warnings.push_back(
+            absl::StrCat(path, ":", line_of["network.proxy.type"],
+                         ": proxy type 2 (PAC) without network.proxy.autoconfig_url"));
+      } else {
+        result.pac.push_back({url, v1::PROXY_SOURCE_FIREFOX, where("network.proxy.autoconfig_url")});
+      }
+      break;
+    }
+    case 4:
+      result.pac.push_back({"wpad", v1::PROXY_SOURCE_FIREFOX,
+                            absl::StrCat(where("network.proxy.type"), " (auto-detect)")});
+      break;
+    case 1: {
+      const bool share = get_bool("network.proxy.share_proxy_settings", false);
+      struct Manual {
+        const char* host;
+        const char* port;
+        const char* scope;
+      };
+      for (const Manual& m : {Manual{"network.proxy.http", "network.proxy.http_port", "http"},
+                              Manual{"network.proxy.ssl", "network.proxy.ssl_port", "https"}}) {
+        std::string host = get_string(m.host);
+        int64_t port = get_int(m.port, 0);
+        if (share && std::string(m.scope) == "https") {
+          host = get_string("network.proxy.http");
+          port = get_int("network.proxy.http_port", 0);
+        }
+        if (host.empty()) continue;
+        if (port <= 0 || port > 65535) {
+          result.warnings.push_back(absl::StrCat(path, ":", line_of[m.port], ": ", m.port,
+                                                 " is missing or out of range"));
+          continue;
+        }
+        const size_t before = result.proxies.size();
+        AddProxy(&result, absl::StrCat(host, ":", port), v1::PROXY_SOURCE_FIREFOX, where(m.host),
+                 m.scope);
+        if (result.proxies.size() > before) result.proxies.back().bypass = bypass;
+      }
+      const std::string socks = get_string("network.proxy.socks");
+      if (!socks.empty() && !share) {
+        const int64_t port = get_int("network.proxy.socks_port", 0);
+        const bool v4 = get_int("network.proxy.socks_version", 5) == 4;
+        const bool remote_dns = get_bool("network.proxy.socks_remote_dns", false);
+        if (port <= 0 || port > 65535) {
+          result.warnings.push_back(absl::StrCat(path, ":", line_of["network.proxy.socks_port"],
+                                                 ": network.proxy.socks_port is missing or out "
+                                                 "of range"));
+        } else {
+          const size_t before = result.proxies.size();
+          AddProxy(&result, absl::StrCat(socks, ":", port), v1::PROXY_SOURCE_FIREFOX,
+                   where("network.proxy.socks"), "socks",
+                   v4 ? (remote_dns ? v1::ROUTE_KIND_SOCKS4A : v1::ROUTE_KIND_SOCKS4)
+                      : v1::ROUTE_KIND_SOCKS5,
+                   remote_dns);
+          if (result.proxies.size() > before) result.proxies.back().bypass = bypass;
+        }
+      }
+      break;
+    }
+    case 5:
+      break;  // "use system settings": the desktop sources cover it
+    default:
+      result.warnings.push_back(absl::StrCat(path, ":", line_of["network.proxy.type"],
+                                             ": unknown network.proxy.type ", type));
+  }
+  return result;
+}
+
+DiscoveryResult ParseRegExport(absl::string_view bytes, const std::string& path) {
+  DiscoveryResult result;
+  const std::string text = RegText(bytes);
+  // Join continuation lines (a trailing backslash), remembering where each
+  // logical line started.
+  std::vector<std::pair<int, std::string>> lines;
+  int number = 0;
+  bool continuing = false;
+  for (absl::string_view raw : absl::StrSplit(text, '\n')) {
+    ++number;
+    absl::string_view line = absl::StripTrailingAsciiWhitespace(raw);
+    const bool continues = absl::EndsWith(line, "\\") && !absl::EndsWith(line, "\\\\\"");
+    if (continues) line.remove_suffix(1);
+    if (continuing) {
+      lines.back().second += std::string(absl::StripLeadingAsciiWhitespace(line));
+    } else {
+      lines.push_back({number, std::string(line)});
+    }
+    continuing = continues;
+  }
+  std::optional<int64_t> enable, auto_detect;
+  std::string server, override_list, pac_url;
+  int server_line = 0, pac_line = 0, detect_line = 0, enable_line = 0;
+  for (const auto& [line_number, line] : lines) {
+    absl::string_view l = absl::StripAsciiWhitespace(line);
+    if (l.empty() || l.front() == ';' || l.front() == '[' ||
+        absl::StartsWith(l, "Windows Registry Editor") || absl::StartsWith(l, "REGEDIT")) {
+      continue;
+    }
+    const std::string where = absl::StrCat(path, ":", line_number);
+    if (l.front() != '"') {
+      result.warnings.push_back(absl::StrCat(where, ": expected \"Name\"=value"));
+      continue;
+    }
+    std::string name;
+    absl::string_view rest = l;
+    if (!ParseJsString(&rest, &name) || !absl::ConsumePrefix(&rest, "=")) {
+      result.warnings.push_back(absl::StrCat(where, ": expected \"Name\"=value"));
+      continue;
+    }
+    std::string string_value;
+    std::optional<int64_t> dword;
+    if (absl::ConsumePrefix(&rest, "dword:")) {
+      int64_t v = 0;
+      if (rest.size() != 8 || !absl::SimpleHexAtoi(rest, &v)) {
+        result.warnings.push_back(absl::StrCat(where, ": ", name, ": malformed dword"));
+        continue;
+      }
+      dword = v;
+    } else if (!rest.empty() && rest.front() == '"') {
+      if (!ParseJsString(&rest, &string_value)) {
+        result.warnings.push_back(absl::StrCat(where, ": ", name, ": unterminated string"));
+        continue;
+      }
+    } else {
+      continue;  // hex: and other types are not proxy settings
+    }
+    if (name == "ProxyEnable") {
+      enable = dword;
+      enable_line = line_number;
+    } else if (name == "ProxyServer") {
+      server = string_value;
+      server_line = line_number;
+    } else if (name == "ProxyOverride") {
+      override_list = string_value;
+    } else if (name == "AutoConfigURL") {
+      pac_url = string_value;
+      pac_line = line_number;
+    } else if (name == "AutoDetect") {
+      auto_detect = dword;
+      detect_line = line_number;
+    }
+  }
+  const std::string file = Basename(path);
+  if (!pac_url.empty()) {
+    result.pac.push_back({pac_url, v1::PROXY_SOURCE_WINDOWS, absl::StrCat(file, ":", pac_line)});
+  }
+  if (auto_detect.value_or(0) == 1) {
+    result.pac.push_back({"wpad", v1::PROXY_SOURCE_WINDOWS,
+                          absl::StrCat(file, ":", detect_line, " (auto-detect)")});
+  }
+  if (enable.value_or(0) == 1 && !server.empty()) {
+    const std::vector<std::string> bypass = SplitList(override_list, ";");
+    const std::string where = absl::StrCat(file, ":", server_line);
+    const std::string full_where = absl::StrCat(path, ":", server_line);
+    if (server.find('=') == std::string::npos) {
+      AddProxy(&result, server, v1::PROXY_SOURCE_WINDOWS, where, "");
+    } else {
+      for (const std::string& entry : SplitList(server, ";")) {
+        const size_t eq = entry.find('=');
+        const std::string scheme = absl::AsciiStrToLower(entry.substr(0, eq));
+        const std::string value = eq == std::string::npos ? "" : entry.substr(eq + 1);
+        if (scheme == "http" || scheme == "https") {
+          AddProxy(&result, value, v1::PROXY_SOURCE_WINDOWS, where, scheme);
+        } else if (scheme == "socks") {  // WinINet speaks SOCKS4 here
+          AddProxy(&result, value, v1::PROXY_SOURCE_WINDOWS, where, "socks",
+                   v1::ROUTE_KIND_SOCKS4);
+        } else {
+          result.warnings.push_back(
+              absl::StrCat(full_where, ": ProxyServer entry \"", scheme, "\" ignored"));
+        }
+      }
+    }
+    for (auto& p : result.proxies) p.bypass = bypass;
+  } else if (enable.has_value() && *enable == 0 && result.pac.empty()) {
+    result.explicitly_direct = true;
+    (void)enable_line;
+  }
+  return result;
+}
+
+DiscoveryResult ParseManualFile(absl::string_view text, const std::string& path) {
+  DiscoveryResult result;
+  int number = 0;
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
+    ++number;
+    line = absl::StripAsciiWhitespace(line);
+    if (line.empty() || line.front() == '#' || line.front() == ';') continue;
+    const std::string where = absl::StrCat(path, ":", number);
+    const size_t eq = line.find('=');
+    if (eq == absl::string_view::npos) {
+      result.warnings.push_back(absl::StrCat(where, ": expected Proxy=host:port"));
+      continue;
+    }
+    const std::string key = absl::AsciiStrToLower(absl::StripAsciiWhitespace(line.substr(0, eq)));
+    const absl::string_view value = absl::StripAsciiWhitespace(line.substr(eq + 1));
+    if (key != "proxy") {
+      result.warnings.push_back(absl::StrCat(where, ": unknown key \"", key, "\""));
+      continue;
+    }
+    AddProxy(&result, value, v1::PROXY_SOURCE_MANUAL_FILE, where, "");
+  }
+  return result;
+}
+
+std::unique_ptr<ProxySource> MakeEnvSource() { return std::make_unique<EnvSource>(); }
+std::unique_ptr<ProxySource> MakeFirefoxSource(std::string home) {
+  return std::make_unique<FirefoxSource>(std::move(home));
+}
+std::unique_ptr<ProxySource> MakeManualFileSource(std::string explicit_path,
+                                                  std::vector<std::string> default_paths) {
+  return std::make_unique<ManualFileSource>(std::move(explicit_path), std::move(default_paths));
+}
+std::unique_ptr<ProxySource> MakeWindowsRegSource(std::string reg_path) {
+  return std::make_unique<WindowsRegSource>(std::move(reg_path));
+}
+
+}  // namespace relayscope::agent

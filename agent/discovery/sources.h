@@ -1,0 +1,54 @@
+// The proxy sources: environment, Firefox, Windows Internet Settings (.reg
+// export, so it is testable everywhere), and the seed-compatible manual
+// file. Each has a pure parser over text (unit-tested over real-shaped
+// fixtures) and a ProxySource that reads the real place.
+#ifndef AGENT_DISCOVERY_SOURCES_H_
+#define AGENT_DISCOVERY_SOURCES_H_
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "agent/discovery/source.h"
+
+namespace relayscope::agent {
+
+// http_proxy / https_proxy / all_proxy / no_proxy, lower or upper case (the
+// lower-case one wins, as in curl).
+DiscoveryResult ParseEnvironment(const std::map<std::string, std::string>& env);
+
+// Firefox: the default profile's directory from profiles.ini text (the
+// [Install*] Default=, else the profile with Default=1, else the first);
+// relative paths are joined to `base_dir`. NOT_FOUND if there is none.
+absl::StatusOr<std::string> DefaultFirefoxProfile(absl::string_view profiles_ini,
+                                                  const std::string& base_dir);
+// The network.proxy.* user_pref lines of a prefs.js.
+DiscoveryResult ParsePrefsJs(absl::string_view text, const std::string& path);
+
+// A regedit export of HKCU\...\Internet Settings: ProxyEnable,
+// ProxyServer ("host:port" or "http=a:1;https=b:2;socks=c:3"),
+// ProxyOverride, AutoConfigURL, AutoDetect. UTF-16LE (as regedit writes)
+// or UTF-8.
+DiscoveryResult ParseRegExport(absl::string_view bytes, const std::string& path);
+
+// The seed's manual file: "Proxy=host:port" lines (or a proxy URL).
+DiscoveryResult ParseManualFile(absl::string_view text, const std::string& path);
+
+// The sources themselves.
+std::unique_ptr<ProxySource> MakeEnvSource();
+// Firefox profiles under `home` (~/.mozilla/firefox and the snap's).
+std::unique_ptr<ProxySource> MakeFirefoxSource(std::string home);
+// The first existing file of `paths`; `explicit_path` (--proxy-file) must
+// exist, or a warning says so.
+std::unique_ptr<ProxySource> MakeManualFileSource(std::string explicit_path,
+                                                  std::vector<std::string> default_paths);
+// A .reg export given with --windows-reg (on Windows the registry itself
+// would be read here).
+std::unique_ptr<ProxySource> MakeWindowsRegSource(std::string reg_path);
+
+}  // namespace relayscope::agent
+
+#endif  // AGENT_DISCOVERY_SOURCES_H_
