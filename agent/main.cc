@@ -20,6 +20,8 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "agent/discovery/proxy_url.h"
+#include "agent/pac/discover.h"
+#include "agent/proxies_command.h"
 #include "agent/report/report_writer.h"
 #include "agent/report/verdict.h"
 #include "agent/session/agent_id.h"
@@ -40,6 +42,15 @@ ABSL_FLAG(std::string, proxy_user, "",
           "the terminal); the password comes from RELAYSCOPE_PROXY_PASSWORD or the terminal, "
           "with echo off, and is never shown");
 ABSL_FLAG(bool, direct, true, "Also try without a proxy");
+ABSL_FLAG(bool, discover, true,
+          "Find the proxies this machine uses (Firefox, PAC, manual file, environment) and try "
+          "them after --proxy");
+ABSL_FLAG(std::string, proxy_file, "",
+          "Manual proxy file (Proxy=host:port lines; default: $XDG_CONFIG_HOME/relayscope/"
+          "proxy.txt, then /etc/relayscope/proxy.txt)");
+ABSL_FLAG(std::vector<std::string>, pac_url, {}, "PAC file URLs to evaluate first");
+ABSL_FLAG(std::string, windows_reg, "",
+          "A regedit export of Internet Settings to read (Windows proxy settings on Linux)");
 ABSL_FLAG(absl::Duration, timeout, absl::Seconds(5), "Deadline of each attempt");
 ABSL_FLAG(absl::Duration, stagger, absl::Milliseconds(250),
           "Delay between attempt starts while earlier ones are pending (RFC 8305)");
@@ -150,8 +161,9 @@ int main(int argc, char** argv) {
   std::vector<char*> args =
       absl::ParseCommandLine(static_cast<int>(arg_storage.size()), arg_pointers.data());
   const std::string command = args.size() == 2 ? args[1] : "diagnose";
-  if (args.size() > 2 || (command != "diagnose" && command != "watch")) {
-    return Fail(kExitUsage, "usage: relayscope-agent [diagnose|watch] [flags]; see --help");
+  if (args.size() > 2 || (command != "diagnose" && command != "watch" && command != "proxies")) {
+    return Fail(kExitUsage,
+                "usage: relayscope-agent [diagnose|watch|proxies] [flags]; see --help");
   }
   if (command == "watch" && absl::GetFlag(FLAGS_collector).empty()) {
     return Fail(kExitUsage, "watch needs --collector: it exists to feed the collector");
@@ -174,6 +186,48 @@ int main(int argc, char** argv) {
     if (!url.ok()) return Fail(kExitUsage, absl::StrCat("--proxy: ", url.status().message()));
     routes.push_back(agent::ProxyRoute(*url, v1::PROXY_SOURCE_FLAG, "--proxy"));
     *discovered.emplace_back().mutable_proxy() = routes.back().proxy;
+  }
+  // Then what this machine is configured to use.
+  if (absl::GetFlag(FLAGS_discover) || command == "proxies") {
+    agent::DiscoverOptions discover;
+    const char* home = std::getenv("HOME");
+    discover.sources = agent::DefaultSources(home != nullptr ? home : "",
+                                             absl::GetFlag(FLAGS_proxy_file),
+                                             absl::GetFlag(FLAGS_windows_reg));
+    discover.pac_urls = absl::GetFlag(FLAGS_pac_url);
+    discover.pac.resolve = agent::SystemResolve;
+    discover.pac.my_addresses = agent::LocalAddresses();
+    agent::ProxySetup setup = agent::DiscoverProxies(*catalogue, std::move(discover));
+    if (command == "proxies") {
+      std::printf("%s", absl::GetFlag(FLAGS_json) ? agent::RenderProxySetupJson(setup).c_str()
+                                                  : agent::RenderProxySetupText(setup).c_str());
+      return 0;
+    }
+    for (const agent::SourceReport& source : setup.sources) {
+      for (const std::string& warning : source.result.warnings) {
+        std::fprintf(stderr, "relayscope-agent: proxy discovery (%s): %s\n",
+                     source.name.c_str(), warning.c_str());
+      }
+    }
+    for (const agent::PacReport& pac : setup.pac) {
+      if (!pac.error.empty()) {
+        std::fprintf(stderr, "relayscope-agent: PAC %s: %s (DIRECT is still tried)\n",
+                     pac.location.url.c_str(), pac.error.c_str());
+      }
+    }
+    for (const agent::ProxyCandidate& candidate : setup.routes) {
+      bool duplicate = false;
+      for (const agent::Route& r : routes) {
+        duplicate = duplicate || (r.proxy.kind() == candidate.url.kind &&
+                                  r.proxy.host() == candidate.url.host &&
+                                  r.proxy.port() == candidate.url.port);
+      }
+      if (duplicate) continue;
+      routes.push_back(agent::ProxyRoute(candidate.url, candidate.source, candidate.detail));
+      v1::DiscoveredProxy* d = &discovered.emplace_back();
+      *d->mutable_proxy() = routes.back().proxy;
+      for (const std::string& b : candidate.bypass) d->add_bypass(b);
+    }
   }
   if (absl::GetFlag(FLAGS_direct)) routes.push_back(agent::DirectRoute());
   if (routes.empty()) return Fail(kExitUsage, "no route to try: give --proxy or keep --direct");

@@ -76,21 +76,24 @@ absl::StatusOr<ProxyUrl> ParseProxyUrl(absl::string_view text) {
   } else {
     return absl::InvalidArgumentError(absl::StrCat("unknown proxy scheme \"", scheme, "\""));
   }
-  // A trailing path ("http://proxy:3128/") is allowed and ignored.
-  if (size_t slash = rest.find('/'); slash != absl::string_view::npos) rest = rest.substr(0, slash);
+  // User-info first, up to the last '@': people write passwords with '/'
+  // or '@' unencoded, and a password must never be mistaken for a host or
+  // port (it would end up in an error message).
   if (size_t at = rest.rfind('@'); at != absl::string_view::npos) {
     absl::string_view user_info = rest.substr(0, at);
     rest.remove_prefix(at + 1);
     const size_t colon = user_info.find(':');
     auto user = PercentDecode(user_info.substr(0, colon));
-    if (!user.ok()) return user.status();
+    if (!user.ok()) return absl::InvalidArgumentError("malformed user name (not shown)");
     url.username = *user;
     if (colon != absl::string_view::npos) {
       auto password = PercentDecode(user_info.substr(colon + 1));
-      if (!password.ok()) return password.status();
+      if (!password.ok()) return absl::InvalidArgumentError("malformed password (not shown)");
       url.password = *password;
     }
   }
+  // A trailing path ("http://proxy:3128/") is allowed and ignored.
+  if (size_t slash = rest.find('/'); slash != absl::string_view::npos) rest = rest.substr(0, slash);
   absl::string_view port_text;
   if (!rest.empty() && rest.front() == '[') {
     const size_t close = rest.find(']');

@@ -35,6 +35,23 @@ TEST(EnvironmentTest, LowerCaseWinsAndNoProxyApplies) {
   for (const auto& p : r.proxies) EXPECT_EQ(p.source, v1::PROXY_SOURCE_ENV);
 }
 
+TEST(EnvironmentTest, PasswordsWithSlashesOrAtSignsNeverReachAWarning) {
+  DiscoveryResult ok = ParseEnvironment({{"https_proxy", "http://alice:s3cr/et@proxy.corp:3128"}});
+  ASSERT_EQ(ok.proxies.size(), 1u);
+  EXPECT_EQ(ok.proxies[0].url.password, "s3cr/et");
+  EXPECT_EQ(ok.proxies[0].url.host, "proxy.corp");
+  DiscoveryResult bad = ParseEnvironment({{"https_proxy", "http://alice:s3cr/et@proxy.corp:99999"},
+                                          {"http_proxy", "http://bob:p%zzw@h:1"}});
+  ASSERT_EQ(bad.warnings.size(), 2u);
+  for (const std::string& w : bad.warnings) {
+    EXPECT_THAT(w, ::testing::Not(HasSubstr("s3cr")));
+    EXPECT_THAT(w, ::testing::Not(HasSubstr("p%zz")));
+  }
+  DiscoveryResult manual = ParseManualFile("Proxy=http://bob:hunter/2@proxy:8080x\n", "p.txt");
+  ASSERT_EQ(manual.warnings.size(), 1u);
+  EXPECT_THAT(manual.warnings[0], ::testing::Not(HasSubstr("hunter")));
+}
+
 TEST(EnvironmentTest, MalformedValueIsAWarningThatHidesThePassword) {
   DiscoveryResult r = ParseEnvironment({{"https_proxy", "ftp://user:hunter2@p:1"}});
   EXPECT_THAT(r.proxies, IsEmpty());

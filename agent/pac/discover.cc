@@ -1,0 +1,129 @@
+#include "agent/pac/discover.h"
+
+#include <cstdlib>
+#include <set>
+#include <tuple>
+
+#include "absl/strings/str_cat.h"
+#include "agent/discovery/sources.h"
+#include "agent/pac/pac_fetch.h"
+
+namespace relayscope::agent {
+namespace {
+
+std::string Env(const char* name) {
+  const char* value = std::getenv(name);
+  return value != nullptr ? value : "";
+}
+
+}  // namespace
+
+std::vector<std::unique_ptr<ProxySource>> DefaultSources(const std::string& home,
+                                                         const std::string& proxy_file,
+                                                         const std::string& windows_reg) {
+  std::vector<std::unique_ptr<ProxySource>> sources;
+  sources.push_back(MakeFirefoxSource(home));
+  const std::string xdg = Env("XDG_CONFIG_HOME");
+  sources.push_back(MakeManualFileSource(
+      proxy_file, {(xdg.empty() ? home + "/.config" : xdg) + "/relayscope/proxy.txt",
+                   "/etc/relayscope/proxy.txt"}));
+  if (!windows_reg.empty()) sources.push_back(MakeWindowsRegSource(windows_reg));
+  sources.push_back(MakeEnvSource());
+  return sources;
+}
+
+ProxySetup DiscoverProxies(const v1::Catalogue& catalogue, DiscoverOptions options) {
+  ProxySetup setup;
+  std::vector<PacLocation> pac_locations;
+  for (const std::string& url : options.pac_urls) {
+    pac_locations.push_back({url, v1::PROXY_SOURCE_FLAG, "--pac-url"});
+  }
+  for (auto& source : options.sources) {
+    SourceReport report{source->name(), source->Discover()};
+    for (const PacLocation& pac : report.result.pac) pac_locations.push_back(pac);
+    setup.sources.push_back(std::move(report));
+  }
+
+  // Every relay asked as an https URL on its first port.
+  std::vector<PacQuery> queries;
+  std::vector<std::string> relay_names;
+  for (const v1::Region& region : catalogue.regions()) {
+    for (const v1::Relay& relay : region.relays()) {
+      const std::string host = relay.host().empty() && relay.addresses_size() > 0
+                                   ? relay.addresses(0)
+                                   : relay.host();
+      const uint32_t port = relay.ports_size() > 0 ? relay.ports(0) : 443;
+      queries.push_back({absl::StrCat("https://", host, ":", port, "/"), host});
+      relay_names.push_back(relay.id());
+    }
+  }
+
+  std::vector<ProxyCandidate> ordered;
+  std::set<std::string> seen_pac;
+  for (const PacLocation& location : pac_locations) {
+    if (!seen_pac.insert(location.url).second) continue;
+    PacReport report;
+    report.location = location;
+    if (location.url == "wpad") {
+      report.error = "auto-detect (WPAD) is set; the WPAD lookup itself is not done yet";
+      setup.pac.push_back(std::move(report));
+      continue;
+    }
+    auto script = FetchPac(location.url);
+    if (!script.ok()) {
+      report.error = std::string(script.status().message());
+      setup.pac.push_back(std::move(report));
+      continue;
+    }
+    auto evaluation = EvaluatePac(*script, queries, options.pac);
+    if (!evaluation.ok()) {
+      report.error = std::string(evaluation.status().message());
+      setup.pac.push_back(std::move(report));
+      continue;
+    }
+    report.alerts = evaluation->alerts;
+    for (size_t i = 0; i < queries.size(); ++i) {
+      PacRelayAnswer answer;
+      answer.relay = relay_names[i];
+      answer.url = queries[i].url;
+      const auto& result = evaluation->answers[i].result;
+      if (!result.ok()) {
+        answer.error = std::string(result.status().message());
+      } else {
+        answer.returned = *result;
+        answer.routes = ParsePacResult(*result);
+        for (const PacRoute& route : answer.routes.routes) {
+          if (route.direct) continue;
+          ProxyCandidate candidate;
+          candidate.url = route.proxy;
+          candidate.source = v1::PROXY_SOURCE_PAC;
+          candidate.detail = absl::StrCat(location.url, " (", route.text, ")");
+          candidate.scope = "https";
+          ordered.push_back(std::move(candidate));
+        }
+      }
+      report.answers.push_back(std::move(answer));
+    }
+    setup.pac.push_back(std::move(report));
+  }
+  // Then the proxies the sources name for https destinations (relays are
+  // reached like https), SOCKS proxies and catch-alls; plain-http-only
+  // settings last, since a CONNECT through them may still work.
+  for (const char* pass : {"primary", "http"}) {
+    for (const SourceReport& source : setup.sources) {
+      for (const ProxyCandidate& candidate : source.result.proxies) {
+        const bool primary = candidate.scope != "http";
+        if (primary == (std::string(pass) == "primary")) ordered.push_back(candidate);
+      }
+    }
+  }
+  std::set<std::tuple<int, std::string, int>> seen;
+  for (ProxyCandidate& candidate : ordered) {
+    if (seen.insert({candidate.url.kind, candidate.url.host, candidate.url.port}).second) {
+      setup.routes.push_back(std::move(candidate));
+    }
+  }
+  return setup;
+}
+
+}  // namespace relayscope::agent
