@@ -6,9 +6,7 @@
 #include <grpcpp/health_check_service_interface.h>
 
 #include <cstdio>
-#include <fstream>
 #include <memory>
-#include <sstream>
 #include <thread>
 
 #include "absl/flags/flag.h"
@@ -52,13 +50,6 @@ namespace {
 int Fail(const std::string& message) {
   std::fprintf(stderr, "relayscope-collector: %s\n", message.c_str());
   return 1;
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
 }
 
 }  // namespace
@@ -116,9 +107,14 @@ int main(int argc, char** argv) {
 
   std::shared_ptr<grpc::ServerCredentials> credentials = grpc::InsecureServerCredentials();
   if (!absl::GetFlag(FLAGS_tls_cert).empty()) {
+    auto key = ReadFileToString(absl::GetFlag(FLAGS_tls_key));
+    auto cert = ReadFileToString(absl::GetFlag(FLAGS_tls_cert));
+    if (!key.ok() || !cert.ok()) {
+      return Fail(absl::StrCat("--tls-key/--tls-cert: ",
+                               (key.ok() ? cert.status() : key.status()).message()));
+    }
     grpc::SslServerCredentialsOptions tls;
-    tls.pem_key_cert_pairs.push_back(
-        {ReadFile(absl::GetFlag(FLAGS_tls_key)), ReadFile(absl::GetFlag(FLAGS_tls_cert))});
+    tls.pem_key_cert_pairs.push_back({*key, *cert});
     credentials = grpc::SslServerCredentials(tls);
   }
   grpc::EnableDefaultHealthCheckService(true);

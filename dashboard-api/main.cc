@@ -4,8 +4,6 @@
 #include <grpcpp/grpcpp.h>
 
 #include <cstdio>
-#include <fstream>
-#include <sstream>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -34,15 +32,6 @@ int Fail(const std::string& message) {
   return 1;
 }
 
-bool ReadFile(const std::string& path, std::string* out) {
-  std::ifstream in(path);
-  if (!in) return false;
-  std::stringstream s;
-  s << in.rdbuf();
-  *out = s.str();
-  return true;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -60,18 +49,19 @@ int main(int argc, char** argv) {
   std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
   if (!absl::GetFlag(FLAGS_insecure)) {
     grpc::SslCredentialsOptions tls;
-    if (!absl::GetFlag(FLAGS_ca).empty() && !ReadFile(absl::GetFlag(FLAGS_ca), &tls.pem_root_certs)) {
-      return Fail(absl::StrCat("cannot read --ca ", absl::GetFlag(FLAGS_ca)));
+    if (!absl::GetFlag(FLAGS_ca).empty()) {
+      auto roots = ReadFileToString(absl::GetFlag(FLAGS_ca));
+      if (!roots.ok()) return Fail(absl::StrCat("--ca: ", roots.status().message()));
+      tls.pem_root_certs = *std::move(roots);
     }
     credentials = grpc::SslCredentials(tls);
   }
   RestApi::Options api_options;
   api_options.deadline = absl::GetFlag(FLAGS_deadline);
   if (const std::string path = absl::GetFlag(FLAGS_collector_token_file); !path.empty()) {
-    if (!ReadFile(path, &api_options.token)) {
-      return Fail(absl::StrCat("cannot read --collector-token-file ", path));
-    }
-    api_options.token = std::string(absl::StripAsciiWhitespace(api_options.token));
+    auto token = ReadFileToString(path);
+    if (!token.ok()) return Fail(absl::StrCat("--collector-token-file: ", token.status().message()));
+    api_options.token = std::string(absl::StripAsciiWhitespace(*token));
   }
   auto channel = grpc::CreateChannel(absl::GetFlag(FLAGS_collector), credentials);
   std::shared_ptr<v1::FleetQuery::StubInterface> stub = v1::FleetQuery::NewStub(channel);

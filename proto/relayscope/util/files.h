@@ -1,10 +1,12 @@
-// Writing a file so that readers see all of it or none of it.
+// Reading a small file whole, and writing a file so that readers see all of
+// it or none of it.
 #ifndef RELAYSCOPE_UTIL_FILES_H_
 #define RELAYSCOPE_UTIL_FILES_H_
 
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 
 namespace relayscope {
@@ -14,6 +16,10 @@ namespace relayscope {
 // RESOURCE_EXHAUSTED when the disk is full, UNAVAILABLE otherwise, naming
 // the file.
 absl::Status WriteFileAtomically(const std::string& path, absl::string_view content);
+
+// The whole content of a (small: keys, tokens, certificates) file.
+// NOT_FOUND naming the file if it cannot be read.
+absl::StatusOr<std::string> ReadFileToString(const std::string& path);
 
 }  // namespace relayscope
 
