@@ -20,6 +20,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "agent/discovery/proxy_url.h"
+#include "agent/discovery/wpad.h"
 #include "agent/pac/discover.h"
 #include "agent/proxies_command.h"
 #include "agent/report/report_writer.h"
@@ -195,6 +196,7 @@ int main(int argc, char** argv) {
                                              absl::GetFlag(FLAGS_proxy_file),
                                              absl::GetFlag(FLAGS_windows_reg));
     discover.pac_urls = absl::GetFlag(FLAGS_pac_url);
+    discover.wpad = std::make_unique<agent::WpadSource>();
     discover.pac.resolve = agent::SystemResolve;
     discover.pac.my_addresses = agent::LocalAddresses();
     agent::ProxySetup setup = agent::DiscoverProxies(*catalogue, std::move(discover));

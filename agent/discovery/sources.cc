@@ -212,42 +212,6 @@ class ManualFileSource final : public ProxySource {
   std::vector<std::string> default_paths_;
 };
 
-class WindowsRegSource final : public ProxySource {
- public:
-  explicit WindowsRegSource(std::string path) : path_(std::move(path)) {}
-  std::string name() const override { return "windows"; }
-  DiscoveryResult Discover() override {
-    if (path_.empty()) return {};
-    auto bytes = ReadSmallFile(path_);
-    if (!bytes) {
-      DiscoveryResult result;
-      result.warnings.push_back(absl::StrCat(path_, ": cannot be read"));
-      return result;
-    }
-    return ParseRegExport(*bytes, path_);
-  }
-
- private:
-  std::string path_;
-};
-
-// UTF-16LE (with BOM) to UTF-8; the .reg content we care about is ASCII,
-// anything else becomes '?'.
-std::string RegText(absl::string_view bytes) {
-  if (bytes.size() >= 2 && static_cast<unsigned char>(bytes[0]) == 0xFF &&
-      static_cast<unsigned char>(bytes[1]) == 0xFE) {
-    std::string out;
-    for (size_t i = 2; i + 1 < bytes.size(); i += 2) {
-      const unsigned unit = static_cast<unsigned char>(bytes[i]) |
-                            (static_cast<unsigned>(static_cast<unsigned char>(bytes[i + 1])) << 8);
-      out.push_back(unit < 0x80 ? static_cast<char>(unit) : '?');
-    }
-    return out;
-  }
-  if (absl::StartsWith(bytes, "\xEF\xBB\xBF")) bytes.remove_prefix(3);
-  return std::string(bytes);
-}
-
 }  // namespace
 
 DiscoveryResult ParseEnvironment(const std::map<std::string, std::string>& env) {
@@ -445,117 +409,6 @@ DiscoveryResult ParsePrefsJs(absl::string_view text, const std::string& path) {
   return result;
 }
 
-DiscoveryResult ParseRegExport(absl::string_view bytes, const std::string& path) {
-  DiscoveryResult result;
-  const std::string text = RegText(bytes);
-  // Join continuation lines (a trailing backslash), remembering where each
-  // logical line started.
-  std::vector<std::pair<int, std::string>> lines;
-  int number = 0;
-  bool continuing = false;
-  for (absl::string_view raw : absl::StrSplit(text, '\n')) {
-    ++number;
-    absl::string_view line = absl::StripTrailingAsciiWhitespace(raw);
-    const bool continues = absl::EndsWith(line, "\\") && !absl::EndsWith(line, "\\\\\"");
-    if (continues) line.remove_suffix(1);
-    if (continuing) {
-      lines.back().second += std::string(absl::StripLeadingAsciiWhitespace(line));
-    } else {
-      lines.push_back({number, std::string(line)});
-    }
-    continuing = continues;
-  }
-  std::optional<int64_t> enable, auto_detect;
-  std::string server, override_list, pac_url;
-  int server_line = 0, pac_line = 0, detect_line = 0, enable_line = 0;
-  for (const auto& [line_number, line] : lines) {
-    absl::string_view l = absl::StripAsciiWhitespace(line);
-    if (l.empty() || l.front() == ';' || l.front() == '[' ||
-        absl::StartsWith(l, "Windows Registry Editor") || absl::StartsWith(l, "REGEDIT")) {
-      continue;
-    }
-    const std::string where = absl::StrCat(path, ":", line_number);
-    if (l.front() != '"') {
-      result.warnings.push_back(absl::StrCat(where, ": expected \"Name\"=value"));
-      continue;
-    }
-    std::string name;
-    absl::string_view rest = l;
-    if (!ParseJsString(&rest, &name) || !absl::ConsumePrefix(&rest, "=")) {
-      result.warnings.push_back(absl::StrCat(where, ": expected \"Name\"=value"));
-      continue;
-    }
-    std::string string_value;
-    std::optional<int64_t> dword;
-    if (absl::ConsumePrefix(&rest, "dword:")) {
-      int64_t v = 0;
-      if (rest.size() != 8 || !absl::SimpleHexAtoi(rest, &v)) {
-        result.warnings.push_back(absl::StrCat(where, ": ", name, ": malformed dword"));
-        continue;
-      }
-      dword = v;
-    } else if (!rest.empty() && rest.front() == '"') {
-      if (!ParseJsString(&rest, &string_value)) {
-        result.warnings.push_back(absl::StrCat(where, ": ", name, ": unterminated string"));
-        continue;
-      }
-    } else {
-      continue;  // hex: and other types are not proxy settings
-    }
-    if (name == "ProxyEnable") {
-      enable = dword;
-      enable_line = line_number;
-    } else if (name == "ProxyServer") {
-      server = string_value;
-      server_line = line_number;
-    } else if (name == "ProxyOverride") {
-      override_list = string_value;
-    } else if (name == "AutoConfigURL") {
-      pac_url = string_value;
-      pac_line = line_number;
-    } else if (name == "AutoDetect") {
-      auto_detect = dword;
-      detect_line = line_number;
-    }
-  }
-  const std::string file = Basename(path);
-  if (!pac_url.empty()) {
-    result.pac.push_back({pac_url, v1::PROXY_SOURCE_WINDOWS, absl::StrCat(file, ":", pac_line)});
-  }
-  if (auto_detect.value_or(0) == 1) {
-    result.pac.push_back({"wpad", v1::PROXY_SOURCE_WINDOWS,
-                          absl::StrCat(file, ":", detect_line, " (auto-detect)")});
-  }
-  if (enable.value_or(0) == 1 && !server.empty()) {
-    const std::vector<std::string> bypass = SplitList(override_list, ";");
-    const std::string where = absl::StrCat(file, ":", server_line);
-    const std::string full_where = absl::StrCat(path, ":", server_line);
-    if (server.find('=') == std::string::npos) {
-      AddProxy(&result, server, v1::PROXY_SOURCE_WINDOWS, where, "");
-    } else {
-      for (const std::string& entry : SplitList(server, ";")) {
-        const size_t eq = entry.find('=');
-        const std::string scheme = absl::AsciiStrToLower(entry.substr(0, eq));
-        const std::string value = eq == std::string::npos ? "" : entry.substr(eq + 1);
-        if (scheme == "http" || scheme == "https") {
-          AddProxy(&result, value, v1::PROXY_SOURCE_WINDOWS, where, scheme);
-        } else if (scheme == "socks") {  // WinINet speaks SOCKS4 here
-          AddProxy(&result, value, v1::PROXY_SOURCE_WINDOWS, where, "socks",
-                   v1::ROUTE_KIND_SOCKS4);
-        } else {
-          result.warnings.push_back(
-              absl::StrCat(full_where, ": ProxyServer entry \"", scheme, "\" ignored"));
-        }
-      }
-    }
-    for (auto& p : result.proxies) p.bypass = bypass;
-  } else if (enable.has_value() && *enable == 0 && result.pac.empty()) {
-    result.explicitly_direct = true;
-    (void)enable_line;
-  }
-  return result;
-}
-
 DiscoveryResult ParseManualFile(absl::string_view text, const std::string& path) {
   DiscoveryResult result;
   int number = 0;
@@ -587,9 +440,6 @@ std::unique_ptr<ProxySource> MakeFirefoxSource(std::string home) {
 std::unique_ptr<ProxySource> MakeManualFileSource(std::string explicit_path,
                                                   std::vector<std::string> default_paths) {
   return std::make_unique<ManualFileSource>(std::move(explicit_path), std::move(default_paths));
-}
-std::unique_ptr<ProxySource> MakeWindowsRegSource(std::string reg_path) {
-  return std::make_unique<WindowsRegSource>(std::move(reg_path));
 }
 
 }  // namespace relayscope::agent

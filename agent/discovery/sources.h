@@ -1,6 +1,6 @@
-// The proxy sources: environment, Firefox, Windows Internet Settings (.reg
-// export, so it is testable everywhere), and the seed-compatible manual
-// file. Each has a pure parser over text (unit-tested over real-shaped
+// The proxy sources: environment, Firefox and the seed-compatible manual
+// file (Windows: windows_source.h; desktops: desktop_sources.h; WPAD:
+// wpad.h). Each has a pure parser over text (unit-tested over real-shaped
 // fixtures) and a ProxySource that reads the real place.
 #ifndef AGENT_DISCOVERY_SOURCES_H_
 #define AGENT_DISCOVERY_SOURCES_H_
@@ -28,12 +28,6 @@ absl::StatusOr<std::string> DefaultFirefoxProfile(absl::string_view profiles_ini
 // The network.proxy.* user_pref lines of a prefs.js.
 DiscoveryResult ParsePrefsJs(absl::string_view text, const std::string& path);
 
-// A regedit export of HKCU\...\Internet Settings: ProxyEnable,
-// ProxyServer ("host:port" or "http=a:1;https=b:2;socks=c:3"),
-// ProxyOverride, AutoConfigURL, AutoDetect. UTF-16LE (as regedit writes)
-// or UTF-8.
-DiscoveryResult ParseRegExport(absl::string_view bytes, const std::string& path);
-
 // The seed's manual file: "Proxy=host:port" lines (or a proxy URL).
 DiscoveryResult ParseManualFile(absl::string_view text, const std::string& path);
 
@@ -45,9 +39,6 @@ std::unique_ptr<ProxySource> MakeFirefoxSource(std::string home);
 // exist, or a warning says so.
 std::unique_ptr<ProxySource> MakeManualFileSource(std::string explicit_path,
                                                   std::vector<std::string> default_paths);
-// A .reg export given with --windows-reg (on Windows the registry itself
-// would be read here).
-std::unique_ptr<ProxySource> MakeWindowsRegSource(std::string reg_path);
 
 }  // namespace relayscope::agent
 

@@ -4,6 +4,7 @@
 
 #include "agent/discovery/no_proxy.h"
 #include "agent/discovery/sources.h"
+#include "agent/discovery/windows_source.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -228,7 +229,7 @@ TEST(WindowsRegTest, PerSchemeServersOverrideAndPacInUtf16) {
     EXPECT_EQ(r.proxies[1].scope, "https");
     EXPECT_EQ(r.proxies[2].url.kind, v1::ROUTE_KIND_SOCKS4);
     EXPECT_THAT(r.proxies[0].bypass, ElementsAre("*.corp.example", "10.*", "<local>"));
-    EXPECT_EQ(r.proxies[0].detail, "ie.reg:6");
+    EXPECT_EQ(r.proxies[0].detail, "C:/export/ie.reg:6");
     ASSERT_EQ(r.pac.size(), 1u);
     EXPECT_EQ(r.pac[0].url, "http://pac.corp.example/proxy.pac");  // continuation joined
   }
@@ -247,7 +248,7 @@ TEST(WindowsRegTest, SingleServerDisabledAndMalformed) {
   ASSERT_EQ(detect.pac.size(), 1u);
   EXPECT_EQ(detect.pac[0].url, "wpad");
   DiscoveryResult bad = ParseRegExport(
-      "\"ProxyEnable\"=dword:1\nProxyServer=proxy\n\"ProxyServer\"=\"unterminated\n"
+      "\"ProxyEnable\"=dword:zz\nProxyServer=proxy\n\"ProxyServer\"=\"unterminated\n"
       "\"ProxyEnable\"=dword:00000001\n\"ProxyServer\"=\"ok:1\"\n",
       "d.reg");
   EXPECT_THAT(bad.warnings, ElementsAre(HasSubstr("d.reg:1: ProxyEnable: malformed dword"),

@@ -5,7 +5,10 @@
 #include <tuple>
 
 #include "absl/strings/str_cat.h"
+#include "agent/discovery/desktop_sources.h"
 #include "agent/discovery/sources.h"
+#include "agent/discovery/windows_source.h"
+#include "agent/discovery/wpad.h"
 #include "agent/pac/pac_fetch.h"
 
 namespace relayscope::agent {
@@ -27,7 +30,12 @@ std::vector<std::unique_ptr<ProxySource>> DefaultSources(const std::string& home
   sources.push_back(MakeManualFileSource(
       proxy_file, {(xdg.empty() ? home + "/.config" : xdg) + "/relayscope/proxy.txt",
                    "/etc/relayscope/proxy.txt"}));
-  if (!windows_reg.empty()) sources.push_back(MakeWindowsRegSource(windows_reg));
+  if (!windows_reg.empty()) sources.push_back(std::make_unique<WindowsSource>(windows_reg));
+  sources.push_back(std::make_unique<GnomeSource>());
+  sources.push_back(std::make_unique<KdeSource>(KdeSource::DefaultConfigDir(home)));
+#ifdef __APPLE__
+  sources.push_back(std::make_unique<MacosSource>());
+#endif
   sources.push_back(MakeEnvSource());
   return sources;
 }
@@ -58,18 +66,35 @@ ProxySetup DiscoverProxies(const v1::Catalogue& catalogue, DiscoverOptions optio
     }
   }
 
-  std::vector<ProxyCandidate> ordered;
-  std::set<std::string> seen_pac;
+  // Auto-detect ("wpad") is followed only where a source turned it on, as
+  // browsers do: the WPAD source's DHCP and DNS candidates take its place.
+  std::vector<PacLocation> expanded;
+  bool wpad_done = false;
   for (const PacLocation& location : pac_locations) {
-    if (!seen_pac.insert(location.url).second) continue;
-    PacReport report;
-    report.location = location;
-    if (location.url == "wpad") {
-      report.error = "auto-detect (WPAD) is set; the WPAD lookup itself is not done yet";
-      setup.pac.push_back(std::move(report));
+    if (location.url != "wpad") {
+      expanded.push_back(location);
       continue;
     }
-    auto script = FetchPac(location.url);
+    if (wpad_done || !options.wpad) continue;
+    wpad_done = true;
+    SourceReport report{options.wpad->name(), options.wpad->Discover()};
+    for (const PacLocation& candidate : report.result.pac) expanded.push_back(candidate);
+    setup.sources.push_back(std::move(report));
+  }
+
+  std::vector<ProxyCandidate> ordered;
+  std::set<std::string> seen_pac;
+  bool wpad_found = false;
+  for (const PacLocation& location : expanded) {
+    if (!seen_pac.insert(location.url).second) continue;
+    const bool is_wpad = location.source == v1::PROXY_SOURCE_WPAD;
+    if (is_wpad && wpad_found) continue;  // the first WPAD answer wins
+    PacReport report;
+    report.location = location;
+    PacFetchOptions fetch;
+    if (is_wpad) fetch.timeout = absl::Seconds(2);  // candidates are guesses
+    auto script = FetchPac(location.url, fetch);
+    if (script.ok() && is_wpad) wpad_found = true;
     if (!script.ok()) {
       report.error = std::string(script.status().message());
       setup.pac.push_back(std::move(report));

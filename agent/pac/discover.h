@@ -52,20 +52,24 @@ struct DiscoverOptions {
   std::vector<std::unique_ptr<ProxySource>> sources;  // read in this order
   // Extra PAC URLs (--pac-url), evaluated first.
   std::vector<std::string> pac_urls;
+  // Consulted only when a source turns auto-detect on (Firefox type 4,
+  // Windows AutoDetect, KDE/GNOME/macOS auto): its DHCP and DNS candidates
+  // are fetched in order and the first that answers is used.
+  std::unique_ptr<ProxySource> wpad;
   PacOptions pac;
 };
 
 // The sources a Linux agent reads by default: Firefox under `home`, the
 // manual file (`proxy_file` or the XDG / /etc defaults), a Windows .reg
-// export if given, then the environment.
+// export if given, GNOME (gsettings), KDE (kioslaverc), macOS (scutil, on
+// macOS), then the environment.
 std::vector<std::unique_ptr<ProxySource>> DefaultSources(const std::string& home,
                                                          const std::string& proxy_file,
                                                          const std::string& windows_reg);
 
 // Reads every source, fetches and evaluates every PAC for every relay of
 // `catalogue` (asking FindProxyForURL for "https://<host>:<port>/"), and
-// orders the routes. "wpad" locations (auto-detect) are reported, not
-// fetched.
+// orders the routes.
 ProxySetup DiscoverProxies(const v1::Catalogue& catalogue, DiscoverOptions options);
 
 }  // namespace relayscope::agent

@@ -26,7 +26,8 @@ TEST(Tokens, MalformedFileNamesTheLine) {
             "t.txt:2: expected \"<name> <sha256-hex>\" (64 hex digits)");
   EXPECT_EQ(TokenAuthenticator::Parse("# only comments\n", "t.txt").status().message(),
             "t.txt: no tokens");
-  EXPECT_EQ(TokenAuthenticator::Load("/nonexistent").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(TokenAuthenticator::Load(::testing::TempDir() + "/no-such-token-file").status().code(),
+            absl::StatusCode::kNotFound);
 }
 
 TEST(Tokens, Sha256MatchesTheStandardVector) {

@@ -1,0 +1,645 @@
+#include "agent/discovery/desktop_sources.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <optional>
+#include <tuple>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+
+extern char** environ;
+
+namespace relayscope::agent {
+namespace {
+
+std::vector<std::string> SplitList(absl::string_view text, char separator) {
+  std::vector<std::string> out;
+  for (absl::string_view item : absl::StrSplit(text, separator, absl::SkipWhitespace())) {
+    out.emplace_back(absl::StripAsciiWhitespace(item));
+  }
+  return out;
+}
+
+// Parses `text` into a candidate, or warns "<where>: <problem>". A value
+// without a scheme gets `default_scheme`.
+void AddProxy(DiscoveryResult* result, absl::string_view text, absl::string_view default_scheme,
+              v1::ProxySource source, const std::string& detail, const std::string& warn_where,
+              const std::string& scope) {
+  const std::string with_scheme = absl::StrContains(text, "://")
+                                      ? std::string(text)
+                                      : absl::StrCat(default_scheme, "://", text);
+  auto url = ParseProxyUrl(with_scheme);
+  if (!url.ok()) {  // the message names the part at fault, never a password
+    result->warnings.push_back(absl::StrCat(warn_where, ": ", url.status().message()));
+    return;
+  }
+  ProxyCandidate candidate;
+  candidate.url = *std::move(url);
+  candidate.source = source;
+  candidate.detail = detail;
+  candidate.scope = scope;
+  result->proxies.push_back(std::move(candidate));
+}
+
+// "host" and a port as separate settings, IPv6 literals bracketed.
+std::string HostPort(absl::string_view host, int64_t port) {
+  return absl::StrContains(host, ':') && !absl::StartsWith(host, "[")
+             ? absl::StrCat("[", host, "]:", port)
+             : absl::StrCat(host, ":", port);
+}
+
+// At most `max_bytes` of `path`; std::nullopt with *missing set when the
+// file does not exist.
+std::optional<std::string> ReadBounded(const std::string& path, size_t max_bytes, bool* missing) {
+  *missing = false;
+  std::FILE* file = std::fopen(path.c_str(), "rb");
+  if (file == nullptr) {
+    *missing = errno == ENOENT || errno == ENOTDIR;
+    return std::nullopt;
+  }
+  std::string text(max_bytes, '\0');
+  const size_t size = std::fread(text.data(), 1, text.size(), file);
+  const bool failed = std::ferror(file) != 0;
+  std::fclose(file);
+  if (failed) return std::nullopt;
+  text.resize(size);
+  return text;
+}
+
+struct CommandOutput {
+  int exit_status = -1;  // -1: killed or did not exit normally
+  std::string out;
+  std::string err;
+  bool timed_out = false;
+  bool truncated = false;
+};
+
+std::optional<CommandOutput> Finish(CommandOutput output, int wait_status) {
+  output.exit_status = WIFEXITED(wait_status) ? WEXITSTATUS(wait_status) : -1;
+  // A shell-style "command not found" from a posix_spawnp that reports exec
+  // failures only through the child.
+  if (output.exit_status == 127) return std::nullopt;
+  return output;
+}
+
+// Runs `argv` (looked up in PATH) with stdin from /dev/null, collecting at
+// most `max_bytes` of stdout and of stderr; a child still running at
+// `timeout` is killed. std::nullopt when the program does not exist.
+std::optional<CommandOutput> RunCommand(const std::vector<std::string>& argv,
+                                        std::chrono::milliseconds timeout, size_t max_bytes) {
+  int out_pipe[2], err_pipe[2];
+  if (pipe(out_pipe) != 0) return std::nullopt;
+  if (pipe(err_pipe) != 0) {
+    close(out_pipe[0]);
+    close(out_pipe[1]);
+    return std::nullopt;
+  }
+  // pipe2() is Linux-only; the race it closes (another thread's fork) does
+  // not leak anything worse than a pipe end here.
+  for (int fd : {out_pipe[0], out_pipe[1], err_pipe[0], err_pipe[1]}) {
+    fcntl(fd, F_SETFD, FD_CLOEXEC);
+  }
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_adddup2(&actions, out_pipe[1], STDOUT_FILENO);
+  posix_spawn_file_actions_adddup2(&actions, err_pipe[1], STDERR_FILENO);
+  std::vector<char*> args;
+  for (const std::string& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
+  args.push_back(nullptr);
+  pid_t pid = 0;
+  const int spawn_error = posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  close(out_pipe[1]);
+  close(err_pipe[1]);
+  if (spawn_error != 0) {
+    close(out_pipe[0]);
+    close(err_pipe[0]);
+    return std::nullopt;
+  }
+
+  CommandOutput output;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
+  std::string* sinks[2] = {&output.out, &output.err};
+  int open_fds = 2;
+  while (open_fds > 0) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) {
+      output.timed_out = true;
+      break;
+    }
+    const int ready = poll(fds, 2, static_cast<int>(left.count()));
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready <= 0) continue;  // the deadline check above ends the loop
+    for (int i = 0; i < 2; ++i) {
+      if (fds[i].fd < 0 || fds[i].revents == 0) continue;
+      char buffer[4096];
+      const ssize_t got = read(fds[i].fd, buffer, sizeof(buffer));
+      if (got < 0 && errno == EINTR) continue;
+      if (got <= 0) {
+        close(fds[i].fd);
+        fds[i].fd = -1;
+        --open_fds;
+        continue;
+      }
+      sinks[i]->append(buffer, static_cast<size_t>(got));
+      if (sinks[i]->size() > max_bytes) {
+        sinks[i]->resize(max_bytes);
+        output.truncated = true;
+      }
+    }
+    if (output.truncated) break;
+  }
+  for (const pollfd& fd : fds) {
+    if (fd.fd >= 0) close(fd.fd);
+  }
+  // A child that closed its output may still be running: it gets until the
+  // same deadline to exit. Killing one that already exited is harmless (it
+  // is a zombie until reaped).
+  int status = 0;
+  while (!output.timed_out && !output.truncated) {
+    const pid_t done = waitpid(pid, &status, WNOHANG);
+    if (done == pid || (done < 0 && errno != EINTR)) return Finish(output, status);
+    if (std::chrono::steady_clock::now() >= deadline) {
+      output.timed_out = true;
+    } else {
+      usleep(5000);
+    }
+  }
+  kill(pid, SIGKILL);
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  return Finish(output, status);
+}
+
+// ---- KDE ----
+
+// KConfig value escapes: \s \t \n \r \\ (and \; \, in lists).
+std::string UnescapeKconfig(absl::string_view value) {
+  std::string out;
+  for (size_t i = 0; i < value.size(); ++i) {
+    if (value[i] != '\\' || i + 1 == value.size()) {
+      out.push_back(value[i]);
+      continue;
+    }
+    const char next = value[++i];
+    switch (next) {
+      case 's':
+        out.push_back(' ');
+        break;
+      case 't':
+        out.push_back('\t');
+        break;
+      case 'n':
+        out.push_back('\n');
+        break;
+      case 'r':
+        out.push_back('\r');
+        break;
+      default:
+        out.push_back(next);
+        break;
+    }
+  }
+  return out;
+}
+
+// KDE writes "http://proxy 8080"; older versions and hand edits
+// "http://proxy:8080".
+std::string KdeProxyValue(absl::string_view value) {
+  const size_t space = value.rfind(' ');
+  if (space == absl::string_view::npos) return std::string(value);
+  absl::string_view port = value.substr(space + 1);
+  uint32_t unused = 0;
+  if (!absl::SimpleAtoi(port, &unused)) return std::string(value);
+  return absl::StrCat(absl::StripTrailingAsciiWhitespace(value.substr(0, space)), ":", port);
+}
+
+// ---- GNOME ----
+
+// One GVariant text value as gsettings prints it: 'string' (or "string"
+// when it holds a '), ['a', 'b'] or @as [], a number, true/false.
+bool ConsumeGvariantString(absl::string_view* text, std::string* out) {
+  if (text->empty() || (text->front() != '\'' && text->front() != '"')) return false;
+  const char quote = text->front();
+  for (size_t i = 1; i < text->size(); ++i) {
+    const char c = (*text)[i];
+    if (c == '\\' && i + 1 < text->size()) {
+      out->push_back((*text)[++i]);
+    } else if (c == quote) {
+      text->remove_prefix(i + 1);
+      return true;
+    } else {
+      out->push_back(c);
+    }
+  }
+  return false;
+}
+
+std::optional<std::string> GvariantString(absl::string_view text) {
+  std::string out;
+  if (!ConsumeGvariantString(&text, &out) || !absl::StripAsciiWhitespace(text).empty()) {
+    return std::nullopt;
+  }
+  return out;
+}
+
+std::optional<std::vector<std::string>> GvariantStringArray(absl::string_view text) {
+  absl::ConsumePrefix(&text, "@as");
+  text = absl::StripAsciiWhitespace(text);
+  if (!absl::ConsumePrefix(&text, "[") || !absl::ConsumeSuffix(&text, "]")) return std::nullopt;
+  std::vector<std::string> out;
+  text = absl::StripAsciiWhitespace(text);
+  while (!text.empty()) {
+    std::string item;
+    if (!ConsumeGvariantString(&text, &item)) return std::nullopt;
+    out.push_back(std::move(item));
+    text = absl::StripLeadingAsciiWhitespace(text);
+    if (!text.empty() && !absl::ConsumePrefix(&text, ",")) return std::nullopt;
+    text = absl::StripLeadingAsciiWhitespace(text);
+  }
+  return out;
+}
+
+// ---- macOS ----
+
+constexpr char kScutil[] = "scutil --proxy";
+
+}  // namespace
+
+DiscoveryResult ParseKioslaverc(absl::string_view text, const std::string& path) {
+  DiscoveryResult result;
+  struct Value {
+    std::string text;
+    std::string where;
+  };
+  std::map<std::string, Value> values;
+  bool in_group = false;
+  int number = 0;
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
+    ++number;
+    line = absl::StripAsciiWhitespace(line);
+    if (line.empty() || line.front() == '#') continue;
+    const std::string where = absl::StrCat(path, ":", number);
+    if (line.front() == '[') {
+      // "[Proxy Settings]", perhaps marked immutable: "[Proxy Settings][$i]".
+      absl::ConsumeSuffix(&line, "[$i]");
+      in_group = line == "[Proxy Settings]";
+      continue;
+    }
+    if (!in_group) continue;
+    const size_t eq = line.find('=');
+    if (eq == absl::string_view::npos) {
+      result.warnings.push_back(absl::StrCat(where, ": expected key=value"));
+      continue;
+    }
+    absl::string_view key = absl::StripAsciiWhitespace(line.substr(0, eq));
+    key = key.substr(0, key.find('['));  // "NoProxyFor[$e]": flags, not part of the name
+    values[std::string(key)] = {UnescapeKconfig(absl::StripAsciiWhitespace(line.substr(eq + 1))),
+                                where};
+  }
+  auto type_it = values.find("ProxyType");
+  if (type_it == values.end()) return result;
+  const Value& type_value = type_it->second;
+  int type = -1;
+  if (!absl::SimpleAtoi(type_value.text, &type)) {
+    result.warnings.push_back(
+        absl::StrCat(type_value.where, ": ProxyType \"", type_value.text, "\" is not a number"));
+    return result;
+  }
+  auto get = [&](const std::string& key) -> const Value* {
+    auto it = values.find(key);
+    return it == values.end() || it->second.text.empty() ? nullptr : &it->second;
+  };
+  switch (type) {
+    case 0:
+      result.explicitly_direct = true;
+      break;
+    case 1: {
+      for (const auto& [key, scope, scheme] :
+           {std::tuple{"httpProxy", "http", "http"}, std::tuple{"httpsProxy", "https", "http"},
+            std::tuple{"socksProxy", "socks", "socks5"}}) {
+        const Value* value = get(key);
+        if (value == nullptr) continue;
+        AddProxy(&result, KdeProxyValue(value->text), scheme, v1::PROXY_SOURCE_KDE, value->where,
+                 absl::StrCat(value->where, ": ", key), scope);
+      }
+      if (result.proxies.empty() && result.warnings.empty()) {
+        result.warnings.push_back(absl::StrCat(
+            type_value.where, ": ProxyType=1 (manual) but no httpProxy, httpsProxy or socksProxy"));
+      }
+      std::vector<std::string> bypass;
+      if (const Value* no_proxy = get("NoProxyFor")) bypass = SplitList(no_proxy->text, ',');
+      if (const Value* reversed = get("ReversedException");
+          reversed != nullptr && reversed->text == "true") {
+        // NoProxyFor then lists the only hosts that use the proxy, which a
+        // bypass list cannot say.
+        result.warnings.push_back(
+            absl::StrCat(reversed->where,
+                         ": ReversedException (use the proxy only for NoProxyFor) is not "
+                         "supported; the proxies are listed for every host"));
+        bypass.clear();
+      }
+      for (ProxyCandidate& candidate : result.proxies) candidate.bypass = bypass;
+      break;
+    }
+    case 2:
+      if (const Value* script = get("Proxy Config Script")) {
+        result.pac.push_back({script->text, v1::PROXY_SOURCE_KDE, script->where});
+      } else {
+        result.warnings.push_back(
+            absl::StrCat(type_value.where, ": ProxyType=2 (PAC) but no \"Proxy Config Script\""));
+      }
+      break;
+    case 3:
+      result.pac.push_back(
+          {"wpad", v1::PROXY_SOURCE_KDE, absl::StrCat(type_value.where, " (auto-detect)")});
+      break;
+    case 4:
+      break;  // the proxy environment variables: the env source reads them
+    default:
+      result.warnings.push_back(absl::StrCat(type_value.where, ": unknown ProxyType ", type));
+  }
+  return result;
+}
+
+DiscoveryResult ParseGsettingsProxy(absl::string_view text) {
+  DiscoveryResult result;
+  struct Value {
+    std::string text;
+    int line = 0;
+  };
+  std::map<std::string, Value> values;  // "<schema> <key>"
+  int number = 0;
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
+    ++number;
+    line = absl::StripAsciiWhitespace(line);
+    if (line.empty()) continue;
+    std::vector<absl::string_view> fields = absl::StrSplit(line, absl::MaxSplits(' ', 2));
+    if (fields.size() != 3 || !absl::StartsWith(fields[0], "org.gnome.system.proxy")) {
+      result.warnings.push_back(
+          absl::StrCat("gsettings:", number, ": expected \"<schema> <key> <value>\""));
+      continue;
+    }
+    values[absl::StrCat(fields[0], " ", fields[1])] = {std::string(fields[2]), number};
+  }
+  auto warn = [&](const std::string& name, absl::string_view message) {
+    result.warnings.push_back(absl::StrCat("gsettings:", values[name].line, ": ", message));
+  };
+  // Absent values read as GNOME's defaults.
+  auto get_string = [&](const std::string& name) -> std::string {
+    auto it = values.find(name);
+    if (it == values.end()) return "";
+    auto value = GvariantString(it->second.text);
+    if (!value) warn(name, absl::StrCat(name, ": expected a quoted string"));
+    return value.value_or("");
+  };
+  auto get_int = [&](const std::string& name) -> std::optional<int64_t> {
+    auto it = values.find(name);
+    if (it == values.end()) return 0;
+    int64_t value = 0;
+    if (!absl::SimpleAtoi(it->second.text, &value)) return std::nullopt;
+    return value;
+  };
+  auto get_bool = [&](const std::string& name) {
+    auto it = values.find(name);
+    return it != values.end() && it->second.text == "true";
+  };
+  auto detail = [](const std::string& name) { return absl::StrCat("gsettings ", name); };
+
+  const std::string mode_name = "org.gnome.system.proxy mode";
+  const std::string mode = get_string(mode_name);
+  if (mode == "none") {
+    result.explicitly_direct = true;
+  } else if (mode == "auto") {
+    const std::string url_name = "org.gnome.system.proxy autoconfig-url";
+    const std::string url = get_string(url_name);
+    if (url.empty()) {  // GNOME (glib-networking, libproxy) then does WPAD
+      result.pac.push_back(
+          {"wpad", v1::PROXY_SOURCE_GNOME, absl::StrCat(detail(mode_name), " (auto-detect)")});
+    } else {
+      result.pac.push_back({url, v1::PROXY_SOURCE_GNOME, detail(url_name)});
+    }
+  } else if (mode == "manual") {
+    for (const auto& [schema, scope, scheme] :
+         {std::tuple{"org.gnome.system.proxy.http", "http", "http"},
+          std::tuple{"org.gnome.system.proxy.https", "https", "http"},
+          std::tuple{"org.gnome.system.proxy.socks", "socks", "socks5"}}) {
+      const std::string host_name = absl::StrCat(schema, " host");
+      const std::string port_name = absl::StrCat(schema, " port");
+      const std::string host = get_string(host_name);
+      if (host.empty()) continue;
+      const std::optional<int64_t> port = get_int(port_name);
+      if (!port || *port <= 0 || *port > 65535) {
+        // An absent port is reported where the host is set.
+        warn(values.count(port_name) ? port_name : host_name,
+             absl::StrCat(port_name, ": a port from 1 to 65535 is needed with host ", host));
+        continue;
+      }
+      const size_t before = result.proxies.size();
+      AddProxy(&result, HostPort(host, *port), scheme, v1::PROXY_SOURCE_GNOME, detail(host_name),
+               absl::StrCat("gsettings:", values[host_name].line, ": ", host_name), scope);
+      if (result.proxies.size() > before && std::string(scope) == "http" &&
+          get_bool("org.gnome.system.proxy.http use-authentication")) {
+        // Set after parsing: a password is never part of a parsed string
+        // that could end up in a warning.
+        ProxyUrl& url = result.proxies.back().url;
+        url.username = get_string("org.gnome.system.proxy.http authentication-user");
+        url.password = get_string("org.gnome.system.proxy.http authentication-password");
+      }
+    }
+    if (result.proxies.empty() && result.warnings.empty()) {
+      warn(mode_name, "mode 'manual' but no http, https or socks host is set");
+    }
+    const std::string ignore_name = "org.gnome.system.proxy ignore-hosts";
+    if (auto it = values.find(ignore_name); it != values.end()) {
+      auto bypass = GvariantStringArray(it->second.text);
+      if (!bypass) {
+        warn(ignore_name, absl::StrCat(ignore_name, ": expected a list of quoted strings"));
+      } else {
+        for (ProxyCandidate& candidate : result.proxies) candidate.bypass = *bypass;
+      }
+    }
+  } else if (!mode.empty()) {
+    warn(mode_name, absl::StrCat("unknown mode '", mode, "'"));
+  }
+  return result;
+}
+
+DiscoveryResult ParseScutilProxy(absl::string_view text) {
+  DiscoveryResult result;
+  struct Value {
+    std::string text;
+    int line = 0;
+  };
+  std::map<std::string, Value> values;
+  std::vector<std::string> exceptions;
+  bool saw_dictionary = false;
+  bool in_exceptions = false;
+  int depth = 0;
+  int number = 0;
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
+    ++number;
+    line = absl::StripAsciiWhitespace(line);
+    if (line.empty()) continue;
+    if (line == "}") {
+      if (depth == 0) {
+        result.warnings.push_back(absl::StrCat(kScutil, ":", number, ": unbalanced }"));
+        continue;
+      }
+      --depth;
+      in_exceptions = false;
+      continue;
+    }
+    const size_t colon = line.find(" : ");
+    absl::string_view key =
+        colon == absl::string_view::npos ? "" : absl::StripAsciiWhitespace(line.substr(0, colon));
+    absl::string_view value = colon == absl::string_view::npos
+                                  ? line
+                                  : absl::StripAsciiWhitespace(line.substr(colon + 3));
+    if (absl::EndsWith(value, "{")) {
+      if (depth == 0) saw_dictionary = true;
+      in_exceptions = depth == 1 && key == "ExceptionsList";
+      ++depth;
+      continue;
+    }
+    if (colon == absl::string_view::npos) {
+      result.warnings.push_back(absl::StrCat(kScutil, ":", number, ": expected \"Key : value\""));
+      continue;
+    }
+    if (in_exceptions && depth == 2) {
+      exceptions.emplace_back(value);
+    } else if (depth == 1) {
+      values[std::string(key)] = {std::string(value), number};
+    }
+    // Deeper levels are __SCOPED__'s per-interface copies.
+  }
+  auto where = [&](const std::string& key) { return absl::StrCat(kScutil, ":", values[key].line); };
+  auto enabled = [&](const std::string& key) {
+    auto it = values.find(key);
+    return it != values.end() && it->second.text == "1";
+  };
+  auto get = [&](const std::string& key) {
+    auto it = values.find(key);
+    return it == values.end() ? std::string() : it->second.text;
+  };
+
+  std::vector<std::string> bypass = exceptions;
+  // "Exclude simple hostnames" is what "<local>" means in a bypass list.
+  if (enabled("ExcludeSimpleHostnames")) bypass.push_back("<local>");
+  bool any_enabled = false;
+  for (const auto& [prefix, scope, scheme] :
+       {std::tuple{"HTTP", "http", "http"}, std::tuple{"HTTPS", "https", "http"},
+        std::tuple{"SOCKS", "socks", "socks5"}}) {
+    const std::string enable_key = absl::StrCat(prefix, "Enable");
+    if (!enabled(enable_key)) continue;
+    any_enabled = true;
+    const std::string host_key = absl::StrCat(prefix, "Proxy");
+    const std::string port_key = absl::StrCat(prefix, "Port");
+    const std::string host = get(host_key);
+    int64_t port = 0;
+    if (host.empty() || !absl::SimpleAtoi(get(port_key), &port) || port <= 0 || port > 65535) {
+      result.warnings.push_back(absl::StrCat(where(enable_key), ": ", enable_key, " is 1 but ",
+                                             host_key, " or ", port_key, " is missing or invalid"));
+      continue;
+    }
+    const size_t before = result.proxies.size();
+    AddProxy(&result, HostPort(host, port), scheme, v1::PROXY_SOURCE_MACOS, where(host_key),
+             absl::StrCat(where(host_key), ": ", host_key), scope);
+    if (result.proxies.size() > before) result.proxies.back().bypass = bypass;
+  }
+  if (enabled("ProxyAutoConfigEnable")) {
+    any_enabled = true;
+    const std::string url = get("ProxyAutoConfigURLString");
+    if (url.empty()) {
+      result.warnings.push_back(absl::StrCat(where("ProxyAutoConfigEnable"),
+                                             ": ProxyAutoConfigEnable is 1 but there is no "
+                                             "ProxyAutoConfigURLString"));
+    } else {
+      result.pac.push_back({url, v1::PROXY_SOURCE_MACOS, where("ProxyAutoConfigURLString")});
+    }
+  }
+  if (enabled("ProxyAutoDiscoveryEnable")) {
+    any_enabled = true;
+    result.pac.push_back({"wpad", v1::PROXY_SOURCE_MACOS,
+                          absl::StrCat(where("ProxyAutoDiscoveryEnable"), " (auto-detect)")});
+  }
+  result.explicitly_direct = saw_dictionary && !any_enabled;
+  return result;
+}
+
+std::string KdeSource::DefaultConfigDir(const std::string& home) {
+  const char* xdg = std::getenv("XDG_CONFIG_HOME");
+  // The XDG spec: a relative $XDG_CONFIG_HOME is invalid and ignored.
+  if (xdg != nullptr && xdg[0] == '/') return xdg;
+  return home + "/.config";
+}
+
+DiscoveryResult KdeSource::Discover() {
+  if (config_dir_.empty()) return {};
+  const std::string path = config_dir_ + "/kioslaverc";
+  bool missing = false;
+  auto text = ReadBounded(path, 1 << 20, &missing);
+  if (!text) {
+    DiscoveryResult result;
+    if (!missing) result.warnings.push_back(absl::StrCat(path, ": cannot be read"));
+    return result;
+  }
+  return ParseKioslaverc(*text, path);
+}
+
+DiscoveryResult GnomeSource::Discover() {
+  auto output = RunCommand({gsettings_, "list-recursively", "org.gnome.system.proxy"},
+                           std::chrono::seconds(2), 256 << 10);
+  DiscoveryResult result;
+  if (!output) return result;
+  if (output->timed_out) {
+    result.warnings.push_back("gsettings: no answer within 2 s");
+  } else if (output->truncated) {
+    result.warnings.push_back("gsettings: more than 256 KiB of output; ignored");
+  } else if (output->exit_status == 0 &&
+             !absl::StrContains(output->err, "'memory' GSettings backend")) {
+    // Otherwise: a non-zero exit is "No such schema" (no GNOME here), and
+    // the memory backend answers GNOME's defaults, not the user's settings.
+    result = ParseGsettingsProxy(output->out);
+  }
+  return result;
+}
+
+DiscoveryResult MacosSource::Discover() {
+#ifdef __APPLE__
+  auto output = RunCommand({"/usr/sbin/scutil", "--proxy"}, std::chrono::seconds(2), 256 << 10);
+  DiscoveryResult result;
+  if (!output) return result;
+  if (output->timed_out || output->exit_status != 0) {
+    result.warnings.push_back(absl::StrCat(
+        kScutil, output->timed_out ? ": no answer within 2 s"
+                                   : absl::StrCat(": exited with status ", output->exit_status)));
+    return result;
+  }
+  result.Append(ParseScutilProxy(output->out));
+  return result;
+#else
+  return {};
+#endif
+}
+
+}  // namespace relayscope::agent

@@ -1,0 +1,817 @@
+// Windows (.reg), KDE, GNOME, macOS and WPAD sources over real-shaped
+// fixtures: what each desktop or DHCP client actually writes.
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_replace.h"
+#include "agent/discovery/desktop_sources.h"
+#include "agent/discovery/windows_source.h"
+#include "agent/discovery/wpad.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace relayscope::agent {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+using ::testing::Not;
+
+// A fresh directory per test under the test temp dir.
+std::string TestDir(const std::string& name) {
+  const std::string dir = ::testing::TempDir() + "/sources_b_" + name;
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  return dir;
+}
+
+void WriteFile(const std::string& path, const std::string& bytes) {
+  std::ofstream(path, std::ios::binary) << bytes;
+}
+
+std::vector<std::string> PacUrls(const DiscoveryResult& result) {
+  std::vector<std::string> urls;
+  for (const PacLocation& pac : result.pac) urls.push_back(pac.url);
+  return urls;
+}
+
+// ---- Windows .reg exports ----
+
+// What regedit exports for HKCU\...\Internet Settings on Windows 10 (its
+// subkeys included), trimmed of unrelated values. The tests check line
+// numbers: ProxyServer is on line 10, AutoConfigURL on 12, the
+// Connections blob starts on 16.
+constexpr char kWin10Export[] =
+    "Windows Registry Editor Version 5.00\r\n"
+    "\r\n"
+    "[HKEY_CURRENT_USER\\Software\\Microsoft\\Windows\\CurrentVersion\\Internet Settings]\r\n"
+    "\"CertificateRevocation\"=dword:00000001\r\n"
+    "\"User Agent\"=\"Mozilla/4.0 (compatible; MSIE 8.0; Win32)\"\r\n"
+    "\"ZonesSecurityUpgrade\"=hex:3b,e9,8a,1f,2a,6e,d4,01,a0,0b,31,28,e9,4a,d5,01,00,\\\r\n"
+    "  00,00,00\r\n"
+    "\"SecureProtocols\"=dword:00000a80\r\n"
+    "\"ProxyEnable\"=dword:00000001\r\n"
+    "\"ProxyServer\"=\"http=web.corp:8080;https=tls.corp:8443;ftp=ftp.corp:21;socks=socks.corp:"
+    "1080\"\r\n"
+    "\"ProxyOverride\"=\"*.corp.example;10.*;b\xC3\xBC"
+    "cher.example;<local>\"\r\n"
+    "\"AutoConfigURL\"=\"http://pac.corp.example/proxy.pac\"\r\n"
+    "\"MigrateProxy\"=dword:00000001\r\n"
+    "\r\n"
+    "[HKEY_CURRENT_USER\\Software\\Microsoft\\Windows\\CurrentVersion\\Internet Settings\\"
+    "Connections]\r\n"
+    "\"DefaultConnectionSettings\"=hex:46,00,00,00,1c,00,00,00,0f,00,00,00,0d,00,00,\\\r\n"
+    "  00,77,65,62,2e,63,6f,72,70,3a,38,30,38,30,00,00,00,00,00,00,00,00,00,00,00,\\\r\n"
+    "  00,00,00,00,00,00,00\r\n"
+    "\r\n"
+    "[HKEY_CURRENT_USER\\Software\\Microsoft\\Windows\\CurrentVersion\\Internet Settings\\"
+    "ZoneMap]\r\n"
+    "\"ProxyBypass\"=dword:00000001\r\n"
+    "\"ProxyServer\"=\"not-a-proxy-setting:1\"\r\n";
+
+// UTF-8 to UTF-16LE with a BOM, as regedit writes (non-ASCII included).
+std::string Utf16Le(const std::string& utf8) {
+  std::string out = "\xFF\xFE";
+  auto unit = [&](uint32_t u) {
+    out.push_back(static_cast<char>(u & 0xFF));
+    out.push_back(static_cast<char>(u >> 8));
+  };
+  for (size_t i = 0; i < utf8.size();) {
+    const auto byte = static_cast<unsigned char>(utf8[i]);
+    uint32_t code_point = byte;
+    size_t length = 1;
+    if (byte >= 0xF0) {
+      code_point = byte & 0x07;
+      length = 4;
+    } else if (byte >= 0xE0) {
+      code_point = byte & 0x0F;
+      length = 3;
+    } else if (byte >= 0xC0) {
+      code_point = byte & 0x1F;
+      length = 2;
+    }
+    for (size_t k = 1; k < length; ++k) {
+      code_point = (code_point << 6) | (static_cast<unsigned char>(utf8[i + k]) & 0x3F);
+    }
+    i += length;
+    if (code_point >= 0x10000) {
+      unit(0xD800 + ((code_point - 0x10000) >> 10));
+      unit(0xDC00 + ((code_point - 0x10000) & 0x3FF));
+    } else {
+      unit(code_point);
+    }
+  }
+  return out;
+}
+
+TEST(WindowsRegTest, Windows10ExportInUtf16AndUtf8) {
+  for (const std::string& bytes : {Utf16Le(kWin10Export), std::string(kWin10Export),
+                                   "\xEF\xBB\xBF" + std::string(kWin10Export)}) {
+    DiscoveryResult r = ParseRegExport(bytes, "C:\\Users\\alice\\ie.reg");
+    EXPECT_THAT(r.warnings, IsEmpty());
+    EXPECT_FALSE(r.explicitly_direct);
+    ASSERT_EQ(r.proxies.size(), 3u);  // ftp= is not for relays; ZoneMap's value is not a setting
+    EXPECT_EQ(r.proxies[0].url.host, "web.corp");
+    EXPECT_EQ(r.proxies[0].url.port, 8080);
+    EXPECT_EQ(r.proxies[0].url.kind, v1::ROUTE_KIND_HTTP_CONNECT);
+    EXPECT_EQ(r.proxies[0].scope, "http");
+    EXPECT_EQ(r.proxies[1].url.host, "tls.corp");
+    EXPECT_EQ(r.proxies[1].scope, "https");
+    EXPECT_EQ(r.proxies[2].url.host, "socks.corp");
+    EXPECT_EQ(r.proxies[2].url.kind, v1::ROUTE_KIND_SOCKS4);  // WinINet's socks= is SOCKS4
+    EXPECT_EQ(r.proxies[2].scope, "socks");
+    for (const ProxyCandidate& p : r.proxies) {
+      EXPECT_EQ(p.source, v1::PROXY_SOURCE_WINDOWS);
+      EXPECT_EQ(p.detail, "C:\\Users\\alice\\ie.reg:10");
+      EXPECT_THAT(p.bypass, ElementsAre("*.corp.example", "10.*",
+                                        "b\xC3\xBC"
+                                        "cher.example",
+                                        "<local>"));
+    }
+    // The PAC URL, then auto-detect from the Connections blob's flags (0x0f).
+    ASSERT_EQ(r.pac.size(), 2u);
+    EXPECT_EQ(r.pac[0].url, "http://pac.corp.example/proxy.pac");
+    EXPECT_EQ(r.pac[0].detail, "C:\\Users\\alice\\ie.reg:12");
+    EXPECT_EQ(r.pac[1].url, "wpad");
+    EXPECT_EQ(r.pac[1].detail, "C:\\Users\\alice\\ie.reg:16 (auto-detect)");
+    for (const PacLocation& pac : r.pac) EXPECT_EQ(pac.source, v1::PROXY_SOURCE_WINDOWS);
+  }
+}
+
+TEST(WindowsRegTest, AutoDetectOffInTheBlobAndOnlyInASubkeyIsOff) {
+  // Flags 0x03: direct and proxy, no auto-detect; ZoneMap's AutoDetect is
+  // the intranet zone's, not the proxy's.
+  DiscoveryResult r = ParseRegExport(
+      "Windows Registry Editor Version 5.00\n"
+      "[HKEY_CURRENT_USER\\Software\\Microsoft\\Windows\\CurrentVersion\\Internet Settings\\"
+      "Connections]\n"
+      "\"DefaultConnectionSettings\"=hex:46,00,00,00,02,00,00,00,03,00,00,00,00,00,00,00\n"
+      "[HKEY_CURRENT_USER\\Software\\Microsoft\\Windows\\CurrentVersion\\Internet Settings\\"
+      "ZoneMap]\n"
+      "\"AutoDetect\"=dword:00000001\n",
+      "off.reg");
+  EXPECT_THAT(r.pac, IsEmpty());
+  EXPECT_THAT(r.warnings, IsEmpty());
+}
+
+TEST(WindowsRegTest, SingleServerIsForEveryScheme) {
+  DiscoveryResult r = ParseRegExport(
+      "REGEDIT4\r\n\r\n"
+      "[HKEY_CURRENT_USER\\Software\\Microsoft\\Windows\\CurrentVersion\\Internet Settings]\r\n"
+      "\"ProxyEnable\"=dword:00000001\r\n"
+      "\"ProxyServer\"=\"proxy.corp.example:3128\"\r\n"
+      "\"ProxyOverride\"=\"<local>\"\r\n",
+      "/tmp/a.reg");
+  ASSERT_EQ(r.proxies.size(), 1u);
+  EXPECT_EQ(r.proxies[0].url.host, "proxy.corp.example");
+  EXPECT_EQ(r.proxies[0].url.port, 3128);
+  EXPECT_EQ(r.proxies[0].scope, "");
+  EXPECT_EQ(r.proxies[0].detail, "/tmp/a.reg:5");
+  EXPECT_THAT(r.proxies[0].bypass, ElementsAre("<local>"));
+  EXPECT_TRUE(r.pac.empty());
+}
+
+TEST(WindowsRegTest, ProxyEnableZeroIsDirectUnlessPacOrAutoDetect) {
+  DiscoveryResult off = ParseRegExport(
+      "\"ProxyEnable\"=dword:00000000\n\"ProxyServer\"=\"proxy.corp:3128\"\n", "b.reg");
+  EXPECT_TRUE(off.proxies.empty());
+  EXPECT_TRUE(off.explicitly_direct);
+
+  DiscoveryResult pac = ParseRegExport(
+      "\"ProxyEnable\"=dword:00000000\n\"AutoConfigURL\"=\"http://wpad.corp/wpad.dat\"\n", "c.reg");
+  EXPECT_FALSE(pac.explicitly_direct);
+  EXPECT_THAT(PacUrls(pac), ElementsAre("http://wpad.corp/wpad.dat"));
+
+  DiscoveryResult detect =
+      ParseRegExport("\"ProxyEnable\"=dword:00000000\n\"AutoDetect\"=dword:00000001\n", "d.reg");
+  EXPECT_FALSE(detect.explicitly_direct);
+  ASSERT_EQ(detect.pac.size(), 1u);
+  EXPECT_EQ(detect.pac[0].url, "wpad");
+  EXPECT_EQ(detect.pac[0].detail, "d.reg:2 (auto-detect)");
+
+  // Without ProxyEnable WinINet uses no proxy, but nothing says so explicitly.
+  DiscoveryResult unset = ParseRegExport("\"ProxyServer\"=\"proxy.corp:3128\"\n", "e.reg");
+  EXPECT_TRUE(unset.proxies.empty());
+  EXPECT_FALSE(unset.explicitly_direct);
+}
+
+TEST(WindowsRegTest, ContinuationsAndEscapes) {
+  DiscoveryResult r = ParseRegExport(
+      "Windows Registry Editor Version 5.00\n"
+      "\"AutoConfigURL\"=\"file://\\\\\\\\fileserver\\\\pac\\\\\\\n"  // ends in an escaped \ and a
+                                                                      // continuation
+      "  proxy.pac\"\n"
+      "\"ProxyEnable\"=dword:1\n"
+      "\"ProxyServer\"=\"http=[fd00::8]:8080\"\n",
+      "f.reg");
+  EXPECT_THAT(r.warnings, IsEmpty());
+  EXPECT_THAT(PacUrls(r), ElementsAre("file://\\\\fileserver\\pac\\proxy.pac"));
+  ASSERT_EQ(r.proxies.size(), 1u);
+  EXPECT_EQ(r.proxies[0].url.host, "fd00::8");
+  EXPECT_EQ(r.proxies[0].detail, "f.reg:5");
+}
+
+TEST(WindowsRegTest, MalformedLinesAreWarningsWithPathAndLineAndParsingGoesOn) {
+  DiscoveryResult r = ParseRegExport(
+      "Windows Registry Editor Version 5.00\n"  // 1
+      "[HKEY_CURRENT_USER\\Software\\Microsoft\\Windows\\CurrentVersion\\Internet Settings]\n"
+      "\"ProxyEnable\"=dword:zz\n"            // 3
+      "ProxyServer=proxy\n"                   // 4
+      "\"ProxyServer\"=\"unterminated\n"      // 5
+      "\"ProxyOverride\"=\"a;b\" trailing\n"  // 6
+      "\"Weird\"=sz:1\n"                      // 7
+      "[HKEY_CURRENT_USER\\broken\n"          // 8
+      "[HKEY_CURRENT_USER\\Software\\Microsoft\\Windows\\CurrentVersion\\Internet Settings]\n"
+      "\"ProxyEnable\"=dword:00000001\n"                                      // 10
+      "\"ProxyServer\"=\"http=ok.corp:1;bogus=x:2;https=bad.corp:99999\"\n",  // 11
+      "/home/alice/ie.reg");
+  EXPECT_THAT(r.warnings,
+              ElementsAre("/home/alice/ie.reg:3: ProxyEnable: malformed dword",
+                          "/home/alice/ie.reg:4: expected \"Name\"=value",
+                          "/home/alice/ie.reg:5: ProxyServer: unterminated string",
+                          "/home/alice/ie.reg:6: ProxyOverride: unexpected text after the closing "
+                          "quote",
+                          "/home/alice/ie.reg:7: Weird: unknown value type",
+                          "/home/alice/ie.reg:8: unterminated [key]",
+                          "/home/alice/ie.reg:11: ProxyServer: unknown scheme \"bogus\"",
+                          HasSubstr("/home/alice/ie.reg:11: ProxyServer: port")));
+  ASSERT_EQ(r.proxies.size(), 1u);
+  EXPECT_EQ(r.proxies[0].url.host, "ok.corp");
+  EXPECT_EQ(r.proxies[0].scope, "http");
+}
+
+TEST(WindowsRegTest, EnabledWithoutServerIsAWarning) {
+  DiscoveryResult r = ParseRegExport("\"ProxyEnable\"=dword:00000001\n", "g.reg");
+  EXPECT_TRUE(r.proxies.empty());
+  EXPECT_THAT(r.warnings, ElementsAre("g.reg:1: ProxyEnable is set but ProxyServer is empty"));
+}
+
+TEST(WindowsSourceTest, ReadsTheExportGivenAndWarnsWhenItIsMissing) {
+  const std::string dir = TestDir("windows");
+  WriteFile(dir + "/ie.reg", Utf16Le(kWin10Export));
+  DiscoveryResult r = WindowsSource(dir + "/ie.reg").Discover();
+  EXPECT_EQ(r.proxies.size(), 3u);
+  EXPECT_EQ(r.pac.size(), 2u);
+  EXPECT_EQ(r.proxies[0].detail, dir + "/ie.reg:10");
+
+  DiscoveryResult missing = WindowsSource(dir + "/nope.reg").Discover();
+  EXPECT_THAT(missing.warnings, ElementsAre(dir + "/nope.reg: cannot be read"));
+  WindowsSource none("");
+  EXPECT_EQ(none.name(), "windows");
+  DiscoveryResult nothing = none.Discover();
+  EXPECT_TRUE(nothing.proxies.empty() && nothing.pac.empty() && nothing.warnings.empty());
+}
+
+// ---- KDE ----
+
+constexpr char kKioslavercManual[] =
+    "[$Version]\n"                                                     // 1
+    "update_info=kioslave.upd:kde4.2,kioslaverc-5.x.upd:kioslaverc\n"  // 2
+    "\n"                                                               // 3
+    "[Cache]\n"                                                        // 4
+    "httpProxy=http://not-the-proxy-group 1\n"                         // 5
+    "\n"                                                               // 6
+    "[Proxy Settings]\n"                                               // 7
+    "AuthMode=0\n"                                                     // 8
+    "NoProxyFor=localhost,127.0.0.1, .corp.example\n"                  // 9
+    "Proxy Config Script=\n"                                           // 10
+    "ProxyType=1\n"                                                    // 11
+    "ReversedException=false\n"                                        // 12
+    "ftpProxy=http://proxy.corp.example 3128\n"                        // 13
+    "httpProxy=http://proxy.corp.example 3128\n"                       // 14
+    "httpsProxy=http://proxy.corp.example:3129\n"                      // 15
+    "socksProxy=socks://socks.corp.example 1080\n";                    // 16
+
+TEST(KdeTest, ManualProxiesWithKdesSpaceBeforeThePort) {
+  DiscoveryResult r = ParseKioslaverc(kKioslavercManual, "/home/alice/.config/kioslaverc");
+  EXPECT_THAT(r.warnings, IsEmpty());
+  ASSERT_EQ(r.proxies.size(), 3u);
+  EXPECT_EQ(r.proxies[0].url.host, "proxy.corp.example");
+  EXPECT_EQ(r.proxies[0].url.port, 3128);
+  EXPECT_EQ(r.proxies[0].scope, "http");
+  EXPECT_EQ(r.proxies[0].detail, "/home/alice/.config/kioslaverc:14");
+  EXPECT_EQ(r.proxies[1].url.port, 3129);
+  EXPECT_EQ(r.proxies[1].url.kind, v1::ROUTE_KIND_HTTP_CONNECT);
+  EXPECT_EQ(r.proxies[1].scope, "https");
+  EXPECT_EQ(r.proxies[2].url.kind, v1::ROUTE_KIND_SOCKS5);
+  EXPECT_EQ(r.proxies[2].url.port, 1080);
+  EXPECT_EQ(r.proxies[2].scope, "socks");
+  for (const ProxyCandidate& p : r.proxies) {
+    EXPECT_EQ(p.source, v1::PROXY_SOURCE_KDE);
+    EXPECT_THAT(p.bypass, ElementsAre("localhost", "127.0.0.1", ".corp.example"));
+  }
+  EXPECT_FALSE(r.explicitly_direct);
+  EXPECT_TRUE(r.pac.empty());
+}
+
+TEST(KdeTest, OtherProxyTypes) {
+  const std::string group = "[Proxy Settings]\n";
+  DiscoveryResult none = ParseKioslaverc(group + "ProxyType=0\nhttpProxy=http://p 1\n", "k");
+  EXPECT_TRUE(none.explicitly_direct);
+  EXPECT_TRUE(none.proxies.empty());
+
+  DiscoveryResult pac = ParseKioslaverc(
+      group + "Proxy Config Script=http://pac.corp.example/proxy.pac\nProxyType=2\n", "k");
+  ASSERT_EQ(pac.pac.size(), 1u);
+  EXPECT_EQ(pac.pac[0].url, "http://pac.corp.example/proxy.pac");
+  EXPECT_EQ(pac.pac[0].detail, "k:2");
+  EXPECT_EQ(pac.pac[0].source, v1::PROXY_SOURCE_KDE);
+
+  DiscoveryResult wpad = ParseKioslaverc(group + "ProxyType=3\n", "k");
+  ASSERT_EQ(wpad.pac.size(), 1u);
+  EXPECT_EQ(wpad.pac[0].url, "wpad");
+  EXPECT_EQ(wpad.pac[0].detail, "k:2 (auto-detect)");
+
+  // Type 4 names environment variables, which the env source reads.
+  DiscoveryResult env = ParseKioslaverc(group + "ProxyType=4\nhttpProxy=http_proxy\n", "k");
+  EXPECT_TRUE(env.proxies.empty() && env.pac.empty() && env.warnings.empty());
+  EXPECT_FALSE(env.explicitly_direct);
+
+  DiscoveryResult absent = ParseKioslaverc("[General]\nProxyType=1\n", "k");
+  EXPECT_TRUE(absent.proxies.empty() && absent.warnings.empty() && !absent.explicitly_direct);
+}
+
+TEST(KdeTest, MalformedLinesAreWarningsWithPathAndLine) {
+  DiscoveryResult r = ParseKioslaverc(
+      "[Proxy Settings]\n"                   // 1
+      "this is not a key\n"                  // 2
+      "ProxyType=1\n"                        // 3
+      "httpProxy=http://proxy.corp 99999\n"  // 4
+      "httpsProxy=http://tls.corp 443\n"     // 5
+      "NoProxyFor[$e]=localhost\n",          // 6
+      "/etc/xdg/kioslaverc");
+  EXPECT_THAT(r.warnings, ElementsAre("/etc/xdg/kioslaverc:2: expected key=value",
+                                      HasSubstr("/etc/xdg/kioslaverc:4: httpProxy: port")));
+  ASSERT_EQ(r.proxies.size(), 1u);
+  EXPECT_EQ(r.proxies[0].url.host, "tls.corp");
+  EXPECT_THAT(r.proxies[0].bypass, ElementsAre("localhost"));
+
+  EXPECT_THAT(ParseKioslaverc("[Proxy Settings]\nProxyType=9\n", "k").warnings,
+              ElementsAre("k:2: unknown ProxyType 9"));
+  EXPECT_THAT(ParseKioslaverc("[Proxy Settings]\nProxyType=2\n", "k").warnings,
+              ElementsAre(HasSubstr("k:2: ProxyType=2 (PAC) but no")));
+  EXPECT_THAT(ParseKioslaverc("[Proxy Settings]\nProxyType=1\nReversedException=true\n"
+                              "httpProxy=p.corp 80\nNoProxyFor=only.this\n",
+                              "k")
+                  .warnings,
+              ElementsAre(HasSubstr("k:3: ReversedException")));
+}
+
+TEST(KdeSourceTest, ReadsKioslavercInTheConfigDirAndIgnoresAMissingOne) {
+  const std::string dir = TestDir("kde");
+  WriteFile(dir + "/kioslaverc", kKioslavercManual);
+  KdeSource source(dir);
+  EXPECT_EQ(source.name(), "kde");
+  DiscoveryResult r = source.Discover();
+  EXPECT_EQ(r.proxies.size(), 3u);
+  EXPECT_EQ(r.proxies[0].detail, dir + "/kioslaverc:14");
+  DiscoveryResult missing = KdeSource(dir + "/elsewhere").Discover();
+  EXPECT_TRUE(missing.proxies.empty() && missing.warnings.empty());
+
+  const char* saved = std::getenv("XDG_CONFIG_HOME");
+  const std::string saved_value = saved != nullptr ? saved : "";
+  setenv("XDG_CONFIG_HOME", "/xdg/config", 1);
+  EXPECT_EQ(KdeSource::DefaultConfigDir("/home/alice"), "/xdg/config");
+  unsetenv("XDG_CONFIG_HOME");
+  EXPECT_EQ(KdeSource::DefaultConfigDir("/home/alice"), "/home/alice/.config");
+  if (saved != nullptr) setenv("XDG_CONFIG_HOME", saved_value.c_str(), 1);
+}
+
+// ---- GNOME ----
+
+// `gsettings list-recursively org.gnome.system.proxy` on Debian 12, after
+// choosing "Manual" in GNOME Settings.
+constexpr char kGsettingsManual[] =
+    "org.gnome.system.proxy autoconfig-url ''\n"  // 1
+    "org.gnome.system.proxy ignore-hosts ['localhost', '127.0.0.0/8', '::1', '*.corp.example']\n"
+    "org.gnome.system.proxy mode 'manual'\n"                         // 3
+    "org.gnome.system.proxy use-same-proxy true\n"                   // 4
+    "org.gnome.system.proxy.ftp host ''\n"                           // 5
+    "org.gnome.system.proxy.ftp port 0\n"                            // 6
+    "org.gnome.system.proxy.http authentication-password 'pa ss'\n"  // 7
+    "org.gnome.system.proxy.http authentication-user 'alice'\n"      // 8
+    "org.gnome.system.proxy.http enabled false\n"                    // 9
+    "org.gnome.system.proxy.http host 'proxy.corp.example'\n"        // 10
+    "org.gnome.system.proxy.http port 8080\n"                        // 11
+    "org.gnome.system.proxy.http use-authentication true\n"          // 12
+    "org.gnome.system.proxy.https host 'proxy.corp.example'\n"       // 13
+    "org.gnome.system.proxy.https port 8443\n"                       // 14
+    "org.gnome.system.proxy.socks host 'fd00::1080'\n"               // 15
+    "org.gnome.system.proxy.socks port 1080\n";                      // 16
+
+TEST(GnomeTest, ManualProxiesWithCredentialsAndIgnoreHosts) {
+  DiscoveryResult r = ParseGsettingsProxy(kGsettingsManual);
+  EXPECT_THAT(r.warnings, IsEmpty());
+  ASSERT_EQ(r.proxies.size(), 3u);
+  EXPECT_EQ(r.proxies[0].url.host, "proxy.corp.example");
+  EXPECT_EQ(r.proxies[0].url.port, 8080);
+  EXPECT_EQ(r.proxies[0].url.username, "alice");
+  EXPECT_EQ(r.proxies[0].url.password, "pa ss");
+  EXPECT_EQ(r.proxies[0].scope, "http");
+  EXPECT_EQ(r.proxies[0].detail, "gsettings org.gnome.system.proxy.http host");
+  EXPECT_EQ(r.proxies[1].url.port, 8443);
+  EXPECT_EQ(r.proxies[1].url.kind, v1::ROUTE_KIND_HTTP_CONNECT);
+  EXPECT_TRUE(r.proxies[1].url.username.empty());  // GNOME's credentials are the http proxy's
+  EXPECT_EQ(r.proxies[1].scope, "https");
+  EXPECT_EQ(r.proxies[2].url.host, "fd00::1080");
+  EXPECT_EQ(r.proxies[2].url.kind, v1::ROUTE_KIND_SOCKS5);
+  EXPECT_EQ(r.proxies[2].scope, "socks");
+  for (const ProxyCandidate& p : r.proxies) {
+    EXPECT_EQ(p.source, v1::PROXY_SOURCE_GNOME);
+    EXPECT_THAT(p.bypass, ElementsAre("localhost", "127.0.0.0/8", "::1", "*.corp.example"));
+  }
+  EXPECT_FALSE(r.explicitly_direct);
+}
+
+TEST(GnomeTest, NoneAutoAndAutoWithoutUrl) {
+  const std::string defaults = absl::StrReplaceAll(kGsettingsManual, {{"'manual'", "'none'"}});
+  DiscoveryResult none = ParseGsettingsProxy(defaults);
+  EXPECT_TRUE(none.explicitly_direct);
+  EXPECT_TRUE(none.proxies.empty());
+
+  DiscoveryResult pac = ParseGsettingsProxy(
+      "org.gnome.system.proxy autoconfig-url 'http://wpad.corp.example/wpad.dat'\n"
+      "org.gnome.system.proxy mode 'auto'\n"
+      "org.gnome.system.proxy.http host 'ignored.corp'\n"
+      "org.gnome.system.proxy.http port 8080\n");
+  EXPECT_TRUE(pac.proxies.empty());
+  ASSERT_EQ(pac.pac.size(), 1u);
+  EXPECT_EQ(pac.pac[0].url, "http://wpad.corp.example/wpad.dat");
+  EXPECT_EQ(pac.pac[0].source, v1::PROXY_SOURCE_GNOME);
+  EXPECT_EQ(pac.pac[0].detail, "gsettings org.gnome.system.proxy autoconfig-url");
+
+  DiscoveryResult wpad = ParseGsettingsProxy(
+      "org.gnome.system.proxy autoconfig-url ''\norg.gnome.system.proxy mode 'auto'\n");
+  EXPECT_THAT(PacUrls(wpad), ElementsAre("wpad"));
+  EXPECT_FALSE(wpad.explicitly_direct);
+}
+
+TEST(GnomeTest, MalformedLinesAreWarningsWithLineAndNeverShowThePassword) {
+  DiscoveryResult r = ParseGsettingsProxy(
+      "org.gnome.system.proxy mode 'manual'\n"                          // 1
+      "garbage\n"                                                       // 2
+      "org.gnome.system.proxy.http host 'unterminated\n"                // 3
+      "org.gnome.system.proxy.http authentication-password 's3cret'\n"  // 4
+      "org.gnome.system.proxy.https host 'tls.corp'\n"                  // 5
+      "org.gnome.system.proxy.https port many\n"                        // 6
+      "org.gnome.system.proxy.socks host 'socks.corp'\n"                // 7
+      "org.gnome.system.proxy.socks port 1080\n"                        // 8
+      "org.gnome.system.proxy ignore-hosts ['a', oops]\n");             // 9
+  EXPECT_THAT(r.warnings,
+              ElementsAre("gsettings:2: expected \"<schema> <key> <value>\"",
+                          "gsettings:3: org.gnome.system.proxy.http host: expected a quoted string",
+                          HasSubstr("gsettings:6: org.gnome.system.proxy.https port: a port"),
+                          "gsettings:9: org.gnome.system.proxy ignore-hosts: expected a list of "
+                          "quoted strings"));
+  for (const std::string& w : r.warnings) EXPECT_THAT(w, Not(HasSubstr("s3cret")));
+  ASSERT_EQ(r.proxies.size(), 1u);
+  EXPECT_EQ(r.proxies[0].url.host, "socks.corp");
+
+  EXPECT_THAT(ParseGsettingsProxy("org.gnome.system.proxy mode 'sometimes'\n").warnings,
+              ElementsAre("gsettings:1: unknown mode 'sometimes'"));
+}
+
+// A stand-in for gsettings: prints `stdout_text`, `stderr_text` and exits.
+std::string FakeGsettings(const std::string& dir, const std::string& stdout_text,
+                          const std::string& stderr_text, int status) {
+  const std::string path = dir + "/gsettings";
+  WriteFile(path,
+            "#!/bin/sh\n"
+            "[ \"$1 $2\" = \"list-recursively org.gnome.system.proxy\" ] || exit 3\n"
+            "cat <<'OUT'\n" +
+                stdout_text +
+                "OUT\n"
+                "cat >&2 <<'ERR'\n" +
+                stderr_text +
+                "\nERR\n"
+                "exit " +
+                std::to_string(status) + "\n");
+  std::filesystem::permissions(path, std::filesystem::perms::owner_all);
+  return path;
+}
+
+TEST(GnomeSourceTest, RunsGsettingsAndStaysQuietWithoutGnome) {
+  const std::string dir = TestDir("gnome");
+  GnomeSource source(FakeGsettings(dir, kGsettingsManual, "", 0));
+  EXPECT_EQ(source.name(), "gnome");
+  DiscoveryResult r = source.Discover();
+  EXPECT_THAT(r.warnings, IsEmpty());
+  EXPECT_EQ(r.proxies.size(), 3u);
+
+  // Not installed, no GNOME schema, or only the in-memory defaults: nothing.
+  for (const std::string& program :
+       {dir + "/no-such-gsettings",
+        FakeGsettings(TestDir("gnome_schema"), "", "No such schema \"org.gnome.system.proxy\"", 1),
+        FakeGsettings(TestDir("gnome_memory"), "org.gnome.system.proxy mode 'none'\n",
+                      "GLib-GIO-Message: 10:00:00.000: Using the 'memory' GSettings backend.  "
+                      "Your settings will not be saved or shared with other applications.",
+                      0)}) {
+    DiscoveryResult nothing = GnomeSource(program).Discover();
+    EXPECT_TRUE(nothing.proxies.empty() && nothing.pac.empty() && nothing.warnings.empty());
+    EXPECT_FALSE(nothing.explicitly_direct);
+  }
+}
+
+TEST(GnomeSourceTest, AHangingGsettingsIsKilledAfterTwoSeconds) {
+  const std::string path = TestDir("gnome_hang") + "/gsettings";
+  WriteFile(path, "#!/bin/sh\nexec sleep 30\n");
+  std::filesystem::permissions(path, std::filesystem::perms::owner_all);
+  const auto start = std::chrono::steady_clock::now();
+  DiscoveryResult r = GnomeSource(path).Discover();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
+  EXPECT_THAT(r.warnings, ElementsAre("gsettings: no answer within 2 s"));
+  EXPECT_TRUE(r.proxies.empty());
+}
+
+// ---- macOS ----
+
+// `scutil --proxy` on macOS 14 with manual HTTP(S), a PAC and exceptions.
+constexpr char kScutilManual[] =
+    "<dictionary> {\n"                                                  // 1
+    "  ExceptionsList : <array> {\n"                                    // 2
+    "    0 : *.local\n"                                                 // 3
+    "    1 : 169.254/16\n"                                              // 4
+    "    2 : *.corp.example\n"                                          // 5
+    "  }\n"                                                             // 6
+    "  ExcludeSimpleHostnames : 1\n"                                    // 7
+    "  FTPPassive : 1\n"                                                // 8
+    "  HTTPEnable : 1\n"                                                // 9
+    "  HTTPPort : 8080\n"                                               // 10
+    "  HTTPProxy : proxy.corp.example\n"                                // 11
+    "  HTTPSEnable : 1\n"                                               // 12
+    "  HTTPSPort : 8443\n"                                              // 13
+    "  HTTPSProxy : tls.corp.example\n"                                 // 14
+    "  ProxyAutoConfigEnable : 1\n"                                     // 15
+    "  ProxyAutoConfigURLString : http://pac.corp.example/proxy.pac\n"  // 16
+    "  ProxyAutoDiscoveryEnable : 1\n"                                  // 17
+    "  SOCKSEnable : 1\n"                                               // 18
+    "  SOCKSPort : 1080\n"                                              // 19
+    "  SOCKSProxy : socks.corp.example\n"                               // 20
+    "  __SCOPED__ : <dictionary> {\n"                                   // 21
+    "    en0 : <dictionary> {\n"                                        // 22
+    "      ExceptionsList : <array> {\n"                                // 23
+    "        0 : *.scoped\n"                                            // 24
+    "      }\n"                                                         // 25
+    "      HTTPEnable : 1\n"                                            // 26
+    "      HTTPPort : 9999\n"                                           // 27
+    "      HTTPProxy : scoped.corp.example\n"                           // 28
+    "    }\n"                                                           // 29
+    "  }\n"                                                             // 30
+    "}\n";                                                              // 31
+
+TEST(MacosTest, ManualPacAndAutoDiscoveryFromTheTopLevelDictionary) {
+  DiscoveryResult r = ParseScutilProxy(kScutilManual);
+  EXPECT_THAT(r.warnings, IsEmpty());
+  ASSERT_EQ(r.proxies.size(), 3u);
+  EXPECT_EQ(r.proxies[0].url.host, "proxy.corp.example");
+  EXPECT_EQ(r.proxies[0].url.port, 8080);
+  EXPECT_EQ(r.proxies[0].scope, "http");
+  EXPECT_EQ(r.proxies[0].detail, "scutil --proxy:11");
+  EXPECT_EQ(r.proxies[1].url.host, "tls.corp.example");
+  EXPECT_EQ(r.proxies[1].url.kind, v1::ROUTE_KIND_HTTP_CONNECT);
+  EXPECT_EQ(r.proxies[1].scope, "https");
+  EXPECT_EQ(r.proxies[2].url.kind, v1::ROUTE_KIND_SOCKS5);
+  EXPECT_EQ(r.proxies[2].scope, "socks");
+  for (const ProxyCandidate& p : r.proxies) {
+    EXPECT_EQ(p.source, v1::PROXY_SOURCE_MACOS);
+    EXPECT_THAT(p.bypass, ElementsAre("*.local", "169.254/16", "*.corp.example", "<local>"));
+  }
+  ASSERT_EQ(r.pac.size(), 2u);
+  EXPECT_EQ(r.pac[0].url, "http://pac.corp.example/proxy.pac");
+  EXPECT_EQ(r.pac[0].detail, "scutil --proxy:16");
+  EXPECT_EQ(r.pac[1].url, "wpad");
+  EXPECT_EQ(r.pac[1].source, v1::PROXY_SOURCE_MACOS);
+  EXPECT_FALSE(r.explicitly_direct);
+}
+
+TEST(MacosTest, NothingEnabledIsDirect) {
+  DiscoveryResult r = ParseScutilProxy(
+      "<dictionary> {\n"
+      "  ExceptionsList : <array> {\n"
+      "    0 : *.local\n"
+      "    1 : 169.254/16\n"
+      "  }\n"
+      "  FTPPassive : 1\n"
+      "  HTTPEnable : 0\n"
+      "  HTTPSEnable : 0\n"
+      "}\n");
+  EXPECT_TRUE(r.explicitly_direct);
+  EXPECT_TRUE(r.proxies.empty() && r.pac.empty() && r.warnings.empty());
+  EXPECT_FALSE(ParseScutilProxy("").explicitly_direct);
+}
+
+TEST(MacosTest, MalformedLinesAreWarningsWithLine) {
+  DiscoveryResult r = ParseScutilProxy(
+      "<dictionary> {\n"               // 1
+      "  HTTPEnable : 1\n"             // 2
+      "  HTTPProxy : proxy.corp\n"     // 3
+      "  what is this\n"               // 4
+      "  HTTPSEnable : 1\n"            // 5
+      "  HTTPSPort : 8443\n"           // 6
+      "  HTTPSProxy : bad host\n"      // 7
+      "  ProxyAutoConfigEnable : 1\n"  // 8
+      "  SOCKSEnable : 1\n"            // 9
+      "  SOCKSPort : 1080\n"           // 10
+      "  SOCKSProxy : socks.corp\n"    // 11
+      "}\n"                            // 12
+      "}\n");                          // 13
+  EXPECT_THAT(
+      r.warnings,
+      ElementsAre("scutil --proxy:4: expected \"Key : value\"", "scutil --proxy:13: unbalanced }",
+                  "scutil --proxy:2: HTTPEnable is 1 but HTTPProxy or HTTPPort is missing "
+                  "or invalid",
+                  HasSubstr("scutil --proxy:7: HTTPSProxy: invalid character"),
+                  "scutil --proxy:8: ProxyAutoConfigEnable is 1 but there is no "
+                  "ProxyAutoConfigURLString"));
+  ASSERT_EQ(r.proxies.size(), 1u);
+  EXPECT_EQ(r.proxies[0].url.host, "socks.corp");
+  EXPECT_FALSE(r.explicitly_direct);
+}
+
+TEST(MacosSourceTest, FindsNothingOffMacos) {
+  MacosSource source;
+  EXPECT_EQ(source.name(), "macos");
+#ifndef __APPLE__
+  DiscoveryResult r = source.Discover();
+  EXPECT_TRUE(r.proxies.empty() && r.pac.empty() && r.warnings.empty());
+#endif
+}
+
+// ---- WPAD ----
+
+// /var/lib/dhcp/dhclient.eth0.leases after three leases: a hotel network
+// (undeclared option 252 printed in hex with Windows' trailing NUL as
+// "0"), the office declared in dhclient.conf (`option wpad code 252 =
+// text;`), and home (no WPAD); then the office again.
+constexpr char kDhclientLeases[] = R"(lease {
+  interface "eth0";
+  fixed-address 192.168.7.23;
+  option subnet-mask 255.255.255.0;
+  option routers 192.168.7.1;
+  option dhcp-lease-time 3600;
+  option dhcp-message-type 5;
+  option domain-name-servers 192.168.7.1;
+  option dhcp-server-identifier 192.168.7.1;
+  option unknown-252 68:74:74:70:3a:2f:2f:77:70:61:64:2e:68:6f:74:65:6c:2f:77:70:61:64:2e:64:61:74:0;
+  renew 1 2024/03/04 10:12:01;
+  rebind 1 2024/03/04 10:34:31;
+  expire 1 2024/03/04 10:42:01;
+}
+lease {
+  interface "eth0";
+  fixed-address 10.20.30.40;
+  option subnet-mask 255.255.0.0;
+  option routers 10.20.0.1;
+  option domain-name "corp.example";
+  option wpad "http://wpad.corp.example/wpad.dat\000";
+  renew 2 2024/03/05 08:00:00;
+  rebind 2 2024/03/05 14:00:00;
+  expire 2 2024/03/05 16:00:00;
+}
+lease {
+  interface "eth0";
+  fixed-address 192.168.1.10;
+  option routers 192.168.1.1;
+  option domain-name "home.arpa";
+  renew 3 2024/03/06 20:00:00;
+}
+lease {
+  interface "eth0";
+  fixed-address 10.20.30.40;
+  option domain-name "corp.example";
+  option wpad "http://wpad.corp.example/wpad.dat\000";
+  option unknown-252 "not a url";
+  renew 4 2024/03/07 08:00:00;
+}
+)";
+
+// NetworkManager's internal client: /var/lib/NetworkManager/internal-<uuid>-wlan0.lease.
+constexpr char kNetworkManagerLease[] = R"(# This is private data. Do not parse.
+ADDRESS=10.1.2.3
+NETMASK=255.255.255.0
+ROUTER=10.1.2.1
+SERVER_ADDRESS=10.1.2.1
+T1=1800
+T2=3150
+LIFETIME=3600
+DNS=10.1.2.1
+DOMAINNAME=branch.corp.example
+WPAD=http://proxyconf.branch.corp.example/proxy.pac
+OPTION_252=687474703a2f2f7770616
+OPTION_252="6674703A2F2F7770616400"
+)";
+
+TEST(WpadTest, DhclientLeasesLatestLastOncePerUrl) {
+  EXPECT_THAT(ParseDhcpWpadOption(kDhclientLeases),
+              ElementsAre("http://wpad.hotel/wpad.dat", "http://wpad.corp.example/wpad.dat"));
+  EXPECT_THAT(ParseDhcpWpadOption("option wpad-url \"https://pac.corp/p.pac\";\n"),
+              ElementsAre("https://pac.corp/p.pac"));
+  EXPECT_THAT(ParseDhcpWpadOption("option unknown-252 \"http://x/\\\"y\\\".pac\";\n"
+                                  "option domain-name \"http://not-wpad/\";\n"),
+              ElementsAre("http://x/\"y\".pac"));
+  EXPECT_THAT(ParseDhcpWpadOption(""), IsEmpty());
+}
+
+TEST(WpadTest, NetworkManagerLeaseInTextAndHex) {
+  // The odd-length hex and the ftp:// URL are skipped.
+  EXPECT_THAT(ParseDhcpWpadOption(kNetworkManagerLease),
+              ElementsAre("http://proxyconf.branch.corp.example/proxy.pac"));
+  EXPECT_THAT(ParseDhcpWpadOption("OPTION_252=687474703a2f2f777061642f7770616400\n"
+                                  "OPTION_252=68:74:74:70:3a:2f:2f:61\n"),
+              ElementsAre("http://wpad/wpad", "http://a"));
+}
+
+TEST(WpadTest, DnsWalkStopsAtTheRegistrableDomain) {
+  EXPECT_THAT(
+      WpadDnsCandidates("a.b.corp.example.co.uk", {}),
+      ElementsAre("http://wpad.a.b.corp.example.co.uk/wpad.dat",
+                  "http://wpad.b.corp.example.co.uk/wpad.dat",
+                  "http://wpad.corp.example.co.uk/wpad.dat", "http://wpad.example.co.uk/wpad.dat"));
+  EXPECT_THAT(
+      WpadDnsCandidates("Eng.Corp.Example.COM.", {}),
+      ElementsAre("http://wpad.eng.corp.example.com/wpad.dat",
+                  "http://wpad.corp.example.com/wpad.dat", "http://wpad.example.com/wpad.dat"));
+  // Never wpad.<public suffix>: the hijack.
+  for (const char* domain : {"example.com", "example.co.uk", "example.com.au"}) {
+    EXPECT_THAT(WpadDnsCandidates(domain, {}),
+                ElementsAre(std::string("http://wpad.") + domain + "/wpad.dat"));
+  }
+  for (const char* domain : {"com", "co.uk", "com.au", "corp", "", ".", "10.0.0.1",
+                             "bad..example.com", "under score!.example.com"}) {
+    EXPECT_THAT(WpadDnsCandidates(domain, {}), IsEmpty()) << domain;
+  }
+}
+
+TEST(WpadTest, DnsWalkAddsSearchDomainsWithoutRepeats) {
+  EXPECT_THAT(
+      WpadDnsCandidates("eng.corp.example", {"corp.example", "lab.example.org", "co.jp"}),
+      ElementsAre("http://wpad.eng.corp.example/wpad.dat", "http://wpad.corp.example/wpad.dat",
+                  "http://wpad.lab.example.org/wpad.dat", "http://wpad.example.org/wpad.dat"));
+  EXPECT_THAT(WpadDnsCandidates("", {"corp.example"}),
+              ElementsAre("http://wpad.corp.example/wpad.dat"));
+}
+
+TEST(WpadTest, ResolvConfLastSearchOrDomainWins) {
+  EXPECT_THAT(ParseResolvConfSearch("# Generated by NetworkManager\n"
+                                    "domain old.example\n"
+                                    "search eng.corp.example. corp.example\n"
+                                    "nameserver 10.0.0.53\n"
+                                    "options edns0 trust-ad\n"),
+              ElementsAre("eng.corp.example", "corp.example"));
+  EXPECT_THAT(ParseResolvConfSearch("search a.example b.example\ndomain c.example d.example\n"),
+              ElementsAre("c.example"));
+  // systemd-resolved's stub file when there is no search domain.
+  EXPECT_THAT(ParseResolvConfSearch("nameserver 127.0.0.53\noptions edns0\nsearch .\n"), IsEmpty());
+  EXPECT_THAT(ParseResolvConfSearch("; search commented.example\nnameserver 1.1.1.1\n"), IsEmpty());
+}
+
+TEST(WpadSourceTest, DhcpLeasesFirstThenTheDnsWalk) {
+  const std::string dir = TestDir("wpad");
+  std::filesystem::create_directories(dir + "/dhcp");
+  std::filesystem::create_directories(dir + "/nm");
+  WriteFile(dir + "/dhcp/dhclient.eth0.leases", kDhclientLeases);
+  WriteFile(dir + "/dhcp/dhclient.conf", "option wpad \"http://not-a-lease/\";\n");
+  WriteFile(dir + "/nm/internal-0f3c-wlan0.lease", kNetworkManagerLease);
+  WriteFile(dir + "/resolv.conf", "nameserver 10.0.0.53\nsearch corp.example lab.example.org\n");
+
+  WpadPlaces places;
+  places.dhclient_dirs = {dir + "/dhcp", dir + "/missing"};
+  places.networkmanager_dirs = {dir + "/nm"};
+  places.resolv_conf = dir + "/resolv.conf";
+  places.host_domain = "eng.corp.example";
+  WpadSource source(places);
+  EXPECT_EQ(source.name(), "wpad");
+  DiscoveryResult r = source.Discover();
+  EXPECT_THAT(r.warnings, IsEmpty());
+  EXPECT_THAT(
+      PacUrls(r),
+      ElementsAre("http://wpad.corp.example/wpad.dat",  // latest lease first
+                  "http://wpad.hotel/wpad.dat", "http://proxyconf.branch.corp.example/proxy.pac",
+                  "http://wpad.eng.corp.example/wpad.dat", "http://wpad.corp.example/wpad.dat",
+                  "http://wpad.lab.example.org/wpad.dat", "http://wpad.example.org/wpad.dat"));
+  for (const PacLocation& pac : r.pac) EXPECT_EQ(pac.source, v1::PROXY_SOURCE_WPAD);
+  EXPECT_EQ(r.pac[0].detail, dir + "/dhcp/dhclient.eth0.leases (DHCP option 252)");
+  EXPECT_EQ(r.pac[2].detail, dir + "/nm/internal-0f3c-wlan0.lease (DHCP option 252)");
+  EXPECT_THAT(r.pac[3].detail, HasSubstr(dir + "/resolv.conf"));
+  EXPECT_TRUE(r.proxies.empty());
+  EXPECT_FALSE(r.explicitly_direct);
+}
+
+TEST(WpadSourceTest, NothingConfiguredIsNothing) {
+  const std::string dir = TestDir("wpad_empty");
+  WpadPlaces places;
+  places.dhclient_dirs = {dir};
+  places.networkmanager_dirs = {dir};
+  places.resolv_conf = dir + "/resolv.conf";
+  places.host_domain = "";
+  DiscoveryResult r = WpadSource(places).Discover();
+  EXPECT_TRUE(r.pac.empty() && r.warnings.empty());
+}
+
+}  // namespace
+}  // namespace relayscope::agent
