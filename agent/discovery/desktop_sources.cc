@@ -22,6 +22,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "agent/discovery/read_file.h"
 
 extern char** environ;
 
@@ -62,24 +63,6 @@ std::string HostPort(absl::string_view host, int64_t port) {
   return absl::StrContains(host, ':') && !absl::StartsWith(host, "[")
              ? absl::StrCat("[", host, "]:", port)
              : absl::StrCat(host, ":", port);
-}
-
-// At most `max_bytes` of `path`; std::nullopt with *missing set when the
-// file does not exist.
-std::optional<std::string> ReadBounded(const std::string& path, size_t max_bytes, bool* missing) {
-  *missing = false;
-  std::FILE* file = std::fopen(path.c_str(), "rb");
-  if (file == nullptr) {
-    *missing = errno == ENOENT || errno == ENOTDIR;
-    return std::nullopt;
-  }
-  std::string text(max_bytes, '\0');
-  const size_t size = std::fread(text.data(), 1, text.size(), file);
-  const bool failed = std::ferror(file) != 0;
-  std::fclose(file);
-  if (failed) return std::nullopt;
-  text.resize(size);
-  return text;
 }
 
 struct CommandOutput {
@@ -597,7 +580,7 @@ DiscoveryResult KdeSource::Discover() {
   if (config_dir_.empty()) return {};
   const std::string path = config_dir_ + "/kioslaverc";
   bool missing = false;
-  auto text = ReadBounded(path, 1 << 20, &missing);
+  auto text = ReadBoundedFile(path, 1 << 20, &missing);
   if (!text) {
     DiscoveryResult result;
     if (!missing) result.warnings.push_back(absl::StrCat(path, ": cannot be read"));

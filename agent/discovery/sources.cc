@@ -10,6 +10,7 @@
 #include "absl/strings/strip.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "agent/discovery/read_file.h"
 
 extern char** environ;
 
@@ -25,15 +26,6 @@ void DiscoveryResult::Append(DiscoveryResult other) {
 namespace {
 
 constexpr size_t kMaxFileBytes = 4 << 20;
-
-std::optional<std::string> ReadSmallFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return std::nullopt;
-  std::string text(kMaxFileBytes + 1, '\0');
-  in.read(text.data(), static_cast<std::streamsize>(text.size()));
-  text.resize(static_cast<size_t>(in.gcount()));
-  return text;
-}
 
 std::vector<std::string> SplitList(absl::string_view text, const char* separators) {
   std::vector<std::string> out;
@@ -161,7 +153,7 @@ class FirefoxSource final : public ProxySource {
     DiscoveryResult result;
     for (const std::string& base : {home_ + "/.mozilla/firefox",
                                    home_ + "/snap/firefox/common/.mozilla/firefox"}) {
-      auto ini = ReadSmallFile(base + "/profiles.ini");
+      auto ini = ReadBoundedFile(base + "/profiles.ini", kMaxFileBytes);
       if (!ini) continue;
       auto profile = DefaultFirefoxProfile(*ini, base);
       if (!profile.ok()) {
@@ -169,7 +161,7 @@ class FirefoxSource final : public ProxySource {
         continue;
       }
       const std::string prefs = *profile + "/prefs.js";
-      auto text = ReadSmallFile(prefs);
+      auto text = ReadBoundedFile(prefs, kMaxFileBytes);
       if (!text) {
         result.warnings.push_back(absl::StrCat(prefs, ": cannot be read"));
         continue;
@@ -193,7 +185,7 @@ class ManualFileSource final : public ProxySource {
   std::string name() const override { return "manual_file"; }
   DiscoveryResult Discover() override {
     if (!explicit_path_.empty()) {
-      auto text = ReadSmallFile(explicit_path_);
+      auto text = ReadBoundedFile(explicit_path_, kMaxFileBytes);
       if (!text) {
         DiscoveryResult result;
         result.warnings.push_back(absl::StrCat(explicit_path_, ": cannot be read"));
@@ -202,7 +194,7 @@ class ManualFileSource final : public ProxySource {
       return ParseManualFile(*text, explicit_path_);
     }
     for (const std::string& path : default_paths_) {
-      if (auto text = ReadSmallFile(path)) return ParseManualFile(*text, path);
+      if (auto text = ReadBoundedFile(path, kMaxFileBytes)) return ParseManualFile(*text, path);
     }
     return {};
   }

@@ -15,6 +15,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "agent/discovery/read_file.h"
 
 namespace relayscope::agent {
 namespace {
@@ -88,22 +89,6 @@ std::optional<std::string> DecodeDhclientString(absl::string_view text) {
 
 bool IsHttpUrl(absl::string_view url) {
   return absl::StartsWithIgnoreCase(url, "http://") || absl::StartsWithIgnoreCase(url, "https://");
-}
-
-std::optional<std::string> ReadBounded(const std::string& path, size_t max_bytes, bool* missing) {
-  *missing = false;
-  std::FILE* file = std::fopen(path.c_str(), "rb");
-  if (file == nullptr) {
-    *missing = errno == ENOENT || errno == ENOTDIR;
-    return std::nullopt;
-  }
-  std::string text(max_bytes, '\0');
-  const size_t size = std::fread(text.data(), 1, text.size(), file);
-  const bool failed = std::ferror(file) != 0;
-  std::fclose(file);
-  if (failed) return std::nullopt;
-  text.resize(size);
-  return text;
 }
 
 std::vector<std::string> Glob(const std::string& pattern) {
@@ -228,7 +213,7 @@ DiscoveryResult WpadSource::Discover() {
   DiscoveryResult result;
   auto read = [&](const std::string& path) -> std::optional<std::string> {
     bool missing = false;
-    auto text = ReadBounded(path, kMaxFileBytes, &missing);
+    auto text = ReadBoundedFile(path, kMaxFileBytes, &missing);
     if (!text && !missing) result.warnings.push_back(absl::StrCat(path, ": cannot be read"));
     return text;
   };

@@ -27,9 +27,13 @@ std::vector<std::unique_ptr<ProxySource>> DefaultSources(const std::string& home
   std::vector<std::unique_ptr<ProxySource>> sources;
   sources.push_back(MakeFirefoxSource(home));
   const std::string xdg = Env("XDG_CONFIG_HOME");
-  sources.push_back(MakeManualFileSource(
-      proxy_file, {(xdg.empty() ? home + "/.config" : xdg) + "/relayscope/proxy.txt",
-                   "/etc/relayscope/proxy.txt"}));
+  std::vector<std::string> manual_files = {
+      (xdg.empty() ? home + "/.config" : xdg) + "/relayscope/proxy.txt",
+      "/etc/relayscope/proxy.txt"};
+#ifdef _WIN32
+  manual_files.push_back("C:\\proxy_ibm.txt");  // where the seed's users kept it
+#endif
+  sources.push_back(MakeManualFileSource(proxy_file, std::move(manual_files)));
   if (!windows_reg.empty()) sources.push_back(std::make_unique<WindowsSource>(windows_reg));
   sources.push_back(std::make_unique<GnomeSource>());
   sources.push_back(std::make_unique<KdeSource>(KdeSource::DefaultConfigDir(home)));
