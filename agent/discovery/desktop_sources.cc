@@ -22,20 +22,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
-#include "agent/discovery/read_file.h"
+#include "agent/discovery/config_text.h"
 
 extern char** environ;
 
 namespace relayscope::agent {
 namespace {
-
-std::vector<std::string> SplitList(absl::string_view text, char separator) {
-  std::vector<std::string> out;
-  for (absl::string_view item : absl::StrSplit(text, separator, absl::SkipWhitespace())) {
-    out.emplace_back(absl::StripAsciiWhitespace(item));
-  }
-  return out;
-}
 
 // Parses `text` into a candidate, or warns "<where>: <problem>". A value
 // without a scheme gets `default_scheme`.
@@ -220,26 +212,10 @@ std::string KdeProxyValue(absl::string_view value) {
 
 // One GVariant text value as gsettings prints it: 'string' (or "string"
 // when it holds a '), ['a', 'b'] or @as [], a number, true/false.
-bool ConsumeGvariantString(absl::string_view* text, std::string* out) {
-  if (text->empty() || (text->front() != '\'' && text->front() != '"')) return false;
-  const char quote = text->front();
-  for (size_t i = 1; i < text->size(); ++i) {
-    const char c = (*text)[i];
-    if (c == '\\' && i + 1 < text->size()) {
-      out->push_back((*text)[++i]);
-    } else if (c == quote) {
-      text->remove_prefix(i + 1);
-      return true;
-    } else {
-      out->push_back(c);
-    }
-  }
-  return false;
-}
-
 std::optional<std::string> GvariantString(absl::string_view text) {
   std::string out;
-  if (!ConsumeGvariantString(&text, &out) || !absl::StripAsciiWhitespace(text).empty()) {
+  if (!ConsumeQuoted(&text, &out, "'\"", Escapes::kLiteral) ||
+      !absl::StripAsciiWhitespace(text).empty()) {
     return std::nullopt;
   }
   return out;
@@ -253,7 +229,7 @@ std::optional<std::vector<std::string>> GvariantStringArray(absl::string_view te
   text = absl::StripAsciiWhitespace(text);
   while (!text.empty()) {
     std::string item;
-    if (!ConsumeGvariantString(&text, &item)) return std::nullopt;
+    if (!ConsumeQuoted(&text, &item, "'\"", Escapes::kLiteral)) return std::nullopt;
     out.push_back(std::move(item));
     text = absl::StripLeadingAsciiWhitespace(text);
     if (!text.empty() && !absl::ConsumePrefix(&text, ",")) return std::nullopt;
@@ -330,7 +306,7 @@ DiscoveryResult ParseKioslaverc(absl::string_view text, const std::string& path)
             type_value.where, ": ProxyType=1 (manual) but no httpProxy, httpsProxy or socksProxy"));
       }
       std::vector<std::string> bypass;
-      if (const Value* no_proxy = get("NoProxyFor")) bypass = SplitList(no_proxy->text, ',');
+      if (const Value* no_proxy = get("NoProxyFor")) bypass = SplitList(no_proxy->text, ",");
       if (const Value* reversed = get("ReversedException");
           reversed != nullptr && reversed->text == "true") {
         // NoProxyFor then lists the only hosts that use the proxy, which a

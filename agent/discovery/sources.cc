@@ -7,10 +7,10 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
-#include "absl/strings/strip.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "agent/discovery/read_file.h"
+#include "absl/strings/strip.h"
+#include "agent/discovery/config_text.h"
 
 extern char** environ;
 
@@ -26,15 +26,6 @@ void DiscoveryResult::Append(DiscoveryResult other) {
 namespace {
 
 constexpr size_t kMaxFileBytes = 4 << 20;
-
-std::vector<std::string> SplitList(absl::string_view text, const char* separators) {
-  std::vector<std::string> out;
-  for (absl::string_view item : absl::StrSplit(text, absl::ByAnyChar(separators), absl::SkipEmpty())) {
-    item = absl::StripAsciiWhitespace(item);
-    if (!item.empty()) out.emplace_back(item);
-  }
-  return out;
-}
 
 // Adds a candidate parsed from `text`, or a warning naming `where`.
 void AddProxy(DiscoveryResult* result, absl::string_view text, v1::ProxySource source,
@@ -77,8 +68,7 @@ class EnvSource final : public ProxySource {
 
 // ---- Firefox prefs.js ----
 
-// Parses `user_pref("name", value);`. Returns false if the line is not a
-// well-formed user_pref of a network.proxy.* name.
+// One `user_pref("name", value);` line.
 struct Pref {
   std::string name;
   std::string string_value;
@@ -87,37 +77,20 @@ struct Pref {
   bool is_string = false;
 };
 
-bool ParseJsString(absl::string_view* text, std::string* out) {
-  if (text->empty() || (text->front() != '"' && text->front() != '\'')) return false;
-  const char quote = text->front();
-  for (size_t i = 1; i < text->size(); ++i) {
-    const char c = (*text)[i];
-    if (c == '\\' && i + 1 < text->size()) {
-      const char next = (*text)[++i];
-      out->push_back(next == 'n' ? '\n' : next == 't' ? '\t' : next);
-    } else if (c == quote) {
-      text->remove_prefix(i + 1);
-      return true;
-    } else {
-      out->push_back(c);
-    }
-  }
-  return false;  // unterminated
-}
-
+// INVALID_ARGUMENT saying what is wrong with a malformed user_pref line.
 absl::StatusOr<Pref> ParseUserPref(absl::string_view line) {
   absl::string_view rest = absl::StripAsciiWhitespace(line);
   if (!absl::ConsumePrefix(&rest, "user_pref(")) return absl::InvalidArgumentError("not a pref");
   Pref pref;
   rest = absl::StripLeadingAsciiWhitespace(rest);
-  if (!ParseJsString(&rest, &pref.name)) {
+  if (!ConsumeQuoted(&rest, &pref.name, "\"'", Escapes::kC)) {
     return absl::InvalidArgumentError("the preference name is not a terminated string");
   }
   rest = absl::StripLeadingAsciiWhitespace(rest);
   if (!absl::ConsumePrefix(&rest, ",")) return absl::InvalidArgumentError("expected ','");
   rest = absl::StripLeadingAsciiWhitespace(rest);
   if (!rest.empty() && (rest.front() == '"' || rest.front() == '\'')) {
-    if (!ParseJsString(&rest, &pref.string_value)) {
+    if (!ConsumeQuoted(&rest, &pref.string_value, "\"'", Escapes::kC)) {
       return absl::InvalidArgumentError("unterminated string value");
     }
     pref.is_string = true;
@@ -151,13 +124,14 @@ class FirefoxSource final : public ProxySource {
   std::string name() const override { return "firefox"; }
   DiscoveryResult Discover() override {
     DiscoveryResult result;
-    for (const std::string& base : {home_ + "/.mozilla/firefox",
-                                   home_ + "/snap/firefox/common/.mozilla/firefox"}) {
+    for (const std::string& base :
+         {home_ + "/.mozilla/firefox", home_ + "/snap/firefox/common/.mozilla/firefox"}) {
       auto ini = ReadBoundedFile(base + "/profiles.ini", kMaxFileBytes);
       if (!ini) continue;
       auto profile = DefaultFirefoxProfile(*ini, base);
       if (!profile.ok()) {
-        result.warnings.push_back(absl::StrCat(base, "/profiles.ini: ", profile.status().message()));
+        result.warnings.push_back(
+            absl::StrCat(base, "/profiles.ini: ", profile.status().message()));
         continue;
       }
       const std::string prefs = *profile + "/prefs.js";
@@ -208,7 +182,8 @@ class ManualFileSource final : public ProxySource {
 
 DiscoveryResult ParseEnvironment(const std::map<std::string, std::string>& env) {
   DiscoveryResult result;
-  auto lookup = [&](const std::string& lower) -> std::optional<std::pair<std::string, std::string>> {
+  auto lookup =
+      [&](const std::string& lower) -> std::optional<std::pair<std::string, std::string>> {
     for (const std::string& name : {lower, absl::AsciiStrToUpper(lower)}) {
       auto it = env.find(name);
       if (it != env.end() && !absl::StripAsciiWhitespace(it->second).empty()) {
@@ -303,7 +278,8 @@ DiscoveryResult ParsePrefsJs(absl::string_view text, const std::string& path) {
     if (!absl::StrContains(trimmed, "network.proxy.")) continue;
     auto pref = ParseUserPref(trimmed);
     if (!pref.ok()) {
-      result.warnings.push_back(absl::StrCat(path, ":", line_number, ": ", pref.status().message()));
+      result.warnings.push_back(
+          absl::StrCat(path, ":", line_number, ": ", pref.status().message()));
       continue;
     }
     line_of[pref->name] = line_number;
@@ -337,7 +313,8 @@ DiscoveryResult ParsePrefsJs(absl::string_view text, const std::string& path) {
             absl::StrCat(path, ":", line_of["network.proxy.type"],
                          ": proxy type 2 (PAC) without network.proxy.autoconfig_url"));
       } else {
-        result.pac.push_back({url, v1::PROXY_SOURCE_FIREFOX, where("network.proxy.autoconfig_url")});
+        result.pac.push_back(
+            {url, v1::PROXY_SOURCE_FIREFOX, where("network.proxy.autoconfig_url")});
       }
       break;
     }

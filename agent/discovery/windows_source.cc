@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "agent/discovery/config_text.h"
 
 #ifdef _WIN32
 #include <windows.h>
@@ -149,23 +150,6 @@ std::string DecodeRegText(absl::string_view bytes) {
   return out;
 }
 
-// A "quoted" name or REG_SZ value; regedit escapes only \\ and \".
-bool ConsumeQuoted(absl::string_view* text, std::string* out) {
-  if (!absl::ConsumePrefix(text, "\"")) return false;
-  for (size_t i = 0; i < text->size(); ++i) {
-    const char c = (*text)[i];
-    if (c == '\\' && i + 1 < text->size()) {
-      out->push_back((*text)[++i]);
-    } else if (c == '"') {
-      text->remove_prefix(i + 1);
-      return true;
-    } else {
-      out->push_back(c);
-    }
-  }
-  return false;
-}
-
 // "hex:46,00,00,00,..." bytes (whitespace left by joined continuations is
 // allowed).
 std::optional<std::string> ParseHexBytes(absl::string_view text) {
@@ -238,7 +222,7 @@ DiscoveryResult ParseRegExport(absl::string_view text, const std::string& path) 
     if (line.front() == '@') continue;  // the key's default value: not a proxy setting
     std::string name;
     absl::string_view rest = line;
-    if (!ConsumeQuoted(&rest, &name) || !absl::ConsumePrefix(&rest, "=")) {
+    if (!ConsumeQuoted(&rest, &name, "\"", Escapes::kLiteral) || !absl::ConsumePrefix(&rest, "=")) {
       warn("expected \"Name\"=value");
       continue;
     }
@@ -255,7 +239,7 @@ DiscoveryResult ParseRegExport(absl::string_view text, const std::string& path) 
       dword = value;
     } else if (!rest.empty() && rest.front() == '"') {
       std::string value;
-      if (!ConsumeQuoted(&rest, &value)) {
+      if (!ConsumeQuoted(&rest, &value, "\"", Escapes::kLiteral)) {
         warn(absl::StrCat(name, ": unterminated string"));
         continue;
       }

@@ -15,7 +15,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
-#include "agent/discovery/read_file.h"
+#include "agent/discovery/config_text.h"
 
 namespace relayscope::agent {
 namespace {
