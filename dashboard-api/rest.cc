@@ -14,6 +14,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "relayscope/util/status_macros.h"
+#include "relayscope/util/proto_time.h"
 
 namespace relayscope::dashboard {
 namespace {
@@ -129,11 +130,6 @@ absl::StatusOr<absl::Time> ParseTimeParam(const std::string& name, const std::st
   return t;
 }
 
-void SetTimestamp(absl::Time t, google::protobuf::Timestamp* out) {
-  out->set_seconds(absl::ToUnixSeconds(t));
-  out->set_nanos(static_cast<int32_t>(absl::ToInt64Nanoseconds(t - absl::FromUnixSeconds(out->seconds()))));
-}
-
 // window=<duration> (ending now; default 1h) or start=<time>[&end=<time>].
 absl::StatusOr<std::pair<absl::Time, absl::Time>> ParseRange(const Args& args, absl::Time now,
                                                              v1::TimeRange* range) {
@@ -156,8 +152,8 @@ absl::StatusOr<std::pair<absl::Time, absl::Time>> ParseRange(const Args& args, a
     if (d == absl::ZeroDuration()) return absl::InvalidArgumentError("window must be positive");
     start = end - d;
   }
-  SetTimestamp(start, range->mutable_start());
-  SetTimestamp(end, range->mutable_end());
+  *range->mutable_start() = ToProtoTimestamp(start);
+  *range->mutable_end() = ToProtoTimestamp(end);
   return std::pair{start, end};
 }
 
@@ -173,8 +169,7 @@ absl::Status ParseStep(const Args& args, absl::Duration span, google::protobuf::
         1, (absl::ToInt64Minutes(span) + kTargetPoints - 1) / kTargetPoints);
     d = absl::Minutes(minutes);
   }
-  step->set_seconds(absl::ToInt64Seconds(d));
-  step->set_nanos(static_cast<int32_t>(absl::ToInt64Nanoseconds(d % absl::Seconds(1))));
+  *step = ToProtoDuration(d);
   return absl::OkStatus();
 }
 
@@ -215,14 +210,18 @@ absl::Status ParseFilter(const Args& args, bool with_site, v1::Filter* filter) {
   return absl::OkStatus();
 }
 
-absl::Status ParsePage(const Args& args, uint32_t* page_size, std::string* page_token) {
+// page_size and page_token into any of the List requests.
+template <typename Request>
+absl::Status ParsePage(const Args& args, Request* request) {
   ASSIGN_OR_RETURN(const auto size, args.One("page_size"));
-  if (size && (!absl::SimpleAtoi(*size, page_size) || *page_size == 0 || *page_size > 500)) {
+  uint32_t page_size = 0;
+  if (size && (!absl::SimpleAtoi(*size, &page_size) || page_size == 0 || page_size > 500)) {
     return absl::InvalidArgumentError(
         absl::StrCat("page_size: '", *size, "' is not a number from 1 to 500"));
   }
+  request->set_page_size(page_size);
   ASSIGN_OR_RETURN(const auto token, args.One("page_token"));
-  if (token) *page_token = *token;
+  if (token) request->set_page_token(*token);
   return absl::OkStatus();
 }
 
@@ -363,11 +362,7 @@ HttpResponse RestApi::Get(absl::string_view path, absl::string_view query) {
     if (auto s = ParseFilter(*args, /*with_site=*/true, request.mutable_filter()); !s.ok()) {
       return BadRequest(s);
     }
-    uint32_t page_size = 0;
-    if (auto s = ParsePage(*args, &page_size, request.mutable_page_token()); !s.ok()) {
-      return BadRequest(s);
-    }
-    request.set_page_size(page_size);
+    if (auto s = ParsePage(*args, &request); !s.ok()) return BadRequest(s);
     return Call(request, &v1::FleetQuery::StubInterface::ListFailurePatterns);
   }
   if (endpoint == "sites") {
@@ -377,11 +372,7 @@ HttpResponse RestApi::Get(absl::string_view path, absl::string_view query) {
     if (auto r = ParseRange(*args, now, request.mutable_range()); !r.ok()) {
       return BadRequest(r.status());
     }
-    uint32_t page_size = 0;
-    if (auto s = ParsePage(*args, &page_size, request.mutable_page_token()); !s.ok()) {
-      return BadRequest(s);
-    }
-    request.set_page_size(page_size);
+    if (auto s = ParsePage(*args, &request); !s.ok()) return BadRequest(s);
     return Call(request, &v1::FleetQuery::StubInterface::ListSites);
   }
   if (endpoint == "sessions") {
@@ -394,11 +385,7 @@ HttpResponse RestApi::Get(absl::string_view path, absl::string_view query) {
     auto site = args->One("site");
     if (!site.ok()) return BadRequest(site.status());
     if (*site) request.set_site(**site);
-    uint32_t page_size = 0;
-    if (auto s = ParsePage(*args, &page_size, request.mutable_page_token()); !s.ok()) {
-      return BadRequest(s);
-    }
-    request.set_page_size(page_size);
+    if (auto s = ParsePage(*args, &request); !s.ok()) return BadRequest(s);
     return Call(request, &v1::FleetQuery::StubInterface::ListSessions);
   }
   if (absl::StartsWith(endpoint, "sessions/")) {

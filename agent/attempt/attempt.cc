@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "agent/handshake/handshake.h"
+#include "relayscope/util/proto_time.h"
 
 namespace relayscope::agent {
 namespace {
@@ -18,21 +19,13 @@ std::string Hex(const uint8_t* data, size_t size) {
   return out;
 }
 
-void SetDuration(absl::Duration d, google::protobuf::Duration* out) {
-  const int64_t nanos = absl::ToInt64Nanoseconds(d);
-  out->set_seconds(nanos / 1000000000);
-  out->set_nanos(static_cast<int32_t>(nanos % 1000000000));
-}
-
 }  // namespace
 
 v1::Attempt RunAttempt(const Destination& destination, const ProxyEndpoint& proxy,
                        absl::Time deadline, AttemptTrace* trace) {
   const absl::Time start = absl::Now();
   v1::Attempt attempt;
-  const int64_t start_us = absl::ToUnixMicros(start);
-  attempt.mutable_start_time()->set_seconds(start_us / 1000000);
-  attempt.mutable_start_time()->set_nanos(static_cast<int32_t>((start_us % 1000000) * 1000));
+  *attempt.mutable_start_time() = ToProtoTimestamp(start);
   attempt.set_address(destination.host);
   attempt.set_port(destination.port);
   attempt.set_route_kind(proxy.kind == v1::ROUTE_KIND_UNSPECIFIED ? v1::ROUTE_KIND_DIRECT
@@ -41,7 +34,7 @@ v1::Attempt RunAttempt(const Destination& destination, const ProxyEndpoint& prox
     attempt.set_outcome(outcome);
     attempt.set_failed_phase(outcome == v1::OUTCOME_OK ? v1::PHASE_UNSPECIFIED : failed_phase);
     attempt.set_detail(std::move(detail));
-    SetDuration(absl::Now() - start, attempt.mutable_total_duration());
+    *attempt.mutable_total_duration() = ToProtoDuration(absl::Now() - start);
     return attempt;
   };
 
@@ -59,7 +52,7 @@ v1::Attempt RunAttempt(const Destination& destination, const ProxyEndpoint& prox
   auto record_handshake = [&](bool completed) {
     v1::PhaseTiming* phase = attempt.add_phases();
     phase->set_phase(v1::PHASE_HANDSHAKE);
-    SetDuration(absl::Now() - handshake_start, phase->mutable_duration());
+    *phase->mutable_duration() = ToProtoDuration(absl::Now() - handshake_start);
     phase->set_completed(completed);
   };
   auto client = handshake::Client::Create();

@@ -13,6 +13,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "relayscope/util/proto_time.h"
 
 namespace relayscope::agent {
 namespace {
@@ -55,9 +56,8 @@ bool WaitFor(int fd, short events, absl::Time deadline) {
 v1::PhaseTiming Timing(v1::Phase phase, curl_off_t micros, bool completed) {
   v1::PhaseTiming timing;
   timing.set_phase(phase);
-  int64_t us = micros < 0 ? 0 : static_cast<int64_t>(micros);
-  timing.mutable_duration()->set_seconds(us / 1000000);
-  timing.mutable_duration()->set_nanos(static_cast<int32_t>((us % 1000000) * 1000));
+  *timing.mutable_duration() =
+      ToProtoDuration(absl::Microseconds(micros < 0 ? 0 : static_cast<int64_t>(micros)));
   timing.set_completed(completed);
   return timing;
 }

@@ -10,15 +10,10 @@
 #include "absl/time/clock.h"
 #include "agent/attempt/attempt.h"
 #include "agent/report/verdict.h"
+#include "relayscope/util/proto_time.h"
 
 namespace relayscope::agent {
 namespace {
-
-void SetTimestamp(absl::Time t, google::protobuf::Timestamp* out) {
-  const int64_t us = absl::ToUnixMicros(t);
-  out->set_seconds(us / 1000000);
-  out->set_nanos(static_cast<int32_t>((us % 1000000) * 1000));
-}
 
 }  // namespace
 
@@ -40,7 +35,7 @@ v1::SessionReport Diagnose(const v1::Catalogue& catalogue, const std::vector<Rou
   report.set_session_id(options.session_id.empty() ? NewUuid() : options.session_id);
   report.set_catalogue(catalogue.name());
   for (const v1::DiscoveredProxy& proxy : proxies) *report.add_proxies() = proxy;
-  SetTimestamp(absl::Now(), report.mutable_start_time());
+  *report.mutable_start_time() = ToProtoTimestamp(absl::Now());
 
   const std::vector<PlannedAttempt> plan = Plan(catalogue, routes, options.allowed_ports);
   std::vector<v1::Attempt> results(plan.size());
@@ -141,7 +136,7 @@ v1::SessionReport Diagnose(const v1::Catalogue& catalogue, const std::vector<Rou
         "%s (%d of %d attempts were not started: the time budget ran out.)",
         report.verdict().summary(), skipped, plan.size()));
   }
-  SetTimestamp(absl::Now(), report.mutable_end_time());
+  *report.mutable_end_time() = ToProtoTimestamp(absl::Now());
   return report;
 }
 

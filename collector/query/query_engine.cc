@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "relayscope/util/status_macros.h"
+#include "relayscope/util/proto_time.h"
 
 namespace relayscope::collector {
 namespace {
@@ -23,24 +24,6 @@ absl::StatusOr<absl::Time> ToTime(const google::protobuf::Timestamp& t, absl::st
     return absl::InvalidArgumentError(absl::StrCat(field, " is not a valid timestamp"));
   }
   return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
-}
-
-void SetTimestamp(absl::Time t, google::protobuf::Timestamp* out) {
-  const int64_t us = absl::ToUnixMicros(t);
-  int64_t seconds = us / 1000000;
-  int64_t micros = us % 1000000;
-  if (micros < 0) {
-    micros += 1000000;
-    --seconds;
-  }
-  out->set_seconds(seconds);
-  out->set_nanos(static_cast<int32_t>(micros * 1000));
-}
-
-void SetDuration(absl::Duration d, google::protobuf::Duration* out) {
-  const int64_t ns = absl::ToInt64Nanoseconds(d);
-  out->set_seconds(ns / 1000000000);
-  out->set_nanos(static_cast<int32_t>(ns % 1000000000));
 }
 
 // How many steps of `step` it takes to cover `span` (rounded up).
@@ -152,6 +135,12 @@ uint64_t Fingerprint(const google::protobuf::Message& query) {
   return hash;
 }
 
+// part / whole; 0 when whole is 0 (no attempts: nothing succeeded).
+double Ratio(uint64_t part, uint64_t whole) {
+  return whole == 0 ? 0.0 : static_cast<double>(part) / static_cast<double>(whole);
+}
+double SuccessRatio(const SiteRow& s) { return Ratio(s.attempts - s.failures, s.attempts); }
+
 // Counts of one reachability point being summed up.
 struct Accumulator {
   uint64_t attempts = 0;
@@ -178,15 +167,14 @@ struct Accumulator {
     }
   }
   void Fill(absl::Time time, v1::ReachabilityPoint* point) const {
-    SetTimestamp(time, point->mutable_time());
+    *point->mutable_time() = ToProtoTimestamp(time);
     point->set_attempts(attempts);
     point->set_ok(ok);
-    point->set_success_ratio(attempts == 0 ? 0.0
-                                           : static_cast<double>(ok) / static_cast<double>(attempts));
-    SetDuration(HistogramQuantile(connect, 0.5), point->mutable_connect_p50());
-    SetDuration(HistogramQuantile(connect, 0.95), point->mutable_connect_p95());
-    SetDuration(HistogramQuantile(handshake, 0.5), point->mutable_handshake_p50());
-    SetDuration(HistogramQuantile(handshake, 0.95), point->mutable_handshake_p95());
+    point->set_success_ratio(Ratio(ok, attempts));
+    *point->mutable_connect_p50() = ToProtoDuration(HistogramQuantile(connect, 0.5));
+    *point->mutable_connect_p95() = ToProtoDuration(HistogramQuantile(connect, 0.95));
+    *point->mutable_handshake_p50() = ToProtoDuration(HistogramQuantile(handshake, 0.5));
+    *point->mutable_handshake_p95() = ToProtoDuration(HistogramQuantile(handshake, 0.95));
   }
 };
 
@@ -346,8 +334,8 @@ absl::StatusOr<v1::ListFailurePatternsResponse> QueryEngine::ListFailurePatterns
         p->set_count(g.count);
         p->set_sites(g.sites);
         p->set_agents(g.agents);
-        SetTimestamp(g.first_seen, p->mutable_first_seen());
-        SetTimestamp(g.last_seen, p->mutable_last_seen());
+        *p->mutable_first_seen() = ToProtoTimestamp(g.first_seen);
+        *p->mutable_last_seen() = ToProtoTimestamp(g.last_seen);
         if (g.example.has_interference()) *p->mutable_example() = g.example.interference();
         p->set_example_detail(g.example.detail());
         p->set_example_agent_id(g.example_agent_id);
@@ -368,14 +356,9 @@ absl::StatusOr<v1::ListSitesResponse> QueryEngine::ListSites(const v1::ListSites
   filter.start = range.start;
   filter.end = range.end;
   ASSIGN_OR_RETURN(std::vector<SiteRow> sites, store_->Sites(filter));
-  auto ratio = [](const SiteRow& s) {
-    return s.attempts == 0 ? 0.0
-                           : static_cast<double>(s.attempts - s.failures) /
-                                 static_cast<double>(s.attempts);
-  };
-  std::stable_sort(sites.begin(), sites.end(), [&](const SiteRow& a, const SiteRow& b) {
+  std::stable_sort(sites.begin(), sites.end(), [](const SiteRow& a, const SiteRow& b) {
     if (a.failures != b.failures) return a.failures > b.failures;
-    if (ratio(a) != ratio(b)) return ratio(a) < ratio(b);
+    if (SuccessRatio(a) != SuccessRatio(b)) return SuccessRatio(a) < SuccessRatio(b);
     return a.site < b.site;
   });
   v1::ListSitesResponse response;
@@ -388,10 +371,8 @@ absl::StatusOr<v1::ListSitesResponse> QueryEngine::ListSites(const v1::ListSites
         summary->set_sessions(s.sessions);
         summary->set_attempts(s.attempts);
         summary->set_failures(s.failures);
-        summary->set_success_ratio(s.attempts == 0 ? 0.0
-                                                   : static_cast<double>(s.attempts - s.failures) /
-                                                         static_cast<double>(s.attempts));
-        SetTimestamp(s.last_seen, summary->mutable_last_seen());
+        summary->set_success_ratio(SuccessRatio(s));
+        *summary->mutable_last_seen() = ToProtoTimestamp(s.last_seen);
         summary->set_top_failure(s.top_failure);
       });
   return response;
@@ -417,7 +398,7 @@ absl::StatusOr<v1::ListSessionsResponse> QueryEngine::ListSessions(
     s->set_agent_id(row.agent_id);
     s->set_session_id(row.session_id);
     s->set_site(row.site);
-    SetTimestamp(row.updated, s->mutable_updated());
+    *s->mutable_updated() = ToProtoTimestamp(row.updated);
     if (row.report.has_start_time()) *s->mutable_start_time() = row.report.start_time();
     s->set_verdict(row.report.verdict().status());
     s->set_summary(row.report.verdict().summary());
@@ -457,7 +438,7 @@ absl::StatusOr<v1::GetActivityResponse> QueryEngine::GetActivity(
   size_t next = 0;
   for (absl::Time t = range.start; t < range.end; t += step) {
     v1::ActivityPoint* point = response.add_points();
-    SetTimestamp(t, point->mutable_time());
+    *point->mutable_time() = ToProtoTimestamp(t);
     if (next < rows.size() && rows[next].time == t) {
       point->set_agents(rows[next].agents);
       point->set_sites(rows[next].sites);

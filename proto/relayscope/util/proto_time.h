@@ -1,0 +1,26 @@
+// absl::Time / absl::Duration into the proto well-known types, through
+// protobuf's own TimeUtil (which normalises signs and ranges), so no
+// component splits seconds and nanos by hand.
+#ifndef RELAYSCOPE_UTIL_PROTO_TIME_H_
+#define RELAYSCOPE_UTIL_PROTO_TIME_H_
+
+#include <google/protobuf/duration.pb.h>
+#include <google/protobuf/timestamp.pb.h>
+#include <google/protobuf/util/time_util.h>
+
+#include "absl/time/time.h"
+
+namespace relayscope {
+
+// Microsecond precision: what every stored and compared timestamp uses.
+inline google::protobuf::Timestamp ToProtoTimestamp(absl::Time t) {
+  return google::protobuf::util::TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(t));
+}
+
+inline google::protobuf::Duration ToProtoDuration(absl::Duration d) {
+  return google::protobuf::util::TimeUtil::NanosecondsToDuration(absl::ToInt64Nanoseconds(d));
+}
+
+}  // namespace relayscope
+
+#endif  // RELAYSCOPE_UTIL_PROTO_TIME_H_
