@@ -2,6 +2,7 @@
 // thread (group commit: everything queued goes into one transaction and one
 // fsync), one reader connection for queries (WAL lets it read while the
 // writer writes).
+#include <google/protobuf/util/time_util.h>
 #include <sqlite3.h>
 
 #include <deque>
@@ -20,6 +21,8 @@
 
 namespace relayscope::collector {
 namespace {
+
+using google::protobuf::util::TimeUtil;
 
 // Durability: WAL with synchronous=FULL syncs the WAL at every commit, so a
 // batch acknowledged to an agent survives a crash or power loss.
@@ -92,10 +95,6 @@ int BucketOf(const v1::Attempt& attempt, v1::Phase phase) {
     return kLatencyBuckets - 1;
   }
   return -1;  // the phase did not complete: not in the histogram
-}
-
-int64_t StartMicros(const v1::Attempt& a) {
-  return a.start_time().seconds() * 1000000 + a.start_time().nanos() / 1000;
 }
 
 // Prepared statement owner.
@@ -666,7 +665,7 @@ class SqliteStore final : public Store {
       BindText(insert, 1, agent_id);
       BindText(insert, 2, batch.session_id);
       sqlite3_bind_int64(insert, 3, static_cast<int64_t>(a.sequence()));
-      sqlite3_bind_int64(insert, 4, StartMicros(a));
+      sqlite3_bind_int64(insert, 4, TimeUtil::TimestampToMicroseconds(a.start_time()));
       BindText(insert, 5, site);
       BindText(insert, 6, a.region());
       BindText(insert, 7, a.relay());
