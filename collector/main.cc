@@ -27,7 +27,8 @@
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:50051", "gRPC address (host:port; port 0 = any)");
 ABSL_FLAG(std::string, store, "sqlite:///var/lib/relayscope/collector.db",
-          "Store URL: sqlite:///path.db");
+          "Store URL: sqlite:///path.db, or postgresql://user@host:5432/db for several "
+          "collectors (keep the password out of the command line: PGPASSFILE or PGPASSWORD)");
 ABSL_FLAG(std::string, catalogue, "/etc/relayscope/catalogue.textproto",
           "Relay catalogue; names it does not list are counted as \"other\"");
 ABSL_FLAG(std::string, tokens, "", "Agent token file (\"<name> <sha256-hex>\" per line)");
@@ -132,7 +133,7 @@ int main(int argc, char** argv) {
   const std::string listen = absl::GetFlag(FLAGS_listen);
   const std::string grpc_address = absl::StrCat(listen.substr(0, listen.rfind(':')), ":", port);
   std::fprintf(stderr, "event=listening grpc=%s metrics=%s store=%s\n", grpc_address.c_str(),
-               metrics_address.c_str(), absl::GetFlag(FLAGS_store).c_str());
+               metrics_address.c_str(), RedactUrl(absl::GetFlag(FLAGS_store)).c_str());
   if (const std::string ready = absl::GetFlag(FLAGS_ready_file); !ready.empty()) {
     std::string content = absl::StrCat("grpc=", grpc_address, "\n");
     if (!metrics_address.empty()) absl::StrAppend(&content, "metrics=", metrics_address, "\n");

@@ -18,6 +18,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "collector/store/store.h"
+#include "collector/store/store_internal.h"
 
 namespace relayscope::collector {
 namespace {
@@ -756,32 +757,11 @@ class SqliteStore final : public Store {
 
 }  // namespace
 
-absl::StatusOr<CommitResult> Store::Commit(IngestBatch batch) {
-  absl::Notification done;
-  absl::StatusOr<CommitResult> result;
-  CommitAsync(std::move(batch), [&](absl::StatusOr<CommitResult> r) {
-    result = std::move(r);
-    done.Notify();
-  });
-  done.WaitForNotification();
-  return result;
+namespace internal {
+
+absl::StatusOr<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path) {
+  return SqliteStore::Open(path);
 }
 
-absl::StatusOr<std::unique_ptr<Store>> OpenStore(const std::string& url) {
-  if (url == "sqlite::memory:") return SqliteStore::Open(":memory:");
-  if (absl::StartsWith(url, "sqlite://")) {
-    const std::string path = url.substr(9);
-    if (path.empty() || path[0] != '/') {
-      return absl::InvalidArgumentError(
-          absl::StrCat("\"", url, "\": use sqlite:///absolute/path.db"));
-    }
-    return SqliteStore::Open(path);
-  }
-  if (absl::StartsWith(url, "postgresql://") || absl::StartsWith(url, "postgres://")) {
-    return absl::UnimplementedError("the PostgreSQL store is not built yet; use sqlite:///path");
-  }
-  return absl::InvalidArgumentError(
-      absl::StrCat("\"", url, "\": unknown store; use sqlite:///path.db"));
-}
-
+}  // namespace internal
 }  // namespace relayscope::collector

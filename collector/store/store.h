@@ -182,11 +182,16 @@ class Store {
 };
 
 // Opens the store a URL names: "sqlite:///abs/path.db" (created if
-// missing; migrated to the current schema) or "sqlite::memory:".
-// INVALID_ARGUMENT for other URLs, UNIMPLEMENTED for postgresql:// (not
-// built yet), FAILED_PRECONDITION for a database newer than this binary,
-// UNAVAILABLE if the file cannot be opened.
+// missing), "sqlite::memory:", or "postgresql://user[:password]@host[:port]/
+// database[?sslmode=...]" (libpq's URL; several collectors may share one
+// database). Either is migrated to the current schema. INVALID_ARGUMENT for
+// other URLs, FAILED_PRECONDITION for a database newer than this binary,
+// UNAVAILABLE if the file cannot be opened or the server not reached.
+// Messages never contain the URL's password.
 absl::StatusOr<std::unique_ptr<Store>> OpenStore(const std::string& url);
+
+// `url` with any password replaced by "***", for messages and logs.
+std::string RedactUrl(const std::string& url);
 
 }  // namespace relayscope::collector
 

@@ -7,8 +7,10 @@
 #include <numeric>
 #include <thread>
 
+#include "collector/store/store_internal.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/rig/postgres.h"
 
 namespace relayscope::collector {
 namespace {
@@ -55,17 +57,83 @@ uint64_t TotalRollupAttempts(Store& store) {
   return total;
 }
 
-class StoreTest : public ::testing::Test {
+// One PostgreSQL server per test process (gtest_discover_tests runs each
+// test in its own process), a fresh database per test.
+class PostgresServer {
+ public:
+  static PostgresServer& Get() {
+    if (instance_ == nullptr) instance_ = new PostgresServer();
+    return *instance_;
+  }
+  // Stops the server if one was started.
+  static void Shutdown() {
+    delete instance_;
+    instance_ = nullptr;
+  }
+  // Skips (with the reason) when PostgreSQL is not installed.
+  absl::StatusOr<std::string> NewDatabase() {
+    if (!server_.ok()) return server_.status();
+    return (*server_)->CreateDatabase(absl::StrCat("store_test_", databases_++));
+  }
+  rig::Postgres* server() { return server_.ok() ? server_->get() : nullptr; }
+  ~PostgresServer() { std::filesystem::remove_all(dir_); }
+
+ private:
+  PostgresServer()
+      : dir_(std::filesystem::temp_directory_path() /
+             ("relayscope-pg-" + std::to_string(getpid()))),
+        server_(Start(dir_)) {}
+  static absl::StatusOr<std::unique_ptr<rig::Postgres>> Start(const std::string& dir) {
+    std::filesystem::create_directories(dir);
+    return rig::Postgres::Start(dir);
+  }
+  static inline PostgresServer* instance_ = nullptr;
+  std::string dir_;
+  absl::StatusOr<std::unique_ptr<rig::Postgres>> server_;
+  int databases_ = 0;
+};
+
+// Stops the shared server at exit, by its PID, however the test ends.
+class StopPostgresAtExit : public ::testing::Environment {
+ public:
+  void TearDown() override { PostgresServer::Shutdown(); }
+};
+::testing::Environment* const kStopPostgres =
+    ::testing::AddGlobalTestEnvironment(new StopPostgresAtExit);
+
+// The same suite against every backend: "sqlite" (in memory) and
+// "postgresql" (a real server started by the test).
+class StoreTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    auto store = OpenStore("sqlite::memory:");
+    std::string url = "sqlite::memory:";
+    if (GetParam() == "postgresql") {
+      auto database = PostgresServer::Get().NewDatabase();
+      if (absl::IsNotFound(database.status())) GTEST_SKIP() << database.status();
+      ASSERT_TRUE(database.ok()) << database.status();
+      url = *database;
+    }
+    url_ = url;
+    auto store = OpenStore(url);
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = *std::move(store);
   }
+  std::string url_;
   std::unique_ptr<Store> store_;
 };
 
-TEST_F(StoreTest, ResentBatchCountsAsDuplicatesAndLeavesRollupsUnchanged) {
+std::string BackendName(const ::testing::TestParamInfo<std::string>& param) {
+  return param.param;
+}
+INSTANTIATE_TEST_SUITE_P(Backends, StoreTest, ::testing::Values("sqlite", "postgresql"),
+                         BackendName);
+
+// What only a database server has: other clients, a schema of its own.
+class PostgresStoreTest : public StoreTest {};
+INSTANTIATE_TEST_SUITE_P(Backends, PostgresStoreTest, ::testing::Values("postgresql"),
+                         BackendName);
+
+TEST_P(StoreTest, ResentBatchCountsAsDuplicatesAndLeavesRollupsUnchanged) {
   auto batch = Batch("agent-1", "s-1",
                      {MakeAttempt(1, kT0, "emea-1", 8200, v1::OUTCOME_OK),
                       MakeAttempt(2, kT0, "emea-1", 80, v1::OUTCOME_PROTOCOL_INTERFERENCE),
@@ -93,7 +161,7 @@ TEST_F(StoreTest, ResentBatchCountsAsDuplicatesAndLeavesRollupsUnchanged) {
             1u);
 }
 
-TEST_F(StoreTest, ConcurrentOverlappingCommitsCountEachAttemptExactlyOnce) {
+TEST_P(StoreTest, ConcurrentOverlappingCommitsCountEachAttemptExactlyOnce) {
   // 8 writers, each sending sequences [t*50, t*50+100): every sequence but
   // the first and last 50 is sent twice.
   std::vector<std::thread> writers;
@@ -120,7 +188,7 @@ TEST_F(StoreTest, ConcurrentOverlappingCommitsCountEachAttemptExactlyOnce) {
   EXPECT_EQ(TotalRollupAttempts(*store_), 450u);
 }
 
-TEST_F(StoreTest, RollupsAreExactPerMinuteAndKeyWithLatencyBuckets) {
+TEST_P(StoreTest, RollupsAreExactPerMinuteAndKeyWithLatencyBuckets) {
   ASSERT_TRUE(store_
                   ->Commit(Batch("agent-1", "s-1",
                                  {MakeAttempt(1, kT0 + absl::Seconds(5), "emea-1", 8200,
@@ -153,7 +221,7 @@ TEST_F(StoreTest, RollupsAreExactPerMinuteAndKeyWithLatencyBuckets) {
   EXPECT_EQ(store_->Rollups(kT0, kT0 + absl::Minutes(1))->size(), 1u);
 }
 
-TEST_F(StoreTest, SessionHasAttemptsInSequenceOrderAndTheLatestMetadata) {
+TEST_P(StoreTest, SessionHasAttemptsInSequenceOrderAndTheLatestMetadata) {
   IngestBatch late = Batch("agent-1", "s-1", {MakeAttempt(2, kT0, "emea-1", 80, v1::OUTCOME_OK)});
   IngestBatch early = Batch("agent-1", "s-1", {MakeAttempt(1, kT0, "emea-1", 8200, v1::OUTCOME_OK)});
   early.session.mutable_verdict()->set_summary("first");
@@ -175,7 +243,7 @@ TEST_F(StoreTest, SessionHasAttemptsInSequenceOrderAndTheLatestMetadata) {
   EXPECT_EQ(store_->Session("agent-1", "nope").status().code(), absl::StatusCode::kNotFound);
 }
 
-TEST_F(StoreTest, PruneRemovesRawAttemptsButKeepsRollups) {
+TEST_P(StoreTest, PruneRemovesRawAttemptsButKeepsRollups) {
   ASSERT_TRUE(store_
                   ->Commit(Batch("agent-1", "s-1",
                                  {MakeAttempt(1, kT0, "emea-1", 8200, v1::OUTCOME_OK),
@@ -219,10 +287,181 @@ TEST(StoreFile, SurvivesReopenAndRefusesASchemaFromTheFuture) {
 TEST(StoreUrl, OnlyKnownStoresOpen) {
   EXPECT_EQ(OpenStore("mysql://x").status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(OpenStore("sqlite://relative.db").status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(OpenStore("postgresql://db/relayscope").status().code(),
-            absl::StatusCode::kUnimplemented);
+  EXPECT_THAT(std::string(OpenStore("ftp://user:hunter2@x/").status().message()),
+              ::testing::Not(HasSubstr("hunter2")));
   EXPECT_EQ(OpenStore("sqlite:///nonexistent-dir/x.db").status().code(),
             absl::StatusCode::kUnavailable);
+}
+
+// Failed attempts of two sites, agents and sessions, for the aggregates.
+void CommitFleet(Store& store) {
+  IngestBatch a = Batch("agent-1", "s-1",
+                        {MakeAttempt(1, kT0, "emea-1", 8200, v1::OUTCOME_OK),
+                         MakeAttempt(2, kT0 + absl::Seconds(10), "emea-1", 80,
+                                     v1::OUTCOME_PROTOCOL_INTERFERENCE),
+                         MakeAttempt(3, kT0 + absl::Seconds(20), "apac-1", 8200,
+                                     v1::OUTCOME_CONNECT_TIMEOUT)});
+  a.attempts[1].set_detail("HTTP/1.0 400 Bad Request");
+  a.session.mutable_verdict()->set_summary("port 80 intercepted");
+  IngestBatch b = Batch("agent-2", "s-9",
+                        {MakeAttempt(1, kT0 + absl::Minutes(1), "emea-1", 80,
+                                     v1::OUTCOME_PROTOCOL_INTERFERENCE),
+                         MakeAttempt(2, kT0 + absl::Minutes(2), "emea-1", 80,
+                                     v1::OUTCOME_PROTOCOL_INTERFERENCE)});
+  b.agent.set_site("Zeta");  // upper case sorts before lower case, bytewise
+  b.attempts[1].set_detail("the latest");
+  ASSERT_TRUE(store.Commit(a).ok());
+  ASSERT_TRUE(store.Commit(b).ok());
+}
+
+TEST_P(StoreTest, FailureGroupsCountSitesAgentsAndKeepTheLatestEvidence) {
+  CommitFleet(*store_);
+  AttemptFilter all;
+  auto groups = store_->FailureGroups(all);
+  ASSERT_TRUE(groups.ok()) << groups.status();
+  ASSERT_EQ(groups->size(), 2u);
+  const FailureGroup& top = (*groups)[0];
+  EXPECT_EQ(top.outcome, v1::OUTCOME_PROTOCOL_INTERFERENCE);
+  EXPECT_EQ(top.port, 80u);
+  EXPECT_EQ(top.count, 3u);
+  EXPECT_EQ(top.sites, 2u);
+  EXPECT_EQ(top.agents, 2u);
+  EXPECT_EQ(top.first_seen, kT0 + absl::Seconds(10));
+  EXPECT_EQ(top.last_seen, kT0 + absl::Minutes(2));
+  EXPECT_EQ(top.example.detail(), "the latest");
+  EXPECT_EQ(top.example_agent_id, "agent-2");
+  EXPECT_EQ((*groups)[1].outcome, v1::OUTCOME_CONNECT_TIMEOUT);
+  EXPECT_EQ((*groups)[1].relay, "apac-1");
+  // Filters: a site, a port, a time range.
+  AttemptFilter acme;
+  acme.site = "acme";
+  EXPECT_EQ((*store_->FailureGroups(acme))[0].count, 1u);
+  AttemptFilter port;
+  port.ports = {8200};
+  port.regions = {"apac"};
+  ASSERT_EQ(store_->FailureGroups(port)->size(), 1u);
+  AttemptFilter early;
+  early.end = kT0 + absl::Minutes(1);
+  EXPECT_EQ((*store_->FailureGroups(early))[0].count, 1u);
+}
+
+TEST_P(StoreTest, SitesAndActivityAreExact) {
+  CommitFleet(*store_);
+  auto sites = store_->Sites(AttemptFilter());
+  ASSERT_TRUE(sites.ok()) << sites.status();
+  ASSERT_EQ(sites->size(), 2u);
+  EXPECT_EQ((*sites)[0].site, "Zeta");
+  EXPECT_EQ((*sites)[0].attempts, 2u);
+  EXPECT_EQ((*sites)[0].failures, 2u);
+  EXPECT_EQ((*sites)[0].top_failure, v1::OUTCOME_PROTOCOL_INTERFERENCE);
+  EXPECT_EQ((*sites)[1].site, "acme");
+  EXPECT_EQ((*sites)[1].agents, 1u);
+  EXPECT_EQ((*sites)[1].sessions, 1u);
+  EXPECT_EQ((*sites)[1].attempts, 3u);
+  EXPECT_EQ((*sites)[1].failures, 2u);
+  EXPECT_EQ((*sites)[1].last_seen, kT0 + absl::Seconds(20));
+  // A tie (one interference, one timeout): the lower outcome value wins.
+  EXPECT_EQ((*sites)[1].top_failure,
+            std::min(v1::OUTCOME_PROTOCOL_INTERFERENCE, v1::OUTCOME_CONNECT_TIMEOUT));
+
+  auto activity = store_->Activity(kT0, kT0 + absl::Minutes(3), absl::Minutes(1));
+  ASSERT_TRUE(activity.ok()) << activity.status();
+  ASSERT_EQ(activity->size(), 3u);
+  EXPECT_EQ((*activity)[0].time, kT0);
+  EXPECT_EQ((*activity)[0].attempts, 3u);
+  EXPECT_EQ((*activity)[0].agents, 1u);
+  EXPECT_EQ((*activity)[1].time, kT0 + absl::Minutes(1));
+  EXPECT_EQ((*activity)[1].sites, 1u);
+  EXPECT_EQ((*activity)[2].sessions, 1u);
+  EXPECT_EQ(store_->Activity(kT0, kT0, absl::ZeroDuration()).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST_P(StoreTest, SessionsListNewestFirstWithCountsAndPages) {
+  CommitFleet(*store_);
+  const absl::Time now = absl::Now();
+  auto sessions = store_->Sessions(now - absl::Hours(1), now + absl::Hours(1), "", 0, 10);
+  ASSERT_TRUE(sessions.ok()) << sessions.status();
+  ASSERT_EQ(sessions->size(), 2u);
+  EXPECT_EQ((*sessions)[0].agent_id, "agent-2");  // committed last
+  EXPECT_EQ((*sessions)[0].attempts, 2u);
+  EXPECT_EQ((*sessions)[1].session_id, "s-1");
+  EXPECT_EQ((*sessions)[1].failures, 2u);
+  EXPECT_EQ((*sessions)[1].report.verdict().summary(), "port 80 intercepted");
+  EXPECT_EQ((*sessions)[1].report.agent().site(), "acme");
+  auto second_page = store_->Sessions(now - absl::Hours(1), now + absl::Hours(1), "", 1, 10);
+  ASSERT_EQ(second_page->size(), 1u);
+  EXPECT_EQ((*second_page)[0].agent_id, "agent-1");
+  auto zeta = store_->Sessions(now - absl::Hours(1), now + absl::Hours(1), "Zeta", 0, 10);
+  ASSERT_EQ(zeta->size(), 1u);
+  EXPECT_TRUE(store_->Sessions(now + absl::Hours(1), now + absl::Hours(2), "", 0, 10)->empty());
+}
+
+TEST_P(PostgresStoreTest, TwoStoresOnOneDatabaseCountEachAttemptOnce) {
+  // Two collectors on one database: the same batches retried against both.
+  auto other = OpenStore(url_);
+  ASSERT_TRUE(other.ok()) << other.status();
+  std::vector<std::thread> writers;
+  std::atomic<uint64_t> accepted{0};
+  for (int t = 0; t < 6; ++t) {
+    Store* store = t % 2 == 0 ? store_.get() : other->get();
+    writers.emplace_back([&, store, t] {
+      for (int chunk = 0; chunk < 10; ++chunk) {
+        std::vector<v1::Attempt> attempts;
+        for (int i = 0; i < 20; ++i) {
+          // Writers t and t+1 send the same sequences, in opposite orders.
+          const int n = t % 2 == 0 ? i : 19 - i;
+          attempts.push_back(MakeAttempt(static_cast<uint64_t>(t / 2 * 200 + chunk * 20 + n + 1),
+                                         kT0, n % 2 ? "emea-1" : "apac-1", 8200 + n % 3,
+                                         v1::OUTCOME_OK));
+        }
+        auto r = store->Commit(Batch("agent-1", "s-1", attempts));
+        ASSERT_TRUE(r.ok()) << r.status();
+        accepted += r->accepted;
+      }
+    });
+  }
+  for (auto& w : writers) w.join();
+  EXPECT_EQ(accepted.load(), 600u);
+  EXPECT_EQ(*store_->CountAttempts(), 600u);
+  EXPECT_EQ(*(*other)->CountAttempts(), 600u);
+  EXPECT_EQ(TotalRollupAttempts(*store_), 600u);
+}
+
+TEST_P(PostgresStoreTest, SurvivesReopenAndRefusesASchemaFromTheFuture) {
+  ASSERT_TRUE(store_->Commit(Batch("a", "s", {MakeAttempt(1, kT0, "emea-1", 8200,
+                                                          v1::OUTCOME_OK)}))
+                  .ok());
+  store_.reset();
+  auto reopened = OpenStore(url_);
+  ASSERT_TRUE(reopened.ok()) << reopened.status();
+  EXPECT_EQ(*(*reopened)->CountAttempts(), 1u);
+  reopened->reset();
+  const std::string database = url_.substr(url_.rfind('/') + 1);
+  ASSERT_TRUE(PostgresServer::Get()
+                  .server()
+                  ->Execute(database, "UPDATE relayscope_schema SET version = 99")
+                  .ok());
+  auto future = OpenStore(url_);
+  EXPECT_EQ(future.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(future.status().message()), HasSubstr("schema version 99"));
+}
+
+TEST_P(PostgresStoreTest, AnUnreachableServerIsUnavailableAndThePasswordStaysOut) {
+  // Port 1 on loopback: nothing listens there.
+  auto store = OpenStore("postgresql://relayscope:hunter2@127.0.0.1:1/x");
+  EXPECT_EQ(store.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(std::string(store.status().message()), HasSubstr("127.0.0.1:1"));
+  EXPECT_THAT(std::string(store.status().message()), ::testing::Not(HasSubstr("hunter2")));
+}
+
+TEST(RedactUrl, HidesOnlyThePassword) {
+  EXPECT_EQ(RedactUrl("postgresql://u:secret@db:5432/r?sslmode=require"),
+            "postgresql://u:***@db:5432/r?sslmode=require");
+  EXPECT_EQ(RedactUrl("postgresql://u@db/r"), "postgresql://u@db/r");
+  EXPECT_EQ(RedactUrl("postgresql://db/r@x"), "postgresql://db/r@x");
+  EXPECT_EQ(RedactUrl("sqlite:///var/lib/x.db"), "sqlite:///var/lib/x.db");
+  EXPECT_EQ(RedactUrl("postgresql://u:p@ss@db/r"), "postgresql://u:***@db/r");
 }
 
 }  // namespace

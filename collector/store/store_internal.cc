@@ -1,0 +1,180 @@
+#include "collector/store/store_internal.h"
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+
+namespace relayscope::collector {
+namespace internal {
+
+int LatencyBucket(const v1::Attempt& attempt, v1::Phase phase) {
+  for (const v1::PhaseTiming& timing : attempt.phases()) {
+    if (timing.phase() != phase || !timing.completed()) continue;
+    const int64_t ms = timing.duration().seconds() * 1000 + timing.duration().nanos() / 1000000;
+    for (int i = 0; i < kLatencyBuckets - 1; ++i) {
+      if (ms <= kLatencyBucketsMs[i]) return i;
+    }
+    return kLatencyBuckets - 1;
+  }
+  return -1;
+}
+
+void AddToRollups(const v1::Attempt& a, RollupDeltas* rollups) {
+  RollupDelta& delta = (*rollups)[RollupKey{a.start_time().seconds() / 60 * 60, a.region(),
+                                            a.relay(), a.port(), a.route_kind(), a.outcome()}];
+  ++delta.attempts;
+  if (int b = LatencyBucket(a, v1::PHASE_TCP_CONNECT); b >= 0) ++delta.connect[b];
+  if (int b = LatencyBucket(a, v1::PHASE_HANDSHAKE); b >= 0) ++delta.handshake[b];
+}
+
+SessionUpdate SessionMetadata(const IngestBatch& batch) {
+  SessionUpdate update;
+  update.carries_metadata = batch.session.has_verdict() || batch.session.proxies_size() > 0;
+  v1::SessionReport meta = batch.session;
+  meta.clear_attempts();
+  *meta.mutable_agent() = batch.agent;
+  meta.set_session_id(batch.session_id);
+  update.report = meta.SerializeAsString();
+  return update;
+}
+
+Where FilterClause(const AttemptFilter& filter, bool with_site, char prefix, int first) {
+  Where where;
+  where.next_placeholder = first;
+  auto add = [&](Where::Value value) {
+    where.values.push_back(std::move(value));
+    return absl::StrCat(std::string(1, prefix), where.next_placeholder++);
+  };
+  where.sql = absl::StrCat("start_us >= ", add(absl::ToUnixMicros(filter.start)),
+                           " AND start_us < ", add(absl::ToUnixMicros(filter.end)));
+  auto in_list = [&](const char* column, size_t n, auto value_at) {
+    if (n == 0) return;
+    absl::StrAppend(&where.sql, " AND ", column, " IN (");
+    for (size_t i = 0; i < n; ++i) absl::StrAppend(&where.sql, i == 0 ? "" : ",", add(value_at(i)));
+    absl::StrAppend(&where.sql, ")");
+  };
+  using Value = Where::Value;
+  in_list("region", filter.regions.size(), [&](size_t i) { return Value(filter.regions[i]); });
+  in_list("relay", filter.relays.size(), [&](size_t i) { return Value(filter.relays[i]); });
+  in_list("port", filter.ports.size(),
+          [&](size_t i) { return Value(static_cast<int64_t>(filter.ports[i])); });
+  in_list("route_kind", filter.route_kinds.size(),
+          [&](size_t i) { return Value(static_cast<int64_t>(filter.route_kinds[i])); });
+  if (with_site && !filter.site.empty()) {
+    absl::StrAppend(&where.sql, " AND site = ", add(filter.site));
+  }
+  return where;
+}
+
+void CommitQueue::Start(GroupFn commit_group) {
+  commit_group_ = std::move(commit_group);
+  committer_ = std::thread([this] { Loop(); });
+}
+
+void CommitQueue::Stop() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  if (committer_.joinable()) committer_.join();
+}
+
+void CommitQueue::Submit(IngestBatch batch, Store::CommitCallback done) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (!stopping_ && queue_.size() < max_queued_) {
+      queue_.push_back({std::move(batch), std::nullopt, std::move(done)});
+      return;
+    }
+  }
+  done(absl::ResourceExhaustedError("store queue is full; retry later"));
+}
+
+absl::StatusOr<uint64_t> CommitQueue::Prune(absl::Time cutoff) {
+  absl::Notification done;
+  absl::StatusOr<uint64_t> result = absl::InternalError("not run");
+  Pending prune;
+  prune.prune_before = cutoff;
+  prune.done = [&](absl::StatusOr<CommitResult> r) {
+    result = r.ok() ? absl::StatusOr<uint64_t>(r->accepted) : r.status();
+    done.Notify();
+  };
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return absl::UnavailableError("the store is closing");
+    queue_.push_back(std::move(prune));
+  }
+  done.WaitForNotification();
+  return result;
+}
+
+size_t CommitQueue::Depth() {
+  absl::MutexLock lock(&mu_);
+  return queue_.size();
+}
+
+void CommitQueue::Loop() {
+  for (;;) {
+    std::deque<Pending> work;
+    {
+      absl::MutexLock lock(&mu_);
+      mu_.AwaitWithTimeout(absl::Condition(
+                               +[](CommitQueue* q) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+                                 return !q->queue_.empty() || q->stopping_;
+                               },
+                               this),
+                           absl::Milliseconds(100));
+      if (queue_.empty()) {
+        if (stopping_) return;
+        continue;
+      }
+      work.swap(queue_);
+    }
+    commit_group_(work);
+  }
+}
+
+}  // namespace internal
+
+std::string RedactUrl(const std::string& url) {
+  const size_t scheme = url.find("://");
+  if (scheme == std::string::npos) return url;
+  const size_t authority = scheme + 3;
+  const size_t end = url.find_first_of("/?#", authority);
+  const size_t at = url.rfind('@', end == std::string::npos ? url.size() : end);
+  if (at == std::string::npos || at < authority) return url;
+  const size_t colon = url.find(':', authority);
+  if (colon == std::string::npos || colon > at) return url;
+  return absl::StrCat(url.substr(0, colon + 1), "***", url.substr(at));
+}
+
+absl::StatusOr<CommitResult> Store::Commit(IngestBatch batch) {
+  absl::Notification done;
+  absl::StatusOr<CommitResult> result;
+  CommitAsync(std::move(batch), [&](absl::StatusOr<CommitResult> r) {
+    result = std::move(r);
+    done.Notify();
+  });
+  done.WaitForNotification();
+  return result;
+}
+
+absl::StatusOr<std::unique_ptr<Store>> OpenStore(const std::string& url) {
+  if (url == "sqlite::memory:") return internal::OpenSqliteStore(":memory:");
+  if (absl::StartsWith(url, "sqlite://")) {
+    const std::string path = url.substr(9);
+    if (path.empty() || path[0] != '/') {
+      return absl::InvalidArgumentError(
+          absl::StrCat("\"", url, "\": use sqlite:///absolute/path.db"));
+    }
+    return internal::OpenSqliteStore(path);
+  }
+  if (absl::StartsWith(url, "postgresql://") || absl::StartsWith(url, "postgres://")) {
+    return internal::OpenPostgresStore(url);
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      "\"", RedactUrl(url),
+      "\": unknown store; use sqlite:///path.db or postgresql://user@host/database"));
+}
+
+}  // namespace relayscope::collector

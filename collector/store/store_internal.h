@@ -1,0 +1,117 @@
+// What the store backends (SQLite, PostgreSQL) share: the group-commit queue,
+// rollup aggregation, session metadata of a batch, and the attempt filter as
+// SQL. Not part of the store's interface.
+#ifndef COLLECTOR_STORE_STORE_INTERNAL_H_
+#define COLLECTOR_STORE_STORE_INTERNAL_H_
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <thread>
+#include <tuple>
+#include <variant>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "collector/store/store.h"
+
+namespace relayscope::collector::internal {
+
+// The latency bucket of `phase` in `attempt`, or -1 if the phase did not
+// complete (then it is not in the histogram).
+int LatencyBucket(const v1::Attempt& attempt, v1::Phase phase);
+
+// (minute in Unix seconds, region, relay, port, route kind, outcome).
+using RollupKey = std::tuple<int64_t, std::string, std::string, uint32_t, int, int>;
+
+struct RollupDelta {
+  uint64_t attempts = 0;
+  std::vector<uint64_t> connect = std::vector<uint64_t>(kLatencyBuckets);
+  std::vector<uint64_t> handshake = std::vector<uint64_t>(kLatencyBuckets);
+};
+
+// Ordered by key: writing rollups in this order everywhere means two
+// writers never wait for each other's rows in opposite orders.
+using RollupDeltas = std::map<RollupKey, RollupDelta>;
+
+// Counts a newly stored attempt into its minute's rollup.
+void AddToRollups(const v1::Attempt& attempt, RollupDeltas* rollups);
+
+// The session row a batch writes: the latest batch that carries metadata
+// (proxies or a verdict) wins; a batch of attempts only creates the row if
+// it is missing.
+struct SessionUpdate {
+  bool carries_metadata = false;
+  std::string report;  // serialized SessionReport without attempts
+};
+SessionUpdate SessionMetadata(const IngestBatch& batch);
+
+// Distinct sessions are counted by this key: agent and session ids are
+// printable, so the unit separator (a literal 0x1f, which SQLite and
+// PostgreSQL both accept) cannot occur in either.
+inline constexpr char kSessionKey[] = "agent_id || '\x1f' || session_id";
+
+// A WHERE clause over the attempts table with numbered placeholders
+// (`?N` for SQLite, `$N` for PostgreSQL) and their values in order.
+struct Where {
+  using Value = std::variant<int64_t, std::string>;
+  std::string sql;
+  std::vector<Value> values;
+  int next_placeholder = 1;  // the first placeholder number after these
+};
+Where FilterClause(const AttemptFilter& filter, bool with_site, char placeholder_prefix,
+                   int first_placeholder = 1);
+
+// Group commit: batches queue up while the previous group commits; the
+// committer thread hands everything queued to `commit_group` at once (one
+// transaction, one sync), which must call every entry's `done`.
+class CommitQueue {
+ public:
+  // A batch to commit, or (prune_before set) a retention prune whose
+  // result's `accepted` is the number of attempts deleted.
+  struct Pending {
+    IngestBatch batch;
+    std::optional<absl::Time> prune_before;
+    Store::CommitCallback done;
+  };
+  using GroupFn = std::function<void(std::deque<Pending>& group)>;
+
+  explicit CommitQueue(size_t max_queued) : max_queued_(max_queued) {}
+  // Drains what is queued, then stops the committer.
+  ~CommitQueue() { Stop(); }
+  CommitQueue(const CommitQueue&) = delete;
+  CommitQueue& operator=(const CommitQueue&) = delete;
+
+  void Start(GroupFn commit_group);
+  void Stop();
+
+  // Queues a batch; RESOURCE_EXHAUSTED through `done` when the queue is
+  // full or stopping.
+  void Submit(IngestBatch batch, Store::CommitCallback done);
+  // Runs a prune through the committer (so it never races a commit), and
+  // waits for it.
+  absl::StatusOr<uint64_t> Prune(absl::Time cutoff);
+  size_t Depth();
+
+ private:
+  void Loop();
+
+  const size_t max_queued_;
+  GroupFn commit_group_;
+  absl::Mutex mu_;
+  std::deque<Pending> queue_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread committer_;
+};
+
+// Backends, opened by OpenStore.
+absl::StatusOr<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path);
+absl::StatusOr<std::unique_ptr<Store>> OpenPostgresStore(const std::string& url);
+
+}  // namespace relayscope::collector::internal
+
+#endif  // COLLECTOR_STORE_STORE_INTERNAL_H_
