@@ -157,20 +157,27 @@ std::string Postgres::Url(const std::string& database) const {
 }
 
 absl::Status Postgres::Execute(const std::string& database, const std::string& sql) {
+  return QueryValue(database, sql).status();
+}
+
+absl::StatusOr<std::string> Postgres::QueryValue(const std::string& database,
+                                                 const std::string& sql) {
   PGconn* conn = PQconnectdb(Url(database).c_str());
-  absl::Status status;
+  absl::StatusOr<std::string> value;
   if (PQstatus(conn) != CONNECTION_OK) {
-    status = absl::UnavailableError(PQerrorMessage(conn));
+    value = absl::UnavailableError(PQerrorMessage(conn));
   } else {
     PGresult* result = PQexec(conn, sql.c_str());
     const ExecStatusType code = PQresultStatus(result);
     if (code != PGRES_COMMAND_OK && code != PGRES_TUPLES_OK) {
-      status = absl::InternalError(absl::StrCat(sql, ": ", PQresultErrorMessage(result)));
+      value = absl::InternalError(absl::StrCat(sql, ": ", PQresultErrorMessage(result)));
+    } else {
+      value = PQntuples(result) > 0 && PQnfields(result) > 0 ? PQgetvalue(result, 0, 0) : "";
     }
     PQclear(result);
   }
   PQfinish(conn);
-  return status;
+  return value;
 }
 
 absl::StatusOr<std::string> Postgres::CreateDatabase(const std::string& name) {

@@ -30,8 +30,10 @@ class Postgres {
   uint16_t port() const { return port_; }
   // Creates a database and returns its URL, "postgresql://relayscope@127.0.0.1:<port>/<name>".
   absl::StatusOr<std::string> CreateDatabase(const std::string& name);
-  // Runs one SQL command in database `name` (for tests that tamper).
+  // Runs one SQL command in `database` (for tests that tamper).
   absl::Status Execute(const std::string& database, const std::string& sql);
+  // Runs a query in `database`; its first row's first value.
+  absl::StatusOr<std::string> QueryValue(const std::string& database, const std::string& sql);
   std::string Url(const std::string& database) const;
   Process& process() { return *process_; }
 
