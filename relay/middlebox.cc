@@ -1,0 +1,141 @@
+// relayscope-middlebox: what a relay client meets on a port when something
+// other than the relay is in the way, for the local demo and for rehearsing
+// alerts and runbooks. Needs no root and touches no firewall.
+//
+//   --mode=intercept  a transparent HTTP proxy: whatever arrives is answered
+//                     "HTTP/1.0 400 Bad Request" with a page titled
+//                     "Request Error" (as the seed site's proxy did), then
+//                     the connection is closed.
+//   --mode=blackhole  a dropped port: the listening socket's accept queue is
+//                     kept full and never drained, so the kernel drops every
+//                     new SYN and clients time out, as behind a DROP rule.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "relayscope/util/files.h"
+
+ABSL_FLAG(std::string, listen, "", "address:port to listen on (IPv4), e.g. 127.0.73.1:8080");
+ABSL_FLAG(std::string, mode, "intercept", "intercept | blackhole");
+ABSL_FLAG(std::string, ready_file, "", "Written once listening: listen=<address:port>");
+
+namespace {
+
+constexpr char kPage[] =
+    "<html><head><title>Request Error</title></head><body><h1>Request Error</h1>"
+    "<p>Your request could not be processed. Request could not be handled.</p>"
+    "<p>This could be caused by a misconfiguration, or possibly a malformed request.</p>"
+    "</body></html>\n";
+constexpr int kMaxConnections = 64;
+
+std::atomic<int> open_connections{0};
+
+int Fail(const std::string& message) {
+  fprintf(stderr, "relayscope-middlebox: %s\n", message.c_str());
+  return 1;
+}
+
+// Reads what the client sends (at most 4 KiB, at most 1 s), answers the
+// proxy's error page, closes.
+void Intercept(int fd) {
+  char buffer[4096];
+  pollfd p{fd, POLLIN, 0};
+  if (poll(&p, 1, 1000) > 0) (void)!read(fd, buffer, sizeof(buffer));
+  const std::string reply = absl::StrCat(
+      "HTTP/1.0 400 Bad Request\r\nServer: middlebox\r\nContent-Type: text/html\r\n"
+      "Content-Length: ",
+      sizeof(kPage) - 1, "\r\nConnection: close\r\n\r\n", kPage);
+  (void)!send(fd, reply.data(), reply.size(), MSG_NOSIGNAL);
+  close(fd);
+  --open_connections;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "Simulates an intercepting proxy or a dropped port on one address:port (demo and "
+      "rehearsal tool; see the comment at the top of relay/middlebox.cc)");
+  absl::ParseCommandLine(argc, argv);
+  const std::string listen = absl::GetFlag(FLAGS_listen);
+  const std::string mode = absl::GetFlag(FLAGS_mode);
+  if (mode != "intercept" && mode != "blackhole") {
+    return Fail("--mode must be intercept or blackhole, not \"" + mode + "\"");
+  }
+  const size_t colon = listen.rfind(':');
+  uint32_t port = 0;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  if (colon == std::string::npos || !absl::SimpleAtoi(listen.substr(colon + 1), &port) ||
+      port > 65535 || inet_pton(AF_INET, listen.substr(0, colon).c_str(), &addr.sin_addr) != 1) {
+    return Fail("--listen must be an IPv4 address:port, not \"" + listen + "\"");
+  }
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  const int server = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  const int one = 1;
+  setsockopt(server, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  if (bind(server, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    return Fail(absl::StrCat("cannot bind ", listen, ": ", strerror(errno)));
+  }
+  socklen_t len = sizeof(addr);
+  getsockname(server, reinterpret_cast<sockaddr*>(&addr), &len);
+  const std::string bound = absl::StrCat(inet_ntoa(addr.sin_addr), ":", ntohs(addr.sin_port));
+  std::vector<int> fillers;
+  if (mode == "blackhole") {
+    // A backlog of 0 queues one connection; two of our own fill the queue
+    // (the kernel lets it overflow by one) and nothing is ever accepted.
+    if (::listen(server, 0) != 0) return Fail(absl::StrCat("listen: ", strerror(errno)));
+    for (int i = 0; i < 2; ++i) {
+      const int filler = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+      connect(filler, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+      fillers.push_back(filler);
+    }
+    usleep(200 * 1000);  // both handshakes complete on loopback at once
+  } else if (::listen(server, 64) != 0) {
+    return Fail(absl::StrCat("listen: ", strerror(errno)));
+  }
+  const std::string ready_file = absl::GetFlag(FLAGS_ready_file);
+  if (!ready_file.empty()) {
+    if (absl::Status s = relayscope::WriteFileAtomically(ready_file, "listen=" + bound + "\n");
+        !s.ok()) {
+      return Fail(std::string(s.message()));
+    }
+  }
+  fprintf(stderr, "relayscope-middlebox: %s on %s\n", mode.c_str(), bound.c_str());
+  signal(SIGPIPE, SIG_IGN);
+  // SIGTERM / SIGINT end the process (default action); connections in
+  // flight are bounded by kMaxConnections and by Intercept's 1 s read.
+  for (;;) {
+    if (mode == "blackhole") {
+      pause();
+      continue;
+    }
+    const int client = accept4(server, nullptr, nullptr, SOCK_CLOEXEC);
+    if (client < 0) {
+      if (errno == EINTR || errno == ECONNABORTED || errno == EMFILE) continue;
+      return Fail(absl::StrCat("accept: ", strerror(errno)));
+    }
+    if (open_connections.load() >= kMaxConnections) {
+      close(client);
+      continue;
+    }
+    ++open_connections;
+    std::thread(Intercept, client).detach();
+  }
+}

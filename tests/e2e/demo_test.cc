@@ -1,0 +1,93 @@
+// The README's main command, deploy/dev/demo.sh, with the binaries of this
+// build (RELAYSCOPE_DEMO_PREBUILT=1), in the test's own network namespace:
+// the stack comes up, the diagnosis explains the intercepted and the
+// dropped port, the dashboard and metrics URLs answer, and Ctrl-C (SIGINT
+// to the script) stops every process it started.
+#include <signal.h>
+
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/rig/fixture.h"
+#include "tests/rig/process.h"
+
+namespace relayscope {
+namespace {
+
+using ::testing::HasSubstr;
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream content;
+  content << in.rdbuf();
+  return content.str();
+}
+
+// True while `pid` exists and is not a zombie.
+bool Alive(pid_t pid) {
+  if (kill(pid, 0) != 0) return false;
+  const std::string status = ReadFile(absl::StrCat("/proc/", pid, "/status"));
+  return status.find("State:\tZ") == std::string::npos;
+}
+
+class Demo : public rig::RigTest {};
+
+TEST_F(Demo, ExplainsTheBlockedPortsServesTheDashboardAndStopsEverythingOnCtrlC) {
+  const std::string state = dir() + "/demo";
+  const std::string log = dir() + "/demo.log";
+  rig::Process::Options options;
+  options.argv = {"/bin/bash", DEMO_SCRIPT};
+  options.env = {"RELAYSCOPE_DEMO_PREBUILT=1", std::string("RELAYSCOPE_BUILD_DIR=") + BUILD_DIR,
+                 "RELAYSCOPE_DEMO_DIR=" + state, "HOME=" + dir()};
+  options.log_path = log;
+  auto demo = rig::Process::Start(options);
+  ASSERT_TRUE(demo.ok()) << demo.status();
+
+  const absl::Time deadline = absl::Now() + absl::Seconds(90);
+  while (ReadFile(log).find("serving until Ctrl-C") == std::string::npos) {
+    ASSERT_TRUE((*demo)->Running()) << ReadFile(log);
+    ASSERT_LT(absl::Now(), deadline) << ReadFile(log);
+    absl::SleepFor(absl::Milliseconds(200));
+  }
+  const std::string output = ReadFile(log);
+  EXPECT_THAT(output, HasSubstr("apac-1 127.0.73.1:8080 via direct: protocol interference"));
+  EXPECT_THAT(output, HasSubstr("apac-1 127.0.73.1:8443 via direct: connect timeout"));
+  EXPECT_THAT(output, HasSubstr("Verdict: REACHABLE"));
+  EXPECT_THAT(output, HasSubstr("Telemetry: 8 attempts delivered"));
+  EXPECT_TRUE(std::filesystem::exists(state + "/reports/connrpt.html"));
+  std::smatch dashboard, metrics;
+  ASSERT_TRUE(std::regex_search(output, dashboard, std::regex("dashboard: (http://\\S+)")));
+  ASSERT_TRUE(std::regex_search(output, metrics, std::regex("metrics:   (http://\\S+)")));
+  auto page = rig::RunCommand({"/usr/bin/curl", "-sf", "--noproxy", "*", dashboard[1].str()});
+  ASSERT_TRUE(page.ok());
+  EXPECT_EQ(page->exit_code, 0) << page->output;
+  EXPECT_THAT(page->output, HasSubstr("relayscope"));
+  auto scrape = rig::RunCommand({"/usr/bin/curl", "-sf", "--noproxy", "*", metrics[1].str()});
+  ASSERT_TRUE(scrape.ok());
+  EXPECT_THAT(scrape->output,
+              HasSubstr("relayscope_attempts_total{outcome=\"protocol_interference\",port=\"8080\""));
+
+  // What it started, by the PIDs it recorded.
+  std::vector<pid_t> started;
+  for (const auto& entry : std::filesystem::directory_iterator(state + "/pids")) {
+    started.push_back(std::stoi(ReadFile(entry.path())));
+  }
+  ASSERT_EQ(started.size(), 7u);  // 3 relays, 2 middleboxes, collector, dashboard
+  // Ctrl-C: SIGINT to the script alone (a terminal would send it to the
+  // whole foreground group; the script must not rely on that).
+  ASSERT_EQ(kill((*demo)->pid(), SIGINT), 0);
+  const absl::Time stop_deadline = absl::Now() + absl::Seconds(15);
+  while ((*demo)->Running() && absl::Now() < stop_deadline) absl::SleepFor(absl::Milliseconds(100));
+  EXPECT_FALSE((*demo)->Running()) << "the demo did not exit on SIGINT";
+  for (pid_t pid : started) EXPECT_FALSE(Alive(pid)) << "pid " << pid << " survived Ctrl-C";
+  EXPECT_THAT(ReadFile(log), HasSubstr("demo: stopped collector"));
+}
+
+}  // namespace
+}  // namespace relayscope
