@@ -11,7 +11,7 @@ BUILD_PACKAGES=(
   protobuf-compiler libprotobuf-dev protobuf-compiler-grpc libgrpc++-dev
   libabsl-dev libssl-dev prometheus-cpp-dev libsqlite3-dev sqlite3
   libgtest-dev libgmock-dev libbenchmark-dev libcurl4-openssl-dev
-  libpq-dev libpqxx-dev libcivetweb-dev civetweb duktape-dev libseccomp-dev
+  libpq-dev libcivetweb-dev civetweb duktape-dev libseccomp-dev
 )
 # Run and test: the real components of the test rig (see shared/DESIGN.md).
 RIG_PACKAGES=(
