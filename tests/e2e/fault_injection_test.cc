@@ -79,13 +79,7 @@ class Faults : public rig::RigTest {
 
   // The real agent, one diagnosis, uploading to the collector.
   rig::CommandResult RunAgent(const std::vector<std::string>& extra = {}) {
-    std::vector<std::string> argv = {AGENT_BINARY, "diagnose", "--catalogue=" + catalogue_,
-                                     "--discover=false", "--collector=127.0.0.1:50051",
-                                     "--insecure", "--token-file=" + dir() + "/token",
-                                     "--spool-dir=" + dir() + "/spool",
-                                     "--agent-id-file=" + dir() + "/agent-id",
-                                     "--report-dir=" + dir() + "/reports", "--timeout=1s",
-                                     "--upload-timeout=3s"};
+    std::vector<std::string> argv = e2e::AgentDiagnoseArgv(AGENT_BINARY, dir(), catalogue_);
     argv.insert(argv.end(), extra.begin(), extra.end());
     auto result = rig::RunCommand(argv, absl::Seconds(30));
     EXPECT_TRUE(result.ok());

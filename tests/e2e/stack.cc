@@ -121,6 +121,14 @@ v1::UploadRequest MakeBatch(const std::string& agent_id, const std::string& sess
   return r;
 }
 
+std::vector<std::string> AgentDiagnoseArgv(const std::string& binary, const std::string& dir,
+                                           const std::string& catalogue) {
+  return {binary, "diagnose", "--catalogue=" + catalogue, "--discover=false",
+          "--collector=127.0.0.1:50051", "--insecure", "--token-file=" + dir + "/token",
+          "--spool-dir=" + dir + "/spool", "--agent-id-file=" + dir + "/agent-id",
+          "--report-dir=" + dir + "/reports", "--timeout=1s", "--upload-timeout=3s"};
+}
+
 std::string CatalogueText(const std::string& address) {
   return absl::StrCat(R"pb(name: "e2e"
 regions { id: "emea" display_name: "EMEA"

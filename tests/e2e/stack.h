@@ -66,6 +66,13 @@ v1::UploadRequest MakeBatch(const std::string& agent_id, const std::string& sess
                             uint64_t batch_id, uint64_t first_sequence, int n,
                             const std::string& relay = "emea-1");
 
+// The real agent's argv for one diagnosis that uploads to a plain-text
+// collector at 127.0.0.1:50051 with the token in <dir>/token, keeping its
+// spool, identity and reports in `dir`, with 1 s attempt and 3 s upload
+// timeouts; proxy discovery off.
+std::vector<std::string> AgentDiagnoseArgv(const std::string& binary, const std::string& dir,
+                                           const std::string& catalogue);
+
 // The collector binary's catalogue for the tests: region emea, relay
 // emea-1 at `address` on 8200 and 8443.
 std::string CatalogueText(const std::string& address);
