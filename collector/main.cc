@@ -5,6 +5,8 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <cstdio>
 #include <memory>
 #include <thread>
@@ -42,6 +44,20 @@ ABSL_FLAG(std::string, tls_key, "", "PEM private key");
 ABSL_FLAG(std::string, metrics, "127.0.0.1:9465", "host:port for /metrics (empty: off)");
 ABSL_FLAG(std::string, ready_file, "", "Written once serving: grpc=host:port, metrics=host:port");
 ABSL_FLAG(int, max_message_bytes, 4 << 20, "Largest message an agent may send");
+// Connection-level bounds against clients that hold resources without using
+// them (slow-loris): unauthenticated streams end at once, but a TCP
+// connection that never finishes its handshake, or one that keeps a valid
+// stream open and silent, would otherwise live forever.
+ABSL_FLAG(absl::Duration, handshake_timeout, absl::Seconds(10),
+          "Close a connection that has not completed its TLS/HTTP2 handshake by then");
+ABSL_FLAG(absl::Duration, max_connection_idle, absl::Minutes(5),
+          "Close a connection with no open stream for this long");
+ABSL_FLAG(absl::Duration, max_connection_age, absl::Minutes(30),
+          "Ask a client to reconnect (GOAWAY) after this long; agents open a connection per "
+          "upload, so only idle or stuck streams reach it");
+ABSL_FLAG(absl::Duration, max_connection_age_grace, absl::Minutes(1),
+          "After --max-connection-age, streams still open get this long, then are cancelled");
+ABSL_FLAG(int, max_streams_per_connection, 100, "Concurrent streams one connection may open");
 ABSL_FLAG(double, agent_batches_per_second, 20, "Per-agent rate limit");
 ABSL_FLAG(absl::Duration, retention, absl::Hours(24 * 30),
           "Raw attempts older than this are pruned hourly (rollups stay)");
@@ -124,6 +140,19 @@ int main(int argc, char** argv) {
   int port = 0;
   builder.AddListeningPort(absl::GetFlag(FLAGS_listen), credentials, &port);
   builder.SetMaxReceiveMessageSize(absl::GetFlag(FLAGS_max_message_bytes));
+  const auto millis = [](absl::Duration d) {
+    return static_cast<int>(std::min<int64_t>(absl::ToInt64Milliseconds(d), INT32_MAX));
+  };
+  builder.AddChannelArgument(GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS,
+                             millis(absl::GetFlag(FLAGS_handshake_timeout)));
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_IDLE_MS,
+                             millis(absl::GetFlag(FLAGS_max_connection_idle)));
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS,
+                             millis(absl::GetFlag(FLAGS_max_connection_age)));
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS,
+                             millis(absl::GetFlag(FLAGS_max_connection_age_grace)));
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS,
+                             absl::GetFlag(FLAGS_max_streams_per_connection));
   builder.RegisterService(&ingest);
   builder.RegisterService(&fleet_query);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();

@@ -6,10 +6,12 @@
 #include <pwd.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -179,7 +181,8 @@ absl::StatusOr<CommandResult> RunCommand(const std::vector<std::string>& argv_in
   }
   close(fds[1]);
   CommandResult result;
-  const absl::Time deadline = absl::Now() + timeout;
+  const absl::Time started = absl::Now();
+  const absl::Time deadline = started + timeout;
   bool timed_out = false;
   char buf[4096];
   for (;;) {
@@ -197,9 +200,21 @@ absl::StatusOr<CommandResult> RunCommand(const std::vector<std::string>& argv_in
   close(fds[0]);
   if (timed_out) kill(-pid, SIGKILL);
   int status = 0;
-  waitpid(pid, &status, 0);
+  rusage usage{};
+  wait4(pid, &status, 0, &usage);
+  result.elapsed = absl::Now() - started;
+  result.max_rss_kb = usage.ru_maxrss;
   result.exit_code = WIFEXITED(status) && !timed_out ? WEXITSTATUS(status) : -1;
   return result;
+}
+
+int64_t PeakRssKb(pid_t pid) {
+  std::ifstream status(absl::StrCat("/proc/", pid, "/status"));
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::strtoll(line.c_str() + 6, nullptr, 10);
+  }
+  return -1;
 }
 
 absl::Status WaitForPort(absl::string_view address, uint16_t port, absl::Duration timeout,

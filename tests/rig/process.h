@@ -9,6 +9,7 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -60,7 +61,11 @@ class Process {
 // Result of a command run to completion.
 struct CommandResult {
   int exit_code = -1;  // -1 when killed by a signal or the timeout
-  std::string output;  // stdout and stderr together
+  std::string output;  // stdout and stderr together (the first 1 MiB)
+  // Wall time from fork to exit, and the command's peak resident set
+  // (getrusage ru_maxrss of the child, in KiB): bounds a test can assert.
+  absl::Duration elapsed;
+  int64_t max_rss_kb = 0;
 };
 
 // Runs a command to completion, bounded by `timeout` (then killed), with
@@ -69,6 +74,10 @@ struct CommandResult {
 absl::StatusOr<CommandResult> RunCommand(const std::vector<std::string>& argv,
                                          absl::Duration timeout = absl::Seconds(10),
                                          const std::vector<std::string>& env = {});
+
+// A running process's peak resident set (VmHWM in /proc/<pid>/status), in
+// KiB; -1 if it cannot be read.
+int64_t PeakRssKb(pid_t pid);
 
 // Waits until a TCP connection to address:port succeeds, at most `timeout`.
 // If `process` is given and exits first, fails at once with its log tail.

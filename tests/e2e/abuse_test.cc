@@ -1,0 +1,339 @@
+// Untrusted callers against the real collector: missing, wrong and revoked
+// tokens, a collector certificate from the wrong CA, 10 MB messages, a
+// flood of a million made-up relay names, rate abuse, and slow-loris
+// connections and streams. Each is refused or bounded, and meanwhile a
+// well-behaved real agent still delivers its telemetry in bounded time.
+#include <grpcpp/grpcpp.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "relayscope/v1/ingest.grpc.pb.h"
+#include "tests/e2e/stack.h"
+#include "tests/rig/fixture.h"
+#include "tests/rig/net.h"
+#include "tests/rig/process.h"
+
+namespace relayscope {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+constexpr char kToken[] = "abuse-good-token-1f0c";
+constexpr char kRevokedToken[] = "abuse-revoked-token-88e1";
+constexpr char kRelayAddress[] = "127.0.72.1";
+// A well-behaved agent's diagnosis plus upload, under abuse, ends by then.
+constexpr absl::Duration kWellBehavedBound = absl::Seconds(8);
+
+class Abuse : public rig::RigTest {
+ protected:
+  void SetUp() override {
+    RigTest::SetUp();
+    if (IsSkipped()) return;
+    catalogue_ = dir() + "/catalogue.textproto";
+    std::ofstream(catalogue_) << e2e::CatalogueText(kRelayAddress);
+    std::ofstream(dir() + "/token") << kToken << "\n";
+    ASSERT_TRUE(e2e::WriteTokenFile(dir() + "/tokens",
+                                    {{"agents", kToken}, {"old-agents", kRevokedToken}})
+                    .ok());
+    rig::Process::Options relay;
+    relay.argv = {RELAY_BINARY, absl::StrCat("--listen=", kRelayAddress, ":8200"),
+                  "--ready-file=" + dir() + "/relay.ready"};
+    relay.log_path = dir() + "/relay.log";
+    auto started = rig::Process::Start(relay);
+    ASSERT_TRUE(started.ok());
+    relay_ = *std::move(started);
+    ASSERT_TRUE(rig::WaitForFile(dir() + "/relay.ready", absl::Seconds(10), relay_.get()).ok());
+  }
+  void TearDown() override {
+    collector_.reset();
+    relay_.reset();
+    RigTest::TearDown();
+  }
+
+  void StartCollector(std::vector<std::string> extra_args = {}) {
+    e2e::Collector::Options options;
+    options.binary = COLLECTOR_BINARY;
+    options.dir = dir();
+    options.catalogue = catalogue_;
+    options.tokens = dir() + "/tokens";
+    options.extra_args = std::move(extra_args);
+    collector_ = std::make_unique<e2e::Collector>(options);
+    const absl::Status up = collector_->Start();
+    ASSERT_TRUE(up.ok()) << up;
+  }
+
+  // The real agent: one diagnosis and its upload. Checks that it delivered
+  // within kWellBehavedBound; returns its output.
+  std::string WellBehavedAgent(const std::vector<std::string>& extra = {}) {
+    std::vector<std::string> argv = e2e::AgentDiagnoseArgv(AGENT_BINARY, dir(), catalogue_);
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    auto run = rig::RunCommand(argv, absl::Seconds(30));
+    EXPECT_TRUE(run.ok());
+    if (!run.ok()) return "";
+    EXPECT_THAT(run->output, HasSubstr("attempts delivered")) << run->output;
+    EXPECT_LT(run->elapsed, kWellBehavedBound) << run->output;
+    std::printf("well-behaved agent: diagnosis and upload in %s\n",
+                absl::FormatDuration(run->elapsed).c_str());
+    return run->output;
+  }
+
+  std::unique_ptr<v1::Ingest::Stub> Stub() {
+    return v1::Ingest::NewStub(
+        grpc::CreateChannel("127.0.0.1:50051", grpc::InsecureChannelCredentials()));
+  }
+
+  // One batch on its own stream with `token` (none if empty); the final
+  // status, and the ack's accepted count in `accepted`.
+  grpc::Status Send(v1::Ingest::Stub& stub, const std::string& token,
+                    const v1::UploadRequest& batch, uint32_t* accepted = nullptr) {
+    grpc::ClientContext context;
+    if (!token.empty()) context.AddMetadata("authorization", "Bearer " + token);
+    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(20)));
+    auto stream = stub.Upload(&context);
+    v1::UploadResponse ack;
+    if (stream->Write(batch) && stream->Read(&ack)) {
+      if (accepted != nullptr) *accepted = ack.accepted();
+      stream->WritesDone();
+    }
+    return stream->Finish();
+  }
+
+  int64_t Stored() { return collector_->QueryInt("SELECT count(*) FROM attempts").value_or(-1); }
+
+  std::string catalogue_;
+  std::unique_ptr<rig::Process> relay_;
+  std::unique_ptr<e2e::Collector> collector_;
+};
+
+TEST_F(Abuse, MissingWrongRevokedTokensAndHugeMessagesAreRefused) {
+  StartCollector();  // the default --max-message-bytes (4 MiB)
+  auto stub = Stub();
+  uint32_t accepted = 0;
+  ASSERT_TRUE(Send(*stub, kRevokedToken, e2e::MakeBatch("a1", "s1", 1, 1, 10), &accepted).ok());
+  EXPECT_EQ(accepted, 10u);  // still valid
+
+  EXPECT_EQ(Send(*stub, "", e2e::MakeBatch("a1", "s1", 1, 100, 10)).error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(Send(*stub, "not-a-token", e2e::MakeBatch("a1", "s1", 1, 100, 10)).error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  // 10 MB in one message: refused by size before it is parsed.
+  v1::UploadRequest huge = e2e::MakeBatch("a1", "s1", 1, 200, 1);
+  huge.mutable_session()->mutable_agent()->set_version(std::string(10 << 20, 'x'));
+  const absl::Time sent = absl::Now();
+  EXPECT_EQ(Send(*stub, kToken, huge).error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_LT(absl::Now() - sent, absl::Seconds(5));
+  // Too many batches from one agent: told to slow down.
+  {
+    grpc::ClientContext context;
+    context.AddMetadata("authorization", std::string("Bearer ") + kToken);
+    auto stream = stub->Upload(&context);
+    int acked = 0;
+    for (uint64_t b = 1; b <= 100; ++b) {
+      v1::UploadResponse ack;
+      if (!stream->Write(e2e::MakeBatch("greedy", "s1", b, 1000 + b, 1)) || !stream->Read(&ack)) {
+        break;
+      }
+      ++acked;
+    }
+    const grpc::Status status = stream->Finish();
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << status.error_message();
+    EXPECT_THAT(status.error_message(), HasSubstr("slow down"));
+    EXPECT_LT(acked, 100);
+  }
+
+  // Revocation: the token's line leaves the file; the collector reads its
+  // token file at start, so it is restarted on the same store.
+  ASSERT_TRUE(e2e::WriteTokenFile(dir() + "/tokens", {{"agents", kToken}}).ok());
+  StartCollector();
+  stub = Stub();
+  EXPECT_EQ(Send(*stub, kRevokedToken, e2e::MakeBatch("a1", "s1", 1, 300, 10)).error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  WellBehavedAgent();
+  // Only the batch sent while the token was valid, the greedy agent's acked
+  // batches and the agent's two attempts were stored.
+  const std::string log = collector_->process()->LogTail(1 << 20);
+  EXPECT_THAT(log, HasSubstr("status=UNAUTHENTICATED"));
+  EXPECT_EQ(collector_->QueryInt("SELECT count(*) FROM attempts WHERE agent_id = 'a1'").value_or(-1),
+            10);
+  EXPECT_THAT(collector_->Scrape(), HasSubstr("relayscope_ingest_batches_total{result=\"unauthenticated\"}"));
+}
+
+TEST_F(Abuse, CollectorCertificateFromAnotherCaIsNotTrusted) {
+  for (const std::string name : {"collector", "other-ca"}) {
+    auto cert = rig::RunCommand(
+        {"/usr/bin/openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=relayscope-" + name, "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", dir() + "/" + name + ".key", "-out", dir() + "/" + name + ".crt"},
+        absl::Seconds(30));
+    ASSERT_TRUE(cert.ok() && cert->exit_code == 0);
+  }
+  StartCollector({"--tls-cert=" + dir() + "/collector.crt", "--tls-key=" + dir() + "/collector.key"});
+  std::vector<std::string> argv = e2e::AgentDiagnoseArgv(AGENT_BINARY, dir(), catalogue_);
+  argv.erase(std::find(argv.begin(), argv.end(), "--insecure"));
+  argv.push_back("--ca=" + dir() + "/other-ca.crt");
+  auto wrong = rig::RunCommand(argv, absl::Seconds(30));
+  ASSERT_TRUE(wrong.ok());
+  EXPECT_THAT(wrong->output, HasSubstr("telemetry not delivered"));
+  EXPECT_EQ(Stored(), 0);
+  // The same agent with the collector's CA delivers, its spool included.
+  argv.back() = "--ca=" + dir() + "/collector.crt";
+  auto right = rig::RunCommand(argv, absl::Seconds(30));
+  ASSERT_TRUE(right.ok());
+  EXPECT_THAT(right->output, HasSubstr("Telemetry: 4 attempts delivered"));
+  EXPECT_EQ(Stored(), 4);
+}
+
+TEST_F(Abuse, AMillionMadeUpRelayNamesKeepMetricsAndRollupsBounded) {
+  StartCollector();
+  const std::string before = collector_->Scrape();
+  constexpr int kSenders = 4;
+  constexpr int kBatchesPerSender = 250;
+  constexpr int kPerBatch = 1000;  // the largest batch the validator allows
+  std::atomic<int64_t> accepted{0};
+  std::atomic<int> failures{0};
+  std::vector<std::thread> senders;
+  const absl::Time start = absl::Now();
+  for (int s = 0; s < kSenders; ++s) {
+    senders.emplace_back([&, s] {
+      auto stub = Stub();
+      for (int b = 0; b < kBatchesPerSender; ++b) {
+        // One agent id per 10 batches keeps each under its rate limit.
+        const std::string agent = absl::StrCat("flood-", s, "-", b / 10);
+        v1::UploadRequest batch = e2e::MakeBatch(agent, "s", 1, static_cast<uint64_t>(b) * kPerBatch + 1, kPerBatch);
+        for (int i = 0; i < kPerBatch; ++i) {
+          batch.mutable_session()->mutable_attempts(i)->set_relay(
+              absl::StrCat("fake-relay-", s, "-", b, "-", i));
+        }
+        uint32_t n = 0;
+        if (Send(*stub, kToken, batch, &n).ok()) {
+          accepted += n;
+        } else {
+          ++failures;
+        }
+      }
+    });
+  }
+  // Meanwhile, a real agent.
+  absl::SleepFor(absl::Seconds(1));
+  WellBehavedAgent();
+  for (std::thread& t : senders) t.join();
+  const absl::Duration flood = absl::Now() - start;
+  const std::string after = collector_->Scrape();
+  const int series = e2e::CountSeries(after, "relayscope_attempts_total");
+  const auto distinct_stored = collector_->QueryInt("SELECT count(DISTINCT relay) FROM attempts");
+  const auto distinct_rolled = collector_->QueryInt("SELECT count(DISTINCT relay) FROM rollups");
+  std::printf("1M fake relay names: %lld accepted in %s, %d failed batches; "
+              "relayscope_attempts_total series %d, distinct relays stored %lld, in rollups %lld, "
+              "/metrics %zu -> %zu bytes, collector peak RSS %lld KiB\n",
+              static_cast<long long>(accepted.load()), absl::FormatDuration(flood).c_str(),
+              failures.load(), series, static_cast<long long>(distinct_stored.value_or(-1)),
+              static_cast<long long>(distinct_rolled.value_or(-1)), before.size(), after.size(),
+              static_cast<long long>(rig::PeakRssKb(collector_->process()->pid())));
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(accepted.load(), int64_t{kSenders} * kBatchesPerSender * kPerBatch);
+  // Every made-up name is counted as "other": the label sets stay those of
+  // the catalogue (emea-1 for the agent's attempts) plus "other".
+  EXPECT_LE(series, 4);
+  EXPECT_LE(distinct_stored.value_or(99), 2);
+  EXPECT_LE(distinct_rolled.value_or(99), 2);
+  EXPECT_THAT(after, HasSubstr("relay=\"other\""));
+  EXPECT_THAT(after, Not(HasSubstr("fake-relay")));
+  EXPECT_LT(after.size(), before.size() + 64 * 1024);
+}
+
+// Reads until the peer closes the connection or `deadline`; true if it
+// closed.
+bool ClosedByPeer(int fd, absl::Time deadline) {
+  char buf[4096];
+  while (absl::Now() < deadline) {
+    pollfd p{fd, POLLIN, 0};
+    const int ms = static_cast<int>(absl::ToInt64Milliseconds(deadline - absl::Now()));
+    if (poll(&p, 1, std::max(ms, 1)) <= 0) continue;
+    const ssize_t n = read(fd, buf, sizeof(buf));
+    if (n <= 0) return true;
+  }
+  return false;
+}
+
+TEST_F(Abuse, SlowLorisConnectionsAndStreamsAreCutWhileAgentsAreServed) {
+  constexpr absl::Duration kHandshake = absl::Seconds(2);
+  constexpr absl::Duration kAge = absl::Seconds(3);
+  constexpr absl::Duration kGrace = absl::Seconds(1);
+  StartCollector({"--handshake-timeout=2s", "--max-connection-age=3s",
+                  "--max-connection-age-grace=1s"});
+  // 1. TCP connections that send nothing, and ones that trickle the HTTP/2
+  // preface a byte at a time.
+  constexpr int kSilent = 200, kTrickling = 20;
+  std::vector<int> silent, trickling;
+  for (int i = 0; i < kSilent + kTrickling; ++i) {
+    auto fd = rig::ConnectWithDeadline("127.0.0.1", 50051, absl::Now() + absl::Seconds(2));
+    ASSERT_TRUE(fd.ok()) << fd.status();
+    (i < kSilent ? silent : trickling).push_back(*fd);
+  }
+  std::atomic<bool> trickle_done{false};
+  std::thread trickler([&] {
+    const std::string preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+    for (size_t i = 0; i < preface.size() && !trickle_done.load(); ++i) {
+      for (int fd : trickling) send(fd, &preface[i], 1, MSG_NOSIGNAL);
+      absl::SleepFor(absl::Milliseconds(300));
+    }
+  });
+  // 2. Authenticated streams that open and then say nothing.
+  constexpr int kIdleStreams = 50;
+  auto stub = Stub();
+  std::vector<std::thread> idlers;
+  std::atomic<int> idle_ended{0};
+  std::atomic<int64_t> longest_idle_ms{0};
+  for (int i = 0; i < kIdleStreams; ++i) {
+    idlers.emplace_back([&] {
+      grpc::ClientContext context;
+      context.AddMetadata("authorization", std::string("Bearer ") + kToken);
+      context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
+      const absl::Time opened = absl::Now();
+      auto stream = stub->Upload(&context);
+      v1::UploadResponse ack;
+      stream->Read(&ack);  // blocks until the collector ends the stream
+      stream->Finish();
+      const int64_t ms = absl::ToInt64Milliseconds(absl::Now() - opened);
+      int64_t seen = longest_idle_ms.load();
+      while (ms > seen && !longest_idle_ms.compare_exchange_weak(seen, ms)) {
+      }
+      ++idle_ended;
+    });
+  }
+  // Meanwhile, a well-behaved agent.
+  absl::SleepFor(absl::Milliseconds(500));
+  WellBehavedAgent();
+
+  const absl::Time deadline = absl::Now() + kHandshake + absl::Seconds(3);
+  int closed_silent = 0, closed_trickling = 0;
+  for (int fd : silent) closed_silent += ClosedByPeer(fd, deadline);
+  for (int fd : trickling) closed_trickling += ClosedByPeer(fd, deadline);
+  trickle_done = true;
+  trickler.join();
+  for (int fd : silent) close(fd);
+  for (int fd : trickling) close(fd);
+  for (std::thread& t : idlers) t.join();
+  std::printf("slow-loris: %d/%d silent and %d/%d trickling connections closed by the collector; "
+              "%d/%d idle streams ended, the longest after %lld ms\n",
+              closed_silent, kSilent, closed_trickling, kTrickling, idle_ended.load(),
+              kIdleStreams, static_cast<long long>(longest_idle_ms.load()));
+  EXPECT_EQ(closed_silent, kSilent);
+  EXPECT_EQ(closed_trickling, kTrickling);
+  EXPECT_EQ(idle_ended.load(), kIdleStreams);
+  EXPECT_LT(absl::Milliseconds(longest_idle_ms.load()), kAge + kGrace + absl::Seconds(3));
+  EXPECT_TRUE(collector_->process()->Running());
+}
+
+}  // namespace
+}  // namespace relayscope
