@@ -183,11 +183,19 @@ int main(int argc, char** argv) {
     } while (!stopping.WaitForNotificationWithTimeout(absl::Hours(1)));
   });
 
+  // The site gauges also move when nobody reports: sites leave the window.
+  std::thread site_gauges([&] {
+    while (!stopping.WaitForNotificationWithTimeout(absl::Seconds(5))) {
+      metrics.UpdateActiveSites(absl::Now());
+    }
+  });
+
   const int signal_number = WaitForStopSignal();
   std::fprintf(stderr, "event=stopping signal=%d\n", signal_number);
   // Streams get a few seconds to finish their in-flight batch.
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   stopping.Notify();
   retention.join();
+  site_gauges.join();
   return 0;
 }

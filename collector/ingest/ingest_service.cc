@@ -34,6 +34,8 @@ std::optional<double> PhaseSeconds(const v1::Attempt& a, v1::Phase phase) {
   return std::nullopt;
 }
 
+// (key, site) entries kept per window: sites per region; x5 for relays,
+// x2 for ports (a fleet of 100k sites over a handful of each).
 constexpr size_t kMaxSites = 100000;
 
 }  // namespace
@@ -55,6 +57,16 @@ IngestMetrics::IngestMetrics(prometheus::Registry& registry)
       sites_active_(prometheus::BuildGauge()
                         .Name("relayscope_sites_active")
                         .Help("Sites that reported in the last 15 minutes, by region.")
+                        .Register(registry)),
+      relay_sites_(prometheus::BuildGauge()
+                       .Name("relayscope_relay_sites")
+                       .Help("Sites that tried a relay in the last 15 minutes: reachable=\"true\" "
+                             "if they reached it at least once, \"false\" if never.")
+                       .Register(registry)),
+      port_sites_(prometheus::BuildGauge()
+                      .Name("relayscope_port_sites")
+                      .Help("Sites that tried a port in the last 15 minutes: reachable=\"true\" if "
+                            "they reached a relay on it at least once, \"false\" if never.")
                         .Register(registry)),
       batches_(prometheus::BuildCounter()
                    .Name("relayscope_ingest_batches_total")
@@ -78,7 +90,10 @@ IngestMetrics::IngestMetrics(prometheus::Registry& registry)
                        .Name("relayscope_store_queue_depth")
                        .Help("Batches waiting for the store's committer.")
                        .Register(registry)
-                       .Add({})) {}
+                       .Add({})),
+      by_region_(kActiveWindow, kMaxSites),
+      by_relay_(kActiveWindow, kMaxSites * 5),
+      by_port_(kActiveWindow, kMaxSites * 2) {}
 
 void IngestMetrics::CountAttempt(const v1::Attempt& a, const std::string& site, absl::Time now) {
   const std::string route = Lower(v1::RouteKind_Name(a.route_kind()).substr(11));
@@ -93,33 +108,35 @@ void IngestMetrics::CountAttempt(const v1::Attempt& a, const std::string& site, 
   const prometheus::Labels labels = {{"region", a.region()}, {"port", port}, {"route", route}};
   if (auto s = PhaseSeconds(a, v1::PHASE_TCP_CONNECT)) connect_.Add(labels, LatencyBuckets()).Observe(*s);
   if (auto s = PhaseSeconds(a, v1::PHASE_HANDSHAKE)) handshake_.Add(labels, LatencyBuckets()).Observe(*s);
+  const std::string& who = site.empty() ? "(none)" : site;
+  const bool reached = a.outcome() == v1::OUTCOME_OK;
   absl::MutexLock lock(&mu_);
-  auto& region_sites = sites_[a.region()];
-  auto [it, inserted] = region_sites.try_emplace(site.empty() ? "(none)" : site, now);
-  if (inserted) {
-    if (site_entries_ >= kMaxSites) {
-      region_sites.erase(it);  // bounded: the gauge undercounts rather than grow
-      return;
-    }
-    ++site_entries_;
-  } else {
-    it->second = now;
-  }
+  by_region_.Record({{"region", a.region()}}, who, reached, now);
+  by_relay_.Record({{"region", a.region()}, {"relay", a.relay()}}, who, reached, now);
+  by_port_.Record({{"port", port}}, who, reached, now);
 }
 
 void IngestMetrics::UpdateActiveSites(absl::Time now) {
   absl::MutexLock lock(&mu_);
-  for (auto& [region, sites] : sites_) {
-    for (auto it = sites.begin(); it != sites.end();) {
-      if (now - it->second > kActiveWindow) {
-        it = sites.erase(it);
-        --site_entries_;
-      } else {
-        ++it;
-      }
-    }
-    sites_active_.Add({{"region", region}}).Set(static_cast<double>(sites.size()));
-  }
+  // Called after every commit; a walk over every (key, site) once a second
+  // is plenty for gauges scraped every 15 s.
+  if (now - last_update_ < absl::Seconds(1)) return;
+  last_update_ = now;
+  by_region_.Expire(now, [&](const SiteWindow::Key& key, const SiteWindow::Counts& counts) {
+    sites_active_.Add(key).Set(static_cast<double>(counts.sites));
+  });
+  // reachable="true" / "false" next to the key's own labels.
+  const auto split = [](prometheus::Family<prometheus::Gauge>& family) {
+    return [&family](const SiteWindow::Key& key, const SiteWindow::Counts& counts) {
+      SiteWindow::Key labels = key;
+      labels["reachable"] = "true";
+      family.Add(labels).Set(static_cast<double>(counts.reached));
+      labels["reachable"] = "false";
+      family.Add(labels).Set(static_cast<double>(counts.sites - counts.reached));
+    };
+  };
+  by_relay_.Expire(now, split(relay_sites_));
+  by_port_.Expire(now, split(port_sites_));
 }
 
 void IngestMetrics::CountBatch(const std::string& result) {

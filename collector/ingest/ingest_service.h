@@ -14,6 +14,7 @@
 
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "collector/ingest/site_window.h"
 #include "collector/ingest/tokens.h"
 #include "collector/ingest/validator.h"
 #include "collector/store/store.h"
@@ -32,7 +33,8 @@ class IngestMetrics {
   explicit IngestMetrics(prometheus::Registry& registry);
   // Counts a newly stored attempt: relayscope_attempts_total, the connect
   // and handshake duration histograms, and the site as active in its
-  // region (the site itself is never a label).
+  // region, on its relay and on its port, reaching them or not (the site
+  // itself is never a label).
   void CountAttempt(const v1::Attempt& attempt, const std::string& site, absl::Time now);
   // relayscope_ingest_batches_total{result}.
   void CountBatch(const std::string& result);
@@ -43,7 +45,11 @@ class IngestMetrics {
   // Time from handing a batch to the store to its durable commit.
   void ObserveCommit(absl::Duration latency);
   void SetQueueDepth(size_t depth);
-  // Recomputes relayscope_sites_active{region}: sites seen in the window.
+  // Recomputes the gauges of sites seen in the window:
+  // relayscope_sites_active{region}, relayscope_relay_sites{region, relay,
+  // reachable} and relayscope_port_sites{port, reachable} (reachable="true":
+  // the site reached it at least once in the window; "false": it tried and
+  // never did).
   void UpdateActiveSites(absl::Time now);
 
   static constexpr absl::Duration kActiveWindow = absl::Minutes(15);
@@ -53,15 +59,18 @@ class IngestMetrics {
   prometheus::Family<prometheus::Histogram>& connect_;
   prometheus::Family<prometheus::Histogram>& handshake_;
   prometheus::Family<prometheus::Gauge>& sites_active_;
+  prometheus::Family<prometheus::Gauge>& relay_sites_;
+  prometheus::Family<prometheus::Gauge>& port_sites_;
   prometheus::Family<prometheus::Counter>& batches_;
   prometheus::Family<prometheus::Counter>& rejected_;
   prometheus::Counter& duplicates_;
   prometheus::Histogram& commit_;
   prometheus::Gauge& queue_depth_;
   absl::Mutex mu_;
-  // region -> site -> last seen; bounded by kMaxSites in total.
-  std::map<std::string, std::map<std::string, absl::Time>> sites_ ABSL_GUARDED_BY(mu_);
-  size_t site_entries_ ABSL_GUARDED_BY(mu_) = 0;
+  SiteWindow by_region_ ABSL_GUARDED_BY(mu_);
+  SiteWindow by_relay_ ABSL_GUARDED_BY(mu_);
+  SiteWindow by_port_ ABSL_GUARDED_BY(mu_);
+  absl::Time last_update_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
 };
 
 // At most `batches_per_second` batches per agent, with bursts of the same
