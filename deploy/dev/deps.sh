@@ -16,7 +16,7 @@ BUILD_PACKAGES=(
 # Run and test: the real components of the test rig (see shared/DESIGN.md).
 RIG_PACKAGES=(
   squid dante-server nginx-light iproute2 iptables prometheus curl
-  util-linux procps openssl ca-certificates postgresql systemd
+  util-linux procps openssl ca-certificates postgresql systemd python3-yaml
   chromium fonts-dejavu-core
 )
 
