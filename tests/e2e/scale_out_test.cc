@@ -18,6 +18,7 @@
 #include "gtest/gtest.h"
 #include "relayscope/v1/ingest.grpc.pb.h"
 #include "relayscope/v1/query.grpc.pb.h"
+#include "tests/e2e/stack.h"
 #include "tests/rig/fixture.h"
 #include "tests/rig/postgres.h"
 #include "tests/rig/process.h"
@@ -34,17 +35,6 @@ regions { id: "emea" display_name: "EMEA"
           relays { id: "emea-1" addresses: "127.0.72.1" ports: [8200, 8443] } }
 )pb";
 constexpr int kReplicas = 2;
-
-// Sum of every sample of a metric in a text exposition.
-double Sum(const std::string& exposition, const std::string& metric) {
-  double total = 0;
-  for (absl::string_view line : absl::StrSplit(exposition, '\n')) {
-    if (absl::StartsWith(line, metric + "{") || absl::StartsWith(line, metric + " ")) {
-      total += std::stod(std::string(line.substr(line.rfind(' ') + 1)));
-    }
-  }
-  return total;
-}
 
 std::string GrpcAddress(int replica) { return absl::StrCat("127.0.0.1:", 50061 + replica); }
 std::string MetricsAddress(int replica) { return absl::StrCat("127.0.0.1:", 9471 + replica); }
@@ -127,7 +117,7 @@ class ScaleOut : public rig::RigTest {
   // A metric summed over every replica, as Prometheus would.
   double SumOverReplicas(const std::string& metric) {
     double total = 0;
-    for (int r = 0; r < kReplicas; ++r) total += Sum(Scrape(r), metric);
+    for (int r = 0; r < kReplicas; ++r) total += e2e::SumMetric(Scrape(r), metric);
     return total;
   }
   int64_t StoreCount(const std::string& sql) {
@@ -255,8 +245,8 @@ TEST_F(ScaleOut, ARealAgentFailsOverToTheOtherReplicaAndNothingIsCountedTwice) {
   EXPECT_EQ(StoreCount("SELECT COUNT(*) FROM attempts WHERE site = 'paris'"), 6);
   EXPECT_EQ(StoreCount("SELECT SUM(attempts) FROM rollups"), 6);
   EXPECT_EQ(StoreCount("SELECT COUNT(DISTINCT session_id) FROM attempts"), 3);
-  EXPECT_EQ(Sum(Scrape(1), "relayscope_attempts_total"), 4);
-  EXPECT_EQ(Sum(Scrape(1), "relayscope_ingest_duplicate_attempts_total"), 0);
+  EXPECT_EQ(e2e::SumMetric(Scrape(1), "relayscope_attempts_total"), 4);
+  EXPECT_EQ(e2e::SumMetric(Scrape(1), "relayscope_ingest_duplicate_attempts_total"), 0);
 
   // Replica 0 comes back on the shared store: a fleet query there sees
   // what replica 1 stored.
