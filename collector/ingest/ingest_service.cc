@@ -80,45 +80,90 @@ IngestMetrics::IngestMetrics(prometheus::Registry& registry)
                        .Register(registry)
                        .Add({})) {}
 
-void IngestMetrics::CountAttempt(const v1::Attempt& a, const std::string& site, absl::Time now) {
-  const std::string route = Lower(v1::RouteKind_Name(a.route_kind()).substr(11));
-  const std::string port = a.port() == 0 ? std::string(kOther) : absl::StrCat(a.port());
-  attempts_
-      .Add({{"region", a.region()},
-            {"relay", a.relay()},
-            {"port", port},
-            {"route", route},
-            {"outcome", Lower(v1::Outcome_Name(a.outcome()).substr(8))}})
-      .Increment();
-  const prometheus::Labels labels = {{"region", a.region()}, {"port", port}, {"route", route}};
-  if (auto s = PhaseSeconds(a, v1::PHASE_TCP_CONNECT)) connect_.Add(labels, LatencyBuckets()).Observe(*s);
-  if (auto s = PhaseSeconds(a, v1::PHASE_HANDSHAKE)) handshake_.Add(labels, LatencyBuckets()).Observe(*s);
-  absl::MutexLock lock(&mu_);
-  auto& region_sites = sites_[a.region()];
-  auto [it, inserted] = region_sites.try_emplace(site.empty() ? "(none)" : site, now);
-  if (inserted) {
+IngestMetrics::Sample IngestMetrics::Resolve(const v1::Attempt& a) {
+  const std::string key =
+      absl::StrCat(a.region(), "\x1f", a.relay(), "\x1f", a.port(), "\x1f",
+                   static_cast<int>(a.route_kind()), "\x1f", static_cast<int>(a.outcome()));
+  Sample sample;
+  {
+    absl::MutexLock lock(&mu_);
+    auto [it, inserted] = series_.try_emplace(key);
+    if (inserted) {
+      // First time for these label values: build the label sets once.
+      const std::string route = Lower(v1::RouteKind_Name(a.route_kind()).substr(11));
+      const std::string port = a.port() == 0 ? std::string(kOther) : absl::StrCat(a.port());
+      Sample& s = it->second;
+      s.attempts = &attempts_.Add({{"region", a.region()},
+                                   {"relay", a.relay()},
+                                   {"port", port},
+                                   {"route", route},
+                                   {"outcome", Lower(v1::Outcome_Name(a.outcome()).substr(8))}});
+      const prometheus::Labels labels = {{"region", a.region()}, {"port", port}, {"route", route}};
+      s.connect = &connect_.Add(labels, LatencyBuckets());
+      s.handshake = &handshake_.Add(labels, LatencyBuckets());
+      s.region = &sites_[a.region()];
+    }
+    sample = it->second;
+  }
+  if (auto s = PhaseSeconds(a, v1::PHASE_TCP_CONNECT)) {
+    sample.connect_seconds = *s;
+  } else {
+    sample.connect = nullptr;
+  }
+  if (auto s = PhaseSeconds(a, v1::PHASE_HANDSHAKE)) {
+    sample.handshake_seconds = *s;
+  } else {
+    sample.handshake = nullptr;
+  }
+  return sample;
+}
+
+void IngestMetrics::Count(const std::vector<Sample>& samples, const std::vector<bool>& is_new,
+                          const std::string& site, absl::Time now) {
+  RegionSites* last_region = nullptr;
+  for (size_t i = 0; i < samples.size() && i < is_new.size(); ++i) {
+    if (!is_new[i]) continue;
+    const Sample& s = samples[i];
+    s.attempts->Increment();
+    if (s.connect != nullptr) s.connect->Observe(s.connect_seconds);
+    if (s.handshake != nullptr) s.handshake->Observe(s.handshake_seconds);
+    if (s.region == last_region) continue;  // a batch's attempts mostly share a region
+    last_region = s.region;
+    absl::MutexLock lock(&mu_);
+    auto [it, inserted] = s.region->last_seen.try_emplace(site.empty() ? "(none)" : site, now);
+    if (!inserted) {
+      it->second = now;
+      continue;
+    }
     if (site_entries_ >= kMaxSites) {
-      region_sites.erase(it);  // bounded: the gauge undercounts rather than grow
-      return;
+      s.region->last_seen.erase(it);  // bounded: the gauge undercounts rather than grow
+      continue;
     }
     ++site_entries_;
-  } else {
-    it->second = now;
+    if (s.region->gauge == nullptr) {
+      for (const auto& [name, region] : sites_) {
+        if (&region == s.region) s.region->gauge = &sites_active_.Add({{"region", name}});
+      }
+    }
+    s.region->gauge->Set(static_cast<double>(s.region->last_seen.size()));
   }
 }
 
 void IngestMetrics::UpdateActiveSites(absl::Time now) {
   absl::MutexLock lock(&mu_);
+  if (now - last_sweep_ < absl::Seconds(1)) return;
+  last_sweep_ = now;
   for (auto& [region, sites] : sites_) {
-    for (auto it = sites.begin(); it != sites.end();) {
+    for (auto it = sites.last_seen.begin(); it != sites.last_seen.end();) {
       if (now - it->second > kActiveWindow) {
-        it = sites.erase(it);
+        it = sites.last_seen.erase(it);
         --site_entries_;
       } else {
         ++it;
       }
     }
-    sites_active_.Add({{"region", region}}).Set(static_cast<double>(sites.size()));
+    if (sites.gauge == nullptr) sites.gauge = &sites_active_.Add({{"region", region}});
+    sites.gauge->Set(static_cast<double>(sites.last_seen.size()));
   }
 }
 
@@ -195,30 +240,35 @@ class UploadReactor final : public grpc::ServerBidiReactor<v1::UploadRequest, v1
     }
     response_.Clear();
     response_.set_batch_id(request_.batch_id());
+    // The attempts move out of the request (it is not read again before the
+    // ack), so neither the session nor any attempt is copied.
+    google::protobuf::RepeatedPtrField<v1::Attempt> received;
+    received.Swap(request_.mutable_session()->mutable_attempts());
     IngestBatch batch;
     batch.agent = session.agent();
     batch.session_id = session.session_id();
     batch.session = session;
-    batch.session.clear_attempts();
+    batch.attempts.reserve(static_cast<size_t>(received.size()));
+    auto samples = std::make_shared<std::vector<IngestMetrics::Sample>>();
+    samples->reserve(static_cast<size_t>(received.size()));
     const absl::Time now = absl::Now();
-    for (const v1::Attempt& original : session.attempts()) {
-      v1::Attempt attempt = original;
+    for (v1::Attempt& attempt : received) {
       if (auto rejected = service_.validator_->ValidateAttempt(session.session_id(), now, &attempt)) {
         *response_.add_rejected() = *rejected;
         continue;
       }
+      samples->push_back(service_.metrics_->Resolve(attempt));
       batch.attempts.push_back(std::move(attempt));
     }
     for (const v1::RejectedAttempt& rejected : response_.rejected()) {
       service_.metrics_->CountRejected(rejected);
     }
     agent_id_ = batch.agent.agent_id();
-    auto attempts = std::make_shared<std::vector<v1::Attempt>>(batch.attempts);
     const std::string site = batch.agent.site();
     const absl::Time handed_over = absl::Now();
     service_.metrics_->SetQueueDepth(service_.store_->QueueDepth());
     service_.store_->CommitAsync(
-        std::move(batch), [this, attempts, site, handed_over](absl::StatusOr<CommitResult> result) {
+        std::move(batch), [this, samples, site, handed_over](absl::StatusOr<CommitResult> result) {
           const absl::Time committed = absl::Now();
           service_.metrics_->ObserveCommit(committed - handed_over);
           if (!result.ok()) {
@@ -230,9 +280,7 @@ class UploadReactor final : public grpc::ServerBidiReactor<v1::UploadRequest, v1
             return;
           }
           // Counted only after the commit: a failed commit counts nothing.
-          for (size_t i = 0; i < attempts->size() && i < result->is_new.size(); ++i) {
-            if (result->is_new[i]) service_.metrics_->CountAttempt((*attempts)[i], site, committed);
-          }
+          service_.metrics_->Count(*samples, result->is_new, site, committed);
           service_.metrics_->CountDuplicates(result->duplicates);
           service_.metrics_->UpdateActiveSites(committed);
           service_.metrics_->CountBatch("ok");

@@ -11,7 +11,9 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "collector/ingest/tokens.h"
@@ -25,15 +27,33 @@
 
 namespace relayscope::collector {
 
+struct RegionSites {
+  std::map<std::string, absl::Time> last_seen;
+  prometheus::Gauge* gauge = nullptr;
+};
+
 // Prometheus metrics of ingest. Labels come only from bounded sets: folded
 // region/relay/port, route kind, outcome, and fixed result names.
 class IngestMetrics {
  public:
   explicit IngestMetrics(prometheus::Registry& registry);
-  // Counts a newly stored attempt: relayscope_attempts_total, the connect
-  // and handshake duration histograms, and the site as active in its
-  // region (the site itself is never a label).
-  void CountAttempt(const v1::Attempt& attempt, const std::string& site, absl::Time now);
+  // What counting one attempt needs, resolved before its commit (on the
+  // stream's thread), so that counting after the commit is a few atomic
+  // increments: the committer thread, shared by every stream, stays free.
+  struct Sample {
+    prometheus::Counter* attempts = nullptr;
+    prometheus::Histogram* connect = nullptr;    // null: no completed connect
+    prometheus::Histogram* handshake = nullptr;  // null: no completed handshake
+    double connect_seconds = 0;
+    double handshake_seconds = 0;
+    struct RegionSites* region = nullptr;  // owned by the metrics
+  };
+  Sample Resolve(const v1::Attempt& attempt);
+  // Counts newly stored attempts: relayscope_attempts_total, the connect and
+  // handshake duration histograms, and the site as active in each region
+  // (the site itself is never a label).
+  void Count(const std::vector<Sample>& samples, const std::vector<bool>& is_new,
+             const std::string& site, absl::Time now);
   // relayscope_ingest_batches_total{result}.
   void CountBatch(const std::string& result);
   // relayscope_ingest_rejected_attempts_total{field}, indexes stripped
@@ -43,7 +63,8 @@ class IngestMetrics {
   // Time from handing a batch to the store to its durable commit.
   void ObserveCommit(absl::Duration latency);
   void SetQueueDepth(size_t depth);
-  // Recomputes relayscope_sites_active{region}: sites seen in the window.
+  // Drops sites not seen in the window from relayscope_sites_active{region};
+  // sweeps at most once a second (a new site counts at once).
   void UpdateActiveSites(absl::Time now);
 
   static constexpr absl::Duration kActiveWindow = absl::Minutes(15);
@@ -59,8 +80,13 @@ class IngestMetrics {
   prometheus::Histogram& commit_;
   prometheus::Gauge& queue_depth_;
   absl::Mutex mu_;
-  // region -> site -> last seen; bounded by kMaxSites in total.
-  std::map<std::string, std::map<std::string, absl::Time>> sites_ ABSL_GUARDED_BY(mu_);
+  // Label values -> the series of one attempt key; bounded by the
+  // validator's folding (catalogue names only).
+  absl::flat_hash_map<std::string, Sample> series_ ABSL_GUARDED_BY(mu_);
+  absl::Time last_sweep_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  // region -> its active sites (site -> last seen; bounded by kMaxSites in
+  // total) and its gauge. Never erased, so Samples may point to them.
+  std::map<std::string, RegionSites> sites_ ABSL_GUARDED_BY(mu_);
   size_t site_entries_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
