@@ -5,6 +5,7 @@
 #include <google/protobuf/util/time_util.h>
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <deque>
 #include <optional>
 #include <map>
@@ -46,6 +47,16 @@ std::string BucketColumns(const char* prefix) {
   return absl::StrJoin(columns, ", ");
 }
 
+// Rollup tables, finest first: per minute, per hour, per day. `minute` is
+// the start of a row's interval (unix seconds) in all of them.
+struct RollupLevel {
+  const char* table;
+  int64_t seconds;
+};
+constexpr RollupLevel kRollupLevels[] = {{"rollups", 60}, {"rollups_hour", 3600},
+                                         {"rollups_day", 86400}};
+constexpr int kRollupLevelCount = 3;
+
 // Schema migrations, applied in order; PRAGMA user_version counts them.
 std::vector<std::string> Migrations() {
   std::string bucket_defs;
@@ -53,6 +64,25 @@ std::vector<std::string> Migrations() {
     for (int i = 0; i < kLatencyBuckets; ++i) {
       absl::StrAppend(&bucket_defs, ", ", prefix, i, " INTEGER NOT NULL DEFAULT 0");
     }
+  }
+  // 4: hourly and daily rollups, filled from the per-minute ones.
+  std::string coarse;
+  for (int level = 1; level < kRollupLevelCount; ++level) {
+    const RollupLevel& l = kRollupLevels[level];
+    std::string sums;
+    for (const char* prefix : {"c", "h"}) {
+      for (int i = 0; i < kLatencyBuckets; ++i) absl::StrAppend(&sums, ", SUM(", prefix, i, ")");
+    }
+    absl::StrAppend(
+        &coarse, "CREATE TABLE ", l.table,
+        " (minute INTEGER NOT NULL, region TEXT NOT NULL, relay TEXT NOT NULL,"
+        " port INTEGER NOT NULL, route_kind INTEGER NOT NULL, outcome INTEGER NOT NULL,"
+        " attempts INTEGER NOT NULL",
+        bucket_defs,
+        ", PRIMARY KEY (minute, region, relay, port, route_kind, outcome)) WITHOUT ROWID;",
+        "INSERT INTO ", l.table, " SELECT minute / ", l.seconds, " * ", l.seconds,
+        " AS m, region, relay, port, route_kind, outcome, SUM(attempts)", sums,
+        " FROM rollups GROUP BY m, region, relay, port, route_kind, outcome;");
   }
   return {
       // 1: raw attempts, sessions, per-minute rollups.
@@ -84,6 +114,9 @@ std::vector<std::string> Migrations() {
       "CREATE INDEX attempts_by_start_covering ON attempts(start_us, outcome, region, relay, "
       "port, route_kind, site, agent_id, session_id);"
       "DROP INDEX attempts_by_start;",
+      // 4: reachability over days reads a few hundred rows per day instead
+      // of every minute's (P3 in bench/README.md).
+      coarse,
   };
 }
 
@@ -244,7 +277,7 @@ class SqliteStore final : public Store {
     insert_attempt_.reset();
     upsert_session_.reset();
     insert_session_.reset();
-    upsert_rollup_.reset();
+    for (auto& statement : upsert_rollups_) statement.reset();
     sqlite3_close(reader_);
     sqlite3_close(writer_);
   }
@@ -267,19 +300,73 @@ class SqliteStore final : public Store {
 
   absl::StatusOr<std::vector<RollupRow>> Rollups(absl::Time start, absl::Time end) override {
     absl::MutexLock lock(&reader_mu_);
+    std::vector<RollupRow> rows;
+    if (absl::Status st = ReadRollups(0, absl::ToUnixSeconds(start), absl::ToUnixSeconds(end),
+                                      &rows);
+        !st.ok()) {
+      return st;
+    }
+    return rows;
+  }
+
+  absl::StatusOr<std::vector<RollupRow>> RollupsAtResolution(absl::Time start, absl::Time end,
+                                                             absl::Duration resolution) override {
+    const int64_t from = absl::ToUnixSeconds(start);
+    const int64_t to = absl::ToUnixSeconds(end);
+    const int64_t step = absl::ToInt64Seconds(resolution);
+    // A coarse row is usable when it cannot straddle two of the caller's
+    // steps: one step covers the whole range, or the steps start on the
+    // row's boundaries.
+    int finest_unusable = kRollupLevelCount;
+    for (int level = 1; level < kRollupLevelCount; ++level) {
+      const int64_t w = kRollupLevels[level].seconds;
+      const bool usable = step >= to - from || (step % w == 0 && ((from % w) + w) % w == 0);
+      if (!usable) {
+        finest_unusable = level;
+        break;
+      }
+    }
+    absl::MutexLock lock(&reader_mu_);
+    std::vector<RollupRow> rows;
+    if (absl::Status st = ReadCovering(finest_unusable - 1, from, to, &rows); !st.ok()) return st;
+    std::sort(rows.begin(), rows.end(), [](const RollupRow& a, const RollupRow& b) {
+      return std::tie(a.minute, a.region, a.relay, a.port, a.route_kind, a.outcome) <
+             std::tie(b.minute, b.region, b.relay, b.port, b.route_kind, b.outcome);
+    });
+    return rows;
+  }
+
+  // [from, to) from the coarsest `level` inwards and finer tables at the
+  // ragged edges.
+  absl::Status ReadCovering(int level, int64_t from, int64_t to, std::vector<RollupRow>* rows)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(reader_mu_) {
+    if (from >= to) return absl::OkStatus();
+    if (level == 0) return ReadRollups(0, from, to, rows);
+    const int64_t w = kRollupLevels[level].seconds;
+    const int64_t first = (from % w == 0) ? from : from - ((from % w) + w) % w + w;
+    const int64_t last = to - ((to % w) + w) % w;
+    if (first >= last) return ReadCovering(level - 1, from, to, rows);
+    if (absl::Status st = ReadCovering(level - 1, from, first, rows); !st.ok()) return st;
+    if (absl::Status st = ReadRollups(level, first, last, rows); !st.ok()) return st;
+    return ReadCovering(level - 1, last, to, rows);
+  }
+
+  // Rows of one level's table with minute in [from, to), appended.
+  absl::Status ReadRollups(int level, int64_t from, int64_t to, std::vector<RollupRow>* rows)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(reader_mu_) {
     Statement s;
     if (absl::Status st = s.Prepare(
             reader_, absl::StrCat("SELECT minute, region, relay, port, route_kind, outcome, "
                                   "attempts, ",
                                   BucketColumns("c"), ", ", BucketColumns("h"),
-                                  " FROM rollups WHERE minute >= ? AND minute < ? ORDER BY minute, "
+                                  " FROM ", kRollupLevels[level].table,
+                                  " WHERE minute >= ? AND minute < ? ORDER BY minute, "
                                   "region, relay, port, route_kind, outcome"));
         !st.ok()) {
       return st;
     }
-    sqlite3_bind_int64(s.get(), 1, absl::ToUnixSeconds(start));
-    sqlite3_bind_int64(s.get(), 2, absl::ToUnixSeconds(end));
-    std::vector<RollupRow> rows;
+    sqlite3_bind_int64(s.get(), 1, from);
+    sqlite3_bind_int64(s.get(), 2, to);
     int rc;
     while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
       RollupRow row;
@@ -295,10 +382,10 @@ class SqliteStore final : public Store {
         row.handshake_buckets.push_back(
             static_cast<uint64_t>(sqlite3_column_int64(s.get(), 7 + kLatencyBuckets + i)));
       }
-      rows.push_back(std::move(row));
+      rows->push_back(std::move(row));
     }
     if (rc != SQLITE_DONE) return SqliteError(reader_, rc, "reading rollups");
-    return rows;
+    return absl::OkStatus();
   }
 
   absl::StatusOr<std::vector<FailureGroup>> FailureGroups(const AttemptFilter& filter) override {
@@ -655,7 +742,6 @@ class SqliteStore final : public Store {
     insert_attempt_ = std::make_unique<Statement>();
     upsert_session_ = std::make_unique<Statement>();
     insert_session_ = std::make_unique<Statement>();
-    upsert_rollup_ = std::make_unique<Statement>();
     if (absl::Status s = insert_attempt_->Prepare(
             writer_,
             "INSERT OR IGNORE INTO attempts (agent_id, session_id, sequence, start_us, site, "
@@ -686,15 +772,22 @@ class SqliteStore final : public Store {
         absl::StrAppend(&updates, ", ", prefix, i, " = ", prefix, i, " + excluded.", prefix, i);
       }
     }
-    return upsert_rollup_->Prepare(
-        writer_,
-        absl::StrCat("INSERT INTO rollups (minute, region, relay, port, route_kind, outcome, "
-                     "attempts, ",
-                     BucketColumns("c"), ", ", BucketColumns("h"), ") VALUES (?,?,?,?,?,?,?",
-                     placeholders,
-                     ") ON CONFLICT (minute, region, relay, port, route_kind, outcome) DO "
-                     "UPDATE SET attempts = attempts + excluded.attempts",
-                     updates));
+    for (int level = 0; level < kRollupLevelCount; ++level) {
+      upsert_rollups_[level] = std::make_unique<Statement>();
+      if (absl::Status st = upsert_rollups_[level]->Prepare(
+              writer_,
+              absl::StrCat("INSERT INTO ", kRollupLevels[level].table,
+                           " (minute, region, relay, port, route_kind, outcome, attempts, ",
+                           BucketColumns("c"), ", ", BucketColumns("h"),
+                           ") VALUES (?,?,?,?,?,?,?", placeholders,
+                           ") ON CONFLICT (minute, region, relay, port, route_kind, outcome) DO "
+                           "UPDATE SET attempts = attempts + excluded.attempts",
+                           updates));
+          !st.ok()) {
+        return st;
+      }
+    }
+    return absl::OkStatus();
   }
 
   void CommitterLoop() {
@@ -790,10 +883,36 @@ class SqliteStore final : public Store {
   }
 
   // Rollup increments of the whole group, written once per key.
-  absl::Status WriteRollups(const std::map<RollupKey, RollupDelta>& rollups) {
-    sqlite3_stmt* s = upsert_rollup_->get();
+  // Each level's increments are summed in memory first: one upsert per key
+  // and level.
+  absl::Status WriteRollups(const std::map<RollupKey, RollupDelta>& minutes) {
+    for (int level = 0; level < kRollupLevelCount; ++level) {
+      if (level == 0) {
+        if (absl::Status st = WriteRollupLevel(level, minutes); !st.ok()) return st;
+        continue;
+      }
+      const int64_t w = kRollupLevels[level].seconds;
+      std::map<RollupKey, RollupDelta> coarse;
+      for (const auto& [key, delta] : minutes) {
+        RollupKey k = key;
+        std::get<0>(k) = std::get<0>(key) - ((std::get<0>(key) % w) + w) % w;
+        RollupDelta& sum = coarse[k];
+        sum.attempts += delta.attempts;
+        for (int i = 0; i < kLatencyBuckets; ++i) {
+          sum.connect[i] += delta.connect[i];
+          sum.handshake[i] += delta.handshake[i];
+        }
+      }
+      if (absl::Status st = WriteRollupLevel(level, coarse); !st.ok()) return st;
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status WriteRollupLevel(int level, const std::map<RollupKey, RollupDelta>& rollups) {
+    Statement& statement = *upsert_rollups_[level];
+    sqlite3_stmt* s = statement.get();
     for (const auto& [key, delta] : rollups) {
-      upsert_rollup_->Reset();
+      statement.Reset();
       sqlite3_bind_int64(s, 1, std::get<0>(key));
       BindText(s, 2, std::get<1>(key));
       BindText(s, 3, std::get<2>(key));
@@ -826,7 +945,8 @@ class SqliteStore final : public Store {
   sqlite3* writer_ = nullptr;  // used by the committer thread (and Open)
   sqlite3* reader_ = nullptr;
   absl::Mutex reader_mu_;
-  std::unique_ptr<Statement> insert_attempt_, upsert_session_, insert_session_, upsert_rollup_;
+  std::unique_ptr<Statement> insert_attempt_, upsert_session_, insert_session_;
+  std::unique_ptr<Statement> upsert_rollups_[kRollupLevelCount];  // per level
   absl::Mutex mu_;
   std::deque<Pending> queue_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
