@@ -67,7 +67,7 @@ IngestMetrics::IngestMetrics(prometheus::Registry& registry)
                       .Name("relayscope_port_sites")
                       .Help("Sites that tried a port in the last 15 minutes: reachable=\"true\" if "
                             "they reached a relay on it at least once, \"false\" if never.")
-                        .Register(registry)),
+                      .Register(registry)),
       batches_(prometheus::BuildCounter()
                    .Name("relayscope_ingest_batches_total")
                    .Help("Ingest batches by result.")
@@ -95,48 +95,94 @@ IngestMetrics::IngestMetrics(prometheus::Registry& registry)
       by_relay_(kActiveWindow, kMaxSites * 5),
       by_port_(kActiveWindow, kMaxSites * 2) {}
 
-void IngestMetrics::CountAttempt(const v1::Attempt& a, const std::string& site, absl::Time now) {
-  const std::string route = Lower(v1::RouteKind_Name(a.route_kind()).substr(11));
-  const std::string port = a.port() == 0 ? std::string(kOther) : absl::StrCat(a.port());
-  attempts_
-      .Add({{"region", a.region()},
-            {"relay", a.relay()},
-            {"port", port},
-            {"route", route},
-            {"outcome", Lower(v1::Outcome_Name(a.outcome()).substr(8))}})
-      .Increment();
-  const prometheus::Labels labels = {{"region", a.region()}, {"port", port}, {"route", route}};
-  if (auto s = PhaseSeconds(a, v1::PHASE_TCP_CONNECT)) connect_.Add(labels, LatencyBuckets()).Observe(*s);
-  if (auto s = PhaseSeconds(a, v1::PHASE_HANDSHAKE)) handshake_.Add(labels, LatencyBuckets()).Observe(*s);
+IngestMetrics::Sample IngestMetrics::Resolve(const v1::Attempt& a) {
+  const std::string key =
+      absl::StrCat(a.region(), "\x1f", a.relay(), "\x1f", a.port(), "\x1f",
+                   static_cast<int>(a.route_kind()), "\x1f", static_cast<int>(a.outcome()));
+  Sample sample;
+  {
+    absl::MutexLock lock(&mu_);
+    auto [it, inserted] = series_.try_emplace(key);
+    if (inserted) {
+      // First time for these label values: build the label sets once.
+      const std::string route = Lower(v1::RouteKind_Name(a.route_kind()).substr(11));
+      const std::string port = a.port() == 0 ? std::string(kOther) : absl::StrCat(a.port());
+      Sample& s = it->second;
+      s.attempts = &attempts_.Add({{"region", a.region()},
+                                   {"relay", a.relay()},
+                                   {"port", port},
+                                   {"route", route},
+                                   {"outcome", Lower(v1::Outcome_Name(a.outcome()).substr(8))}});
+      const prometheus::Labels labels = {{"region", a.region()}, {"port", port}, {"route", route}};
+      s.connect = &connect_.Add(labels, LatencyBuckets());
+      s.handshake = &handshake_.Add(labels, LatencyBuckets());
+      s.reached = a.outcome() == v1::OUTCOME_OK;
+      s.region = by_region_.Find({{"region", a.region()}});
+      s.relay = by_relay_.Find({{"region", a.region()}, {"relay", a.relay()}});
+      s.port = by_port_.Find({{"port", port}});
+    }
+    sample = it->second;
+  }
+  if (auto s = PhaseSeconds(a, v1::PHASE_TCP_CONNECT)) {
+    sample.connect_seconds = *s;
+  } else {
+    sample.connect = nullptr;
+  }
+  if (auto s = PhaseSeconds(a, v1::PHASE_HANDSHAKE)) {
+    sample.handshake_seconds = *s;
+  } else {
+    sample.handshake = nullptr;
+  }
+  return sample;
+}
+
+void IngestMetrics::Count(const std::vector<Sample>& samples, const std::vector<bool>& is_new,
+                          const std::string& site, absl::Time now) {
   const std::string& who = site.empty() ? "(none)" : site;
-  const bool reached = a.outcome() == v1::OUTCOME_OK;
   absl::MutexLock lock(&mu_);
-  by_region_.Record({{"region", a.region()}}, who, reached, now);
-  by_relay_.Record({{"region", a.region()}, {"relay", a.relay()}}, who, reached, now);
-  by_port_.Record({{"port", port}}, who, reached, now);
+  // A batch's attempts mostly share their keys: each (slot, reached) pair is
+  // recorded once per batch.
+  const Sample* previous = nullptr;
+  for (size_t i = 0; i < samples.size() && i < is_new.size(); ++i) {
+    if (!is_new[i]) continue;
+    const Sample& s = samples[i];
+    s.attempts->Increment();
+    if (s.connect != nullptr) s.connect->Observe(s.connect_seconds);
+    if (s.handshake != nullptr) s.handshake->Observe(s.handshake_seconds);
+    const bool same = previous != nullptr && previous->reached == s.reached;
+    if (!(same && previous->region == s.region) && by_region_.Record(s.region, who, s.reached, now)) {
+      SetRegionGauge(*s.region);
+    }
+    if (!(same && previous->relay == s.relay) && by_relay_.Record(s.relay, who, s.reached, now)) {
+      SetSplitGauges(relay_sites_, *s.relay);
+    }
+    if (!(same && previous->port == s.port) && by_port_.Record(s.port, who, s.reached, now)) {
+      SetSplitGauges(port_sites_, *s.port);
+    }
+    previous = &s;
+  }
+}
+
+void IngestMetrics::SetRegionGauge(const SiteWindow::Slot& slot) {
+  sites_active_.Add(slot.key).Set(static_cast<double>(slot.counts.sites));
+}
+
+void IngestMetrics::SetSplitGauges(prometheus::Family<prometheus::Gauge>& family,
+                                   const SiteWindow::Slot& slot) {
+  SiteWindow::Key labels = slot.key;
+  labels["reachable"] = "true";
+  family.Add(labels).Set(static_cast<double>(slot.counts.reached));
+  labels["reachable"] = "false";
+  family.Add(labels).Set(static_cast<double>(slot.counts.sites - slot.counts.reached));
 }
 
 void IngestMetrics::UpdateActiveSites(absl::Time now) {
   absl::MutexLock lock(&mu_);
-  // Called after every commit; a walk over every (key, site) once a second
-  // is plenty for gauges scraped every 15 s.
-  if (now - last_update_ < absl::Seconds(1)) return;
-  last_update_ = now;
-  by_region_.Expire(now, [&](const SiteWindow::Key& key, const SiteWindow::Counts& counts) {
-    sites_active_.Add(key).Set(static_cast<double>(counts.sites));
-  });
-  // reachable="true" / "false" next to the key's own labels.
-  const auto split = [](prometheus::Family<prometheus::Gauge>& family) {
-    return [&family](const SiteWindow::Key& key, const SiteWindow::Counts& counts) {
-      SiteWindow::Key labels = key;
-      labels["reachable"] = "true";
-      family.Add(labels).Set(static_cast<double>(counts.reached));
-      labels["reachable"] = "false";
-      family.Add(labels).Set(static_cast<double>(counts.sites - counts.reached));
-    };
-  };
-  by_relay_.Expire(now, split(relay_sites_));
-  by_port_.Expire(now, split(port_sites_));
+  if (now - last_sweep_ < absl::Seconds(1)) return;
+  last_sweep_ = now;
+  by_region_.Expire(now, [&](const SiteWindow::Slot& slot) { SetRegionGauge(slot); });
+  by_relay_.Expire(now, [&](const SiteWindow::Slot& slot) { SetSplitGauges(relay_sites_, slot); });
+  by_port_.Expire(now, [&](const SiteWindow::Slot& slot) { SetSplitGauges(port_sites_, slot); });
 }
 
 void IngestMetrics::CountBatch(const std::string& result) {
@@ -212,30 +258,35 @@ class UploadReactor final : public grpc::ServerBidiReactor<v1::UploadRequest, v1
     }
     response_.Clear();
     response_.set_batch_id(request_.batch_id());
+    // The attempts move out of the request (it is not read again before the
+    // ack), so neither the session nor any attempt is copied.
+    google::protobuf::RepeatedPtrField<v1::Attempt> received;
+    received.Swap(request_.mutable_session()->mutable_attempts());
     IngestBatch batch;
     batch.agent = session.agent();
     batch.session_id = session.session_id();
     batch.session = session;
-    batch.session.clear_attempts();
+    batch.attempts.reserve(static_cast<size_t>(received.size()));
+    auto samples = std::make_shared<std::vector<IngestMetrics::Sample>>();
+    samples->reserve(static_cast<size_t>(received.size()));
     const absl::Time now = absl::Now();
-    for (const v1::Attempt& original : session.attempts()) {
-      v1::Attempt attempt = original;
+    for (v1::Attempt& attempt : received) {
       if (auto rejected = service_.validator_->ValidateAttempt(session.session_id(), now, &attempt)) {
         *response_.add_rejected() = *rejected;
         continue;
       }
+      samples->push_back(service_.metrics_->Resolve(attempt));
       batch.attempts.push_back(std::move(attempt));
     }
     for (const v1::RejectedAttempt& rejected : response_.rejected()) {
       service_.metrics_->CountRejected(rejected);
     }
     agent_id_ = batch.agent.agent_id();
-    auto attempts = std::make_shared<std::vector<v1::Attempt>>(batch.attempts);
     const std::string site = batch.agent.site();
     const absl::Time handed_over = absl::Now();
     service_.metrics_->SetQueueDepth(service_.store_->QueueDepth());
     service_.store_->CommitAsync(
-        std::move(batch), [this, attempts, site, handed_over](absl::StatusOr<CommitResult> result) {
+        std::move(batch), [this, samples, site, handed_over](absl::StatusOr<CommitResult> result) {
           const absl::Time committed = absl::Now();
           service_.metrics_->ObserveCommit(committed - handed_over);
           if (!result.ok()) {
@@ -247,9 +298,7 @@ class UploadReactor final : public grpc::ServerBidiReactor<v1::UploadRequest, v1
             return;
           }
           // Counted only after the commit: a failed commit counts nothing.
-          for (size_t i = 0; i < attempts->size() && i < result->is_new.size(); ++i) {
-            if (result->is_new[i]) service_.metrics_->CountAttempt((*attempts)[i], site, committed);
-          }
+          service_.metrics_->Count(*samples, result->is_new, site, committed);
           service_.metrics_->CountDuplicates(result->duplicates);
           service_.metrics_->UpdateActiveSites(committed);
           service_.metrics_->CountBatch("ok");

@@ -11,7 +11,9 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "collector/ingest/site_window.h"
@@ -31,11 +33,29 @@ namespace relayscope::collector {
 class IngestMetrics {
  public:
   explicit IngestMetrics(prometheus::Registry& registry);
-  // Counts a newly stored attempt: relayscope_attempts_total, the connect
-  // and handshake duration histograms, and the site as active in its
-  // region, on its relay and on its port, reaching them or not (the site
-  // itself is never a label).
-  void CountAttempt(const v1::Attempt& attempt, const std::string& site, absl::Time now);
+  // What counting one attempt needs, resolved before its commit (on the
+  // stream's thread), so that counting after the commit is a few atomic
+  // increments: the committer thread, shared by every stream, stays free.
+  struct Sample {
+    prometheus::Counter* attempts = nullptr;
+    prometheus::Histogram* connect = nullptr;    // null: no completed connect
+    prometheus::Histogram* handshake = nullptr;  // null: no completed handshake
+    double connect_seconds = 0;
+    double handshake_seconds = 0;
+    bool reached = false;  // the attempt completed the handshake
+    // The attempt's region, relay and port in the site windows.
+    SiteWindow::Slot* region = nullptr;
+    SiteWindow::Slot* relay = nullptr;
+    SiteWindow::Slot* port = nullptr;
+  };
+  Sample Resolve(const v1::Attempt& attempt);
+  // Counts newly stored attempts: relayscope_attempts_total, the connect and
+  // handshake duration histograms, and the site as active in each region,
+  // on each relay and on each port, reaching them or not (the site itself is
+  // never a label; a site new to a key, or newly reaching it, shows in the
+  // gauges at once).
+  void Count(const std::vector<Sample>& samples, const std::vector<bool>& is_new,
+             const std::string& site, absl::Time now);
   // relayscope_ingest_batches_total{result}.
   void CountBatch(const std::string& result);
   // relayscope_ingest_rejected_attempts_total{field}, indexes stripped
@@ -45,11 +65,11 @@ class IngestMetrics {
   // Time from handing a batch to the store to its durable commit.
   void ObserveCommit(absl::Duration latency);
   void SetQueueDepth(size_t depth);
-  // Recomputes the gauges of sites seen in the window:
-  // relayscope_sites_active{region}, relayscope_relay_sites{region, relay,
-  // reachable} and relayscope_port_sites{port, reachable} (reachable="true":
-  // the site reached it at least once in the window; "false": it tried and
-  // never did).
+  // Drops sites not seen in the window from the site gauges, at most once a
+  // second: relayscope_sites_active{region}, relayscope_relay_sites{region,
+  // relay, reachable} and relayscope_port_sites{port, reachable}
+  // (reachable="true": the site reached it at least once in the window;
+  // "false": it tried and never did).
   void UpdateActiveSites(absl::Time now);
 
   static constexpr absl::Duration kActiveWindow = absl::Minutes(15);
@@ -66,11 +86,21 @@ class IngestMetrics {
   prometheus::Counter& duplicates_;
   prometheus::Histogram& commit_;
   prometheus::Gauge& queue_depth_;
+  // Sets the gauges of one slot from its counts.
+  void SetRegionGauge(const SiteWindow::Slot& slot);
+  static void SetSplitGauges(prometheus::Family<prometheus::Gauge>& family,
+                             const SiteWindow::Slot& slot);
+
   absl::Mutex mu_;
+  // Label values -> the series of one attempt key; bounded by the
+  // validator's folding (catalogue names only).
+  absl::flat_hash_map<std::string, Sample> series_ ABSL_GUARDED_BY(mu_);
+  absl::Time last_sweep_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  // Sites per region, relay and port in the window; slots are never freed,
+  // so Samples may point to them.
   SiteWindow by_region_ ABSL_GUARDED_BY(mu_);
   SiteWindow by_relay_ ABSL_GUARDED_BY(mu_);
   SiteWindow by_port_ ABSL_GUARDED_BY(mu_);
-  absl::Time last_update_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
 };
 
 // At most `batches_per_second` batches per agent, with bursts of the same

@@ -219,12 +219,17 @@ TEST(IngestMetricsTest, SitesThatReachOrNeverReachARelayAndAPortAreGauges) {
     a.set_outcome(outcome);
     return a;
   };
+  auto count = [&](const std::string& site, std::vector<v1::Attempt> attempts) {
+    std::vector<IngestMetrics::Sample> samples;
+    for (const auto& a : attempts) samples.push_back(metrics.Resolve(a));
+    metrics.Count(samples, std::vector<bool>(samples.size(), true), site, now);
+  };
   // paris reaches emea-1 on 8200 but never on 80; lyon never reaches it.
-  metrics.CountAttempt(attempt("emea-1", 8200, v1::OUTCOME_OK), "paris", now);
-  metrics.CountAttempt(attempt("emea-1", 80, v1::OUTCOME_PROTOCOL_INTERFERENCE), "paris", now);
-  metrics.CountAttempt(attempt("emea-1", 80, v1::OUTCOME_PROTOCOL_INTERFERENCE), "lyon", now);
-  metrics.CountAttempt(attempt("emea-1", 8200, v1::OUTCOME_CONNECT_TIMEOUT), "lyon", now);
-  metrics.UpdateActiveSites(now);
+  count("paris", {attempt("emea-1", 8200, v1::OUTCOME_OK),
+                  attempt("emea-1", 80, v1::OUTCOME_PROTOCOL_INTERFERENCE)});
+  count("lyon", {attempt("emea-1", 80, v1::OUTCOME_PROTOCOL_INTERFERENCE),
+                 attempt("emea-1", 8200, v1::OUTCOME_CONNECT_TIMEOUT)});
+  // The gauges move as sites arrive, before any sweep.
   EXPECT_EQ(GaugeValue(registry, "relayscope_sites_active", {{"region", "emea"}}), 2);
   EXPECT_EQ(GaugeValue(registry, "relayscope_relay_sites",
                        {{"region", "emea"}, {"relay", "emea-1"}, {"reachable", "true"}}),
@@ -235,6 +240,10 @@ TEST(IngestMetricsTest, SitesThatReachOrNeverReachARelayAndAPortAreGauges) {
   EXPECT_EQ(GaugeValue(registry, "relayscope_port_sites", {{"port", "80"}, {"reachable", "false"}}),
             2);
   EXPECT_EQ(GaugeValue(registry, "relayscope_port_sites", {{"port", "8200"}, {"reachable", "true"}}),
+            1);
+  metrics.UpdateActiveSites(now);  // a sweep agrees
+  EXPECT_EQ(GaugeValue(registry, "relayscope_relay_sites",
+                       {{"region", "emea"}, {"relay", "emea-1"}, {"reachable", "false"}}),
             1);
   // Fifteen minutes on, nobody has reported: every gauge reads 0.
   metrics.UpdateActiveSites(now + absl::Minutes(16));

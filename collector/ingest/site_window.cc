@@ -2,34 +2,50 @@
 
 namespace relayscope::collector {
 
-void SiteWindow::Record(const Key& key, const std::string& site, bool reached, absl::Time now) {
-  auto& sites = sites_[key];
-  auto it = sites.find(site);
-  if (it == sites.end()) {
-    if (entries_ >= max_entries_) return;
-    it = sites.emplace(site, Seen()).first;
-    ++entries_;
-  }
-  it->second.last = std::max(it->second.last, now);
-  if (reached) it->second.last_reached = std::max(it->second.last_reached, now);
+SiteWindow::Slot* SiteWindow::Find(const Key& key) {
+  auto [it, inserted] = slots_.try_emplace(key);
+  if (inserted) it->second.key = key;
+  return &it->second;
 }
 
-void SiteWindow::Expire(absl::Time now,
-                        const std::function<void(const Key&, const Counts&)>& visit) {
-  for (auto key = sites_.begin(); key != sites_.end();) {
-    Counts counts;
-    for (auto it = key->second.begin(); it != key->second.end();) {
+bool SiteWindow::Record(Slot* slot, const std::string& site, bool reached, absl::Time now) {
+  bool changed = false;
+  auto it = slot->sites.find(site);
+  if (it == slot->sites.end()) {
+    if (entries_ >= max_entries_) return false;
+    it = slot->sites.emplace(site, Slot::Seen()).first;
+    ++entries_;
+    ++slot->counts.sites;
+    changed = true;
+  }
+  Slot::Seen& seen = it->second;
+  seen.last = std::max(seen.last, now);
+  if (reached) {
+    seen.last_reached = std::max(seen.last_reached, now);
+    if (!seen.counted_reached) {
+      seen.counted_reached = true;
+      ++slot->counts.reached;
+      changed = true;
+    }
+  }
+  return changed;
+}
+
+void SiteWindow::Expire(absl::Time now, const std::function<void(const Slot&)>& visit) {
+  for (auto& [key, slot] : slots_) {
+    slot.counts = Counts();
+    for (auto it = slot.sites.begin(); it != slot.sites.end();) {
       if (now - it->second.last > window_) {
-        it = key->second.erase(it);
+        it = slot.sites.erase(it);
         --entries_;
         continue;
       }
-      ++counts.sites;
-      if (now - it->second.last_reached <= window_) ++counts.reached;
+      it->second.counted_reached = now - it->second.last_reached <= window_;
+      ++slot.counts.sites;
+      if (it->second.counted_reached) ++slot.counts.reached;
       ++it;
     }
-    visit(key->first, counts);
-    key = key->second.empty() ? sites_.erase(key) : std::next(key);
+    visit(slot);
   }
 }
 

@@ -267,7 +267,10 @@ absl::StatusOr<v1::ReachabilityResponse> QueryEngine::GetReachability(
       default: return absl::InvalidArgumentError("group_by: unknown dimension");
     }
   }
-  ASSIGN_OR_RETURN(std::vector<RollupRow> rows, store_->Rollups(range.start, range.end));
+  // Hourly and daily rows where they fit in one step: a day's reachability
+  // is a few thousand rows, not every minute's.
+  ASSIGN_OR_RETURN(std::vector<RollupRow> rows,
+                   store_->RollupsAtResolution(range.start, range.end, step));
 
   const int64_t points = StepsIn(range.end - range.start, step);
   using Key = std::tuple<std::string, std::string, uint32_t, int, int>;

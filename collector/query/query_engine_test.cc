@@ -392,3 +392,64 @@ TEST(HistogramQuantileTest, InterpolatesInsideTheBucket) {
 
 }  // namespace
 }  // namespace relayscope::collector
+
+namespace relayscope::collector {
+namespace {
+
+// Attempts every 7 minutes over three days: windows that start and end
+// inside hours and days must count exactly what per-minute rows count,
+// whichever hourly and daily rows the store uses for them.
+TEST(QueryEngineCoarseRollups, ReachabilityIsExactAcrossHourAndDayEdges) {
+  auto store = OpenStore("sqlite::memory:");
+  ASSERT_TRUE(store.ok()) << store.status();
+  const absl::Time day = absl::FromUnixSeconds(1764028800);  // a UTC midnight
+  std::vector<Spec> specs;
+  for (absl::Time t = day; t < day + absl::Hours(72); t += absl::Minutes(7)) {
+    specs.push_back({t, "emea", "emea-1", 443, v1::ROUTE_KIND_DIRECT,
+                     (absl::ToUnixSeconds(t) / 420) % 3 == 0 ? v1::OUTCOME_CONNECT_TIMEOUT
+                                                             : v1::OUTCOME_OK,
+                     0, ""});
+  }
+  for (size_t i = 0; i < specs.size(); i += 500) {
+    std::vector<Spec> part(specs.begin() + static_cast<std::ptrdiff_t>(i),
+                           specs.begin() + static_cast<std::ptrdiff_t>(std::min(i + 500, specs.size())));
+    ASSERT_TRUE((*store)->Commit(MakeBatch("a", "s", "s" + std::to_string(i), part)).ok());
+  }
+  QueryEngine engine(store->get());
+  struct Window {
+    absl::Time start, end;
+    absl::Duration step;
+  };
+  for (const Window& w :
+       {Window{day + absl::Minutes(13), day + absl::Hours(50) + absl::Minutes(29), absl::ZeroDuration()},
+        Window{day, day + absl::Hours(72), absl::Hours(24)},
+        Window{day + absl::Hours(3), day + absl::Hours(27), absl::Hours(1)},
+        Window{day + absl::Minutes(30), day + absl::Hours(30), absl::Hours(6)}}) {
+    uint64_t expected = 0, expected_ok = 0;
+    for (const Spec& s : specs) {
+      if (s.start < w.start || s.start >= w.end) continue;
+      ++expected;
+      if (s.outcome == v1::OUTCOME_OK) ++expected_ok;
+    }
+    v1::ReachabilityRequest request;
+    SetRange(w.start, w.end, request.mutable_range());
+    request.mutable_step()->set_seconds(absl::ToInt64Seconds(w.step));
+    auto response = engine.GetReachability(request);
+    ASSERT_TRUE(response.ok()) << response.status();
+    ASSERT_EQ(response->series_size(), 1);
+    EXPECT_EQ(response->series(0).total().attempts(), expected) << w.start << " " << w.end;
+    EXPECT_EQ(response->series(0).total().ok(), expected_ok);
+    // Each step holds exactly the attempts that started in it.
+    const auto& points = response->series(0).points();
+    for (const auto& point : points) {
+      const absl::Time from = absl::FromUnixSeconds(point.time().seconds());
+      const absl::Time to = std::min(w.end, from + (w.step == absl::ZeroDuration() ? w.end - w.start : w.step));
+      uint64_t in_step = 0;
+      for (const Spec& s : specs) in_step += s.start >= from && s.start < to;
+      EXPECT_EQ(point.attempts(), in_step) << from;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace relayscope::collector

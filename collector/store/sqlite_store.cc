@@ -5,6 +5,7 @@
 #include <google/protobuf/util/time_util.h>
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <deque>
 #include <optional>
 #include <map>
@@ -29,14 +30,33 @@ using google::protobuf::util::TimeUtil;
 // batch acknowledged to an agent survives a crash or power loss.
 // synchronous=NORMAL would be faster but can lose the last transactions on
 // power loss, which breaks "acked means stored".
+//
+// cache_size: the attempts' primary key arrives in random order (agent ids),
+// so every commit touches leaf pages all over the table; with SQLite's
+// default 2 MB cache most of them were re-read from the OS on each commit.
+// wal_autocheckpoint: a checkpoint copies each page changed since the last
+// one, and runs inside the commit that crosses the threshold; every 40 MB
+// instead of every 4 MB, a page changed by many commits is copied once
+// (P2 in bench/README.md: +30% ingest with 1000 streams).
 constexpr char kPragmas[] =
-    "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=5000;";
+    "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=5000;"
+    "PRAGMA cache_size=-65536; PRAGMA wal_autocheckpoint=10000;";
 
 std::string BucketColumns(const char* prefix) {
   std::vector<std::string> columns;
   for (int i = 0; i < kLatencyBuckets; ++i) columns.push_back(absl::StrCat(prefix, i));
   return absl::StrJoin(columns, ", ");
 }
+
+// Rollup tables, finest first: per minute, per hour, per day. `minute` is
+// the start of a row's interval (unix seconds) in all of them.
+struct RollupLevel {
+  const char* table;
+  int64_t seconds;
+};
+constexpr RollupLevel kRollupLevels[] = {{"rollups", 60}, {"rollups_hour", 3600},
+                                         {"rollups_day", 86400}};
+constexpr int kRollupLevelCount = 3;
 
 // Schema migrations, applied in order; PRAGMA user_version counts them.
 std::vector<std::string> Migrations() {
@@ -45,6 +65,25 @@ std::vector<std::string> Migrations() {
     for (int i = 0; i < kLatencyBuckets; ++i) {
       absl::StrAppend(&bucket_defs, ", ", prefix, i, " INTEGER NOT NULL DEFAULT 0");
     }
+  }
+  // 4: hourly and daily rollups, filled from the per-minute ones.
+  std::string coarse;
+  for (int level = 1; level < kRollupLevelCount; ++level) {
+    const RollupLevel& l = kRollupLevels[level];
+    std::string sums;
+    for (const char* prefix : {"c", "h"}) {
+      for (int i = 0; i < kLatencyBuckets; ++i) absl::StrAppend(&sums, ", SUM(", prefix, i, ")");
+    }
+    absl::StrAppend(
+        &coarse, "CREATE TABLE ", l.table,
+        " (minute INTEGER NOT NULL, region TEXT NOT NULL, relay TEXT NOT NULL,"
+        " port INTEGER NOT NULL, route_kind INTEGER NOT NULL, outcome INTEGER NOT NULL,"
+        " attempts INTEGER NOT NULL",
+        bucket_defs,
+        ", PRIMARY KEY (minute, region, relay, port, route_kind, outcome)) WITHOUT ROWID;",
+        "INSERT INTO ", l.table, " SELECT minute / ", l.seconds, " * ", l.seconds,
+        " AS m, region, relay, port, route_kind, outcome, SUM(attempts)", sums,
+        " FROM rollups GROUP BY m, region, relay, port, route_kind, outcome;");
   }
   return {
       // 1: raw attempts, sessions, per-minute rollups.
@@ -68,6 +107,17 @@ std::vector<std::string> Migrations() {
           ", PRIMARY KEY (minute, region, relay, port, route_kind, outcome)) WITHOUT ROWID;"),
       // 2: listing recent sessions.
       "CREATE INDEX sessions_by_updated ON sessions(updated_us);",
+      // 3: the time index covers every column the grouping queries read
+      // (failure patterns, sites, activity), so they scan the index alone
+      // instead of looking each attempt up in the table (P3 in
+      // bench/README.md: 10x faster drill-downs over 10 M attempts). It
+      // replaces the plain time index, so ingest maintains no extra index.
+      "CREATE INDEX attempts_by_start_covering ON attempts(start_us, outcome, region, relay, "
+      "port, route_kind, site, agent_id, session_id);"
+      "DROP INDEX attempts_by_start;",
+      // 4: reachability over days reads a few hundred rows per day instead
+      // of every minute's (P3 in bench/README.md).
+      coarse,
   };
 }
 
@@ -121,9 +171,6 @@ class Statement {
 
 void BindText(sqlite3_stmt* s, int i, const std::string& v) {
   sqlite3_bind_text(s, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
-}
-void BindBlob(sqlite3_stmt* s, int i, const std::string& v) {
-  sqlite3_bind_blob(s, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
 }
 std::string ColumnText(sqlite3_stmt* s, int i) {
   const auto* text = sqlite3_column_text(s, i);
@@ -231,37 +278,96 @@ class SqliteStore final : public Store {
     insert_attempt_.reset();
     upsert_session_.reset();
     insert_session_.reset();
-    upsert_rollup_.reset();
+    for (auto& statement : upsert_rollups_) statement.reset();
     sqlite3_close(reader_);
     sqlite3_close(writer_);
   }
 
   void CommitAsync(IngestBatch batch, CommitCallback done) override {
+    // Flattened here, on the caller's thread: the committer thread, which
+    // every stream shares, only binds and steps, and never touches (or
+    // frees) a protobuf.
+    Pending pending = Flatten(std::move(batch));
+    pending.done = std::move(done);
     {
       absl::MutexLock lock(&mu_);
       if (!stopping_ && queue_.size() < kMaxQueued) {
-        queue_.push_back({std::move(batch), std::nullopt, std::move(done)});
+        queue_.push_back(std::move(pending));
         return;
       }
     }
-    done(absl::ResourceExhaustedError("store queue is full; retry later"));
+    pending.done(absl::ResourceExhaustedError("store queue is full; retry later"));
   }
 
   absl::StatusOr<std::vector<RollupRow>> Rollups(absl::Time start, absl::Time end) override {
     absl::MutexLock lock(&reader_mu_);
+    std::vector<RollupRow> rows;
+    if (absl::Status st = ReadRollups(0, absl::ToUnixSeconds(start), absl::ToUnixSeconds(end),
+                                      &rows);
+        !st.ok()) {
+      return st;
+    }
+    return rows;
+  }
+
+  absl::StatusOr<std::vector<RollupRow>> RollupsAtResolution(absl::Time start, absl::Time end,
+                                                             absl::Duration resolution) override {
+    const int64_t from = absl::ToUnixSeconds(start);
+    const int64_t to = absl::ToUnixSeconds(end);
+    const int64_t step = absl::ToInt64Seconds(resolution);
+    // A coarse row is usable when it cannot straddle two of the caller's
+    // steps: one step covers the whole range, or the steps start on the
+    // row's boundaries.
+    int finest_unusable = kRollupLevelCount;
+    for (int level = 1; level < kRollupLevelCount; ++level) {
+      const int64_t w = kRollupLevels[level].seconds;
+      const bool usable = step >= to - from || (step % w == 0 && ((from % w) + w) % w == 0);
+      if (!usable) {
+        finest_unusable = level;
+        break;
+      }
+    }
+    absl::MutexLock lock(&reader_mu_);
+    std::vector<RollupRow> rows;
+    if (absl::Status st = ReadCovering(finest_unusable - 1, from, to, &rows); !st.ok()) return st;
+    std::sort(rows.begin(), rows.end(), [](const RollupRow& a, const RollupRow& b) {
+      return std::tie(a.minute, a.region, a.relay, a.port, a.route_kind, a.outcome) <
+             std::tie(b.minute, b.region, b.relay, b.port, b.route_kind, b.outcome);
+    });
+    return rows;
+  }
+
+  // [from, to) from the coarsest `level` inwards and finer tables at the
+  // ragged edges.
+  absl::Status ReadCovering(int level, int64_t from, int64_t to, std::vector<RollupRow>* rows)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(reader_mu_) {
+    if (from >= to) return absl::OkStatus();
+    if (level == 0) return ReadRollups(0, from, to, rows);
+    const int64_t w = kRollupLevels[level].seconds;
+    const int64_t first = (from % w == 0) ? from : from - ((from % w) + w) % w + w;
+    const int64_t last = to - ((to % w) + w) % w;
+    if (first >= last) return ReadCovering(level - 1, from, to, rows);
+    if (absl::Status st = ReadCovering(level - 1, from, first, rows); !st.ok()) return st;
+    if (absl::Status st = ReadRollups(level, first, last, rows); !st.ok()) return st;
+    return ReadCovering(level - 1, last, to, rows);
+  }
+
+  // Rows of one level's table with minute in [from, to), appended.
+  absl::Status ReadRollups(int level, int64_t from, int64_t to, std::vector<RollupRow>* rows)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(reader_mu_) {
     Statement s;
     if (absl::Status st = s.Prepare(
             reader_, absl::StrCat("SELECT minute, region, relay, port, route_kind, outcome, "
                                   "attempts, ",
                                   BucketColumns("c"), ", ", BucketColumns("h"),
-                                  " FROM rollups WHERE minute >= ? AND minute < ? ORDER BY minute, "
+                                  " FROM ", kRollupLevels[level].table,
+                                  " WHERE minute >= ? AND minute < ? ORDER BY minute, "
                                   "region, relay, port, route_kind, outcome"));
         !st.ok()) {
       return st;
     }
-    sqlite3_bind_int64(s.get(), 1, absl::ToUnixSeconds(start));
-    sqlite3_bind_int64(s.get(), 2, absl::ToUnixSeconds(end));
-    std::vector<RollupRow> rows;
+    sqlite3_bind_int64(s.get(), 1, from);
+    sqlite3_bind_int64(s.get(), 2, to);
     int rc;
     while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
       RollupRow row;
@@ -277,37 +383,39 @@ class SqliteStore final : public Store {
         row.handshake_buckets.push_back(
             static_cast<uint64_t>(sqlite3_column_int64(s.get(), 7 + kLatencyBuckets + i)));
       }
-      rows.push_back(std::move(row));
+      rows->push_back(std::move(row));
     }
     if (rc != SQLITE_DONE) return SqliteError(reader_, rc, "reading rollups");
-    return rows;
+    return absl::OkStatus();
   }
 
   absl::StatusOr<std::vector<FailureGroup>> FailureGroups(const AttemptFilter& filter) override {
     absl::MutexLock lock(&reader_mu_);
     const Where where = FilterClause(filter, /*with_site=*/true);
-    // Two passes over the range: counts and first sighting per group, then
-    // the latest attempt per group (SQLite fills the bare `attempt` column
-    // from the row that holds the single max()).
+    // One pass over the covering time index for the counts, then each
+    // group's latest attempt (its evidence) by a point lookup: the table
+    // itself is read once per group, not once per attempt.
     constexpr char kGroup[] = "outcome, region, relay, port, route_kind";
     Statement s;
     if (absl::Status st = s.Prepare(
             reader_,
-            absl::StrCat("WITH g AS (SELECT ", kGroup,
-                         ", COUNT(*) AS n, COUNT(DISTINCT site) AS sites, "
-                         "COUNT(DISTINCT agent_id) AS agents, MIN(start_us) AS first_us "
-                         "FROM attempts WHERE ", where.sql, " AND outcome != ", v1::OUTCOME_OK,
-                         " GROUP BY ", kGroup, "), l AS (SELECT ", kGroup,
-                         ", MAX(start_us) AS last_us, attempt, agent_id AS example_agent FROM attempts WHERE ", where.sql,
-                         " AND outcome != ", v1::OUTCOME_OK, " GROUP BY ", kGroup,
-                         ") SELECT g.outcome, g.region, g.relay, g.port, g.route_kind, n, sites, "
-                         "agents, first_us, last_us, attempt, example_agent FROM g JOIN l USING (", kGroup,
-                         ") ORDER BY n DESC, last_us DESC, g.outcome, g.region, g.relay, g.port, "
-                         "g.route_kind"));
+            absl::StrCat("SELECT ", kGroup,
+                         ", COUNT(*) AS n, COUNT(DISTINCT site), COUNT(DISTINCT agent_id), "
+                         "MIN(start_us), MAX(start_us) AS last_us FROM attempts WHERE ",
+                         where.sql, " AND outcome != ", v1::OUTCOME_OK, " GROUP BY ", kGroup,
+                         " ORDER BY n DESC, last_us DESC, ", kGroup));
         !st.ok()) {
       return st;
     }
-    where.Bind(s.get(), where.Bind(s.get(), 1));
+    where.Bind(s.get(), 1);
+    Statement example;
+    if (absl::Status st = example.Prepare(
+            reader_, absl::StrCat("SELECT attempt, agent_id FROM attempts WHERE ", where.sql,
+                                  " AND start_us = ? AND outcome = ? AND region = ? AND relay = ? "
+                                  "AND port = ? AND route_kind = ? LIMIT 1"));
+        !st.ok()) {
+      return st;
+    }
     std::vector<FailureGroup> groups;
     int rc;
     while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
@@ -322,8 +430,18 @@ class SqliteStore final : public Store {
       g.agents = ColumnCount(s.get(), 7);
       g.first_seen = FromMicros(s.get(), 8);
       g.last_seen = FromMicros(s.get(), 9);
-      g.example.ParseFromString(ColumnBlob(s.get(), 10));
-      g.example_agent_id = ColumnText(s.get(), 11);
+      example.Reset();
+      int next = where.Bind(example.get(), 1);
+      sqlite3_bind_int64(example.get(), next++, sqlite3_column_int64(s.get(), 9));
+      sqlite3_bind_int(example.get(), next++, g.outcome);
+      BindText(example.get(), next++, g.region);
+      BindText(example.get(), next++, g.relay);
+      sqlite3_bind_int64(example.get(), next++, g.port);
+      sqlite3_bind_int(example.get(), next++, g.route_kind);
+      if (sqlite3_step(example.get()) == SQLITE_ROW) {
+        g.example.ParseFromString(ColumnBlob(example.get(), 0));
+        g.example_agent_id = ColumnText(example.get(), 1);
+      }
       groups.push_back(std::move(g));
     }
     if (rc != SQLITE_DONE) return SqliteError(reader_, rc, "reading failure patterns");
@@ -524,12 +642,63 @@ class SqliteStore final : public Store {
  private:
   static constexpr size_t kMaxQueued = 4096;
 
+  // One attempt, ready to bind.
+  struct Row {
+    int64_t sequence = 0;
+    int64_t start_us = 0;
+    int64_t minute = 0;  // unix seconds of the start's minute
+    std::string region, relay;
+    uint32_t port = 0;
+    int route_kind = 0;
+    int outcome = 0;
+    int64_t proxy_status = 0;
+    int connect_bucket = -1;    // -1: no completed connect
+    int handshake_bucket = -1;  // -1: no completed handshake
+    std::string blob;           // the attempt, serialized
+  };
   // A batch to commit, or (prune_before set) a retention prune.
   struct Pending {
-    IngestBatch batch;
+    std::string agent_id, session_id, site;
+    std::vector<Row> rows;
+    bool carries_metadata = false;
+    std::string metadata;  // the SessionReport without attempts, serialized
     std::optional<absl::Time> prune_before;
     CommitCallback done;
   };
+
+  static Pending Flatten(IngestBatch batch) {
+    Pending p;
+    p.agent_id = batch.agent.agent_id();
+    p.session_id = batch.session_id;
+    p.site = batch.agent.site();
+    p.rows.resize(batch.attempts.size());
+    for (size_t i = 0; i < batch.attempts.size(); ++i) {
+      const v1::Attempt& a = batch.attempts[i];
+      Row& row = p.rows[i];
+      row.sequence = static_cast<int64_t>(a.sequence());
+      row.start_us = TimeUtil::TimestampToMicroseconds(a.start_time());
+      row.minute = a.start_time().seconds() / 60 * 60;
+      row.region = a.region();
+      row.relay = a.relay();
+      row.port = a.port();
+      row.route_kind = a.route_kind();
+      row.outcome = a.outcome();
+      row.proxy_status = a.proxy_status();
+      row.connect_bucket = BucketOf(a, v1::PHASE_TCP_CONNECT);
+      row.handshake_bucket = BucketOf(a, v1::PHASE_HANDSHAKE);
+      a.SerializeToString(&row.blob);
+    }
+    // Session metadata: the latest batch that carries some (proxies or a
+    // verdict) wins; a batch of attempts only creates the row if missing.
+    p.carries_metadata = batch.session.has_verdict() || batch.session.proxies_size() > 0;
+    v1::SessionReport& meta = batch.session;
+    meta.clear_attempts();
+    *meta.mutable_agent() = std::move(batch.agent);
+    meta.set_session_id(batch.session_id);
+    meta.SerializeToString(&p.metadata);
+    return p;
+  }
+
   using RollupKey = std::tuple<int64_t, std::string, std::string, uint32_t, int, int>;
   struct RollupDelta {
     uint64_t attempts = 0;
@@ -551,6 +720,7 @@ class SqliteStore final : public Store {
     if (absl::Status s = version.Prepare(writer_, "PRAGMA user_version"); !s.ok()) return s;
     sqlite3_step(version.get());
     const int current = sqlite3_column_int(version.get(), 0);
+    version.Reset();  // an open statement would lock the schema a migration changes
     const std::vector<std::string> migrations = Migrations();
     if (current > static_cast<int>(migrations.size())) {
       return absl::FailedPreconditionError(absl::StrCat(
@@ -573,7 +743,6 @@ class SqliteStore final : public Store {
     insert_attempt_ = std::make_unique<Statement>();
     upsert_session_ = std::make_unique<Statement>();
     insert_session_ = std::make_unique<Statement>();
-    upsert_rollup_ = std::make_unique<Statement>();
     if (absl::Status s = insert_attempt_->Prepare(
             writer_,
             "INSERT OR IGNORE INTO attempts (agent_id, session_id, sequence, start_us, site, "
@@ -604,15 +773,22 @@ class SqliteStore final : public Store {
         absl::StrAppend(&updates, ", ", prefix, i, " = ", prefix, i, " + excluded.", prefix, i);
       }
     }
-    return upsert_rollup_->Prepare(
-        writer_,
-        absl::StrCat("INSERT INTO rollups (minute, region, relay, port, route_kind, outcome, "
-                     "attempts, ",
-                     BucketColumns("c"), ", ", BucketColumns("h"), ") VALUES (?,?,?,?,?,?,?",
-                     placeholders,
-                     ") ON CONFLICT (minute, region, relay, port, route_kind, outcome) DO "
-                     "UPDATE SET attempts = attempts + excluded.attempts",
-                     updates));
+    for (int level = 0; level < kRollupLevelCount; ++level) {
+      upsert_rollups_[level] = std::make_unique<Statement>();
+      if (absl::Status st = upsert_rollups_[level]->Prepare(
+              writer_,
+              absl::StrCat("INSERT INTO ", kRollupLevels[level].table,
+                           " (minute, region, relay, port, route_kind, outcome, attempts, ",
+                           BucketColumns("c"), ", ", BucketColumns("h"),
+                           ") VALUES (?,?,?,?,?,?,?", placeholders,
+                           ") ON CONFLICT (minute, region, relay, port, route_kind, outcome) DO "
+                           "UPDATE SET attempts = attempts + excluded.attempts",
+                           updates));
+          !st.ok()) {
+        return st;
+      }
+    }
+    return absl::OkStatus();
   }
 
   void CommitterLoop() {
@@ -644,7 +820,7 @@ class SqliteStore final : public Store {
     for (size_t i = 0; status.ok() && i < work.size(); ++i) {
       CommitResult result;
       status = work[i].prune_before ? Prune(*work[i].prune_before, &result)
-                                    : Apply(work[i].batch, &result, &rollups);
+                                    : Apply(work[i], &result, &rollups);
       results[i] = result;
     }
     if (status.ok()) status = WriteRollups(rollups);
@@ -656,25 +832,29 @@ class SqliteStore final : public Store {
     for (size_t i = 0; i < work.size(); ++i) work[i].done(results[i]);
   }
 
-  absl::Status Apply(const IngestBatch& batch, CommitResult* result,
+  absl::Status Apply(const Pending& batch, CommitResult* result,
                      std::map<RollupKey, RollupDelta>* rollups) {
-    const std::string& agent_id = batch.agent.agent_id();
-    const std::string& site = batch.agent.site();
     sqlite3_stmt* insert = insert_attempt_->get();
-    for (const v1::Attempt& a : batch.attempts) {
-      insert_attempt_->Reset();
-      BindText(insert, 1, agent_id);
-      BindText(insert, 2, batch.session_id);
-      sqlite3_bind_int64(insert, 3, static_cast<int64_t>(a.sequence()));
-      sqlite3_bind_int64(insert, 4, TimeUtil::TimestampToMicroseconds(a.start_time()));
-      BindText(insert, 5, site);
-      BindText(insert, 6, a.region());
-      BindText(insert, 7, a.relay());
-      sqlite3_bind_int64(insert, 8, a.port());
-      sqlite3_bind_int(insert, 9, a.route_kind());
-      sqlite3_bind_int(insert, 10, a.outcome());
-      sqlite3_bind_int64(insert, 11, a.proxy_status());
-      BindBlob(insert, 12, a.SerializeAsString());
+    // Every bound value outlives the step: SQLite need not copy it.
+    auto bind = [](sqlite3_stmt* s, int i, const std::string& v) {
+      sqlite3_bind_text(s, i, v.data(), static_cast<int>(v.size()), SQLITE_STATIC);
+    };
+    result->is_new.reserve(batch.rows.size());
+    for (const Row& row : batch.rows) {
+      sqlite3_reset(insert);
+      bind(insert, 1, batch.agent_id);
+      bind(insert, 2, batch.session_id);
+      sqlite3_bind_int64(insert, 3, row.sequence);
+      sqlite3_bind_int64(insert, 4, row.start_us);
+      bind(insert, 5, batch.site);
+      bind(insert, 6, row.region);
+      bind(insert, 7, row.relay);
+      sqlite3_bind_int64(insert, 8, row.port);
+      sqlite3_bind_int(insert, 9, row.route_kind);
+      sqlite3_bind_int(insert, 10, row.outcome);
+      sqlite3_bind_int64(insert, 11, row.proxy_status);
+      sqlite3_bind_blob(insert, 12, row.blob.data(), static_cast<int>(row.blob.size()),
+                        SQLITE_STATIC);
       const int rc = sqlite3_step(insert);
       if (rc != SQLITE_DONE) return SqliteError(writer_, rc, "storing an attempt");
       const bool is_new = sqlite3_changes(writer_) > 0;
@@ -684,38 +864,56 @@ class SqliteStore final : public Store {
         continue;
       }
       ++result->accepted;
-      RollupDelta& delta = (*rollups)[RollupKey{a.start_time().seconds() / 60 * 60, a.region(),
-                                                a.relay(), a.port(), a.route_kind(),
-                                                a.outcome()}];
+      RollupDelta& delta = (*rollups)[RollupKey{row.minute, row.region, row.relay, row.port,
+                                                row.route_kind, row.outcome}];
       ++delta.attempts;
-      if (int b = BucketOf(a, v1::PHASE_TCP_CONNECT); b >= 0) ++delta.connect[b];
-      if (int b = BucketOf(a, v1::PHASE_HANDSHAKE); b >= 0) ++delta.handshake[b];
+      if (row.connect_bucket >= 0) ++delta.connect[row.connect_bucket];
+      if (row.handshake_bucket >= 0) ++delta.handshake[row.handshake_bucket];
     }
-    // Session metadata: the latest batch that carries some (proxies or a
-    // verdict) wins; a batch of attempts only creates the row if missing.
-    const bool carries_metadata =
-        batch.session.has_verdict() || batch.session.proxies_size() > 0;
-    v1::SessionReport meta = batch.session;
-    meta.clear_attempts();
-    *meta.mutable_agent() = batch.agent;
-    meta.set_session_id(batch.session_id);
-    Statement& statement = carries_metadata ? *upsert_session_ : *insert_session_;
+    Statement& statement = batch.carries_metadata ? *upsert_session_ : *insert_session_;
     sqlite3_stmt* upsert = statement.get();
-    statement.Reset();
-    BindText(upsert, 1, agent_id);
-    BindText(upsert, 2, batch.session_id);
-    BindText(upsert, 3, site);
+    sqlite3_reset(upsert);
+    bind(upsert, 1, batch.agent_id);
+    bind(upsert, 2, batch.session_id);
+    bind(upsert, 3, batch.site);
     sqlite3_bind_int64(upsert, 4, absl::ToUnixMicros(absl::Now()));
-    BindBlob(upsert, 5, meta.SerializeAsString());
+    sqlite3_bind_blob(upsert, 5, batch.metadata.data(), static_cast<int>(batch.metadata.size()),
+                      SQLITE_STATIC);
     const int rc = sqlite3_step(upsert);
     return rc == SQLITE_DONE ? absl::OkStatus() : SqliteError(writer_, rc, "storing a session");
   }
 
   // Rollup increments of the whole group, written once per key.
-  absl::Status WriteRollups(const std::map<RollupKey, RollupDelta>& rollups) {
-    sqlite3_stmt* s = upsert_rollup_->get();
+  // Each level's increments are summed in memory first: one upsert per key
+  // and level.
+  absl::Status WriteRollups(const std::map<RollupKey, RollupDelta>& minutes) {
+    for (int level = 0; level < kRollupLevelCount; ++level) {
+      if (level == 0) {
+        if (absl::Status st = WriteRollupLevel(level, minutes); !st.ok()) return st;
+        continue;
+      }
+      const int64_t w = kRollupLevels[level].seconds;
+      std::map<RollupKey, RollupDelta> coarse;
+      for (const auto& [key, delta] : minutes) {
+        RollupKey k = key;
+        std::get<0>(k) = std::get<0>(key) - ((std::get<0>(key) % w) + w) % w;
+        RollupDelta& sum = coarse[k];
+        sum.attempts += delta.attempts;
+        for (int i = 0; i < kLatencyBuckets; ++i) {
+          sum.connect[i] += delta.connect[i];
+          sum.handshake[i] += delta.handshake[i];
+        }
+      }
+      if (absl::Status st = WriteRollupLevel(level, coarse); !st.ok()) return st;
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status WriteRollupLevel(int level, const std::map<RollupKey, RollupDelta>& rollups) {
+    Statement& statement = *upsert_rollups_[level];
+    sqlite3_stmt* s = statement.get();
     for (const auto& [key, delta] : rollups) {
-      upsert_rollup_->Reset();
+      statement.Reset();
       sqlite3_bind_int64(s, 1, std::get<0>(key));
       BindText(s, 2, std::get<1>(key));
       BindText(s, 3, std::get<2>(key));
@@ -748,7 +946,8 @@ class SqliteStore final : public Store {
   sqlite3* writer_ = nullptr;  // used by the committer thread (and Open)
   sqlite3* reader_ = nullptr;
   absl::Mutex reader_mu_;
-  std::unique_ptr<Statement> insert_attempt_, upsert_session_, insert_session_, upsert_rollup_;
+  std::unique_ptr<Statement> insert_attempt_, upsert_session_, insert_session_;
+  std::unique_ptr<Statement> upsert_rollups_[kRollupLevelCount];  // per level
   absl::Mutex mu_;
   std::deque<Pending> queue_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;

@@ -145,6 +145,18 @@ class Store {
   // region, relay, port, route kind and outcome.
   virtual absl::StatusOr<std::vector<RollupRow>> Rollups(absl::Time start, absl::Time end) = 0;
 
+  // Like Rollups, for a caller that sums rows into steps of `resolution`
+  // starting at `start` (resolution >= end - start: one step). A store may
+  // then return coarser rows (an hour, a day) wherever each lies wholly
+  // inside one step; a row's `minute` is the start of its interval. The
+  // default returns the per-minute rows, which are always right.
+  virtual absl::StatusOr<std::vector<RollupRow>> RollupsAtResolution(absl::Time start,
+                                                                     absl::Time end,
+                                                                     absl::Duration resolution) {
+    (void)resolution;
+    return Rollups(start, end);
+  }
+
   // Failed attempts matching `filter`, grouped; most frequent first, ties
   // by most recent.
   virtual absl::StatusOr<std::vector<FailureGroup>> FailureGroups(

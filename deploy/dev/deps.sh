@@ -19,15 +19,17 @@ RIG_PACKAGES=(
   util-linux procps openssl ca-certificates postgresql systemd python3-yaml
   chromium fonts-dejavu-core
 )
+# Benchmarks: perf, to find where a benchmark's time goes (bench/README.md).
+PROFILE_PACKAGES=(linux-perf)
 
 missing=()
-for pkg in "${BUILD_PACKAGES[@]}" "${RIG_PACKAGES[@]}"; do
+for pkg in "${BUILD_PACKAGES[@]}" "${RIG_PACKAGES[@]}" "${PROFILE_PACKAGES[@]}"; do
   status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
   [[ "$status" == "install ok installed" ]] || missing+=("$pkg")
 done
 
 if ((${#missing[@]} == 0)); then
-  echo "deps: all ${#BUILD_PACKAGES[@]}+${#RIG_PACKAGES[@]} packages present"
+  echo "deps: all ${#BUILD_PACKAGES[@]}+${#RIG_PACKAGES[@]}+${#PROFILE_PACKAGES[@]} packages present"
   exit 0
 fi
 

@@ -1,12 +1,9 @@
 // The seed scenario end to end, with the real binaries: relayscope-relay,
 // relayscope-agent, squid, an interceptor and iptables, in the test's own
-// network namespace.
+// network namespace (tests/e2e/seed_scenario.h sets it up).
 //
-// Relay A answers on 8200, 563 and 80, but 8200 and 563 are dropped and 80
-// is answered by a transparent proxy. Relay B answers on 443 and 8200, but
-// only the proxy may reach it, and the proxy wants credentials and answers
-// 302 to CONNECT for every port but 443. The agent must name each cause,
-// find the working route, and take about one attempt timeout, not the sum.
+// The agent must name each cause, find the working route, and take about
+// one attempt timeout, not the sum.
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -18,11 +15,9 @@
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
 #include "relayscope/v1/telemetry.pb.h"
-#include "tests/rig/firewall.h"
+#include "tests/e2e/seed_scenario.h"
 #include "tests/rig/fixture.h"
-#include "tests/rig/interceptor.h"
 #include "tests/rig/process.h"
-#include "tests/rig/squid.h"
 
 namespace relayscope {
 namespace {
@@ -30,15 +25,8 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-constexpr char kPassword[] = "Seed-Secret-7f3a";
+constexpr const char* kPassword = rig::SeedScenario::kPassword;
 constexpr absl::Duration kTimeout = absl::Seconds(2);
-
-constexpr char kCatalogue[] = R"pb(name: "seed"
-regions { id: "a" display_name: "Region A"
-          relays { id: "relay-a" addresses: "127.0.61.1" ports: [8200, 563, 80] } }
-regions { id: "b" display_name: "Region B"
-          relays { id: "relay-b" addresses: "127.0.62.1" ports: [8200, 443] } }
-)pb";
 
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path);
@@ -52,75 +40,27 @@ class SeedEndToEnd : public rig::RigTest {
   void SetUp() override {
     RigTest::SetUp();
     if (IsSkipped()) return;
-    catalogue_ = dir() + "/seed.textproto";
-    std::ofstream(catalogue_) << kCatalogue;
-
-    for (const auto& [name, listen] :
-         {std::pair<std::string, std::string>{"relay-a", "127.0.61.1:8200,127.0.61.1:563"},
-          {"relay-b", "127.0.62.1:8200,127.0.62.1:443"}}) {
-      const std::string ready = absl::StrCat(dir(), "/", name, ".ready");
-      rig::Process::Options options;
-      options.argv = {RELAY_BINARY, "--listen=" + listen, "--ready-file=" + ready};
-      options.log_path = absl::StrCat(dir(), "/", name, ".log");
-      auto relay = rig::Process::Start(options);
-      ASSERT_TRUE(relay.ok()) << relay.status();
-      const absl::Status up = rig::WaitForFile(ready, absl::Seconds(10), relay->get());
-      ASSERT_TRUE(up.ok()) << up;
-      relays_.push_back(*std::move(relay));
-    }
-    rig::Interceptor::Options port80;
-    port80.address = "127.0.61.1";
-    port80.port = 80;
-    port80.read_bytes = 768;
-    auto interceptor = rig::Interceptor::Start(port80);
-    ASSERT_TRUE(interceptor.ok()) << interceptor.status();
-    interceptor_ = *std::move(interceptor);
-
-    rig::Squid::Options proxy;
-    proxy.address = "127.0.63.1";
-    proxy.users = {{"alice", kPassword}};
-    proxy.redirect_ports = {8200, 563, 80};
-    auto squid = rig::Squid::Start(proxy, dir());
-    ASSERT_TRUE(squid.ok()) << squid.status();
-    squid_ = *std::move(squid);
-
-    ASSERT_TRUE(firewall_.Drop("127.0.61.1", 8200).ok());
-    ASSERT_TRUE(firewall_.Drop("127.0.61.1", 563).ok());
-    ASSERT_TRUE(firewall_.DropUnlessFromUser("127.0.62.1", rig::NobodyUid()).ok());
+    const absl::Status started = scenario_.Start(dir(), RELAY_BINARY);
+    ASSERT_TRUE(started.ok()) << started;
   }
   void TearDown() override {
-    squid_.reset();
-    interceptor_.reset();
-    relays_.clear();
-    firewall_.Clear();
+    scenario_.Stop();
     RigTest::TearDown();
   }
 
   // Runs the agent; returns its combined output.
   std::string RunAgent(const std::vector<std::string>& extra, absl::Duration* elapsed) {
-    std::vector<std::string> argv = {AGENT_BINARY,
-                                     "diagnose",
-                                     "--catalogue=" + catalogue_,
-                                     "--proxy=http://127.0.63.1:3128",
-                                     absl::StrCat("--timeout=", absl::FormatDuration(kTimeout)),
-                                     "--report-dir=" + dir() + "/reports",
-                                     "--agent-id-file=" + dir() + "/agent-id"};
+    std::vector<std::string> argv = scenario_.AgentArgv(AGENT_BINARY, kTimeout);
     argv.insert(argv.end(), extra.begin(), extra.end());
     const absl::Time start = absl::Now();
-    auto result = rig::RunCommand(argv, absl::Seconds(60),
-                                  {"RELAYSCOPE_PROXY_USER=alice",
-                                   absl::StrCat("RELAYSCOPE_PROXY_PASSWORD=", kPassword)});
+    auto result = rig::RunCommand(argv, absl::Seconds(60), rig::SeedScenario::AgentEnv());
     *elapsed = absl::Now() - start;
     EXPECT_TRUE(result.ok());
     last_exit_code_ = result->exit_code;
     return result->output;
   }
 
-  std::string catalogue_;
-  std::vector<std::unique_ptr<rig::Process>> relays_;
-  std::unique_ptr<rig::Interceptor> interceptor_;
-  std::unique_ptr<rig::Squid> squid_;
-  rig::Firewall firewall_;
+  rig::SeedScenario scenario_;
   int last_exit_code_ = -1;
 };
 
