@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <tuple>
@@ -222,6 +223,14 @@ class Connection {
 
 using AttemptKey = std::tuple<std::string, std::string, uint64_t>;
 
+// A queued batch (its session metadata already serialized), or a prune.
+struct Pending {
+  IngestBatch batch;
+  SessionUpdate session;
+  std::optional<absl::Time> prune_before;
+  Store::CommitCallback done;
+};
+
 class PostgresStore final : public Store {
  public:
   static absl::StatusOr<std::unique_ptr<Store>> Open(const std::string& url) {
@@ -236,7 +245,7 @@ class PostgresStore final : public Store {
       absl::MutexLock lock(&store->reader_mu_);
       store->reader_ = *std::move(reader);
     }
-    store->queue_.Start([raw = store.get()](std::deque<CommitQueue::Pending>& group) {
+    store->queue_.Start([raw = store.get()](std::deque<Pending>& group) {
       raw->CommitGroup(group);
     });
     return std::unique_ptr<Store>(std::move(store));
@@ -245,7 +254,11 @@ class PostgresStore final : public Store {
   ~PostgresStore() override { queue_.Stop(); }
 
   void CommitAsync(IngestBatch batch, CommitCallback done) override {
-    queue_.Submit(std::move(batch), std::move(done));
+    Pending pending;
+    pending.session = TakeSessionMetadata(&batch);
+    pending.batch = std::move(batch);
+    pending.done = std::move(done);
+    queue_.Submit(std::move(pending));
   }
 
   absl::StatusOr<std::vector<RollupRow>> Rollups(absl::Time start, absl::Time end) override {
@@ -510,7 +523,7 @@ class PostgresStore final : public Store {
     return status;
   }
 
-  void CommitGroup(std::deque<CommitQueue::Pending>& work) {
+  void CommitGroup(std::deque<Pending>& work) {
     std::vector<absl::StatusOr<CommitResult>> results;
     absl::Status status;
     for (int attempt = 0; attempt < kGroupAttempts; ++attempt) {
@@ -529,7 +542,7 @@ class PostgresStore final : public Store {
     for (size_t i = 0; i < work.size(); ++i) work[i].done(results[i]);
   }
 
-  absl::Status WriteGroup(std::deque<CommitQueue::Pending>& work,
+  absl::Status WriteGroup(std::deque<Pending>& work,
                           std::vector<absl::StatusOr<CommitResult>>* results) {
     for (size_t i = 0; i < work.size(); ++i) {
       if (!work[i].prune_before) continue;
@@ -563,7 +576,7 @@ class PostgresStore final : public Store {
         ++result.accepted;
         AddToRollups(a, &rollups);
       }
-      SessionUpdate update = SessionMetadata(batch);
+      const SessionUpdate& update = work[i].session;
       auto [it, created] = sessions.try_emplace({batch.agent.agent_id(), batch.session_id},
                                                 batch.agent.site(), update);
       if (!created && update.carries_metadata) it->second = {batch.agent.site(), update};
@@ -574,7 +587,7 @@ class PostgresStore final : public Store {
 
   // Inserts every attempt of the group in key order; `inserted` gets the
   // keys that were not stored before.
-  absl::Status InsertAttempts(const std::deque<CommitQueue::Pending>& work,
+  absl::Status InsertAttempts(const std::deque<Pending>& work,
                               std::set<AttemptKey>* inserted) {
     struct Row {
       AttemptKey key;
@@ -582,7 +595,7 @@ class PostgresStore final : public Store {
       const v1::Attempt* attempt;
     };
     std::vector<Row> rows;
-    for (const CommitQueue::Pending& pending : work) {
+    for (const Pending& pending : work) {
       if (pending.prune_before) continue;
       for (const v1::Attempt& a : pending.batch.attempts) {
         rows.push_back({AttemptKey{pending.batch.agent.agent_id(), pending.batch.session_id,
@@ -694,7 +707,7 @@ class PostgresStore final : public Store {
   std::unique_ptr<Connection> writer_;  // the committer's (and Open's)
   absl::Mutex reader_mu_;
   std::unique_ptr<Connection> reader_ ABSL_GUARDED_BY(reader_mu_);
-  CommitQueue queue_;
+  CommitQueue<Pending> queue_;
 };
 
 }  // namespace

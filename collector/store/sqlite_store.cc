@@ -136,18 +136,6 @@ absl::Status SqliteError(sqlite3* db, int rc, absl::string_view what) {
   }
 }
 
-int BucketOf(const v1::Attempt& attempt, v1::Phase phase) {
-  for (const v1::PhaseTiming& timing : attempt.phases()) {
-    if (timing.phase() != phase || !timing.completed()) continue;
-    const int64_t ms = timing.duration().seconds() * 1000 + timing.duration().nanos() / 1000000;
-    for (int i = 0; i < kLatencyBuckets - 1; ++i) {
-      if (ms <= kLatencyBucketsMs[i]) return i;
-    }
-    return kLatencyBuckets - 1;
-  }
-  return -1;  // the phase did not complete: not in the histogram
-}
-
 // Prepared statement owner.
 class Statement {
  public:
@@ -185,51 +173,16 @@ std::string ColumnBlob(sqlite3_stmt* s, int i) {
               : std::string();
 }
 
-// A WHERE clause over the attempts table and the values of its
-// placeholders, in order.
-struct Where {
-  std::string sql;
-  std::vector<std::variant<int64_t, std::string>> values;
-
-  // Binds the values starting at placeholder `first`; returns the next free
-  // placeholder index.
-  int Bind(sqlite3_stmt* s, int first) const {
-    for (const auto& value : values) {
-      if (const auto* number = std::get_if<int64_t>(&value)) {
-        sqlite3_bind_int64(s, first++, *number);
-      } else {
-        BindText(s, first++, std::get<std::string>(value));
-      }
+// Binds `where`'s values to the statement's numbered placeholders.
+void Bind(sqlite3_stmt* s, const internal::Where& where) {
+  int index = where.next_placeholder - static_cast<int>(where.values.size());
+  for (const auto& value : where.values) {
+    if (const auto* number = std::get_if<int64_t>(&value)) {
+      sqlite3_bind_int64(s, index++, *number);
+    } else {
+      BindText(s, index++, std::get<std::string>(value));
     }
-    return first;
   }
-};
-
-Where FilterClause(const AttemptFilter& filter, bool with_site) {
-  Where where;
-  where.sql = "start_us >= ? AND start_us < ?";
-  where.values = {absl::ToUnixMicros(filter.start), absl::ToUnixMicros(filter.end)};
-  auto in_list = [&](const char* column, size_t n, auto value_at) {
-    if (n == 0) return;
-    absl::StrAppend(&where.sql, " AND ", column, " IN (");
-    for (size_t i = 0; i < n; ++i) {
-      absl::StrAppend(&where.sql, i == 0 ? "?" : ",?");
-      where.values.push_back(value_at(i));
-    }
-    absl::StrAppend(&where.sql, ")");
-  };
-  using Value = std::variant<int64_t, std::string>;
-  in_list("region", filter.regions.size(), [&](size_t i) { return Value(filter.regions[i]); });
-  in_list("relay", filter.relays.size(), [&](size_t i) { return Value(filter.relays[i]); });
-  in_list("port", filter.ports.size(),
-          [&](size_t i) { return Value(static_cast<int64_t>(filter.ports[i])); });
-  in_list("route_kind", filter.route_kinds.size(),
-          [&](size_t i) { return Value(static_cast<int64_t>(filter.route_kinds[i])); });
-  if (with_site && !filter.site.empty()) {
-    absl::StrAppend(&where.sql, " AND site = ?");
-    where.values.push_back(filter.site);
-  }
-  return where;
 }
 
 absl::Time FromMicros(sqlite3_stmt* s, int i) {
@@ -239,9 +192,7 @@ uint64_t ColumnCount(sqlite3_stmt* s, int i) {
   return static_cast<uint64_t>(sqlite3_column_int64(s, i));
 }
 
-// Distinct sessions are counted by this key: agent ids and session ids are
-// printable, so the unit separator cannot occur in either.
-constexpr char kSessionKey[] = "agent_id || char(31) || session_id";
+using internal::kSessionKey;
 
 class SqliteStore final : public Store {
  public:
@@ -265,16 +216,13 @@ class SqliteStore final : public Store {
       return s;
     }
     if (absl::Status s = store->PrepareWriter(); !s.ok()) return s;
-    store->committer_ = std::thread([raw = store.get()] { raw->CommitterLoop(); });
+    store->queue_.Start(
+        [raw = store.get()](std::deque<Pending>& group) { raw->CommitGroup(group); });
     return store;
   }
 
   ~SqliteStore() override {
-    {
-      absl::MutexLock lock(&mu_);
-      stopping_ = true;
-    }
-    if (committer_.joinable()) committer_.join();
+    queue_.Stop();
     insert_attempt_.reset();
     upsert_session_.reset();
     insert_session_.reset();
@@ -289,14 +237,7 @@ class SqliteStore final : public Store {
     // frees) a protobuf.
     Pending pending = Flatten(std::move(batch));
     pending.done = std::move(done);
-    {
-      absl::MutexLock lock(&mu_);
-      if (!stopping_ && queue_.size() < kMaxQueued) {
-        queue_.push_back(std::move(pending));
-        return;
-      }
-    }
-    pending.done(absl::ResourceExhaustedError("store queue is full; retry later"));
+    queue_.Submit(std::move(pending));
   }
 
   absl::StatusOr<std::vector<RollupRow>> Rollups(absl::Time start, absl::Time end) override {
@@ -391,7 +332,7 @@ class SqliteStore final : public Store {
 
   absl::StatusOr<std::vector<FailureGroup>> FailureGroups(const AttemptFilter& filter) override {
     absl::MutexLock lock(&reader_mu_);
-    const Where where = FilterClause(filter, /*with_site=*/true);
+    const internal::Where where = internal::FilterClause(filter, /*with_site=*/true, '?');
     // One pass over the covering time index for the counts, then each
     // group's latest attempt (its evidence) by a point lookup: the table
     // itself is read once per group, not once per attempt.
@@ -407,7 +348,7 @@ class SqliteStore final : public Store {
         !st.ok()) {
       return st;
     }
-    where.Bind(s.get(), 1);
+    Bind(s.get(), where);
     Statement example;
     if (absl::Status st = example.Prepare(
             reader_, absl::StrCat("SELECT attempt, agent_id FROM attempts WHERE ", where.sql,
@@ -431,7 +372,8 @@ class SqliteStore final : public Store {
       g.first_seen = FromMicros(s.get(), 8);
       g.last_seen = FromMicros(s.get(), 9);
       example.Reset();
-      int next = where.Bind(example.get(), 1);
+      Bind(example.get(), where);
+      int next = where.next_placeholder;  // the plain ?s that follow
       sqlite3_bind_int64(example.get(), next++, sqlite3_column_int64(s.get(), 9));
       sqlite3_bind_int(example.get(), next++, g.outcome);
       BindText(example.get(), next++, g.region);
@@ -450,7 +392,7 @@ class SqliteStore final : public Store {
 
   absl::StatusOr<std::vector<SiteRow>> Sites(const AttemptFilter& filter) override {
     absl::MutexLock lock(&reader_mu_);
-    const Where where = FilterClause(filter, /*with_site=*/false);
+    const internal::Where where = internal::FilterClause(filter, /*with_site=*/false, '?');
     Statement totals;
     if (absl::Status st = totals.Prepare(
             reader_, absl::StrCat("SELECT site, COUNT(DISTINCT agent_id), COUNT(DISTINCT ",
@@ -460,7 +402,7 @@ class SqliteStore final : public Store {
         !st.ok()) {
       return st;
     }
-    where.Bind(totals.get(), 1);
+    Bind(totals.get(), where);
     std::vector<SiteRow> sites;
     std::map<std::string, size_t> index;
     int rc;
@@ -485,7 +427,7 @@ class SqliteStore final : public Store {
         !st.ok()) {
       return st;
     }
-    where.Bind(outcomes.get(), 1);
+    Bind(outcomes.get(), where);
     std::map<std::string, uint64_t> best;
     while ((rc = sqlite3_step(outcomes.get())) == SQLITE_ROW) {
       const std::string site = ColumnText(outcomes.get(), 0);
@@ -609,27 +551,10 @@ class SqliteStore final : public Store {
   }
 
   absl::StatusOr<uint64_t> PruneAttemptsBefore(absl::Time cutoff) override {
-    // Runs through the committer, so it never races a commit transaction.
-    absl::Notification done;
-    absl::StatusOr<uint64_t> result = absl::InternalError("not run");
-    Pending prune;
-    prune.prune_before = cutoff;
-    prune.done = [&](absl::StatusOr<CommitResult> r) {
-      result = r.ok() ? absl::StatusOr<uint64_t>(r->accepted) : r.status();
-      done.Notify();
-    };
-    {
-      absl::MutexLock lock(&mu_);
-      queue_.push_back(std::move(prune));
-    }
-    done.WaitForNotification();
-    return result;
+    return queue_.Prune(cutoff);
   }
 
-  size_t QueueDepth() override {
-    absl::MutexLock lock(&mu_);
-    return queue_.size();
-  }
+  size_t QueueDepth() override { return queue_.Depth(); }
 
   absl::StatusOr<uint64_t> CountAttempts() override {
     absl::MutexLock lock(&reader_mu_);
@@ -660,8 +585,7 @@ class SqliteStore final : public Store {
   struct Pending {
     std::string agent_id, session_id, site;
     std::vector<Row> rows;
-    bool carries_metadata = false;
-    std::string metadata;  // the SessionReport without attempts, serialized
+    internal::SessionUpdate session;
     std::optional<absl::Time> prune_before;
     CommitCallback done;
   };
@@ -684,29 +608,20 @@ class SqliteStore final : public Store {
       row.route_kind = a.route_kind();
       row.outcome = a.outcome();
       row.proxy_status = a.proxy_status();
-      row.connect_bucket = BucketOf(a, v1::PHASE_TCP_CONNECT);
-      row.handshake_bucket = BucketOf(a, v1::PHASE_HANDSHAKE);
+      row.connect_bucket = internal::LatencyBucket(a, v1::PHASE_TCP_CONNECT);
+      row.handshake_bucket = internal::LatencyBucket(a, v1::PHASE_HANDSHAKE);
       a.SerializeToString(&row.blob);
     }
     // Session metadata: the latest batch that carries some (proxies or a
     // verdict) wins; a batch of attempts only creates the row if missing.
-    p.carries_metadata = batch.session.has_verdict() || batch.session.proxies_size() > 0;
-    v1::SessionReport& meta = batch.session;
-    meta.clear_attempts();
-    *meta.mutable_agent() = std::move(batch.agent);
-    meta.set_session_id(batch.session_id);
-    meta.SerializeToString(&p.metadata);
+    p.session = internal::TakeSessionMetadata(&batch);
     return p;
   }
 
-  using RollupKey = std::tuple<int64_t, std::string, std::string, uint32_t, int, int>;
-  struct RollupDelta {
-    uint64_t attempts = 0;
-    std::vector<uint64_t> connect = std::vector<uint64_t>(kLatencyBuckets);
-    std::vector<uint64_t> handshake = std::vector<uint64_t>(kLatencyBuckets);
-  };
+  using RollupKey = internal::RollupKey;
+  using RollupDelta = internal::RollupDelta;
 
-  SqliteStore() = default;
+  SqliteStore() : queue_(kMaxQueued) {}
 
   absl::Status Exec(sqlite3* db, const std::string& sql) {
     char* error = nullptr;
@@ -791,27 +706,6 @@ class SqliteStore final : public Store {
     return absl::OkStatus();
   }
 
-  void CommitterLoop() {
-    for (;;) {
-      std::deque<Pending> work;
-      {
-        absl::MutexLock lock(&mu_);
-        mu_.AwaitWithTimeout(absl::Condition(
-                                 +[](SqliteStore* s) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-                                   return !s->queue_.empty() || s->stopping_;
-                                 },
-                                 this),
-                             absl::Milliseconds(100));
-        if (queue_.empty()) {
-          if (stopping_) return;
-          continue;
-        }
-        work.swap(queue_);
-      }
-      CommitGroup(work);
-    }
-  }
-
   // One transaction, one fsync, for everything that was queued.
   void CommitGroup(std::deque<Pending>& work) {
     std::vector<absl::StatusOr<CommitResult>> results(work.size());
@@ -870,14 +764,15 @@ class SqliteStore final : public Store {
       if (row.connect_bucket >= 0) ++delta.connect[row.connect_bucket];
       if (row.handshake_bucket >= 0) ++delta.handshake[row.handshake_bucket];
     }
-    Statement& statement = batch.carries_metadata ? *upsert_session_ : *insert_session_;
+    Statement& statement = batch.session.carries_metadata ? *upsert_session_ : *insert_session_;
     sqlite3_stmt* upsert = statement.get();
     sqlite3_reset(upsert);
     bind(upsert, 1, batch.agent_id);
     bind(upsert, 2, batch.session_id);
     bind(upsert, 3, batch.site);
     sqlite3_bind_int64(upsert, 4, absl::ToUnixMicros(absl::Now()));
-    sqlite3_bind_blob(upsert, 5, batch.metadata.data(), static_cast<int>(batch.metadata.size()),
+    sqlite3_bind_blob(upsert, 5, batch.session.report.data(),
+                      static_cast<int>(batch.session.report.size()),
                       SQLITE_STATIC);
     const int rc = sqlite3_step(upsert);
     return rc == SQLITE_DONE ? absl::OkStatus() : SqliteError(writer_, rc, "storing a session");
@@ -948,10 +843,7 @@ class SqliteStore final : public Store {
   absl::Mutex reader_mu_;
   std::unique_ptr<Statement> insert_attempt_, upsert_session_, insert_session_;
   std::unique_ptr<Statement> upsert_rollups_[kRollupLevelCount];  // per level
-  absl::Mutex mu_;
-  std::deque<Pending> queue_ ABSL_GUARDED_BY(mu_);
-  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  std::thread committer_;
+  internal::CommitQueue<Pending> queue_;
 };
 
 }  // namespace

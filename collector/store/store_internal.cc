@@ -27,14 +27,15 @@ void AddToRollups(const v1::Attempt& a, RollupDeltas* rollups) {
   if (int b = LatencyBucket(a, v1::PHASE_HANDSHAKE); b >= 0) ++delta.handshake[b];
 }
 
-SessionUpdate SessionMetadata(const IngestBatch& batch) {
+SessionUpdate TakeSessionMetadata(IngestBatch* batch) {
   SessionUpdate update;
-  update.carries_metadata = batch.session.has_verdict() || batch.session.proxies_size() > 0;
-  v1::SessionReport meta = batch.session;
+  v1::SessionReport& meta = batch->session;
+  update.carries_metadata = meta.has_verdict() || meta.proxies_size() > 0;
   meta.clear_attempts();
-  *meta.mutable_agent() = batch.agent;
-  meta.set_session_id(batch.session_id);
-  update.report = meta.SerializeAsString();
+  *meta.mutable_agent() = batch->agent;
+  meta.set_session_id(batch->session_id);
+  meta.SerializeToString(&update.report);
+  meta.Clear();
   return update;
 }
 
@@ -64,74 +65,6 @@ Where FilterClause(const AttemptFilter& filter, bool with_site, char prefix, int
     absl::StrAppend(&where.sql, " AND site = ", add(filter.site));
   }
   return where;
-}
-
-void CommitQueue::Start(GroupFn commit_group) {
-  commit_group_ = std::move(commit_group);
-  committer_ = std::thread([this] { Loop(); });
-}
-
-void CommitQueue::Stop() {
-  {
-    absl::MutexLock lock(&mu_);
-    stopping_ = true;
-  }
-  if (committer_.joinable()) committer_.join();
-}
-
-void CommitQueue::Submit(IngestBatch batch, Store::CommitCallback done) {
-  {
-    absl::MutexLock lock(&mu_);
-    if (!stopping_ && queue_.size() < max_queued_) {
-      queue_.push_back({std::move(batch), std::nullopt, std::move(done)});
-      return;
-    }
-  }
-  done(absl::ResourceExhaustedError("store queue is full; retry later"));
-}
-
-absl::StatusOr<uint64_t> CommitQueue::Prune(absl::Time cutoff) {
-  absl::Notification done;
-  absl::StatusOr<uint64_t> result = absl::InternalError("not run");
-  Pending prune;
-  prune.prune_before = cutoff;
-  prune.done = [&](absl::StatusOr<CommitResult> r) {
-    result = r.ok() ? absl::StatusOr<uint64_t>(r->accepted) : r.status();
-    done.Notify();
-  };
-  {
-    absl::MutexLock lock(&mu_);
-    if (stopping_) return absl::UnavailableError("the store is closing");
-    queue_.push_back(std::move(prune));
-  }
-  done.WaitForNotification();
-  return result;
-}
-
-size_t CommitQueue::Depth() {
-  absl::MutexLock lock(&mu_);
-  return queue_.size();
-}
-
-void CommitQueue::Loop() {
-  for (;;) {
-    std::deque<Pending> work;
-    {
-      absl::MutexLock lock(&mu_);
-      mu_.AwaitWithTimeout(absl::Condition(
-                               +[](CommitQueue* q) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-                                 return !q->queue_.empty() || q->stopping_;
-                               },
-                               this),
-                           absl::Milliseconds(100));
-      if (queue_.empty()) {
-        if (stopping_) return;
-        continue;
-      }
-      work.swap(queue_);
-    }
-    commit_group_(work);
-  }
 }
 
 }  // namespace internal

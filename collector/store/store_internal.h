@@ -15,7 +15,9 @@
 #include <variant>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "collector/store/store.h"
 
@@ -48,7 +50,8 @@ struct SessionUpdate {
   bool carries_metadata = false;
   std::string report;  // serialized SessionReport without attempts
 };
-SessionUpdate SessionMetadata(const IngestBatch& batch);
+// Takes the session report out of `batch` (its attempts are not part of it).
+SessionUpdate TakeSessionMetadata(IngestBatch* batch);
 
 // Distinct sessions are counted by this key: agent and session ids are
 // printable, so the unit separator (a literal 0x1f, which SQLite and
@@ -68,16 +71,13 @@ Where FilterClause(const AttemptFilter& filter, bool with_site, char placeholder
 
 // Group commit: batches queue up while the previous group commits; the
 // committer thread hands everything queued to `commit_group` at once (one
-// transaction, one sync), which must call every entry's `done`.
+// transaction, one sync), which must call every entry's `done`. `Pending`
+// is the backend's queued item: it has `std::optional<absl::Time>
+// prune_before` (set: a retention prune whose result's `accepted` is the
+// number of attempts deleted) and `Store::CommitCallback done`.
+template <typename Pending>
 class CommitQueue {
  public:
-  // A batch to commit, or (prune_before set) a retention prune whose
-  // result's `accepted` is the number of attempts deleted.
-  struct Pending {
-    IngestBatch batch;
-    std::optional<absl::Time> prune_before;
-    Store::CommitCallback done;
-  };
   using GroupFn = std::function<void(std::deque<Pending>& group)>;
 
   explicit CommitQueue(size_t max_queued) : max_queued_(max_queued) {}
@@ -86,19 +86,77 @@ class CommitQueue {
   CommitQueue(const CommitQueue&) = delete;
   CommitQueue& operator=(const CommitQueue&) = delete;
 
-  void Start(GroupFn commit_group);
-  void Stop();
+  void Start(GroupFn commit_group) {
+    commit_group_ = std::move(commit_group);
+    committer_ = std::thread([this] { Loop(); });
+  }
+  void Stop() {
+    {
+      absl::MutexLock lock(&mu_);
+      stopping_ = true;
+    }
+    if (committer_.joinable()) committer_.join();
+  }
 
-  // Queues a batch; RESOURCE_EXHAUSTED through `done` when the queue is
+  // Queues a batch; RESOURCE_EXHAUSTED through its `done` when the queue is
   // full or stopping.
-  void Submit(IngestBatch batch, Store::CommitCallback done);
+  void Submit(Pending pending) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (!stopping_ && queue_.size() < max_queued_) {
+        queue_.push_back(std::move(pending));
+        return;
+      }
+    }
+    pending.done(absl::ResourceExhaustedError("store queue is full; retry later"));
+  }
+
   // Runs a prune through the committer (so it never races a commit), and
   // waits for it.
-  absl::StatusOr<uint64_t> Prune(absl::Time cutoff);
-  size_t Depth();
+  absl::StatusOr<uint64_t> Prune(absl::Time cutoff) {
+    absl::Notification done;
+    absl::StatusOr<uint64_t> result = absl::InternalError("not run");
+    Pending prune;
+    prune.prune_before = cutoff;
+    prune.done = [&](absl::StatusOr<CommitResult> r) {
+      result = r.ok() ? absl::StatusOr<uint64_t>(r->accepted) : r.status();
+      done.Notify();
+    };
+    {
+      absl::MutexLock lock(&mu_);
+      if (stopping_) return absl::UnavailableError("the store is closing");
+      queue_.push_back(std::move(prune));
+    }
+    done.WaitForNotification();
+    return result;
+  }
+
+  size_t Depth() {
+    absl::MutexLock lock(&mu_);
+    return queue_.size();
+  }
 
  private:
-  void Loop();
+  void Loop() {
+    for (;;) {
+      std::deque<Pending> work;
+      {
+        absl::MutexLock lock(&mu_);
+        mu_.AwaitWithTimeout(absl::Condition(
+                                 +[](CommitQueue* q) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+                                   return !q->queue_.empty() || q->stopping_;
+                                 },
+                                 this),
+                             absl::Milliseconds(100));
+        if (queue_.empty()) {
+          if (stopping_) return;
+          continue;
+        }
+        work.swap(queue_);
+      }
+      commit_group_(work);
+    }
+  }
 
   const size_t max_queued_;
   GroupFn commit_group_;
