@@ -45,6 +45,19 @@ failed=0
 for unit in "${services[@]}" relayscope-agent.timer; do
   if check "$unit"; then echo "ok: verify $unit"; else echo "FAIL: verify $unit"; failed=1; fi
 done
+# Every --flag on an ExecStart line is one the binary accepts (verify only
+# checks that the binary exists).
+for unit in "${services[@]}"; do
+  exec_line=$(sed -n '/^ExecStart=/,/[^\\]$/p' "$unit" | tr -d '\\\n')
+  binary=$(sed -E 's/^ExecStart=([^ ]+).*/\1/' <<<"$exec_line")
+  known=$("$binary" --helpfull 2>&1 | sed -nE 's/^ +--([a-z0-9_]+) .*/\1/p' || true)
+  for flag in $(grep -oE -- '--[a-z0-9_-]+' <<<"$exec_line"); do
+    name=${flag#--}
+    if ! grep -qx "${name//-/_}" <<<"$known"; then
+      echo "FAIL: $unit: $(basename "$binary") has no flag $flag"; failed=1
+    fi
+  done
+done
 # Exposure (0 = locked down, 10 = exposed; --threshold counts tenths):
 # every service stays at or below 2.0.
 for unit in "${services[@]}"; do
