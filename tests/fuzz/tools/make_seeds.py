@@ -277,6 +277,16 @@ put("handshake_verify", "r2-one", b"\x00" + bytes(255) + b"\x01" + bytes(32))
 put("handshake_verify", "r2-p-minus-1", b"\x00" + b"\xff" * 256 + bytes(32))
 put("handshake_verify", "http-288", b"\x01" + b"HTTP/1.1 200 OK\r\n" + b"x" * 271)
 
+# hello (the relay's side): first byte bit 7 = XOR onto a genuine client
+# hello; bytes past 768 are the client's confirmation.
+put("handshake_hello", "genuine", b"\x80")
+put("handshake_hello", "y-flipped", b"\x80" + b"\x00" * 255 + b"\x01")
+put("handshake_hello", "p-flipped", b"\x80" + bytes(256) + b"\x00" * 200 + b"\x02")
+put("handshake_hello", "r1-flipped", b"\x80" + bytes(600) + b"\xff")
+put("handshake_hello", "with-confirmation", b"\x80" + bytes(768) + bytes(range(32)))
+put("handshake_hello", "short", b"\x00" + b"GET / HTTP/1.1\r\nHost: relay\r\n\r\n")
+put("handshake_hello", "zeros", b"\x00" + bytes(768))
+
 # ---- REST query strings (first byte: endpoint, 6 = free path) ----
 for i, (ep, q) in enumerate([
     (0, "window=6h&group_by=region,relay&route=direct&port=443"),
@@ -289,8 +299,6 @@ for i, (ep, q) in enumerate([
     (6, "sessions/agent-7/s-7?"),
     (0, "a=%zz&=1&b=%4"),
     (0, "window=0&step=-1h&port=0&route=ftp&group_by=site"),
-    (5, "start=infinite-future"),
-    (0, "window=2562047788015215h"),
 ]):
     put("rest_query", f"seed-{i}", bytes([ep]) + q.encode())
 
