@@ -121,10 +121,9 @@ TEST(FirefoxTest, DefaultProfileFromProfilesIni) {
 // Found by fuzzing (tests/fuzz/corpus/prefs_js/crash-*): an empty Path=
 // with IsRelative=0 made the profile "", and the source read /prefs.js.
 TEST(FirefoxTest, EmptyPathOrDefaultNamesNoProfile) {
-  EXPECT_EQ(DefaultFirefoxProfile("[Profile0]\nPath=\nIsRelative=0\nDefault=1\n", "/b")
-                .status()
-                .code(),
-            absl::StatusCode::kNotFound);
+  EXPECT_EQ(
+      DefaultFirefoxProfile("[Profile0]\nPath=\nIsRelative=0\nDefault=1\n", "/b").status().code(),
+      absl::StatusCode::kNotFound);
   EXPECT_EQ(*DefaultFirefoxProfile("[Install4F96]\nDefault=\n[Profile0]\nPath=x.default\n", "/b"),
             "/b/x.default");
 }

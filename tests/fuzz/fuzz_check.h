@@ -13,13 +13,12 @@
 #include "absl/strings/string_view.h"
 #include "agent/discovery/source.h"
 
-#define FUZZ_CHECK(condition)                                                        \
-  do {                                                                               \
-    if (!(condition)) {                                                              \
-      std::fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__,     \
-                   #condition);                                                      \
-      std::abort();                                                                  \
-    }                                                                                \
+#define FUZZ_CHECK(condition)                                                                \
+  do {                                                                                       \
+    if (!(condition)) {                                                                      \
+      std::fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, #condition); \
+      std::abort();                                                                          \
+    }                                                                                        \
   } while (0)
 
 namespace relayscope::fuzz {
@@ -40,8 +39,8 @@ inline bool IsKnownScope(const std::string& scope) {
 
 // Every proxy is usable and says where it came from; every warning names
 // the file it is about.
-inline void CheckDiscoveryResult(const agent::DiscoveryResult& result,
-                                 v1::ProxySource source, absl::string_view path) {
+inline void CheckDiscoveryResult(const agent::DiscoveryResult& result, v1::ProxySource source,
+                                 absl::string_view path) {
   for (const agent::ProxyCandidate& p : result.proxies) {
     FUZZ_CHECK(IsPlainHost(p.url.host));
     FUZZ_CHECK(p.url.port != 0);

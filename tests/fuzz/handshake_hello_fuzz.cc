@@ -26,8 +26,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   const absl::Span<const uint8_t> hello =
       absl::MakeConstSpan(input).subspan(0, std::min(input.size(), handshake::kHelloSize));
-  const absl::Span<const uint8_t> confirmation =
-      absl::MakeConstSpan(input).subspan(hello.size());
+  const absl::Span<const uint8_t> confirmation = absl::MakeConstSpan(input).subspan(hello.size());
   handshake::Server::Error error = handshake::Server::Error::kInternal;
   const auto server = handshake::Server::Accept(hello, &error);
   if (server == nullptr) {

@@ -12,8 +12,8 @@ namespace {
 const std::vector<uint8_t>& GenuineReply() {
   static const std::vector<uint8_t> reply = [] {
     relayscope::handshake::Server::Error error;
-    auto server = relayscope::handshake::Server::Accept(relayscope::fuzz::TheClient().Hello(),
-                                                        &error);
+    auto server =
+        relayscope::handshake::Server::Accept(relayscope::fuzz::TheClient().Hello(), &error);
     FUZZ_CHECK(server != nullptr);
     return server->Reply();
   }();
@@ -39,8 +39,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     // An unchanged genuine reply is the relay: OK, with a confirmation.
     if (mixed.size() >= genuine.size() &&
         std::equal(genuine.begin(), genuine.end(), mixed.begin())) {
-      const auto c = relayscope::handshake::ClassifyReply(relayscope::fuzz::TheClient(), mixed,
-                                                          end);
+      const auto c =
+          relayscope::handshake::ClassifyReply(relayscope::fuzz::TheClient(), mixed, end);
       FUZZ_CHECK(c.outcome == relayscope::v1::OUTCOME_OK);
       FUZZ_CHECK(c.confirmation.size() == relayscope::handshake::kConfirmSize);
       return 0;

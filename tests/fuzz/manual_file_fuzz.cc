@@ -9,7 +9,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const absl::string_view text(reinterpret_cast<const char*>(data), size);
   const std::string path = "/etc/relayscope/proxy.txt";
   const auto result = relayscope::agent::ParseManualFile(text, path);
-  relayscope::fuzz::CheckDiscoveryResult(result, relayscope::v1::PROXY_SOURCE_MANUAL_FILE,
-                                         path);
+  relayscope::fuzz::CheckDiscoveryResult(result, relayscope::v1::PROXY_SOURCE_MANUAL_FILE, path);
   return 0;
 }

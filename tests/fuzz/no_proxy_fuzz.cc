@@ -34,8 +34,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   FUZZ_CHECK(relayscope::agent::BypassesProxy(more, host, port));
   // A plain host name listed as is bypasses itself.
   if (relayscope::fuzz::IsPlainHost(host) && host.find(':') == absl::string_view::npos &&
-      host.find_first_not_of("0123456789.") != absl::string_view::npos &&
-      host.front() != '.' && host.back() != '.') {
+      host.find_first_not_of("0123456789.") != absl::string_view::npos && host.front() != '.' &&
+      host.back() != '.') {
     FUZZ_CHECK(relayscope::agent::BypassesProxy({std::string(host)}, host, port));
   }
   return 0;

@@ -17,7 +17,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   const std::string path = "/home/u/.mozilla/firefox/abc.default/prefs.js";
   const auto result = relayscope::agent::ParsePrefsJs(text, path);
-  relayscope::fuzz::CheckDiscoveryResult(result, relayscope::v1::PROXY_SOURCE_FIREFOX,
-                                         path);
+  relayscope::fuzz::CheckDiscoveryResult(result, relayscope::v1::PROXY_SOURCE_FIREFOX, path);
   return 0;
 }

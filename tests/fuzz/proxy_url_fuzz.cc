@@ -44,11 +44,21 @@ bool DecodesCleanly(absl::string_view text) {
 std::string Canonical(const ProxyUrl& url) {
   std::string scheme;
   switch (url.kind) {
-    case v1::ROUTE_KIND_HTTPS_PROXY: scheme = "https"; break;
-    case v1::ROUTE_KIND_SOCKS4: scheme = "socks4"; break;
-    case v1::ROUTE_KIND_SOCKS4A: scheme = "socks4a"; break;
-    case v1::ROUTE_KIND_SOCKS5: scheme = url.remote_dns ? "socks5h" : "socks5"; break;
-    default: scheme = "http"; break;
+    case v1::ROUTE_KIND_HTTPS_PROXY:
+      scheme = "https";
+      break;
+    case v1::ROUTE_KIND_SOCKS4:
+      scheme = "socks4";
+      break;
+    case v1::ROUTE_KIND_SOCKS4A:
+      scheme = "socks4a";
+      break;
+    case v1::ROUTE_KIND_SOCKS5:
+      scheme = url.remote_dns ? "socks5h" : "socks5";
+      break;
+    default:
+      scheme = "http";
+      break;
   }
   std::string user_info;
   if (!url.username.empty() || !url.password.empty()) {
@@ -80,8 +90,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         const size_t begin = static_cast<size_t>(user_info.data() - text.data()) + colon + 1;
         const absl::string_view password = user_info.substr(colon + 1);
         const std::string stand_in = DecodesCleanly(password) ? "x" : "%";
-        const std::string other = absl::StrCat(text.substr(0, begin), stand_in,
-                                               text.substr(begin + password.size()));
+        const std::string other =
+            absl::StrCat(text.substr(0, begin), stand_in, text.substr(begin + password.size()));
         const auto again = relayscope::agent::ParseProxyUrl(other);
         FUZZ_CHECK(!again.ok());
         FUZZ_CHECK(again.status().message() == url.status().message());

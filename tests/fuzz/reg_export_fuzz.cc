@@ -10,7 +10,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const absl::string_view text(reinterpret_cast<const char*>(data), size);
   const std::string path = "C:/Users/u/internet-settings.reg";
   const auto result = relayscope::agent::ParseRegExport(text, path);
-  relayscope::fuzz::CheckDiscoveryResult(result, relayscope::v1::PROXY_SOURCE_WINDOWS,
-                                         path);
+  relayscope::fuzz::CheckDiscoveryResult(result, relayscope::v1::PROXY_SOURCE_WINDOWS, path);
   return 0;
 }

@@ -90,14 +90,14 @@ class CheckingStub final : public v1::FleetQuery::StubInterface {
 
  private:
   // The asynchronous API is never used by RestApi.
-#define RELAYSCOPE_FUZZ_NO_ASYNC(Method, Request, Response)                                  \
-  grpc::ClientAsyncResponseReaderInterface<v1::Response>* Async##Method##Raw(                \
-      grpc::ClientContext*, const v1::Request&, grpc::CompletionQueue*) override {           \
-    std::abort();                                                                           \
-  }                                                                                         \
-  grpc::ClientAsyncResponseReaderInterface<v1::Response>* PrepareAsync##Method##Raw(         \
-      grpc::ClientContext*, const v1::Request&, grpc::CompletionQueue*) override {           \
-    std::abort();                                                                           \
+#define RELAYSCOPE_FUZZ_NO_ASYNC(Method, Request, Response)                          \
+  grpc::ClientAsyncResponseReaderInterface<v1::Response>* Async##Method##Raw(        \
+      grpc::ClientContext*, const v1::Request&, grpc::CompletionQueue*) override {   \
+    std::abort();                                                                    \
+  }                                                                                  \
+  grpc::ClientAsyncResponseReaderInterface<v1::Response>* PrepareAsync##Method##Raw( \
+      grpc::ClientContext*, const v1::Request&, grpc::CompletionQueue*) override {   \
+    std::abort();                                                                    \
   }
   RELAYSCOPE_FUZZ_NO_ASYNC(GetReachability, ReachabilityRequest, ReachabilityResponse)
   RELAYSCOPE_FUZZ_NO_ASYNC(ListFailurePatterns, ListFailurePatternsRequest,
@@ -120,7 +120,7 @@ relayscope::dashboard::RestApi& TheApi() {
 }
 
 constexpr const char* kPaths[] = {
-    "/api/v1/reachability", "/api/v1/failure-patterns", "/api/v1/sites",
+    "/api/v1/reachability", "/api/v1/failure-patterns",     "/api/v1/sites",
     "/api/v1/sessions",     "/api/v1/sessions/agent-7/s-7", "/api/v1/activity",
 };
 constexpr size_t kPathCount = sizeof(kPaths) / sizeof(kPaths[0]);
@@ -150,8 +150,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const relayscope::dashboard::HttpResponse response = TheApi().Get(path, query);
   FUZZ_CHECK(response.status == 200 || response.status == 400 || response.status == 404);
   FUZZ_CHECK(response.content_type == "application/json");
-  FUZZ_CHECK(!response.body.empty() && response.body.front() == '{' &&
-             response.body.back() == '}');
+  FUZZ_CHECK(!response.body.empty() && response.body.front() == '{' && response.body.back() == '}');
   if (choice < kPathCount && !params.ok()) FUZZ_CHECK(response.status == 400);
   if (response.status == 400) {
     FUZZ_CHECK(response.body.find("INVALID_ARGUMENT") != std::string::npos);

@@ -10,10 +10,20 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   v1::RouteKind kind = v1::ROUTE_KIND_SOCKS5;
   bool remote_dns = false;
   switch (data[0] & 3) {
-    case 0: kind = v1::ROUTE_KIND_SOCKS4; break;
-    case 1: kind = v1::ROUTE_KIND_SOCKS4A; remote_dns = true; break;
-    case 2: kind = v1::ROUTE_KIND_SOCKS5; break;
-    case 3: kind = v1::ROUTE_KIND_SOCKS5; remote_dns = true; break;
+    case 0:
+      kind = v1::ROUTE_KIND_SOCKS4;
+      break;
+    case 1:
+      kind = v1::ROUTE_KIND_SOCKS4A;
+      remote_dns = true;
+      break;
+    case 2:
+      kind = v1::ROUTE_KIND_SOCKS5;
+      break;
+    case 3:
+      kind = v1::ROUTE_KIND_SOCKS5;
+      remote_dns = true;
+      break;
   }
   relayscope::fuzz::OpenThroughFakeProxy(
       kind, remote_dns, (data[0] & 4) != 0,

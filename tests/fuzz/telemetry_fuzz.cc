@@ -21,11 +21,19 @@ constexpr char kCatalogue[] = R"pb(
   name: "aos"
   regions {
     id: "americas"
-    relays { id: "americas-1" host: "aos.us.ihost.com" ports: [ 8200, 80 ] }
+    relays {
+      id: "americas-1"
+      host: "aos.us.ihost.com"
+      ports: [ 8200, 80 ]
+    }
   }
   regions {
     id: "emea"
-    relays { id: "emea-1" addresses: "81.144.208.229" ports: [ 8200, 443, 80 ] }
+    relays {
+      id: "emea-1"
+      addresses: "81.144.208.229"
+      ports: [ 8200, 443, 80 ]
+    }
   }
 )pb";
 
