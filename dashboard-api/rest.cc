@@ -2,6 +2,7 @@
 
 #include <google/protobuf/struct.pb.h>
 #include <google/protobuf/util/json_util.h>
+#include <google/protobuf/util/time_util.h>
 
 #include <algorithm>
 #include <optional>
@@ -151,6 +152,15 @@ absl::StatusOr<std::pair<absl::Time, absl::Time>> ParseRange(const Args& args, a
                      ParseDurationParam("window", window.value_or("1h")));
     if (d == absl::ZeroDuration()) return absl::InvalidArgumentError("window must be positive");
     start = end - d;
+  }
+  // protobuf's Timestamp spans the years 1 to 9999, and TimeUtil aborts the
+  // process on anything outside ("start=infinite-future", "window=9e15h").
+  using google::protobuf::util::TimeUtil;
+  const absl::Time first = absl::FromUnixSeconds(TimeUtil::kTimestampMinSeconds);
+  const absl::Time last = absl::FromUnixSeconds(TimeUtil::kTimestampMaxSeconds);
+  if (start < first || start > last || end < first || end > last) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        start_text ? "start/end" : "window", ": the range must lie within the years 1 to 9999"));
   }
   *range->mutable_start() = ToProtoTimestamp(start);
   *range->mutable_end() = ToProtoTimestamp(end);

@@ -227,6 +227,21 @@ TEST_F(AttemptOnRig, ProxyRedirectIsAProxyErrorWithItsStatus) {
             v1::OUTCOME_OK);
 }
 
+// Found by fuzzing (tests/fuzz/corpus/connect_reply/crash-*): a status of
+// 2000 went into proxy_status, and the collector refuses such an attempt.
+TEST_F(AttemptOnRig, ProxyWithAMalformedStatusIsAProxyErrorTheCollectorAccepts) {
+  rig::Interceptor::Options options;
+  options.mode = rig::Interceptor::Mode::kFixedReply;
+  options.address = "127.0.20.2";
+  options.port = 3128;
+  options.reply = "HTTP/1.0 2000 OK\r\nProxy-agent: Apache\r\n\r\n";
+  auto proxy = rig::Interceptor::Start(options);
+  ASSERT_TRUE(proxy.ok()) << proxy.status();
+  v1::Attempt a = Run(kRelay, 8200, Proxy(v1::ROUTE_KIND_HTTP_CONNECT, "127.0.20.2", 3128));
+  EXPECT_EQ(a.outcome(), v1::OUTCOME_PROXY_ERROR) << a.detail();
+  EXPECT_LE(a.proxy_status(), 999u);
+}
+
 TEST_F(AttemptOnRig, InterceptorBehindAProxyIsStillNamed) {
   rig::Interceptor::Options options;
   options.address = kRelay;

@@ -329,7 +329,11 @@ OpenResult OpenRoute(const Destination& destination, const ProxyEndpoint& proxy,
   curl_easy_getinfo(handle, CURLINFO_NAMELOOKUP_TIME_T, &lookup_us);
   curl_easy_getinfo(handle, CURLINFO_APPCONNECT_TIME_T, &appconnect_us);
 
-  result.proxy_status = static_cast<uint32_t>(connect_code);
+  // libcurl reports whatever number the status line held ("HTTP/1.0 2000
+  // OK" gives 2000); only a real HTTP status is kept, since the collector
+  // refuses an attempt whose proxy_status is not one.
+  result.proxy_status =
+      connect_code >= 100 && connect_code <= 999 ? static_cast<uint32_t>(connect_code) : 0;
   result.os_error = record.attempted ? record.os_error : static_cast<int>(os_errno);
   const bool connected = record.succeeded;
   const std::string& first_hop = proxied ? proxy.host : destination.host;

@@ -229,8 +229,12 @@ absl::StatusOr<std::string> DefaultFirefoxProfile(absl::string_view profiles_ini
       sections.push_back({std::string(line.substr(1, line.size() - 2)), {}});
     } else if (!sections.empty() && line.find('=') != absl::string_view::npos) {
       const size_t eq = line.find('=');
+      const absl::string_view value = absl::StripAsciiWhitespace(line.substr(eq + 1));
+      // An empty value names nothing: "Path=" would resolve to "/" or the
+      // base directory itself.
+      if (value.empty()) continue;
       sections.back().values[std::string(absl::StripAsciiWhitespace(line.substr(0, eq)))] =
-          std::string(absl::StripAsciiWhitespace(line.substr(eq + 1)));
+          std::string(value);
     }
   }
   auto resolve = [&](const std::string& path, bool relative) {

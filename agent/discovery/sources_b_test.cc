@@ -717,6 +717,16 @@ TEST(WpadTest, DhclientLeasesLatestLastOncePerUrl) {
   EXPECT_THAT(ParseDhcpWpadOption(""), IsEmpty());
 }
 
+// Found by fuzzing (tests/fuzz/corpus/lease_file/crash-*): control bytes
+// and NULs inside the value came through as part of the URL.
+TEST(WpadTest, ValuesWithControlCharactersAreNoUrls) {
+  std::string lease = "option wpad-url \"https://pac.corp/p.pac";
+  lease += '\x01';
+  lease += std::string(7, '\0');
+  lease += "\";\noption wpad \"http://a b/\";\nWPAD=http://c/\x7f\n";
+  EXPECT_THAT(ParseDhcpWpadOption(lease), IsEmpty());
+}
+
 TEST(WpadTest, NetworkManagerLeaseInTextAndHex) {
   // The odd-length hex and the ftp:// URL are skipped.
   EXPECT_THAT(ParseDhcpWpadOption(kNetworkManagerLease),

@@ -87,8 +87,14 @@ std::optional<std::string> DecodeDhclientString(absl::string_view text) {
   return out;
 }
 
+// An http(s) URL without spaces or control characters (a hostile DHCP
+// server can put any bytes in option 252; such a value is no URL).
 bool IsHttpUrl(absl::string_view url) {
-  return absl::StartsWithIgnoreCase(url, "http://") || absl::StartsWithIgnoreCase(url, "https://");
+  if (!absl::StartsWithIgnoreCase(url, "http://") && !absl::StartsWithIgnoreCase(url, "https://")) {
+    return false;
+  }
+  return std::none_of(url.begin(), url.end(),
+                      [](unsigned char c) { return c <= 0x20 || c == 0x7f; });
 }
 
 std::vector<std::string> Glob(const std::string& pattern) {

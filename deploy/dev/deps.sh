@@ -13,6 +13,9 @@ BUILD_PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev libcurl4-openssl-dev
   libpq-dev libcivetweb-dev civetweb duktape-dev libseccomp-dev
 )
+# Fuzzing (deploy/dev/fuzz.sh, run by test.sh): clang with libFuzzer and the
+# sanitizer runtimes (libclang-rt-14-dev holds libclang_rt.fuzzer).
+FUZZ_PACKAGES=(clang libclang-rt-14-dev)
 # Run and test: the real components of the test rig (see shared/DESIGN.md).
 RIG_PACKAGES=(
   squid dante-server nginx-light iproute2 iptables prometheus curl
@@ -23,13 +26,13 @@ RIG_PACKAGES=(
 PROFILE_PACKAGES=(linux-perf)
 
 missing=()
-for pkg in "${BUILD_PACKAGES[@]}" "${RIG_PACKAGES[@]}" "${PROFILE_PACKAGES[@]}"; do
+for pkg in "${BUILD_PACKAGES[@]}" "${FUZZ_PACKAGES[@]}" "${RIG_PACKAGES[@]}" "${PROFILE_PACKAGES[@]}"; do
   status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
   [[ "$status" == "install ok installed" ]] || missing+=("$pkg")
 done
 
 if ((${#missing[@]} == 0)); then
-  echo "deps: all ${#BUILD_PACKAGES[@]}+${#RIG_PACKAGES[@]}+${#PROFILE_PACKAGES[@]} packages present"
+  echo "deps: all ${#BUILD_PACKAGES[@]}+${#FUZZ_PACKAGES[@]}+${#RIG_PACKAGES[@]}+${#PROFILE_PACKAGES[@]} packages present"
   exit 0
 fi
 

