@@ -1,6 +1,7 @@
 #include "dashboard-api/rest.h"
 
 #include <google/protobuf/struct.pb.h>
+#include <google/protobuf/stubs/common.h>
 #include <google/protobuf/util/json_util.h>
 #include <google/protobuf/util/time_util.h>
 
@@ -241,6 +242,14 @@ std::set<std::string> With(std::set<std::string> base, std::initializer_list<con
   return base;
 }
 
+// What protobuf accepts in a string field (its own check): anything else
+// would fail the FleetQuery call itself, as a confusing 502, or break the
+// JSON of an error that quotes it.
+bool IsUtf8(absl::string_view text) {
+  return google::protobuf::internal::IsStructurallyValidUTF8(text.data(),
+                                                              static_cast<int>(text.size()));
+}
+
 HttpResponse BadRequest(const absl::Status& status) {
   return ErrorResponse(400, "INVALID_ARGUMENT", status.message());
 }
@@ -261,6 +270,9 @@ absl::StatusOr<Params> ParseQueryString(absl::string_view query) {
       ASSIGN_OR_RETURN(value, Decode(pair.substr(eq + 1)));
     }
     if (name.empty()) return absl::InvalidArgumentError("query string has a parameter with no name");
+    if (!IsUtf8(name) || !IsUtf8(value)) {
+      return absl::InvalidArgumentError("query string is not UTF-8 once decoded");
+    }
     params.emplace_back(std::move(name), std::move(value));
   }
   return params;
@@ -329,6 +341,8 @@ HttpResponse RestApi::Call(const Request& request,
 
 HttpResponse RestApi::Get(absl::string_view path, absl::string_view query) {
   constexpr absl::string_view kPrefix = "/api/v1/";
+  // Not a path we serve, and not one an error message (JSON) can quote.
+  if (!IsUtf8(path)) return ErrorResponse(404, "NOT_FOUND", "no such API path (not UTF-8)");
   if (!absl::StartsWith(path, kPrefix)) {
     return ErrorResponse(404, "NOT_FOUND", absl::StrCat("no such API path: ", path));
   }

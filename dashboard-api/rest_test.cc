@@ -2,6 +2,8 @@
 // memory): parameter parsing, JSON shape and the error mapping.
 #include "dashboard-api/rest.h"
 
+#include <google/protobuf/struct.pb.h>
+#include <google/protobuf/util/json_util.h>
 #include <grpcpp/grpcpp.h>
 
 #include "collector/query/fleet_query_service.h"
@@ -148,6 +150,21 @@ TEST_F(RestTest, MalformedParametersAre400NamingTheParameter) {
   HttpResponse token = api_->Get("/api/v1/sites", "page_token=garbage!");
   EXPECT_EQ(token.status, 400);
   EXPECT_THAT(token.body, HasSubstr("page_token"));
+}
+
+TEST_F(RestTest, NonUtf8ParametersAre400AndNonUtf8PathsA404ThatStaysJson) {
+  // Bytes that are not UTF-8 cannot go into the request's string fields
+  // (they came back as 502), nor be quoted in a JSON error.
+  HttpResponse site = api_->Get("/api/v1/sessions", "site=%F8%F8");
+  EXPECT_EQ(site.status, 400) << site.body;
+  EXPECT_THAT(site.body, HasSubstr("not UTF-8"));
+  HttpResponse session = api_->Get("/api/v1/sessions/agent-7/\xf8\xf8s-7", "");
+  EXPECT_EQ(session.status, 404) << session.body;
+  EXPECT_THAT(session.body, HasSubstr("not UTF-8"));
+  google::protobuf::Struct parsed;
+  EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(session.body, &parsed).ok())
+      << session.body;
+  EXPECT_EQ(api_->Get("/api/v1/sessions", "site=caf%C3%A9").status, 200);
 }
 
 TEST_F(RestTest, UnknownPathsAre404) {
