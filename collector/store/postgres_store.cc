@@ -35,12 +35,6 @@ namespace {
 
 using google::protobuf::util::TimeUtil;
 
-std::string BucketColumns(const char* prefix) {
-  std::vector<std::string> columns;
-  for (int i = 0; i < kLatencyBuckets; ++i) columns.push_back(absl::StrCat(prefix, i));
-  return absl::StrJoin(columns, ", ");
-}
-
 // Schema migrations, applied in order; relayscope_schema.version counts
 // them. They mirror the SQLite store's. Text columns use the "C" collation
 // so that ordering is bytewise, as in SQLite, whatever the cluster's locale.

@@ -42,11 +42,7 @@ constexpr char kPragmas[] =
     "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=5000;"
     "PRAGMA cache_size=-65536; PRAGMA wal_autocheckpoint=10000;";
 
-std::string BucketColumns(const char* prefix) {
-  std::vector<std::string> columns;
-  for (int i = 0; i < kLatencyBuckets; ++i) columns.push_back(absl::StrCat(prefix, i));
-  return absl::StrJoin(columns, ", ");
-}
+using internal::BucketColumns;
 
 // Rollup tables, finest first: per minute, per hour, per day. `minute` is
 // the start of a row's interval (unix seconds) in all of them.

@@ -2,6 +2,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/synchronization/notification.h"
 
 namespace relayscope::collector {
@@ -17,6 +18,12 @@ int LatencyBucket(const v1::Attempt& attempt, v1::Phase phase) {
     return kLatencyBuckets - 1;
   }
   return -1;
+}
+
+std::string BucketColumns(const char* prefix) {
+  std::vector<std::string> columns;
+  for (int i = 0; i < kLatencyBuckets; ++i) columns.push_back(absl::StrCat(prefix, i));
+  return absl::StrJoin(columns, ", ");
 }
 
 void AddToRollups(const v1::Attempt& a, RollupDeltas* rollups) {

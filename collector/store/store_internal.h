@@ -27,6 +27,10 @@ namespace relayscope::collector::internal {
 // complete (then it is not in the histogram).
 int LatencyBucket(const v1::Attempt& attempt, v1::Phase phase);
 
+// The rollup tables' histogram columns: "c0, c1, ..." (connect) or
+// "h0, h1, ..." (handshake), kLatencyBuckets of them.
+std::string BucketColumns(const char* prefix);
+
 // (minute in Unix seconds, region, relay, port, route kind, outcome).
 using RollupKey = std::tuple<int64_t, std::string, std::string, uint32_t, int, int>;
 
