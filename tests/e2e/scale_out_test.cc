@@ -30,10 +30,6 @@ using ::testing::HasSubstr;
 
 constexpr char kToken[] = "scale-out-agent-token-77a0";
 constexpr char kQueryToken[] = "scale-out-query-token-3b9e";
-constexpr char kCatalogue[] = R"pb(name: "e2e"
-regions { id: "emea" display_name: "EMEA"
-          relays { id: "emea-1" addresses: "127.0.72.1" ports: [8200, 8443] } }
-)pb";
 constexpr int kReplicas = 2;
 
 std::string GrpcAddress(int replica) { return absl::StrCat("127.0.0.1:", 50061 + replica); }
@@ -53,13 +49,9 @@ class ScaleOut : public rig::RigTest {
     store_url_ = *url;
 
     catalogue_ = dir() + "/catalogue.textproto";
-    std::ofstream(catalogue_) << kCatalogue;
-    for (const auto& [file, token] : {std::pair{"/tokens", kToken}, {"/query-tokens", kQueryToken}}) {
-      auto hash = rig::RunCommand({"/bin/sh", "-c", absl::StrCat("printf %s '", token,
-                                                                "' | sha256sum | cut -d' ' -f1")});
-      ASSERT_TRUE(hash.ok());
-      std::ofstream(dir() + file) << "callers " << hash->output;
-    }
+    std::ofstream(catalogue_) << e2e::CatalogueText("127.0.72.1");
+    ASSERT_TRUE(e2e::WriteTokenFile(dir() + "/tokens", {{"agents", kToken}}).ok());
+    ASSERT_TRUE(e2e::WriteTokenFile(dir() + "/query-tokens", {{"callers", kQueryToken}}).ok());
     std::ofstream(dir() + "/token") << kToken << "\n";
 
     rig::Process::Options relay;
