@@ -109,6 +109,50 @@ TEST(Handshake, RelayRejectsAnyOtherGroup) {
   EXPECT_EQ(error, Server::Error::kInvalidGroup);
 }
 
+// The subgroup check is the Legendre symbol (Euler's criterion for the safe
+// prime P); it must agree with the definition, v^q == 1 (mod P), on squares
+// (always members), their negatives (never: -1 is a non-residue since
+// P = 3 mod 4) and random values (about half each).
+TEST(Handshake, SubgroupCheckAgreesWithTheExponentiationDefinition) {
+  auto client = Client::Create();
+  ASSERT_TRUE(client.ok());
+  BIGNUM* p = BN_get_rfc3526_prime_2048(nullptr);
+  BIGNUM* q = BN_dup(p);
+  BN_sub_word(q, 1);
+  BN_rshift1(q, q);
+  BN_CTX* ctx = BN_CTX_new();
+  BIGNUM* r = BN_new();
+  BIGNUM* v = BN_new();
+  BIGNUM* power = BN_new();
+  int members = 0, outsiders = 0;
+  for (int i = 0; i < 60; ++i) {
+    ASSERT_TRUE(BN_rand_range(r, p));
+    for (int form = 0; form < 3; ++form) {
+      if (form == 0) BN_mod_sqr(v, r, p, ctx);         // a square
+      if (form == 1) BN_sub(v, p, v);                  // minus that square
+      if (form == 2) BN_copy(v, r);                    // anything
+      if (BN_cmp(v, BN_value_one()) <= 0) continue;    // out of range: another check
+      ASSERT_TRUE(BN_mod_exp(power, v, q, p, ctx));
+      const bool member = BN_is_one(power);
+      if (form == 0) {
+        EXPECT_TRUE(member);
+      } else if (form == 1) {
+        EXPECT_FALSE(member);
+      }
+      Server::Error error;
+      const auto server = Server::Accept(HelloWithY((*client)->Hello(), v), &error);
+      EXPECT_EQ(server != nullptr, member) << "form " << form << " round " << i;
+      EXPECT_EQ(error, member ? Server::Error::kNone : Server::Error::kBadY);
+      ++(member ? members : outsiders);
+    }
+  }
+  // Random values land on both sides.
+  EXPECT_GT(members, 70);
+  EXPECT_GT(outsiders, 70);
+  for (BIGNUM* bn : {p, q, r, v, power}) BN_free(bn);
+  BN_CTX_free(ctx);
+}
+
 TEST(Handshake, RelayRejectsSmallSubgroupAndOutOfRangeY) {
   auto client = Client::Create();
   ASSERT_TRUE(client.ok());
