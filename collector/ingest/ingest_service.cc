@@ -250,6 +250,9 @@ class UploadReactor final : public grpc::ServerBidiReactor<v1::UploadRequest, v1
       End(s);
       return;
     }
+    // Fields this collector does not know (a newer agent's, or a hostile
+    // one's padding) are never stored: only what was validated is.
+    request_.DiscardUnknownFields();
     const v1::SessionReport& session = request_.session();
     if (!service_.limiter_->Allow(session.agent().agent_id(), absl::Now())) {
       service_.metrics_->CountBatch("rate_limited");

@@ -169,6 +169,36 @@ TEST_F(IngestServiceTest, BadAttemptIsRejectedByFieldAndTheRestCounts) {
   EXPECT_EQ(Counter("relayscope_attempts_total", "relay", "made-up-relay"), 0);
 }
 
+// Fields this collector does not know (a newer agent's, or padding from a
+// hostile one) are not stored: nothing but the validated fields reaches
+// the store, whatever else fits in a message.
+TEST_F(IngestServiceTest, UnknownFieldsAreNotStored) {
+  auto unknown = [](google::protobuf::Message* m) {
+    return m->GetReflection()->MutableUnknownFields(m);
+  };
+  auto none = [](const google::protobuf::Message& m) {
+    return m.GetReflection()->GetUnknownFields(m).empty();
+  };
+  v1::UploadRequest r = Request(1, {1, 2});
+  const std::string padding(64 * 1024, 'x');
+  unknown(r.mutable_session()->mutable_attempts(0))->AddLengthDelimited(9999, padding);
+  unknown(r.mutable_session()->mutable_attempts(1)->mutable_proxy())->AddVarint(77, 1);
+  unknown(r.mutable_session())->AddLengthDelimited(4242, padding);
+  unknown(r.mutable_session()->mutable_agent())->AddFixed64(31, 7);
+  auto [acks, status] = Send({r});
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(acks.size(), 1u);
+  EXPECT_EQ(acks[0].accepted(), 2u);
+  auto stored = store_->Session("agent-1", "s-1");
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  ASSERT_EQ(stored->attempts_size(), 2);
+  EXPECT_TRUE(none(*stored));
+  EXPECT_TRUE(none(stored->agent()));
+  EXPECT_TRUE(none(stored->attempts(0)));
+  EXPECT_TRUE(none(stored->attempts(1).proxy()));
+  EXPECT_LT(stored->ByteSizeLong(), 4096u);
+}
+
 TEST_F(IngestServiceTest, InvalidEnvelopeEndsTheStreamNamingTheField) {
   v1::UploadRequest r = Request(1, {1});
   r.mutable_session()->set_session_id("");
