@@ -91,6 +91,13 @@ absl::StatusOr<ProxyUrl> ParseProxyUrl(absl::string_view text) {
       if (!password.ok()) return absl::InvalidArgumentError("malformed password (not shown)");
       url.password = *password;
     }
+    // Nothing can send a password without a user name (SOCKS5 needs one,
+    // and every credential check keys on it): dropping the password here
+    // would make the proxy's 407 look like a missing password.
+    if (url.username.empty() && !url.password.empty()) {
+      return absl::InvalidArgumentError(
+          "a proxy password without a user name (not shown): write user:password@host");
+    }
   }
   // A trailing path ("http://proxy:3128/") is allowed and ignored.
   if (size_t slash = rest.find('/'); slash != absl::string_view::npos) rest = rest.substr(0, slash);

@@ -1,5 +1,6 @@
 #include "agent/discovery/proxy_url.h"
 
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
 namespace relayscope::agent {
@@ -44,6 +45,16 @@ TEST(ProxyUrl, RejectsWhatCannotBeAProxy) {
     EXPECT_FALSE(ParseProxyUrl(bad).ok()) << bad;
   }
   EXPECT_EQ(ParseProxyUrl("ftp://p").status().message(), "unknown proxy scheme \"ftp\"");
+}
+
+TEST(ProxyUrl, APasswordWithoutAUserNameIsAnErrorThatDoesNotShowIt) {
+  const auto url = ParseProxyUrl("http://:S3cret-pw@proxy.corp:3128");
+  ASSERT_FALSE(url.ok());
+  EXPECT_THAT(url.status().message(), ::testing::HasSubstr("password without a user name"));
+  EXPECT_THAT(url.status().message(), ::testing::Not(::testing::HasSubstr("S3cret")));
+  // An empty user-info, or a user name alone, is still fine.
+  EXPECT_TRUE(ParseProxyUrl("http://:@proxy.corp:3128").ok());
+  EXPECT_TRUE(ParseProxyUrl("http://alice@proxy.corp:3128").ok());
 }
 
 }  // namespace
