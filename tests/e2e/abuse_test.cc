@@ -45,14 +45,9 @@ class Abuse : public rig::RigTest {
     ASSERT_TRUE(e2e::WriteTokenFile(dir() + "/tokens",
                                     {{"agents", kToken}, {"old-agents", kRevokedToken}})
                     .ok());
-    rig::Process::Options relay;
-    relay.argv = {RELAY_BINARY, absl::StrCat("--listen=", kRelayAddress, ":8200"),
-                  "--ready-file=" + dir() + "/relay.ready"};
-    relay.log_path = dir() + "/relay.log";
-    auto started = rig::Process::Start(relay);
-    ASSERT_TRUE(started.ok());
-    relay_ = *std::move(started);
-    ASSERT_TRUE(rig::WaitForFile(dir() + "/relay.ready", absl::Seconds(10), relay_.get()).ok());
+    auto relay = e2e::StartRelay(RELAY_BINARY, dir(), absl::StrCat(kRelayAddress, ":8200"));
+    ASSERT_TRUE(relay.ok()) << relay.status();
+    relay_ = *std::move(relay);
   }
   void TearDown() override {
     collector_.reset();

@@ -15,6 +15,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "relayscope/v1/ingest.grpc.pb.h"
+#include "tests/e2e/stack.h"
 #include "tests/rig/fixture.h"
 #include "tests/rig/process.h"
 
@@ -47,19 +48,10 @@ class Pipeline : public rig::RigTest {
     if (IsSkipped()) return;
     catalogue_ = dir() + "/catalogue.textproto";
     std::ofstream(catalogue_) << kCatalogue;
-    auto hash = rig::RunCommand({"/bin/sh", "-c", absl::StrCat("printf %s '", kToken,
-                                                              "' | sha256sum | cut -d' ' -f1")});
-    ASSERT_TRUE(hash.ok());
-    std::ofstream(dir() + "/tokens") << "e2e-agents " << hash->output;
-    rig::Process::Options relay;
-    relay.argv = {RELAY_BINARY, "--listen=127.0.72.1:8200", "--ready-file=" + dir() + "/relay.ready"};
-    relay.log_path = dir() + "/relay.log";
-    auto started = rig::Process::Start(relay);
-    ASSERT_TRUE(started.ok());
-    relay_ = *std::move(started);
-    const absl::Status relay_up =
-        rig::WaitForFile(dir() + "/relay.ready", absl::Seconds(10), relay_.get());
-    ASSERT_TRUE(relay_up.ok()) << relay_up;
+    ASSERT_TRUE(e2e::WriteTokenFile(dir() + "/tokens", {{"e2e-agents", kToken}}).ok());
+    auto relay = e2e::StartRelay(RELAY_BINARY, dir(), "127.0.72.1:8200");
+    ASSERT_TRUE(relay.ok()) << relay.status();
+    relay_ = *std::move(relay);
     StartCollector();
   }
   void TearDown() override {

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/e2e/stack.h"
 #include "tests/rig/firewall.h"
 #include "tests/rig/fixture.h"
 #include "tests/rig/process.h"
@@ -76,14 +77,9 @@ class DiscoveryTest : public rig::RigTest {
            "user_pref(\"network.proxy.autoconfig_url\", \"http://127.0.64.1:8080/proxy.pac\");\n"
            "user_pref(\"network.proxy.type\", 2);\n";
 
-    rig::Process::Options relay;
-    relay.argv = {RELAY_BINARY, "--listen=127.0.72.1:8200",
-                  "--ready-file=" + dir() + "/relay.ready"};
-    relay.log_path = dir() + "/relay.log";
-    auto relay_started = rig::Process::Start(relay);
-    ASSERT_TRUE(relay_started.ok());
-    relay_ = *std::move(relay_started);
-    ASSERT_TRUE(rig::WaitForFile(dir() + "/relay.ready", absl::Seconds(10), relay_.get()).ok());
+    auto relay = e2e::StartRelay(RELAY_BINARY, dir(), "127.0.72.1:8200");
+    ASSERT_TRUE(relay.ok()) << relay.status();
+    relay_ = *std::move(relay);
 
     rig::Squid::Options proxy;
     proxy.address = "127.0.63.1";

@@ -55,15 +55,9 @@ class Faults : public rig::RigTest {
   }
 
   void StartRelay() {
-    rig::Process::Options relay;
-    relay.argv = {RELAY_BINARY, absl::StrCat("--listen=", kRelayAddress, ":8200"),
-                  "--ready-file=" + dir() + "/relay.ready"};
-    relay.log_path = dir() + "/relay.log";
-    auto started = rig::Process::Start(relay);
-    ASSERT_TRUE(started.ok());
-    relay_ = *std::move(started);
-    const absl::Status up = rig::WaitForFile(dir() + "/relay.ready", absl::Seconds(10), relay_.get());
-    ASSERT_TRUE(up.ok()) << up;
+    auto relay = e2e::StartRelay(RELAY_BINARY, dir(), absl::StrCat(kRelayAddress, ":8200"));
+    ASSERT_TRUE(relay.ok()) << relay.status();
+    relay_ = *std::move(relay);
   }
 
   void StartCollector(const std::string& store_dir) {

@@ -91,13 +91,8 @@ TEST_F(Load, TenThousandConcurrentStreamsWithBoundedMemoryAndNoErrors) {
   std::ofstream(catalogue) << e2e::CatalogueText("127.0.72.1");
   ASSERT_TRUE(e2e::WriteTokenFile(dir() + "/tokens", {{"agents", kToken}}).ok());
   std::ofstream(dir() + "/token") << kToken << "\n";
-  rig::Process::Options relay_options;
-  relay_options.argv = {RELAY_BINARY, "--listen=127.0.72.1:8200",
-                        "--ready-file=" + dir() + "/relay.ready"};
-  relay_options.log_path = dir() + "/relay.log";
-  auto relay = rig::Process::Start(relay_options);
-  ASSERT_TRUE(relay.ok());
-  ASSERT_TRUE(rig::WaitForFile(dir() + "/relay.ready", absl::Seconds(10), relay->get()).ok());
+  auto relay = e2e::StartRelay(RELAY_BINARY, dir(), "127.0.72.1:8200");
+  ASSERT_TRUE(relay.ok()) << relay.status();
   e2e::Collector::Options options;
   options.binary = COLLECTOR_BINARY;
   options.dir = dir();

@@ -78,13 +78,8 @@ class MetricNames : public rig::RigTest {};
 TEST_F(MetricNames, DashboardRulesAndAlertsUseOnlyExportedMetricsAndDefinedRules) {
   const std::string catalogue = dir() + "/catalogue.textproto";
   std::ofstream(catalogue) << e2e::CatalogueText("127.0.72.1");
-  rig::Process::Options relay_options;
-  relay_options.argv = {RELAY_BINARY, "--listen=127.0.72.1:8200", "--metrics=127.0.0.1:9464",
-                        "--ready-file=" + dir() + "/relay.ready"};
-  relay_options.log_path = dir() + "/relay.log";
-  auto relay = rig::Process::Start(relay_options);
-  ASSERT_TRUE(relay.ok());
-  ASSERT_TRUE(rig::WaitForFile(dir() + "/relay.ready", absl::Seconds(10), relay->get()).ok());
+  auto relay = e2e::StartRelay(RELAY_BINARY, dir(), "127.0.72.1:8200", {"--metrics=127.0.0.1:9464"});
+  ASSERT_TRUE(relay.ok()) << relay.status();
   ASSERT_TRUE(e2e::WriteTokenFile(dir() + "/tokens", {{"agents", "metric-names-token"}}).ok());
   std::ofstream(dir() + "/token") << "metric-names-token\n";
   e2e::Collector collector({.binary = COLLECTOR_BINARY,

@@ -54,16 +54,9 @@ class ScaleOut : public rig::RigTest {
     ASSERT_TRUE(e2e::WriteTokenFile(dir() + "/query-tokens", {{"callers", kQueryToken}}).ok());
     std::ofstream(dir() + "/token") << kToken << "\n";
 
-    rig::Process::Options relay;
-    relay.argv = {RELAY_BINARY, "--listen=127.0.72.1:8200",
-                  "--ready-file=" + dir() + "/relay.ready"};
-    relay.log_path = dir() + "/relay.log";
-    auto started = rig::Process::Start(relay);
-    ASSERT_TRUE(started.ok());
-    relay_ = *std::move(started);
-    const absl::Status relay_up =
-        rig::WaitForFile(dir() + "/relay.ready", absl::Seconds(10), relay_.get());
-    ASSERT_TRUE(relay_up.ok()) << relay_up;
+    auto relay = e2e::StartRelay(RELAY_BINARY, dir(), "127.0.72.1:8200");
+    ASSERT_TRUE(relay.ok()) << relay.status();
+    relay_ = *std::move(relay);
     // Both start at once: the schema migration is serialised between them.
     for (int r = 0; r < kReplicas; ++r) StartCollector(r, /*wait=*/false);
     for (int r = 0; r < kReplicas; ++r) WaitForCollector(r);

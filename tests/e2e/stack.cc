@@ -129,6 +129,23 @@ std::vector<std::string> AgentDiagnoseArgv(const std::string& binary, const std:
           "--report-dir=" + dir + "/reports", "--timeout=1s", "--upload-timeout=3s"};
 }
 
+absl::StatusOr<std::unique_ptr<rig::Process>> StartRelay(const std::string& binary,
+                                                         const std::string& dir,
+                                                         const std::string& listen,
+                                                         std::vector<std::string> extra_args) {
+  rig::Process::Options options;
+  options.argv = {binary, "--listen=" + listen, "--ready-file=" + dir + "/relay.ready"};
+  options.argv.insert(options.argv.end(), extra_args.begin(), extra_args.end());
+  options.log_path = dir + "/relay.log";
+  auto relay = rig::Process::Start(options);
+  if (!relay.ok()) return relay.status();
+  if (absl::Status up = rig::WaitForFile(dir + "/relay.ready", absl::Seconds(10), relay->get());
+      !up.ok()) {
+    return up;
+  }
+  return relay;
+}
+
 std::string CatalogueText(const std::string& address) {
   return absl::StrCat(R"pb(name: "e2e"
 regions { id: "emea" display_name: "EMEA"

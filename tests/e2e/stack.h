@@ -73,6 +73,14 @@ v1::UploadRequest MakeBatch(const std::string& agent_id, const std::string& sess
 std::vector<std::string> AgentDiagnoseArgv(const std::string& binary, const std::string& dir,
                                            const std::string& catalogue);
 
+// The reference relay (`binary`) listening on `listen` ("address:port",
+// comma-separated for several), with `extra_args`; its log and ready file
+// are <dir>/relay.{log,ready}. Returns once it serves.
+absl::StatusOr<std::unique_ptr<rig::Process>> StartRelay(const std::string& binary,
+                                                         const std::string& dir,
+                                                         const std::string& listen,
+                                                         std::vector<std::string> extra_args = {});
+
 // The collector binary's catalogue for the tests: region emea, relay
 // emea-1 at `address` on 8200 and 8443.
 std::string CatalogueText(const std::string& address);
