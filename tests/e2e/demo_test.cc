@@ -8,12 +8,12 @@
 #include <filesystem>
 #include <fstream>
 #include <regex>
-#include <sstream>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "relayscope/util/files.h"
 #include "tests/rig/fixture.h"
 #include "tests/rig/process.h"
 
@@ -22,12 +22,8 @@ namespace {
 
 using ::testing::HasSubstr;
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream content;
-  content << in.rdbuf();
-  return content.str();
-}
+// The file's content; empty if it cannot be read.
+std::string ReadFile(const std::string& path) { return ReadFileToString(path).value_or(""); }
 
 // True while `pid` exists and is not a zombie.
 bool Alive(pid_t pid) {

@@ -11,7 +11,6 @@
 #include <fstream>
 #include <regex>
 #include <set>
-#include <sstream>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -19,6 +18,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "relayscope/v1/ingest.grpc.pb.h"
+#include "relayscope/util/files.h"
 #include "tests/e2e/stack.h"
 #include "tests/rig/fixture.h"
 #include "tests/rig/process.h"
@@ -26,12 +26,8 @@
 namespace relayscope {
 namespace {
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream content;
-  content << in.rdbuf();
-  return content.str();
-}
+// The file's content; empty if it cannot be read.
+std::string ReadFile(const std::string& path) { return ReadFileToString(path).value_or(""); }
 
 // Metric names a text exposition declares; a histogram also yields its
 // _bucket, _sum and _count series.

@@ -10,13 +10,13 @@
 #include <fstream>
 #include <regex>
 #include <set>
-#include <sstream>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "relayscope/util/files.h"
 #include "tests/e2e/stack.h"
 #include "tests/rig/fixture.h"
 #include "tests/rig/process.h"
@@ -33,12 +33,8 @@ constexpr char kWrongToken[] = "Wrong-Token-4be0c3d9a2";
 constexpr char kQueryToken[] = "Query-Token-55aa01fe";
 constexpr char kRelayAddress[] = "127.0.72.1";
 
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+// The file's content; empty if it cannot be read.
+std::string ReadAll(const std::string& path) { return ReadFileToString(path).value_or(""); }
 
 class Secrets : public rig::RigTest {
  protected:

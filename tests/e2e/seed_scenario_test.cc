@@ -6,7 +6,6 @@
 // one attempt timeout, not the sum.
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -15,6 +14,7 @@
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
 #include "relayscope/v1/telemetry.pb.h"
+#include "relayscope/util/files.h"
 #include "tests/e2e/seed_scenario.h"
 #include "tests/rig/fixture.h"
 #include "tests/rig/process.h"
@@ -28,12 +28,8 @@ using ::testing::Not;
 constexpr const char* kPassword = rig::SeedScenario::kPassword;
 constexpr absl::Duration kTimeout = absl::Seconds(2);
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+// The file's content; empty if it cannot be read.
+std::string ReadFile(const std::string& path) { return ReadFileToString(path).value_or(""); }
 
 class SeedEndToEnd : public rig::RigTest {
  protected:
