@@ -30,6 +30,75 @@ for i, s in enumerate([
 ]):
     put("pac_result", f"seed-{i}", s)
 
+# ---- desktop tools' output: gsettings (first byte even), scutil (odd) ----
+GSETTINGS = """org.gnome.system.proxy autoconfig-url ''
+org.gnome.system.proxy ignore-hosts ['localhost', '127.0.0.0/8', '::1', '*.corp.example']
+org.gnome.system.proxy mode 'manual'
+org.gnome.system.proxy use-same-proxy true
+org.gnome.system.proxy.ftp host ''
+org.gnome.system.proxy.ftp port 0
+org.gnome.system.proxy.http authentication-password 'pa ss'
+org.gnome.system.proxy.http authentication-user 'alice'
+org.gnome.system.proxy.http enabled false
+org.gnome.system.proxy.http host 'proxy.corp.example'
+org.gnome.system.proxy.http port 8080
+org.gnome.system.proxy.http use-authentication true
+org.gnome.system.proxy.https host 'proxy.corp.example'
+org.gnome.system.proxy.https port 8443
+org.gnome.system.proxy.socks host 'fd00::1080'
+org.gnome.system.proxy.socks port 1080
+"""
+put("desktop_output", "gsettings-manual", "\x00" + GSETTINGS)
+put("desktop_output", "gsettings-auto", "\x00org.gnome.system.proxy autoconfig-url 'http://pac.corp/p.pac'\n"
+    "org.gnome.system.proxy mode 'auto'\n")
+put("desktop_output", "gsettings-wpad", "\x00org.gnome.system.proxy autoconfig-url ''\n"
+    "org.gnome.system.proxy mode 'auto'\n")
+put("desktop_output", "gsettings-bad", "\x00org.gnome.system.proxy mode 'sometimes'\n"
+    "org.gnome.system.proxy.http port 99999\nnot a line\norg.gnome.system.proxy.http host 'a b'\n")
+put("desktop_output", "scutil-manual", "\x01" + """<dictionary> {
+  ExceptionsList : <array> {
+    0 : *.local
+    1 : 169.254/16
+    2 : *.corp.example
+  }
+  ExcludeSimpleHostnames : 1
+  FTPPassive : 1
+  HTTPEnable : 1
+  HTTPPort : 8080
+  HTTPProxy : proxy.corp.example
+  HTTPSEnable : 1
+  HTTPSPort : 8443
+  HTTPSProxy : tls.corp.example
+  ProxyAutoConfigEnable : 1
+  ProxyAutoConfigURLString : http://pac.corp.example/proxy.pac
+  ProxyAutoDiscoveryEnable : 1
+  SOCKSEnable : 1
+  SOCKSPort : 1080
+  SOCKSProxy : socks.corp.example
+  __SCOPED__ : <dictionary> {
+    en0 : <dictionary> {
+      ExceptionsList : <array> {
+        0 : *.scoped
+      }
+      HTTPEnable : 1
+      HTTPPort : 9999
+      HTTPProxy : scoped.corp.example
+    }
+  }
+}
+""")
+put("desktop_output", "scutil-direct", "\x01<dictionary> {\n  HTTPEnable : 0\n  HTTPSEnable : 0\n}\n")
+put("desktop_output", "scutil-bad", "\x01<dictionary> {\n  HTTPEnable : 1\n  HTTPProxy : proxy.corp\n"
+    "  what is this\n  HTTPSEnable : 1\n  HTTPSPort : 8443\n  HTTPSProxy : bad host\n"
+    "  ProxyAutoConfigEnable : 1\n  }\n}\n")
+
+# ---- proxy environment variables ("NAME=value" lines) ----
+put("environment", "lower-wins", "http_proxy=http://lower:3128\nHTTP_PROXY=http://upper:3128\n"
+    "HTTPS_PROXY=http://user:s3cret@secure:8080\nALL_PROXY=socks5h://socks:1080\n"
+    "no_proxy=localhost, .corp.example,10.0.0.0/8\nPATH=/usr/bin\n")
+put("environment", "malformed", "https_proxy=ftp://user:hunter2@p:1\nhttp_proxy=http://bob:p%zzw@h:1\n"
+    "all_proxy=  \nHTTP_PROXY=[::1]:3128\n")
+
 # ---- PAC scripts ----
 put("pac_eval", "corporate.pac", r'''
 function FindProxyForURL(url, host) {
