@@ -86,7 +86,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     if (const size_t at = rest.rfind('@'); at != absl::string_view::npos) {
       const absl::string_view user_info = rest.substr(0, at);
-      if (const size_t colon = user_info.find(':'); colon != absl::string_view::npos) {
+      // (Only a password that is there: whether there is one at all may
+      // change the message, e.g. "a password without a user name".)
+      if (const size_t colon = user_info.find(':');
+          colon != absl::string_view::npos && colon + 1 < user_info.size()) {
         const size_t begin = static_cast<size_t>(user_info.data() - text.data()) + colon + 1;
         const absl::string_view password = user_info.substr(colon + 1);
         const std::string stand_in = DecodesCleanly(password) ? "x" : "%";
