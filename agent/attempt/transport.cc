@@ -166,10 +166,24 @@ struct ConnectRecord {
   bool attempted = false;
   bool succeeded = false;
   int os_error = 0;
+  // Replaces the connect when set (OpenRoute's testing overload).
+  const FirstHopConnector* connector = nullptr;
 };
 
 curl_socket_t OpenConnectedSocket(void* clientp, curlsocktype, curl_sockaddr* address) {
   auto* record = static_cast<ConnectRecord*>(clientp);
+  if (record->connector != nullptr) {
+    record->attempted = true;
+    record->started = absl::Now();
+    const int fd = (*record->connector)();  // non-blocking, see AlreadyConnected
+    if (fd < 0) {
+      record->os_error = errno;
+      return CURL_SOCKET_BAD;
+    }
+    record->connected = absl::Now();
+    record->succeeded = true;
+    return fd;
+  }
   const int fd = socket(address->family, address->socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
                         address->protocol);
   if (fd < 0) {
@@ -201,6 +215,10 @@ curl_socket_t OpenConnectedSocket(void* clientp, curlsocktype, curl_sockaddr* ad
   return fd;
 }
 
+// libcurl 7.88 calls connect() on the socket anyway, whatever this says;
+// it succeeds because the socket's connect was non-blocking: the kernel
+// reports the completed connect (0) to the next connect() once. On a
+// socket connected by a blocking connect() it would fail with EISCONN.
 int AlreadyConnected(void*, curl_socket_t, curlsocktype) { return CURL_SOCKOPT_ALREADY_CONNECTED; }
 
 v1::PhaseTiming TimingOf(v1::Phase phase, absl::Duration duration, bool completed) {
@@ -268,6 +286,11 @@ std::string ErrnoName(int os_error) {
 
 OpenResult OpenRoute(const Destination& destination, const ProxyEndpoint& proxy,
                      absl::Time deadline) {
+  return OpenRoute(destination, proxy, deadline, FirstHopConnector());
+}
+
+OpenResult OpenRoute(const Destination& destination, const ProxyEndpoint& proxy,
+                     absl::Time deadline, const FirstHopConnector& connect_first_hop) {
   EnsureCurlInitialized();
   OpenResult result;
   CURL* handle = curl_easy_init();
@@ -313,6 +336,7 @@ OpenResult OpenRoute(const Destination& destination, const ProxyEndpoint& proxy,
 
   ConnectRecord record;
   record.deadline = deadline;
+  if (connect_first_hop) record.connector = &connect_first_hop;
   curl_easy_setopt(handle, CURLOPT_OPENSOCKETFUNCTION, OpenConnectedSocket);
   curl_easy_setopt(handle, CURLOPT_OPENSOCKETDATA, &record);
   curl_easy_setopt(handle, CURLOPT_SOCKOPTFUNCTION, AlreadyConnected);

@@ -10,6 +10,7 @@
 #define AGENT_ATTEMPT_TRANSPORT_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -84,6 +85,18 @@ struct OpenResult {
 // PROXY_AUTH_FAILED, TLS_FAILURE.
 OpenResult OpenRoute(const Destination& destination,
                      const ProxyEndpoint& proxy, absl::Time deadline);
+
+// Makes the connection to the first hop (relay or proxy) in place of the
+// TCP connect to the address libcurl resolved: returns a TCP socket whose
+// non-blocking connect() was started (libcurl checks it by calling
+// connect() again), which OpenRoute then owns, or -1 with errno set. For
+// tests and fuzzing, which make and accept the connection themselves and
+// so need no thread to serve it.
+using FirstHopConnector = std::function<int()>;
+
+// As above, with the first hop's connection made by `connect_first_hop`.
+OpenResult OpenRoute(const Destination& destination, const ProxyEndpoint& proxy,
+                     absl::Time deadline, const FirstHopConnector& connect_first_hop);
 
 // The symbolic name of an errno value ("ECONNREFUSED"), or "" for 0.
 std::string ErrnoName(int os_error);
