@@ -6,7 +6,7 @@
 #   deploy/dev/test.sh -L unit       # extra arguments go to ctest
 #
 # After ctest, the fuzz smoke (deploy/dev/fuzz.sh): every libFuzzer target
-# for RELAYSCOPE_FUZZ_SECONDS (default 6) from its seed corpus, in a clang
+# for RELAYSCOPE_FUZZ_SECONDS (default 20) from its seed corpus, in a clang
 # build of its own (build/fuzz); 0 skips it.
 #
 # Integration tests need root (network namespaces, iptables); as another user
@@ -28,7 +28,7 @@ echo "test: build took $(( $(date +%s) - start )) s"
 jobs=${RELAYSCOPE_TEST_JOBS:-$(nproc)}
 ctest --test-dir "$build" --output-on-failure -j "$jobs" --timeout 300 "$@"
 
-fuzz_seconds=${RELAYSCOPE_FUZZ_SECONDS:-6}
+fuzz_seconds=${RELAYSCOPE_FUZZ_SECONDS:-20}
 if ((fuzz_seconds > 0)); then
   "$root/deploy/dev/fuzz.sh" "$fuzz_seconds"
 fi
