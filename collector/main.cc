@@ -14,6 +14,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "collector/ingest/ingest_service.h"
@@ -37,6 +38,9 @@ ABSL_FLAG(std::string, tokens, "", "Agent token file (\"<name> <sha256-hex>\" pe
 ABSL_FLAG(std::string, query_tokens, "",
           "Token file for FleetQuery callers such as the dashboard (same format; separate "
           "from the agents' so an agent token cannot read fleet data)");
+ABSL_FLAG(absl::Duration, tokens_reload_interval, absl::Seconds(5),
+          "How often the token files are checked for changes; a changed file is re-read, so "
+          "revoking or adding a token needs no restart (0: read at start only)");
 ABSL_FLAG(bool, allow_unauthenticated, false,
           "Accept agents and FleetQuery callers without a token (local demo and tests only)");
 ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain; with --tls_key, serve TLS");
@@ -183,6 +187,27 @@ int main(int argc, char** argv) {
     } while (!stopping.WaitForNotificationWithTimeout(absl::Hours(1)));
   });
 
+  // Token files: revocation, rotation and expiry dates take effect without
+  // a restart. A file that no longer parses is reported once and the
+  // tokens in use are kept (nobody is locked out by a typo).
+  std::thread token_reload([&] {
+    const absl::Duration interval = absl::GetFlag(FLAGS_tokens_reload_interval);
+    if (interval <= absl::ZeroDuration()) return;
+    while (!stopping.WaitForNotificationWithTimeout(interval)) {
+      for (TokenAuthenticator* file : {&tokens, &*query_tokens}) {
+        auto reloaded = file->ReloadIfChanged();
+        if (!reloaded.ok()) {
+          std::fprintf(stderr, "event=tokens_reload_failed file=%s tokens_in_use=%zu error=\"%s\"\n",
+                       file->path().c_str(), file->size(),
+                       absl::CHexEscape(reloaded.status().message()).c_str());
+        } else if (*reloaded) {
+          std::fprintf(stderr, "event=tokens_reloaded file=%s tokens=%zu\n", file->path().c_str(),
+                       file->size());
+        }
+      }
+    }
+  });
+
   // The site gauges also move when nobody reports: sites leave the window.
   std::thread site_gauges([&] {
     while (!stopping.WaitForNotificationWithTimeout(absl::Seconds(5))) {
@@ -197,5 +222,6 @@ int main(int argc, char** argv) {
   stopping.Notify();
   retention.join();
   site_gauges.join();
+  token_reload.join();
   return 0;
 }

@@ -12,6 +12,7 @@
 #include <fstream>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
@@ -30,6 +31,7 @@ using ::testing::Not;
 
 constexpr char kToken[] = "abuse-good-token-1f0c";
 constexpr char kRevokedToken[] = "abuse-revoked-token-88e1";
+constexpr char kExpiredToken[] = "abuse-expired-token-5d27";
 constexpr char kRelayAddress[] = "127.0.72.1";
 // A well-behaved agent's diagnosis plus upload, under abuse, ends by then.
 constexpr absl::Duration kWellBehavedBound = absl::Seconds(8);
@@ -42,8 +44,12 @@ class Abuse : public rig::RigTest {
     catalogue_ = dir() + "/catalogue.textproto";
     std::ofstream(catalogue_) << e2e::CatalogueText(kRelayAddress);
     std::ofstream(dir() + "/token") << kToken << "\n";
+    auto expired = e2e::TokenHash(kExpiredToken);
+    ASSERT_TRUE(expired.ok()) << expired.status();
+    expired_line_ = absl::StrCat("lapsed-agents ", *expired, " not-after=2020-01-01T00:00:00Z\n");
     ASSERT_TRUE(e2e::WriteTokenFile(dir() + "/tokens",
-                                    {{"agents", kToken}, {"old-agents", kRevokedToken}})
+                                    {{"agents", kToken}, {"old-agents", kRevokedToken}},
+                                    expired_line_)
                     .ok());
     auto relay = e2e::StartRelay(RELAY_BINARY, dir(), absl::StrCat(kRelayAddress, ":8200"));
     ASSERT_TRUE(relay.ok()) << relay.status();
@@ -106,16 +112,23 @@ class Abuse : public rig::RigTest {
   int64_t Stored() { return collector_->QueryInt("SELECT count(*) FROM attempts").value_or(-1); }
 
   std::string catalogue_;
+  std::string expired_line_;
   std::unique_ptr<rig::Process> relay_;
   std::unique_ptr<e2e::Collector> collector_;
 };
 
-TEST_F(Abuse, MissingWrongRevokedTokensAndHugeMessagesAreRefused) {
-  StartCollector();  // the default --max-message-bytes (4 MiB)
+TEST_F(Abuse, MissingWrongExpiredRevokedTokensAndHugeMessagesAreRefused) {
+  // The default --max-message-bytes (4 MiB); token files checked every 200 ms.
+  StartCollector({"--tokens-reload-interval=200ms"});
   auto stub = Stub();
   uint32_t accepted = 0;
   ASSERT_TRUE(Send(*stub, kRevokedToken, e2e::MakeBatch("a1", "s1", 1, 1, 10), &accepted).ok());
   EXPECT_EQ(accepted, 10u);  // still valid
+
+  // Past its not-after date: refused, and the holder is told why.
+  const grpc::Status expired = Send(*stub, kExpiredToken, e2e::MakeBatch("a1", "s1", 1, 50, 10));
+  EXPECT_EQ(expired.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_THAT(expired.error_message(), HasSubstr("expired at 2020-01-01T00:00:00Z"));
 
   EXPECT_EQ(Send(*stub, "", e2e::MakeBatch("a1", "s1", 1, 100, 10)).error_code(),
             grpc::StatusCode::UNAUTHENTICATED);
@@ -146,13 +159,35 @@ TEST_F(Abuse, MissingWrongRevokedTokensAndHugeMessagesAreRefused) {
     EXPECT_LT(acked, 100);
   }
 
-  // Revocation: the token's line leaves the file; the collector reads its
-  // token file at start, so it is restarted on the same store.
-  ASSERT_TRUE(e2e::WriteTokenFile(dir() + "/tokens", {{"agents", kToken}}).ok());
-  StartCollector();
-  stub = Stub();
+  // Revocation without a restart: first a typo in the file, which is
+  // reported while every token in use keeps working; then the revoked
+  // token's line leaves the file, which takes effect at the next check.
+  const int pid = collector_->process()->pid();
+  std::ofstream(dir() + "/tokens.typo") << "agents not-a-hash\n";
+  ASSERT_EQ(std::rename((dir() + "/tokens.typo").c_str(), (dir() + "/tokens").c_str()), 0);
+  const absl::Time typo_deadline = absl::Now() + absl::Seconds(10);
+  while (!absl::StrContains(collector_->process()->LogTail(1 << 20), "tokens_reload_failed") &&
+         absl::Now() < typo_deadline) {
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  EXPECT_THAT(collector_->process()->LogTail(1 << 20),
+              HasSubstr("tokens_in_use=3 error=\"" + dir() + "/tokens:1: expected"));
+  EXPECT_TRUE(Send(*stub, kToken, e2e::MakeBatch("a2", "s1", 1, 1, 1)).ok());
+
+  ASSERT_TRUE(e2e::WriteTokenFile(dir() + "/tokens", {{"agents", kToken}}, expired_line_).ok());
+  const absl::Time revoke_deadline = absl::Now() + absl::Seconds(10);
+  grpc::StatusCode revoked = grpc::StatusCode::OK;
+  for (uint64_t probe = 1; absl::Now() < revoke_deadline; ++probe) {
+    // Probes as another agent, so a1's count below stays what it was.
+    revoked = Send(*stub, kRevokedToken, e2e::MakeBatch("probe", "s1", 1, probe, 1)).error_code();
+    if (revoked == grpc::StatusCode::UNAUTHENTICATED) break;
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  EXPECT_EQ(revoked, grpc::StatusCode::UNAUTHENTICATED);
   EXPECT_EQ(Send(*stub, kRevokedToken, e2e::MakeBatch("a1", "s1", 1, 300, 10)).error_code(),
             grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_THAT(collector_->process()->LogTail(1 << 20), HasSubstr("event=tokens_reloaded"));
+  EXPECT_EQ(collector_->process()->pid(), pid);  // the same process all along
   WellBehavedAgent();
   // Only the batch sent while the token was valid, the greedy agent's acked
   // batches and the agent's two attempts were stored.

@@ -3,9 +3,11 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -15,19 +17,34 @@
 
 namespace relayscope::e2e {
 
+absl::StatusOr<std::string> TokenHash(const std::string& token) {
+  auto hash =
+      rig::RunCommand({"/bin/sh", "-c", "printf %s \"$1\" | sha256sum | cut -d' ' -f1", "sh", token});
+  if (!hash.ok()) return hash.status();
+  if (hash->exit_code != 0) return absl::InternalError("sha256sum: " + hash->output);
+  return std::string(absl::StripAsciiWhitespace(hash->output));
+}
+
 absl::Status WriteTokenFile(const std::string& path,
-                            const std::vector<std::pair<std::string, std::string>>& tokens) {
+                            const std::vector<std::pair<std::string, std::string>>& tokens,
+                            const std::string& extra_lines) {
   std::string content;
   for (const auto& [name, token] : tokens) {
-    auto hash = rig::RunCommand({"/bin/sh", "-c", "printf %s \"$1\" | sha256sum | cut -d' ' -f1",
-                                 "sh", token});
+    auto hash = TokenHash(token);
     if (!hash.ok()) return hash.status();
-    if (hash->exit_code != 0) return absl::InternalError("sha256sum: " + hash->output);
-    absl::StrAppend(&content, name, " ", hash->output);
+    absl::StrAppend(&content, name, " ", *hash, "\n");
   }
-  std::ofstream out(path, std::ios::trunc);
-  out << content;
-  return out ? absl::OkStatus() : absl::InternalError("cannot write " + path);
+  content += extra_lines;
+  const std::string staged = path + ".new";
+  {
+    std::ofstream out(staged, std::ios::trunc);
+    out << content;
+    if (!out.flush()) return absl::InternalError("cannot write " + staged);
+  }
+  if (std::rename(staged.c_str(), path.c_str()) != 0) {
+    return absl::InternalError("cannot rename " + staged + " to " + path);
+  }
+  return absl::OkStatus();
 }
 
 absl::Status Collector::Start() {

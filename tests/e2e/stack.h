@@ -17,10 +17,16 @@
 
 namespace relayscope::e2e {
 
+// The lower-case hex SHA-256 of `token`, as an operator makes it
+// (printf %s "$TOKEN" | sha256sum).
+absl::StatusOr<std::string> TokenHash(const std::string& token);
+
 // Writes a collector token file with one "<name> <sha256-hex>" line per
-// (name, token).
+// (name, token), then `extra_lines` verbatim; a rename over `path`, as
+// operators and Kubernetes replace it.
 absl::Status WriteTokenFile(const std::string& path,
-                            const std::vector<std::pair<std::string, std::string>>& tokens);
+                            const std::vector<std::pair<std::string, std::string>>& tokens,
+                            const std::string& extra_lines = "");
 
 // The real relayscope-collector on a SQLite store in `dir`.
 class Collector {
