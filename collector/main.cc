@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <memory>
+#include <optional>
 #include <thread>
 
 #include "absl/flags/flag.h"
@@ -63,6 +64,10 @@ ABSL_FLAG(absl::Duration, max_connection_age_grace, absl::Minutes(1),
           "After --max-connection-age, streams still open get this long, then are cancelled");
 ABSL_FLAG(int, max_streams_per_connection, 100, "Concurrent streams one connection may open");
 ABSL_FLAG(double, agent_batches_per_second, 20, "Per-agent rate limit");
+ABSL_FLAG(double, token_batches_per_second, 0,
+          "Rate limit per token holder (the name in --tokens), over all the agent ids it "
+          "sends: bounds a flood of made-up agent ids under one token. Size it above the "
+          "holder's fleet (agents / upload interval, with room for a spool flush); 0: none");
 ABSL_FLAG(absl::Duration, retention, absl::Hours(24 * 30),
           "Raw attempts older than this are pruned hourly (rollups stay)");
 
@@ -114,7 +119,12 @@ int main(int argc, char** argv) {
   IngestMetrics metrics(*registry);
   Validator validator(*catalogue);
   RateLimiter limiter(absl::GetFlag(FLAGS_agent_batches_per_second));
-  IngestService ingest(store->get(), &validator, &tokens, &metrics, &limiter);
+  const double token_rate = absl::GetFlag(FLAGS_token_batches_per_second);
+  if (token_rate < 0) return Fail("--token-batches-per-second must be 0 (none) or more");
+  std::optional<RateLimiter> holder_limiter;
+  if (token_rate > 0) holder_limiter.emplace(token_rate);
+  IngestService ingest(store->get(), &validator, &tokens, &metrics, &limiter,
+                       holder_limiter ? &*holder_limiter : nullptr);
   QueryEngine query_engine(store->get());
   FleetQueryService fleet_query(&query_engine, &*query_tokens);
 

@@ -259,6 +259,12 @@ class UploadReactor final : public grpc::ServerBidiReactor<v1::UploadRequest, v1
       End(absl::ResourceExhaustedError("too many batches from this agent; slow down"));
       return;
     }
+    if (service_.holder_limiter_ != nullptr &&
+        !service_.holder_limiter_->Allow(holder_, absl::Now())) {
+      service_.metrics_->CountBatch("rate_limited");
+      End(absl::ResourceExhaustedError("too many batches under this token; slow down"));
+      return;
+    }
     response_.Clear();
     response_.set_batch_id(request_.batch_id());
     // The attempts move out of the request (it is not read again before the

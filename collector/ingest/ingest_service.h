@@ -103,8 +103,9 @@ class IngestMetrics {
   SiteWindow by_port_ ABSL_GUARDED_BY(mu_);
 };
 
-// At most `batches_per_second` batches per agent, with bursts of the same
-// size (token bucket). The agent table is bounded: the oldest entries go.
+// At most `batches_per_second` batches per key (an agent id, or a token
+// holder), with bursts of the same size (token bucket). The key table is
+// bounded: the oldest entries go.
 class RateLimiter {
  public:
   explicit RateLimiter(double batches_per_second, size_t max_agents = 100000)
@@ -124,14 +125,20 @@ class RateLimiter {
 
 class IngestService final : public v1::Ingest::CallbackService {
  public:
-  // All pointers must outlive the service.
+  // All pointers must outlive the service. `limiter` is per agent id;
+  // `holder_limiter`, if set, is per token holder (the name in the token
+  // file), which bounds a flood spread over made-up agent ids under one
+  // token. An agent over its own rate is refused before it spends its
+  // holder's budget.
   IngestService(Store* store, const Validator* validator, const TokenAuthenticator* tokens,
-                IngestMetrics* metrics, RateLimiter* limiter)
+                IngestMetrics* metrics, RateLimiter* limiter,
+                RateLimiter* holder_limiter = nullptr)
       : store_(store),
         validator_(validator),
         tokens_(tokens),
         metrics_(metrics),
-        limiter_(limiter) {}
+        limiter_(limiter),
+        holder_limiter_(holder_limiter) {}
 
   // The generated base also has the synchronous Upload; keep it visible
   // (-Woverloaded-virtual) even though only the callback one is used.
@@ -146,6 +153,7 @@ class IngestService final : public v1::Ingest::CallbackService {
   const TokenAuthenticator* tokens_;
   IngestMetrics* metrics_;
   RateLimiter* limiter_;
+  RateLimiter* holder_limiter_;
 };
 
 // absl::Status -> grpc::Status (the codes are the same).

@@ -30,8 +30,10 @@ class IngestServiceTest : public ::testing::Test {
     store_ = *std::move(store);
     metrics_ = std::make_unique<IngestMetrics>(*registry_);
     limiter_ = std::make_unique<RateLimiter>(rate_);
-    service_ = std::make_unique<IngestService>(store_.get(), validator_.get(), tokens_.get(),
-                                               metrics_.get(), limiter_.get());
+    if (holder_rate_ > 0) holder_limiter_ = std::make_unique<RateLimiter>(holder_rate_);
+    service_ =
+        std::make_unique<IngestService>(store_.get(), validator_.get(), tokens_.get(),
+                                        metrics_.get(), limiter_.get(), holder_limiter_.get());
     grpc::ServerBuilder builder;
     int port = 0;
     builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
@@ -101,6 +103,7 @@ class IngestServiceTest : public ::testing::Test {
   }
 
   double rate_ = 1000;
+  double holder_rate_ = 0;  // 0: no per-token limit
   v1::Catalogue catalogue_;
   std::unique_ptr<Validator> validator_;
   std::unique_ptr<TokenAuthenticator> tokens_;
@@ -108,6 +111,7 @@ class IngestServiceTest : public ::testing::Test {
   std::shared_ptr<prometheus::Registry> registry_ = std::make_shared<prometheus::Registry>();
   std::unique_ptr<IngestMetrics> metrics_;
   std::unique_ptr<RateLimiter> limiter_;
+  std::unique_ptr<RateLimiter> holder_limiter_;
   std::unique_ptr<IngestService> service_;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<v1::Ingest::Stub> stub_;
@@ -222,6 +226,30 @@ TEST_F(RateLimitedIngest, AgentOverItsRateIsToldToSlowDown) {
   EXPECT_EQ(Counter("relayscope_ingest_batches_total", "result", "rate_limited"), 1);
 }
 
+class HolderRateLimitedIngest : public IngestServiceTest {
+ protected:
+  void SetUp() override {
+    holder_rate_ = 3;
+    IngestServiceTest::SetUp();
+  }
+};
+
+TEST_F(HolderRateLimitedIngest, MadeUpAgentIdsUnderOneTokenShareItsBudget) {
+  // Five agent ids, one batch each, all under the "fleet" token: each is
+  // within its own rate, the token's budget (3) is not.
+  std::vector<v1::UploadRequest> batches;
+  for (uint64_t i = 1; i <= 5; ++i) {
+    v1::UploadRequest r = Request(i, {i});
+    r.mutable_session()->mutable_agent()->set_agent_id(absl::StrCat("made-up-", i));
+    batches.push_back(r);
+  }
+  auto [acks, status] = Send(batches);
+  EXPECT_EQ(acks.size(), 3u);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(status.error_message(), HasSubstr("under this token"));
+  EXPECT_EQ(Counter("relayscope_ingest_batches_total", "result", "rate_limited"), 1);
+}
+
 // The gauge value of `family` with exactly `labels`, or -1.
 double GaugeValue(prometheus::Registry& registry, const std::string& family_name,
                   const std::map<std::string, std::string>& labels) {
@@ -269,8 +297,8 @@ TEST(IngestMetricsTest, SitesThatReachOrNeverReachARelayAndAPortAreGauges) {
             1);
   EXPECT_EQ(GaugeValue(registry, "relayscope_port_sites", {{"port", "80"}, {"reachable", "false"}}),
             2);
-  EXPECT_EQ(GaugeValue(registry, "relayscope_port_sites", {{"port", "8200"}, {"reachable", "true"}}),
-            1);
+  EXPECT_EQ(
+      GaugeValue(registry, "relayscope_port_sites", {{"port", "8200"}, {"reachable", "true"}}), 1);
   metrics.UpdateActiveSites(now);  // a sweep agrees
   EXPECT_EQ(GaugeValue(registry, "relayscope_relay_sites",
                        {{"region", "emea"}, {"relay", "emea-1"}, {"reachable", "false"}}),

@@ -223,6 +223,39 @@ TEST_F(Abuse, CollectorCertificateFromAnotherCaIsNotTrusted) {
   EXPECT_EQ(Stored(), 4);
 }
 
+// The per-agent limit cannot stop a token holder who makes up a new agent
+// id per batch; --token-batches-per-second bounds what one token sends in
+// all, and a caller with another token is served meanwhile.
+TEST_F(Abuse, MadeUpAgentIdsUnderOneTokenAreBoundedByItsRateWhileOtherTokensAreServed) {
+  constexpr double kRate = 50;
+  StartCollector({"--token-batches-per-second=50"});
+  auto stub = Stub();
+  int accepted = 0, limited = 0;
+  const absl::Time start = absl::Now();
+  for (int i = 1; i <= 300; ++i) {
+    const grpc::Status status =
+        Send(*stub, kRevokedToken, e2e::MakeBatch(absl::StrCat("made-up-", i), "s1", 1, 1, 1));
+    if (status.ok()) ++accepted;
+    if (status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED &&
+        absl::StrContains(status.error_message(), "under this token")) {
+      ++limited;
+    }
+  }
+  const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
+  std::printf("300 made-up agent ids in %.2f s: %d accepted, %d limited\n", seconds, accepted,
+              limited);
+  EXPECT_EQ(accepted + limited, 300);
+  // The burst, plus the rate for the time the flood took.
+  EXPECT_LE(accepted, kRate + kRate * seconds + 1);
+  EXPECT_GE(accepted, kRate);
+  EXPECT_EQ(Stored(), accepted);
+  // Another token's agent is not charged for the flood.
+  WellBehavedAgent();
+  EXPECT_THAT(collector_->Scrape(),
+              HasSubstr("relayscope_ingest_batches_total{result=\"rate_limited\"} " +
+                        std::to_string(limited)));
+}
+
 TEST_F(Abuse, AMillionMadeUpRelayNamesKeepMetricsAndRollupsBounded) {
   StartCollector();
   const std::string before = collector_->Scrape();
