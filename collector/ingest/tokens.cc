@@ -83,6 +83,11 @@ absl::StatusOr<TokenAuthenticator> TokenAuthenticator::Parse(absl::string_view t
   return auth;
 }
 
+TokenAuthenticator::Stamp TokenAuthenticator::StampOf(const struct stat& info) {
+  return Stamp{info.st_dev, info.st_ino, info.st_size,
+               static_cast<int64_t>(info.st_mtim.tv_sec) * 1000000000 + info.st_mtim.tv_nsec};
+}
+
 // Reads the file through one descriptor, so the stamp belongs to the bytes
 // read (a rename between stat and read cannot mix two versions).
 absl::StatusOr<std::string> TokenAuthenticator::ReadStamped(const std::string& path, Stamp* stamp) {
@@ -112,8 +117,7 @@ absl::StatusOr<std::string> TokenAuthenticator::ReadStamped(const std::string& p
   }
   close(fd);
   if (!status.ok()) return status;
-  *stamp = Stamp{info.st_dev, info.st_ino, info.st_size,
-                 static_cast<int64_t>(info.st_mtim.tv_sec) * 1000000000 + info.st_mtim.tv_nsec};
+  *stamp = StampOf(info);
   return text;
 }
 
@@ -135,8 +139,7 @@ absl::StatusOr<bool> TokenAuthenticator::ReloadIfChanged() {
   struct stat info {};
   Stamp now;
   if (stat(state.path.c_str(), &info) == 0) {
-    now = Stamp{info.st_dev, info.st_ino, info.st_size,
-                static_cast<int64_t>(info.st_mtim.tv_sec) * 1000000000 + info.st_mtim.tv_nsec};
+    now = StampOf(info);
   }
   {
     absl::MutexLock lock(&state.mu);

@@ -12,6 +12,7 @@
 #ifndef COLLECTOR_INGEST_TOKENS_H_
 #define COLLECTOR_INGEST_TOKENS_H_
 
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include <map>
@@ -83,6 +84,7 @@ class TokenAuthenticator {
 
   TokenAuthenticator() : state_(std::make_shared<State>()) {}
   static absl::StatusOr<Table> ParseTable(absl::string_view text, absl::string_view source);
+  static Stamp StampOf(const struct stat& info);
   static absl::StatusOr<std::string> ReadStamped(const std::string& path, Stamp* stamp);
   std::shared_ptr<const Table> table() const;
 

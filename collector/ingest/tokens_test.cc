@@ -2,10 +2,9 @@
 
 #include <unistd.h>
 
-#include <fstream>
-
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "relayscope/util/files.h"
 
 namespace relayscope::collector {
 namespace {
@@ -69,8 +68,7 @@ TEST(Tokens, ATokenPastItsNotAfterTimeIsRefusedAndSaysSo) {
 // Writes `text` to `path` the way operators and Kubernetes do: a new file
 // renamed over the old one.
 void Replace(const std::string& path, const std::string& text) {
-  { std::ofstream(path + ".new", std::ios::trunc) << text; }
-  ASSERT_EQ(rename((path + ".new").c_str(), path.c_str()), 0);
+  ASSERT_TRUE(WriteFileAtomically(path, text).ok());
 }
 
 TEST(Tokens, AChangedFileIsReloadedInEveryCopyAndABrokenOneKeepsTheTokensInUse) {

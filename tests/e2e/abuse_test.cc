@@ -18,6 +18,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "relayscope/v1/ingest.grpc.pb.h"
+#include "relayscope/util/files.h"
 #include "tests/e2e/stack.h"
 #include "tests/rig/fixture.h"
 #include "tests/rig/net.h"
@@ -163,8 +164,7 @@ TEST_F(Abuse, MissingWrongExpiredRevokedTokensAndHugeMessagesAreRefused) {
   // reported while every token in use keeps working; then the revoked
   // token's line leaves the file, which takes effect at the next check.
   const int pid = collector_->process()->pid();
-  std::ofstream(dir() + "/tokens.typo") << "agents not-a-hash\n";
-  ASSERT_EQ(std::rename((dir() + "/tokens.typo").c_str(), (dir() + "/tokens").c_str()), 0);
+  ASSERT_TRUE(WriteFileAtomically(dir() + "/tokens", "agents not-a-hash\n").ok());
   const absl::Time typo_deadline = absl::Now() + absl::Seconds(10);
   while (!absl::StrContains(collector_->process()->LogTail(1 << 20), "tokens_reload_failed") &&
          absl::Now() < typo_deadline) {

@@ -14,6 +14,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
+#include "relayscope/util/files.h"
 
 namespace relayscope::e2e {
 
@@ -35,16 +36,7 @@ absl::Status WriteTokenFile(const std::string& path,
     absl::StrAppend(&content, name, " ", *hash, "\n");
   }
   content += extra_lines;
-  const std::string staged = path + ".new";
-  {
-    std::ofstream out(staged, std::ios::trunc);
-    out << content;
-    if (!out.flush()) return absl::InternalError("cannot write " + staged);
-  }
-  if (std::rename(staged.c_str(), path.c_str()) != 0) {
-    return absl::InternalError("cannot rename " + staged + " to " + path);
-  }
-  return absl::OkStatus();
+  return WriteFileAtomically(path, content);
 }
 
 absl::Status Collector::Start() {
