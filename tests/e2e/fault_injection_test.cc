@@ -415,8 +415,14 @@ TEST_F(Faults, HostileProxiesAndRelaysAreClassifiedInBoundedTimeAndMemory) {
                 static_cast<long long>(run->max_rss_kb), attempt.detail().c_str());
     EXPECT_EQ(attempt.outcome(), c.outcome) << c.name << ": " << attempt.detail();
     EXPECT_EQ(attempt.failed_phase(), c.failed_phase) << c.name << ": " << attempt.detail();
-    // Bounded in time: one attempt deadline plus start-up, never more.
-    EXPECT_LT(run->elapsed, kAttemptTimeout + absl::Seconds(2)) << c.name;
+    // Bounded in time: the attempt ends by its deadline (the agent's own
+    // clock), and the whole run by that plus start-up and report writing,
+    // which under CI's disk load can take seconds of their own.
+    const absl::Duration attempt_took =
+        absl::Seconds(attempt.total_duration().seconds()) +
+        absl::Nanoseconds(attempt.total_duration().nanos());
+    EXPECT_LT(attempt_took, kAttemptTimeout + absl::Milliseconds(500)) << c.name;
+    EXPECT_LT(run->elapsed, kAttemptTimeout + absl::Seconds(10)) << c.name;
     // Bounded in memory: nothing a peer sends is buffered without limit.
     if (baseline_rss_kb == 0) baseline_rss_kb = run->max_rss_kb;
     EXPECT_LT(run->max_rss_kb, baseline_rss_kb + 32 * 1024) << c.name;

@@ -31,6 +31,39 @@ constexpr absl::Duration kTimeout = absl::Seconds(2);
 // The file's content; empty if it cannot be read.
 std::string ReadFile(const std::string& path) { return ReadFileToString(path).value_or(""); }
 
+absl::Time FromProto(const google::protobuf::Timestamp& t) {
+  return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
+}
+
+// The race as the agent timed it: from the session's start to its end (the
+// report's own timestamps), without process start-up and report writing,
+// which cost what the machine's disk costs (a cold start under CI's disk
+// load once took 3.6 s more than the race; bench/ measures the wall time).
+absl::Duration SessionSpan(const v1::SessionReport& report) {
+  return FromProto(report.end_time()) - FromProto(report.start_time());
+}
+
+// When each attempt ran, relative to the agent's start, for a failure
+// message: a slow run shows whether an attempt started late, overran its
+// deadline, or the time went before or after the race.
+std::string Timeline(const v1::SessionReport& report, absl::Time process_start) {
+  auto offset = [&](const google::protobuf::Timestamp& t) {
+    return absl::FormatDuration(absl::Trunc(FromProto(t) - process_start, absl::Milliseconds(1)));
+  };
+  std::string out = absl::StrCat("session +", offset(report.start_time()), " .. +",
+                                 offset(report.end_time()), "\n");
+  for (const v1::Attempt& a : report.attempts()) {
+    absl::StrAppend(&out, "  +", offset(a.start_time()), " ",
+                    absl::FormatDuration(absl::Trunc(
+                        absl::Seconds(a.total_duration().seconds()) +
+                            absl::Nanoseconds(a.total_duration().nanos()),
+                        absl::Milliseconds(1))),
+                    " ", a.relay(), ":", a.port(), " ", v1::RouteKind_Name(a.route_kind()), " ",
+                    v1::Outcome_Name(a.outcome()), "\n");
+  }
+  return out;
+}
+
 class SeedEndToEnd : public rig::RigTest {
  protected:
   void SetUp() override {
@@ -48,9 +81,9 @@ class SeedEndToEnd : public rig::RigTest {
   std::string RunAgent(const std::vector<std::string>& extra, absl::Duration* elapsed) {
     std::vector<std::string> argv = scenario_.AgentArgv(AGENT_BINARY, kTimeout);
     argv.insert(argv.end(), extra.begin(), extra.end());
-    const absl::Time start = absl::Now();
+    last_start_ = absl::Now();
     auto result = rig::RunCommand(argv, absl::Seconds(60), rig::SeedScenario::AgentEnv());
-    *elapsed = absl::Now() - start;
+    *elapsed = absl::Now() - last_start_;
     EXPECT_TRUE(result.ok());
     last_exit_code_ = result->exit_code;
     return result->output;
@@ -58,6 +91,7 @@ class SeedEndToEnd : public rig::RigTest {
 
   rig::SeedScenario scenario_;
   int last_exit_code_ = -1;
+  absl::Time last_start_;  // when the last RunAgent started the agent
 };
 
 std::vector<const v1::Attempt*> Matching(const v1::SessionReport& report, const std::string& relay,
@@ -70,11 +104,14 @@ std::vector<const v1::Attempt*> Matching(const v1::SessionReport& report, const 
 }
 
 TEST_F(SeedEndToEnd, VerdictNamesEveryCauseInAboutOneTimeoutAndLeaksNoSecret) {
-  absl::Duration raced;
-  const std::string output = RunAgent({"--json"}, &raced);
+  absl::Duration raced_wall;
+  const std::string output = RunAgent({"--json"}, &raced_wall);
   EXPECT_EQ(last_exit_code_, 1) << output;  // degraded: region A has no route
   v1::SessionReport report;
   ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(output, &report).ok()) << output;
+  const absl::Duration raced = SessionSpan(report);
+  const std::string timeline = absl::StrCat("the agent ran ", absl::FormatDuration(raced_wall),
+                                            " in all\n", Timeline(report, last_start_));
 
   constexpr auto kDirect = v1::ROUTE_KIND_DIRECT;
   constexpr auto kProxy = v1::ROUTE_KIND_HTTP_CONNECT;
@@ -116,7 +153,7 @@ TEST_F(SeedEndToEnd, VerdictNamesEveryCauseInAboutOneTimeoutAndLeaksNoSecret) {
 
   // About one attempt timeout: four routes hang to their deadline, and each
   // delays the next start by at most one stagger (250 ms).
-  EXPECT_LT(raced, kTimeout + absl::Milliseconds(1800)) << raced;
+  EXPECT_LT(raced, kTimeout + absl::Milliseconds(1800)) << timeline;
 
   // Secrets: the password appears in no output and no report.
   EXPECT_THAT(output, Not(HasSubstr(kPassword)));
@@ -138,13 +175,21 @@ TEST_F(SeedEndToEnd, VerdictNamesEveryCauseInAboutOneTimeoutAndLeaksNoSecret) {
   EXPECT_THAT(human, Not(HasSubstr(kPassword)));
 
   // The old client's order, as a baseline in the same run.
-  absl::Duration sequential;
-  RunAgent({"--sequential", "--json"}, &sequential);
-  std::printf("seed scenario: raced %s, sequential %s, speed-up %.1fx\n",
-              absl::FormatDuration(raced).c_str(), absl::FormatDuration(sequential).c_str(),
-              absl::FDivDuration(sequential, raced));
+  absl::Duration sequential_wall;
+  const std::string sequential_output = RunAgent({"--sequential", "--json"}, &sequential_wall);
+  v1::SessionReport sequential_report;
+  ASSERT_TRUE(
+      google::protobuf::util::JsonStringToMessage(sequential_output, &sequential_report).ok())
+      << sequential_output;
+  const absl::Duration sequential = SessionSpan(sequential_report);
+  std::printf(
+      "seed scenario: raced %s (agent wall %s), sequential %s (agent wall %s), speed-up %.1fx\n",
+      absl::FormatDuration(raced).c_str(), absl::FormatDuration(raced_wall).c_str(),
+      absl::FormatDuration(sequential).c_str(), absl::FormatDuration(sequential_wall).c_str(),
+      absl::FDivDuration(sequential, raced));
   EXPECT_GE(sequential, 4 * kTimeout);
-  EXPECT_GT(absl::FDivDuration(sequential, raced), 2.0);
+  EXPECT_GT(absl::FDivDuration(sequential, raced), 2.0)
+      << timeline << "sequential:\n" << Timeline(sequential_report, last_start_);
 }
 
 }  // namespace
