@@ -23,7 +23,7 @@ absl::StatusOr<absl::Time> ToTime(const google::protobuf::Timestamp& t, absl::st
       t.nanos() > 999999999) {
     return absl::InvalidArgumentError(absl::StrCat(field, " is not a valid timestamp"));
   }
-  return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
+  return FromProtoTimestamp(t);
 }
 
 // How many steps of `step` it takes to cover `span` (rounded up).
@@ -58,7 +58,7 @@ absl::StatusOr<absl::Duration> ValidateStep(const google::protobuf::Duration& st
   if (step.seconds() < 0 || step.nanos() < 0 || step.nanos() > 999999999) {
     return absl::InvalidArgumentError("step must not be negative");
   }
-  const absl::Duration d = absl::Seconds(step.seconds()) + absl::Nanoseconds(step.nanos());
+  const absl::Duration d = FromProtoDuration(step);
   if (d == absl::ZeroDuration()) return range.end - range.start;
   if (d < absl::Minutes(1) || d % absl::Minutes(1) != absl::ZeroDuration()) {
     return absl::InvalidArgumentError("step must be a whole number of minutes");

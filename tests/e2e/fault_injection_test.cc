@@ -22,6 +22,7 @@
 #include "gmock/gmock.h"
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
+#include "relayscope/util/proto_time.h"
 #include "relayscope/v1/ingest.grpc.pb.h"
 #include "tests/e2e/stack.h"
 #include "tests/rig/fixture.h"
@@ -418,9 +419,7 @@ TEST_F(Faults, HostileProxiesAndRelaysAreClassifiedInBoundedTimeAndMemory) {
     // Bounded in time: the attempt ends by its deadline (the agent's own
     // clock), and the whole run by that plus start-up and report writing,
     // which under CI's disk load can take seconds of their own.
-    const absl::Duration attempt_took =
-        absl::Seconds(attempt.total_duration().seconds()) +
-        absl::Nanoseconds(attempt.total_duration().nanos());
+    const absl::Duration attempt_took = FromProtoDuration(attempt.total_duration());
     EXPECT_LT(attempt_took, kAttemptTimeout + absl::Milliseconds(500)) << c.name;
     EXPECT_LT(run->elapsed, kAttemptTimeout + absl::Seconds(10)) << c.name;
     // Bounded in memory: nothing a peer sends is buffered without limit.

@@ -15,6 +15,7 @@
 #include "gtest/gtest.h"
 #include "relayscope/v1/telemetry.pb.h"
 #include "relayscope/util/files.h"
+#include "relayscope/util/proto_time.h"
 #include "tests/e2e/seed_scenario.h"
 #include "tests/rig/fixture.h"
 #include "tests/rig/process.h"
@@ -31,16 +32,12 @@ constexpr absl::Duration kTimeout = absl::Seconds(2);
 // The file's content; empty if it cannot be read.
 std::string ReadFile(const std::string& path) { return ReadFileToString(path).value_or(""); }
 
-absl::Time FromProto(const google::protobuf::Timestamp& t) {
-  return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
-}
-
 // The race as the agent timed it: from the session's start to its end (the
 // report's own timestamps), without process start-up and report writing,
 // which cost what the machine's disk costs (a cold start under CI's disk
 // load once took 3.6 s more than the race; bench/ measures the wall time).
 absl::Duration SessionSpan(const v1::SessionReport& report) {
-  return FromProto(report.end_time()) - FromProto(report.start_time());
+  return FromProtoTimestamp(report.end_time()) - FromProtoTimestamp(report.start_time());
 }
 
 // When each attempt ran, relative to the agent's start, for a failure
@@ -48,16 +45,14 @@ absl::Duration SessionSpan(const v1::SessionReport& report) {
 // deadline, or the time went before or after the race.
 std::string Timeline(const v1::SessionReport& report, absl::Time process_start) {
   auto offset = [&](const google::protobuf::Timestamp& t) {
-    return absl::FormatDuration(absl::Trunc(FromProto(t) - process_start, absl::Milliseconds(1)));
+    return absl::FormatDuration(absl::Trunc(FromProtoTimestamp(t) - process_start, absl::Milliseconds(1)));
   };
   std::string out = absl::StrCat("session +", offset(report.start_time()), " .. +",
                                  offset(report.end_time()), "\n");
   for (const v1::Attempt& a : report.attempts()) {
     absl::StrAppend(&out, "  +", offset(a.start_time()), " ",
-                    absl::FormatDuration(absl::Trunc(
-                        absl::Seconds(a.total_duration().seconds()) +
-                            absl::Nanoseconds(a.total_duration().nanos()),
-                        absl::Milliseconds(1))),
+                    absl::FormatDuration(
+                        absl::Trunc(FromProtoDuration(a.total_duration()), absl::Milliseconds(1))),
                     " ", a.relay(), ":", a.port(), " ", v1::RouteKind_Name(a.route_kind()), " ",
                     v1::Outcome_Name(a.outcome()), "\n");
   }

@@ -21,6 +21,16 @@ inline google::protobuf::Duration ToProtoDuration(absl::Duration d) {
   return google::protobuf::util::TimeUtil::NanosecondsToDuration(absl::ToInt64Nanoseconds(d));
 }
 
+// And back. Seconds and nanos are added, not converted through int64
+// nanoseconds, so any Timestamp protobuf allows (years 1-9999) fits.
+inline absl::Time FromProtoTimestamp(const google::protobuf::Timestamp& t) {
+  return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
+}
+
+inline absl::Duration FromProtoDuration(const google::protobuf::Duration& d) {
+  return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
+}
+
 }  // namespace relayscope
 
 #endif  // RELAYSCOPE_UTIL_PROTO_TIME_H_
