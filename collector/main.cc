@@ -207,7 +207,8 @@ int main(int argc, char** argv) {
       for (TokenAuthenticator* file : {&tokens, &*query_tokens}) {
         auto reloaded = file->ReloadIfChanged();
         if (!reloaded.ok()) {
-          std::fprintf(stderr, "event=tokens_reload_failed file=%s tokens_in_use=%zu error=\"%s\"\n",
+          std::fprintf(stderr,
+                       "event=tokens_reload_failed file=%s tokens_in_use=%zu error=\"%s\"\n",
                        file->path().c_str(), file->size(),
                        absl::CHexEscape(reloaded.status().message()).c_str());
         } else if (*reloaded) {

@@ -131,8 +131,7 @@ class IngestService final : public v1::Ingest::CallbackService {
   // token. An agent over its own rate is refused before it spends its
   // holder's budget.
   IngestService(Store* store, const Validator* validator, const TokenAuthenticator* tokens,
-                IngestMetrics* metrics, RateLimiter* limiter,
-                RateLimiter* holder_limiter = nullptr)
+                IngestMetrics* metrics, RateLimiter* limiter, RateLimiter* holder_limiter = nullptr)
       : store_(store),
         validator_(validator),
         tokens_(tokens),

@@ -44,17 +44,18 @@ absl::Duration SessionSpan(const v1::SessionReport& report) {
 // message: a slow run shows whether an attempt started late, overran its
 // deadline, or the time went before or after the race.
 std::string Timeline(const v1::SessionReport& report, absl::Time process_start) {
+  auto ms = [](absl::Duration d) {
+    return absl::FormatDuration(absl::Trunc(d, absl::Milliseconds(1)));
+  };
   auto offset = [&](const google::protobuf::Timestamp& t) {
-    return absl::FormatDuration(absl::Trunc(FromProtoTimestamp(t) - process_start, absl::Milliseconds(1)));
+    return ms(FromProtoTimestamp(t) - process_start);
   };
   std::string out = absl::StrCat("session +", offset(report.start_time()), " .. +",
                                  offset(report.end_time()), "\n");
   for (const v1::Attempt& a : report.attempts()) {
     absl::StrAppend(&out, "  +", offset(a.start_time()), " ",
-                    absl::FormatDuration(
-                        absl::Trunc(FromProtoDuration(a.total_duration()), absl::Milliseconds(1))),
-                    " ", a.relay(), ":", a.port(), " ", v1::RouteKind_Name(a.route_kind()), " ",
-                    v1::Outcome_Name(a.outcome()), "\n");
+                    ms(FromProtoDuration(a.total_duration())), " ", a.relay(), ":", a.port(), " ",
+                    v1::RouteKind_Name(a.route_kind()), " ", v1::Outcome_Name(a.outcome()), "\n");
   }
   return out;
 }
