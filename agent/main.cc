@@ -19,17 +19,17 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "agent/discovery/proxy_url.h"
+#include "agent/proxy/proxy_url.h"
 #include "agent/discovery/wpad.h"
-#include "agent/pac/discover.h"
-#include "agent/proxies_command.h"
+#include "agent/discovery/discover.h"
+#include "agent/cli/proxies_command.h"
 #include "agent/report/report_writer.h"
 #include "agent/report/verdict.h"
 #include "agent/session/agent_id.h"
 #include "agent/session/diagnose.h"
 #include "agent/upload/uploader.h"
-#include "relayscope/util/catalogue.h"
-#include "relayscope/util/cli.h"
+#include "common/catalogue.h"
+#include "common/cli.h"
 
 ABSL_FLAG(std::string, catalogue, "/etc/relayscope/catalogue.textproto",
           "The relay catalogue (relayscope.v1.Catalogue, text format)");

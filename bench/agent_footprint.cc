@@ -22,7 +22,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "bench/proc_stats.h"
-#include "relayscope/util/files.h"
+#include "common/files.h"
 #include "tests/rig/process.h"
 
 ABSL_FLAG(std::string, agent, "", "relayscope-agent to measure (a release build, ideally)");

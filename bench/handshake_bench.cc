@@ -13,7 +13,7 @@
 #include <memory>
 #include <vector>
 
-#include "agent/handshake/handshake.h"
+#include "protocol/handshake/handshake.h"
 
 namespace relayscope::handshake {
 namespace {

@@ -14,7 +14,7 @@
 #include "absl/time/clock.h"
 #include "bench/synthetic.h"
 #include "collector/ingest/ingest_service.h"
-#include "relayscope/util/metrics_endpoint.h"
+#include "common/metrics_endpoint.h"
 
 namespace relayscope::bench {
 namespace {

@@ -11,7 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "relayscope/util/files.h"
+#include "common/files.h"
 
 namespace relayscope::bench {
 

@@ -27,7 +27,7 @@
 #include "bench/synthetic.h"
 #include "collector/query/query_engine.h"
 #include "collector/store/store.h"
-#include "relayscope/util/proto_time.h"
+#include "common/proto_time.h"
 
 ABSL_FLAG(int64_t, attempts, 10000000, "Attempts in the store");
 ABSL_FLAG(std::string, data_dir, "build/bench-data",

@@ -25,7 +25,7 @@
 #include "bench/proc_stats.h"
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/time_util.h"
-#include "relayscope/util/files.h"
+#include "common/files.h"
 #include "relayscope/v1/telemetry.pb.h"
 #include "tests/e2e/seed_scenario.h"
 #include "tests/rig/net.h"

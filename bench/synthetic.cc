@@ -2,7 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "relayscope/util/proto_time.h"
+#include "common/proto_time.h"
 
 namespace relayscope::bench {
 namespace {

@@ -19,15 +19,15 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "collector/ingest/ingest_service.h"
-#include "collector/ingest/tokens.h"
+#include "collector/auth/tokens.h"
 #include "collector/ingest/validator.h"
 #include "collector/query/fleet_query_service.h"
 #include "collector/query/query_engine.h"
 #include "collector/store/store.h"
-#include "relayscope/util/catalogue.h"
-#include "relayscope/util/cli.h"
-#include "relayscope/util/files.h"
-#include "relayscope/util/metrics_endpoint.h"
+#include "common/catalogue.h"
+#include "common/cli.h"
+#include "common/files.h"
+#include "common/metrics_endpoint.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:50051", "gRPC address (host:port; port 0 = any)");
 ABSL_FLAG(std::string, store, "sqlite:///var/lib/relayscope/collector.db",

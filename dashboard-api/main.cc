@@ -12,8 +12,8 @@
 #include "absl/strings/str_cat.h"
 #include "dashboard-api/rest.h"
 #include "dashboard-api/server.h"
-#include "relayscope/util/cli.h"
-#include "relayscope/util/files.h"
+#include "common/cli.h"
+#include "common/files.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:8080", "HTTP address (host:port; port 0 = any)");
 ABSL_FLAG(std::string, collector, "127.0.0.1:50051", "The collector's gRPC address");

@@ -15,8 +15,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "relayscope/util/status_macros.h"
-#include "relayscope/util/proto_time.h"
+#include "common/status_macros.h"
+#include "common/proto_time.h"
 
 namespace relayscope::dashboard {
 namespace {

@@ -9,7 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "prometheus/text_serializer.h"
-#include "relayscope/util/embedded_files.h"
+#include "common/embedded_files.h"
 
 namespace relayscope::dashboard {
 namespace {

@@ -11,10 +11,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "relay/relay_server.h"
-#include "relayscope/util/catalogue.h"
-#include "relayscope/util/cli.h"
-#include "relayscope/util/files.h"
-#include "relayscope/util/metrics_endpoint.h"
+#include "common/catalogue.h"
+#include "common/cli.h"
+#include "common/files.h"
+#include "common/metrics_endpoint.h"
 
 ABSL_FLAG(std::vector<std::string>, listen, {},
           "Addresses to serve the handshake on: 127.0.0.1:8200,[::1]:8200 (port 0 = any)");
@@ -38,7 +38,7 @@ int Fail(const std::string& message) {
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
-      "The reference relay: serves the relayscope handshake (relay/PROTOCOL.md).\n"
+      "The reference relay: serves the relayscope handshake (protocol/handshake/PROTOCOL.md).\n"
       "  relayscope-relay --listen=127.0.0.1:8200\n"
       "  relayscope-relay --catalogue=deploy/catalogue/demo.textproto --relay=emea-1");
   std::vector<std::string> arg_storage = relayscope::NormalizeFlagNames(argc, argv);

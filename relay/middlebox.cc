@@ -29,7 +29,7 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "relayscope/util/files.h"
+#include "common/files.h"
 
 ABSL_FLAG(std::string, listen, "", "address:port to listen on (IPv4), e.g. 127.0.73.1:8080");
 ABSL_FLAG(std::string, mode, "intercept", "intercept | blackhole");

@@ -12,7 +12,7 @@
 
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
-#include "agent/handshake/handshake.h"
+#include "protocol/handshake/handshake.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/rig/net.h"
@@ -80,13 +80,12 @@ TEST(RelayBinary, ServesAHandshakeExposesMetricsAndStopsOnSigterm) {
   ASSERT_TRUE(rig::WriteAll(*fd, absl::string_view(reinterpret_cast<const char*>(hello.data()),
                                                    hello.size())));
   const std::string reply = rig::ReadUpTo(*fd, handshake::kReplySize, absl::Now() + absl::Seconds(5));
-  auto c = handshake::ClassifyReply(
-      **client, absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(reply.data()), reply.size()),
-      handshake::ReadEnd::kComplete);
-  ASSERT_EQ(c.outcome, v1::OUTCOME_OK) << c.detail;
+  absl::StatusOr<handshake::Bytes> confirmation = (*client)->VerifyReply(
+      absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(reply.data()), reply.size()));
+  ASSERT_TRUE(confirmation.ok()) << confirmation.status();
   ASSERT_TRUE(rig::WriteAll(*fd, absl::string_view(
-                                     reinterpret_cast<const char*>(c.confirmation.data()),
-                                     c.confirmation.size())));
+                                     reinterpret_cast<const char*>(confirmation->data()),
+                                     confirmation->size())));
   rig::ReadUpTo(*fd, 1, absl::Now() + absl::Seconds(2));  // relay closes
   close(*fd);
 

@@ -12,7 +12,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "agent/handshake/handshake.h"
+#include "protocol/handshake/handshake.h"
 #include "prometheus/counter.h"
 #include "prometheus/histogram.h"
 

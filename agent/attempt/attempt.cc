@@ -3,8 +3,8 @@
 #include <cerrno>
 
 #include "absl/strings/str_cat.h"
-#include "agent/handshake/handshake.h"
-#include "relayscope/util/proto_time.h"
+#include "agent/attempt/reply_classifier.h"
+#include "common/proto_time.h"
 
 namespace relayscope::agent {
 namespace {
@@ -77,10 +77,10 @@ v1::Attempt RunAttempt(const Destination& destination, const ProxyEndpoint& prox
   }
 
   handshake::Bytes received;
-  handshake::ReadEnd end = handshake::ReadEnd::kComplete;
+  ReadEnd end = ReadEnd::kComplete;
   bool reset = false;
   for (;;) {
-    const size_t wanted = handshake::ReplyBytesWanted(received);
+    const size_t wanted = ReplyBytesWanted(received);
     if (received.size() >= wanted) break;
     uint8_t buffer[4096];
     const size_t chunk = std::min(sizeof(buffer), wanted - received.size());
@@ -88,14 +88,14 @@ v1::Attempt RunAttempt(const Destination& destination, const ProxyEndpoint& prox
     if (!n.ok()) {
       if (io_error.outcome == v1::OUTCOME_CONNECTION_RESET) {
         reset = true;
-        end = handshake::ReadEnd::kEof;
+        end = ReadEnd::kEof;
       } else {
-        end = handshake::ReadEnd::kTimeout;
+        end = ReadEnd::kTimeout;
       }
       break;
     }
     if (*n == 0) {
-      end = handshake::ReadEnd::kEof;
+      end = ReadEnd::kEof;
       break;
     }
     received.insert(received.end(), buffer, buffer + *n);
@@ -114,7 +114,7 @@ v1::Attempt RunAttempt(const Destination& destination, const ProxyEndpoint& prox
     return finish(v1::OUTCOME_CONNECTION_RESET, v1::PHASE_HANDSHAKE,
                   "the connection was reset during the handshake");
   }
-  handshake::Classification c = handshake::ClassifyReply(**client, received, end);
+  Classification c = ClassifyReply(**client, received, end);
   if (c.outcome == v1::OUTCOME_OK) {
     // Key confirmation back to the relay; the verdict does not depend on it.
     if (open.tunnel->Send(c.confirmation, deadline, &io_error).ok()) {

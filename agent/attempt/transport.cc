@@ -13,7 +13,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
-#include "relayscope/util/proto_time.h"
+#include "common/proto_time.h"
 
 namespace relayscope::agent {
 namespace {

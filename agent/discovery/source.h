@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "agent/discovery/proxy_url.h"
+#include "agent/proxy/proxy_url.h"
 #include "relayscope/v1/telemetry.pb.h"
 
 namespace relayscope::agent {

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "absl/strings/string_view.h"
-#include "agent/discovery/proxy_url.h"
+#include "agent/proxy/proxy_url.h"
 
 namespace relayscope::agent {
 

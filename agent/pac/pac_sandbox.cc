@@ -23,7 +23,12 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "relayscope/util/embedded_files.h"
+#include "common/embedded_files.h"
+
+namespace relayscope {
+// pac_helpers.js, embedded by relayscope_embed_files(SYMBOL PacHelperFiles).
+const EmbeddedFile* PacHelperFiles(size_t* count);
+}  // namespace relayscope
 
 namespace relayscope::agent {
 namespace {

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "agent/attempt/transport.h"
-#include "agent/discovery/proxy_url.h"
+#include "agent/proxy/proxy_url.h"
 #include "relayscope/v1/catalogue.pb.h"
 #include "relayscope/v1/telemetry.pb.h"
 

@@ -13,8 +13,8 @@
 #include "agent/report/verdict.h"
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/time_util.h"
-#include "relayscope/util/files.h"
-#include "relayscope/util/status_macros.h"
+#include "common/files.h"
+#include "common/status_macros.h"
 
 namespace relayscope::agent {
 namespace {

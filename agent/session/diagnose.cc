@@ -10,7 +10,7 @@
 #include "absl/time/clock.h"
 #include "agent/attempt/attempt.h"
 #include "agent/report/verdict.h"
-#include "relayscope/util/proto_time.h"
+#include "common/proto_time.h"
 
 namespace relayscope::agent {
 namespace {

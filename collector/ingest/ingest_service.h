@@ -17,7 +17,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "collector/ingest/site_window.h"
-#include "collector/ingest/tokens.h"
+#include "collector/auth/tokens.h"
 #include "collector/ingest/validator.h"
 #include "collector/store/store.h"
 #include "prometheus/counter.h"
@@ -154,9 +154,6 @@ class IngestService final : public v1::Ingest::CallbackService {
   RateLimiter* limiter_;
   RateLimiter* holder_limiter_;
 };
-
-// absl::Status -> grpc::Status (the codes are the same).
-grpc::Status ToGrpcStatus(const absl::Status& status);
 
 }  // namespace relayscope::collector
 

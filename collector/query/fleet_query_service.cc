@@ -2,7 +2,7 @@
 
 #include <string>
 
-#include "collector/ingest/ingest_service.h"
+#include "collector/auth/grpc_status.h"
 
 namespace relayscope::collector {
 

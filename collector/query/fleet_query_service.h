@@ -10,7 +10,7 @@
 
 #include <grpcpp/grpcpp.h>
 
-#include "collector/ingest/tokens.h"
+#include "collector/auth/tokens.h"
 #include "collector/query/query_engine.h"
 #include "relayscope/v1/query.grpc.pb.h"
 

@@ -9,8 +9,8 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "relayscope/util/status_macros.h"
-#include "relayscope/util/proto_time.h"
+#include "common/status_macros.h"
+#include "common/proto_time.h"
 
 namespace relayscope::collector {
 namespace {

@@ -13,7 +13,7 @@
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "relayscope/util/files.h"
+#include "common/files.h"
 #include "tests/rig/fixture.h"
 #include "tests/rig/process.h"
 

@@ -22,7 +22,7 @@
 #include "gmock/gmock.h"
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
-#include "relayscope/util/proto_time.h"
+#include "common/proto_time.h"
 #include "relayscope/v1/ingest.grpc.pb.h"
 #include "tests/e2e/stack.h"
 #include "tests/rig/fixture.h"

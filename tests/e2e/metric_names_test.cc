@@ -18,7 +18,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "relayscope/v1/ingest.grpc.pb.h"
-#include "relayscope/util/files.h"
+#include "common/files.h"
 #include "tests/e2e/stack.h"
 #include "tests/rig/fixture.h"
 #include "tests/rig/process.h"

@@ -16,7 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "relayscope/util/files.h"
+#include "common/files.h"
 #include "tests/e2e/stack.h"
 #include "tests/rig/fixture.h"
 #include "tests/rig/process.h"

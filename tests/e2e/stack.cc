@@ -14,7 +14,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
-#include "relayscope/util/files.h"
+#include "common/files.h"
 
 namespace relayscope::e2e {
 

@@ -8,9 +8,9 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
-  const auto end = static_cast<relayscope::handshake::ReadEnd>(data[0] % 3);
+  const auto end = static_cast<relayscope::agent::ReadEnd>(data[0] % 3);
   absl::Span<const uint8_t> received(data + 1, size - 1);
-  const auto evidence = relayscope::handshake::ExtractEvidence(received);
+  const auto evidence = relayscope::agent::ExtractEvidence(received);
   relayscope::fuzz::CheckEvidence(evidence);
   if (received.size() >= relayscope::handshake::kReplySize) {
     received = received.subspan(0, relayscope::handshake::kReplySize - 1);

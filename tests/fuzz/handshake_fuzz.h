@@ -9,7 +9,8 @@
 #include <cstdint>
 #include <memory>
 
-#include "agent/handshake/handshake.h"
+#include "agent/attempt/reply_classifier.h"
+#include "protocol/handshake/handshake.h"
 #include "tests/fuzz/fuzz_check.h"
 
 namespace relayscope::fuzz {
@@ -33,10 +34,10 @@ inline handshake::Client& TheClient() {
   return *client;
 }
 
-inline void ClassifyAndCheck(absl::Span<const uint8_t> received, handshake::ReadEnd end) {
-  const size_t wanted = handshake::ReplyBytesWanted(received);
-  FUZZ_CHECK(wanted == handshake::kReplySize || wanted == handshake::kMaxEvidenceBytes);
-  const handshake::Classification c = handshake::ClassifyReply(TheClient(), received, end);
+inline void ClassifyAndCheck(absl::Span<const uint8_t> received, relayscope::agent::ReadEnd end) {
+  const size_t wanted = relayscope::agent::ReplyBytesWanted(received);
+  FUZZ_CHECK(wanted == handshake::kReplySize || wanted == relayscope::agent::kMaxEvidenceBytes);
+  const relayscope::agent::Classification c = relayscope::agent::ClassifyReply(TheClient(), received, end);
   // Nobody but the relay holding the shared key answers OK.
   FUZZ_CHECK(c.outcome == v1::OUTCOME_PROTOCOL_INTERFERENCE ||
              c.outcome == v1::OUTCOME_HANDSHAKE_INVALID ||
@@ -44,7 +45,7 @@ inline void ClassifyAndCheck(absl::Span<const uint8_t> received, handshake::Read
   FUZZ_CHECK(!c.detail.empty());
   FUZZ_CHECK(c.confirmation.empty());
   if (c.outcome == v1::OUTCOME_HANDSHAKE_TIMEOUT) {
-    FUZZ_CHECK(end == handshake::ReadEnd::kTimeout);
+    FUZZ_CHECK(end == relayscope::agent::ReadEnd::kTimeout);
     FUZZ_CHECK(received.size() < handshake::kReplySize);
   }
   if (c.outcome == v1::OUTCOME_PROTOCOL_INTERFERENCE) CheckEvidence(c.evidence);

@@ -47,8 +47,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const bool confirmed = server->VerifyConfirmation(confirmation);
   if (confirmed) FUZZ_CHECK(std::equal(hello.begin(), hello.end(), genuine.begin()));
   if (std::equal(hello.begin(), hello.end(), genuine.begin())) {
-    const auto c = handshake::ClassifyReply(relayscope::fuzz::TheClient(), server->Reply(),
-                                            handshake::ReadEnd::kComplete);
+    const auto c = relayscope::agent::ClassifyReply(relayscope::fuzz::TheClient(), server->Reply(),
+                                            relayscope::agent::ReadEnd::kComplete);
     FUZZ_CHECK(c.outcome == relayscope::v1::OUTCOME_OK);
     FUZZ_CHECK(server->VerifyConfirmation(c.confirmation));
   }

@@ -24,7 +24,7 @@ const std::vector<uint8_t>& GenuineReply() {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
-  const auto end = static_cast<relayscope::handshake::ReadEnd>((data[0] & 0x7f) % 3);
+  const auto end = static_cast<relayscope::agent::ReadEnd>((data[0] & 0x7f) % 3);
   std::vector<uint8_t> received(data + 1, data + size);
   if (data[0] & 0x80) {
     const std::vector<uint8_t>& genuine = GenuineReply();
@@ -40,7 +40,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (mixed.size() >= genuine.size() &&
         std::equal(genuine.begin(), genuine.end(), mixed.begin())) {
       const auto c =
-          relayscope::handshake::ClassifyReply(relayscope::fuzz::TheClient(), mixed, end);
+          relayscope::agent::ClassifyReply(relayscope::fuzz::TheClient(), mixed, end);
       FUZZ_CHECK(c.outcome == relayscope::v1::OUTCOME_OK);
       FUZZ_CHECK(c.confirmation.size() == relayscope::handshake::kConfirmSize);
       return 0;

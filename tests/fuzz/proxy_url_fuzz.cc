@@ -5,7 +5,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
-#include "agent/discovery/proxy_url.h"
+#include "agent/proxy/proxy_url.h"
 #include "tests/fuzz/fuzz_check.h"
 
 namespace {

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "relayscope/util/files.h"
+#include "common/files.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size);
 

@@ -1,0 +1,40 @@
+// Proxy URLs as users write them: in flags, environment variables and the
+// manual proxy file. "http://user:pass@proxy:3128", "socks5h://[::1]:1080",
+// "proxy:8080" (scheme-less means HTTP).
+//
+// The password is a secret: ProxyUrl keeps it only to hand to the transport
+// and never prints it (see Redacted()).
+#ifndef AGENT_PROXY_PROXY_URL_H_
+#define AGENT_PROXY_PROXY_URL_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "relayscope/v1/telemetry.pb.h"
+
+namespace relayscope::agent {
+
+struct ProxyUrl {
+  v1::RouteKind kind = v1::ROUTE_KIND_HTTP_CONNECT;
+  std::string host;  // without brackets
+  uint16_t port = 0;
+  std::string username;
+  std::string password;  // secret
+  // socks5h / socks4a: the proxy resolves the relay name.
+  bool remote_dns = false;
+
+  // "http://user:****@proxy:3128": safe for logs and reports.
+  std::string Redacted() const;
+};
+
+// Parses a proxy URL. Schemes: http, https, socks4, socks4a, socks5,
+// socks5h; none means http. Default ports as curl: 1080 for every scheme,
+// except 443 for https. User-info is percent-decoded. INVALID_ARGUMENT
+// naming the problem ("unknown scheme \"ftp\"", "port 99999 out of range").
+absl::StatusOr<ProxyUrl> ParseProxyUrl(absl::string_view text);
+
+}  // namespace relayscope::agent
+
+#endif  // AGENT_PROXY_PROXY_URL_H_
