@@ -1,4 +1,4 @@
-// The relay handshake's CPU cost (agent/handshake), per side and per kind
+// The relay handshake's CPU cost (protocol/handshake), per side and per kind
 // of hello. The baseline, measured in the same run, is the subgroup check
 // by its definition (v^q mod P, a 2047-bit exponentiation); the handshake
 // checks membership by the Legendre symbol instead. The ratios are
