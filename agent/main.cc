@@ -19,10 +19,10 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "agent/proxy/proxy_url.h"
-#include "agent/discovery/wpad.h"
-#include "agent/discovery/discover.h"
 #include "agent/cli/proxies_command.h"
+#include "agent/discovery/discover.h"
+#include "agent/discovery/wpad.h"
+#include "agent/proxy/proxy_url.h"
 #include "agent/report/report_writer.h"
 #include "agent/report/verdict.h"
 #include "agent/session/agent_id.h"
@@ -163,8 +163,7 @@ int main(int argc, char** argv) {
       absl::ParseCommandLine(static_cast<int>(arg_storage.size()), arg_pointers.data());
   const std::string command = args.size() == 2 ? args[1] : "diagnose";
   if (args.size() > 2 || (command != "diagnose" && command != "watch" && command != "proxies")) {
-    return Fail(kExitUsage,
-                "usage: relayscope-agent [diagnose|watch|proxies] [flags]; see --help");
+    return Fail(kExitUsage, "usage: relayscope-agent [diagnose|watch|proxies] [flags]; see --help");
   }
   if (command == "watch" && absl::GetFlag(FLAGS_collector).empty()) {
     return Fail(kExitUsage, "watch needs --collector: it exists to feed the collector");
@@ -192,9 +191,9 @@ int main(int argc, char** argv) {
   if (absl::GetFlag(FLAGS_discover) || command == "proxies") {
     agent::DiscoverOptions discover;
     const char* home = std::getenv("HOME");
-    discover.sources = agent::DefaultSources(home != nullptr ? home : "",
-                                             absl::GetFlag(FLAGS_proxy_file),
-                                             absl::GetFlag(FLAGS_windows_reg));
+    discover.sources =
+        agent::DefaultSources(home != nullptr ? home : "", absl::GetFlag(FLAGS_proxy_file),
+                              absl::GetFlag(FLAGS_windows_reg));
     discover.pac_urls = absl::GetFlag(FLAGS_pac_url);
     discover.wpad = std::make_unique<agent::WpadSource>();
     discover.pac.resolve = agent::SystemResolve;
@@ -207,8 +206,8 @@ int main(int argc, char** argv) {
     }
     for (const agent::SourceReport& source : setup.sources) {
       for (const std::string& warning : source.result.warnings) {
-        std::fprintf(stderr, "relayscope-agent: proxy discovery (%s): %s\n",
-                     source.name.c_str(), warning.c_str());
+        std::fprintf(stderr, "relayscope-agent: proxy discovery (%s): %s\n", source.name.c_str(),
+                     warning.c_str());
       }
     }
     for (const agent::PacReport& pac : setup.pac) {
@@ -220,9 +219,9 @@ int main(int argc, char** argv) {
     for (const agent::ProxyCandidate& candidate : setup.routes) {
       bool duplicate = false;
       for (const agent::Route& r : routes) {
-        duplicate = duplicate || (r.proxy.kind() == candidate.url.kind &&
-                                  r.proxy.host() == candidate.url.host &&
-                                  r.proxy.port() == candidate.url.port);
+        duplicate = duplicate ||
+                    (r.proxy.kind() == candidate.url.kind && r.proxy.host() == candidate.url.host &&
+                     r.proxy.port() == candidate.url.port);
       }
       if (duplicate) continue;
       routes.push_back(agent::ProxyRoute(candidate.url, candidate.source, candidate.detail));

@@ -50,8 +50,8 @@ absl::StatusOr<Figures> Measure(const std::vector<std::string>& argv, int runs,
     auto usage = RunMeasured(argv, env, log);
     if (!usage.ok()) return usage.status();
     if (usage->exit_code != 0) {
-      return absl::InternalError(absl::StrCat(argv[0], " exited with ", usage->exit_code,
-                                              "; see ", log));
+      return absl::InternalError(
+          absl::StrCat(argv[0], " exited with ", usage->exit_code, "; see ", log));
     }
     cpu.push_back(absl::ToDoubleMilliseconds(usage->cpu));
     rss.push_back(static_cast<double>(usage->max_rss_kb) / 1024);
@@ -116,8 +116,8 @@ int Main() {
     std::fprintf(stderr, "agent_footprint: %s\n", relay_process.status().ToString().c_str());
     return 1;
   }
-  if (absl::Status up = rig::WaitForFile((dir / "relay.ready").string(), absl::Seconds(10),
-                                         relay_process->get());
+  if (absl::Status up =
+          rig::WaitForFile((dir / "relay.ready").string(), absl::Seconds(10), relay_process->get());
       !up.ok()) {
     std::fprintf(stderr, "agent_footprint: relay did not start: %s\n", up.ToString().c_str());
     return 1;
@@ -135,10 +135,9 @@ int Main() {
     Print(name, *f);
   };
   report("baseline /bin/true", Measure({"/bin/true"}, runs, env, log));
-  report("baseline curl 1 request",
-         Measure({"/usr/bin/curl", "-s", "-o", "/dev/null", "--noproxy", "*",
-                  "http://127.0.91.1:9300/metrics"},
-                 runs, env, log));
+  report("baseline curl 1 request", Measure({"/usr/bin/curl", "-s", "-o", "/dev/null", "--noproxy",
+                                             "*", "http://127.0.91.1:9300/metrics"},
+                                            runs, env, log));
   const std::vector<std::string> diagnose = {
       stripped,
       "diagnose",
@@ -157,8 +156,10 @@ int Main() {
   }
   relay_process->get()->Stop();
   std::error_code ignored;
-  if (ok) std::filesystem::remove_all(dir, ignored);
-  else std::fprintf(stderr, "agent_footprint: kept %s\n", dir.c_str());
+  if (ok)
+    std::filesystem::remove_all(dir, ignored);
+  else
+    std::fprintf(stderr, "agent_footprint: kept %s\n", dir.c_str());
   return ok ? 0 : 1;
 }
 

@@ -212,8 +212,7 @@ RunResult Drive(const std::string& target, int first_stream, int streams, int co
   const absl::Time deadline = begin + duration;
   for (int i = 0; i < streams; ++i) {
     auto* stream = new Stream(first_stream + i, shape, deadline, &totals, &all_done, &running);
-    stream->Start(stubs[static_cast<size_t>(i % connections)].get(),
-                  absl::GetFlag(FLAGS_token));
+    stream->Start(stubs[static_cast<size_t>(i % connections)].get(), absl::GetFlag(FLAGS_token));
   }
   all_done.WaitForNotification();
   RunResult r;
@@ -223,7 +222,8 @@ RunResult Drive(const std::string& target, int first_stream, int streams, int co
   r.rejected = totals.rejected;
   r.batches = totals.batches;
   r.failed_streams = totals.failed_streams;
-  if (collector_pid) r.collector_cpu_seconds = ProcessCpuSeconds(collector_pid) - collector_cpu_before;
+  if (collector_pid)
+    r.collector_cpu_seconds = ProcessCpuSeconds(collector_pid) - collector_cpu_before;
   r.loadgen_cpu_seconds = SelfCpuSeconds() - self_cpu_before;
   return r;
 }
@@ -283,7 +283,8 @@ RunResult StoreAlone(const std::string& url, int in_flight, absl::Duration durat
   b.join();
   {
     absl::MutexLock lock(&mu);
-    mu.Await(absl::Condition(+[](int* q) { return *q == 0; }, &queued));
+    mu.Await(absl::Condition(
+        +[](int* q) { return *q == 0; }, &queued));
   }
   r.elapsed = absl::Now() - begin;
   r.accepted = accepted;
@@ -320,17 +321,19 @@ int Main() {
       std::fprintf(stderr, "ingest_loadgen: give --collector=host:port or --collector_binary\n");
       return 64;
     }
-    dir = std::filesystem::temp_directory_path() /
-          absl::StrCat("relayscope-loadgen-", getpid());
+    dir = std::filesystem::temp_directory_path() / absl::StrCat("relayscope-loadgen-", getpid());
     std::filesystem::create_directories(dir);
     std::ofstream(dir / "catalogue.textproto") << CatalogueText(FleetShape{});
     const std::string store = absl::GetFlag(FLAGS_store).empty()
                                   ? absl::StrCat("sqlite://", (dir / "collector.db").string())
                                   : absl::GetFlag(FLAGS_store);
     rig::Process::Options options;
-    options.argv = {absl::GetFlag(FLAGS_collector_binary), "--listen=127.0.0.1:0",
-                    "--store=" + store, "--catalogue=" + (dir / "catalogue.textproto").string(),
-                    "--allow_unauthenticated", "--metrics=127.0.0.1:0",
+    options.argv = {absl::GetFlag(FLAGS_collector_binary),
+                    "--listen=127.0.0.1:0",
+                    "--store=" + store,
+                    "--catalogue=" + (dir / "catalogue.textproto").string(),
+                    "--allow_unauthenticated",
+                    "--metrics=127.0.0.1:0",
                     "--ready_file=" + (dir / "ready").string()};
     options.log_path = (dir / "collector.log").string();
     auto started = rig::Process::Start(options);
@@ -339,8 +342,8 @@ int Main() {
       return 1;
     }
     collector = *std::move(started);
-    if (absl::Status up = rig::WaitForFile((dir / "ready").string(), absl::Seconds(20),
-                                           collector.get());
+    if (absl::Status up =
+            rig::WaitForFile((dir / "ready").string(), absl::Seconds(20), collector.get());
         !up.ok()) {
       std::fprintf(stderr, "ingest_loadgen: collector did not start: %s\n", up.ToString().c_str());
       return 1;
@@ -358,13 +361,15 @@ int Main() {
   bool ok = true;
   double baseline_rate = 0;
   if (absl::GetFlag(FLAGS_baseline_duration) > absl::ZeroDuration()) {
-    const RunResult baseline = Drive(target, streams, 1, 1, absl::GetFlag(FLAGS_baseline_duration), pid);
+    const RunResult baseline =
+        Drive(target, streams, 1, 1, absl::GetFlag(FLAGS_baseline_duration), pid);
     Print("baseline", 1, baseline);
     baseline_rate = PerSecond(baseline);
     ok = ok && baseline.accepted > 0 && baseline.failed_streams == 0;
   }
-  const RunResult main_run = Drive(target, 0, streams, std::min(streams, absl::GetFlag(FLAGS_connections)),
-                                   absl::GetFlag(FLAGS_duration), pid);
+  const RunResult main_run =
+      Drive(target, 0, streams, std::min(streams, absl::GetFlag(FLAGS_connections)),
+            absl::GetFlag(FLAGS_duration), pid);
   Print("main", streams, main_run);
   ok = ok && main_run.accepted > 0 && main_run.failed_streams == 0 && main_run.duplicates == 0 &&
        main_run.rejected == 0;
@@ -380,11 +385,12 @@ int Main() {
                                        streams, absl::GetFlag(FLAGS_store_alone_duration));
     std::error_code ignored;
     std::filesystem::remove_all(alone_dir, ignored);
-    std::printf("store-alone in_flight=%d attempts=%llu elapsed=%.2fs attempts_per_s=%.0f "
-                "cpu=%.2fs attempts_per_cpu_s=%.0f\n",
-                streams, static_cast<unsigned long long>(alone.accepted),
-                absl::ToDoubleSeconds(alone.elapsed), PerSecond(alone), alone.loadgen_cpu_seconds,
-                static_cast<double>(alone.accepted) / alone.loadgen_cpu_seconds);
+    std::printf(
+        "store-alone in_flight=%d attempts=%llu elapsed=%.2fs attempts_per_s=%.0f "
+        "cpu=%.2fs attempts_per_cpu_s=%.0f\n",
+        streams, static_cast<unsigned long long>(alone.accepted),
+        absl::ToDoubleSeconds(alone.elapsed), PerSecond(alone), alone.loadgen_cpu_seconds,
+        static_cast<double>(alone.accepted) / alone.loadgen_cpu_seconds);
     std::printf("ratio main/store-alone=%.2f\n", PerSecond(main_run) / PerSecond(alone));
     ok = ok && alone.failed_streams == 0 && alone.accepted > 0;
   }
@@ -401,8 +407,10 @@ int Main() {
     }
     collector->Stop();
     std::error_code ignored;
-    if (ok) std::filesystem::remove_all(dir, ignored);
-    else std::fprintf(stderr, "ingest_loadgen: kept %s for inspection\n", dir.c_str());
+    if (ok)
+      std::filesystem::remove_all(dir, ignored);
+    else
+      std::fprintf(stderr, "ingest_loadgen: kept %s for inspection\n", dir.c_str());
   }
   return ok ? 0 : 1;
 }

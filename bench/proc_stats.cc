@@ -75,7 +75,8 @@ absl::StatusOr<ChildUsage> RunMeasured(const std::vector<std::string>& argv,
   ChildUsage result;
   result.wall = absl::Now() - start;
   result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  result.cpu = absl::DurationFromTimeval(usage.ru_utime) + absl::DurationFromTimeval(usage.ru_stime);
+  result.cpu =
+      absl::DurationFromTimeval(usage.ru_utime) + absl::DurationFromTimeval(usage.ru_stime);
   result.max_rss_kb = usage.ru_maxrss;
   return result;
 }

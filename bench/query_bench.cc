@@ -167,25 +167,24 @@ int Main() {
       ok = false;
       return;
     }
-    std::printf("%-44s p50=%8.2fms p99=%8.2fms runs=%zu items=%zu\n", name.c_str(),
-                latency->p50_ms, latency->p99_ms, latency->runs, latency->items);
+    std::printf("%-44s p50=%8.2fms p99=%8.2fms runs=%zu items=%zu\n", name.c_str(), latency->p50_ms,
+                latency->p99_ms, latency->runs, latency->items);
   };
 
   v1::GetSessionRequest session;
   session.set_session_id(SessionId(attempts / kAttemptsPerSession / 2));
-  session.set_agent_id(AgentId(static_cast<int>(
-      Mix(static_cast<uint64_t>(attempts / kAttemptsPerSession / 2)) % kAgents)));
+  session.set_agent_id(AgentId(
+      static_cast<int>(Mix(static_cast<uint64_t>(attempts / kAttemptsPerSession / 2)) % kAgents)));
   report("baseline GetSession (one session by key)", Time(n, [&]() -> absl::StatusOr<size_t> {
            auto r = engine.GetSession(session);
            if (!r.ok()) return r.status();
            return static_cast<size_t>(r->session().attempts_size());
          }));
   const FleetShape shape;
-  for (const auto& [label, window] :
-       {std::pair<const char*, absl::Duration>{"1h", absl::Hours(1)},
-        {"24h", absl::Hours(24)},
-        {"7d", absl::Hours(24 * 7)},
-        {"30d", kSpan}}) {
+  for (const auto& [label, window] : {std::pair<const char*, absl::Duration>{"1h", absl::Hours(1)},
+                                      {"24h", absl::Hours(24)},
+                                      {"7d", absl::Hours(24 * 7)},
+                                      {"30d", kSpan}}) {
     v1::ReachabilityRequest matrix;
     *matrix.mutable_range() = Window(window);
     matrix.add_group_by(v1::DIMENSION_REGION);
@@ -206,8 +205,7 @@ int Main() {
     v1::ListFailurePatternsRequest patterns;
     *patterns.mutable_range() = Window(window);
     patterns.set_page_size(25);
-    report(absl::StrCat("failure patterns, all ", label),
-           Time(n, [&]() -> absl::StatusOr<size_t> {
+    report(absl::StrCat("failure patterns, all ", label), Time(n, [&]() -> absl::StatusOr<size_t> {
              auto r = engine.ListFailurePatterns(patterns);
              if (!r.ok()) return r.status();
              return static_cast<size_t>(r->patterns_size());

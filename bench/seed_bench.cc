@@ -23,9 +23,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "bench/proc_stats.h"
+#include "common/files.h"
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/time_util.h"
-#include "common/files.h"
 #include "relayscope/v1/telemetry.pb.h"
 #include "tests/e2e/seed_scenario.h"
 #include "tests/rig/net.h"
@@ -155,8 +155,10 @@ int Main() {
   }
   scenario.Stop();
   std::error_code ignored;
-  if (ok) std::filesystem::remove_all(dir, ignored);
-  else std::fprintf(stderr, "seed_bench: kept %s\n", dir.c_str());
+  if (ok)
+    std::filesystem::remove_all(dir, ignored);
+  else
+    std::fprintf(stderr, "seed_bench: kept %s\n", dir.c_str());
   return ok ? 0 : 1;
 }
 

@@ -9,9 +9,9 @@ namespace {
 
 constexpr const char* kRegionNames[] = {"americas", "emea", "apac", "china", "india", "oceania"};
 constexpr uint32_t kPorts[] = {8200, 443, 80, 8443, 563, 8080};
-constexpr v1::RouteKind kRoutes[] = {v1::ROUTE_KIND_DIRECT, v1::ROUTE_KIND_HTTP_CONNECT,
+constexpr v1::RouteKind kRoutes[] = {v1::ROUTE_KIND_DIRECT,      v1::ROUTE_KIND_HTTP_CONNECT,
                                      v1::ROUTE_KIND_HTTPS_PROXY, v1::ROUTE_KIND_SOCKS5,
-                                     v1::ROUTE_KIND_SOCKS4, v1::ROUTE_KIND_SOCKS4A};
+                                     v1::ROUTE_KIND_SOCKS4,      v1::ROUTE_KIND_SOCKS4A};
 
 // Failure outcomes, most common first (weights roughly as seen in support
 // cases: firewalls drop, proxies refuse, middleboxes interfere).
@@ -28,17 +28,21 @@ constexpr int kFailureCount = sizeof(kFailures) / sizeof(kFailures[0]);
 // The phase a failure outcome ends in.
 v1::Phase FailedPhase(v1::Outcome outcome, bool proxied) {
   switch (outcome) {
-    case v1::OUTCOME_DNS_FAILURE: return v1::PHASE_DNS;
+    case v1::OUTCOME_DNS_FAILURE:
+      return v1::PHASE_DNS;
     case v1::OUTCOME_CONNECT_TIMEOUT:
     case v1::OUTCOME_CONNECTION_REFUSED:
     case v1::OUTCOME_HOST_UNREACHABLE:
-    case v1::OUTCOME_NETWORK_UNREACHABLE: return v1::PHASE_TCP_CONNECT;
+    case v1::OUTCOME_NETWORK_UNREACHABLE:
+      return v1::PHASE_TCP_CONNECT;
     case v1::OUTCOME_PROXY_ERROR:
     case v1::OUTCOME_PROXY_AUTH_REQUIRED:
     case v1::OUTCOME_PROXY_AUTH_FAILED:
       return proxied ? v1::PHASE_PROXY_NEGOTIATION : v1::PHASE_TCP_CONNECT;
-    case v1::OUTCOME_TLS_FAILURE: return proxied ? v1::PHASE_TLS : v1::PHASE_HANDSHAKE;
-    default: return v1::PHASE_HANDSHAKE;
+    case v1::OUTCOME_TLS_FAILURE:
+      return proxied ? v1::PHASE_TLS : v1::PHASE_HANDSHAKE;
+    default:
+      return v1::PHASE_HANDSHAKE;
   }
 }
 
@@ -95,8 +99,8 @@ void FillAttempt(const FleetShape& shape, uint64_t session_seed, uint64_t sequen
   const uint64_t step = session_seed + sequence - 1;
   const int relay = static_cast<int>(step % static_cast<uint64_t>(shape.relays));
   const int port = static_cast<int>((step / shape.relays) % static_cast<uint64_t>(shape.ports));
-  const int route = static_cast<int>((step / shape.relays / shape.ports) %
-                                     static_cast<uint64_t>(shape.routes));
+  const int route =
+      static_cast<int>((step / shape.relays / shape.ports) % static_cast<uint64_t>(shape.routes));
   const uint64_t dice = Mix(session_seed * 1315423911u + sequence);
   const double u = static_cast<double>(dice >> 11) / static_cast<double>(1ull << 53);
   v1::Outcome outcome = v1::OUTCOME_OK;
@@ -131,8 +135,8 @@ void FillAttempt(const FleetShape& shape, uint64_t session_seed, uint64_t sequen
     proxy->set_source_detail("http://wpad.corp.example/wpad.dat");
     proxy->set_has_credentials(outcome != v1::OUTCOME_PROXY_AUTH_REQUIRED);
   }
-  const v1::Phase failed = outcome == v1::OUTCOME_OK ? v1::PHASE_UNSPECIFIED
-                                                     : FailedPhase(outcome, proxied);
+  const v1::Phase failed =
+      outcome == v1::OUTCOME_OK ? v1::PHASE_UNSPECIFIED : FailedPhase(outcome, proxied);
   const absl::Duration rtt = absl::Microseconds(2000 + static_cast<int64_t>(dice % 180000));
   absl::Duration total;
   for (v1::Phase phase : {v1::PHASE_DNS, v1::PHASE_TCP_CONNECT, v1::PHASE_PROXY_NEGOTIATION,
@@ -143,8 +147,8 @@ void FillAttempt(const FleetShape& shape, uint64_t session_seed, uint64_t sequen
     }
     const bool ends_here = phase == failed;
     absl::Duration d = phase == v1::PHASE_DNS ? rtt / 4 : rtt;
-    if (ends_here && (outcome == v1::OUTCOME_CONNECT_TIMEOUT ||
-                      outcome == v1::OUTCOME_HANDSHAKE_TIMEOUT)) {
+    if (ends_here &&
+        (outcome == v1::OUTCOME_CONNECT_TIMEOUT || outcome == v1::OUTCOME_HANDSHAKE_TIMEOUT)) {
       d = absl::Seconds(5);
     }
     if (phase == v1::PHASE_HANDSHAKE) d = 2 * rtt;
@@ -156,9 +160,13 @@ void FillAttempt(const FleetShape& shape, uint64_t session_seed, uint64_t sequen
   a->set_outcome(outcome);
   a->set_failed_phase(failed);
   switch (outcome) {
-    case v1::OUTCOME_PROXY_ERROR: a->set_proxy_status(302); break;
+    case v1::OUTCOME_PROXY_ERROR:
+      a->set_proxy_status(302);
+      break;
     case v1::OUTCOME_PROXY_AUTH_REQUIRED:
-    case v1::OUTCOME_PROXY_AUTH_FAILED: a->set_proxy_status(407); break;
+    case v1::OUTCOME_PROXY_AUTH_FAILED:
+      a->set_proxy_status(407);
+      break;
     case v1::OUTCOME_CONNECTION_REFUSED:
       a->set_os_error(111);
       a->set_os_error_name("ECONNREFUSED");
@@ -175,7 +183,8 @@ void FillAttempt(const FleetShape& shape, uint64_t session_seed, uint64_t sequen
       e->set_excerpt("HTTP/1.0 400 Bad Request\\r\\nServer: BlueCoat-Security-Appliance");
       break;
     }
-    default: break;
+    default:
+      break;
   }
   if (proxied && a->proxy_status() == 0 && outcome == v1::OUTCOME_OK) a->set_proxy_status(200);
   if (outcome == v1::OUTCOME_OK || failed == v1::PHASE_HANDSHAKE) {
@@ -188,8 +197,7 @@ void FillAttempt(const FleetShape& shape, uint64_t session_seed, uint64_t sequen
 }
 
 void FillSessionMetadata(const FleetShape& shape, const std::string& agent_id, int site,
-                         const std::string& session_id, absl::Time start,
-                         v1::SessionReport* s) {
+                         const std::string& session_id, absl::Time start, v1::SessionReport* s) {
   s->Clear();
   v1::AgentInfo* agent = s->mutable_agent();
   agent->set_agent_id(agent_id);

@@ -23,8 +23,7 @@ class CollectingErrorCollector : public google::protobuf::io::ErrorCollector {
                 const std::string& message) override {
     errors_.push_back(absl::StrCat(line + 1, ":", column + 1, ": ", message));
   }
-  void AddWarning(int, google::protobuf::io::ColumnNumber,
-                  const std::string&) override {}
+  void AddWarning(int, google::protobuf::io::ColumnNumber, const std::string&) override {}
   std::string Joined() const { return absl::StrJoin(errors_, "; "); }
 
  private:
@@ -67,8 +66,8 @@ absl::Status ValidateCatalogue(const v1::Catalogue& catalogue) {
     const v1::Region& region = catalogue.regions(r);
     const std::string where = absl::StrCat("regions[", r, "]");
     if (!IsLabelSafe(region.id(), 32, /*allow_dash=*/false)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          where, ": id \"", region.id(), "\" must match [a-z0-9_]{1,32}"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, ": id \"", region.id(), "\" must match [a-z0-9_]{1,32}"));
     }
     if (!region_ids.insert(region.id()).second) {
       return absl::InvalidArgumentError(
@@ -82,8 +81,8 @@ absl::Status ValidateCatalogue(const v1::Catalogue& catalogue) {
       const v1::Relay& relay = region.relays(i);
       const std::string rwhere = absl::StrCat(where, ".relays[", i, "]");
       if (!IsLabelSafe(relay.id(), 48, /*allow_dash=*/true)) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            rwhere, ": id \"", relay.id(), "\" must match [a-z0-9_-]{1,48}"));
+        return absl::InvalidArgumentError(
+            absl::StrCat(rwhere, ": id \"", relay.id(), "\" must match [a-z0-9_-]{1,48}"));
       }
       if (!relay_ids.insert(relay.id()).second) {
         return absl::InvalidArgumentError(
@@ -94,15 +93,14 @@ absl::Status ValidateCatalogue(const v1::Catalogue& catalogue) {
             absl::StrCat(rwhere, " (", relay.id(), "): needs a host or an address"));
       }
       if (!relay.host().empty() && !IsHostName(relay.host())) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            rwhere, " (", relay.id(), "): host \"", relay.host(),
-            "\" is not a valid DNS name"));
+        return absl::InvalidArgumentError(absl::StrCat(rwhere, " (", relay.id(), "): host \"",
+                                                       relay.host(), "\" is not a valid DNS name"));
       }
       for (const std::string& address : relay.addresses()) {
         if (!IsIpLiteral(address)) {
-          return absl::InvalidArgumentError(absl::StrCat(
-              rwhere, " (", relay.id(), "): address \"", address,
-              "\" is not an IPv4 or IPv6 literal"));
+          return absl::InvalidArgumentError(absl::StrCat(rwhere, " (", relay.id(), "): address \"",
+                                                         address,
+                                                         "\" is not an IPv4 or IPv6 literal"));
         }
       }
       if (relay.ports().empty()) {
@@ -112,12 +110,12 @@ absl::Status ValidateCatalogue(const v1::Catalogue& catalogue) {
       std::set<uint32_t> ports;
       for (uint32_t port : relay.ports()) {
         if (port == 0 || port > 65535) {
-          return absl::InvalidArgumentError(absl::StrCat(
-              rwhere, " (", relay.id(), "): port ", port, " out of range"));
+          return absl::InvalidArgumentError(
+              absl::StrCat(rwhere, " (", relay.id(), "): port ", port, " out of range"));
         }
         if (!ports.insert(port).second) {
-          return absl::InvalidArgumentError(absl::StrCat(
-              rwhere, " (", relay.id(), "): duplicate port ", port));
+          return absl::InvalidArgumentError(
+              absl::StrCat(rwhere, " (", relay.id(), "): duplicate port ", port));
         }
       }
     }
@@ -134,12 +132,10 @@ absl::StatusOr<v1::Catalogue> ParseCatalogue(absl::string_view text,
   // Catalogues are hand-written; an unknown field is a typo, not a newer
   // schema, so it is an error.
   if (!parser.ParseFromString(std::string(text.data(), text.size()), &catalogue)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(source_name, ":", errors.Joined()));
+    return absl::InvalidArgumentError(absl::StrCat(source_name, ":", errors.Joined()));
   }
   if (absl::Status status = ValidateCatalogue(catalogue); !status.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(source_name, ": ", status.message()));
+    return absl::InvalidArgumentError(absl::StrCat(source_name, ": ", status.message()));
   }
   return catalogue;
 }
@@ -147,8 +143,7 @@ absl::StatusOr<v1::Catalogue> ParseCatalogue(absl::string_view text,
 absl::StatusOr<v1::Catalogue> LoadCatalogue(const std::string& path) {
   std::ifstream in(path);
   if (!in) {
-    return absl::NotFoundError(
-        absl::StrCat("cannot read catalogue file ", path));
+    return absl::NotFoundError(absl::StrCat("cannot read catalogue file ", path));
   }
   std::ostringstream text;
   text << in.rdbuf();
@@ -164,14 +159,13 @@ absl::StatusOr<v1::Catalogue> SelectRegions(const v1::Catalogue& catalogue,
     if (wanted.erase(region.id())) *selected.add_regions() = region;
   }
   if (!wanted.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "no region \"", *wanted.begin(), "\" in catalogue \"", catalogue.name(), "\""));
+    return absl::InvalidArgumentError(absl::StrCat("no region \"", *wanted.begin(),
+                                                   "\" in catalogue \"", catalogue.name(), "\""));
   }
   return selected;
 }
 
-const v1::Relay* FindRelay(const v1::Catalogue& catalogue,
-                           absl::string_view relay_id) {
+const v1::Relay* FindRelay(const v1::Catalogue& catalogue, absl::string_view relay_id) {
   for (const v1::Region& region : catalogue.regions()) {
     for (const v1::Relay& relay : region.relays()) {
       if (relay.id() == relay_id) return &relay;

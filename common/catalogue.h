@@ -10,10 +10,10 @@
 
 #include <string>
 #include <vector>
-#include "absl/strings/string_view.h"
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "relayscope/v1/catalogue.pb.h"
 
 namespace relayscope {
@@ -21,8 +21,7 @@ namespace relayscope {
 // Parses a catalogue from text format and validates it. Errors are
 // INVALID_ARGUMENT and name the source and the offending element, e.g.
 // "demo.textproto: regions[1].relays[0]: port 70000 out of range".
-absl::StatusOr<v1::Catalogue> ParseCatalogue(absl::string_view text,
-                                             absl::string_view source_name);
+absl::StatusOr<v1::Catalogue> ParseCatalogue(absl::string_view text, absl::string_view source_name);
 
 // Reads and parses the file at `path`. NOT_FOUND if it cannot be read.
 absl::StatusOr<v1::Catalogue> LoadCatalogue(const std::string& path);
@@ -36,8 +35,7 @@ absl::StatusOr<v1::Catalogue> SelectRegions(const v1::Catalogue& catalogue,
                                             const std::vector<std::string>& region_ids);
 
 // Finds a relay by id; nullptr if the catalogue has none.
-const v1::Relay* FindRelay(const v1::Catalogue& catalogue,
-                           absl::string_view relay_id);
+const v1::Relay* FindRelay(const v1::Catalogue& catalogue, absl::string_view relay_id);
 
 }  // namespace relayscope
 

@@ -14,13 +14,16 @@ const char kMinimal[] = R"pb(
   name: "t"
   regions {
     id: "emea"
-    relays { id: "emea-1" addresses: "127.0.0.2" ports: [ 8200, 443 ] }
+    relays {
+      id: "emea-1"
+      addresses: "127.0.0.2"
+      ports: [ 8200, 443 ]
+    }
   }
 )pb";
 
 TEST(Catalogue, ShippedProductionCatalogueHasTheTechnoteRelayTable) {
-  auto catalogue =
-      LoadCatalogue(RELAYSCOPE_SOURCE_DIR "/deploy/catalogue/aos.textproto");
+  auto catalogue = LoadCatalogue(RELAYSCOPE_SOURCE_DIR "/deploy/catalogue/aos.textproto");
   ASSERT_TRUE(catalogue.ok()) << catalogue.status();
   ASSERT_EQ(catalogue->regions_size(), 3);
   EXPECT_EQ(catalogue->regions(0).id(), "americas");
@@ -40,8 +43,7 @@ TEST(Catalogue, ShippedProductionCatalogueHasTheTechnoteRelayTable) {
 }
 
 TEST(Catalogue, DemoCatalogueStaysOnLoopback) {
-  auto catalogue =
-      LoadCatalogue(RELAYSCOPE_SOURCE_DIR "/deploy/catalogue/demo.textproto");
+  auto catalogue = LoadCatalogue(RELAYSCOPE_SOURCE_DIR "/deploy/catalogue/demo.textproto");
   ASSERT_TRUE(catalogue.ok()) << catalogue.status();
   int relays = 0;
   for (const auto& region : catalogue->regions()) {
@@ -64,8 +66,7 @@ TEST(Catalogue, ParsesMinimal) {
 }
 
 TEST(Catalogue, SelectRegionsKeepsCatalogueOrderAndRejectsUnknownIds) {
-  auto catalogue =
-      LoadCatalogue(RELAYSCOPE_SOURCE_DIR "/deploy/catalogue/aos.textproto");
+  auto catalogue = LoadCatalogue(RELAYSCOPE_SOURCE_DIR "/deploy/catalogue/aos.textproto");
   ASSERT_TRUE(catalogue.ok());
   auto selected = SelectRegions(*catalogue, {"apac", "americas"});
   ASSERT_TRUE(selected.ok()) << selected.status();
@@ -88,9 +89,9 @@ TEST(Catalogue, SyntaxErrorNamesFileAndLine) {
 }
 
 TEST(Catalogue, UnknownFieldIsATypoNotIgnored) {
-  auto catalogue = ParseCatalogue(
-      "regions { id: \"a\" relays { id: \"a\" adresses: \"127.0.0.1\" ports: 1 } }",
-      "typo.textproto");
+  auto catalogue =
+      ParseCatalogue("regions { id: \"a\" relays { id: \"a\" adresses: \"127.0.0.1\" ports: 1 } }",
+                     "typo.textproto");
   ASSERT_EQ(catalogue.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(catalogue.status().message()), HasSubstr("adresses"));
 }
@@ -105,10 +106,8 @@ class CatalogueValidation : public ::testing::TestWithParam<BadCase> {};
 
 TEST_P(CatalogueValidation, RejectsWithAMessageNamingTheElement) {
   auto catalogue = ParseCatalogue(GetParam().text, "c.textproto");
-  ASSERT_EQ(catalogue.status().code(), absl::StatusCode::kInvalidArgument)
-      << GetParam().name;
-  EXPECT_THAT(std::string(catalogue.status().message()),
-              HasSubstr(GetParam().expected));
+  ASSERT_EQ(catalogue.status().code(), absl::StatusCode::kInvalidArgument) << GetParam().name;
+  EXPECT_THAT(std::string(catalogue.status().message()), HasSubstr(GetParam().expected));
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -132,11 +131,9 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"bad_address",
                 "regions { id: \"a\" relays { id: \"r\" addresses: \"300.1.1.1\" ports: 1 } }",
                 "\"300.1.1.1\" is not an IPv4 or IPv6 literal"},
-        BadCase{"bad_host",
-                "regions { id: \"a\" relays { id: \"r\" host: \"a b\" ports: 1 } }",
+        BadCase{"bad_host", "regions { id: \"a\" relays { id: \"r\" host: \"a b\" ports: 1 } }",
                 "is not a valid DNS name"},
-        BadCase{"no_ports",
-                "regions { id: \"a\" relays { id: \"r\" addresses: \"::1\" } }",
+        BadCase{"no_ports", "regions { id: \"a\" relays { id: \"r\" addresses: \"::1\" } }",
                 "relay has no ports"},
         BadCase{"port_zero",
                 "regions { id: \"a\" relays { id: \"r\" addresses: \"::1\" ports: 0 } }",

@@ -11,7 +11,8 @@ absl::StatusOr<MetricsEndpoint> ServeMetrics(const std::string& address,
     // civetweb throws when it cannot bind.
     endpoint.exposer = std::make_unique<prometheus::Exposer>(address);
   } catch (const std::exception& e) {
-    return absl::UnavailableError(absl::StrCat("cannot serve metrics on ", address, ": ", e.what()));
+    return absl::UnavailableError(
+        absl::StrCat("cannot serve metrics on ", address, ": ", e.what()));
   }
   endpoint.exposer->RegisterCollectable(registry);
   endpoint.address = absl::StrCat(address.substr(0, address.rfind(':')), ":",

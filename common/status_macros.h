@@ -11,12 +11,11 @@
 
 // Evaluates `expr` (an absl::Status); returns it from the enclosing function
 // if it is not OK.
-#define RETURN_IF_ERROR(expr)                                  \
-  do {                                                         \
-    if (::absl::Status relayscope_status_ = (expr);            \
-        !relayscope_status_.ok()) {                            \
-      return relayscope_status_;                               \
-    }                                                          \
+#define RETURN_IF_ERROR(expr)                                                   \
+  do {                                                                          \
+    if (::absl::Status relayscope_status_ = (expr); !relayscope_status_.ok()) { \
+      return relayscope_status_;                                                \
+    }                                                                           \
   } while (false)
 
 #define RELAYSCOPE_CONCAT_INNER_(a, b) a##b
@@ -25,8 +24,7 @@
 // `ASSIGN_OR_RETURN(auto x, F());` evaluates F() (an absl::StatusOr<T>); on
 // error returns its status, otherwise moves the value into `x`.
 #define ASSIGN_OR_RETURN(lhs, rexpr) \
-  RELAYSCOPE_ASSIGN_OR_RETURN_IMPL_( \
-      RELAYSCOPE_CONCAT_(relayscope_statusor_, __LINE__), lhs, rexpr)
+  RELAYSCOPE_ASSIGN_OR_RETURN_IMPL_(RELAYSCOPE_CONCAT_(relayscope_statusor_, __LINE__), lhs, rexpr)
 
 #define RELAYSCOPE_ASSIGN_OR_RETURN_IMPL_(statusor, lhs, rexpr) \
   auto statusor = (rexpr);                                      \

@@ -10,10 +10,10 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
-#include "dashboard-api/rest.h"
-#include "dashboard-api/server.h"
 #include "common/cli.h"
 #include "common/files.h"
+#include "dashboard-api/rest.h"
+#include "dashboard-api/server.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:8080", "HTTP address (host:port; port 0 = any)");
 ABSL_FLAG(std::string, collector, "127.0.0.1:50051", "The collector's gRPC address");
@@ -60,7 +60,8 @@ int main(int argc, char** argv) {
   api_options.deadline = absl::GetFlag(FLAGS_deadline);
   if (const std::string path = absl::GetFlag(FLAGS_collector_token_file); !path.empty()) {
     auto token = ReadFileToString(path);
-    if (!token.ok()) return Fail(absl::StrCat("--collector-token-file: ", token.status().message()));
+    if (!token.ok())
+      return Fail(absl::StrCat("--collector-token-file: ", token.status().message()));
     api_options.token = std::string(absl::StripAsciiWhitespace(*token));
   }
   auto channel = grpc::CreateChannel(absl::GetFlag(FLAGS_collector), credentials);
@@ -92,7 +93,8 @@ int main(int argc, char** argv) {
   std::fprintf(stderr, "event=listening http=%s collector=%s\n", (*server)->address().c_str(),
                absl::GetFlag(FLAGS_collector).c_str());
   if (const std::string ready = absl::GetFlag(FLAGS_ready_file); !ready.empty()) {
-    if (auto written = WriteFileAtomically(ready, absl::StrCat("http=", (*server)->address(), "\n"));
+    if (auto written =
+            WriteFileAtomically(ready, absl::StrCat("http=", (*server)->address(), "\n"));
         !written.ok()) {
       return Fail(std::string(written.message()));
     }

@@ -15,8 +15,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "common/status_macros.h"
 #include "common/proto_time.h"
+#include "common/status_macros.h"
 
 namespace relayscope::dashboard {
 namespace {
@@ -63,9 +63,9 @@ class Args {
     ASSIGN_OR_RETURN(Params params, ParseQueryString(query));
     for (const auto& [name, value] : params) {
       if (!allowed.count(name)) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "unknown parameter '", name, "' (this endpoint takes: ", absl::StrJoin(allowed, ", "),
-            ")"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("unknown parameter '", name,
+                         "' (this endpoint takes: ", absl::StrJoin(allowed, ", "), ")"));
       }
     }
     return Args(std::move(params));
@@ -126,8 +126,8 @@ absl::StatusOr<absl::Time> ParseTimeParam(const std::string& name, const std::st
   absl::Time t;
   std::string error;
   if (!absl::ParseTime(absl::RFC3339_full, text, &t, &error)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        name, ": '", text, "' is not an RFC 3339 time (like 2026-11-25T10:00:00Z)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(name, ": '", text, "' is not an RFC 3339 time (like 2026-11-25T10:00:00Z)"));
   }
   return t;
 }
@@ -149,8 +149,7 @@ absl::StatusOr<std::pair<absl::Time, absl::Time>> ParseRange(const Args& args, a
       ASSIGN_OR_RETURN(end, ParseTimeParam("end", *end_text));
     }
   } else {
-    ASSIGN_OR_RETURN(const absl::Duration d,
-                     ParseDurationParam("window", window.value_or("1h")));
+    ASSIGN_OR_RETURN(const absl::Duration d, ParseDurationParam("window", window.value_or("1h")));
     if (d == absl::ZeroDuration()) return absl::InvalidArgumentError("window must be positive");
     start = end - d;
   }
@@ -176,8 +175,8 @@ absl::Status ParseStep(const Args& args, absl::Duration span, google::protobuf::
   if (text) {
     ASSIGN_OR_RETURN(d, ParseDurationParam("step", *text));
   } else {
-    const int64_t minutes = std::max<int64_t>(
-        1, (absl::ToInt64Minutes(span) + kTargetPoints - 1) / kTargetPoints);
+    const int64_t minutes =
+        std::max<int64_t>(1, (absl::ToInt64Minutes(span) + kTargetPoints - 1) / kTargetPoints);
     d = absl::Minutes(minutes);
   }
   *step = ToProtoDuration(d);
@@ -189,9 +188,10 @@ absl::StatusOr<v1::RouteKind> ParseRoute(const std::string& text) {
   std::string name = absl::AsciiStrToUpper(text);
   if (!absl::StartsWith(name, "ROUTE_KIND_")) name = "ROUTE_KIND_" + name;
   if (!v1::RouteKind_Parse(name, &kind) || kind == v1::ROUTE_KIND_UNSPECIFIED) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "route: '", text, "' is not one of direct, http_connect, https_proxy, socks4, socks4a, "
-        "socks5"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("route: '", text,
+                     "' is not one of direct, http_connect, https_proxy, socks4, socks4a, "
+                     "socks5"));
   }
   return kind;
 }
@@ -247,7 +247,7 @@ std::set<std::string> With(std::set<std::string> base, std::initializer_list<con
 // JSON of an error that quotes it.
 bool IsUtf8(absl::string_view text) {
   return google::protobuf::internal::IsStructurallyValidUTF8(text.data(),
-                                                              static_cast<int>(text.size()));
+                                                             static_cast<int>(text.size()));
 }
 
 HttpResponse BadRequest(const absl::Status& status) {
@@ -269,7 +269,8 @@ absl::StatusOr<Params> ParseQueryString(absl::string_view query) {
     if (eq != absl::string_view::npos) {
       ASSIGN_OR_RETURN(value, Decode(pair.substr(eq + 1)));
     }
-    if (name.empty()) return absl::InvalidArgumentError("query string has a parameter with no name");
+    if (name.empty())
+      return absl::InvalidArgumentError("query string has a parameter with no name");
     if (!IsUtf8(name) || !IsUtf8(value)) {
       return absl::InvalidArgumentError("query string is not UTF-8 once decoded");
     }
@@ -350,8 +351,8 @@ HttpResponse RestApi::Get(absl::string_view path, absl::string_view query) {
   const absl::Time now = options_.now();
 
   if (endpoint == "reachability") {
-    auto args = Args::Make(query, With(kRangeParams, {"step", "group_by", "region", "relay",
-                                                      "port", "route"}));
+    auto args = Args::Make(
+        query, With(kRangeParams, {"step", "group_by", "region", "relay", "port", "route"}));
     if (!args.ok()) return BadRequest(args.status());
     v1::ReachabilityRequest request;
     auto range = ParseRange(*args, now, request.mutable_range());
@@ -365,8 +366,8 @@ HttpResponse RestApi::Get(absl::string_view path, absl::string_view query) {
       v1::Dimension dimension;
       std::string name = "DIMENSION_" + absl::AsciiStrToUpper(g == "route" ? "route_kind" : g);
       if (!v1::Dimension_Parse(name, &dimension) || dimension == v1::DIMENSION_UNSPECIFIED) {
-        return BadRequest(absl::InvalidArgumentError(absl::StrCat(
-            "group_by: '", g, "' is not one of region, relay, port, route, outcome")));
+        return BadRequest(absl::InvalidArgumentError(
+            absl::StrCat("group_by: '", g, "' is not one of region, relay, port, route, outcome")));
       }
       request.add_group_by(dimension);
     }

@@ -56,9 +56,8 @@ class RestApi {
 
  private:
   template <typename Request, typename Response>
-  HttpResponse Call(const Request& request,
-                    grpc::Status (v1::FleetQuery::StubInterface::*method)(
-                        grpc::ClientContext*, const Request&, Response*));
+  HttpResponse Call(const Request& request, grpc::Status (v1::FleetQuery::StubInterface::*method)(
+                                                grpc::ClientContext*, const Request&, Response*));
 
   std::shared_ptr<v1::FleetQuery::StubInterface> stub_;
   Options options_;

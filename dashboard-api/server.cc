@@ -8,8 +8,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
-#include "prometheus/text_serializer.h"
 #include "common/embedded_files.h"
+#include "prometheus/text_serializer.h"
 
 namespace relayscope::dashboard {
 namespace {
@@ -43,12 +43,13 @@ const EmbeddedFile* FindAsset(absl::string_view path) {
 // A bounded label for metrics: never the raw path.
 std::string HandlerLabel(absl::string_view path) {
   if (absl::StartsWith(path, "/api/v1/sessions/")) return "api_session";
-  for (const char* name : {"reachability", "failure-patterns", "sites", "sessions", "activity",
-                           "openapi.yaml"}) {
+  for (const char* name :
+       {"reachability", "failure-patterns", "sites", "sessions", "activity", "openapi.yaml"}) {
     if (path == absl::StrCat("/api/v1/", name)) return absl::StrCat("api_", name);
   }
   if (absl::StartsWith(path, "/api/")) return "api_other";
-  if (path == "/healthz" || path == "/readyz" || path == "/metrics") return std::string(path.substr(1));
+  if (path == "/healthz" || path == "/readyz" || path == "/metrics")
+    return std::string(path.substr(1));
   return FindAsset(path == "/" ? "web/index.html" : absl::StrCat("web", path)) ? "static" : "other";
 }
 
@@ -88,17 +89,20 @@ absl::StatusOr<std::unique_ptr<DashboardServer>> DashboardServer::Start(Options 
   std::unique_ptr<DashboardServer> server(new DashboardServer(std::move(options), api));
   mg_init_library(0);
   const std::string threads = std::to_string(server->options_.threads);
-  const char* mg_options[] = {"listening_ports", server->options_.listen.c_str(),
-                              "num_threads", threads.c_str(),
-                              "request_timeout_ms", "15000",
-                              "enable_keep_alive", "no",
+  const char* mg_options[] = {"listening_ports",
+                              server->options_.listen.c_str(),
+                              "num_threads",
+                              threads.c_str(),
+                              "request_timeout_ms",
+                              "15000",
+                              "enable_keep_alive",
+                              "no",
                               nullptr};
   mg_callbacks callbacks;
   std::memset(&callbacks, 0, sizeof(callbacks));
   server->context_ = mg_start(&callbacks, nullptr, mg_options);
   if (server->context_ == nullptr) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot serve HTTP on ", server->options_.listen));
+    return absl::UnavailableError(absl::StrCat("cannot serve HTTP on ", server->options_.listen));
   }
   mg_set_request_handler(server->context_, "/", &DashboardServer::HandleRequest, server.get());
   mg_server_port ports[4];

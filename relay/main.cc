@@ -10,16 +10,17 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "relay/relay_server.h"
 #include "common/catalogue.h"
 #include "common/cli.h"
 #include "common/files.h"
 #include "common/metrics_endpoint.h"
+#include "relay/relay_server.h"
 
 ABSL_FLAG(std::vector<std::string>, listen, {},
           "Addresses to serve the handshake on: 127.0.0.1:8200,[::1]:8200 (port 0 = any)");
-ABSL_FLAG(std::string, catalogue, "", "Catalogue file; with --relay, listen on that relay's "
-                                      "addresses x ports");
+ABSL_FLAG(std::string, catalogue, "",
+          "Catalogue file; with --relay, listen on that relay's "
+          "addresses x ports");
 ABSL_FLAG(std::string, relay, "", "Relay id in --catalogue");
 ABSL_FLAG(std::string, metrics, "", "host:port for the Prometheus /metrics endpoint (empty: off)");
 ABSL_FLAG(std::string, ready_file, "",
@@ -67,7 +68,8 @@ int main(int argc, char** argv) {
       }
     }
   }
-  if (options.listen.empty()) return Fail("nothing to listen on: give --listen or --catalogue and --relay");
+  if (options.listen.empty())
+    return Fail("nothing to listen on: give --listen or --catalogue and --relay");
 
   auto registry = std::make_shared<prometheus::Registry>();
   relayscope::MetricsEndpoint metrics;

@@ -12,9 +12,9 @@
 
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
-#include "protocol/handshake/handshake.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "protocol/handshake/handshake.h"
 #include "tests/rig/net.h"
 #include "tests/rig/process.h"
 
@@ -77,15 +77,16 @@ TEST(RelayBinary, ServesAHandshakeExposesMetricsAndStopsOnSigterm) {
   auto client = handshake::Client::Create();
   ASSERT_TRUE(client.ok());
   const auto& hello = (*client)->Hello();
-  ASSERT_TRUE(rig::WriteAll(*fd, absl::string_view(reinterpret_cast<const char*>(hello.data()),
-                                                   hello.size())));
-  const std::string reply = rig::ReadUpTo(*fd, handshake::kReplySize, absl::Now() + absl::Seconds(5));
+  ASSERT_TRUE(rig::WriteAll(
+      *fd, absl::string_view(reinterpret_cast<const char*>(hello.data()), hello.size())));
+  const std::string reply =
+      rig::ReadUpTo(*fd, handshake::kReplySize, absl::Now() + absl::Seconds(5));
   absl::StatusOr<handshake::Bytes> confirmation = (*client)->VerifyReply(
       absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(reply.data()), reply.size()));
   ASSERT_TRUE(confirmation.ok()) << confirmation.status();
-  ASSERT_TRUE(rig::WriteAll(*fd, absl::string_view(
-                                     reinterpret_cast<const char*>(confirmation->data()),
-                                     confirmation->size())));
+  ASSERT_TRUE(
+      rig::WriteAll(*fd, absl::string_view(reinterpret_cast<const char*>(confirmation->data()),
+                                           confirmation->size())));
   rig::ReadUpTo(*fd, 1, absl::Now() + absl::Seconds(2));  // relay closes
   close(*fd);
 
@@ -113,8 +114,8 @@ TEST(RelayBinary, ServesAHandshakeExposesMetricsAndStopsOnSigterm) {
 }
 
 TEST(RelayBinary, UnknownRelayIdIsAClearErrorNotACrash) {
-  auto result = rig::RunCommand({RELAY_BINARY, "--catalogue=" RELAYSCOPE_DEMO_CATALOGUE,
-                                 "--relay=nope"});
+  auto result =
+      rig::RunCommand({RELAY_BINARY, "--catalogue=" RELAYSCOPE_DEMO_CATALOGUE, "--relay=nope"});
   ASSERT_TRUE(result.ok());
   EXPECT_EQ(result->exit_code, 1);
   EXPECT_THAT(result->output, HasSubstr("no relay \"nope\""));

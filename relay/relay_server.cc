@@ -12,9 +12,9 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "protocol/handshake/handshake.h"
 #include "prometheus/counter.h"
 #include "prometheus/histogram.h"
+#include "protocol/handshake/handshake.h"
 
 namespace relayscope::relay {
 namespace {
@@ -81,10 +81,10 @@ bool WriteFull(int fd, const Bytes& data, absl::Time deadline) {
 
 // Every result a handshake can end with; the metric has all of them from
 // the start so dashboards see zeros rather than missing series.
-constexpr const char* kResults[] = {"ok",      "truncated",         "timeout",
-                                    "invalid_group", "bad_y",       "bad_confirmation",
-                                    "no_confirmation", "io_error",  "overloaded",
-                                    "internal"};
+constexpr const char* kResults[] = {
+    "ok",         "truncated",        "timeout",         "invalid_group",
+    "bad_y",      "bad_confirmation", "no_confirmation", "io_error",
+    "overloaded", "internal"};
 
 }  // namespace
 
@@ -142,8 +142,7 @@ absl::StatusOr<std::unique_ptr<RelayServer>> RelayServer::Start(
              .Help("Time from accept to the end of the handshake.")
              .Register(*registry)
              .Add({}, prometheus::Histogram::BucketBoundaries{0.001, 0.0025, 0.005, 0.01, 0.025,
-                                                               0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
-                                                               10});
+                                                              0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10});
   }
   for (const std::string& address : options.listen) {
     auto host_port = ParseHostPort(address);
@@ -254,10 +253,17 @@ void RelayServer::Handle(int fd) {
   std::string result;
   Bytes hello;
   switch (ReadFull(fd, handshake::kHelloSize, deadline, &hello)) {
-    case ReadResult::kEof: result = "truncated"; break;
-    case ReadResult::kTimeout: result = "timeout"; break;
-    case ReadResult::kError: result = "io_error"; break;
-    case ReadResult::kOk: break;
+    case ReadResult::kEof:
+      result = "truncated";
+      break;
+    case ReadResult::kTimeout:
+      result = "timeout";
+      break;
+    case ReadResult::kError:
+      result = "io_error";
+      break;
+    case ReadResult::kOk:
+      break;
   }
   if (result.empty()) {
     handshake::Server::Error error;
@@ -271,7 +277,7 @@ void RelayServer::Handle(int fd) {
     } else {
       Bytes confirmation;
       const ReadResult r = ReadFull(fd, handshake::kConfirmSize, deadline, &confirmation);
-      result = r != ReadResult::kOk                          ? "no_confirmation"
+      result = r != ReadResult::kOk                        ? "no_confirmation"
                : session->VerifyConfirmation(confirmation) ? "ok"
                                                            : "bad_confirmation";
     }

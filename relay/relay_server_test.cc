@@ -9,9 +9,9 @@
 #include <thread>
 
 #include "absl/time/clock.h"
-#include "protocol/handshake/handshake.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "protocol/handshake/handshake.h"
 
 namespace relayscope::relay {
 namespace {

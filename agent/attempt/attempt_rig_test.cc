@@ -1,9 +1,8 @@
 // RunAttempt against real components: a real relay, squid, dante, an
 // interceptor and iptables, in the test's own network namespace. Every
 // outcome of the seed scenario, named exactly.
-#include "agent/attempt/attempt.h"
-
 #include "absl/time/clock.h"
+#include "agent/attempt/attempt.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "relay/relay_server.h"
@@ -68,9 +67,7 @@ TEST_F(AttemptOnRig, DirectToARealRelayIsOkWithPhaseTimings) {
   EXPECT_EQ(a.failed_phase(), v1::PHASE_UNSPECIFIED);
 }
 
-TEST_F(AttemptOnRig, DirectOverIpv6IsOk) {
-  EXPECT_EQ(Run("::1", 8200).outcome(), v1::OUTCOME_OK);
-}
+TEST_F(AttemptOnRig, DirectOverIpv6IsOk) { EXPECT_EQ(Run("::1", 8200).outcome(), v1::OUTCOME_OK); }
 
 TEST_F(AttemptOnRig, DroppedPortIsAConnectTimeoutBoundedByTheDeadline) {
   rig::Firewall firewall;
@@ -198,12 +195,12 @@ TEST_F(AttemptOnRig, ProxyWithBasicAuthNeedsTheRightCredentials) {
   EXPECT_EQ(none.proxy_status(), 407u);
   EXPECT_EQ(none.failed_phase(), v1::PHASE_PROXY_NEGOTIATION);
 
-  v1::Attempt wrong = Run(kRelay, 8200,
-                          Proxy(v1::ROUTE_KIND_HTTP_CONNECT, "127.0.20.1", 3128, "alice", "nope"));
+  v1::Attempt wrong =
+      Run(kRelay, 8200, Proxy(v1::ROUTE_KIND_HTTP_CONNECT, "127.0.20.1", 3128, "alice", "nope"));
   EXPECT_EQ(wrong.outcome(), v1::OUTCOME_PROXY_AUTH_FAILED) << wrong.detail();
 
-  v1::Attempt right = Run(
-      kRelay, 8200, Proxy(v1::ROUTE_KIND_HTTP_CONNECT, "127.0.20.1", 3128, "alice", kPassword));
+  v1::Attempt right =
+      Run(kRelay, 8200, Proxy(v1::ROUTE_KIND_HTTP_CONNECT, "127.0.20.1", 3128, "alice", kPassword));
   EXPECT_EQ(right.outcome(), v1::OUTCOME_OK) << right.detail();
   EXPECT_EQ(right.proxy_status(), 200u);
   ASSERT_EQ(right.phases_size(), 3);

@@ -16,8 +16,8 @@ std::vector<bool> Race(size_t count, const RaceOptions& options,
 
   absl::Mutex mu;
   absl::CondVar changed;
-  int running = 0;            // guarded by mu
-  uint64_t completions = 0;   // guarded by mu
+  int running = 0;           // guarded by mu
+  uint64_t completions = 0;  // guarded by mu
   std::vector<std::thread> workers;
   workers.reserve(count);
   absl::Time last_start = absl::InfinitePast();
@@ -32,8 +32,7 @@ std::vector<bool> Race(size_t count, const RaceOptions& options,
       const bool slot_free = running < max_running;
       // RFC 8305 §5: start the next attempt when the previous one failed
       // (here: any finished) or the stagger elapsed.
-      go = slot_free && (options.sequential || i == 0 ||
-                         completions > completions_at_last_start ||
+      go = slot_free && (options.sequential || i == 0 || completions > completions_at_last_start ||
                          now >= last_start + options.stagger);
       if (go) break;
       absl::Time wake = budget_end;

@@ -15,9 +15,8 @@ namespace {
 std::string Escape(absl::Span<const uint8_t> bytes, size_t max_out) {
   std::string out;
   for (uint8_t c : bytes) {
-    std::string piece = (c >= 0x20 && c < 0x7f && c != '\\')
-                            ? std::string(1, static_cast<char>(c))
-                            : absl::StrFormat("\\x%02x", c);
+    std::string piece = (c >= 0x20 && c < 0x7f && c != '\\') ? std::string(1, static_cast<char>(c))
+                                                             : absl::StrFormat("\\x%02x", c);
     if (out.size() + piece.size() > max_out) break;
     out += piece;
   }
@@ -26,8 +25,7 @@ std::string Escape(absl::Span<const uint8_t> bytes, size_t max_out) {
 
 bool LooksForeign(absl::Span<const uint8_t> r) {
   auto starts = [&](absl::string_view prefix) {
-    return r.size() >= prefix.size() &&
-           std::memcmp(r.data(), prefix.data(), prefix.size()) == 0;
+    return r.size() >= prefix.size() && std::memcmp(r.data(), prefix.data(), prefix.size()) == 0;
   };
   if (starts("HTTP/") || starts("SSH-")) return true;
   // A TLS record header: content type 20-23, version 3.x.
@@ -63,10 +61,8 @@ v1::InterferenceEvidence ExtractEvidence(absl::Span<const uint8_t> received) {
     if (size_t start = lower.find('>', open); start != std::string::npos) {
       ++start;
       const size_t end = lower.find("</title", start);
-      absl::string_view title =
-          absl::StripAsciiWhitespace(text.substr(start, end == std::string::npos
-                                                            ? std::string::npos
-                                                            : end - start));
+      absl::string_view title = absl::StripAsciiWhitespace(
+          text.substr(start, end == std::string::npos ? std::string::npos : end - start));
       evidence.set_page_title(Escape(
           absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(title.data()), title.size()), 256));
     }
@@ -79,9 +75,8 @@ v1::InterferenceEvidence ExtractEvidence(absl::Span<const uint8_t> received) {
     if (at == absl::string_view::npos) continue;
     const size_t value_start = at + name.size();
     const size_t value_end = lower.find_first_of("\r\n", value_start);
-    absl::string_view value = absl::StripAsciiWhitespace(
-        text.substr(value_start, value_end == std::string::npos ? std::string::npos
-                                                                : value_end - value_start));
+    absl::string_view value = absl::StripAsciiWhitespace(text.substr(
+        value_start, value_end == std::string::npos ? std::string::npos : value_end - value_start));
     evidence.set_server(Escape(
         absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(value.data()), value.size()), 256));
     break;
@@ -90,7 +85,8 @@ v1::InterferenceEvidence ExtractEvidence(absl::Span<const uint8_t> received) {
   return evidence;
 }
 
-Classification ClassifyReply(handshake::Client& client, absl::Span<const uint8_t> received, ReadEnd end) {
+Classification ClassifyReply(handshake::Client& client, absl::Span<const uint8_t> received,
+                             ReadEnd end) {
   Classification result;
   absl::StatusOr<handshake::Bytes> verified = absl::UnknownError("not verified");
   if (received.size() >= handshake::kReplySize) {
@@ -106,8 +102,8 @@ Classification ClassifyReply(handshake::Client& client, absl::Span<const uint8_t
   if (LooksForeign(received)) {
     result.outcome = v1::OUTCOME_PROTOCOL_INTERFERENCE;
     result.evidence = ExtractEvidence(received);
-    result.detail = absl::StrCat("something other than the relay answered: ",
-                                 result.evidence.status_line());
+    result.detail =
+        absl::StrCat("something other than the relay answered: ", result.evidence.status_line());
     return result;
   }
   if (received.size() >= handshake::kReplySize) {

@@ -46,7 +46,8 @@ struct Classification {
 // look like a relay reply: OK, PROTOCOL_INTERFERENCE (an HTTP reply, text, a
 // TLS record, an SSH banner, with evidence), HANDSHAKE_INVALID (truncated,
 // out of range, MAC mismatch) or HANDSHAKE_TIMEOUT.
-Classification ClassifyReply(handshake::Client& client, absl::Span<const uint8_t> received, ReadEnd end);
+Classification ClassifyReply(handshake::Client& client, absl::Span<const uint8_t> received,
+                             ReadEnd end);
 
 // Evidence from a foreign reply: status line, <title>, Server/Via header and
 // a printable excerpt, each at most 256 bytes, non-printables as \xNN.

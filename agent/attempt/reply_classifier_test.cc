@@ -69,8 +69,8 @@ TEST(ReplyClassifier, TruncatedReplyAtEveryLengthIsInvalidNeverOk) {
   auto server = Server::Accept((*client)->Hello(), &error);
   ASSERT_NE(server, nullptr);
   for (size_t n = 0; n < kReplySize; ++n) {
-    Classification c = ClassifyReply(
-        **client, absl::MakeConstSpan(server->Reply()).subspan(0, n), ReadEnd::kEof);
+    Classification c =
+        ClassifyReply(**client, absl::MakeConstSpan(server->Reply()).subspan(0, n), ReadEnd::kEof);
     ASSERT_NE(c.outcome, v1::OUTCOME_OK) << n;
     // Random R2 bytes may by chance look like text only if long; a real
     // relay prefix is never classified as a timeout after EOF.
@@ -80,8 +80,8 @@ TEST(ReplyClassifier, TruncatedReplyAtEveryLengthIsInvalidNeverOk) {
   }
   Classification empty = ClassifyReply(**client, {}, ReadEnd::kEof);
   EXPECT_EQ(empty.detail, "the connection closed without a reply");
-  Classification partial = ClassifyReply(
-      **client, absl::MakeConstSpan(server->Reply()).subspan(0, 100), ReadEnd::kEof);
+  Classification partial =
+      ClassifyReply(**client, absl::MakeConstSpan(server->Reply()).subspan(0, 100), ReadEnd::kEof);
   EXPECT_EQ(partial.detail, "truncated: the connection closed after 100 of 288 reply bytes");
 }
 
@@ -132,7 +132,8 @@ TEST(ReplyClassifier, TitleIsFoundInAnyCaseAndKeptAsBoundedText) {
               "</TiTlE></head>"));
   // Escaping for HTML is the renderer's job; here it stays text.
   EXPECT_EQ(evidence.page_title(), "<script>alert(1)</script>");
-  auto long_title = ExtractEvidence(ToBytes("HTTP/1.1 200 OK\r\n\r\n<title>" + std::string(1000, 'A')));
+  auto long_title =
+      ExtractEvidence(ToBytes("HTTP/1.1 200 OK\r\n\r\n<title>" + std::string(1000, 'A')));
   EXPECT_EQ(long_title.page_title().size(), 256u);
 }
 

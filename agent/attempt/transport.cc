@@ -25,8 +25,7 @@ void EnsureCurlInitialized() {
 
 bool IsIpLiteral(const std::string& host) {
   unsigned char buf[16];
-  return inet_pton(AF_INET, host.c_str(), buf) == 1 ||
-         inet_pton(AF_INET6, host.c_str(), buf) == 1;
+  return inet_pton(AF_INET, host.c_str(), buf) == 1 || inet_pton(AF_INET6, host.c_str(), buf) == 1;
 }
 
 std::string UrlHost(const std::string& host) {
@@ -184,8 +183,8 @@ curl_socket_t OpenConnectedSocket(void* clientp, curlsocktype, curl_sockaddr* ad
     record->succeeded = true;
     return fd;
   }
-  const int fd = socket(address->family, address->socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
-                        address->protocol);
+  const int fd =
+      socket(address->family, address->socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, address->protocol);
   if (fd < 0) {
     record->os_error = errno;
     return CURL_SOCKET_BAD;
@@ -267,8 +266,8 @@ void ClassifySocks(long proxy_error, bool has_credentials, OpenResult* result) {
     case CURLPX_NO_AUTH:
     case CURLPX_USER_REJECTED:
     case CURLPX_RECV_AUTH:
-      result->outcome = has_credentials ? v1::OUTCOME_PROXY_AUTH_FAILED
-                                        : v1::OUTCOME_PROXY_AUTH_REQUIRED;
+      result->outcome =
+          has_credentials ? v1::OUTCOME_PROXY_AUTH_FAILED : v1::OUTCOME_PROXY_AUTH_REQUIRED;
       return;
     default:
       break;
@@ -299,8 +298,8 @@ OpenResult OpenRoute(const Destination& destination, const ProxyEndpoint& proxy,
     result.detail = "libcurl could not allocate a handle";
     return result;
   }
-  const bool proxied = proxy.kind != v1::ROUTE_KIND_DIRECT &&
-                       proxy.kind != v1::ROUTE_KIND_UNSPECIFIED;
+  const bool proxied =
+      proxy.kind != v1::ROUTE_KIND_DIRECT && proxy.kind != v1::ROUTE_KIND_UNSPECIFIED;
   const bool has_credentials = !proxy.username.empty();
   char error_buffer[CURL_ERROR_SIZE] = {0};
   const std::string url =
@@ -369,9 +368,9 @@ OpenResult OpenRoute(const Destination& destination, const ProxyEndpoint& proxy,
     result.phases.push_back(Timing(v1::PHASE_DNS, lookup_us, record.attempted));
   }
   if (record.attempted) {
-    result.phases.push_back(TimingOf(
-        v1::PHASE_TCP_CONNECT, (connected ? record.connected : perform_end) - record.started,
-        connected));
+    result.phases.push_back(TimingOf(v1::PHASE_TCP_CONNECT,
+                                     (connected ? record.connected : perform_end) - record.started,
+                                     connected));
   }
   if (connected && proxied) {
     // TLS to an HTTPS proxy, then CONNECT/SOCKS, both inside libcurl: TLS
@@ -380,14 +379,13 @@ OpenResult OpenRoute(const Destination& destination, const ProxyEndpoint& proxy,
     if (tls_proxy) {
       const absl::Time tls_end =
           tls_done ? perform_start + absl::Microseconds(appconnect_us) : perform_end;
-      result.phases.push_back(
-          TimingOf(v1::PHASE_TLS, std::max(absl::ZeroDuration(), tls_end - record.connected),
-                   tls_done));
+      result.phases.push_back(TimingOf(
+          v1::PHASE_TLS, std::max(absl::ZeroDuration(), tls_end - record.connected), tls_done));
       negotiation_start = std::max(record.connected, tls_end);
     }
     if (!tls_proxy || tls_done) {
-      result.phases.push_back(TimingOf(v1::PHASE_PROXY_NEGOTIATION,
-                                       perform_end - negotiation_start, rc == CURLE_OK));
+      result.phases.push_back(
+          TimingOf(v1::PHASE_PROXY_NEGOTIATION, perform_end - negotiation_start, rc == CURLE_OK));
     }
   }
 
@@ -405,18 +403,16 @@ OpenResult OpenRoute(const Destination& destination, const ProxyEndpoint& proxy,
   }
 
   std::string curl_message = error_buffer[0] ? error_buffer : curl_easy_strerror(rc);
-  const std::string hop =
-      proxied ? absl::StrCat("proxy ", UrlHost(proxy.host), ":", proxy.port)
-              : absl::StrCat(UrlHost(destination.host), ":", destination.port);
+  const std::string hop = proxied ? absl::StrCat("proxy ", UrlHost(proxy.host), ":", proxy.port)
+                                  : absl::StrCat(UrlHost(destination.host), ":", destination.port);
 
   if (connect_code != 0 && connect_code != 200) {
     result.failed_phase = v1::PHASE_PROXY_NEGOTIATION;
     if (connect_code == 407) {
-      result.outcome = has_credentials ? v1::OUTCOME_PROXY_AUTH_FAILED
-                                       : v1::OUTCOME_PROXY_AUTH_REQUIRED;
-      result.detail = has_credentials
-                          ? absl::StrCat(hop, " rejected the credentials (407)")
-                          : absl::StrCat(hop, " requires authentication (407)");
+      result.outcome =
+          has_credentials ? v1::OUTCOME_PROXY_AUTH_FAILED : v1::OUTCOME_PROXY_AUTH_REQUIRED;
+      result.detail = has_credentials ? absl::StrCat(hop, " rejected the credentials (407)")
+                                      : absl::StrCat(hop, " requires authentication (407)");
     } else {
       result.outcome = v1::OUTCOME_PROXY_ERROR;
       result.detail = absl::StrCat(hop, " refused CONNECT with HTTP ", connect_code);
@@ -439,8 +435,8 @@ OpenResult OpenRoute(const Destination& destination, const ProxyEndpoint& proxy,
           // Connected to the proxy, which then did not complete in time
           // (for example because it cannot reach the relay itself).
           result.outcome = v1::OUTCOME_CONNECT_TIMEOUT;
-          result.failed_phase = tls_proxy && !tls_done ? v1::PHASE_TLS
-                                                       : v1::PHASE_PROXY_NEGOTIATION;
+          result.failed_phase =
+              tls_proxy && !tls_done ? v1::PHASE_TLS : v1::PHASE_PROXY_NEGOTIATION;
         }
         if (result.outcome == v1::OUTCOME_CONNECT_TIMEOUT) result.os_error = ETIMEDOUT;
         break;
@@ -461,8 +457,8 @@ OpenResult OpenRoute(const Destination& destination, const ProxyEndpoint& proxy,
         result.outcome = result.os_error == ECONNRESET ? v1::OUTCOME_CONNECTION_RESET
                          : proxied                     ? v1::OUTCOME_PROXY_ERROR
                                                        : v1::OUTCOME_CONNECTION_RESET;
-        result.failed_phase = proxied && connected ? v1::PHASE_PROXY_NEGOTIATION
-                                                   : v1::PHASE_TCP_CONNECT;
+        result.failed_phase =
+            proxied && connected ? v1::PHASE_PROXY_NEGOTIATION : v1::PHASE_TCP_CONNECT;
         break;
     }
     if (record.attempted && !connected && result.os_error != 0) {

@@ -54,13 +54,13 @@ class Tunnel {
     v1::Outcome outcome;
     int os_error;
   };
-  virtual absl::StatusOr<size_t> Send(absl::Span<const uint8_t> data,
-                                      absl::Time deadline, IoError* error) = 0;
+  virtual absl::StatusOr<size_t> Send(absl::Span<const uint8_t> data, absl::Time deadline,
+                                      IoError* error) = 0;
   // Receives up to `buffer.size()` bytes, waiting until `deadline`.
   // Returns the byte count, 0 at end of stream. On a timeout or reset returns
   // an error status and fills `error`.
-  virtual absl::StatusOr<size_t> Recv(absl::Span<uint8_t> buffer,
-                                      absl::Time deadline, IoError* error) = 0;
+  virtual absl::StatusOr<size_t> Recv(absl::Span<uint8_t> buffer, absl::Time deadline,
+                                      IoError* error) = 0;
 };
 
 // What opening the route found. When `tunnel` is set the route is open and
@@ -83,8 +83,8 @@ struct OpenResult {
 // CONNECT_TIMEOUT, CONNECTION_REFUSED, HOST_UNREACHABLE,
 // NETWORK_UNREACHABLE, CONNECTION_RESET, PROXY_ERROR, PROXY_AUTH_REQUIRED,
 // PROXY_AUTH_FAILED, TLS_FAILURE.
-OpenResult OpenRoute(const Destination& destination,
-                     const ProxyEndpoint& proxy, absl::Time deadline);
+OpenResult OpenRoute(const Destination& destination, const ProxyEndpoint& proxy,
+                     absl::Time deadline);
 
 // Makes the connection to the first hop (relay or proxy) in place of the
 // TCP connect to the address libcurl resolved: returns a TCP socket whose

@@ -13,17 +13,16 @@ namespace {
 std::string Lower(const std::string& enum_name, const std::string& prefix) {
   return absl::AsciiStrToLower(enum_name.substr(prefix.size()));
 }
-std::string KindName(v1::RouteKind kind) {
-  return Lower(v1::RouteKind_Name(kind), "ROUTE_KIND_");
-}
+std::string KindName(v1::RouteKind kind) { return Lower(v1::RouteKind_Name(kind), "ROUTE_KIND_"); }
 std::string SourceName(v1::ProxySource source) {
   return Lower(v1::ProxySource_Name(source), "PROXY_SOURCE_");
 }
 std::string Describe(const ProxyCandidate& c) {
-  return absl::StrCat(KindName(c.url.kind), " ", c.url.Redacted(),
-                      c.scope.empty() ? "" : absl::StrCat(" for ", c.scope), "  [",
-                      SourceName(c.source), ": ", c.detail, "]",
-                      c.bypass.empty() ? "" : absl::StrCat(" bypass: ", absl::StrJoin(c.bypass, ",")));
+  return absl::StrCat(
+      KindName(c.url.kind), " ", c.url.Redacted(),
+      c.scope.empty() ? "" : absl::StrCat(" for ", c.scope), "  [", SourceName(c.source), ": ",
+      c.detail, "]",
+      c.bypass.empty() ? "" : absl::StrCat(" bypass: ", absl::StrJoin(c.bypass, ",")));
 }
 
 google::protobuf::Value Str(const std::string& s) {
@@ -61,7 +60,8 @@ std::string RenderProxySetupText(const ProxySetup& setup) {
     }
     absl::StrAppend(&out, "  ", source.name, ":\n");
     if (r.explicitly_direct) absl::StrAppend(&out, "    no proxy (explicitly direct)\n");
-    for (const ProxyCandidate& c : r.proxies) absl::StrAppend(&out, "    proxy ", Describe(c), "\n");
+    for (const ProxyCandidate& c : r.proxies)
+      absl::StrAppend(&out, "    proxy ", Describe(c), "\n");
     for (const PacLocation& p : r.pac) {
       absl::StrAppend(&out, "    PAC ", p.url, "  [", p.detail, "]\n");
     }
@@ -71,12 +71,14 @@ std::string RenderProxySetupText(const ProxySetup& setup) {
     absl::StrAppend(&out, "\nPAC ", pac.location.url, " (from ", SourceName(pac.location.source),
                     " ", pac.location.detail, "):\n");
     if (!pac.error.empty()) {
-      absl::StrAppend(&out, "  error: ", pac.error, "\n  (DIRECT and the other sources are still tried)\n");
+      absl::StrAppend(&out, "  error: ", pac.error,
+                      "\n  (DIRECT and the other sources are still tried)\n");
     }
     for (const PacRelayAnswer& a : pac.answers) {
       absl::StrAppend(&out, "  ", a.relay, "  ", a.url, "  ->  ",
                       a.error.empty() ? a.returned : absl::StrCat("error: ", a.error), "\n");
-      for (const std::string& w : a.routes.warnings) absl::StrAppend(&out, "    warning: ", w, "\n");
+      for (const std::string& w : a.routes.warnings)
+        absl::StrAppend(&out, "    warning: ", w, "\n");
     }
     for (const std::string& alert : pac.alerts) absl::StrAppend(&out, "  alert(): ", alert, "\n");
   }

@@ -61,9 +61,8 @@ ProxySetup DiscoverProxies(const v1::Catalogue& catalogue, DiscoverOptions optio
   std::vector<std::string> relay_names;
   for (const v1::Region& region : catalogue.regions()) {
     for (const v1::Relay& relay : region.relays()) {
-      const std::string host = relay.host().empty() && relay.addresses_size() > 0
-                                   ? relay.addresses(0)
-                                   : relay.host();
+      const std::string host =
+          relay.host().empty() && relay.addresses_size() > 0 ? relay.addresses(0) : relay.host();
       const uint32_t port = relay.ports_size() > 0 ? relay.ports(0) : 443;
       queries.push_back({absl::StrCat("https://", host, ":", port, "/"), host});
       relay_names.push_back(relay.id());

@@ -16,8 +16,7 @@
 
 namespace relayscope::agent {
 
-bool BypassesProxy(const std::vector<std::string>& no_proxy, absl::string_view host,
-                   uint16_t port);
+bool BypassesProxy(const std::vector<std::string>& no_proxy, absl::string_view host, uint16_t port);
 
 }  // namespace relayscope::agent
 

@@ -1,9 +1,10 @@
+#include "agent/discovery/sources.h"
+
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 
 #include "agent/discovery/no_proxy.h"
-#include "agent/discovery/sources.h"
 #include "agent/discovery/windows_source.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -111,8 +112,8 @@ TEST(FirefoxTest, DefaultProfileFromProfilesIni) {
   auto dir = DefaultFirefoxProfile(kProfilesIni, "/home/u/.mozilla/firefox");
   ASSERT_TRUE(dir.ok()) << dir.status();
   EXPECT_EQ(*dir, "/home/u/.mozilla/firefox/wxyz9876.default");
-  const std::string with_install = std::string(kProfilesIni) +
-                                   "\n[Install4F96D1932A9F858E]\nDefault=abcd1234.work\nLocked=1\n";
+  const std::string with_install =
+      std::string(kProfilesIni) + "\n[Install4F96D1932A9F858E]\nDefault=abcd1234.work\nLocked=1\n";
   EXPECT_EQ(*DefaultFirefoxProfile(with_install, "/b"), "/b/abcd1234.work");
   EXPECT_EQ(DefaultFirefoxProfile("[General]\nVersion=2\n", "/b").status().code(),
             absl::StatusCode::kNotFound);
@@ -284,8 +285,9 @@ TEST(ManualFileTest, SeedFormatCommentsUrlsAndWarnings) {
   EXPECT_EQ(r.proxies[0].url.host, "proxy.corp.example");
   EXPECT_EQ(r.proxies[0].detail, "/etc/relayscope/proxy.txt:2");
   EXPECT_EQ(r.proxies[1].url.kind, v1::ROUTE_KIND_SOCKS5);
-  EXPECT_THAT(r.warnings, ElementsAre(HasSubstr("proxy.txt:5"), HasSubstr("proxy.txt:6: unknown key"),
-                                      HasSubstr("proxy.txt:7: expected Proxy=host:port")));
+  EXPECT_THAT(r.warnings,
+              ElementsAre(HasSubstr("proxy.txt:5"), HasSubstr("proxy.txt:6: unknown key"),
+                          HasSubstr("proxy.txt:7: expected Proxy=host:port")));
 }
 
 TEST(ManualFileTest, SourceReadsTheFirstExistingFileAndWarnsOnAMissingExplicitOne) {

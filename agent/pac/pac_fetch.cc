@@ -41,8 +41,8 @@ absl::StatusOr<std::string> ReadLocal(const std::string& url, size_t limit) {
     return absl::InvalidArgumentError(absl::StrCat("PAC file ", url, " is not a regular file"));
   }
   if (static_cast<size_t>(info.st_size) > limit) {
-    return absl::ResourceExhaustedError(absl::StrCat("PAC file ", url, " is larger than ",
-                                                     limit >> 20, " MB"));
+    return absl::ResourceExhaustedError(
+        absl::StrCat("PAC file ", url, " is larger than ", limit >> 20, " MB"));
   }
   std::ifstream in(path, std::ios::binary);
   std::string text(static_cast<size_t>(info.st_size), '\0');
@@ -74,7 +74,8 @@ absl::StatusOr<std::string> FetchPac(const std::string& url, const PacFetchOptio
   curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
   curl_easy_setopt(h, CURLOPT_MAXREDIRS, options.max_redirects);
   curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(options.max_bytes));
-  curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(absl::ToInt64Milliseconds(options.timeout)));
+  curl_easy_setopt(h, CURLOPT_TIMEOUT_MS,
+                   static_cast<long>(absl::ToInt64Milliseconds(options.timeout)));
   curl_easy_setopt(h, CURLOPT_FAILONERROR, 1L);
   curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, Collect);
@@ -82,8 +83,8 @@ absl::StatusOr<std::string> FetchPac(const std::string& url, const PacFetchOptio
   curl_easy_setopt(h, CURLOPT_ERRORBUFFER, error);
   const CURLcode rc = curl_easy_perform(h);
   if (body.too_large || rc == CURLE_FILESIZE_EXCEEDED) {
-    return absl::ResourceExhaustedError(absl::StrCat("PAC file ", url, " is larger than ",
-                                                     options.max_bytes >> 20, " MB"));
+    return absl::ResourceExhaustedError(
+        absl::StrCat("PAC file ", url, " is larger than ", options.max_bytes >> 20, " MB"));
   }
   if (rc != CURLE_OK) {
     return absl::UnavailableError(absl::StrCat("cannot fetch PAC file ", url, ": ",

@@ -54,7 +54,8 @@ PacResult ParsePacResult(absl::string_view text) {
     absl::string_view entry = absl::StripAsciiWhitespace(raw);
     if (entry.empty()) continue;
     if (result.routes.size() >= kMaxEntries) {
-      result.warnings.push_back(absl::StrCat("more than ", kMaxEntries, " entries; the rest ignored"));
+      result.warnings.push_back(
+          absl::StrCat("more than ", kMaxEntries, " entries; the rest ignored"));
       break;
     }
     std::vector<absl::string_view> words =

@@ -13,7 +13,7 @@ namespace relayscope::agent {
 
 struct PacRoute {
   bool direct = false;
-  ProxyUrl proxy;  // when !direct
+  ProxyUrl proxy;    // when !direct
   std::string text;  // the entry as the PAC wrote it, trimmed
 };
 

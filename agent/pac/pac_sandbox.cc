@@ -40,12 +40,12 @@ constexpr size_t kMaxMessageBytes = 1 << 20;
 
 // Messages from the child: one type byte, a 4-byte length, the payload.
 enum Message : char {
-  kAnswer = 'A',        // a query's result string
-  kQueryError = 'E',    // a query's error
-  kAlert = 'L',         // alert(message)
-  kResolve = 'R',       // DNS question: flag byte ('1' = all addresses) + host
-  kScriptError = 'S',   // the script does not load
-  kNoMemory = 'M',      // the heap cap was hit
+  kAnswer = 'A',       // a query's result string
+  kQueryError = 'E',   // a query's error
+  kAlert = 'L',        // alert(message)
+  kResolve = 'R',      // DNS question: flag byte ('1' = all addresses) + host
+  kScriptError = 'S',  // the script does not load
+  kNoMemory = 'M',     // the heap cap was hit
   kDone = 'D',
 };
 
@@ -176,12 +176,13 @@ constexpr bool kAddressSanitizer = false;
 bool InstallSeccomp() {
   scmp_filter_ctx filter = seccomp_init(SCMP_ACT_ERRNO(EPERM));
   if (filter == nullptr) return false;
-  for (int syscall : {SCMP_SYS(read), SCMP_SYS(write), SCMP_SYS(exit), SCMP_SYS(exit_group),
-                      SCMP_SYS(brk), SCMP_SYS(mmap), SCMP_SYS(munmap), SCMP_SYS(mremap),
-                      SCMP_SYS(mprotect), SCMP_SYS(madvise), SCMP_SYS(rt_sigreturn),
-                      SCMP_SYS(rt_sigprocmask), SCMP_SYS(clock_gettime), SCMP_SYS(gettimeofday),
-                      SCMP_SYS(time), SCMP_SYS(futex), SCMP_SYS(getpid), SCMP_SYS(gettid),
-                      SCMP_SYS(fstat), SCMP_SYS(newfstatat)}) {
+  for (int syscall : {SCMP_SYS(read),          SCMP_SYS(write),        SCMP_SYS(exit),
+                      SCMP_SYS(exit_group),    SCMP_SYS(brk),          SCMP_SYS(mmap),
+                      SCMP_SYS(munmap),        SCMP_SYS(mremap),       SCMP_SYS(mprotect),
+                      SCMP_SYS(madvise),       SCMP_SYS(rt_sigreturn), SCMP_SYS(rt_sigprocmask),
+                      SCMP_SYS(clock_gettime), SCMP_SYS(gettimeofday), SCMP_SYS(time),
+                      SCMP_SYS(futex),         SCMP_SYS(getpid),       SCMP_SYS(gettid),
+                      SCMP_SYS(fstat),         SCMP_SYS(newfstatat)}) {
     if (seccomp_rule_add(filter, SCMP_ACT_ALLOW, syscall, 0) != 0) {
       seccomp_release(filter);
       return false;
@@ -212,8 +213,7 @@ bool InstallSeccomp() {
   setrlimit(RLIMIT_CPU, &limit);
   tzset();  // read the time zone before files become unreadable
 
-  duk_context* ctx =
-      duk_create_heap(CountingAlloc, CountingRealloc, CountingFree, nullptr, Fatal);
+  duk_context* ctx = duk_create_heap(CountingAlloc, CountingRealloc, CountingFree, nullptr, Fatal);
   if (ctx == nullptr) {
     Send(kScriptError, "cannot create the PAC engine");
     _exit(2);
@@ -271,8 +271,7 @@ bool InstallSeccomp() {
       Send(kQueryError, absl::StrCat(function, " threw: ", duk_safe_to_string(ctx, -1)));
     } else if (!duk_is_string(ctx, -1)) {
       Send(kQueryError, absl::StrCat(function, " returned ",
-                                     duk_is_null_or_undefined(ctx, -1) ? "nothing"
-                                                                       : "a non-string",
+                                     duk_is_null_or_undefined(ctx, -1) ? "nothing" : "a non-string",
                                      ", not a proxy list"));
     } else {
       duk_size_t size = 0;
@@ -323,8 +322,8 @@ absl::StatusOr<PacEvaluation> EvaluatePac(const std::string& script,
                                           const std::vector<PacQuery>& queries,
                                           const PacOptions& options) {
   if (script.size() > kMaxScriptBytes) {
-    return absl::InvalidArgumentError(absl::StrCat("the PAC file is larger than ",
-                                                   kMaxScriptBytes >> 20, " MB"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("the PAC file is larger than ", kMaxScriptBytes >> 20, " MB"));
   }
   int to_parent[2], to_child[2];
   if (pipe2(to_parent, O_CLOEXEC) != 0) return absl::InternalError("pipe failed");
@@ -346,7 +345,8 @@ absl::StatusOr<PacEvaluation> EvaluatePac(const std::string& script,
   close(to_parent[1]);
   close(to_child[0]);
   // A child that dies mid-write must not kill us with SIGPIPE.
-  struct sigaction ignore_pipe {}, previous_pipe {};
+  struct sigaction ignore_pipe {
+  }, previous_pipe{};
   ignore_pipe.sa_handler = SIG_IGN;
   sigaction(SIGPIPE, &ignore_pipe, &previous_pipe);
 
@@ -359,16 +359,24 @@ absl::StatusOr<PacEvaluation> EvaluatePac(const std::string& script,
     std::string payload;
     if (!ReadMessage(to_parent[0], deadline, &type, &payload, &timed_out)) break;
     switch (type) {
-      case kAnswer: evaluation.answers.push_back({payload}); break;
+      case kAnswer:
+        evaluation.answers.push_back({payload});
+        break;
       case kQueryError:
         evaluation.answers.push_back({absl::InvalidArgumentError(payload)});
         break;
-      case kAlert: evaluation.alerts.push_back(payload); break;
-      case kScriptError: failure = absl::InvalidArgumentError(payload); break;
+      case kAlert:
+        evaluation.alerts.push_back(payload);
+        break;
+      case kScriptError:
+        failure = absl::InvalidArgumentError(payload);
+        break;
       case kNoMemory:
-        failure = absl::ResourceExhaustedError(absl::StrCat(
-            "the PAC file used more than ", options.memory_limit >> 20, " MB of memory and was "
-            "stopped (", payload, ")"));
+        failure = absl::ResourceExhaustedError(absl::StrCat("the PAC file used more than ",
+                                                            options.memory_limit >> 20,
+                                                            " MB of memory and was "
+                                                            "stopped (",
+                                                            payload, ")"));
         break;
       case kResolve: {
         // DNS time is ours, not the script's: it does not count against
@@ -379,8 +387,9 @@ absl::StatusOr<PacEvaluation> EvaluatePac(const std::string& script,
           addresses = options.resolve(payload.substr(1), payload[0] == '1');
         }
         const bool all = payload[0] == '1';
-        const std::string answer =
-            addresses.empty() ? "" : all ? absl::StrJoin(addresses, ";") : addresses.front();
+        const std::string answer = addresses.empty() ? ""
+                                   : all             ? absl::StrJoin(addresses, ";")
+                                                     : addresses.front();
         const uint32_t size = static_cast<uint32_t>(answer.size());
         if (!WriteAll(to_child[1], reinterpret_cast<const char*>(&size), 4) ||
             !WriteAll(to_child[1], answer.data(), answer.size())) {
@@ -389,8 +398,12 @@ absl::StatusOr<PacEvaluation> EvaluatePac(const std::string& script,
         deadline += absl::Now() - asked;
         break;
       }
-      case kDone: done = true; break;
-      default: failure = absl::InternalError("the PAC sandbox sent garbage"); break;
+      case kDone:
+        done = true;
+        break;
+      default:
+        failure = absl::InternalError("the PAC sandbox sent garbage");
+        break;
     }
   }
   if (!done) kill(pid, SIGKILL);
@@ -403,14 +416,14 @@ absl::StatusOr<PacEvaluation> EvaluatePac(const std::string& script,
 
   if (!failure.ok()) return failure;
   if (timed_out || (WIFSIGNALED(status) && WTERMSIG(status) == SIGXCPU)) {
-    return absl::DeadlineExceededError(absl::StrCat(
-        "the PAC file ran longer than ", absl::FormatDuration(options.time_limit),
-        " (an endless loop?) and was stopped"));
+    return absl::DeadlineExceededError(absl::StrCat("the PAC file ran longer than ",
+                                                    absl::FormatDuration(options.time_limit),
+                                                    " (an endless loop?) and was stopped"));
   }
   if (!done) {
-    return absl::InternalError(absl::StrCat(
-        "the PAC sandbox ended unexpectedly",
-        WIFSIGNALED(status) ? absl::StrCat(" (signal ", WTERMSIG(status), ")") : ""));
+    return absl::InternalError(
+        absl::StrCat("the PAC sandbox ended unexpectedly",
+                     WIFSIGNALED(status) ? absl::StrCat(" (signal ", WTERMSIG(status), ")") : ""));
   }
   if (evaluation.answers.size() != queries.size()) {
     return absl::InternalError("the PAC sandbox did not answer every query");

@@ -38,7 +38,7 @@ struct PacAnswer {
 };
 
 struct PacEvaluation {
-  std::vector<PacAnswer> answers;  // one per query, in order
+  std::vector<PacAnswer> answers;   // one per query, in order
   std::vector<std::string> alerts;  // alert() messages (bounded)
 };
 
@@ -57,9 +57,9 @@ struct PacOptions {
 
 // Evaluates `script` for every query. Errors that spoil the whole script
 // come back as the status: INVALID_ARGUMENT (not JavaScript, no
-// FindProxyForURL, or larger than kMaxPacBytes), DEADLINE_EXCEEDED (ran longer than the time limit),
-// RESOURCE_EXHAUSTED (more memory than the limit), INTERNAL (the sandbox
-// itself failed). Each message says what happened in plain words.
+// FindProxyForURL, or larger than kMaxPacBytes), DEADLINE_EXCEEDED (ran longer than the time
+// limit), RESOURCE_EXHAUSTED (more memory than the limit), INTERNAL (the sandbox itself failed).
+// Each message says what happened in plain words.
 absl::StatusOr<PacEvaluation> EvaluatePac(const std::string& script,
                                           const std::vector<PacQuery>& queries,
                                           const PacOptions& options);

@@ -33,7 +33,8 @@ TEST(PacResultTest, OrderedRoutesTolerantOfCaseAndSpacing) {
 }
 
 TEST(PacResultTest, EveryTypeWithItsDefaultPort) {
-  PacResult r = ParsePacResult("HTTP h; HTTPS s; SOCKS a; SOCKS4 b:9; SOCKS5 c; PROXY [2001:db8::1]:3128");
+  PacResult r =
+      ParsePacResult("HTTP h; HTTPS s; SOCKS a; SOCKS4 b:9; SOCKS5 c; PROXY [2001:db8::1]:3128");
   ASSERT_EQ(r.routes.size(), 6u);
   EXPECT_EQ(r.routes[0].proxy.kind, v1::ROUTE_KIND_HTTP_CONNECT);
   EXPECT_EQ(r.routes[1].proxy.kind, v1::ROUTE_KIND_HTTPS_PROXY);
@@ -47,13 +48,14 @@ TEST(PacResultTest, EveryTypeWithItsDefaultPort) {
 }
 
 TEST(PacResultTest, UnknownAndMalformedEntriesAreWarningsNotErrors) {
-  PacResult r = ParsePacResult("FTP f:21; PROXY; PROXY a:99999; PROXY b:80 extra; PROXY ok:1; DIRECT x");
+  PacResult r =
+      ParsePacResult("FTP f:21; PROXY; PROXY a:99999; PROXY b:80 extra; PROXY ok:1; DIRECT x");
   ASSERT_EQ(r.routes.size(), 2u);
   EXPECT_EQ(r.routes[0].proxy.host, "ok");
   EXPECT_TRUE(r.routes[1].direct);
   EXPECT_EQ(r.warnings.size(), 5u);
   EXPECT_THAT(r.warnings[0], HasSubstr("unknown type \"FTP\""));
-  EXPECT_TRUE(ParsePacResult("").routes[0].direct);      // empty means DIRECT
+  EXPECT_TRUE(ParsePacResult("").routes[0].direct);  // empty means DIRECT
   EXPECT_TRUE(ParsePacResult(" ; ; ").routes[0].direct);
   EXPECT_TRUE(ParsePacResult("garbage").routes.empty());  // the caller still tries DIRECT
 }
@@ -118,7 +120,7 @@ TEST(PacHelpersTest, DocumentedSemantics) {
       {"isInNet('10.20.30.41', '10.20.30.40', '255.255.255.255')", "false"},
       {"isInNet('192.168.1.1', '0.0.0.0', '0.0.0.0')", "true"},
       {"isInNet('intranet.corp.example', '10.0.0.0', '255.0.0.0')", "true"},  // resolves
-      {"isInNet('10.1.1.1', '10.0.0.0', '255.0.0')", "false"},  // malformed mask
+      {"isInNet('10.1.1.1', '10.0.0.0', '255.0.0')", "false"},                // malformed mask
       {"myIpAddress()", "10.1.2.3"},
       {"myIpAddressEx()", "10.1.2.3;fd00::3;127.0.0.1"},
       {"dnsResolveEx('dual.example')", "198.51.100.1;2001:db8::7"},
@@ -235,9 +237,10 @@ TEST(PacHostileTest, UnboundedAllocationIsStoppedAtTheMemoryLimit) {
 }
 
 TEST(PacHostileTest, DeepRecursionIsAnErrorForThatQuery) {
-  auto result = EvaluatePac("function f(n) { return f(n + 1) + 1; }\n"
-                            "function FindProxyForURL(u, h) { return f(0); }",
-                            {{"https://r/", "r"}}, TestOptions());
+  auto result = EvaluatePac(
+      "function f(n) { return f(n + 1) + 1; }\n"
+      "function FindProxyForURL(u, h) { return f(0); }",
+      {{"https://r/", "r"}}, TestOptions());
   ASSERT_TRUE(result.ok()) << result.status();
   EXPECT_THAT(result->answers[0].result.status().message(), HasSubstr("threw: RangeError"));
 }
@@ -257,10 +260,10 @@ TEST(PacHostileTest, NoFileNetworkOrModuleApisExist) {
 TEST(PacHostileTest, BrokenScriptsGiveClearErrors) {
   EXPECT_THAT(EvalOne("<html>not javascript</html>", "https://r/", "r"),
               HasSubstr("status: the PAC file does not run: SyntaxError"));
-  EXPECT_THAT(EvalOne("var x = 1;", "https://r/", "r"),
-              HasSubstr("defines no FindProxyForURL"));
-  EXPECT_THAT(EvalOne("function FindProxyForURL(u, h) { throw new Error('boom'); }", "https://r/", "r"),
-              HasSubstr("threw: Error: boom"));
+  EXPECT_THAT(EvalOne("var x = 1;", "https://r/", "r"), HasSubstr("defines no FindProxyForURL"));
+  EXPECT_THAT(
+      EvalOne("function FindProxyForURL(u, h) { throw new Error('boom'); }", "https://r/", "r"),
+      HasSubstr("threw: Error: boom"));
   EXPECT_THAT(EvalOne("function FindProxyForURL(u, h) { return 42; }", "https://r/", "r"),
               HasSubstr("returned a non-string"));
   EXPECT_THAT(EvalOne("function FindProxyForURL(u, h) { return null; }", "https://r/", "r"),

@@ -28,8 +28,7 @@ Route ProxyRoute(const ProxyUrl& url, v1::ProxySource source, std::string source
   return route;
 }
 
-std::vector<PlannedAttempt> Plan(const v1::Catalogue& catalogue,
-                                 const std::vector<Route>& routes,
+std::vector<PlannedAttempt> Plan(const v1::Catalogue& catalogue, const std::vector<Route>& routes,
                                  const std::vector<uint16_t>& allowed_ports) {
   auto allowed = [&](uint32_t port) {
     return allowed_ports.empty() ||
@@ -49,8 +48,7 @@ std::vector<PlannedAttempt> Plan(const v1::Catalogue& catalogue,
       for (const v1::Region& region : catalogue.regions()) {
         for (const v1::Relay& relay : region.relays()) {
           if (rank >= relay.ports_size() || !allowed(relay.ports(rank))) continue;
-          std::vector<std::string> destinations(relay.addresses().begin(),
-                                                relay.addresses().end());
+          std::vector<std::string> destinations(relay.addresses().begin(), relay.addresses().end());
           if (destinations.empty()) destinations.push_back(relay.host());
           for (const std::string& address : destinations) {
             PlannedAttempt attempt;

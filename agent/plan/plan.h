@@ -46,8 +46,7 @@ struct PlannedAttempt {
 // Plans attempts for every relay address and port of `catalogue` over every
 // route of `routes` (in their preference order). Ports are limited to
 // `allowed_ports` when it is not empty. `routes` must outlive the result.
-std::vector<PlannedAttempt> Plan(const v1::Catalogue& catalogue,
-                                 const std::vector<Route>& routes,
+std::vector<PlannedAttempt> Plan(const v1::Catalogue& catalogue, const std::vector<Route>& routes,
                                  const std::vector<uint16_t>& allowed_ports = {});
 
 }  // namespace relayscope::agent

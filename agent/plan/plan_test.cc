@@ -9,11 +9,33 @@ namespace {
 v1::Catalogue Seed() {
   v1::Catalogue c;
   google::protobuf::TextFormat::ParseFromString(R"pb(
-    regions { id: "americas" relays { id: "americas-1" host: "aos.us.ihost.com"
-                                      addresses: "72.15.208.234" ports: [8200, 80] } }
-    regions { id: "emea" relays { id: "emea-1" addresses: "81.144.208.229" ports: [8200, 443, 80] } }
-    regions { id: "apac" relays { id: "apac-1" host: "apac.example" ports: [8200, 443, 80] } }
-  )pb", &c);
+                                                  regions {
+                                                    id: "americas"
+                                                    relays {
+                                                      id: "americas-1"
+                                                      host: "aos.us.ihost.com"
+                                                      addresses: "72.15.208.234"
+                                                      ports: [ 8200, 80 ]
+                                                    }
+                                                  }
+                                                  regions {
+                                                    id: "emea"
+                                                    relays {
+                                                      id: "emea-1"
+                                                      addresses: "81.144.208.229"
+                                                      ports: [ 8200, 443, 80 ]
+                                                    }
+                                                  }
+                                                  regions {
+                                                    id: "apac"
+                                                    relays {
+                                                      id: "apac-1"
+                                                      host: "apac.example"
+                                                      ports: [ 8200, 443, 80 ]
+                                                    }
+                                                  }
+                                                )pb",
+                                                &c);
   return c;
 }
 
@@ -32,9 +54,9 @@ TEST(Plan, CoversEveryRelayPortAndRouteBreadthFirst) {
   std::vector<std::string> first;
   for (size_t i = 0; i < 6; ++i) first.push_back(Key(plan[i]));
   // Every region's preferred port over every route before any second port.
-  EXPECT_EQ(first, (std::vector<std::string>{
-                       "americas-1:8200:proxy", "emea-1:8200:proxy", "apac-1:8200:proxy",
-                       "americas-1:8200:direct", "emea-1:8200:direct", "apac-1:8200:direct"}));
+  EXPECT_EQ(first, (std::vector<std::string>{"americas-1:8200:proxy", "emea-1:8200:proxy",
+                                             "apac-1:8200:proxy", "americas-1:8200:direct",
+                                             "emea-1:8200:direct", "apac-1:8200:direct"}));
   EXPECT_EQ(Key(plan[6]), "americas-1:80:proxy");
   EXPECT_EQ(Key(plan.back()), "apac-1:80:direct");
 }

@@ -35,11 +35,21 @@ absl::StatusOr<std::string> PercentDecode(absl::string_view in) {
 std::string ProxyUrl::Redacted() const {
   std::string scheme;
   switch (kind) {
-    case v1::ROUTE_KIND_HTTPS_PROXY: scheme = "https"; break;
-    case v1::ROUTE_KIND_SOCKS4: scheme = "socks4"; break;
-    case v1::ROUTE_KIND_SOCKS4A: scheme = "socks4a"; break;
-    case v1::ROUTE_KIND_SOCKS5: scheme = remote_dns ? "socks5h" : "socks5"; break;
-    default: scheme = "http"; break;
+    case v1::ROUTE_KIND_HTTPS_PROXY:
+      scheme = "https";
+      break;
+    case v1::ROUTE_KIND_SOCKS4:
+      scheme = "socks4";
+      break;
+    case v1::ROUTE_KIND_SOCKS4A:
+      scheme = "socks4a";
+      break;
+    case v1::ROUTE_KIND_SOCKS5:
+      scheme = remote_dns ? "socks5h" : "socks5";
+      break;
+    default:
+      scheme = "http";
+      break;
   }
   const std::string user_info =
       username.empty() ? "" : absl::StrCat(username, password.empty() ? "" : ":****", "@");
@@ -124,8 +134,8 @@ absl::StatusOr<ProxyUrl> ParseProxyUrl(absl::string_view text) {
   if (url.host.empty()) return absl::InvalidArgumentError("proxy URL has no host");
   for (char c : url.host) {
     if (!(absl::ascii_isalnum(c) || c == '.' || c == '-' || c == ':' || c == '_')) {
-      return absl::InvalidArgumentError(absl::StrCat("invalid character in proxy host \"",
-                                                     url.host, "\""));
+      return absl::InvalidArgumentError(
+          absl::StrCat("invalid character in proxy host \"", url.host, "\""));
     }
   }
   uint32_t port = default_port;

@@ -39,9 +39,9 @@ TEST(ProxyUrl, DecodesCredentialsAndNeverShowsThePassword) {
 }
 
 TEST(ProxyUrl, RejectsWhatCannotBeAProxy) {
-  for (const char* bad : {"", "ftp://p:21", "http://:3128", "http://p:0", "http://p:99999",
-                          "http://p:abc", "fe80::1:3128", "http://[::1", "http://a b:1",
-                          "http://u:%zz@p:1"}) {
+  for (const char* bad :
+       {"", "ftp://p:21", "http://:3128", "http://p:0", "http://p:99999", "http://p:abc",
+        "fe80::1:3128", "http://[::1", "http://a b:1", "http://u:%zz@p:1"}) {
     EXPECT_FALSE(ParseProxyUrl(bad).ok()) << bad;
   }
   EXPECT_EQ(ParseProxyUrl("ftp://p").status().message(), "unknown proxy scheme \"ftp\"");

@@ -1,20 +1,20 @@
 #include "agent/report/report_writer.h"
 
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 
-#include <unistd.h>
-
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "agent/report/verdict.h"
-#include "google/protobuf/util/json_util.h"
-#include "google/protobuf/util/time_util.h"
 #include "common/files.h"
 #include "common/status_macros.h"
+#include "google/protobuf/util/json_util.h"
+#include "google/protobuf/util/time_util.h"
 
 namespace relayscope::agent {
 namespace {
@@ -32,17 +32,15 @@ std::string SeedTime(const google::protobuf::Timestamp& ts) {
   return absl::FormatTime("%Y.%m.%d-%H:%M:%S", t, absl::LocalTimeZone());
 }
 
-int64_t Millis(const google::protobuf::Duration& d) {
-  return TimeUtil::DurationToMilliseconds(d);
-}
+int64_t Millis(const google::protobuf::Duration& d) { return TimeUtil::DurationToMilliseconds(d); }
 
 std::string PhaseSummary(const v1::Attempt& a) {
   std::vector<std::string> parts;
   for (const v1::PhaseTiming& p : a.phases()) {
     std::string name = v1::Phase_Name(p.phase()).substr(6);  // drop "PHASE_"
     for (char& c : name) c = static_cast<char>(std::tolower(c));
-    parts.push_back(absl::StrCat(name, "=", Millis(p.duration()), "ms",
-                                 p.completed() ? "" : "(failed)"));
+    parts.push_back(
+        absl::StrCat(name, "=", Millis(p.duration()), "ms", p.completed() ? "" : "(failed)"));
   }
   return absl::StrJoin(parts, " ");
 }
@@ -61,10 +59,14 @@ std::string Evidence(const v1::Attempt& a) {
 
 const char* StatusWord(v1::VerdictStatus status) {
   switch (status) {
-    case v1::VERDICT_STATUS_REACHABLE: return "REACHABLE";
-    case v1::VERDICT_STATUS_DEGRADED: return "DEGRADED";
-    case v1::VERDICT_STATUS_UNREACHABLE: return "UNREACHABLE";
-    default: return "UNKNOWN";
+    case v1::VERDICT_STATUS_REACHABLE:
+      return "REACHABLE";
+    case v1::VERDICT_STATUS_DEGRADED:
+      return "DEGRADED";
+    case v1::VERDICT_STATUS_UNREACHABLE:
+      return "UNREACHABLE";
+    default:
+      return "UNKNOWN";
   }
 }
 
@@ -75,12 +77,23 @@ std::string HtmlEscape(absl::string_view text) {
   out.reserve(text.size());
   for (char c : text) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -93,8 +106,7 @@ std::string RenderText(const v1::SessionReport& report,
     absl::StrAppend(&out, "[", SeedTime(when), "]-->", text, "\n");
   };
   line(report.start_time(), absl::StrCat("relayscope ", report.agent().version(), " session ",
-                                         report.session_id(), ", catalogue ",
-                                         report.catalogue()));
+                                         report.session_id(), ", catalogue ", report.catalogue()));
   for (const v1::DiscoveredProxy& p : report.proxies()) {
     line(report.start_time(),
          absl::StrCat("Proxy ", p.proxy().host(), ":", p.proxy().port(), " (",
@@ -110,8 +122,8 @@ std::string RenderText(const v1::SessionReport& report,
         line(a.start_time(), absl::StrCat("    Y  = ", it->second.y_hex, " (256 bytes)"));
         line(a.start_time(), absl::StrCat("    P  = RFC 3526 group 14 (256 bytes)"));
         line(a.start_time(), absl::StrCat("    R1 = ", it->second.r1_hex, " (256 bytes)"));
-        line(a.start_time(), absl::StrCat("    R2 <- ", it->second.reply_bytes, " bytes: ",
-                                          it->second.reply_hex));
+        line(a.start_time(),
+             absl::StrCat("    R2 <- ", it->second.reply_bytes, " bytes: ", it->second.reply_hex));
       }
     }
     std::string result = absl::StrCat("[", a.sequence(), "] ", DescribeAttempt(a), ": ",
@@ -145,16 +157,17 @@ std::string RenderHtml(const v1::SessionReport& report) {
       "</style></head><body>\n<h1>relayscope connection report</h1>\n<p>Session <code>",
       HtmlEscape(report.session_id()), "</code>, agent ", HtmlEscape(report.agent().version()),
       " on ", HtmlEscape(report.agent().os()), ", catalogue ", HtmlEscape(report.catalogue()),
-      ".</p>\n<p class=\"verdict ",
-      v.status() == v1::VERDICT_STATUS_UNREACHABLE ? "bad" : "ok", "\">",
-      StatusWord(v.status()), ": ", HtmlEscape(v.summary()), "</p>\n");
+      ".</p>\n<p class=\"verdict ", v.status() == v1::VERDICT_STATUS_UNREACHABLE ? "bad" : "ok",
+      "\">", StatusWord(v.status()), ": ", HtmlEscape(v.summary()), "</p>\n");
   if (!v.working().empty()) {
     absl::StrAppend(&out, "<h2>What works</h2><ul>\n");
-    for (const std::string& w : v.working()) absl::StrAppend(&out, "<li>", HtmlEscape(w), "</li>\n");
+    for (const std::string& w : v.working())
+      absl::StrAppend(&out, "<li>", HtmlEscape(w), "</li>\n");
     absl::StrAppend(&out, "</ul>\n");
   }
   if (!v.blockers().empty()) {
-    absl::StrAppend(&out, "<h2>What is blocked</h2><table><tr><th>What</th><th>What to do</th></tr>\n");
+    absl::StrAppend(&out,
+                    "<h2>What is blocked</h2><table><tr><th>What</th><th>What to do</th></tr>\n");
     for (const v1::Blocker& b : v.blockers()) {
       absl::StrAppend(&out, "<tr><td>", HtmlEscape(b.explanation()), "</td><td>",
                       HtmlEscape(b.advice()), "</td></tr>\n");
@@ -165,14 +178,13 @@ std::string RenderHtml(const v1::SessionReport& report) {
                   "<h2>Every attempt</h2><table><tr><th>#</th><th>Time</th><th>Relay</th>"
                   "<th>Route</th><th>Outcome</th><th>Phases</th><th>Evidence</th></tr>\n");
   for (const v1::Attempt& a : report.attempts()) {
-    absl::StrAppend(&out, "<tr><td>", a.sequence(), "</td><td>",
-                    HtmlEscape(FormatTime(a.start_time())), "</td><td>",
-                    HtmlEscape(absl::StrCat(a.relay(), " ", a.address(), ":", a.port())),
-                    "</td><td>", HtmlEscape(DescribeRoute(a)), "</td><td class=\"",
-                    a.outcome() == v1::OUTCOME_OK ? "ok" : "bad", "\">",
-                    HtmlEscape(DescribeOutcome(a.outcome())), "</td><td>",
-                    HtmlEscape(PhaseSummary(a)), "</td><td><code>", HtmlEscape(Evidence(a)),
-                    "</code></td></tr>\n");
+    absl::StrAppend(
+        &out, "<tr><td>", a.sequence(), "</td><td>", HtmlEscape(FormatTime(a.start_time())),
+        "</td><td>", HtmlEscape(absl::StrCat(a.relay(), " ", a.address(), ":", a.port())),
+        "</td><td>", HtmlEscape(DescribeRoute(a)), "</td><td class=\"",
+        a.outcome() == v1::OUTCOME_OK ? "ok" : "bad", "\">",
+        HtmlEscape(DescribeOutcome(a.outcome())), "</td><td>", HtmlEscape(PhaseSummary(a)),
+        "</td><td><code>", HtmlEscape(Evidence(a)), "</code></td></tr>\n");
   }
   absl::StrAppend(&out, "</table>\n</body></html>\n");
   return out;

@@ -38,9 +38,9 @@ std::string HtmlEscape(absl::string_view text);
 // written to a temporary name and renamed, so a full disk leaves no partial
 // report. Returns the paths, or UNAVAILABLE / RESOURCE_EXHAUSTED naming the
 // file that could not be written.
-absl::StatusOr<ReportPaths> WriteReports(
-    const v1::SessionReport& report, const std::string& directory,
-    const std::map<uint64_t, AttemptTrace>* traces = nullptr);
+absl::StatusOr<ReportPaths> WriteReports(const v1::SessionReport& report,
+                                         const std::string& directory,
+                                         const std::map<uint64_t, AttemptTrace>* traces = nullptr);
 
 }  // namespace relayscope::agent
 

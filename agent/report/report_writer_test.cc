@@ -69,8 +69,8 @@ TEST(ReportWriter, JsonUsesProtoFieldNames) {
 }
 
 TEST(ReportWriter, WritesAllThreeFilesWithoutLeavingTemporaries) {
-  const std::string dir =
-      std::filesystem::temp_directory_path() / ("relayscope-report-test-" + std::to_string(getpid()));
+  const std::string dir = std::filesystem::temp_directory_path() /
+                          ("relayscope-report-test-" + std::to_string(getpid()));
   auto paths = WriteReports(InterceptedReport(), dir + "/nested");
   ASSERT_TRUE(paths.ok()) << paths.status();
   EXPECT_EQ(paths->html, dir + "/nested/connrpt.html");

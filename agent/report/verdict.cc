@@ -27,9 +27,7 @@ std::string SourceName(v1::ProxySource source) {
   return absl::AsciiStrToLower(name);
 }
 
-int64_t Millis(const google::protobuf::Duration& d) {
-  return TimeUtil::DurationToMilliseconds(d);
-}
+int64_t Millis(const google::protobuf::Duration& d) { return TimeUtil::DurationToMilliseconds(d); }
 
 // Why the route failed, for the explanation sentence.
 std::string Explain(const v1::Attempt& a) {
@@ -40,8 +38,7 @@ std::string Explain(const v1::Attempt& a) {
     case v1::OUTCOME_DNS_FAILURE:
       return absl::StrCat("The name could not be resolved", via, " (", a.detail(), ").");
     case v1::OUTCOME_CONNECT_TIMEOUT:
-      return absl::StrCat("No answer from ", target, via, " within ",
-                          Millis(a.total_duration()),
+      return absl::StrCat("No answer from ", target, via, " within ", Millis(a.total_duration()),
                           " ms: a firewall is silently dropping this traffic.");
     case v1::OUTCOME_CONNECTION_REFUSED:
       return absl::StrCat(target, via,
@@ -85,8 +82,8 @@ std::string Explain(const v1::Attempt& a) {
                           ", but no handshake reply came back: a device in the path holds "
                           "the traffic.");
     case v1::OUTCOME_HANDSHAKE_INVALID:
-      return absl::StrCat("The reply from ", target, via,
-                          " was truncated or altered in transit (", a.detail(), ").");
+      return absl::StrCat("The reply from ", target, via, " was truncated or altered in transit (",
+                          a.detail(), ").");
     default:
       return a.detail();
   }
@@ -100,8 +97,7 @@ std::string Advise(const v1::Attempt& a) {
     case v1::OUTCOME_CONNECT_TIMEOUT:
     case v1::OUTCOME_CONNECTION_REFUSED:
     case v1::OUTCOME_CONNECTION_RESET:
-      return absl::StrCat("Ask the network administrator to allow outbound TCP to ",
-                          target, ".");
+      return absl::StrCat("Ask the network administrator to allow outbound TCP to ", target, ".");
     case v1::OUTCOME_HOST_UNREACHABLE:
     case v1::OUTCOME_NETWORK_UNREACHABLE:
       return "Check the routing, VPN or default gateway of this machine.";
@@ -139,12 +135,24 @@ std::string DescribeRoute(const v1::Attempt& a) {
   if (a.route_kind() == v1::ROUTE_KIND_DIRECT || !a.has_proxy()) return "direct";
   std::string kind;
   switch (a.route_kind()) {
-    case v1::ROUTE_KIND_HTTP_CONNECT: kind = "HTTP proxy"; break;
-    case v1::ROUTE_KIND_HTTPS_PROXY: kind = "HTTPS proxy"; break;
-    case v1::ROUTE_KIND_SOCKS4: kind = "SOCKS4 proxy"; break;
-    case v1::ROUTE_KIND_SOCKS4A: kind = "SOCKS4a proxy"; break;
-    case v1::ROUTE_KIND_SOCKS5: kind = "SOCKS5 proxy"; break;
-    default: kind = "proxy"; break;
+    case v1::ROUTE_KIND_HTTP_CONNECT:
+      kind = "HTTP proxy";
+      break;
+    case v1::ROUTE_KIND_HTTPS_PROXY:
+      kind = "HTTPS proxy";
+      break;
+    case v1::ROUTE_KIND_SOCKS4:
+      kind = "SOCKS4 proxy";
+      break;
+    case v1::ROUTE_KIND_SOCKS4A:
+      kind = "SOCKS4a proxy";
+      break;
+    case v1::ROUTE_KIND_SOCKS5:
+      kind = "SOCKS5 proxy";
+      break;
+    default:
+      kind = "proxy";
+      break;
   }
   std::string out = absl::StrCat(kind, " ", HostPort(a.proxy().host(), a.proxy().port()));
   if (a.proxy().source() != v1::PROXY_SOURCE_UNSPECIFIED) {
@@ -156,8 +164,7 @@ std::string DescribeRoute(const v1::Attempt& a) {
 }
 
 std::string DescribeAttempt(const v1::Attempt& a) {
-  return absl::StrCat(a.relay(), " ", HostPort(a.address(), a.port()), " via ",
-                      DescribeRoute(a));
+  return absl::StrCat(a.relay(), " ", HostPort(a.address(), a.port()), " via ", DescribeRoute(a));
 }
 
 v1::Verdict ComputeVerdict(const v1::Catalogue& catalogue,
@@ -175,8 +182,8 @@ v1::Verdict ComputeVerdict(const v1::Catalogue& catalogue,
     return Millis(x->total_duration()) < Millis(y->total_duration());
   });
   for (const v1::Attempt* a : ok) {
-    verdict.add_working(absl::StrCat(DescribeAttempt(*a), " (", Millis(a->total_duration()),
-                                     " ms)"));
+    verdict.add_working(
+        absl::StrCat(DescribeAttempt(*a), " (", Millis(a->total_duration()), " ms)"));
   }
 
   // One blocker per distinct (port, route, outcome, evidence); when it hit
@@ -193,7 +200,7 @@ v1::Verdict ComputeVerdict(const v1::Catalogue& catalogue,
         .push_back(&a);
   }
   std::vector<std::pair<Key, std::vector<const v1::Attempt*>>> ordered(failures.begin(),
-                                                                        failures.end());
+                                                                       failures.end());
   // Most widespread first.
   std::stable_sort(ordered.begin(), ordered.end(),
                    [](const auto& x, const auto& y) { return x.second.size() > y.second.size(); });
@@ -217,9 +224,9 @@ v1::Verdict ComputeVerdict(const v1::Catalogue& catalogue,
         if (a->outcome() == v1::OUTCOME_CONNECT_TIMEOUT ||
             a->outcome() == v1::OUTCOME_CONNECTION_REFUSED ||
             a->outcome() == v1::OUTCOME_CONNECTION_RESET) {
-          blocker->set_advice(absl::StrCat(
-              "Ask the network administrator to allow outbound TCP port ", a->port(),
-              " to the relay addresses (", absl::StrJoin(addresses, ", "), ")."));
+          blocker->set_advice(
+              absl::StrCat("Ask the network administrator to allow outbound TCP port ", a->port(),
+                           " to the relay addresses (", absl::StrJoin(addresses, ", "), ")."));
         }
         break;
       }
@@ -236,8 +243,7 @@ v1::Verdict ComputeVerdict(const v1::Catalogue& catalogue,
   } else if (working == 0) {
     verdict.set_status(v1::VERDICT_STATUS_UNREACHABLE);
     verdict.set_summary(absl::StrCat(
-        "No relay can be reached over any route (", attempts.size(),
-        " attempts). Main cause: ",
+        "No relay can be reached over any route (", attempts.size(), " attempts). Main cause: ",
         verdict.blockers().empty() ? "unknown" : verdict.blockers(0).explanation()));
   } else {
     std::vector<std::string> missing;

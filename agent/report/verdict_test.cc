@@ -12,12 +12,27 @@ using ::testing::HasSubstr;
 v1::Catalogue SeedCatalogue() {
   v1::Catalogue c;
   google::protobuf::TextFormat::ParseFromString(R"pb(
-    name: "aos"
-    regions { id: "americas" display_name: "Americas"
-              relays { id: "americas-1" addresses: "72.15.208.234" ports: [8200, 80] } }
-    regions { id: "emea" display_name: "EMEA"
-              relays { id: "emea-1" addresses: "81.144.208.229" ports: [8200, 443, 80] } }
-  )pb", &c);
+                                                  name: "aos"
+                                                  regions {
+                                                    id: "americas"
+                                                    display_name: "Americas"
+                                                    relays {
+                                                      id: "americas-1"
+                                                      addresses: "72.15.208.234"
+                                                      ports: [ 8200, 80 ]
+                                                    }
+                                                  }
+                                                  regions {
+                                                    id: "emea"
+                                                    display_name: "EMEA"
+                                                    relays {
+                                                      id: "emea-1"
+                                                      addresses: "81.144.208.229"
+                                                      ports: [ 8200, 443, 80 ]
+                                                    }
+                                                  }
+                                                )pb",
+                                                &c);
   return c;
 }
 
@@ -60,8 +75,7 @@ TEST(Verdict, SeedScenarioNamesTheTransparentProxyAndTheDroppedPort) {
   EXPECT_THAT(v.blockers(0).advice(), HasSubstr("72.15.208.234, 81.144.208.229"));
   // Port 80 intercepted on one relay.
   EXPECT_EQ(v.blockers(1).relay(), "emea-1");
-  EXPECT_THAT(v.blockers(1).explanation(),
-              HasSubstr("HTTP/1.0 400 Bad Request \"Request Error\""));
+  EXPECT_THAT(v.blockers(1).explanation(), HasSubstr("HTTP/1.0 400 Bad Request \"Request Error\""));
   EXPECT_THAT(v.blockers(1).explanation(), HasSubstr("transparent proxy"));
 }
 
@@ -78,8 +92,8 @@ TEST(Verdict, RegionWithoutAnyWorkingRouteMakesItDegraded) {
 }
 
 TEST(Verdict, NothingWorkingIsUnreachableWithTheMainCause) {
-  v1::Attempt a = MakeAttempt("emea", "emea-1", "81.144.208.229", 443,
-                              v1::OUTCOME_PROXY_AUTH_REQUIRED);
+  v1::Attempt a =
+      MakeAttempt("emea", "emea-1", "81.144.208.229", 443, v1::OUTCOME_PROXY_AUTH_REQUIRED);
   a.set_route_kind(v1::ROUTE_KIND_HTTP_CONNECT);
   a.mutable_proxy()->set_host("127.0.0.9");
   a.mutable_proxy()->set_port(3128);
@@ -112,8 +126,8 @@ TEST(Verdict, ProxyRedirectIsExplainedAsPolicyPage) {
 
 TEST(Verdict, EveryOutcomeHasAnExplanationAndAdvice) {
   for (int o = v1::OUTCOME_DNS_FAILURE; o <= v1::OUTCOME_HANDSHAKE_INVALID; ++o) {
-    v1::Attempt a = MakeAttempt("emea", "emea-1", "81.144.208.229", 80,
-                                static_cast<v1::Outcome>(o));
+    v1::Attempt a =
+        MakeAttempt("emea", "emea-1", "81.144.208.229", 80, static_cast<v1::Outcome>(o));
     v1::Verdict v = ComputeVerdict(SeedCatalogue(), {a});
     ASSERT_EQ(v.blockers_size(), 1) << o;
     EXPECT_FALSE(v.blockers(0).explanation().empty()) << v1::Outcome_Name(o);

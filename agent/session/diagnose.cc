@@ -13,9 +13,7 @@
 #include "common/proto_time.h"
 
 namespace relayscope::agent {
-namespace {
-
-}  // namespace
+namespace {}  // namespace
 
 std::string NewUuid() {
   uint8_t b[16];
@@ -56,8 +54,8 @@ v1::SessionReport Diagnose(const v1::Catalogue& catalogue, const std::vector<Rou
   auto run_one = [&](const PlannedAttempt& planned, const ProxyEndpoint& endpoint,
                      absl::Time deadline) {
     AttemptTrace trace;
-    v1::Attempt attempt = RunAttempt(Destination{planned.address, planned.port}, endpoint,
-                                     deadline, options.traces != nullptr ? &trace : nullptr);
+    v1::Attempt attempt = RunAttempt(Destination{planned.address, planned.port}, endpoint, deadline,
+                                     options.traces != nullptr ? &trace : nullptr);
     if (options.traces != nullptr) {
       absl::MutexLock lock(&trace_mu);
       traces_by_start[{attempt.start_time().seconds(), attempt.start_time().nanos()}] =
@@ -73,8 +71,8 @@ v1::SessionReport Diagnose(const v1::Catalogue& catalogue, const std::vector<Rou
     return attempt;
   };
   // The credentials to use for `route`: asked for once, then remembered.
-  auto credentials_for = [&](const Route* route, bool ask)
-      -> std::optional<std::pair<std::string, std::string>> {
+  auto credentials_for = [&](const Route* route,
+                             bool ask) -> std::optional<std::pair<std::string, std::string>> {
     absl::MutexLock lock(&credentials_mu);
     auto it = credentials.find(route);
     if (it != credentials.end()) return it->second;
@@ -117,10 +115,11 @@ v1::SessionReport Diagnose(const v1::Catalogue& catalogue, const std::vector<Rou
   for (size_t i = 0; i < plan.size(); ++i) {
     if (started[i]) finished.push_back(results[i]);
   }
-  std::stable_sort(finished.begin(), finished.end(), [](const v1::Attempt& a, const v1::Attempt& b) {
-    return std::make_pair(a.start_time().seconds(), a.start_time().nanos()) <
-           std::make_pair(b.start_time().seconds(), b.start_time().nanos());
-  });
+  std::stable_sort(finished.begin(), finished.end(),
+                   [](const v1::Attempt& a, const v1::Attempt& b) {
+                     return std::make_pair(a.start_time().seconds(), a.start_time().nanos()) <
+                            std::make_pair(b.start_time().seconds(), b.start_time().nanos());
+                   });
   for (size_t i = 0; i < finished.size(); ++i) {
     finished[i].set_sequence(i + 1);
     if (options.traces != nullptr) {
@@ -132,9 +131,9 @@ v1::SessionReport Diagnose(const v1::Catalogue& catalogue, const std::vector<Rou
   for (const v1::Attempt& attempt : finished) *report.add_attempts() = attempt;
   *report.mutable_verdict() = ComputeVerdict(catalogue, finished);
   if (const size_t skipped = std::count(started.begin(), started.end(), false); skipped > 0) {
-    report.mutable_verdict()->set_summary(absl::StrFormat(
-        "%s (%d of %d attempts were not started: the time budget ran out.)",
-        report.verdict().summary(), skipped, plan.size()));
+    report.mutable_verdict()->set_summary(
+        absl::StrFormat("%s (%d of %d attempts were not started: the time budget ran out.)",
+                        report.verdict().summary(), skipped, plan.size()));
   }
   *report.mutable_end_time() = ToProtoTimestamp(absl::Now());
   return report;

@@ -1,11 +1,10 @@
 // The seed scenario, end to end on the rig: port 8200 dropped on two relays,
 // "port 80" answered by a transparent proxy, and an HTTP proxy that wants
 // credentials. The diagnosis names each and costs about one timeout.
-#include "agent/session/diagnose.h"
-
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "agent/session/diagnose.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/text_format.h"
 #include "gtest/gtest.h"
@@ -22,10 +21,24 @@ using ::testing::HasSubstr;
 
 constexpr char kCatalogue[] = R"pb(
   name: "seed"
-  regions { id: "americas" display_name: "Americas"
-            relays { id: "americas-1" addresses: "127.0.11.1" ports: [8200, 8080] } }
-  regions { id: "emea" display_name: "EMEA"
-            relays { id: "emea-1" addresses: "127.0.12.1" ports: [8200, 8443, 8080] } }
+  regions {
+    id: "americas"
+    display_name: "Americas"
+    relays {
+      id: "americas-1"
+      addresses: "127.0.11.1"
+      ports: [ 8200, 8080 ]
+    }
+  }
+  regions {
+    id: "emea"
+    display_name: "EMEA"
+    relays {
+      id: "emea-1"
+      addresses: "127.0.12.1"
+      ports: [ 8200, 8443, 8080 ]
+    }
+  }
 )pb";
 
 class SeedScenario : public rig::RigTest {
@@ -36,8 +49,7 @@ class SeedScenario : public rig::RigTest {
     ASSERT_TRUE(google::protobuf::TextFormat::ParseFromString(kCatalogue, &catalogue_));
     relay::RelayOptions options;
     // emea-1:8080 is taken by the transparent proxy below.
-    options.listen = {"127.0.11.1:8200", "127.0.11.1:8080", "127.0.12.1:8200",
-                      "127.0.12.1:8443"};
+    options.listen = {"127.0.11.1:8200", "127.0.11.1:8080", "127.0.12.1:8200", "127.0.12.1:8443"};
     auto relay = relay::RelayServer::Start(options, nullptr);
     ASSERT_TRUE(relay.ok()) << relay.status();
     relay_ = *std::move(relay);

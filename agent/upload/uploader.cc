@@ -172,8 +172,8 @@ UploadResult Upload(const v1::SessionReport& report, const UploadOptions& option
     const grpc::Status status = stream->Finish();
     if (next < pending.size()) {
       result.error = absl::StrCat("collector ", options.target, " unavailable: ",
-                                  status.ok() ? "stream ended early" : status.error_message(),
-                                  " (", status.error_code(), ")");
+                                  status.ok() ? "stream ended early" : status.error_message(), " (",
+                                  status.error_code(), ")");
       // Refusals that a retry cannot fix.
       if (status.error_code() == grpc::StatusCode::UNAUTHENTICATED ||
           status.error_code() == grpc::StatusCode::INVALID_ARGUMENT) {

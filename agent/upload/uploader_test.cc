@@ -45,7 +45,10 @@ class Collector {
  public:
   explicit Collector(int port = 0) {
     google::protobuf::TextFormat::ParseFromString(
-        R"pb(regions { id: "emea" relays { id: "emea-1" addresses: "127.0.0.2" ports: 8200 } })pb",
+        R"pb(regions {
+               id: "emea"
+               relays { id: "emea-1" addresses: "127.0.0.2" ports: 8200 }
+             })pb",
         &catalogue_);
     validator_ = std::make_unique<collector::Validator>(catalogue_);
     tokens_ = std::make_unique<collector::TokenAuthenticator>(
@@ -53,9 +56,8 @@ class Collector {
     store_ = *collector::OpenStore("sqlite::memory:");
     metrics_ = std::make_unique<collector::IngestMetrics>(*registry_);
     limiter_ = std::make_unique<collector::RateLimiter>(1000);
-    service_ = std::make_unique<collector::IngestService>(store_.get(), validator_.get(),
-                                                          tokens_.get(), metrics_.get(),
-                                                          limiter_.get());
+    service_ = std::make_unique<collector::IngestService>(
+        store_.get(), validator_.get(), tokens_.get(), metrics_.get(), limiter_.get());
     grpc::ServerBuilder builder;
     builder.AddListeningPort(absl::StrCat("127.0.0.1:", port), grpc::InsecureServerCredentials(),
                              &port_);
@@ -84,7 +86,8 @@ class UploaderTest : public ::testing::Test {
  protected:
   void SetUp() override {
     spool_ = std::filesystem::temp_directory_path() /
-             absl::StrCat("relayscope-spool-", getpid(), "-", ::testing::UnitTest::GetInstance()->random_seed());
+             absl::StrCat("relayscope-spool-", getpid(), "-",
+                          ::testing::UnitTest::GetInstance()->random_seed());
     std::filesystem::remove_all(spool_);
   }
   void TearDown() override { std::filesystem::remove_all(spool_); }

@@ -2,9 +2,9 @@
 
 #include <unistd.h>
 
+#include "common/files.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "common/files.h"
 
 namespace relayscope::collector {
 namespace {

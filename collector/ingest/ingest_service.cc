@@ -147,7 +147,8 @@ void IngestMetrics::Count(const std::vector<Sample>& samples, const std::vector<
     if (s.connect != nullptr) s.connect->Observe(s.connect_seconds);
     if (s.handshake != nullptr) s.handshake->Observe(s.handshake_seconds);
     const bool same = previous != nullptr && previous->reached == s.reached;
-    if (!(same && previous->region == s.region) && by_region_.Record(s.region, who, s.reached, now)) {
+    if (!(same && previous->region == s.region) &&
+        by_region_.Record(s.region, who, s.reached, now)) {
       SetRegionGauge(*s.region);
     }
     if (!(same && previous->relay == s.relay) && by_relay_.Record(s.relay, who, s.reached, now)) {
@@ -211,7 +212,8 @@ bool RateLimiter::Allow(const std::string& agent_id, absl::Time now) {
     it = buckets_.emplace(agent_id, Bucket{rate_, now}).first;
   }
   Bucket& bucket = it->second;
-  bucket.tokens = std::min(rate_, bucket.tokens + rate_ * absl::ToDoubleSeconds(now - bucket.updated));
+  bucket.tokens =
+      std::min(rate_, bucket.tokens + rate_ * absl::ToDoubleSeconds(now - bucket.updated));
   bucket.updated = now;
   if (bucket.tokens < 1) return false;
   bucket.tokens -= 1;
@@ -277,7 +279,8 @@ class UploadReactor final : public grpc::ServerBidiReactor<v1::UploadRequest, v1
     samples->reserve(static_cast<size_t>(received.size()));
     const absl::Time now = absl::Now();
     for (v1::Attempt& attempt : received) {
-      if (auto rejected = service_.validator_->ValidateAttempt(session.session_id(), now, &attempt)) {
+      if (auto rejected =
+              service_.validator_->ValidateAttempt(session.session_id(), now, &attempt)) {
         *response_.add_rejected() = *rejected;
         continue;
       }
@@ -296,10 +299,9 @@ class UploadReactor final : public grpc::ServerBidiReactor<v1::UploadRequest, v1
           const absl::Time committed = absl::Now();
           service_.metrics_->ObserveCommit(committed - handed_over);
           if (!result.ok()) {
-            service_.metrics_->CountBatch(result.status().code() ==
-                                                  absl::StatusCode::kResourceExhausted
-                                              ? "store_full"
-                                              : "store_error");
+            service_.metrics_->CountBatch(
+                result.status().code() == absl::StatusCode::kResourceExhausted ? "store_full"
+                                                                               : "store_error");
             End(result.status());
             return;
           }

@@ -18,9 +18,15 @@ constexpr char kToken[] = "agent-token-123";
 class IngestServiceTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    google::protobuf::TextFormat::ParseFromString(
-        R"pb(regions { id: "emea" relays { id: "emea-1" addresses: "127.0.0.2" ports: [8200] } })pb",
-        &catalogue_);
+    google::protobuf::TextFormat::ParseFromString(R"pb(regions {
+                                                         id: "emea"
+                                                         relays {
+                                                           id: "emea-1"
+                                                           addresses: "127.0.0.2"
+                                                           ports: [ 8200 ]
+                                                         }
+                                                       })pb",
+                                                  &catalogue_);
     validator_ = std::make_unique<Validator>(catalogue_);
     auto tokens = TokenAuthenticator::Parse("fleet " + Sha256Hex(kToken), "tokens");
     ASSERT_TRUE(tokens.ok());

@@ -21,10 +21,10 @@ TEST(SiteWindow, CountsSitesAndThoseThatReachedPerKeyAsTheyArrive) {
   const SiteWindow::Key emea = {{"relay", "emea-1"}}, apac = {{"relay", "apac-1"}};
   SiteWindow::Slot* e = window.Find(emea);
   SiteWindow::Slot* a = window.Find(apac);
-  EXPECT_EQ(window.Find(emea), e);  // one slot per key, stable
-  EXPECT_TRUE(window.Record(e, "paris", false, kT0));                       // new site
-  EXPECT_TRUE(window.Record(e, "paris", true, kT0 + absl::Seconds(1)));     // now reached
-  EXPECT_FALSE(window.Record(e, "paris", true, kT0 + absl::Seconds(2)));    // nothing new
+  EXPECT_EQ(window.Find(emea), e);                                       // one slot per key, stable
+  EXPECT_TRUE(window.Record(e, "paris", false, kT0));                    // new site
+  EXPECT_TRUE(window.Record(e, "paris", true, kT0 + absl::Seconds(1)));  // now reached
+  EXPECT_FALSE(window.Record(e, "paris", true, kT0 + absl::Seconds(2)));  // nothing new
   EXPECT_TRUE(window.Record(e, "lyon", false, kT0));
   EXPECT_FALSE(window.Record(e, "lyon", false, kT0 + absl::Seconds(2)));
   window.Record(a, "paris", false, kT0);

@@ -39,8 +39,7 @@ struct Problem {
   std::string reason;
 };
 
-std::optional<Problem> CheckText(const std::string& field, const std::string& value,
-                                 size_t max) {
+std::optional<Problem> CheckText(const std::string& field, const std::string& value, size_t max) {
   if (value.size() > max) {
     return Problem{field, absl::StrCat("longer than ", max, " bytes")};
   }
@@ -72,8 +71,7 @@ std::optional<Problem> CheckProxy(const std::string& field, const v1::Proxy& pro
 
 }  // namespace
 
-Validator::Validator(const v1::Catalogue& catalogue, ValidationLimits limits)
-    : limits_(limits) {
+Validator::Validator(const v1::Catalogue& catalogue, ValidationLimits limits) : limits_(limits) {
   for (const v1::Region& region : catalogue.regions()) {
     regions_.insert(region.id());
     for (const v1::Relay& relay : region.relays()) {
@@ -133,7 +131,8 @@ absl::Status Validator::ValidateEnvelope(const v1::UploadRequest& request) const
     return fail("session.verdict", absl::StrCat("more than ", kMaxBlockers, " entries"));
   }
   for (const std::string& w : v.working()) {
-    if (auto p = CheckText("session.verdict.working", w, kMaxText)) return fail(p->field, p->reason);
+    if (auto p = CheckText("session.verdict.working", w, kMaxText))
+      return fail(p->field, p->reason);
   }
   for (int i = 0; i < v.blockers_size(); ++i) {
     const v1::Blocker& b = v.blockers(i);
@@ -146,8 +145,8 @@ absl::Status Validator::ValidateEnvelope(const v1::UploadRequest& request) const
 }
 
 std::optional<v1::RejectedAttempt> Validator::ValidateAttempt(const std::string& session_id,
-                                                               absl::Time now,
-                                                               v1::Attempt* a) const {
+                                                              absl::Time now,
+                                                              v1::Attempt* a) const {
   auto check = [&]() -> std::optional<Problem> {
     if (a->session_id() != session_id) return Problem{"session_id", "differs from the batch's"};
     if (a->sequence() == 0) return Problem{"sequence", "must be at least 1"};

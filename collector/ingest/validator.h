@@ -43,9 +43,8 @@ class Validator {
 
   // Checks one attempt of a session and normalizes it in place (folding
   // unknown names). Returns the rejection when the attempt is invalid.
-  std::optional<v1::RejectedAttempt> ValidateAttempt(const std::string& session_id,
-                                                      absl::Time now,
-                                                      v1::Attempt* attempt) const;
+  std::optional<v1::RejectedAttempt> ValidateAttempt(const std::string& session_id, absl::Time now,
+                                                     v1::Attempt* attempt) const;
 
  private:
   ValidationLimits limits_;

@@ -11,8 +11,16 @@ const absl::Time kNow = absl::FromUnixSeconds(1764000000);
 v1::Catalogue Catalogue() {
   v1::Catalogue c;
   google::protobuf::TextFormat::ParseFromString(R"pb(
-    regions { id: "emea" relays { id: "emea-1" addresses: "127.0.0.2" ports: [8200, 443] } }
-  )pb", &c);
+                                                  regions {
+                                                    id: "emea"
+                                                    relays {
+                                                      id: "emea-1"
+                                                      addresses: "127.0.0.2"
+                                                      ports: [ 8200, 443 ]
+                                                    }
+                                                  }
+                                                )pb",
+                                                &c);
   return c;
 }
 
@@ -98,26 +106,24 @@ INSTANTIATE_TEST_SUITE_P(
         BadAttempt{"other_session", [](v1::Attempt* a) { a->set_session_id("s-2"); }, "session_id"},
         BadAttempt{"sequence_zero", [](v1::Attempt* a) { a->set_sequence(0); }, "sequence"},
         BadAttempt{"no_start", [](v1::Attempt* a) { a->clear_start_time(); }, "start_time"},
-        BadAttempt{"too_old",
-                   [](v1::Attempt* a) { a->mutable_start_time()->set_seconds(1000); },
+        BadAttempt{"too_old", [](v1::Attempt* a) { a->mutable_start_time()->set_seconds(1000); },
                    "start_time"},
         BadAttempt{"future",
                    [](v1::Attempt* a) {
                      a->mutable_start_time()->set_seconds(absl::ToUnixSeconds(kNow) + 3600);
                    },
                    "start_time"},
-        BadAttempt{"no_route", [](v1::Attempt* a) { a->set_route_kind(v1::ROUTE_KIND_UNSPECIFIED); },
+        BadAttempt{"no_route",
+                   [](v1::Attempt* a) { a->set_route_kind(v1::ROUTE_KIND_UNSPECIFIED); },
                    "route_kind"},
         BadAttempt{"unknown_outcome",
-                   [](v1::Attempt* a) { a->set_outcome(static_cast<v1::Outcome>(99)); },
-                   "outcome"},
+                   [](v1::Attempt* a) { a->set_outcome(static_cast<v1::Outcome>(99)); }, "outcome"},
         BadAttempt{"port_zero", [](v1::Attempt* a) { a->set_port(0); }, "port"},
         BadAttempt{"port_huge", [](v1::Attempt* a) { a->set_port(70000); }, "port"},
-        BadAttempt{"negative_phase",
-                   [](v1::Attempt* a) {
-                     a->mutable_phases(0)->mutable_duration()->set_seconds(-1);
-                   },
-                   "phases[0].duration"},
+        BadAttempt{
+            "negative_phase",
+            [](v1::Attempt* a) { a->mutable_phases(0)->mutable_duration()->set_seconds(-1); },
+            "phases[0].duration"},
         BadAttempt{"too_many_phases",
                    [](v1::Attempt* a) {
                      for (int i = 0; i < 9; ++i) *a->add_phases() = a->phases(0);

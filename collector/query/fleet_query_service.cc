@@ -10,15 +10,14 @@ FleetQueryService::FleetQueryService(QueryEngine* engine, const TokenAuthenticat
     : engine_(engine), tokens_(tokens) {}
 
 template <typename Request, typename Response>
-grpc::Status FleetQueryService::Serve(grpc::ServerContext* context, const Request& request,
-                                      Response* response,
-                                      absl::StatusOr<Response> (QueryEngine::*method)(
-                                          const Request&)) {
+grpc::Status FleetQueryService::Serve(
+    grpc::ServerContext* context, const Request& request, Response* response,
+    absl::StatusOr<Response> (QueryEngine::*method)(const Request&)) {
   const auto& metadata = context->client_metadata();
   auto header = metadata.find("authorization");
-  const std::string authorization =
-      header == metadata.end() ? std::string() : std::string(header->second.data(),
-                                                             header->second.size());
+  const std::string authorization = header == metadata.end()
+                                        ? std::string()
+                                        : std::string(header->second.data(), header->second.size());
   if (auto caller = tokens_->Authenticate(authorization); !caller.ok()) {
     return ToGrpcStatus(caller.status());
   }

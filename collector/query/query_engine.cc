@@ -9,8 +9,8 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "common/status_macros.h"
 #include "common/proto_time.h"
+#include "common/status_macros.h"
 
 namespace relayscope::collector {
 namespace {
@@ -40,14 +40,15 @@ struct Range {
 
 absl::StatusOr<Range> ValidateRange(const v1::TimeRange& range, bool has_range,
                                     absl::Duration max_range) {
-  if (!has_range || !range.has_start()) return absl::InvalidArgumentError("range.start is required");
+  if (!has_range || !range.has_start())
+    return absl::InvalidArgumentError("range.start is required");
   if (!range.has_end()) return absl::InvalidArgumentError("range.end is required");
   ASSIGN_OR_RETURN(const absl::Time start, ToTime(range.start(), "range.start"));
   ASSIGN_OR_RETURN(const absl::Time end, ToTime(range.end(), "range.end"));
   if (end <= start) return absl::InvalidArgumentError("range.end must be after range.start");
   if (end - start > max_range) {
-    return absl::InvalidArgumentError(absl::StrCat("range is longer than the limit of ",
-                                                   absl::FormatDuration(max_range)));
+    return absl::InvalidArgumentError(
+        absl::StrCat("range is longer than the limit of ", absl::FormatDuration(max_range)));
   }
   return Range{start, end};
 }
@@ -239,12 +240,14 @@ QueryEngine::QueryEngine(Store* store, QueryLimits limits) : store_(store), limi
 
 absl::StatusOr<size_t> QueryEngine::PageSize(uint32_t requested) const {
   if (requested == 0) return static_cast<size_t>(limits_.default_page_size);
-  return static_cast<size_t>(std::min<uint32_t>(requested, static_cast<uint32_t>(limits_.max_page_size)));
+  return static_cast<size_t>(
+      std::min<uint32_t>(requested, static_cast<uint32_t>(limits_.max_page_size)));
 }
 
 absl::StatusOr<v1::ReachabilityResponse> QueryEngine::GetReachability(
     const v1::ReachabilityRequest& request) {
-  ASSIGN_OR_RETURN(Range range, ValidateRange(request.range(), request.has_range(), limits_.max_range));
+  ASSIGN_OR_RETURN(Range range,
+                   ValidateRange(request.range(), request.has_range(), limits_.max_range));
   // Rollups are per minute: widen the range to whole minutes.
   range.start = FloorMinute(range.start);
   if (FloorMinute(range.end) != range.end) range.end = FloorMinute(range.end) + absl::Minutes(1);
@@ -259,12 +262,23 @@ absl::StatusOr<v1::ReachabilityResponse> QueryEngine::GetReachability(
   bool by_region = false, by_relay = false, by_port = false, by_route = false, by_outcome = false;
   for (int dimension : request.group_by()) {
     switch (dimension) {
-      case v1::DIMENSION_REGION: by_region = true; break;
-      case v1::DIMENSION_RELAY: by_relay = true; break;
-      case v1::DIMENSION_PORT: by_port = true; break;
-      case v1::DIMENSION_ROUTE_KIND: by_route = true; break;
-      case v1::DIMENSION_OUTCOME: by_outcome = true; break;
-      default: return absl::InvalidArgumentError("group_by: unknown dimension");
+      case v1::DIMENSION_REGION:
+        by_region = true;
+        break;
+      case v1::DIMENSION_RELAY:
+        by_relay = true;
+        break;
+      case v1::DIMENSION_PORT:
+        by_port = true;
+        break;
+      case v1::DIMENSION_ROUTE_KIND:
+        by_route = true;
+        break;
+      case v1::DIMENSION_OUTCOME:
+        by_outcome = true;
+        break;
+      default:
+        return absl::InvalidArgumentError("group_by: unknown dimension");
     }
   }
   // Hourly and daily rows where they fit in one step: a day's reachability
@@ -365,19 +379,19 @@ absl::StatusOr<v1::ListSitesResponse> QueryEngine::ListSites(const v1::ListSites
     return a.site < b.site;
   });
   v1::ListSitesResponse response;
-  Paginate<v1::ListSitesResponse, SiteRow>(
-      std::move(sites), offset, page_size, query, &response,
-      [](SiteRow&& s, v1::ListSitesResponse* out) {
-        v1::SiteSummary* summary = out->add_sites();
-        summary->set_site(s.site);
-        summary->set_agents(s.agents);
-        summary->set_sessions(s.sessions);
-        summary->set_attempts(s.attempts);
-        summary->set_failures(s.failures);
-        summary->set_success_ratio(SuccessRatio(s));
-        *summary->mutable_last_seen() = ToProtoTimestamp(s.last_seen);
-        summary->set_top_failure(s.top_failure);
-      });
+  Paginate<v1::ListSitesResponse, SiteRow>(std::move(sites), offset, page_size, query, &response,
+                                           [](SiteRow&& s, v1::ListSitesResponse* out) {
+                                             v1::SiteSummary* summary = out->add_sites();
+                                             summary->set_site(s.site);
+                                             summary->set_agents(s.agents);
+                                             summary->set_sessions(s.sessions);
+                                             summary->set_attempts(s.attempts);
+                                             summary->set_failures(s.failures);
+                                             summary->set_success_ratio(SuccessRatio(s));
+                                             *summary->mutable_last_seen() =
+                                                 ToProtoTimestamp(s.last_seen);
+                                             summary->set_top_failure(s.top_failure);
+                                           });
   return response;
 }
 

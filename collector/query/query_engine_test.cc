@@ -24,8 +24,8 @@ struct Spec {
   std::string title;  // interceptor page title, if any
 };
 
-IngestBatch MakeBatch(const std::string& agent, const std::string& site,
-                      const std::string& session, const std::vector<Spec>& specs) {
+IngestBatch MakeBatch(const std::string& agent, const std::string& site, const std::string& session,
+                      const std::vector<Spec>& specs) {
   IngestBatch batch;
   batch.agent.set_agent_id(agent);
   batch.agent.set_site(site);
@@ -71,11 +71,11 @@ class QueryEngineTest : public ::testing::Test {
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = *std::move(store);
     const auto direct = v1::ROUTE_KIND_DIRECT;
-    Commit(MakeBatch("a1", "acme", "s1",
-                     {{kT0, "emea", "emea-1", 443, direct, v1::OUTCOME_OK, 0, ""},
-                      {kT0, "emea", "emea-1", 80, direct, v1::OUTCOME_PROTOCOL_INTERFERENCE, 0,
-                       "old title"},
-                      {kT0, "apac", "apac-1", 8443, direct, v1::OUTCOME_CONNECT_TIMEOUT, 0, ""}}));
+    Commit(MakeBatch(
+        "a1", "acme", "s1",
+        {{kT0, "emea", "emea-1", 443, direct, v1::OUTCOME_OK, 0, ""},
+         {kT0, "emea", "emea-1", 80, direct, v1::OUTCOME_PROTOCOL_INTERFERENCE, 0, "old title"},
+         {kT0, "apac", "apac-1", 8443, direct, v1::OUTCOME_CONNECT_TIMEOUT, 0, ""}}));
     const absl::Time t2 = kT0 + absl::Minutes(2);
     Commit(MakeBatch("a2", "acme", "s2",
                      {{t2, "emea", "emea-1", 443, direct, v1::OUTCOME_OK, 0, ""},
@@ -167,11 +167,12 @@ TEST_F(QueryEngineTest, ReachabilityByOutcomeCountsEachOutcome) {
   auto response = engine().GetReachability(request);
   ASSERT_TRUE(response.ok()) << response.status();
   std::map<v1::Outcome, uint64_t> by_outcome;
-  for (const auto& series : response->series()) by_outcome[series.outcome()] = series.total().attempts();
+  for (const auto& series : response->series())
+    by_outcome[series.outcome()] = series.total().attempts();
   EXPECT_EQ(by_outcome, (std::map<v1::Outcome, uint64_t>{{v1::OUTCOME_OK, 3},
-                                                          {v1::OUTCOME_CONNECT_TIMEOUT, 3},
-                                                          {v1::OUTCOME_PROXY_AUTH_REQUIRED, 1},
-                                                          {v1::OUTCOME_PROTOCOL_INTERFERENCE, 2}}));
+                                                         {v1::OUTCOME_CONNECT_TIMEOUT, 3},
+                                                         {v1::OUTCOME_PROXY_AUTH_REQUIRED, 1},
+                                                         {v1::OUTCOME_PROTOCOL_INTERFERENCE, 2}}));
 }
 
 TEST_F(QueryEngineTest, ReachabilityOfAnEmptyRangeHasNoSeries) {
@@ -365,9 +366,12 @@ TEST_F(QueryEngineTest, BadRangesStepsAndFiltersNameTheField) {
        "at most 1000"},
       {[](v1::ReachabilityRequest& r) { r.mutable_filter()->set_site("acme"); }, "filter.site"},
       {[](v1::ReachabilityRequest& r) { r.mutable_filter()->add_ports(70000); }, "filter.ports"},
-      {[](v1::ReachabilityRequest& r) { r.mutable_filter()->add_route_kinds(static_cast<v1::RouteKind>(99)); },
+      {[](v1::ReachabilityRequest& r) {
+         r.mutable_filter()->add_route_kinds(static_cast<v1::RouteKind>(99));
+       },
        "filter.route_kinds"},
-      {[](v1::ReachabilityRequest& r) { r.add_group_by(static_cast<v1::Dimension>(42)); }, "group_by"},
+      {[](v1::ReachabilityRequest& r) { r.add_group_by(static_cast<v1::Dimension>(42)); },
+       "group_by"},
   };
   for (const Case& c : cases) {
     v1::ReachabilityRequest request;
@@ -405,14 +409,15 @@ TEST(QueryEngineCoarseRollups, ReachabilityIsExactAcrossHourAndDayEdges) {
   const absl::Time day = absl::FromUnixSeconds(1764028800);  // a UTC midnight
   std::vector<Spec> specs;
   for (absl::Time t = day; t < day + absl::Hours(72); t += absl::Minutes(7)) {
-    specs.push_back({t, "emea", "emea-1", 443, v1::ROUTE_KIND_DIRECT,
-                     (absl::ToUnixSeconds(t) / 420) % 3 == 0 ? v1::OUTCOME_CONNECT_TIMEOUT
-                                                             : v1::OUTCOME_OK,
-                     0, ""});
+    specs.push_back(
+        {t, "emea", "emea-1", 443, v1::ROUTE_KIND_DIRECT,
+         (absl::ToUnixSeconds(t) / 420) % 3 == 0 ? v1::OUTCOME_CONNECT_TIMEOUT : v1::OUTCOME_OK, 0,
+         ""});
   }
   for (size_t i = 0; i < specs.size(); i += 500) {
-    std::vector<Spec> part(specs.begin() + static_cast<std::ptrdiff_t>(i),
-                           specs.begin() + static_cast<std::ptrdiff_t>(std::min(i + 500, specs.size())));
+    std::vector<Spec> part(
+        specs.begin() + static_cast<std::ptrdiff_t>(i),
+        specs.begin() + static_cast<std::ptrdiff_t>(std::min(i + 500, specs.size())));
     ASSERT_TRUE((*store)->Commit(MakeBatch("a", "s", "s" + std::to_string(i), part)).ok());
   }
   QueryEngine engine(store->get());
@@ -420,11 +425,11 @@ TEST(QueryEngineCoarseRollups, ReachabilityIsExactAcrossHourAndDayEdges) {
     absl::Time start, end;
     absl::Duration step;
   };
-  for (const Window& w :
-       {Window{day + absl::Minutes(13), day + absl::Hours(50) + absl::Minutes(29), absl::ZeroDuration()},
-        Window{day, day + absl::Hours(72), absl::Hours(24)},
-        Window{day + absl::Hours(3), day + absl::Hours(27), absl::Hours(1)},
-        Window{day + absl::Minutes(30), day + absl::Hours(30), absl::Hours(6)}}) {
+  for (const Window& w : {Window{day + absl::Minutes(13), day + absl::Hours(50) + absl::Minutes(29),
+                                 absl::ZeroDuration()},
+                          Window{day, day + absl::Hours(72), absl::Hours(24)},
+                          Window{day + absl::Hours(3), day + absl::Hours(27), absl::Hours(1)},
+                          Window{day + absl::Minutes(30), day + absl::Hours(30), absl::Hours(6)}}) {
     uint64_t expected = 0, expected_ok = 0;
     for (const Spec& s : specs) {
       if (s.start < w.start || s.start >= w.end) continue;
@@ -443,7 +448,8 @@ TEST(QueryEngineCoarseRollups, ReachabilityIsExactAcrossHourAndDayEdges) {
     const auto& points = response->series(0).points();
     for (const auto& point : points) {
       const absl::Time from = absl::FromUnixSeconds(point.time().seconds());
-      const absl::Time to = std::min(w.end, from + (w.step == absl::ZeroDuration() ? w.end - w.start : w.step));
+      const absl::Time to =
+          std::min(w.end, from + (w.step == absl::ZeroDuration() ? w.end - w.start : w.step));
       uint64_t in_step = 0;
       for (const Spec& s : specs) in_step += s.start >= from && s.start < to;
       EXPECT_EQ(point.attempts(), in_step) << from;

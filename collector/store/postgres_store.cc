@@ -9,6 +9,7 @@
 // Two writers never wait for each other in opposite orders: attempts,
 // sessions and rollups are written in key order. Should a deadlock or
 // serialization failure still occur, the whole group is retried.
+#include <google/protobuf/util/time_util.h>
 #include <libpq-fe.h>
 
 #include <algorithm>
@@ -20,8 +21,6 @@
 #include <string>
 #include <tuple>
 #include <vector>
-
-#include <google/protobuf/util/time_util.h>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -121,9 +120,8 @@ absl::Status PgError(PGconn* conn, const PGresult* result, absl::string_view wha
   const char* state = result ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : nullptr;
   std::string detail = result ? PQresultErrorMessage(result) : "";
   if (detail.empty()) detail = PQerrorMessage(conn);
-  const std::string message =
-      absl::StrCat(what, ": ", absl::StripAsciiWhitespace(detail), state ? " (" : "",
-                   state ? state : "", state ? ")" : "");
+  const std::string message = absl::StrCat(what, ": ", absl::StripAsciiWhitespace(detail),
+                                           state ? " (" : "", state ? state : "", state ? ")" : "");
   const std::string code = state ? state : "";
   if (code.empty() || PQstatus(conn) != CONNECTION_OK || absl::StartsWith(code, "08") ||
       absl::StartsWith(code, "57P")) {
@@ -164,15 +162,16 @@ class Connection {
  public:
   static absl::StatusOr<std::unique_ptr<Connection>> Open(const std::string& url) {
     // The URL's own parameters win; these fill in what it leaves out.
-    const char* keywords[] = {"dbname", "connect_timeout", "application_name", "options",
-                              nullptr};
+    const char* keywords[] = {"dbname", "connect_timeout", "application_name", "options", nullptr};
     const char* values[] = {url.c_str(), "5", "relayscope-collector",
                             "-c statement_timeout=30000 -c lock_timeout=30000", nullptr};
     PGconn* conn = PQconnectdbParams(keywords, values, /*expand_dbname=*/1);
     std::unique_ptr<Connection> connection(new Connection(conn));
     // Notices ("relation already exists, skipping") are not errors; the
     // default processor would print them on stderr.
-    if (conn != nullptr) PQsetNoticeProcessor(conn, [](void*, const char*) {}, nullptr);
+    if (conn != nullptr)
+      PQsetNoticeProcessor(
+          conn, [](void*, const char*) {}, nullptr);
     if (conn == nullptr || PQstatus(conn) != CONNECTION_OK) {
       return absl::UnavailableError(
           absl::StrCat("cannot connect to ", RedactUrl(url), ": ",
@@ -187,8 +186,8 @@ class Connection {
     if (PQstatus(conn_) == CONNECTION_OK) return absl::OkStatus();
     PQreset(conn_);
     if (PQstatus(conn_) == CONNECTION_OK) return absl::OkStatus();
-    return absl::UnavailableError(absl::StrCat(
-        "the PostgreSQL store is unreachable: ", absl::StripAsciiWhitespace(PQerrorMessage(conn_))));
+    return absl::UnavailableError(absl::StrCat("the PostgreSQL store is unreachable: ",
+                                               absl::StripAsciiWhitespace(PQerrorMessage(conn_))));
   }
 
   // Runs `sql`; the result of a query or a command, or its error.
@@ -239,9 +238,8 @@ class PostgresStore final : public Store {
       absl::MutexLock lock(&store->reader_mu_);
       store->reader_ = *std::move(reader);
     }
-    store->queue_.Start([raw = store.get()](std::deque<Pending>& group) {
-      raw->CommitGroup(group);
-    });
+    store->queue_.Start(
+        [raw = store.get()](std::deque<Pending>& group) { raw->CommitGroup(group); });
     return std::unique_ptr<Store>(std::move(store));
   }
 
@@ -257,11 +255,12 @@ class PostgresStore final : public Store {
 
   absl::StatusOr<std::vector<RollupRow>> Rollups(absl::Time start, absl::Time end) override {
     Params p;
-    const std::string sql = absl::StrCat(
-        "SELECT minute, region, relay, port, route_kind, outcome, attempts, ", BucketColumns("c"),
-        ", ", BucketColumns("h"), " FROM rollups WHERE minute >= ",
-        p.Int(absl::ToUnixSeconds(start)), " AND minute < ", p.Int(absl::ToUnixSeconds(end)),
-        " ORDER BY minute, region, relay, port, route_kind, outcome");
+    const std::string sql =
+        absl::StrCat("SELECT minute, region, relay, port, route_kind, outcome, attempts, ",
+                     BucketColumns("c"), ", ", BucketColumns("h"),
+                     " FROM rollups WHERE minute >= ", p.Int(absl::ToUnixSeconds(start)),
+                     " AND minute < ", p.Int(absl::ToUnixSeconds(end)),
+                     " ORDER BY minute, region, relay, port, route_kind, outcome");
     absl::MutexLock lock(&reader_mu_);
     auto r = Query(sql, p, "reading rollups");
     if (!r.ok()) return r.status();
@@ -405,8 +404,9 @@ class PostgresStore final : public Store {
         "COUNT(*) FROM attempts a WHERE a.agent_id = s.agent_id AND a.session_id = s.session_id "
         "AND a.outcome <> ",
         v1::OUTCOME_OK, ") FROM sessions s WHERE s.updated_us >= ", from,
-        "::bigint AND s.updated_us < ", to, "::bigint AND (", site_param, "::text = '' OR s.site = ",
-        site_param, "::text) ORDER BY s.updated_us DESC, s.agent_id, s.session_id LIMIT ",
+        "::bigint AND s.updated_us < ", to, "::bigint AND (", site_param,
+        "::text = '' OR s.site = ", site_param,
+        "::text) ORDER BY s.updated_us DESC, s.agent_id, s.session_id LIMIT ",
         p.Int(static_cast<int64_t>(limit)), "::bigint OFFSET ", p.Int(static_cast<int64_t>(offset)),
         "::bigint");
     absl::MutexLock lock(&reader_mu_);
@@ -434,9 +434,9 @@ class PostgresStore final : public Store {
     v1::SessionReport report;
     {
       Params p;
-      const std::string sql = absl::StrCat("SELECT report FROM sessions WHERE agent_id = ",
-                                           p.Text(agent_id), " AND session_id = ",
-                                           p.Text(session_id));
+      const std::string sql =
+          absl::StrCat("SELECT report FROM sessions WHERE agent_id = ", p.Text(agent_id),
+                       " AND session_id = ", p.Text(session_id));
       auto r = Query(sql, p, "reading a session");
       if (!r.ok()) return r.status();
       if (PQntuples(r->get()) > 0) report.ParseFromString(CellBytes(r->get(), 0, 0));
@@ -476,8 +476,8 @@ class PostgresStore final : public Store {
 
   PostgresStore() : queue_(kMaxQueued) {}
 
-  absl::StatusOr<Result> Query(const std::string& sql, const Params& params,
-                               absl::string_view what) ABSL_EXCLUSIVE_LOCKS_REQUIRED(reader_mu_) {
+  absl::StatusOr<Result> Query(const std::string& sql, const Params& params, absl::string_view what)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(reader_mu_) {
     if (absl::Status s = reader_->EnsureConnected(); !s.ok()) return s;
     return reader_->Exec(sql, params, what);
   }
@@ -508,9 +508,9 @@ class PostgresStore final : public Store {
           migrations.size(), "; use a newer collector"));
     }
     for (int64_t v = current; status.ok() && v < static_cast<int64_t>(migrations.size()); ++v) {
-      status = writer_->Run(absl::StrCat(migrations[v], "; UPDATE relayscope_schema SET version = ",
-                                         v + 1),
-                            absl::StrCat("migrating to schema ", v + 1));
+      status = writer_->Run(
+          absl::StrCat(migrations[v], "; UPDATE relayscope_schema SET version = ", v + 1),
+          absl::StrCat("migrating to schema ", v + 1));
     }
     if (status.ok()) status = writer_->Run("COMMIT", "migrating");
     if (!status.ok()) writer_->Run("ROLLBACK", "rolling back").IgnoreError();
@@ -581,8 +581,7 @@ class PostgresStore final : public Store {
 
   // Inserts every attempt of the group in key order; `inserted` gets the
   // keys that were not stored before.
-  absl::Status InsertAttempts(const std::deque<Pending>& work,
-                              std::set<AttemptKey>* inserted) {
+  absl::Status InsertAttempts(const std::deque<Pending>& work, std::set<AttemptKey>* inserted) {
     struct Row {
       AttemptKey key;
       const IngestBatch* batch;
@@ -592,9 +591,9 @@ class PostgresStore final : public Store {
     for (const Pending& pending : work) {
       if (pending.prune_before) continue;
       for (const v1::Attempt& a : pending.batch.attempts) {
-        rows.push_back({AttemptKey{pending.batch.agent.agent_id(), pending.batch.session_id,
-                                   a.sequence()},
-                        &pending.batch, &a});
+        rows.push_back(
+            {AttemptKey{pending.batch.agent.agent_id(), pending.batch.session_id, a.sequence()},
+             &pending.batch, &a});
       }
     }
     std::stable_sort(rows.begin(), rows.end(),
@@ -611,17 +610,16 @@ class PostgresStore final : public Store {
         absl::StrAppend(&sql, i == first ? "(" : ",(", p.Text(batch.agent.agent_id()), ",",
                         p.Text(batch.session_id), ",", p.Int(static_cast<int64_t>(a.sequence())),
                         ",", p.Int(TimeUtil::TimestampToMicroseconds(a.start_time())), ",",
-                        p.Text(batch.agent.site()), ",", p.Text(a.region()), ",",
-                        p.Text(a.relay()), ",", p.Int(a.port()), ",", p.Int(a.route_kind()), ",",
-                        p.Int(a.outcome()), ",", p.Int(a.proxy_status()), ",",
-                        p.Binary(a.SerializeAsString()), ")");
+                        p.Text(batch.agent.site()), ",", p.Text(a.region()), ",", p.Text(a.relay()),
+                        ",", p.Int(a.port()), ",", p.Int(a.route_kind()), ",", p.Int(a.outcome()),
+                        ",", p.Int(a.proxy_status()), ",", p.Binary(a.SerializeAsString()), ")");
       }
       absl::StrAppend(&sql, " ON CONFLICT DO NOTHING RETURNING agent_id, session_id, sequence");
       auto r = writer_->Exec(sql, p, "storing attempts");
       if (!r.ok()) return r.status();
       for (int i = 0; i < PQntuples(r->get()); ++i) {
-        inserted->insert(AttemptKey{Cell(r->get(), i, 0), Cell(r->get(), i, 1),
-                                    CellCount(r->get(), i, 2)});
+        inserted->insert(
+            AttemptKey{Cell(r->get(), i, 0), Cell(r->get(), i, 1), CellCount(r->get(), i, 2)});
       }
     }
     return absl::OkStatus();
@@ -629,9 +627,8 @@ class PostgresStore final : public Store {
 
   // Session rows in key order: those with metadata replace the stored row,
   // the others only create it if missing.
-  absl::Status WriteSessions(
-      const std::map<std::pair<std::string, std::string>, std::pair<std::string, SessionUpdate>>&
-          sessions) {
+  absl::Status WriteSessions(const std::map<std::pair<std::string, std::string>,
+                                            std::pair<std::string, SessionUpdate>>& sessions) {
     const std::string updated = absl::StrCat(absl::ToUnixMicros(absl::Now()));
     for (const bool with_metadata : {true, false}) {
       std::vector<decltype(sessions.begin())> rows;
@@ -645,8 +642,8 @@ class PostgresStore final : public Store {
             "INSERT INTO sessions (agent_id, session_id, site, updated_us, report) VALUES ";
         for (size_t i = first; i < last; ++i) {
           const auto& [key, value] = *rows[i];
-          absl::StrAppend(&sql, i == first ? "(" : ",(", p.Text(key.first), ",",
-                          p.Text(key.second), ",", p.Text(value.first), ",", p.Text(updated), ",",
+          absl::StrAppend(&sql, i == first ? "(" : ",(", p.Text(key.first), ",", p.Text(key.second),
+                          ",", p.Text(value.first), ",", p.Text(updated), ",",
                           p.Binary(value.second.report), ")");
         }
         absl::StrAppend(&sql, with_metadata
@@ -665,8 +662,8 @@ class PostgresStore final : public Store {
     std::string updates;
     for (const char* prefix : {"c", "h"}) {
       for (int i = 0; i < kLatencyBuckets; ++i) {
-        absl::StrAppend(&updates, ", ", prefix, i, " = rollups.", prefix, i, " + excluded.",
-                        prefix, i);
+        absl::StrAppend(&updates, ", ", prefix, i, " = rollups.", prefix, i, " + excluded.", prefix,
+                        i);
       }
     }
     auto it = rollups.begin();

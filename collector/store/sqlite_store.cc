@@ -7,8 +7,8 @@
 
 #include <algorithm>
 #include <deque>
-#include <optional>
 #include <map>
+#include <optional>
 #include <thread>
 #include <tuple>
 #include <variant>
@@ -50,8 +50,8 @@ struct RollupLevel {
   const char* table;
   int64_t seconds;
 };
-constexpr RollupLevel kRollupLevels[] = {{"rollups", 60}, {"rollups_hour", 3600},
-                                         {"rollups_day", 86400}};
+constexpr RollupLevel kRollupLevels[] = {
+    {"rollups", 60}, {"rollups_hour", 3600}, {"rollups_day", 86400}};
 constexpr int kRollupLevelCount = 3;
 
 // Schema migrations, applied in order; PRAGMA user_version counts them.
@@ -200,8 +200,8 @@ class SqliteStore final : public Store {
         memory ? absl::StrCat("file:relayscope-", reinterpret_cast<uintptr_t>(store.get()),
                               "?mode=memory&cache=shared")
                : path;
-    const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_URI |
-                      SQLITE_OPEN_FULLMUTEX;
+    const int flags =
+        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_URI | SQLITE_OPEN_FULLMUTEX;
     int rc = sqlite3_open_v2(name.c_str(), &store->writer_, flags, nullptr);
     if (rc != SQLITE_OK) return SqliteError(store->writer_, rc, absl::StrCat("open ", path));
     if (absl::Status s = store->Exec(store->writer_, kPragmas); !s.ok()) return s;
@@ -239,8 +239,8 @@ class SqliteStore final : public Store {
   absl::StatusOr<std::vector<RollupRow>> Rollups(absl::Time start, absl::Time end) override {
     absl::MutexLock lock(&reader_mu_);
     std::vector<RollupRow> rows;
-    if (absl::Status st = ReadRollups(0, absl::ToUnixSeconds(start), absl::ToUnixSeconds(end),
-                                      &rows);
+    if (absl::Status st =
+            ReadRollups(0, absl::ToUnixSeconds(start), absl::ToUnixSeconds(end), &rows);
         !st.ok()) {
       return st;
     }
@@ -296,8 +296,8 @@ class SqliteStore final : public Store {
     if (absl::Status st = s.Prepare(
             reader_, absl::StrCat("SELECT minute, region, relay, port, route_kind, outcome, "
                                   "attempts, ",
-                                  BucketColumns("c"), ", ", BucketColumns("h"),
-                                  " FROM ", kRollupLevels[level].table,
+                                  BucketColumns("c"), ", ", BucketColumns("h"), " FROM ",
+                                  kRollupLevels[level].table,
                                   " WHERE minute >= ? AND minute < ? ORDER BY minute, "
                                   "region, relay, port, route_kind, outcome"));
         !st.ok()) {
@@ -431,7 +431,8 @@ class SqliteStore final : public Store {
       auto it = index.find(site);
       if (it == index.end() || n <= best[site]) continue;  // ties: lowest outcome value
       best[site] = n;
-      sites[it->second].top_failure = static_cast<v1::Outcome>(sqlite3_column_int(outcomes.get(), 1));
+      sites[it->second].top_failure =
+          static_cast<v1::Outcome>(sqlite3_column_int(outcomes.get(), 1));
     }
     if (rc != SQLITE_DONE) return SqliteError(reader_, rc, "reading site outcomes");
     return sites;
@@ -444,7 +445,8 @@ class SqliteStore final : public Store {
     Statement s;
     if (absl::Status st = s.Prepare(
             reader_, absl::StrCat("SELECT (start_us - ?1) / ?2 AS b, COUNT(DISTINCT agent_id), "
-                                  "COUNT(DISTINCT site), COUNT(DISTINCT ", kSessionKey,
+                                  "COUNT(DISTINCT site), COUNT(DISTINCT ",
+                                  kSessionKey,
                                   "), COUNT(*) FROM attempts WHERE start_us >= ?1 AND "
                                   "start_us < ?3 GROUP BY b ORDER BY b"));
         !st.ok()) {
@@ -640,11 +642,11 @@ class SqliteStore final : public Store {
     }
     for (int v = current; v < static_cast<int>(migrations.size()); ++v) {
       if (absl::Status s = Exec(writer_, absl::StrCat("BEGIN IMMEDIATE;", migrations[v],
-                                                      "PRAGMA user_version=", v + 1,
-                                                      ";COMMIT;"));
+                                                      "PRAGMA user_version=", v + 1, ";COMMIT;"));
           !s.ok()) {
         Exec(writer_, "ROLLBACK;").IgnoreError();
-        return absl::Status(s.code(), absl::StrCat("migrating to schema ", v + 1, ": ", s.message()));
+        return absl::Status(s.code(),
+                            absl::StrCat("migrating to schema ", v + 1, ": ", s.message()));
       }
     }
     return absl::OkStatus();
@@ -690,8 +692,8 @@ class SqliteStore final : public Store {
               writer_,
               absl::StrCat("INSERT INTO ", kRollupLevels[level].table,
                            " (minute, region, relay, port, route_kind, outcome, attempts, ",
-                           BucketColumns("c"), ", ", BucketColumns("h"),
-                           ") VALUES (?,?,?,?,?,?,?", placeholders,
+                           BucketColumns("c"), ", ", BucketColumns("h"), ") VALUES (?,?,?,?,?,?,?",
+                           placeholders,
                            ") ON CONFLICT (minute, region, relay, port, route_kind, outcome) DO "
                            "UPDATE SET attempts = attempts + excluded.attempts",
                            updates));
@@ -768,8 +770,7 @@ class SqliteStore final : public Store {
     bind(upsert, 3, batch.site);
     sqlite3_bind_int64(upsert, 4, absl::ToUnixMicros(absl::Now()));
     sqlite3_bind_blob(upsert, 5, batch.session.report.data(),
-                      static_cast<int>(batch.session.report.size()),
-                      SQLITE_STATIC);
+                      static_cast<int>(batch.session.report.size()), SQLITE_STATIC);
     const int rc = sqlite3_step(upsert);
     return rc == SQLITE_DONE ? absl::OkStatus() : SqliteError(writer_, rc, "storing a session");
   }

@@ -45,7 +45,7 @@ struct CommitResult {
 
 // Latency histogram buckets (upper bounds) kept in rollups, for connect and
 // handshake times. The last bucket is +Inf.
-inline constexpr int64_t kLatencyBucketsMs[] = {1,   2,   5,    10,   20,   50,  100,
+inline constexpr int64_t kLatencyBucketsMs[] = {1,   2,   5,    10,   20,   50,   100,
                                                 200, 500, 1000, 2000, 5000, 10000};
 inline constexpr int kLatencyBuckets = sizeof(kLatencyBucketsMs) / sizeof(int64_t) + 1;
 
@@ -159,8 +159,7 @@ class Store {
 
   // Failed attempts matching `filter`, grouped; most frequent first, ties
   // by most recent.
-  virtual absl::StatusOr<std::vector<FailureGroup>> FailureGroups(
-      const AttemptFilter& filter) = 0;
+  virtual absl::StatusOr<std::vector<FailureGroup>> FailureGroups(const AttemptFilter& filter) = 0;
 
   // Per-site totals of attempts matching `filter` (its site member is
   // ignored), in site order.
@@ -174,8 +173,8 @@ class Store {
   // Sessions updated in [start, end) (of `site`, if not empty), most recent
   // first, skipping `offset` and returning at most `limit`.
   virtual absl::StatusOr<std::vector<SessionRow>> Sessions(absl::Time start, absl::Time end,
-                                                           const std::string& site,
-                                                           size_t offset, size_t limit) = 0;
+                                                           const std::string& site, size_t offset,
+                                                           size_t limit) = 0;
 
   // One session with its attempts in sequence order. NOT_FOUND if unknown
   // (or its raw attempts were pruned).

@@ -112,9 +112,9 @@ absl::StatusOr<std::unique_ptr<Store>> OpenStore(const std::string& url) {
   if (absl::StartsWith(url, "postgresql://") || absl::StartsWith(url, "postgres://")) {
     return internal::OpenPostgresStore(url);
   }
-  return absl::InvalidArgumentError(absl::StrCat(
-      "\"", RedactUrl(url),
-      "\": unknown store; use sqlite:///path.db or postgresql://user@host/database"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("\"", RedactUrl(url),
+                   "\": unknown store; use sqlite:///path.db or postgresql://user@host/database"));
 }
 
 }  // namespace relayscope::collector

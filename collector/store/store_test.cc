@@ -122,16 +122,13 @@ class StoreTest : public ::testing::TestWithParam<std::string> {
   std::unique_ptr<Store> store_;
 };
 
-std::string BackendName(const ::testing::TestParamInfo<std::string>& param) {
-  return param.param;
-}
+std::string BackendName(const ::testing::TestParamInfo<std::string>& param) { return param.param; }
 INSTANTIATE_TEST_SUITE_P(Backends, StoreTest, ::testing::Values("sqlite", "postgresql"),
                          BackendName);
 
 // What only a database server has: other clients, a schema of its own.
 class PostgresStoreTest : public StoreTest {};
-INSTANTIATE_TEST_SUITE_P(Backends, PostgresStoreTest, ::testing::Values("postgresql"),
-                         BackendName);
+INSTANTIATE_TEST_SUITE_P(Backends, PostgresStoreTest, ::testing::Values("postgresql"), BackendName);
 
 TEST_P(StoreTest, ResentBatchCountsAsDuplicatesAndLeavesRollupsUnchanged) {
   auto batch = Batch("agent-1", "s-1",
@@ -151,14 +148,14 @@ TEST_P(StoreTest, ResentBatchCountsAsDuplicatesAndLeavesRollupsUnchanged) {
   EXPECT_EQ(*store_->CountAttempts(), 3u);
   EXPECT_EQ(TotalRollupAttempts(*store_), 3u);
   // The same sequence numbers from another agent or session are new.
-  EXPECT_EQ(store_->Commit(Batch("agent-2", "s-1", {MakeAttempt(1, kT0, "emea-1", 8200,
-                                                                v1::OUTCOME_OK)}))
-                ->accepted,
-            1u);
-  EXPECT_EQ(store_->Commit(Batch("agent-1", "s-2", {MakeAttempt(1, kT0, "emea-1", 8200,
-                                                                v1::OUTCOME_OK)}))
-                ->accepted,
-            1u);
+  EXPECT_EQ(
+      store_->Commit(Batch("agent-2", "s-1", {MakeAttempt(1, kT0, "emea-1", 8200, v1::OUTCOME_OK)}))
+          ->accepted,
+      1u);
+  EXPECT_EQ(
+      store_->Commit(Batch("agent-1", "s-2", {MakeAttempt(1, kT0, "emea-1", 8200, v1::OUTCOME_OK)}))
+          ->accepted,
+      1u);
 }
 
 TEST_P(StoreTest, ConcurrentOverlappingCommitsCountEachAttemptExactlyOnce) {
@@ -189,17 +186,16 @@ TEST_P(StoreTest, ConcurrentOverlappingCommitsCountEachAttemptExactlyOnce) {
 }
 
 TEST_P(StoreTest, RollupsAreExactPerMinuteAndKeyWithLatencyBuckets) {
-  ASSERT_TRUE(store_
-                  ->Commit(Batch("agent-1", "s-1",
-                                 {MakeAttempt(1, kT0 + absl::Seconds(5), "emea-1", 8200,
-                                              v1::OUTCOME_OK, 3),
-                                  MakeAttempt(2, kT0 + absl::Seconds(59), "emea-1", 8200,
-                                              v1::OUTCOME_OK, 40),
-                                  MakeAttempt(3, kT0 + absl::Seconds(60), "emea-1", 8200,
-                                              v1::OUTCOME_OK, 20000),
-                                  MakeAttempt(4, kT0 + absl::Seconds(61), "emea-1", 80,
-                                              v1::OUTCOME_CONNECTION_REFUSED)}))
-                  .ok());
+  ASSERT_TRUE(
+      store_
+          ->Commit(
+              Batch("agent-1", "s-1",
+                    {MakeAttempt(1, kT0 + absl::Seconds(5), "emea-1", 8200, v1::OUTCOME_OK, 3),
+                     MakeAttempt(2, kT0 + absl::Seconds(59), "emea-1", 8200, v1::OUTCOME_OK, 40),
+                     MakeAttempt(3, kT0 + absl::Seconds(60), "emea-1", 8200, v1::OUTCOME_OK, 20000),
+                     MakeAttempt(4, kT0 + absl::Seconds(61), "emea-1", 80,
+                                 v1::OUTCOME_CONNECTION_REFUSED)}))
+          .ok());
   auto rows = store_->Rollups(kT0, kT0 + absl::Minutes(2));
   ASSERT_TRUE(rows.ok()) << rows.status();
   ASSERT_EQ(rows->size(), 3u);
@@ -223,7 +219,8 @@ TEST_P(StoreTest, RollupsAreExactPerMinuteAndKeyWithLatencyBuckets) {
 
 TEST_P(StoreTest, SessionHasAttemptsInSequenceOrderAndTheLatestMetadata) {
   IngestBatch late = Batch("agent-1", "s-1", {MakeAttempt(2, kT0, "emea-1", 80, v1::OUTCOME_OK)});
-  IngestBatch early = Batch("agent-1", "s-1", {MakeAttempt(1, kT0, "emea-1", 8200, v1::OUTCOME_OK)});
+  IngestBatch early =
+      Batch("agent-1", "s-1", {MakeAttempt(1, kT0, "emea-1", 8200, v1::OUTCOME_OK)});
   early.session.mutable_verdict()->set_summary("first");
   late.session.mutable_verdict()->set_summary("final");
   ASSERT_TRUE(store_->Commit(early).ok());
@@ -235,21 +232,21 @@ TEST_P(StoreTest, SessionHasAttemptsInSequenceOrderAndTheLatestMetadata) {
   EXPECT_EQ(session->attempts(1).sequence(), 2u);
   EXPECT_EQ(session->verdict().summary(), "final");
   // A later batch of attempts only (no verdict, no proxies) keeps it.
-  ASSERT_TRUE(store_->Commit(Batch("agent-1", "s-1", {MakeAttempt(3, kT0, "emea-1", 443,
-                                                                  v1::OUTCOME_OK)}))
-                  .ok());
+  ASSERT_TRUE(
+      store_->Commit(Batch("agent-1", "s-1", {MakeAttempt(3, kT0, "emea-1", 443, v1::OUTCOME_OK)}))
+          .ok());
   EXPECT_EQ(store_->Session("agent-1", "s-1")->verdict().summary(), "final");
   EXPECT_EQ(session->agent().site(), "acme");
   EXPECT_EQ(store_->Session("agent-1", "nope").status().code(), absl::StatusCode::kNotFound);
 }
 
 TEST_P(StoreTest, PruneRemovesRawAttemptsButKeepsRollups) {
-  ASSERT_TRUE(store_
-                  ->Commit(Batch("agent-1", "s-1",
-                                 {MakeAttempt(1, kT0, "emea-1", 8200, v1::OUTCOME_OK),
-                                  MakeAttempt(2, kT0 + absl::Minutes(10), "emea-1", 8200,
-                                              v1::OUTCOME_OK)}))
-                  .ok());
+  ASSERT_TRUE(
+      store_
+          ->Commit(Batch("agent-1", "s-1",
+                         {MakeAttempt(1, kT0, "emea-1", 8200, v1::OUTCOME_OK),
+                          MakeAttempt(2, kT0 + absl::Minutes(10), "emea-1", 8200, v1::OUTCOME_OK)}))
+          .ok());
   auto pruned = store_->PruneAttemptsBefore(kT0 + absl::Minutes(5));
   ASSERT_TRUE(pruned.ok()) << pruned.status();
   EXPECT_EQ(*pruned, 1u);
@@ -265,8 +262,8 @@ TEST(StoreFile, SurvivesReopenAndRefusesASchemaFromTheFuture) {
   {
     auto store = OpenStore("sqlite://" + path);
     ASSERT_TRUE(store.ok()) << store.status();
-    ASSERT_TRUE((*store)->Commit(Batch("a", "s", {MakeAttempt(1, kT0, "emea-1", 8200,
-                                                              v1::OUTCOME_OK)}))
+    ASSERT_TRUE((*store)
+                    ->Commit(Batch("a", "s", {MakeAttempt(1, kT0, "emea-1", 8200, v1::OUTCOME_OK)}))
                     .ok());
   }
   {
@@ -295,19 +292,17 @@ TEST(StoreUrl, OnlyKnownStoresOpen) {
 
 // Failed attempts of two sites, agents and sessions, for the aggregates.
 void CommitFleet(Store& store) {
-  IngestBatch a = Batch("agent-1", "s-1",
-                        {MakeAttempt(1, kT0, "emea-1", 8200, v1::OUTCOME_OK),
-                         MakeAttempt(2, kT0 + absl::Seconds(10), "emea-1", 80,
-                                     v1::OUTCOME_PROTOCOL_INTERFERENCE),
-                         MakeAttempt(3, kT0 + absl::Seconds(20), "apac-1", 8200,
-                                     v1::OUTCOME_CONNECT_TIMEOUT)});
+  IngestBatch a = Batch(
+      "agent-1", "s-1",
+      {MakeAttempt(1, kT0, "emea-1", 8200, v1::OUTCOME_OK),
+       MakeAttempt(2, kT0 + absl::Seconds(10), "emea-1", 80, v1::OUTCOME_PROTOCOL_INTERFERENCE),
+       MakeAttempt(3, kT0 + absl::Seconds(20), "apac-1", 8200, v1::OUTCOME_CONNECT_TIMEOUT)});
   a.attempts[1].set_detail("HTTP/1.0 400 Bad Request");
   a.session.mutable_verdict()->set_summary("port 80 intercepted");
-  IngestBatch b = Batch("agent-2", "s-9",
-                        {MakeAttempt(1, kT0 + absl::Minutes(1), "emea-1", 80,
-                                     v1::OUTCOME_PROTOCOL_INTERFERENCE),
-                         MakeAttempt(2, kT0 + absl::Minutes(2), "emea-1", 80,
-                                     v1::OUTCOME_PROTOCOL_INTERFERENCE)});
+  IngestBatch b = Batch(
+      "agent-2", "s-9",
+      {MakeAttempt(1, kT0 + absl::Minutes(1), "emea-1", 80, v1::OUTCOME_PROTOCOL_INTERFERENCE),
+       MakeAttempt(2, kT0 + absl::Minutes(2), "emea-1", 80, v1::OUTCOME_PROTOCOL_INTERFERENCE)});
   b.agent.set_site("Zeta");  // upper case sorts before lower case, bytewise
   b.attempts[1].set_detail("the latest");
   ASSERT_TRUE(store.Commit(a).ok());
@@ -429,9 +424,8 @@ TEST_P(PostgresStoreTest, TwoStoresOnOneDatabaseCountEachAttemptOnce) {
 }
 
 TEST_P(PostgresStoreTest, SurvivesReopenAndRefusesASchemaFromTheFuture) {
-  ASSERT_TRUE(store_->Commit(Batch("a", "s", {MakeAttempt(1, kT0, "emea-1", 8200,
-                                                          v1::OUTCOME_OK)}))
-                  .ok());
+  ASSERT_TRUE(
+      store_->Commit(Batch("a", "s", {MakeAttempt(1, kT0, "emea-1", 8200, v1::OUTCOME_OK)})).ok());
   store_.reset();
   auto reopened = OpenStore(url_);
   ASSERT_TRUE(reopened.ok()) << reopened.status();

@@ -86,21 +86,21 @@ bool DeriveKey(const Bytes& shared, absl::Span<const uint8_t> r1,
                std::array<uint8_t, kMacSize>* key) {
   EVP_PKEY_CTX* ctx = EVP_PKEY_CTX_new_id(EVP_PKEY_HKDF, nullptr);
   size_t len = key->size();
-  const bool ok = ctx != nullptr && EVP_PKEY_derive_init(ctx) > 0 &&
-                  EVP_PKEY_CTX_set_hkdf_md(ctx, EVP_sha256()) > 0 &&
-                  EVP_PKEY_CTX_set1_hkdf_salt(ctx, r1.data(), static_cast<int>(r1.size())) > 0 &&
-                  EVP_PKEY_CTX_set1_hkdf_key(ctx, shared.data(), static_cast<int>(shared.size())) > 0 &&
-                  EVP_PKEY_CTX_add1_hkdf_info(ctx, reinterpret_cast<const unsigned char*>(kKdfInfo),
-                                              static_cast<int>(sizeof(kKdfInfo) - 1)) > 0 &&
-                  EVP_PKEY_derive(ctx, key->data(), &len) > 0 && len == key->size();
+  const bool ok =
+      ctx != nullptr && EVP_PKEY_derive_init(ctx) > 0 &&
+      EVP_PKEY_CTX_set_hkdf_md(ctx, EVP_sha256()) > 0 &&
+      EVP_PKEY_CTX_set1_hkdf_salt(ctx, r1.data(), static_cast<int>(r1.size())) > 0 &&
+      EVP_PKEY_CTX_set1_hkdf_key(ctx, shared.data(), static_cast<int>(shared.size())) > 0 &&
+      EVP_PKEY_CTX_add1_hkdf_info(ctx, reinterpret_cast<const unsigned char*>(kKdfInfo),
+                                  static_cast<int>(sizeof(kKdfInfo) - 1)) > 0 &&
+      EVP_PKEY_derive(ctx, key->data(), &len) > 0 && len == key->size();
   EVP_PKEY_CTX_free(ctx);
   return ok;
 }
 
 // HMAC-SHA256(key, role || Y || P || R1 || R2).
 std::array<uint8_t, kMacSize> TranscriptMac(const std::array<uint8_t, kMacSize>& key,
-                                            absl::string_view role,
-                                            absl::Span<const uint8_t> hello,
+                                            absl::string_view role, absl::Span<const uint8_t> hello,
                                             absl::Span<const uint8_t> r2) {
   Bytes message(role.begin(), role.end());
   message.insert(message.end(), hello.begin(), hello.end());
@@ -149,8 +149,8 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Create() {
 
 absl::StatusOr<Bytes> Client::VerifyReply(absl::Span<const uint8_t> reply) {
   if (reply.size() != kReplySize) {
-    return absl::InvalidArgumentError(absl::StrCat("reply is ", reply.size(), " bytes, not ",
-                                                   kReplySize));
+    return absl::InvalidArgumentError(
+        absl::StrCat("reply is ", reply.size(), " bytes, not ", kReplySize));
   }
   const Group& group = TheGroup();
   CtxPtr ctx(BN_CTX_new());
@@ -220,6 +220,5 @@ bool Server::VerifyConfirmation(absl::Span<const uint8_t> confirmation) const {
   return confirmation.size() == kConfirmSize &&
          CRYPTO_memcmp(confirmation.data(), expected_confirmation_.data(), kMacSize) == 0;
 }
-
 
 }  // namespace relayscope::handshake

@@ -23,11 +23,11 @@
 
 namespace relayscope::handshake {
 
-inline constexpr size_t kFieldSize = 256;                 // Y, P, R1, R2
-inline constexpr size_t kHelloSize = 3 * kFieldSize;      // client -> relay
-inline constexpr size_t kMacSize = 32;                    // HMAC-SHA256
+inline constexpr size_t kFieldSize = 256;                    // Y, P, R1, R2
+inline constexpr size_t kHelloSize = 3 * kFieldSize;         // client -> relay
+inline constexpr size_t kMacSize = 32;                       // HMAC-SHA256
 inline constexpr size_t kReplySize = kFieldSize + kMacSize;  // relay -> client
-inline constexpr size_t kConfirmSize = kMacSize;          // client -> relay
+inline constexpr size_t kConfirmSize = kMacSize;             // client -> relay
 
 using Bytes = std::vector<uint8_t>;
 

@@ -76,10 +76,10 @@ TEST(Handshake, SubgroupCheckAgreesWithTheExponentiationDefinition) {
   for (int i = 0; i < 60; ++i) {
     ASSERT_TRUE(BN_rand_range(r, p));
     for (int form = 0; form < 3; ++form) {
-      if (form == 0) BN_mod_sqr(v, r, p, ctx);         // a square
-      if (form == 1) BN_sub(v, p, v);                  // minus that square
-      if (form == 2) BN_copy(v, r);                    // anything
-      if (BN_cmp(v, BN_value_one()) <= 0) continue;    // out of range: another check
+      if (form == 0) BN_mod_sqr(v, r, p, ctx);       // a square
+      if (form == 1) BN_sub(v, p, v);                // minus that square
+      if (form == 2) BN_copy(v, r);                  // anything
+      if (BN_cmp(v, BN_value_one()) <= 0) continue;  // out of range: another check
       ASSERT_TRUE(BN_mod_exp(power, v, q, p, ctx));
       const bool member = BN_is_one(power);
       if (form == 0) {

@@ -15,10 +15,10 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/files.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "relayscope/v1/ingest.grpc.pb.h"
-#include "common/files.h"
 #include "tests/e2e/stack.h"
 #include "tests/rig/fixture.h"
 #include "tests/rig/net.h"
@@ -193,21 +193,23 @@ TEST_F(Abuse, MissingWrongExpiredRevokedTokensAndHugeMessagesAreRefused) {
   // batches and the agent's two attempts were stored.
   const std::string log = collector_->process()->LogTail(1 << 20);
   EXPECT_THAT(log, HasSubstr("status=UNAUTHENTICATED"));
-  EXPECT_EQ(collector_->QueryInt("SELECT count(*) FROM attempts WHERE agent_id = 'a1'").value_or(-1),
-            10);
-  EXPECT_THAT(collector_->Scrape(), HasSubstr("relayscope_ingest_batches_total{result=\"unauthenticated\"}"));
+  EXPECT_EQ(
+      collector_->QueryInt("SELECT count(*) FROM attempts WHERE agent_id = 'a1'").value_or(-1), 10);
+  EXPECT_THAT(collector_->Scrape(),
+              HasSubstr("relayscope_ingest_batches_total{result=\"unauthenticated\"}"));
 }
 
 TEST_F(Abuse, CollectorCertificateFromAnotherCaIsNotTrusted) {
   for (const std::string name : {"collector", "other-ca"}) {
     auto cert = rig::RunCommand(
-        {"/usr/bin/openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-         "-subj", "/CN=relayscope-" + name, "-addext", "subjectAltName=IP:127.0.0.1",
-         "-keyout", dir() + "/" + name + ".key", "-out", dir() + "/" + name + ".crt"},
+        {"/usr/bin/openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+         "/CN=relayscope-" + name, "-addext", "subjectAltName=IP:127.0.0.1", "-keyout",
+         dir() + "/" + name + ".key", "-out", dir() + "/" + name + ".crt"},
         absl::Seconds(30));
     ASSERT_TRUE(cert.ok() && cert->exit_code == 0);
   }
-  StartCollector({"--tls-cert=" + dir() + "/collector.crt", "--tls-key=" + dir() + "/collector.key"});
+  StartCollector(
+      {"--tls-cert=" + dir() + "/collector.crt", "--tls-key=" + dir() + "/collector.key"});
   std::vector<std::string> argv = e2e::AgentDiagnoseArgv(AGENT_BINARY, dir(), catalogue_);
   argv.erase(std::find(argv.begin(), argv.end(), "--insecure"));
   argv.push_back("--ca=" + dir() + "/other-ca.crt");
@@ -272,7 +274,8 @@ TEST_F(Abuse, AMillionMadeUpRelayNamesKeepMetricsAndRollupsBounded) {
       for (int b = 0; b < kBatchesPerSender; ++b) {
         // One agent id per 10 batches keeps each under its rate limit.
         const std::string agent = absl::StrCat("flood-", s, "-", b / 10);
-        v1::UploadRequest batch = e2e::MakeBatch(agent, "s", 1, static_cast<uint64_t>(b) * kPerBatch + 1, kPerBatch);
+        v1::UploadRequest batch =
+            e2e::MakeBatch(agent, "s", 1, static_cast<uint64_t>(b) * kPerBatch + 1, kPerBatch);
         for (int i = 0; i < kPerBatch; ++i) {
           batch.mutable_session()->mutable_attempts(i)->set_relay(
               absl::StrCat("fake-relay-", s, "-", b, "-", i));
@@ -295,13 +298,14 @@ TEST_F(Abuse, AMillionMadeUpRelayNamesKeepMetricsAndRollupsBounded) {
   const int series = e2e::CountSeries(after, "relayscope_attempts_total");
   const auto distinct_stored = collector_->QueryInt("SELECT count(DISTINCT relay) FROM attempts");
   const auto distinct_rolled = collector_->QueryInt("SELECT count(DISTINCT relay) FROM rollups");
-  std::printf("1M fake relay names: %lld accepted in %s, %d failed batches; "
-              "relayscope_attempts_total series %d, distinct relays stored %lld, in rollups %lld, "
-              "/metrics %zu -> %zu bytes, collector peak RSS %lld KiB\n",
-              static_cast<long long>(accepted.load()), absl::FormatDuration(flood).c_str(),
-              failures.load(), series, static_cast<long long>(distinct_stored.value_or(-1)),
-              static_cast<long long>(distinct_rolled.value_or(-1)), before.size(), after.size(),
-              static_cast<long long>(rig::PeakRssKb(collector_->process()->pid())));
+  std::printf(
+      "1M fake relay names: %lld accepted in %s, %d failed batches; "
+      "relayscope_attempts_total series %d, distinct relays stored %lld, in rollups %lld, "
+      "/metrics %zu -> %zu bytes, collector peak RSS %lld KiB\n",
+      static_cast<long long>(accepted.load()), absl::FormatDuration(flood).c_str(), failures.load(),
+      series, static_cast<long long>(distinct_stored.value_or(-1)),
+      static_cast<long long>(distinct_rolled.value_or(-1)), before.size(), after.size(),
+      static_cast<long long>(rig::PeakRssKb(collector_->process()->pid())));
   EXPECT_EQ(failures.load(), 0);
   EXPECT_EQ(accepted.load(), int64_t{kSenders} * kBatchesPerSender * kPerBatch);
   // Every made-up name is counted as "other": the label sets stay those of
@@ -332,8 +336,8 @@ TEST_F(Abuse, SlowLorisConnectionsAndStreamsAreCutWhileAgentsAreServed) {
   constexpr absl::Duration kHandshake = absl::Seconds(2);
   constexpr absl::Duration kAge = absl::Seconds(3);
   constexpr absl::Duration kGrace = absl::Seconds(1);
-  StartCollector({"--handshake-timeout=2s", "--max-connection-age=3s",
-                  "--max-connection-age-grace=1s"});
+  StartCollector(
+      {"--handshake-timeout=2s", "--max-connection-age=3s", "--max-connection-age-grace=1s"});
   // 1. TCP connections that send nothing, and ones that trickle the HTTP/2
   // preface a byte at a time.
   constexpr int kSilent = 200, kTrickling = 20;
@@ -387,10 +391,11 @@ TEST_F(Abuse, SlowLorisConnectionsAndStreamsAreCutWhileAgentsAreServed) {
   for (int fd : silent) close(fd);
   for (int fd : trickling) close(fd);
   for (std::thread& t : idlers) t.join();
-  std::printf("slow-loris: %d/%d silent and %d/%d trickling connections closed by the collector; "
-              "%d/%d idle streams ended, the longest after %lld ms\n",
-              closed_silent, kSilent, closed_trickling, kTrickling, idle_ended.load(),
-              kIdleStreams, static_cast<long long>(longest_idle_ms.load()));
+  std::printf(
+      "slow-loris: %d/%d silent and %d/%d trickling connections closed by the collector; "
+      "%d/%d idle streams ended, the longest after %lld ms\n",
+      closed_silent, kSilent, closed_trickling, kTrickling, idle_ended.load(), kIdleStreams,
+      static_cast<long long>(longest_idle_ms.load()));
   EXPECT_EQ(closed_silent, kSilent);
   EXPECT_EQ(closed_trickling, kTrickling);
   EXPECT_EQ(idle_ended.load(), kIdleStreams);

@@ -26,8 +26,15 @@ using ::testing::HasSubstr;
 
 constexpr char kToken[] = "e2e-agent-token-5d1c";
 constexpr char kCatalogue[] = R"pb(name: "e2e"
-regions { id: "emea" display_name: "EMEA"
-          relays { id: "emea-1" addresses: "127.0.72.1" ports: [8200, 8443] } }
+                                   regions {
+                                     id: "emea"
+                                     display_name: "EMEA"
+                                     relays {
+                                       id: "emea-1"
+                                       addresses: "127.0.72.1"
+                                       ports: [ 8200, 8443 ]
+                                     }
+                                   }
 )pb";
 
 // Sum of every sample of a metric in a text exposition.
@@ -87,19 +94,25 @@ class Pipeline : public rig::RigTest {
   }
 
   std::string Scrape() {
-    auto curl = rig::RunCommand({"/usr/bin/curl", "-s", "--noproxy", "*",
-                                 "http://127.0.0.1:9465/metrics"});
+    auto curl =
+        rig::RunCommand({"/usr/bin/curl", "-s", "--noproxy", "*", "http://127.0.0.1:9465/metrics"});
     return curl.ok() ? curl->output : "";
   }
 
   // One agent diagnosis that uploads; returns its output. `transport` is
   // "--insecure" or "--ca=<file>" (or empty: system roots).
   std::string RunAgent(const std::string& transport = "--insecure") {
-    std::vector<std::string> argv = {
-        AGENT_BINARY, "diagnose", "--catalogue=" + catalogue_, "--collector=127.0.0.1:50051",
-        "--token-file=" + dir() + "/token", "--spool-dir=" + dir() + "/spool",
-        "--agent-id-file=" + dir() + "/agent-id", "--report-dir=" + dir() + "/reports",
-        "--timeout=1s", "--upload-timeout=2s", "--site=paris"};
+    std::vector<std::string> argv = {AGENT_BINARY,
+                                     "diagnose",
+                                     "--catalogue=" + catalogue_,
+                                     "--collector=127.0.0.1:50051",
+                                     "--token-file=" + dir() + "/token",
+                                     "--spool-dir=" + dir() + "/spool",
+                                     "--agent-id-file=" + dir() + "/agent-id",
+                                     "--report-dir=" + dir() + "/reports",
+                                     "--timeout=1s",
+                                     "--upload-timeout=2s",
+                                     "--site=paris"};
     if (!transport.empty()) argv.push_back(transport);
     auto result = rig::RunCommand(argv, absl::Seconds(30));
     EXPECT_TRUE(result.ok());
@@ -141,13 +154,15 @@ TEST_F(Pipeline, DiagnosisArrivesOnceInMetricsAndSurvivesACollectorOutage) {
   EXPECT_THAT(first, HasSubstr("Telemetry: 2 attempts delivered"));
   std::string metrics = Scrape();
   EXPECT_EQ(Sum(metrics, "relayscope_attempts_total"), 2);
-  EXPECT_THAT(metrics, HasSubstr("relayscope_attempts_total{outcome=\"ok\",port=\"8200\",region=\"emea\",relay=\"emea-1\",route=\"direct\"} 1"));
+  EXPECT_THAT(metrics, HasSubstr("relayscope_attempts_total{outcome=\"ok\",port=\"8200\",region="
+                                 "\"emea\",relay=\"emea-1\",route=\"direct\"} 1"));
   EXPECT_THAT(metrics, HasSubstr("outcome=\"connection_refused\",port=\"8443\""));
   EXPECT_EQ(Sum(metrics, "relayscope_sites_active"), 1);
 
   // Real Prometheus tooling accepts the exposition.
   std::ofstream(dir() + "/scrape.prom") << metrics;
-  auto promtool = rig::RunCommand({"/bin/sh", "-c", "promtool check metrics < " + dir() + "/scrape.prom"});
+  auto promtool =
+      rig::RunCommand({"/bin/sh", "-c", "promtool check metrics < " + dir() + "/scrape.prom"});
   ASSERT_TRUE(promtool.ok());
   EXPECT_EQ(promtool->exit_code, 0) << promtool->output;
 
@@ -172,9 +187,9 @@ TEST_F(Pipeline, DiagnosisArrivesOnceInMetricsAndSurvivesACollectorOutage) {
 TEST_F(Pipeline, TlsCollectorIsReachedWithItsCaAndRefusedWithout) {
   std::ofstream(dir() + "/token") << kToken << "\n";
   auto cert = rig::RunCommand(
-      {"/usr/bin/openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-       "-subj", "/CN=relayscope-test-collector", "-addext", "subjectAltName=IP:127.0.0.1",
-       "-keyout", dir() + "/tls.key", "-out", dir() + "/tls.crt"},
+      {"/usr/bin/openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+       "/CN=relayscope-test-collector", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout",
+       dir() + "/tls.key", "-out", dir() + "/tls.crt"},
       absl::Seconds(30));
   ASSERT_TRUE(cert.ok() && cert->exit_code == 0) << (cert.ok() ? cert->output : "");
   collector_->Stop();

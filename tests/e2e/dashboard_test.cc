@@ -27,10 +27,24 @@ constexpr char kAgentToken[] = "e2e-agent-token-77a1";
 constexpr char kQueryToken[] = "e2e-dashboard-token-3c9f";
 constexpr char kHostileTitle[] = "<script>alert(1)</script>";
 constexpr char kCatalogue[] = R"pb(name: "e2e-dashboard"
-regions { id: "emea" display_name: "EMEA"
-          relays { id: "emea-1" addresses: "127.0.72.1" ports: [8200, 8080] } }
-regions { id: "apac" display_name: "APAC"
-          relays { id: "apac-1" addresses: "127.0.73.1" ports: [8443] } }
+                                   regions {
+                                     id: "emea"
+                                     display_name: "EMEA"
+                                     relays {
+                                       id: "emea-1"
+                                       addresses: "127.0.72.1"
+                                       ports: [ 8200, 8080 ]
+                                     }
+                                   }
+                                   regions {
+                                     id: "apac"
+                                     display_name: "APAC"
+                                     relays {
+                                       id: "apac-1"
+                                       addresses: "127.0.73.1"
+                                       ports: [ 8443 ]
+                                     }
+                                   }
 )pb";
 
 class DashboardTest : public rig::RigTest {
@@ -60,10 +74,10 @@ class DashboardTest : public rig::RigTest {
                       "--catalogue=" + catalogue_, "--tokens=" + dir() + "/agent-tokens",
                       "--query-tokens=" + dir() + "/query-tokens", "--listen=127.0.0.1:50051",
                       "--metrics=127.0.0.1:0"});
-    dashboard_ = StartProcess(
-        "dashboard", {DASHBOARD_BINARY, "--collector=127.0.0.1:50051", "--insecure",
-                      "--collector-token-file=" + dir() + "/dashboard.token",
-                      "--listen=127.0.0.1:0", "--deadline=2s"});
+    dashboard_ =
+        StartProcess("dashboard", {DASHBOARD_BINARY, "--collector=127.0.0.1:50051", "--insecure",
+                                   "--collector-token-file=" + dir() + "/dashboard.token",
+                                   "--listen=127.0.0.1:0", "--deadline=2s"});
     std::ifstream ready(dir() + "/dashboard.ready");
     std::string line;
     std::getline(ready, line);
@@ -111,8 +125,8 @@ class DashboardTest : public rig::RigTest {
 
   // GET `path`; returns "<status>\n<body>".
   std::string Get(const std::string& path) {
-    auto curl = rig::RunCommand({"/usr/bin/curl", "-s", "--noproxy", "*", "--max-time", "10",
-                                 "-w", "\n%{http_code}", url_ + path});
+    auto curl = rig::RunCommand({"/usr/bin/curl", "-s", "--noproxy", "*", "--max-time", "10", "-w",
+                                 "\n%{http_code}", url_ + path});
     EXPECT_TRUE(curl.ok());
     return curl.ok() ? curl->output : "";
   }
@@ -125,10 +139,15 @@ class DashboardTest : public rig::RigTest {
   // settles in one run). Saves a screenshot under the build tree.
   std::string RenderedDom(const std::string& state, const std::string& screenshot,
                           const std::string& fragment = "") {
-    const std::vector<std::string> common = {
-        "/usr/bin/chromium", "--headless", "--no-sandbox", "--disable-gpu",
-        "--disable-dev-shm-usage", "--no-first-run", "--user-data-dir=" + dir() + "/chromium",
-        "--window-size=1280,1000", "--virtual-time-budget=8000"};
+    const std::vector<std::string> common = {"/usr/bin/chromium",
+                                             "--headless",
+                                             "--no-sandbox",
+                                             "--disable-gpu",
+                                             "--disable-dev-shm-usage",
+                                             "--no-first-run",
+                                             "--user-data-dir=" + dir() + "/chromium",
+                                             "--window-size=1280,1000",
+                                             "--virtual-time-budget=8000"};
     std::string dom;
     for (int attempt = 0; attempt < 3; ++attempt) {
       std::vector<std::string> argv = common;
@@ -188,7 +207,9 @@ TEST_F(DashboardTest, RestAnswersMatchTheDiagnosis) {
   const std::string spec = Get("/api/v1/openapi.yaml");
   EXPECT_THAT(spec, HasSubstr("openapi: 3.0.3"));
   const std::string metrics = Get("/metrics");
-  EXPECT_THAT(metrics, HasSubstr(R"(relayscope_dashboard_requests_total{code="400",handler="api_reachability"} 1)"));
+  EXPECT_THAT(
+      metrics,
+      HasSubstr(R"(relayscope_dashboard_requests_total{code="400",handler="api_reachability"} 1)"));
   EXPECT_THAT(metrics, HasSubstr("relayscope_dashboard_collector_up 1"));
 }
 

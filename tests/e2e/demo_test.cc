@@ -11,9 +11,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/files.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "common/files.h"
 #include "tests/rig/fixture.h"
 #include "tests/rig/process.h"
 
@@ -66,8 +66,9 @@ TEST_F(Demo, ExplainsTheBlockedPortsServesTheDashboardAndStopsEverythingOnCtrlC)
   EXPECT_THAT(page->output, HasSubstr("relayscope"));
   auto scrape = rig::RunCommand({"/usr/bin/curl", "-sf", "--noproxy", "*", metrics[1].str()});
   ASSERT_TRUE(scrape.ok());
-  EXPECT_THAT(scrape->output,
-              HasSubstr("relayscope_attempts_total{outcome=\"protocol_interference\",port=\"8080\""));
+  EXPECT_THAT(
+      scrape->output,
+      HasSubstr("relayscope_attempts_total{outcome=\"protocol_interference\",port=\"8080\""));
 
   // What it started, by the PIDs it recorded.
   std::vector<pid_t> started;

@@ -21,8 +21,15 @@ namespace {
 using ::testing::HasSubstr;
 
 constexpr char kCatalogue[] = R"pb(name: "e2e-discovery"
-regions { id: "emea" display_name: "EMEA"
-          relays { id: "emea-1" addresses: "127.0.72.1" ports: [8200] } }
+                                   regions {
+                                     id: "emea"
+                                     display_name: "EMEA"
+                                     relays {
+                                       id: "emea-1"
+                                       addresses: "127.0.72.1"
+                                       ports: [ 8200 ]
+                                     }
+                                   }
 )pb";
 
 constexpr char kPac[] = R"js(
@@ -129,7 +136,8 @@ TEST_F(DiscoveryTest, DiagnoseReachesTheRelayThroughThePacProxy) {
   rig::CommandResult r = Agent({"diagnose", "--timeout=2s", "--report-dir=" + dir() + "/reports",
                                 "--agent-id-file=" + dir() + "/agent-id"});
   EXPECT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_THAT(r.output, HasSubstr("works:   emea-1 127.0.72.1:8200 via HTTP proxy 127.0.63.1:3128"));
+  EXPECT_THAT(r.output,
+              HasSubstr("works:   emea-1 127.0.72.1:8200 via HTTP proxy 127.0.63.1:3128"));
   EXPECT_THAT(squid_->WaitForAccessLog("127.0.72.1:8200", absl::Seconds(5)),
               HasSubstr("CONNECT 127.0.72.1:8200"));
 }

@@ -19,10 +19,10 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/proto_time.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
-#include "common/proto_time.h"
 #include "relayscope/v1/ingest.grpc.pb.h"
 #include "tests/e2e/stack.h"
 #include "tests/rig/fixture.h"
@@ -110,7 +110,8 @@ class LoadAgent {
           if (stop.load()) break;
           absl::SleepFor(absl::Milliseconds(60));  // ~10 batches/s, under the rate limit
           const uint64_t first = batches_.size() * kPerBatch + 1;
-          batches_.push_back(e2e::MakeBatch(agent_id_, agent_id_ + "-session", 0, first, kPerBatch));
+          batches_.push_back(
+              e2e::MakeBatch(agent_id_, agent_id_ + "-session", 0, first, kPerBatch));
         }
         v1::UploadRequest& request = batches_[acked_];
         request.set_batch_id(acked_ + 1);
@@ -195,17 +196,18 @@ TEST_F(Faults, TwentyKillNinesUnderLoadLoseNothingAckedAndCountNothingTwice) {
   auto rolled_up = collector_->QueryInt("SELECT sum(attempts) FROM rollups");
   ASSERT_TRUE(stored.ok()) << stored.status();
   ASSERT_TRUE(rolled_up.ok()) << rolled_up.status();
-  std::printf("kill -9 x%d: %llu attempts generated, %llu acked, %lld stored, %lld in rollups, "
-              "%llu accepted + %llu duplicates in acks, %d reconnects\n",
-              kKills, static_cast<unsigned long long>(generated),
-              static_cast<unsigned long long>(acked), static_cast<long long>(*stored),
-              static_cast<long long>(*rolled_up), static_cast<unsigned long long>(accepted),
-              static_cast<unsigned long long>(duplicates), reconnects);
+  std::printf(
+      "kill -9 x%d: %llu attempts generated, %llu acked, %lld stored, %lld in rollups, "
+      "%llu accepted + %llu duplicates in acks, %d reconnects\n",
+      kKills, static_cast<unsigned long long>(generated), static_cast<unsigned long long>(acked),
+      static_cast<long long>(*stored), static_cast<long long>(*rolled_up),
+      static_cast<unsigned long long>(accepted), static_cast<unsigned long long>(duplicates),
+      reconnects);
   EXPECT_GT(generated, 1000u);
-  EXPECT_GE(reconnects, kKills);   // the kills did hit the streams
-  EXPECT_EQ(acked, generated);     // every batch was delivered in the end
-  EXPECT_EQ(*stored, static_cast<int64_t>(acked));     // nothing acked is lost, nothing doubled
-  EXPECT_EQ(*rolled_up, *stored);  // the aggregates count each attempt once too
+  EXPECT_GE(reconnects, kKills);                    // the kills did hit the streams
+  EXPECT_EQ(acked, generated);                      // every batch was delivered in the end
+  EXPECT_EQ(*stored, static_cast<int64_t>(acked));  // nothing acked is lost, nothing doubled
+  EXPECT_EQ(*rolled_up, *stored);                   // the aggregates count each attempt once too
   // An ack lost to a kill makes the resend a duplicate, never a new count.
   EXPECT_EQ(accepted, acked - std::min(acked, duplicates));
   EXPECT_LE(accepted, static_cast<uint64_t>(*stored));
@@ -219,11 +221,21 @@ TEST_F(Faults, AgentsSpoolThroughACollectorOutageAndDeliverEverythingAfter) {
   StartRelay();
   StartCollector(dir());
   rig::Process::Options watch;
-  watch.argv = {AGENT_BINARY, "watch", "--catalogue=" + catalogue_, "--discover=false",
-                "--collector=127.0.0.1:50051", "--insecure", "--token-file=" + dir() + "/token",
-                "--spool-dir=" + dir() + "/spool", "--agent-id-file=" + dir() + "/agent-id",
-                "--report-dir=" + dir() + "/reports", "--timeout=1s", "--upload-timeout=2s",
-                "--interval=1s", absl::StrCat("--count=", kRuns), "--quiet"};
+  watch.argv = {AGENT_BINARY,
+                "watch",
+                "--catalogue=" + catalogue_,
+                "--discover=false",
+                "--collector=127.0.0.1:50051",
+                "--insecure",
+                "--token-file=" + dir() + "/token",
+                "--spool-dir=" + dir() + "/spool",
+                "--agent-id-file=" + dir() + "/agent-id",
+                "--report-dir=" + dir() + "/reports",
+                "--timeout=1s",
+                "--upload-timeout=2s",
+                "--interval=1s",
+                absl::StrCat("--count=", kRuns),
+                "--quiet"};
   watch.log_path = dir() + "/watch.log";
   auto agent = rig::Process::Start(watch);
   ASSERT_TRUE(agent.ok());
@@ -343,8 +355,8 @@ TEST_F(Faults, HostileProxiesAndRelaysAreClassifiedInBoundedTimeAndMemory) {
   // 2. answers the CONNECT with an endless header block: 1 GB streamed from
   // one 64 KiB buffer, or until the agent hangs up.
   std::atomic<uint64_t> header_bytes{0};
-  auto flood = rig::Listener::Start(
-      "127.0.80.1", 3002, [&](int fd, const std::atomic<bool>& stopping) {
+  auto flood =
+      rig::Listener::Start("127.0.80.1", 3002, [&](int fd, const std::atomic<bool>& stopping) {
         ReadRequestHead(fd);
         if (!rig::WriteAll(fd, "HTTP/1.1 200 Connection established\r\n")) return;
         const std::string line = "X-Padding: " + std::string(1000, 'a') + "\r\n";
@@ -369,7 +381,7 @@ TEST_F(Faults, HostileProxiesAndRelaysAreClassifiedInBoundedTimeAndMemory) {
   truncated.address = "127.0.81.1";
   truncated.port = 8200;
   truncated.mode = rig::Interceptor::Mode::kFixedReply;
-  truncated.read_bytes = 768;  // Y, P, R1
+  truncated.read_bytes = 768;                  // Y, P, R1
   truncated.reply = std::string(100, '\x9c');  // binary, like a real R2
   auto short_relay = rig::Interceptor::Start(truncated);
   ASSERT_TRUE(short_relay.ok());
@@ -379,26 +391,38 @@ TEST_F(Faults, HostileProxiesAndRelaysAreClassifiedInBoundedTimeAndMemory) {
   constexpr absl::Duration kAttemptTimeout = absl::Seconds(3);
   const std::vector<std::string> via_proxy = {"--direct=false", "--ports=8200"};
   std::vector<HostileCase> cases = {
-      {"baseline: the real relay, direct", {"--ports=8200"}, v1::OUTCOME_OK,
-       v1::PHASE_UNSPECIFIED},
+      {"baseline: the real relay, direct", {"--ports=8200"}, v1::OUTCOME_OK, v1::PHASE_UNSPECIFIED},
       // The same as a proxy that cannot reach the relay itself: the TCP
       // connect to the proxy worked, its CONNECT never completed.
-      {"proxy that never answers", {"--proxy=http://127.0.80.1:3001"},
-       v1::OUTCOME_CONNECT_TIMEOUT, v1::PHASE_PROXY_NEGOTIATION},
-      {"proxy sending 1 GB of headers", {"--proxy=http://127.0.80.1:3002"},
-       v1::OUTCOME_PROXY_ERROR, v1::PHASE_PROXY_NEGOTIATION},
-      {"proxy closing mid-CONNECT", {"--proxy=http://127.0.80.1:3003"}, v1::OUTCOME_PROXY_ERROR,
+      {"proxy that never answers",
+       {"--proxy=http://127.0.80.1:3001"},
+       v1::OUTCOME_CONNECT_TIMEOUT,
        v1::PHASE_PROXY_NEGOTIATION},
-      {"relay sending a truncated R2", {"--ports=8200", "--catalogue=" + truncated_catalogue},
-       v1::OUTCOME_HANDSHAKE_INVALID, v1::PHASE_HANDSHAKE},
+      {"proxy sending 1 GB of headers",
+       {"--proxy=http://127.0.80.1:3002"},
+       v1::OUTCOME_PROXY_ERROR,
+       v1::PHASE_PROXY_NEGOTIATION},
+      {"proxy closing mid-CONNECT",
+       {"--proxy=http://127.0.80.1:3003"},
+       v1::OUTCOME_PROXY_ERROR,
+       v1::PHASE_PROXY_NEGOTIATION},
+      {"relay sending a truncated R2",
+       {"--ports=8200", "--catalogue=" + truncated_catalogue},
+       v1::OUTCOME_HANDSHAKE_INVALID,
+       v1::PHASE_HANDSHAKE},
   };
-  for (size_t i = 1; i < 4; ++i) cases[i].flags.insert(cases[i].flags.end(), via_proxy.begin(), via_proxy.end());
+  for (size_t i = 1; i < 4; ++i)
+    cases[i].flags.insert(cases[i].flags.end(), via_proxy.begin(), via_proxy.end());
   int64_t baseline_rss_kb = 0;
   for (const HostileCase& c : cases) {
-    std::vector<std::string> argv = {AGENT_BINARY, "diagnose", "--json", "--discover=false",
-                                     "--report-dir=" + dir() + "/reports",
-                                     "--agent-id-file=" + dir() + "/agent-id",
-                                     absl::StrCat("--timeout=", absl::FormatDuration(kAttemptTimeout))};
+    std::vector<std::string> argv = {
+        AGENT_BINARY,
+        "diagnose",
+        "--json",
+        "--discover=false",
+        "--report-dir=" + dir() + "/reports",
+        "--agent-id-file=" + dir() + "/agent-id",
+        absl::StrCat("--timeout=", absl::FormatDuration(kAttemptTimeout))};
     bool has_catalogue = false;
     for (const std::string& f : c.flags) has_catalogue |= absl::StartsWith(f, "--catalogue=");
     if (!has_catalogue) argv.push_back("--catalogue=" + catalogue_);
@@ -412,8 +436,8 @@ TEST_F(Faults, HostileProxiesAndRelaysAreClassifiedInBoundedTimeAndMemory) {
     const v1::Attempt& attempt = report.attempts(0);
     std::printf("%-32s -> %-28s in %-8s peak RSS %lld KiB (%s)\n", c.name.c_str(),
                 v1::Outcome_Name(attempt.outcome()).c_str(),
-                absl::FormatDuration(run->elapsed).c_str(),
-                static_cast<long long>(run->max_rss_kb), attempt.detail().c_str());
+                absl::FormatDuration(run->elapsed).c_str(), static_cast<long long>(run->max_rss_kb),
+                attempt.detail().c_str());
     EXPECT_EQ(attempt.outcome(), c.outcome) << c.name << ": " << attempt.detail();
     EXPECT_EQ(attempt.failed_phase(), c.failed_phase) << c.name << ": " << attempt.detail();
     // Bounded in time: the attempt ends by its deadline (the agent's own

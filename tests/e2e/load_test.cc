@@ -130,8 +130,8 @@ TEST_F(Load, TenThousandConcurrentStreamsWithBoundedMemoryAndNoErrors) {
   const int acked = wait_for(&Tally::acked, absl::Seconds(180));
   const absl::Duration to_all_acked = absl::Now() - start;
   // All held open: a real agent is still served.
-  auto agent = rig::RunCommand(e2e::AgentDiagnoseArgv(AGENT_BINARY, dir(), catalogue),
-                               absl::Seconds(60));
+  auto agent =
+      rig::RunCommand(e2e::AgentDiagnoseArgv(AGENT_BINARY, dir(), catalogue), absl::Seconds(60));
   ASSERT_TRUE(agent.ok());
   const int64_t held_rss_kb = rig::PeakRssKb(collector.process()->pid());
   for (auto& stream : streams) stream->Release();
@@ -139,15 +139,15 @@ TEST_F(Load, TenThousandConcurrentStreamsWithBoundedMemoryAndNoErrors) {
   const int64_t stored = collector.QueryInt("SELECT count(*) FROM attempts").value_or(-1);
   {
     absl::MutexLock lock(&tally.mu);
-    std::printf("%d streams on %d connections: %d acked in %s, %d ended, %d failed%s%s; collector "
-                "peak RSS %lld KiB (%lld KiB idle, %.1f KiB per stream); a real agent in %s; "
-                "%lld attempts stored\n",
-                kStreams, kChannels, acked, absl::FormatDuration(to_all_acked).c_str(), done,
-                tally.failed, tally.first_error.empty() ? "" : ", first: ",
-                tally.first_error.c_str(), static_cast<long long>(held_rss_kb),
-                static_cast<long long>(idle_rss_kb),
-                static_cast<double>(held_rss_kb - idle_rss_kb) / kStreams,
-                absl::FormatDuration(agent->elapsed).c_str(), static_cast<long long>(stored));
+    std::printf(
+        "%d streams on %d connections: %d acked in %s, %d ended, %d failed%s%s; collector "
+        "peak RSS %lld KiB (%lld KiB idle, %.1f KiB per stream); a real agent in %s; "
+        "%lld attempts stored\n",
+        kStreams, kChannels, acked, absl::FormatDuration(to_all_acked).c_str(), done, tally.failed,
+        tally.first_error.empty() ? "" : ", first: ", tally.first_error.c_str(),
+        static_cast<long long>(held_rss_kb), static_cast<long long>(idle_rss_kb),
+        static_cast<double>(held_rss_kb - idle_rss_kb) / kStreams,
+        absl::FormatDuration(agent->elapsed).c_str(), static_cast<long long>(stored));
     EXPECT_EQ(tally.failed, 0) << tally.first_error;
   }
   EXPECT_EQ(acked, kStreams);

@@ -15,10 +15,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "common/files.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "relayscope/v1/ingest.grpc.pb.h"
-#include "common/files.h"
 #include "tests/e2e/stack.h"
 #include "tests/rig/fixture.h"
 #include "tests/rig/process.h"
@@ -48,8 +48,8 @@ void AddExported(const std::string& exposition, std::set<std::string>* names) {
 std::set<std::string> MentionedNames(const std::string& text) {
   static const std::regex name(R"(relayscope[_:][a-z0-9_:]*[a-z0-9])");
   std::set<std::string> names;
-  for (auto it = std::sregex_iterator(text.begin(), text.end(), name);
-       it != std::sregex_iterator(); ++it) {
+  for (auto it = std::sregex_iterator(text.begin(), text.end(), name); it != std::sregex_iterator();
+       ++it) {
     names.insert(it->str());
   }
   return names;
@@ -74,7 +74,8 @@ class MetricNames : public rig::RigTest {};
 TEST_F(MetricNames, DashboardRulesAndAlertsUseOnlyExportedMetricsAndDefinedRules) {
   const std::string catalogue = dir() + "/catalogue.textproto";
   std::ofstream(catalogue) << e2e::CatalogueText("127.0.72.1");
-  auto relay = e2e::StartRelay(RELAY_BINARY, dir(), "127.0.72.1:8200", {"--metrics=127.0.0.1:9464"});
+  auto relay =
+      e2e::StartRelay(RELAY_BINARY, dir(), "127.0.72.1:8200", {"--metrics=127.0.0.1:9464"});
   ASSERT_TRUE(relay.ok()) << relay.status();
   ASSERT_TRUE(e2e::WriteTokenFile(dir() + "/tokens", {{"agents", "metric-names-token"}}).ok());
   std::ofstream(dir() + "/token") << "metric-names-token\n";
@@ -91,11 +92,12 @@ TEST_F(MetricNames, DashboardRulesAndAlertsUseOnlyExportedMetricsAndDefinedRules
   dashboard_options.log_path = dir() + "/dashboard.log";
   auto dashboard = rig::Process::Start(dashboard_options);
   ASSERT_TRUE(dashboard.ok());
-  ASSERT_TRUE(rig::WaitForFile(dir() + "/dashboard.ready", absl::Seconds(10), dashboard->get()).ok());
+  ASSERT_TRUE(
+      rig::WaitForFile(dir() + "/dashboard.ready", absl::Seconds(10), dashboard->get()).ok());
 
   // A real diagnosis (one port works, one is refused) fills every family.
-  auto agent = rig::RunCommand(e2e::AgentDiagnoseArgv(AGENT_BINARY, dir(), catalogue),
-                               absl::Seconds(30));
+  auto agent =
+      rig::RunCommand(e2e::AgentDiagnoseArgv(AGENT_BINARY, dir(), catalogue), absl::Seconds(30));
   ASSERT_TRUE(agent.ok());
   ASSERT_THAT(agent->output, ::testing::HasSubstr("attempts delivered")) << agent->output;
   {  // and one attempt the collector rejects (a port out of range)
@@ -124,10 +126,10 @@ TEST_F(MetricNames, DashboardRulesAndAlertsUseOnlyExportedMetricsAndDefinedRules
     ASSERT_TRUE(scrape.ok());
     AddExported(scrape->output, &exported);
   }
-  for (const char* must : {"relayscope_attempts_total", "relayscope_relay_sites",
-                           "relayscope_port_sites", "relayscope_connect_duration_seconds_bucket",
-                           "relayscope_dashboard_requests_total",
-                           "relayscope_relay_handshakes_total"}) {
+  for (const char* must :
+       {"relayscope_attempts_total", "relayscope_relay_sites", "relayscope_port_sites",
+        "relayscope_connect_duration_seconds_bucket", "relayscope_dashboard_requests_total",
+        "relayscope_relay_handshakes_total"}) {
     EXPECT_TRUE(exported.count(must)) << must << " is not exported";
   }
 

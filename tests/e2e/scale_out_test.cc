@@ -88,9 +88,8 @@ class ScaleOut : public rig::RigTest {
     if (wait) WaitForCollector(replica);
   }
   void WaitForCollector(int replica) {
-    const absl::Status up =
-        rig::WaitForFile(absl::StrCat(dir(), "/collector-", replica, ".ready"), absl::Seconds(20),
-                         collectors_[replica].get());
+    const absl::Status up = rig::WaitForFile(absl::StrCat(dir(), "/collector-", replica, ".ready"),
+                                             absl::Seconds(20), collectors_[replica].get());
     ASSERT_TRUE(up.ok()) << up;
   }
 

@@ -14,9 +14,9 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/files.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "common/files.h"
 #include "tests/e2e/stack.h"
 #include "tests/rig/fixture.h"
 #include "tests/rig/process.h"
@@ -79,9 +79,8 @@ class Secrets : public rig::RigTest {
                     std::vector<std::string> env = {}) {
     std::vector<std::string> argv = {AGENT_BINARY};
     argv.insert(argv.end(), args.begin(), args.end());
-    for (const char* common :
-         {"--report-dir=REPORTS", "--agent-id-file=ID", "--spool-dir=SPOOL", "--timeout=2s",
-          "--upload-timeout=3s", "--catalogue=CAT"}) {
+    for (const char* common : {"--report-dir=REPORTS", "--agent-id-file=ID", "--spool-dir=SPOOL",
+                               "--timeout=2s", "--upload-timeout=3s", "--catalogue=CAT"}) {
       std::string flag = common;
       flag = std::regex_replace(flag, std::regex("REPORTS"), dir() + "/reports");
       flag = std::regex_replace(flag, std::regex("ID"), dir() + "/agent-id");
@@ -110,7 +109,8 @@ class Secrets : public rig::RigTest {
 
 TEST_F(Secrets, NoOutputOfAnyCommandContainsAPasswordOrAToken) {
   std::filesystem::create_directories(dir() + "/logs");
-  relay_ = StartWithReadyFile("relay", {RELAY_BINARY, absl::StrCat("--listen=", kRelayAddress, ":8200")});
+  relay_ = StartWithReadyFile("relay",
+                              {RELAY_BINARY, absl::StrCat("--listen=", kRelayAddress, ":8200")});
   rig::Squid::Options proxy;
   proxy.address = "127.0.63.1";
   proxy.users = {{"alice", kPassword}};
@@ -125,10 +125,10 @@ TEST_F(Secrets, NoOutputOfAnyCommandContainsAPasswordOrAToken) {
   options.extra_args = {"--query-tokens=" + dir() + "/query-tokens"};
   collector_ = std::make_unique<e2e::Collector>(options);
   ASSERT_TRUE(collector_->Start().ok());
-  dashboard_ = StartWithReadyFile(
-      "dashboard", {DASHBOARD_BINARY, "--collector=127.0.0.1:50051", "--insecure",
-                    "--collector-token-file=" + dir() + "/dashboard.token",
-                    "--listen=127.0.0.1:8080", "--deadline=2s"});
+  dashboard_ = StartWithReadyFile("dashboard",
+                                  {DASHBOARD_BINARY, "--collector=127.0.0.1:50051", "--insecure",
+                                   "--collector-token-file=" + dir() + "/dashboard.token",
+                                   "--listen=127.0.0.1:8080", "--deadline=2s"});
 
   const std::string with_password = absl::StrCat("http://alice:", kPassword, "@127.0.63.1:3128");
   const std::string proxy_file = dir() + "/proxy.txt";
@@ -141,34 +141,34 @@ TEST_F(Secrets, NoOutputOfAnyCommandContainsAPasswordOrAToken) {
   };
 
   // diagnose: password in the URL, text output, token from a file.
-  std::string out = Agent("diagnose --proxy=<url with password>",
-                          join({"diagnose", "--discover=false", "--proxy=" + with_password,
-                                token_file},
-                               upload));
+  std::string out =
+      Agent("diagnose --proxy=<url with password>",
+            join({"diagnose", "--discover=false", "--proxy=" + with_password, token_file}, upload));
   EXPECT_THAT(out, HasSubstr("attempts delivered")) << out;
   // The password was used: squid let the CONNECT through.
-  EXPECT_THAT(out, HasSubstr("[ ok ] emea-1 127.0.72.1:8200 via HTTP proxy 127.0.63.1:3128")) << out;
+  EXPECT_THAT(out, HasSubstr("[ ok ] emea-1 127.0.72.1:8200 via HTTP proxy 127.0.63.1:3128"))
+      << out;
   // diagnose --json: the 407 answered from the environment, token from the
   // environment.
-  out = Agent("diagnose --json, 407 answered from RELAYSCOPE_PROXY_*",
-              join({"diagnose", "--json", "--discover=false", "--proxy=http://127.0.63.1:3128"},
-                   upload),
-              {"RELAYSCOPE_PROXY_USER=alice", absl::StrCat("RELAYSCOPE_PROXY_PASSWORD=", kPassword),
-               absl::StrCat("RELAYSCOPE_TOKEN=", kToken)});
+  out = Agent(
+      "diagnose --json, 407 answered from RELAYSCOPE_PROXY_*",
+      join({"diagnose", "--json", "--discover=false", "--proxy=http://127.0.63.1:3128"}, upload),
+      {"RELAYSCOPE_PROXY_USER=alice", absl::StrCat("RELAYSCOPE_PROXY_PASSWORD=", kPassword),
+       absl::StrCat("RELAYSCOPE_TOKEN=", kToken)});
   EXPECT_THAT(out, HasSubstr("\"has_credentials\": true")) << out;
   EXPECT_THAT(out, HasSubstr("\"outcome\": \"OUTCOME_OK\"")) << out;
   // diagnose: password in the manual proxy file and in http_proxy.
-  out = Agent("diagnose --proxy-file", join({"diagnose", "--proxy-file=" + proxy_file, token_file},
-                                            upload));
+  out = Agent("diagnose --proxy-file",
+              join({"diagnose", "--proxy-file=" + proxy_file, token_file}, upload));
   EXPECT_THAT(out, HasSubstr("attempts delivered")) << out;
   out = Agent("diagnose with http_proxy", join({"diagnose", token_file}, upload),
               {"http_proxy=" + with_password, "https_proxy=" + with_password,
                "all_proxy=" + with_password});
   EXPECT_THAT(out, HasSubstr("attempts delivered")) << out;
   // watch, briefly.
-  out = Agent("watch --count=2", join({"watch", "--count=2", "--interval=1s",
-                                       "--proxy=" + with_password, token_file},
-                                      upload));
+  out = Agent("watch --count=2",
+              join({"watch", "--count=2", "--interval=1s", "--proxy=" + with_password, token_file},
+                   upload));
   EXPECT_THAT(out, HasSubstr("attempts delivered")) << out;
   // proxies, text and JSON, with every source holding the password.
   const std::vector<std::string> proxy_env = {"http_proxy=" + with_password,
@@ -195,9 +195,9 @@ TEST_F(Secrets, NoOutputOfAnyCommandContainsAPasswordOrAToken) {
   for (const auto& entry : std::filesystem::directory_iterator(dir() + "/spool")) {
     outputs_.emplace_back("spool " + entry.path().string(), ReadAll(entry.path()));
   }
-  out = Agent("diagnose delivering the spool",
-              join({"diagnose", "--discover=false", "--proxy=" + with_password, token_file},
-                   upload));
+  out =
+      Agent("diagnose delivering the spool",
+            join({"diagnose", "--discover=false", "--proxy=" + with_password, token_file}, upload));
   EXPECT_THAT(out, HasSubstr("spooled batch(es)")) << out;
 
   // The dashboard's answers, every session included.
@@ -211,13 +211,15 @@ TEST_F(Secrets, NoOutputOfAnyCommandContainsAPasswordOrAToken) {
   const std::string sessions = get("/api/v1/sessions?window=15m");
   std::set<std::string> ids;
   const std::regex id_pattern("\"session_id\":\\s*\"([^\"]+)\"");
-  for (std::sregex_iterator it(sessions.begin(), sessions.end(), id_pattern), end; it != end; ++it) {
+  for (std::sregex_iterator it(sessions.begin(), sessions.end(), id_pattern), end; it != end;
+       ++it) {
     ids.insert((*it)[1]);
   }
   EXPECT_GE(ids.size(), 6u) << sessions;
   for (const std::string& id : ids) get("/api/v1/sessions/" + id);
-  for (const char* path : {"/api/v1/reachability?window=15m&step=0", "/api/v1/failure-patterns?window=15m",
-                           "/api/v1/sites?window=15m", "/api/v1/activity?window=15m", "/metrics"}) {
+  for (const char* path :
+       {"/api/v1/reachability?window=15m&step=0", "/api/v1/failure-patterns?window=15m",
+        "/api/v1/sites?window=15m", "/api/v1/activity?window=15m", "/metrics"}) {
     get(path);
   }
   outputs_.emplace_back("collector /metrics", collector_->Scrape());
@@ -249,7 +251,8 @@ TEST_F(Secrets, NoOutputOfAnyCommandContainsAPasswordOrAToken) {
   // The search itself works: it finds the secrets where they belong.
   for (const std::string& input : {proxy_file, dir() + "/agent.token"}) {
     EXPECT_TRUE(absl::StrContains(ReadAll(input), kPassword) ||
-                absl::StrContains(ReadAll(input), kToken)) << input;
+                absl::StrContains(ReadAll(input), kToken))
+        << input;
   }
   int hits = 0;
   for (const auto& [where, content] : outputs_) {

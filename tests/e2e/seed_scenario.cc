@@ -8,10 +8,24 @@ namespace relayscope::rig {
 namespace {
 
 constexpr char kCatalogue[] = R"pb(name: "seed"
-regions { id: "a" display_name: "Region A"
-          relays { id: "relay-a" addresses: "127.0.61.1" ports: [8200, 563, 80] } }
-regions { id: "b" display_name: "Region B"
-          relays { id: "relay-b" addresses: "127.0.62.1" ports: [8200, 443] } }
+                                   regions {
+                                     id: "a"
+                                     display_name: "Region A"
+                                     relays {
+                                       id: "relay-a"
+                                       addresses: "127.0.61.1"
+                                       ports: [ 8200, 563, 80 ]
+                                     }
+                                   }
+                                   regions {
+                                     id: "b"
+                                     display_name: "Region B"
+                                     relays {
+                                       id: "relay-b"
+                                       addresses: "127.0.62.1"
+                                       ports: [ 8200, 443 ]
+                                     }
+                                   }
 )pb";
 
 }  // namespace

@@ -36,8 +36,7 @@ class SeedScenario {
   // The agent's command line for this scenario: diagnose with the
   // scenario's catalogue, the proxy, `timeout` per attempt, reports and
   // agent id under the scenario dir.
-  std::vector<std::string> AgentArgv(const std::string& agent_binary,
-                                     absl::Duration timeout) const;
+  std::vector<std::string> AgentArgv(const std::string& agent_binary, absl::Duration timeout) const;
   // The environment that gives the agent the proxy credentials.
   static std::vector<std::string> AgentEnv();
 

@@ -4,19 +4,20 @@
 //
 // The agent must name each cause, find the working route, and take about
 // one attempt timeout, not the sum.
+#include "tests/e2e/seed_scenario.h"
+
 #include <filesystem>
 #include <fstream>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/files.h"
+#include "common/proto_time.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
 #include "relayscope/v1/telemetry.pb.h"
-#include "common/files.h"
-#include "common/proto_time.h"
-#include "tests/e2e/seed_scenario.h"
 #include "tests/rig/fixture.h"
 #include "tests/rig/process.h"
 
@@ -139,9 +140,11 @@ TEST_F(SeedEndToEnd, VerdictNamesEveryCauseInAboutOneTimeoutAndLeaksNoSecret) {
   EXPECT_EQ(verdict.status(), v1::VERDICT_STATUS_DEGRADED);
   EXPECT_THAT(verdict.summary(), HasSubstr("no route to Region A"));
   ASSERT_FALSE(verdict.working().empty());
-  EXPECT_THAT(verdict.working(0), HasSubstr("relay-b 127.0.62.1:443 via HTTP proxy 127.0.63.1:3128"));
+  EXPECT_THAT(verdict.working(0),
+              HasSubstr("relay-b 127.0.62.1:443 via HTTP proxy 127.0.63.1:3128"));
   std::string explanations;
-  for (const v1::Blocker& b : verdict.blockers()) absl::StrAppend(&explanations, b.explanation(), "\n");
+  for (const v1::Blocker& b : verdict.blockers())
+    absl::StrAppend(&explanations, b.explanation(), "\n");
   EXPECT_THAT(explanations, HasSubstr("No answer from 127.0.61.1:8200"));
   EXPECT_THAT(explanations, HasSubstr("No answer from 127.0.61.1:563"));
   EXPECT_THAT(explanations, HasSubstr("HTTP/1.0 400 Bad Request \"Request Error\""));
@@ -184,8 +187,8 @@ TEST_F(SeedEndToEnd, VerdictNamesEveryCauseInAboutOneTimeoutAndLeaksNoSecret) {
       absl::FormatDuration(sequential).c_str(), absl::FormatDuration(sequential_wall).c_str(),
       absl::FDivDuration(sequential, raced));
   EXPECT_GE(sequential, 4 * kTimeout);
-  EXPECT_GT(absl::FDivDuration(sequential, raced), 2.0)
-      << timeline << "sequential:\n" << Timeline(sequential_report, last_start_);
+  EXPECT_GT(absl::FDivDuration(sequential, raced), 2.0) << timeline << "sequential:\n"
+                                                        << Timeline(sequential_report, last_start_);
 }
 
 }  // namespace

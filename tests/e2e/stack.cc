@@ -19,8 +19,8 @@
 namespace relayscope::e2e {
 
 absl::StatusOr<std::string> TokenHash(const std::string& token) {
-  auto hash =
-      rig::RunCommand({"/bin/sh", "-c", "printf %s \"$1\" | sha256sum | cut -d' ' -f1", "sh", token});
+  auto hash = rig::RunCommand(
+      {"/bin/sh", "-c", "printf %s \"$1\" | sha256sum | cut -d' ' -f1", "sh", token});
   if (!hash.ok()) return hash.status();
   if (hash->exit_code != 0) return absl::InternalError("sha256sum: " + hash->output);
   return std::string(absl::StripAsciiWhitespace(hash->output));
@@ -44,8 +44,11 @@ absl::Status Collector::Start() {
   const std::string ready = options_.dir + "/collector.ready";
   std::filesystem::remove(ready);
   rig::Process::Options process;
-  process.argv = {options_.binary, "--store=sqlite://" + db(), "--catalogue=" + options_.catalogue,
-                  "--listen=" + options_.listen, "--metrics=" + options_.metrics,
+  process.argv = {options_.binary,
+                  "--store=sqlite://" + db(),
+                  "--catalogue=" + options_.catalogue,
+                  "--listen=" + options_.listen,
+                  "--metrics=" + options_.metrics,
                   "--ready-file=" + ready};
   process.argv.push_back(options_.tokens.empty() ? "--allow-unauthenticated"
                                                  : "--tokens=" + options_.tokens);
@@ -132,10 +135,18 @@ v1::UploadRequest MakeBatch(const std::string& agent_id, const std::string& sess
 
 std::vector<std::string> AgentDiagnoseArgv(const std::string& binary, const std::string& dir,
                                            const std::string& catalogue) {
-  return {binary, "diagnose", "--catalogue=" + catalogue, "--discover=false",
-          "--collector=127.0.0.1:50051", "--insecure", "--token-file=" + dir + "/token",
-          "--spool-dir=" + dir + "/spool", "--agent-id-file=" + dir + "/agent-id",
-          "--report-dir=" + dir + "/reports", "--timeout=1s", "--upload-timeout=3s"};
+  return {binary,
+          "diagnose",
+          "--catalogue=" + catalogue,
+          "--discover=false",
+          "--collector=127.0.0.1:50051",
+          "--insecure",
+          "--token-file=" + dir + "/token",
+          "--spool-dir=" + dir + "/spool",
+          "--agent-id-file=" + dir + "/agent-id",
+          "--report-dir=" + dir + "/reports",
+          "--timeout=1s",
+          "--upload-timeout=3s"};
 }
 
 absl::StatusOr<std::unique_ptr<rig::Process>> StartRelay(const std::string& binary,
@@ -157,10 +168,10 @@ absl::StatusOr<std::unique_ptr<rig::Process>> StartRelay(const std::string& bina
 
 std::string CatalogueText(const std::string& address) {
   return absl::StrCat(R"pb(name: "e2e"
-regions { id: "emea" display_name: "EMEA"
-          relays { id: "emea-1" addresses: ")pb",
+                           regions { id: "emea" display_name: "EMEA"
+                                     relays { id: "emea-1" addresses: ")pb",
                       address, R"pb(" ports: [8200, 8443] } }
-)pb");
+  )pb");
 }
 
 }  // namespace relayscope::e2e

@@ -22,8 +22,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   namespace agent = relayscope::agent;
   if (data[0] % 2 == 0) {
     const agent::DiscoveryResult result = agent::ParseGsettingsProxy(text);
-    relayscope::fuzz::CheckDiscoveryResult(result, relayscope::v1::PROXY_SOURCE_GNOME,
-                                           "gsettings");
+    relayscope::fuzz::CheckDiscoveryResult(result, relayscope::v1::PROXY_SOURCE_GNOME, "gsettings");
     if (result.explicitly_direct) FUZZ_CHECK(result.proxies.empty() && result.pac.empty());
   } else {
     const agent::DiscoveryResult result = agent::ParseScutilProxy(text);

@@ -37,7 +37,8 @@ inline handshake::Client& TheClient() {
 inline void ClassifyAndCheck(absl::Span<const uint8_t> received, relayscope::agent::ReadEnd end) {
   const size_t wanted = relayscope::agent::ReplyBytesWanted(received);
   FUZZ_CHECK(wanted == handshake::kReplySize || wanted == relayscope::agent::kMaxEvidenceBytes);
-  const relayscope::agent::Classification c = relayscope::agent::ClassifyReply(TheClient(), received, end);
+  const relayscope::agent::Classification c =
+      relayscope::agent::ClassifyReply(TheClient(), received, end);
   // Nobody but the relay holding the shared key answers OK.
   FUZZ_CHECK(c.outcome == v1::OUTCOME_PROTOCOL_INTERFERENCE ||
              c.outcome == v1::OUTCOME_HANDSHAKE_INVALID ||

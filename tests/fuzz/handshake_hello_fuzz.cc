@@ -48,7 +48,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (confirmed) FUZZ_CHECK(std::equal(hello.begin(), hello.end(), genuine.begin()));
   if (std::equal(hello.begin(), hello.end(), genuine.begin())) {
     const auto c = relayscope::agent::ClassifyReply(relayscope::fuzz::TheClient(), server->Reply(),
-                                            relayscope::agent::ReadEnd::kComplete);
+                                                    relayscope::agent::ReadEnd::kComplete);
     FUZZ_CHECK(c.outcome == relayscope::v1::OUTCOME_OK);
     FUZZ_CHECK(server->VerifyConfirmation(c.confirmation));
   }

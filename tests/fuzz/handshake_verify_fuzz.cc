@@ -39,8 +39,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     // An unchanged genuine reply is the relay: OK, with a confirmation.
     if (mixed.size() >= genuine.size() &&
         std::equal(genuine.begin(), genuine.end(), mixed.begin())) {
-      const auto c =
-          relayscope::agent::ClassifyReply(relayscope::fuzz::TheClient(), mixed, end);
+      const auto c = relayscope::agent::ClassifyReply(relayscope::fuzz::TheClient(), mixed, end);
       FUZZ_CHECK(c.outcome == relayscope::v1::OUTCOME_OK);
       FUZZ_CHECK(c.confirmation.size() == relayscope::handshake::kConfirmSize);
       return 0;

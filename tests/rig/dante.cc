@@ -24,30 +24,30 @@ absl::StatusOr<std::unique_ptr<Dante>> Dante::Start(const Options& options,
     return absl::InternalError(absl::StrCat("cannot create ", dir));
   }
   // Rule blocks must span several lines (dante 1.4.2 rejects one-liners).
-  const std::string conf = absl::StrCat(
-      "logoutput: ", dir, "/danted.log\n",
-      "internal: ", options.address, " port = ", options.port, "\n",
-      "external: lo\n"
-      "socksmethod: none\n"
-      "clientmethod: none\n"
-      "client pass {\n"
-      "  from: 127.0.0.0/8 to: 0.0.0.0/0\n"
-      "  log: error\n"
-      "}\n"
-      "client pass {\n"
-      "  from: ::1/128 to: ::/0\n"
-      "  log: error\n"
-      "}\n"
-      "socks pass {\n"
-      "  from: 127.0.0.0/8 to: 0.0.0.0/0\n"
-      "  command: connect\n"
-      "  log: error connect\n"
-      "}\n"
-      "socks pass {\n"
-      "  from: ::1/128 to: ::/0\n"
-      "  command: connect\n"
-      "  log: error connect\n"
-      "}\n");
+  const std::string conf =
+      absl::StrCat("logoutput: ", dir, "/danted.log\n", "internal: ", options.address,
+                   " port = ", options.port, "\n",
+                   "external: lo\n"
+                   "socksmethod: none\n"
+                   "clientmethod: none\n"
+                   "client pass {\n"
+                   "  from: 127.0.0.0/8 to: 0.0.0.0/0\n"
+                   "  log: error\n"
+                   "}\n"
+                   "client pass {\n"
+                   "  from: ::1/128 to: ::/0\n"
+                   "  log: error\n"
+                   "}\n"
+                   "socks pass {\n"
+                   "  from: 127.0.0.0/8 to: 0.0.0.0/0\n"
+                   "  command: connect\n"
+                   "  log: error connect\n"
+                   "}\n"
+                   "socks pass {\n"
+                   "  from: ::1/128 to: ::/0\n"
+                   "  command: connect\n"
+                   "  log: error connect\n"
+                   "}\n");
   const std::string conf_path = dir + "/danted.conf";
   {
     std::ofstream out(conf_path);
@@ -61,8 +61,8 @@ absl::StatusOr<std::unique_ptr<Dante>> Dante::Start(const Options& options,
   process_options.as_nobody = true;
   auto process = Process::Start(process_options);
   if (!process.ok()) return process.status();
-  if (absl::Status s = WaitForPort(options.address, options.port, absl::Seconds(10),
-                                   process->get());
+  if (absl::Status s =
+          WaitForPort(options.address, options.port, absl::Seconds(10), process->get());
       !s.ok()) {
     return s;
   }

@@ -18,8 +18,16 @@ absl::Status Firewall::Reject(absl::string_view address, uint16_t port) {
 absl::Status Firewall::Add(absl::string_view address, uint16_t port, bool reject) {
   const bool v6 = address.find(':') != absl::string_view::npos;
   std::vector<std::string> rule = {v6 ? "/usr/sbin/ip6tables" : "/usr/sbin/iptables",
-                                   "-w", "-A", "INPUT", "-p", "tcp", "-d",
-                                   std::string(address), "--dport", absl::StrCat(port), "-j"};
+                                   "-w",
+                                   "-A",
+                                   "INPUT",
+                                   "-p",
+                                   "tcp",
+                                   "-d",
+                                   std::string(address),
+                                   "--dport",
+                                   absl::StrCat(port),
+                                   "-j"};
   if (reject) {
     rule.insert(rule.end(), {"REJECT", "--reject-with", "tcp-reset"});
   } else {
@@ -39,9 +47,9 @@ absl::Status Firewall::Unreachable(absl::string_view address, uint16_t port, boo
 
 absl::Status Firewall::DropUnlessFromUser(absl::string_view address, uid_t uid) {
   const bool v6 = address.find(':') != absl::string_view::npos;
-  return Run({v6 ? "/usr/sbin/ip6tables" : "/usr/sbin/iptables", "-w", "-A", "OUTPUT", "-p",
-              "tcp", "-d", std::string(address), "-m", "owner", "!", "--uid-owner",
-              absl::StrCat(uid), "-j", "DROP"});
+  return Run({v6 ? "/usr/sbin/ip6tables" : "/usr/sbin/iptables", "-w", "-A", "OUTPUT", "-p", "tcp",
+              "-d", std::string(address), "-m", "owner", "!", "--uid-owner", absl::StrCat(uid),
+              "-j", "DROP"});
 }
 
 // Adds `rule` (an iptables -A command line) and remembers its -D twin.

@@ -23,11 +23,11 @@ namespace relayscope::rig {
 class Interceptor {
  public:
   enum class Mode {
-    kHttpError,        // read what comes, answer `reply`, close
-    kSilent,           // accept, read and discard, never answer
-    kCloseImmediately, // accept and close without reading
-    kFixedReply,       // read `read_bytes`, answer `reply` verbatim, close
-    kReset,            // read `read_bytes`, then abort with a TCP reset
+    kHttpError,         // read what comes, answer `reply`, close
+    kSilent,            // accept, read and discard, never answer
+    kCloseImmediately,  // accept and close without reading
+    kFixedReply,        // read `read_bytes`, answer `reply` verbatim, close
+    kReset,             // read `read_bytes`, then abort with a TCP reset
   };
   struct Options {
     std::string address = "127.0.0.1";

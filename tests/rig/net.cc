@@ -91,7 +91,8 @@ absl::StatusOr<int> ConnectWithDeadline(absl::string_view address, uint16_t port
   }
   if (err != 0) {
     close(fd);
-    return absl::UnavailableError(absl::StrCat(ErrnoText(err), " connecting to ", address, ":", port));
+    return absl::UnavailableError(
+        absl::StrCat(ErrnoText(err), " connecting to ", address, ":", port));
   }
   fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
   return fd;
@@ -120,9 +121,8 @@ bool WriteAll(int fd, absl::string_view data) {
   return true;
 }
 
-absl::StatusOr<std::unique_ptr<Listener>> Listener::Start(absl::string_view address,
-                                                          uint16_t port, Handler handler,
-                                                          int max_connections) {
+absl::StatusOr<std::unique_ptr<Listener>> Listener::Start(absl::string_view address, uint16_t port,
+                                                          Handler handler, int max_connections) {
   sockaddr_storage storage;
   auto len = ToSockaddr(address, port, &storage);
   if (!len.ok()) return len.status();
@@ -138,15 +138,14 @@ absl::StatusOr<std::unique_ptr<Listener>> Listener::Start(absl::string_view addr
   }
   socklen_t bound_len = sizeof(storage);
   getsockname(fd, reinterpret_cast<sockaddr*>(&storage), &bound_len);
-  const uint16_t bound = ntohs(storage.ss_family == AF_INET
-                                   ? reinterpret_cast<sockaddr_in*>(&storage)->sin_port
-                                   : reinterpret_cast<sockaddr_in6*>(&storage)->sin6_port);
+  const uint16_t bound =
+      ntohs(storage.ss_family == AF_INET ? reinterpret_cast<sockaddr_in*>(&storage)->sin_port
+                                         : reinterpret_cast<sockaddr_in6*>(&storage)->sin6_port);
   return std::unique_ptr<Listener>(
       new Listener(fd, std::string(address), bound, std::move(handler), max_connections));
 }
 
-Listener::Listener(int fd, std::string address, uint16_t port, Handler handler,
-                   int max_connections)
+Listener::Listener(int fd, std::string address, uint16_t port, Handler handler, int max_connections)
     : fd_(fd),
       address_(std::move(address)),
       port_(port),

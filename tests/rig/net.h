@@ -58,9 +58,8 @@ class Listener {
 
   // Binds address:port (port 0 picks a free port). UNAVAILABLE if it
   // cannot bind.
-  static absl::StatusOr<std::unique_ptr<Listener>> Start(absl::string_view address,
-                                                         uint16_t port, Handler handler,
-                                                         int max_connections = 64);
+  static absl::StatusOr<std::unique_ptr<Listener>> Start(absl::string_view address, uint16_t port,
+                                                         Handler handler, int max_connections = 64);
   ~Listener();
   Listener(const Listener&) = delete;
   Listener& operator=(const Listener&) = delete;

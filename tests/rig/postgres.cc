@@ -67,7 +67,8 @@ absl::StatusOr<std::string> Postgres::FindBinDir() {
   }
   const char* path = getenv("PATH");
   for (absl::string_view dir : absl::StrSplit(path ? path : "", ':')) {
-    if (!dir.empty() && fs::exists(fs::path(std::string(dir)) / "postgres")) return std::string(dir);
+    if (!dir.empty() && fs::exists(fs::path(std::string(dir)) / "postgres"))
+      return std::string(dir);
   }
   return absl::NotFoundError(
       "PostgreSQL server binaries not found: install the postgresql package (deploy/dev/deps.sh)");
@@ -98,9 +99,8 @@ absl::StatusOr<std::unique_ptr<Postgres>> Postgres::Start(const std::string& dir
   std::vector<std::string> initdb = prefix;
   for (const std::string& arg :
        {*bin + "/initdb", std::string("-D"), data.string(), std::string("-U"),
-        std::string("relayscope"), std::string("-A"), std::string("trust"),
-        std::string("-E"), std::string("UTF8"), std::string("--no-locale"),
-        std::string("--no-sync")}) {
+        std::string("relayscope"), std::string("-A"), std::string("trust"), std::string("-E"),
+        std::string("UTF8"), std::string("--no-locale"), std::string("--no-sync")}) {
     initdb.push_back(arg);
   }
   auto init = RunCommand(initdb, absl::Seconds(60));
@@ -109,16 +109,11 @@ absl::StatusOr<std::unique_ptr<Postgres>> Postgres::Start(const std::string& dir
     return absl::FailedPreconditionError(absl::StrCat("initdb failed: ", init->output));
   }
   Process::Options options;
-  options.argv = {*bin + "/postgres",
-                  "-D", data.string(),
-                  "-p", absl::StrCat(port),
-                  "-k", sockets.string(),
-                  "-c", "listen_addresses=127.0.0.1",
-                  "-c", "shared_buffers=32MB",
+  options.argv = {*bin + "/postgres", "-D", data.string(), "-p", absl::StrCat(port), "-k",
+                  sockets.string(), "-c", "listen_addresses=127.0.0.1", "-c", "shared_buffers=32MB",
                   "-c", "max_connections=200",
                   // A test server: the data dies with the test anyway.
-                  "-c", "fsync=off",
-                  "-c", "full_page_writes=off"};
+                  "-c", "fsync=off", "-c", "full_page_writes=off"};
   options.log_path = (root / "postgres.log").string();
   options.as_nobody = as_root;
   auto process = Process::Start(options);

@@ -23,8 +23,7 @@ class Postgres {
 
   // Creates a cluster in `dir`/pgdata and starts it on 127.0.0.1:`port`
   // (0: a free port); returns once it accepts connections (at most 30 s).
-  static absl::StatusOr<std::unique_ptr<Postgres>> Start(const std::string& dir,
-                                                         uint16_t port = 0);
+  static absl::StatusOr<std::unique_ptr<Postgres>> Start(const std::string& dir, uint16_t port = 0);
   ~Postgres();
 
   uint16_t port() const { return port_; }

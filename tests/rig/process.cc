@@ -92,8 +92,8 @@ absl::StatusOr<std::unique_ptr<Process>> Process::Start(const Options& options) 
   const pid_t pid = fork();
   if (pid < 0) return absl::InternalError(absl::StrCat("fork: ", std::strerror(errno)));
   if (pid == 0) {
-    ExecChild(argv_c.data(), env_c.data(), options.log_path.c_str(),
-              options.working_dir.c_str(), options.as_nobody, uid, gid, -1);
+    ExecChild(argv_c.data(), env_c.data(), options.log_path.c_str(), options.working_dir.c_str(),
+              options.as_nobody, uid, gid, -1);
   }
   setpgid(pid, pid);  // also from the parent: no race with an early Stop()
   return std::unique_ptr<Process>(new Process(pid, options.log_path));
@@ -222,9 +222,9 @@ absl::Status WaitForPort(absl::string_view address, uint16_t port, absl::Duratio
   const absl::Time deadline = absl::Now() + timeout;
   while (absl::Now() < deadline) {
     if (process != nullptr && !process->Running()) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "process ", process->pid(), " exited before listening on ", address, ":", port,
-          "; its log:\n", process->LogTail()));
+      return absl::FailedPreconditionError(
+          absl::StrCat("process ", process->pid(), " exited before listening on ", address, ":",
+                       port, "; its log:\n", process->LogTail()));
     }
     auto fd = ConnectWithDeadline(address, port, absl::Now() + absl::Milliseconds(200));
     if (fd.ok()) {
@@ -233,10 +233,9 @@ absl::Status WaitForPort(absl::string_view address, uint16_t port, absl::Duratio
     }
     absl::SleepFor(absl::Milliseconds(20));
   }
-  return absl::DeadlineExceededError(
-      absl::StrCat("nothing listening on ", address, ":", port, " after ",
-                   absl::FormatDuration(timeout),
-                   process ? absl::StrCat("; log:\n", process->LogTail()) : ""));
+  return absl::DeadlineExceededError(absl::StrCat(
+      "nothing listening on ", address, ":", port, " after ", absl::FormatDuration(timeout),
+      process ? absl::StrCat("; log:\n", process->LogTail()) : ""));
 }
 
 absl::Status WaitForFile(const std::string& path, absl::Duration timeout, Process* process) {

@@ -37,9 +37,8 @@ struct TunnelResult {
 // Opens a tunnel to target_host:target_port through `proxy` (a libcurl
 // proxy URL such as "http://127.0.0.1:3128" or "socks5://127.0.0.1:1080"),
 // sends "ping" and reads the answer.
-TunnelResult Tunnel(const std::string& proxy, const std::string& target_host,
-                    uint16_t target_port, const std::string& user = "",
-                    const std::string& password = "") {
+TunnelResult Tunnel(const std::string& proxy, const std::string& target_host, uint16_t target_port,
+                    const std::string& user = "", const std::string& password = "") {
   TunnelResult result;
   CURL* curl = curl_easy_init();
   const std::string url = absl::StrCat("http://", target_host, ":", target_port, "/");
@@ -198,7 +197,8 @@ TEST_F(RigComponents, SilentInterceptorAcceptsAndNeverAnswers) {
   options.mode = Interceptor::Mode::kSilent;
   auto interceptor = Interceptor::Start(options);
   ASSERT_TRUE(interceptor.ok()) << interceptor.status();
-  auto fd = ConnectWithDeadline("127.0.0.1", (*interceptor)->port(), absl::Now() + absl::Seconds(1));
+  auto fd =
+      ConnectWithDeadline("127.0.0.1", (*interceptor)->port(), absl::Now() + absl::Seconds(1));
   ASSERT_TRUE(fd.ok()) << fd.status();  // the TCP handshake completes
   ASSERT_TRUE(WriteAll(*fd, std::string(768, 'x')));
   EXPECT_EQ(ReadUpTo(*fd, 1, absl::Now() + absl::Milliseconds(300)), "");
@@ -211,7 +211,8 @@ TEST_F(RigComponents, FixedReplyInterceptorSendsExactlyItsBytes) {
   options.reply = std::string(100, '\x42');  // e.g. a truncated relay reply
   auto interceptor = Interceptor::Start(options);
   ASSERT_TRUE(interceptor.ok()) << interceptor.status();
-  auto fd = ConnectWithDeadline("127.0.0.1", (*interceptor)->port(), absl::Now() + absl::Seconds(1));
+  auto fd =
+      ConnectWithDeadline("127.0.0.1", (*interceptor)->port(), absl::Now() + absl::Seconds(1));
   ASSERT_TRUE(fd.ok());
   ASSERT_TRUE(WriteAll(*fd, "x"));
   EXPECT_EQ(ReadUpTo(*fd, 4096, absl::Now() + absl::Seconds(2)), options.reply);

@@ -6,10 +6,10 @@
 #include <fstream>
 #include <sstream>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
-#include "absl/strings/match.h"
 #include "absl/time/clock.h"
 
 namespace relayscope::rig {
@@ -51,21 +51,28 @@ absl::StatusOr<std::unique_ptr<Squid>> Squid::Start(const Options& options,
   if (mkdir(dir.c_str(), 0755) != 0 || chown(dir.c_str(), NobodyUid(), NogroupGid()) != 0) {
     return absl::InternalError(absl::StrCat("cannot create ", dir));
   }
-  std::string conf = absl::StrCat(
-      "http_port ", Bracketed(options.address), ":", options.port, "\n",
-      "visible_hostname relayscope-rig\n"
-      "pid_filename ", dir, "/squid.pid\n"
-      "cache_log ", dir, "/cache.log\n"
-      "access_log stdio:", dir, "/access.log buffer-size=0KB\n"
-      "coredump_dir ", dir, "\n"
-      "netdb_filename none\n"
-      "cache deny all\n"
-      "cache_mem 4 MB\n"
-      "pinger_enable off\n"
-      // Quick exit on SIGTERM instead of waiting 30 s for clients.
-      "shutdown_lifetime 0 seconds\n"
-      "dns_nameservers 127.0.0.1\n"
-      "acl CONNECT method CONNECT\n");
+  std::string conf = absl::StrCat("http_port ", Bracketed(options.address), ":", options.port, "\n",
+                                  "visible_hostname relayscope-rig\n"
+                                  "pid_filename ",
+                                  dir,
+                                  "/squid.pid\n"
+                                  "cache_log ",
+                                  dir,
+                                  "/cache.log\n"
+                                  "access_log stdio:",
+                                  dir,
+                                  "/access.log buffer-size=0KB\n"
+                                  "coredump_dir ",
+                                  dir,
+                                  "\n"
+                                  "netdb_filename none\n"
+                                  "cache deny all\n"
+                                  "cache_mem 4 MB\n"
+                                  "pinger_enable off\n"
+                                  // Quick exit on SIGTERM instead of waiting 30 s for clients.
+                                  "shutdown_lifetime 0 seconds\n"
+                                  "dns_nameservers 127.0.0.1\n"
+                                  "acl CONNECT method CONNECT\n");
   if (!options.redirect_ports.empty()) {
     std::vector<std::string> ports;
     for (uint16_t p : options.redirect_ports) ports.push_back(absl::StrCat(p));
@@ -88,8 +95,7 @@ absl::StatusOr<std::unique_ptr<Squid>> Squid::Start(const Options& options,
     absl::StrAppend(&conf, "auth_param basic program /usr/lib/squid/basic_ncsa_auth ", dir,
                     "/passwd\n", "auth_param basic children 2\n",
                     "auth_param basic realm relayscope-rig\n",
-                    "acl authenticated proxy_auth REQUIRED\n",
-                    "http_access allow authenticated\n");
+                    "acl authenticated proxy_auth REQUIRED\n", "http_access allow authenticated\n");
   } else {
     absl::StrAppend(&conf, "http_access allow all\n");
   }
@@ -104,8 +110,8 @@ absl::StatusOr<std::unique_ptr<Squid>> Squid::Start(const Options& options,
   process_options.as_nobody = true;
   auto process = Process::Start(process_options);
   if (!process.ok()) return process.status();
-  if (absl::Status s = WaitForPort(options.address, options.port, absl::Seconds(20),
-                                   process->get());
+  if (absl::Status s =
+          WaitForPort(options.address, options.port, absl::Seconds(20), process->get());
       !s.ok()) {
     std::ifstream cache_log(dir + "/cache.log");
     std::stringstream log;

@@ -19,12 +19,20 @@ using google::protobuf::FieldDescriptor;
 
 // DESIGN.md, data-flow step 4: the closed outcome set.
 TEST(Contract, OutcomeSetIsExactlyTheDesignedClosedSet) {
-  const std::set<std::string> expected = {
-      "ok", "dns_failure", "connect_timeout", "connection_refused",
-      "host_unreachable", "network_unreachable", "connection_reset",
-      "proxy_error", "proxy_auth_required", "proxy_auth_failed",
-      "tls_failure", "protocol_interference", "handshake_timeout",
-      "handshake_invalid"};
+  const std::set<std::string> expected = {"ok",
+                                          "dns_failure",
+                                          "connect_timeout",
+                                          "connection_refused",
+                                          "host_unreachable",
+                                          "network_unreachable",
+                                          "connection_reset",
+                                          "proxy_error",
+                                          "proxy_auth_required",
+                                          "proxy_auth_failed",
+                                          "tls_failure",
+                                          "protocol_interference",
+                                          "handshake_timeout",
+                                          "handshake_invalid"};
   std::set<std::string> actual;
   const auto* outcomes = Outcome_descriptor();
   for (int i = 0; i < outcomes->value_count(); ++i) {
@@ -38,8 +46,7 @@ TEST(Contract, OutcomeSetIsExactlyTheDesignedClosedSet) {
 
 // Walks every message reachable from `descriptor` and collects fields whose
 // names suggest a secret.
-void CollectSecretLookingFields(const Descriptor* descriptor,
-                                std::set<std::string>* seen,
+void CollectSecretLookingFields(const Descriptor* descriptor, std::set<std::string>* seen,
                                 std::set<std::string>* offenders) {
   if (!seen->insert(descriptor->full_name()).second) return;
   for (int i = 0; i < descriptor->field_count(); ++i) {
@@ -47,10 +54,9 @@ void CollectSecretLookingFields(const Descriptor* descriptor,
     const std::string& name = field->name();
     // `has_credentials` is the one allowed mention: a boolean.
     bool boolean_flag = field->type() == FieldDescriptor::TYPE_BOOL;
-    for (const char* word : {"password", "passwd", "secret", "token",
-                             "credential", "authorization", "cookie"}) {
-      if (absl::StrContains(name, word) && !boolean_flag &&
-          !absl::EndsWith(name, "page_token")) {
+    for (const char* word :
+         {"password", "passwd", "secret", "token", "credential", "authorization", "cookie"}) {
+      if (absl::StrContains(name, word) && !boolean_flag && !absl::EndsWith(name, "page_token")) {
         offenders->insert(descriptor->full_name() + "." + name);
       }
     }
@@ -63,9 +69,8 @@ void CollectSecretLookingFields(const Descriptor* descriptor,
 TEST(Contract, NoTelemetryOrQueryFieldCanCarryASecret) {
   std::set<std::string> seen, offenders;
   for (const Descriptor* root :
-       {SessionReport::descriptor(), UploadRequest::descriptor(),
-        UploadResponse::descriptor(), GetSessionResponse::descriptor(),
-        ListFailurePatternsResponse::descriptor()}) {
+       {SessionReport::descriptor(), UploadRequest::descriptor(), UploadResponse::descriptor(),
+        GetSessionResponse::descriptor(), ListFailurePatternsResponse::descriptor()}) {
     CollectSecretLookingFields(root, &seen, &offenders);
   }
   EXPECT_TRUE(offenders.empty()) << *offenders.begin();
@@ -118,8 +123,8 @@ TEST(Contract, ServicesExposeTheDesignedMethods) {
 
   const auto* fleet = GetSessionRequest::descriptor()->file()->FindServiceByName("FleetQuery");
   ASSERT_NE(fleet, nullptr);
-  for (const char* name : {"GetReachability", "ListFailurePatterns", "ListSites",
-                           "GetSession", "GetActivity"}) {
+  for (const char* name :
+       {"GetReachability", "ListFailurePatterns", "ListSites", "GetSession", "GetActivity"}) {
     EXPECT_NE(fleet->FindMethodByName(name), nullptr) << name;
   }
 }
