@@ -30,6 +30,7 @@
 #include "agent/upload/uploader.h"
 #include "common/catalogue.h"
 #include "common/cli.h"
+#include "common/host_port.h"
 
 ABSL_FLAG(std::string, catalogue, "/etc/relayscope/catalogue.textproto",
           "The relay catalogue (relayscope.v1.Catalogue, text format)");
@@ -117,7 +118,7 @@ std::optional<std::pair<std::string, std::string>> AskCredentials(const v1::Prox
   if (user.empty()) {
     if (const char* env = std::getenv("RELAYSCOPE_PROXY_USER"); env != nullptr) user = env;
   }
-  const std::string where = absl::StrCat(proxy.host(), ":", proxy.port());
+  const std::string where = HostPort(proxy.host(), proxy.port());
   if (user.empty()) {
     auto typed = Ask(absl::StrCat("\nThe proxy ", where,
                                   " requires authentication (407).\n"

@@ -13,6 +13,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "common/host_port.h"
 #include "common/proto_time.h"
 
 namespace relayscope::agent {
@@ -26,12 +27,6 @@ void EnsureCurlInitialized() {
 bool IsIpLiteral(const std::string& host) {
   unsigned char buf[16];
   return inet_pton(AF_INET, host.c_str(), buf) == 1 || inet_pton(AF_INET6, host.c_str(), buf) == 1;
-}
-
-std::string UrlHost(const std::string& host) {
-  unsigned char buf[16];
-  if (inet_pton(AF_INET6, host.c_str(), buf) == 1) return absl::StrCat("[", host, "]");
-  return host;
 }
 
 long RemainingMs(absl::Time deadline) {
@@ -316,7 +311,7 @@ OpenResult OpenRoute(const Destination& destination, const ProxyEndpoint& proxy,
   // not set CURLOPT_FORBID_REUSE: with CONNECT_ONLY it closes the
   // connection right after connecting.
   if (proxied) {
-    const std::string proxy_url = absl::StrCat(UrlHost(proxy.host), ":", proxy.port);
+    const std::string proxy_url = HostPort(proxy.host, proxy.port);
     curl_easy_setopt(handle, CURLOPT_PROXY, proxy_url.c_str());
     curl_easy_setopt(handle, CURLOPT_PROXYTYPE, static_cast<long>(CurlProxyType(proxy)));
     curl_easy_setopt(handle, CURLOPT_NOPROXY, "");
@@ -403,8 +398,8 @@ OpenResult OpenRoute(const Destination& destination, const ProxyEndpoint& proxy,
   }
 
   std::string curl_message = error_buffer[0] ? error_buffer : curl_easy_strerror(rc);
-  const std::string hop = proxied ? absl::StrCat("proxy ", UrlHost(proxy.host), ":", proxy.port)
-                                  : absl::StrCat(UrlHost(destination.host), ":", destination.port);
+  const std::string hop = proxied ? absl::StrCat("proxy ", HostPort(proxy.host, proxy.port))
+                                  : HostPort(destination.host, destination.port);
 
   if (connect_code != 0 && connect_code != 200) {
     result.failed_phase = v1::PHASE_PROXY_NEGOTIATION;

@@ -23,6 +23,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "agent/discovery/config_text.h"
+#include "common/host_port.h"
 
 extern char** environ;
 
@@ -48,13 +49,6 @@ void AddProxy(DiscoveryResult* result, absl::string_view text, absl::string_view
   candidate.detail = detail;
   candidate.scope = scope;
   result->proxies.push_back(std::move(candidate));
-}
-
-// "host" and a port as separate settings, IPv6 literals bracketed.
-std::string HostPort(absl::string_view host, int64_t port) {
-  return absl::StrContains(host, ':') && !absl::StartsWith(host, "[")
-             ? absl::StrCat("[", host, "]:", port)
-             : absl::StrCat(host, ":", port);
 }
 
 struct CommandOutput {

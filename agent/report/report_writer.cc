@@ -12,6 +12,7 @@
 #include "absl/time/time.h"
 #include "agent/report/verdict.h"
 #include "common/files.h"
+#include "common/host_port.h"
 #include "common/status_macros.h"
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/time_util.h"
@@ -109,7 +110,7 @@ std::string RenderText(const v1::SessionReport& report,
                                          report.session_id(), ", catalogue ", report.catalogue()));
   for (const v1::DiscoveredProxy& p : report.proxies()) {
     line(report.start_time(),
-         absl::StrCat("Proxy ", p.proxy().host(), ":", p.proxy().port(), " (",
+         absl::StrCat("Proxy ", HostPort(p.proxy().host(), p.proxy().port()), " (",
                       v1::RouteKind_Name(p.proxy().kind()), ") from ",
                       v1::ProxySource_Name(p.proxy().source()), " ", p.proxy().source_detail(),
                       p.proxy().has_credentials() ? ", with credentials" : ""));

@@ -9,17 +9,13 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
+#include "common/host_port.h"
 #include "google/protobuf/util/time_util.h"
 
 namespace relayscope::agent {
 namespace {
 
 using google::protobuf::util::TimeUtil;
-
-std::string HostPort(const std::string& host, uint32_t port) {
-  if (host.find(':') != std::string::npos) return absl::StrCat("[", host, "]:", port);
-  return absl::StrCat(host, ":", port);
-}
 
 std::string SourceName(v1::ProxySource source) {
   std::string name = v1::ProxySource_Name(source);
