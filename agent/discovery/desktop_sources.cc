@@ -1,14 +1,5 @@
 #include "agent/discovery/desktop_sources.h"
 
-#include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <map>
@@ -22,10 +13,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "absl/time/time.h"
 #include "agent/discovery/config_text.h"
 #include "common/host_port.h"
-
-extern char** environ;
+#include "common/subprocess.h"
 
 namespace relayscope::agent {
 namespace {
@@ -49,114 +40,6 @@ void AddProxy(DiscoveryResult* result, absl::string_view text, absl::string_view
   candidate.detail = detail;
   candidate.scope = scope;
   result->proxies.push_back(std::move(candidate));
-}
-
-struct CommandOutput {
-  int exit_status = -1;  // -1: killed or did not exit normally
-  std::string out;
-  std::string err;
-  bool timed_out = false;
-  bool truncated = false;
-};
-
-std::optional<CommandOutput> Finish(CommandOutput output, int wait_status) {
-  output.exit_status = WIFEXITED(wait_status) ? WEXITSTATUS(wait_status) : -1;
-  // A shell-style "command not found" from a posix_spawnp that reports exec
-  // failures only through the child.
-  if (output.exit_status == 127) return std::nullopt;
-  return output;
-}
-
-// Runs `argv` (looked up in PATH) with stdin from /dev/null, collecting at
-// most `max_bytes` of stdout and of stderr; a child still running at
-// `timeout` is killed. std::nullopt when the program does not exist.
-std::optional<CommandOutput> RunCommand(const std::vector<std::string>& argv,
-                                        std::chrono::milliseconds timeout, size_t max_bytes) {
-  int out_pipe[2], err_pipe[2];
-  if (pipe(out_pipe) != 0) return std::nullopt;
-  if (pipe(err_pipe) != 0) {
-    close(out_pipe[0]);
-    close(out_pipe[1]);
-    return std::nullopt;
-  }
-  // pipe2() is Linux-only; the race it closes (another thread's fork) does
-  // not leak anything worse than a pipe end here.
-  for (int fd : {out_pipe[0], out_pipe[1], err_pipe[0], err_pipe[1]}) {
-    fcntl(fd, F_SETFD, FD_CLOEXEC);
-  }
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&actions, out_pipe[1], STDOUT_FILENO);
-  posix_spawn_file_actions_adddup2(&actions, err_pipe[1], STDERR_FILENO);
-  std::vector<char*> args;
-  for (const std::string& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
-  args.push_back(nullptr);
-  pid_t pid = 0;
-  const int spawn_error = posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  close(out_pipe[1]);
-  close(err_pipe[1]);
-  if (spawn_error != 0) {
-    close(out_pipe[0]);
-    close(err_pipe[0]);
-    return std::nullopt;
-  }
-
-  CommandOutput output;
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
-  std::string* sinks[2] = {&output.out, &output.err};
-  int open_fds = 2;
-  while (open_fds > 0) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) {
-      output.timed_out = true;
-      break;
-    }
-    const int ready = poll(fds, 2, static_cast<int>(left.count()));
-    if (ready < 0 && errno == EINTR) continue;
-    if (ready <= 0) continue;  // the deadline check above ends the loop
-    for (int i = 0; i < 2; ++i) {
-      if (fds[i].fd < 0 || fds[i].revents == 0) continue;
-      char buffer[4096];
-      const ssize_t got = read(fds[i].fd, buffer, sizeof(buffer));
-      if (got < 0 && errno == EINTR) continue;
-      if (got <= 0) {
-        close(fds[i].fd);
-        fds[i].fd = -1;
-        --open_fds;
-        continue;
-      }
-      sinks[i]->append(buffer, static_cast<size_t>(got));
-      if (sinks[i]->size() > max_bytes) {
-        sinks[i]->resize(max_bytes);
-        output.truncated = true;
-      }
-    }
-    if (output.truncated) break;
-  }
-  for (const pollfd& fd : fds) {
-    if (fd.fd >= 0) close(fd.fd);
-  }
-  // A child that closed its output may still be running: it gets until the
-  // same deadline to exit. Killing one that already exited is harmless (it
-  // is a zombie until reaped).
-  int status = 0;
-  while (!output.timed_out && !output.truncated) {
-    const pid_t done = waitpid(pid, &status, WNOHANG);
-    if (done == pid || (done < 0 && errno != EINTR)) return Finish(output, status);
-    if (std::chrono::steady_clock::now() >= deadline) {
-      output.timed_out = true;
-    } else {
-      usleep(5000);
-    }
-  }
-  kill(pid, SIGKILL);
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  return Finish(output, status);
 }
 
 // ---- KDE ----
@@ -560,10 +443,10 @@ DiscoveryResult KdeSource::Discover() {
 }
 
 DiscoveryResult GnomeSource::Discover() {
-  auto output = RunCommand({gsettings_, "list-recursively", "org.gnome.system.proxy"},
-                           std::chrono::seconds(2), 256 << 10);
+  auto output = RunSubprocess({gsettings_, "list-recursively", "org.gnome.system.proxy"},
+                              absl::Seconds(2), 256 << 10);
   DiscoveryResult result;
-  if (!output) return result;
+  if (!output.ok()) return result;  // no gsettings: no GNOME here
   if (output->timed_out) {
     result.warnings.push_back("gsettings: no answer within 2 s");
   } else if (output->truncated) {
@@ -579,9 +462,9 @@ DiscoveryResult GnomeSource::Discover() {
 
 DiscoveryResult MacosSource::Discover() {
 #ifdef __APPLE__
-  auto output = RunCommand({"/usr/sbin/scutil", "--proxy"}, std::chrono::seconds(2), 256 << 10);
+  auto output = RunSubprocess({"/usr/sbin/scutil", "--proxy"}, absl::Seconds(2), 256 << 10);
   DiscoveryResult result;
-  if (!output) return result;
+  if (!output.ok()) return result;
   if (output->timed_out || output->exit_status != 0) {
     result.warnings.push_back(absl::StrCat(
         kScutil, output->timed_out ? ": no answer within 2 s"

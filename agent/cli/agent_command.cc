@@ -1,0 +1,188 @@
+#include "agent/cli/agent_command.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "agent/cli/console.h"
+#include "agent/cli/proxies_command.h"
+#include "agent/cli/routes.h"
+#include "agent/cli/token.h"
+#include "agent/discovery/discover.h"
+#include "agent/discovery/wpad.h"
+#include "agent/plan/plan.h"
+#include "agent/report/report_writer.h"
+#include "agent/session/agent_id.h"
+#include "agent/upload/uploader.h"
+#include "common/catalogue.h"
+#include "common/cli.h"
+
+namespace relayscope::agent {
+namespace {
+
+// Writes as printf("%s") did, so the bytes a user or a script sees stay
+// the same. No flush: stdout is flushed where the old binary flushed it
+// (after each progress line), which keeps its interleaving with stderr.
+void Write(std::FILE* to, const std::string& text) { std::fputs(text.c_str(), to); }
+
+DiscoverOptions SystemDiscovery(const AgentOptions& options, const Environment& env) {
+  DiscoverOptions discover;
+  discover.sources =
+      DefaultSources(env("HOME").value_or(""), options.proxy_file, options.windows_reg);
+  discover.pac_urls = options.pac_urls;
+  discover.wpad = std::make_unique<WpadSource>();
+  discover.pac.resolve = SystemResolve;
+  discover.pac.my_addresses = LocalAddresses();
+  return discover;
+}
+
+}  // namespace
+
+absl::StatusOr<AgentCommand> ParseCommand(const std::vector<std::string>& args) {
+  const std::string command = args.size() == 2 ? args[1] : "diagnose";
+  if (args.size() <= 2) {
+    if (command == "diagnose") return AgentCommand::kDiagnose;
+    if (command == "watch") return AgentCommand::kWatch;
+    if (command == "proxies") return AgentCommand::kProxies;
+  }
+  return absl::InvalidArgumentError(
+      "usage: relayscope-agent [diagnose|watch|proxies] [flags]; see --help");
+}
+
+AgentIo SystemIo(Terminal* terminal) {
+  AgentIo io;
+  io.out = stdout;
+  io.err = stderr;
+  io.out_is_terminal = isatty(STDOUT_FILENO);
+  io.env = ProcessEnvironment();
+  io.terminal = terminal;
+  io.listen_for_stop = InstallStopSignalHandlers;
+  io.stop_requested_within = [](absl::Duration interval) {
+    const int64_t ms = absl::ToInt64Milliseconds(interval);
+    return StopSignalWithin(static_cast<int>(std::min<int64_t>(ms, INT32_MAX)));
+  };
+  return io;
+}
+
+std::string ReportDirectory(const std::string& flag, const Environment& env) {
+  if (!flag.empty()) return flag;
+  const std::string tmp = env("TMPDIR").value_or("");
+  return tmp.empty() ? "/tmp" : tmp;
+}
+
+std::string SpoolDirectory(const std::string& flag, const std::string& agent_id_file) {
+  if (!flag.empty()) return flag;
+  return std::filesystem::path(agent_id_file).parent_path().string() + "/spool";
+}
+
+int RunAgent(AgentCommand command, const AgentOptions& options, const AgentIo& io) {
+  auto fail = [&io](int code, absl::string_view message) {
+    Write(io.err, ErrorLine(std::string(message)));
+    return code;
+  };
+  if (command == AgentCommand::kWatch && options.collector.empty()) {
+    return fail(kExitUsage, "watch needs --collector: it exists to feed the collector");
+  }
+
+  auto catalogue = LoadCatalogue(options.catalogue_path);
+  if (!catalogue.ok()) return fail(kExitConfig, catalogue.status().message());
+  if (!options.regions.empty()) {
+    catalogue = SelectRegions(*catalogue, options.regions);
+    if (!catalogue.ok()) {
+      return fail(kExitUsage, absl::StrCat("--region: ", catalogue.status().message()));
+    }
+  }
+
+  // Routes: the proxies given, in order, then what this machine is
+  // configured to use, then DIRECT.
+  auto routes = RoutesFromProxyFlags(options.proxies);
+  if (!routes.ok()) return fail(kExitUsage, routes.status().message());
+  if (options.discover || command == AgentCommand::kProxies) {
+    ProxySetup setup = DiscoverProxies(*catalogue, SystemDiscovery(options, io.env));
+    if (command == AgentCommand::kProxies) {
+      Write(io.out, options.json ? RenderProxySetupJson(setup) : RenderProxySetupText(setup));
+      return 0;
+    }
+    Write(io.err, RenderDiscoveryWarnings(setup));
+    AddDiscoveredRoutes(setup.routes, &*routes);
+  }
+  if (absl::Status direct = AddDirectRoute(options.direct, &*routes); !direct.ok()) {
+    return fail(kExitUsage, direct.message());
+  }
+
+  DiagnoseOptions diagnose = options.diagnose;
+  auto ports = ParsePortFlags(options.ports);
+  if (!ports.ok()) return fail(kExitUsage, ports.status().message());
+  diagnose.allowed_ports = *std::move(ports);
+  const std::string id_file =
+      options.agent_id_file.empty() ? DefaultAgentIdPath() : options.agent_id_file;
+  diagnose.agent.set_agent_id(LoadOrCreateAgentId(id_file));
+  diagnose.agent.set_version(kAgentVersion);
+  diagnose.agent.set_os("linux");
+  diagnose.agent.set_site(options.site);
+  diagnose.ask_credentials = CredentialPrompt(options.proxy_user, io.env, io.terminal);
+  std::map<uint64_t, AttemptTrace> traces;
+  diagnose.traces = &traces;
+
+  const bool talk = !options.json && !options.quiet;
+  // Progress: one line per finished attempt, and on a terminal a live
+  // status line under them.
+  const bool tty = talk && io.out_is_terminal;
+  const size_t planned = Plan(*catalogue, routes->routes, diagnose.allowed_ports).size();
+  Progress progress(planned, tty);
+  if (talk) {
+    Write(io.out, RenderHeader(kAgentVersion, planned, *catalogue, routes->routes.size()));
+    diagnose.on_attempt = [&progress, &io](const v1::Attempt& attempt) {
+      Write(io.out, progress.Add(attempt));
+      std::fflush(io.out);
+    };
+  }
+
+  if (io.listen_for_stop) io.listen_for_stop();
+  int exit_code = 0;
+  for (int run = 1;; ++run) {
+    traces.clear();
+    progress.Reset();
+    v1::SessionReport report = Diagnose(*catalogue, routes->routes, routes->discovered, diagnose);
+
+    auto paths = WriteReports(report, ReportDirectory(options.report_dir, io.env), &traces);
+    if (!paths.ok()) {
+      Write(io.err,
+            ErrorLine(absl::StrCat("could not write the reports: ", paths.status().message())));
+    }
+    if (options.json) {
+      Write(io.out, RenderJson(report));
+    } else {
+      Write(io.out, RenderVerdict(report.verdict(), tty));
+      if (paths.ok()) Write(io.out, RenderReportPaths(*paths));
+    }
+    // Telemetry goes after the verdict is shown: the user never waits on it.
+    if (!options.collector.empty()) {
+      UploadOptions upload;
+      upload.target = options.collector;
+      upload.insecure = options.insecure;
+      upload.ca_file = options.ca_file;
+      upload.deadline = options.upload_timeout;
+      // Read for every run, so a watch picks up a rotated token file.
+      auto token = LoadToken(options.token_file, io.env);
+      if (!token.ok()) return fail(kExitConfig, token.status().message());
+      upload.token = *std::move(token);
+      upload.spool_dir = SpoolDirectory(options.spool_dir, id_file);
+      const UploadResult sent = Upload(report, upload);
+      if (talk) Write(io.out, RenderUploadSummary(sent, options.collector));
+      Write(io.err, RenderUploadProblems(sent, upload.spool_dir));
+    }
+    exit_code = ExitCodeFor(report.verdict().status());
+    if (command != AgentCommand::kWatch || run == options.count) break;
+    // No way to wait is no way to be stopped: one run only.
+    if (!io.stop_requested_within || io.stop_requested_within(options.interval)) break;
+  }
+  return exit_code;
+}
+
+}  // namespace relayscope::agent
