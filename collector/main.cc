@@ -19,7 +19,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "collector/auth/tokens.h"
+#include "collector/ingest/ingest_metrics.h"
 #include "collector/ingest/ingest_service.h"
+#include "collector/ingest/ingestor.h"
+#include "collector/ingest/rate_limiter.h"
 #include "collector/ingest/validator.h"
 #include "collector/query/fleet_query_service.h"
 #include "collector/query/query_engine.h"
@@ -123,8 +126,9 @@ int main(int argc, char** argv) {
   if (token_rate < 0) return Fail("--token-batches-per-second must be 0 (none) or more");
   std::optional<RateLimiter> holder_limiter;
   if (token_rate > 0) holder_limiter.emplace(token_rate);
-  IngestService ingest(store->get(), &validator, &tokens, &metrics, &limiter,
-                       holder_limiter ? &*holder_limiter : nullptr);
+  Ingestor ingestor(store->get(), &validator, &metrics, &limiter,
+                    holder_limiter ? &*holder_limiter : nullptr);
+  IngestService ingest(&tokens, &ingestor);
   QueryEngine query_engine(store->get());
   FleetQueryService fleet_query(&query_engine, &*query_tokens);
 

@@ -56,8 +56,9 @@ class Collector {
     store_ = *collector::OpenStore("sqlite::memory:");
     metrics_ = std::make_unique<collector::IngestMetrics>(*registry_);
     limiter_ = std::make_unique<collector::RateLimiter>(1000);
-    service_ = std::make_unique<collector::IngestService>(
-        store_.get(), validator_.get(), tokens_.get(), metrics_.get(), limiter_.get());
+    ingestor_ = std::make_unique<collector::Ingestor>(store_.get(), validator_.get(),
+                                                      metrics_.get(), limiter_.get());
+    service_ = std::make_unique<collector::IngestService>(tokens_.get(), ingestor_.get());
     grpc::ServerBuilder builder;
     builder.AddListeningPort(absl::StrCat("127.0.0.1:", port), grpc::InsecureServerCredentials(),
                              &port_);
@@ -77,6 +78,7 @@ class Collector {
   std::shared_ptr<prometheus::Registry> registry_ = std::make_shared<prometheus::Registry>();
   std::unique_ptr<collector::IngestMetrics> metrics_;
   std::unique_ptr<collector::RateLimiter> limiter_;
+  std::unique_ptr<collector::Ingestor> ingestor_;
   std::unique_ptr<collector::IngestService> service_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
