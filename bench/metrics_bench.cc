@@ -13,7 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "bench/synthetic.h"
-#include "collector/ingest/ingest_service.h"
+#include "collector/ingest/ingest_metrics.h"
 #include "common/metrics_endpoint.h"
 
 namespace relayscope::bench {

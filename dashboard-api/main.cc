@@ -8,10 +8,10 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
-#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "common/cli.h"
 #include "common/files.h"
+#include "dashboard-api/collector_client.h"
 #include "dashboard-api/rest.h"
 #include "dashboard-api/server.h"
 
@@ -46,47 +46,22 @@ int main(int argc, char** argv) {
   absl::ParseCommandLine(static_cast<int>(arg_storage.size()), arg_pointers.data());
   InstallStopSignalHandlers();
 
-  std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
-  if (!absl::GetFlag(FLAGS_insecure)) {
-    grpc::SslCredentialsOptions tls;
-    if (!absl::GetFlag(FLAGS_ca).empty()) {
-      auto roots = ReadFileToString(absl::GetFlag(FLAGS_ca));
-      if (!roots.ok()) return Fail(absl::StrCat("--ca: ", roots.status().message()));
-      tls.pem_root_certs = *std::move(roots);
-    }
-    credentials = grpc::SslCredentials(tls);
-  }
+  auto credentials = CollectorCredentials(absl::GetFlag(FLAGS_insecure), absl::GetFlag(FLAGS_ca));
+  if (!credentials.ok()) return Fail(std::string(credentials.status().message()));
   RestApi::Options api_options;
   api_options.deadline = absl::GetFlag(FLAGS_deadline);
-  if (const std::string path = absl::GetFlag(FLAGS_collector_token_file); !path.empty()) {
-    auto token = ReadFileToString(path);
-    if (!token.ok())
-      return Fail(absl::StrCat("--collector-token-file: ", token.status().message()));
-    api_options.token = std::string(absl::StripAsciiWhitespace(*token));
-  }
-  auto channel = grpc::CreateChannel(absl::GetFlag(FLAGS_collector), credentials);
+  auto token = ReadCollectorToken(absl::GetFlag(FLAGS_collector_token_file));
+  if (!token.ok()) return Fail(std::string(token.status().message()));
+  api_options.token = *std::move(token);
+  auto channel = grpc::CreateChannel(absl::GetFlag(FLAGS_collector), *credentials);
   std::shared_ptr<v1::FleetQuery::StubInterface> stub = v1::FleetQuery::NewStub(channel);
   RestApi api(stub, api_options);
 
   DashboardServer::Options options;
   options.listen = absl::GetFlag(FLAGS_listen);
   options.threads = absl::GetFlag(FLAGS_threads);
-  // Ready when the collector answers a (tiny) query with our credentials:
-  // that is what every page needs.
-  options.collector_ready = [&stub, &api_options]() -> absl::Status {
-    grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
-    if (!api_options.token.empty()) {
-      context.AddMetadata("authorization", "Bearer " + api_options.token);
-    }
-    v1::GetActivityRequest request;
-    const int64_t now = absl::ToUnixSeconds(absl::Now());
-    request.mutable_range()->mutable_start()->set_seconds(now - 60);
-    request.mutable_range()->mutable_end()->set_seconds(now);
-    v1::GetActivityResponse response;
-    const grpc::Status status = stub->GetActivity(&context, request, &response);
-    if (!status.ok()) return absl::UnavailableError(status.error_message());
-    return absl::OkStatus();
+  options.collector_ready = [&stub, &api_options] {
+    return ProbeCollector(*stub, api_options.token);
   };
   auto server = DashboardServer::Start(options, &api);
   if (!server.ok()) return Fail(std::string(server.status().message()));

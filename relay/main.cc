@@ -14,6 +14,7 @@
 #include "common/cli.h"
 #include "common/files.h"
 #include "common/metrics_endpoint.h"
+#include "relay/relay_catalogue.h"
 #include "relay/relay_server.h"
 
 ABSL_FLAG(std::vector<std::string>, listen, {},
@@ -55,18 +56,10 @@ int main(int argc, char** argv) {
   if (!absl::GetFlag(FLAGS_catalogue).empty()) {
     auto catalogue = relayscope::LoadCatalogue(absl::GetFlag(FLAGS_catalogue));
     if (!catalogue.ok()) return Fail(std::string(catalogue.status().message()));
-    const auto* relay = relayscope::FindRelay(*catalogue, absl::GetFlag(FLAGS_relay));
-    if (relay == nullptr) {
-      return Fail(absl::StrCat("no relay \"", absl::GetFlag(FLAGS_relay), "\" in ",
-                               absl::GetFlag(FLAGS_catalogue)));
-    }
-    for (const std::string& address : relay->addresses()) {
-      for (uint32_t port : relay->ports()) {
-        options.listen.push_back(address.find(':') != std::string::npos
-                                     ? absl::StrCat("[", address, "]:", port)
-                                     : absl::StrCat(address, ":", port));
-      }
-    }
+    auto listen = relayscope::relay::ListenAddressesOf(*catalogue, absl::GetFlag(FLAGS_relay),
+                                                       absl::GetFlag(FLAGS_catalogue));
+    if (!listen.ok()) return Fail(std::string(listen.status().message()));
+    options.listen.insert(options.listen.end(), listen->begin(), listen->end());
   }
   if (options.listen.empty())
     return Fail("nothing to listen on: give --listen or --catalogue and --relay");

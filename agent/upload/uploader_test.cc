@@ -1,16 +1,17 @@
-// The uploader against the real collector ingest service and store, on
-// loopback: delivery, resend, collector down (spool), recovery (spool
-// delivered in order, exactly once), spool bound, bad token.
+// The uploader against the real collector (CollectorServer), on loopback: delivery, resend,
+// collector down (spool), recovery (spool delivered in order, exactly once), spool bound, bad
+// token.
 #include "agent/upload/uploader.h"
 
 #include <grpcpp/grpcpp.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #include <filesystem>
 
-#include "collector/ingest/ingest_service.h"
+#include "collector/server/collector_server.h"
+#include "common/files.h"
 #include "gmock/gmock.h"
-#include "google/protobuf/text_format.h"
 #include "gtest/gtest.h"
 
 namespace relayscope::agent {
@@ -40,46 +41,45 @@ v1::SessionReport Report(const std::string& session_id, int attempts) {
   return r;
 }
 
-// A collector (ingest service + SQLite store) on a loopback port.
+// The real collector (CollectorServer, SQLite in memory) on a loopback
+// port, with its catalogue and token file in a temp dir.
 class Collector {
  public:
   explicit Collector(int port = 0) {
-    google::protobuf::TextFormat::ParseFromString(
-        R"pb(regions {
-               id: "emea"
-               relays { id: "emea-1" addresses: "127.0.0.2" ports: 8200 }
-             })pb",
-        &catalogue_);
-    validator_ = std::make_unique<collector::Validator>(catalogue_);
-    tokens_ = std::make_unique<collector::TokenAuthenticator>(
-        *collector::TokenAuthenticator::Parse("t " + collector::Sha256Hex(kToken), "tokens"));
-    store_ = *collector::OpenStore("sqlite::memory:");
-    metrics_ = std::make_unique<collector::IngestMetrics>(*registry_);
-    limiter_ = std::make_unique<collector::RateLimiter>(1000);
-    service_ = std::make_unique<collector::IngestService>(
-        store_.get(), validator_.get(), tokens_.get(), metrics_.get(), limiter_.get());
-    grpc::ServerBuilder builder;
-    builder.AddListeningPort(absl::StrCat("127.0.0.1:", port), grpc::InsecureServerCredentials(),
-                             &port_);
-    builder.RegisterService(service_.get());
-    server_ = builder.BuildAndStart();
+    char pattern[] = "/tmp/relayscope-upload-collector-XXXXXX";
+    dir_ = mkdtemp(pattern) != nullptr ? pattern : "";
+    EXPECT_FALSE(dir_.empty());
+    EXPECT_TRUE(
+        WriteFileAtomically(dir_ + "/catalogue.textproto",
+                            R"pb(regions {
+                                   id: "emea"
+                                   relays { id: "emea-1" addresses: "127.0.0.2" ports: 8200 }
+                                 })pb")
+            .ok());
+    EXPECT_TRUE(
+        WriteFileAtomically(dir_ + "/tokens", "t " + collector::Sha256Hex(kToken) + "\n").ok());
+    collector::CollectorConfig config;
+    config.listen = absl::StrCat("127.0.0.1:", port);
+    config.store = "sqlite::memory:";
+    config.catalogue = dir_ + "/catalogue.textproto";
+    config.tokens = dir_ + "/tokens";
+    config.metrics = "";
+    config.agent_batches_per_second = 1000;
+    auto server = collector::CollectorServer::Create(config);
+    EXPECT_TRUE(server.ok()) << server.status();
+    if (server.ok()) server_ = *std::move(server);
   }
-  ~Collector() { server_->Shutdown(); }
-  std::string target() const { return absl::StrCat("127.0.0.1:", port_); }
-  int port() const { return port_; }
-  collector::Store& store() { return *store_; }
+  ~Collector() {
+    server_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  std::string target() const { return absl::StrCat("127.0.0.1:", port()); }
+  int port() const { return server_ ? server_->port() : 0; }
+  collector::Store& store() { return server_->store(); }
 
  private:
-  v1::Catalogue catalogue_;
-  std::unique_ptr<collector::Validator> validator_;
-  std::unique_ptr<collector::TokenAuthenticator> tokens_;
-  std::unique_ptr<collector::Store> store_;
-  std::shared_ptr<prometheus::Registry> registry_ = std::make_shared<prometheus::Registry>();
-  std::unique_ptr<collector::IngestMetrics> metrics_;
-  std::unique_ptr<collector::RateLimiter> limiter_;
-  std::unique_ptr<collector::IngestService> service_;
-  std::unique_ptr<grpc::Server> server_;
-  int port_ = 0;
+  std::string dir_;
+  std::unique_ptr<collector::CollectorServer> server_;
 };
 
 class UploaderTest : public ::testing::Test {

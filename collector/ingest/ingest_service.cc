@@ -1,241 +1,31 @@
 #include "collector/ingest/ingest_service.h"
 
 #include <cstdio>
-#include <optional>
+#include <string>
+#include <utility>
 
-#include "absl/strings/str_cat.h"
-#include "absl/time/clock.h"
 #include "collector/auth/grpc_status.h"
 
 namespace relayscope::collector {
 
-namespace {
-
-const prometheus::Histogram::BucketBoundaries& LatencyBuckets() {
-  static const auto* buckets = new prometheus::Histogram::BucketBoundaries{
-      0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
-  return *buckets;
-}
-
-std::string Lower(std::string text) {
-  for (char& c : text) c = static_cast<char>(std::tolower(c));
-  return text;
-}
-
-std::optional<double> PhaseSeconds(const v1::Attempt& a, v1::Phase phase) {
-  for (const v1::PhaseTiming& p : a.phases()) {
-    if (p.phase() == phase && p.completed()) {
-      return static_cast<double>(p.duration().seconds()) + p.duration().nanos() / 1e9;
-    }
-  }
-  return std::nullopt;
-}
-
-// (key, site) entries kept per window: sites per region; x5 for relays,
-// x2 for ports (a fleet of 100k sites over a handful of each).
-constexpr size_t kMaxSites = 100000;
-
-}  // namespace
-
-IngestMetrics::IngestMetrics(prometheus::Registry& registry)
-    : attempts_(prometheus::BuildCounter()
-                    .Name("relayscope_attempts_total")
-                    .Help("Attempts reported by agents, counted once each, by region, relay, "
-                          "port, route and outcome.")
-                    .Register(registry)),
-      connect_(prometheus::BuildHistogram()
-                   .Name("relayscope_connect_duration_seconds")
-                   .Help("TCP connect time of attempts that connected.")
-                   .Register(registry)),
-      handshake_(prometheus::BuildHistogram()
-                     .Name("relayscope_handshake_duration_seconds")
-                     .Help("Relay handshake time of attempts that completed it.")
-                     .Register(registry)),
-      sites_active_(prometheus::BuildGauge()
-                        .Name("relayscope_sites_active")
-                        .Help("Sites that reported in the last 15 minutes, by region.")
-                        .Register(registry)),
-      relay_sites_(prometheus::BuildGauge()
-                       .Name("relayscope_relay_sites")
-                       .Help("Sites that tried a relay in the last 15 minutes: reachable=\"true\" "
-                             "if they reached it at least once, \"false\" if never.")
-                       .Register(registry)),
-      port_sites_(prometheus::BuildGauge()
-                      .Name("relayscope_port_sites")
-                      .Help("Sites that tried a port in the last 15 minutes: reachable=\"true\" if "
-                            "they reached a relay on it at least once, \"false\" if never.")
-                      .Register(registry)),
-      batches_(prometheus::BuildCounter()
-                   .Name("relayscope_ingest_batches_total")
-                   .Help("Ingest batches by result.")
-                   .Register(registry)),
-      rejected_(prometheus::BuildCounter()
-                    .Name("relayscope_ingest_rejected_attempts_total")
-                    .Help("Attempts refused by validation, by offending field.")
-                    .Register(registry)),
-      duplicates_(prometheus::BuildCounter()
-                      .Name("relayscope_ingest_duplicate_attempts_total")
-                      .Help("Attempts received again (resent batches) and not counted again.")
-                      .Register(registry)
-                      .Add({})),
-      commit_(prometheus::BuildHistogram()
-                  .Name("relayscope_store_commit_duration_seconds")
-                  .Help("Time from handing a batch to the store to its durable commit.")
-                  .Register(registry)
-                  .Add({}, LatencyBuckets())),
-      queue_depth_(prometheus::BuildGauge()
-                       .Name("relayscope_store_queue_depth")
-                       .Help("Batches waiting for the store's committer.")
-                       .Register(registry)
-                       .Add({})),
-      by_region_(kActiveWindow, kMaxSites),
-      by_relay_(kActiveWindow, kMaxSites * 5),
-      by_port_(kActiveWindow, kMaxSites * 2) {}
-
-IngestMetrics::Sample IngestMetrics::Resolve(const v1::Attempt& a) {
-  const std::string key =
-      absl::StrCat(a.region(), "\x1f", a.relay(), "\x1f", a.port(), "\x1f",
-                   static_cast<int>(a.route_kind()), "\x1f", static_cast<int>(a.outcome()));
-  Sample sample;
-  {
-    absl::MutexLock lock(&mu_);
-    auto [it, inserted] = series_.try_emplace(key);
-    if (inserted) {
-      // First time for these label values: build the label sets once.
-      const std::string route = Lower(v1::RouteKind_Name(a.route_kind()).substr(11));
-      const std::string port = a.port() == 0 ? std::string(kOther) : absl::StrCat(a.port());
-      Sample& s = it->second;
-      s.attempts = &attempts_.Add({{"region", a.region()},
-                                   {"relay", a.relay()},
-                                   {"port", port},
-                                   {"route", route},
-                                   {"outcome", Lower(v1::Outcome_Name(a.outcome()).substr(8))}});
-      const prometheus::Labels labels = {{"region", a.region()}, {"port", port}, {"route", route}};
-      s.connect = &connect_.Add(labels, LatencyBuckets());
-      s.handshake = &handshake_.Add(labels, LatencyBuckets());
-      s.reached = a.outcome() == v1::OUTCOME_OK;
-      s.region = by_region_.Find({{"region", a.region()}});
-      s.relay = by_relay_.Find({{"region", a.region()}, {"relay", a.relay()}});
-      s.port = by_port_.Find({{"port", port}});
-    }
-    sample = it->second;
-  }
-  if (auto s = PhaseSeconds(a, v1::PHASE_TCP_CONNECT)) {
-    sample.connect_seconds = *s;
-  } else {
-    sample.connect = nullptr;
-  }
-  if (auto s = PhaseSeconds(a, v1::PHASE_HANDSHAKE)) {
-    sample.handshake_seconds = *s;
-  } else {
-    sample.handshake = nullptr;
-  }
-  return sample;
-}
-
-void IngestMetrics::Count(const std::vector<Sample>& samples, const std::vector<bool>& is_new,
-                          const std::string& site, absl::Time now) {
-  const std::string& who = site.empty() ? "(none)" : site;
-  absl::MutexLock lock(&mu_);
-  // A batch's attempts mostly share their keys: each (slot, reached) pair is
-  // recorded once per batch.
-  const Sample* previous = nullptr;
-  for (size_t i = 0; i < samples.size() && i < is_new.size(); ++i) {
-    if (!is_new[i]) continue;
-    const Sample& s = samples[i];
-    s.attempts->Increment();
-    if (s.connect != nullptr) s.connect->Observe(s.connect_seconds);
-    if (s.handshake != nullptr) s.handshake->Observe(s.handshake_seconds);
-    const bool same = previous != nullptr && previous->reached == s.reached;
-    if (!(same && previous->region == s.region) &&
-        by_region_.Record(s.region, who, s.reached, now)) {
-      SetRegionGauge(*s.region);
-    }
-    if (!(same && previous->relay == s.relay) && by_relay_.Record(s.relay, who, s.reached, now)) {
-      SetSplitGauges(relay_sites_, *s.relay);
-    }
-    if (!(same && previous->port == s.port) && by_port_.Record(s.port, who, s.reached, now)) {
-      SetSplitGauges(port_sites_, *s.port);
-    }
-    previous = &s;
-  }
-}
-
-void IngestMetrics::SetRegionGauge(const SiteWindow::Slot& slot) {
-  sites_active_.Add(slot.key).Set(static_cast<double>(slot.counts.sites));
-}
-
-void IngestMetrics::SetSplitGauges(prometheus::Family<prometheus::Gauge>& family,
-                                   const SiteWindow::Slot& slot) {
-  SiteWindow::Key labels = slot.key;
-  labels["reachable"] = "true";
-  family.Add(labels).Set(static_cast<double>(slot.counts.reached));
-  labels["reachable"] = "false";
-  family.Add(labels).Set(static_cast<double>(slot.counts.sites - slot.counts.reached));
-}
-
-void IngestMetrics::UpdateActiveSites(absl::Time now) {
-  absl::MutexLock lock(&mu_);
-  if (now - last_sweep_ < absl::Seconds(1)) return;
-  last_sweep_ = now;
-  by_region_.Expire(now, [&](const SiteWindow::Slot& slot) { SetRegionGauge(slot); });
-  by_relay_.Expire(now, [&](const SiteWindow::Slot& slot) { SetSplitGauges(relay_sites_, slot); });
-  by_port_.Expire(now, [&](const SiteWindow::Slot& slot) { SetSplitGauges(port_sites_, slot); });
-}
-
-void IngestMetrics::CountBatch(const std::string& result) {
-  batches_.Add({{"result", result}}).Increment();
-}
-
-void IngestMetrics::CountRejected(const v1::RejectedAttempt& rejected) {
-  std::string field;
-  bool in_index = false;
-  for (char c : rejected.field()) {
-    if (c == '[') in_index = true;
-    if (!in_index) field += c;
-    if (c == ']') in_index = false;
-  }
-  rejected_.Add({{"field", field}}).Increment();
-}
-
-void IngestMetrics::CountDuplicates(uint64_t n) { duplicates_.Increment(static_cast<double>(n)); }
-void IngestMetrics::ObserveCommit(absl::Duration latency) {
-  commit_.Observe(absl::ToDoubleSeconds(latency));
-}
-void IngestMetrics::SetQueueDepth(size_t depth) { queue_depth_.Set(static_cast<double>(depth)); }
-
-bool RateLimiter::Allow(const std::string& agent_id, absl::Time now) {
-  absl::MutexLock lock(&mu_);
-  auto it = buckets_.find(agent_id);
-  if (it == buckets_.end()) {
-    if (buckets_.size() >= max_agents_) buckets_.erase(buckets_.begin());
-    it = buckets_.emplace(agent_id, Bucket{rate_, now}).first;
-  }
-  Bucket& bucket = it->second;
-  bucket.tokens =
-      std::min(rate_, bucket.tokens + rate_ * absl::ToDoubleSeconds(now - bucket.updated));
-  bucket.updated = now;
-  if (bucket.tokens < 1) return false;
-  bucket.tokens -= 1;
-  return true;
-}
-
+// Adapts one Upload stream to the Ingestor: authenticate once, then read a
+// batch, ingest it, write its ack, read the next.
 class UploadReactor final : public grpc::ServerBidiReactor<v1::UploadRequest, v1::UploadResponse> {
  public:
   UploadReactor(const IngestService& service, grpc::CallbackServerContext* context)
-      : service_(service), peer_(context->peer()) {
+      : ingestor_(*service.ingestor_), peer_(context->peer()) {
     std::string authorization;
     const auto& metadata = context->client_metadata();
     if (auto it = metadata.find("authorization"); it != metadata.end()) {
       authorization.assign(it->second.data(), it->second.size());
     }
-    auto holder = service_.tokens_->Authenticate(authorization);
+    auto holder = service.tokens_->Authenticate(authorization);
     if (!holder.ok()) {
-      service_.metrics_->CountBatch("unauthenticated");
+      ingestor_.CountUnauthenticated();
       End(holder.status());
       return;
     }
-    holder_ = *holder;
+    caller_.holder = *std::move(holder);
     StartRead(&request_);
   }
 
@@ -244,75 +34,21 @@ class UploadReactor final : public grpc::ServerBidiReactor<v1::UploadRequest, v1
       End(absl::OkStatus());
       return;
     }
-    if (absl::Status s = service_.validator_->ValidateEnvelope(request_); !s.ok()) {
-      service_.metrics_->CountBatch("invalid");
-      End(s);
-      return;
-    }
-    // Fields this collector does not know (a newer agent's, or a hostile
-    // one's padding) are never stored: only what was validated is.
-    request_.DiscardUnknownFields();
-    const v1::SessionReport& session = request_.session();
-    if (!service_.limiter_->Allow(session.agent().agent_id(), absl::Now())) {
-      service_.metrics_->CountBatch("rate_limited");
-      End(absl::ResourceExhaustedError("too many batches from this agent; slow down"));
-      return;
-    }
-    if (service_.holder_limiter_ != nullptr &&
-        !service_.holder_limiter_->Allow(holder_, absl::Now())) {
-      service_.metrics_->CountBatch("rate_limited");
-      End(absl::ResourceExhaustedError("too many batches under this token; slow down"));
-      return;
-    }
-    response_.Clear();
-    response_.set_batch_id(request_.batch_id());
-    // The attempts move out of the request (it is not read again before the
-    // ack), so neither the session nor any attempt is copied.
-    google::protobuf::RepeatedPtrField<v1::Attempt> received;
-    received.Swap(request_.mutable_session()->mutable_attempts());
-    IngestBatch batch;
-    batch.agent = session.agent();
-    batch.session_id = session.session_id();
-    batch.session = session;
-    batch.attempts.reserve(static_cast<size_t>(received.size()));
-    auto samples = std::make_shared<std::vector<IngestMetrics::Sample>>();
-    samples->reserve(static_cast<size_t>(received.size()));
-    const absl::Time now = absl::Now();
-    for (v1::Attempt& attempt : received) {
-      if (auto rejected =
-              service_.validator_->ValidateAttempt(session.session_id(), now, &attempt)) {
-        *response_.add_rejected() = *rejected;
-        continue;
-      }
-      samples->push_back(service_.metrics_->Resolve(attempt));
-      batch.attempts.push_back(std::move(attempt));
-    }
-    for (const v1::RejectedAttempt& rejected : response_.rejected()) {
-      service_.metrics_->CountRejected(rejected);
-    }
-    agent_id_ = batch.agent.agent_id();
-    const std::string site = batch.agent.site();
-    const absl::Time handed_over = absl::Now();
-    service_.metrics_->SetQueueDepth(service_.store_->QueueDepth());
-    service_.store_->CommitAsync(
-        std::move(batch), [this, samples, site, handed_over](absl::StatusOr<CommitResult> result) {
-          const absl::Time committed = absl::Now();
-          service_.metrics_->ObserveCommit(committed - handed_over);
-          if (!result.ok()) {
-            service_.metrics_->CountBatch(
-                result.status().code() == absl::StatusCode::kResourceExhausted ? "store_full"
-                                                                               : "store_error");
-            End(result.status());
+    std::string agent_id = request_.session().agent().agent_id();
+    ingestor_.IngestAsync(
+        caller_, std::move(request_),
+        [this,
+         agent_id = std::move(agent_id)](absl::StatusOr<v1::UploadResponse> response) mutable {
+          // Only an id that passed envelope validation reaches the log.
+          if (response.ok() || response.status().code() != absl::StatusCode::kInvalidArgument) {
+            agent_id_ = std::move(agent_id);
+          }
+          if (!response.ok()) {
+            End(response.status());
             return;
           }
-          // Counted only after the commit: a failed commit counts nothing.
-          service_.metrics_->Count(*samples, result->is_new, site, committed);
-          service_.metrics_->CountDuplicates(result->duplicates);
-          service_.metrics_->UpdateActiveSites(committed);
-          service_.metrics_->CountBatch("ok");
-          response_.set_accepted(result->accepted);
-          response_.set_duplicates(result->duplicates);
-          accepted_ += result->accepted;
+          response_ = *std::move(response);
+          accepted_ += response_.accepted();
           ++batches_;
           StartWrite(&response_);
         });
@@ -323,6 +59,7 @@ class UploadReactor final : public grpc::ServerBidiReactor<v1::UploadRequest, v1
       End(absl::CancelledError("the agent went away"));
       return;
     }
+    request_.Clear();
     StartRead(&request_);
   }
 
@@ -333,16 +70,16 @@ class UploadReactor final : public grpc::ServerBidiReactor<v1::UploadRequest, v1
     std::fprintf(stderr,
                  "event=ingest_stream peer=%s holder=%s agent=%s batches=%llu accepted=%llu "
                  "status=%s\n",
-                 peer_.c_str(), holder_.c_str(), agent_id_.c_str(),
+                 peer_.c_str(), caller_.holder.c_str(), agent_id_.c_str(),
                  static_cast<unsigned long long>(batches_),
                  static_cast<unsigned long long>(accepted_),
                  absl::StatusCodeToString(status.code()).c_str());
     Finish(ToGrpcStatus(status));
   }
 
-  const IngestService& service_;
+  Ingestor& ingestor_;
   const std::string peer_;
-  std::string holder_;
+  Caller caller_;
   std::string agent_id_;
   uint64_t batches_ = 0;
   uint64_t accepted_ = 0;
