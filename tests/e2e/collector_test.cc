@@ -25,6 +25,7 @@ namespace {
 using ::testing::HasSubstr;
 
 constexpr char kToken[] = "e2e-agent-token-5d1c";
+
 class Pipeline : public rig::RigTest {
  protected:
   void SetUp() override {
