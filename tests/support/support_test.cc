@@ -1,6 +1,8 @@
 // The shared test helpers do what the tests rely on: the builders make
 // attempts the way the tests describe them, the fixtures are read byte for
 // byte, and WaitUntil stops as soon as its predicate holds.
+#include <filesystem>
+
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest-spi.h"
@@ -75,6 +77,12 @@ TEST(UploadBatch, NumbersCopiesAndStampsTheSessionOnEveryAttempt) {
     EXPECT_EQ(r.session().attempts(i).outcome(), v1::OUTCOME_CONNECTION_REFUSED);
   }
   EXPECT_TRUE(Sequenced(refused, 1, 0).empty());
+}
+
+TEST(Testdata, ReadsAFixtureByteForByte) {
+  const std::string reg = ReadTestdata("agent/discovery/testdata/per-scheme.reg");
+  EXPECT_THAT(reg, ::testing::StartsWith("Windows Registry Editor Version 5.00\r\n\r\n"));
+  EXPECT_TRUE(std::filesystem::exists(TestdataPath("agent/discovery/testdata/per-scheme.reg")));
 }
 
 TEST(Testdata, AMissingFixtureFailsTheTestWithItsPath) {
