@@ -9,6 +9,7 @@
 #include "collector/query/fleet_query_service.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/support/telemetry_builders.h"
 
 namespace relayscope::dashboard {
 namespace {
@@ -29,17 +30,15 @@ class RestTest : public ::testing::Test {
     batch.agent.set_site("acme");
     batch.session_id = "s-7";
     for (int i = 0; i < 3; ++i) {
-      v1::Attempt a;
-      a.set_session_id("s-7");
-      a.set_sequence(static_cast<uint64_t>(i + 1));
-      a.mutable_start_time()->set_seconds(absl::ToUnixSeconds(kNow - absl::Minutes(10)));
-      a.set_region("emea");
-      a.set_relay("emea-1");
-      a.set_port(i == 0 ? 80 : 443);
-      a.set_route_kind(v1::ROUTE_KIND_DIRECT);
-      a.set_outcome(i == 0 ? v1::OUTCOME_PROTOCOL_INTERFERENCE : v1::OUTCOME_OK);
-      if (i == 0) a.mutable_interference()->set_page_title("<script>alert(1)</script>");
-      batch.attempts.push_back(a);
+      test::AttemptBuilder a;
+      a.Session("s-7")
+          .Sequence(static_cast<uint64_t>(i + 1))
+          .StartedAt(kNow - absl::Minutes(10))
+          .To("emea", "emea-1", i == 0 ? 80 : 443);
+      if (i == 0) {
+        a.Outcome(v1::OUTCOME_PROTOCOL_INTERFERENCE).PageTitle("<script>alert(1)</script>");
+      }
+      batch.attempts.push_back(a.Build());
     }
     ASSERT_TRUE(store_->Commit(std::move(batch)).ok());
     engine_ = std::make_unique<collector::QueryEngine>(store_.get());

@@ -17,6 +17,7 @@
 #include "protocol/handshake/handshake.h"
 #include "tests/rig/net.h"
 #include "tests/rig/process.h"
+#include "tests/support/wait_until.h"
 
 namespace relayscope {
 namespace {
@@ -91,10 +92,12 @@ TEST(RelayBinary, ServesAHandshakeExposesMetricsAndStopsOnSigterm) {
   close(*fd);
 
   std::string scraped;
-  const absl::Time scrape_deadline = absl::Now() + absl::Seconds(3);
-  do {
-    scraped = HttpGet("http://" + metrics + "/metrics");
-  } while (scraped.find("result=\"ok\"} 1") == std::string::npos && absl::Now() < scrape_deadline);
+  test::WaitUntil(
+      [&] {
+        scraped = HttpGet("http://" + metrics + "/metrics");
+        return scraped.find("result=\"ok\"} 1") != std::string::npos;
+      },
+      absl::Seconds(3), absl::ZeroDuration());
   EXPECT_THAT(scraped, HasSubstr("relayscope_relay_handshakes_total{result=\"ok\"} 1"));
   EXPECT_THAT(scraped, HasSubstr("relayscope_relay_handshake_duration_seconds_count 1"));
   EXPECT_THAT((*relay)->LogTail(), HasSubstr("event=handshake"));
@@ -102,9 +105,7 @@ TEST(RelayBinary, ServesAHandshakeExposesMetricsAndStopsOnSigterm) {
 
   kill((*relay)->pid(), SIGTERM);
   const absl::Time stop_start = absl::Now();
-  while ((*relay)->Running() && absl::Now() - stop_start < absl::Seconds(5)) {
-    absl::SleepFor(absl::Milliseconds(10));
-  }
+  test::WaitUntil([&] { return !(*relay)->Running(); }, absl::Seconds(5), absl::Milliseconds(10));
   // The relay itself stops in milliseconds; civetweb, behind prometheus-cpp's
   // Exposer, needs about 1.5 s to leave its poll loop.
   EXPECT_LT(absl::Now() - stop_start, absl::Seconds(3));

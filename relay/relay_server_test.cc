@@ -12,6 +12,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "protocol/handshake/handshake.h"
+#include "tests/support/wait_until.h"
 
 namespace relayscope::relay {
 namespace {
@@ -75,12 +76,13 @@ double Count(prometheus::Registry& registry, const std::string& result) {
 
 // Counters are bumped after the socket closes; wait (bounded) for them.
 double WaitForCount(prometheus::Registry& registry, const std::string& result, double want) {
-  const absl::Time deadline = absl::Now() + absl::Seconds(3);
-  double value = Count(registry, result);
-  while (value < want && absl::Now() < deadline) {
-    absl::SleepFor(absl::Milliseconds(5));
-    value = Count(registry, result);
-  }
+  double value = 0;
+  test::WaitUntil(
+      [&] {
+        value = Count(registry, result);
+        return value >= want;
+      },
+      absl::Seconds(3), absl::Milliseconds(5));
   return value;
 }
 

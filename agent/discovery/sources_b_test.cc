@@ -13,6 +13,7 @@
 #include "agent/discovery/wpad.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/support/testdata.h"
 
 namespace relayscope::agent {
 namespace {
@@ -46,33 +47,9 @@ std::vector<std::string> PacUrls(const DiscoveryResult& result) {
 // subkeys included), trimmed of unrelated values. The tests check line
 // numbers: ProxyServer is on line 10, AutoConfigURL on 12, the
 // Connections blob starts on 16.
-constexpr char kWin10Export[] =
-    "Windows Registry Editor Version 5.00\r\n"
-    "\r\n"
-    "[HKEY_CURRENT_USER\\Software\\Microsoft\\Windows\\CurrentVersion\\Internet Settings]\r\n"
-    "\"CertificateRevocation\"=dword:00000001\r\n"
-    "\"User Agent\"=\"Mozilla/4.0 (compatible; MSIE 8.0; Win32)\"\r\n"
-    "\"ZonesSecurityUpgrade\"=hex:3b,e9,8a,1f,2a,6e,d4,01,a0,0b,31,28,e9,4a,d5,01,00,\\\r\n"
-    "  00,00,00\r\n"
-    "\"SecureProtocols\"=dword:00000a80\r\n"
-    "\"ProxyEnable\"=dword:00000001\r\n"
-    "\"ProxyServer\"=\"http=web.corp:8080;https=tls.corp:8443;ftp=ftp.corp:21;socks=socks.corp:"
-    "1080\"\r\n"
-    "\"ProxyOverride\"=\"*.corp.example;10.*;b\xC3\xBC"
-    "cher.example;<local>\"\r\n"
-    "\"AutoConfigURL\"=\"http://pac.corp.example/proxy.pac\"\r\n"
-    "\"MigrateProxy\"=dword:00000001\r\n"
-    "\r\n"
-    "[HKEY_CURRENT_USER\\Software\\Microsoft\\Windows\\CurrentVersion\\Internet Settings\\"
-    "Connections]\r\n"
-    "\"DefaultConnectionSettings\"=hex:46,00,00,00,1c,00,00,00,0f,00,00,00,0d,00,00,\\\r\n"
-    "  00,77,65,62,2e,63,6f,72,70,3a,38,30,38,30,00,00,00,00,00,00,00,00,00,00,00,\\\r\n"
-    "  00,00,00,00,00,00,00\r\n"
-    "\r\n"
-    "[HKEY_CURRENT_USER\\Software\\Microsoft\\Windows\\CurrentVersion\\Internet Settings\\"
-    "ZoneMap]\r\n"
-    "\"ProxyBypass\"=dword:00000001\r\n"
-    "\"ProxyServer\"=\"not-a-proxy-setting:1\"\r\n";
+std::string Win10Export() {
+  return test::ReadTestdata("agent/discovery/testdata/win10-internet-settings.reg");
+}
 
 // UTF-8 to UTF-16LE with a BOM, as regedit writes (non-ASCII included).
 std::string Utf16Le(const std::string& utf8) {
@@ -110,8 +87,8 @@ std::string Utf16Le(const std::string& utf8) {
 }
 
 TEST(WindowsRegTest, Windows10ExportInUtf16AndUtf8) {
-  for (const std::string& bytes : {Utf16Le(kWin10Export), std::string(kWin10Export),
-                                   "\xEF\xBB\xBF" + std::string(kWin10Export)}) {
+  for (const std::string& bytes :
+       {Utf16Le(Win10Export()), Win10Export(), "\xEF\xBB\xBF" + Win10Export()}) {
     DiscoveryResult r = ParseRegExport(bytes, "C:\\Users\\alice\\ie.reg");
     EXPECT_THAT(r.warnings, IsEmpty());
     EXPECT_FALSE(r.explicitly_direct);
@@ -253,7 +230,7 @@ TEST(WindowsRegTest, EnabledWithoutServerIsAWarning) {
 
 TEST(WindowsSourceTest, ReadsTheExportGivenAndWarnsWhenItIsMissing) {
   const std::string dir = TestDir("windows");
-  WriteFile(dir + "/ie.reg", Utf16Le(kWin10Export));
+  WriteFile(dir + "/ie.reg", Utf16Le(Win10Export()));
   DiscoveryResult r = WindowsSource(dir + "/ie.reg").Discover();
   EXPECT_EQ(r.proxies.size(), 3u);
   EXPECT_EQ(r.pac.size(), 2u);
@@ -269,26 +246,10 @@ TEST(WindowsSourceTest, ReadsTheExportGivenAndWarnsWhenItIsMissing) {
 
 // ---- KDE ----
 
-constexpr char kKioslavercManual[] =
-    "[$Version]\n"                                                     // 1
-    "update_info=kioslave.upd:kde4.2,kioslaverc-5.x.upd:kioslaverc\n"  // 2
-    "\n"                                                               // 3
-    "[Cache]\n"                                                        // 4
-    "httpProxy=http://not-the-proxy-group 1\n"                         // 5
-    "\n"                                                               // 6
-    "[Proxy Settings]\n"                                               // 7
-    "AuthMode=0\n"                                                     // 8
-    "NoProxyFor=localhost,127.0.0.1, .corp.example\n"                  // 9
-    "Proxy Config Script=\n"                                           // 10
-    "ProxyType=1\n"                                                    // 11
-    "ReversedException=false\n"                                        // 12
-    "ftpProxy=http://proxy.corp.example 3128\n"                        // 13
-    "httpProxy=http://proxy.corp.example 3128\n"                       // 14
-    "httpsProxy=http://proxy.corp.example:3129\n"                      // 15
-    "socksProxy=socks://socks.corp.example 1080\n";                    // 16
+std::string KioslavercManual() { return test::ReadTestdata("agent/discovery/testdata/kioslaverc"); }
 
 TEST(KdeTest, ManualProxiesWithKdesSpaceBeforeThePort) {
-  DiscoveryResult r = ParseKioslaverc(kKioslavercManual, "/home/alice/.config/kioslaverc");
+  DiscoveryResult r = ParseKioslaverc(KioslavercManual(), "/home/alice/.config/kioslaverc");
   EXPECT_THAT(r.warnings, IsEmpty());
   ASSERT_EQ(r.proxies.size(), 3u);
   EXPECT_EQ(r.proxies[0].url.host, "proxy.corp.example");
@@ -364,7 +325,7 @@ TEST(KdeTest, MalformedLinesAreWarningsWithPathAndLine) {
 
 TEST(KdeSourceTest, ReadsKioslavercInTheConfigDirAndIgnoresAMissingOne) {
   const std::string dir = TestDir("kde");
-  WriteFile(dir + "/kioslaverc", kKioslavercManual);
+  WriteFile(dir + "/kioslaverc", KioslavercManual());
   KdeSource source(dir);
   EXPECT_EQ(source.name(), "kde");
   DiscoveryResult r = source.Discover();
@@ -386,26 +347,12 @@ TEST(KdeSourceTest, ReadsKioslavercInTheConfigDirAndIgnoresAMissingOne) {
 
 // `gsettings list-recursively org.gnome.system.proxy` on Debian 12, after
 // choosing "Manual" in GNOME Settings.
-constexpr char kGsettingsManual[] =
-    "org.gnome.system.proxy autoconfig-url ''\n"  // 1
-    "org.gnome.system.proxy ignore-hosts ['localhost', '127.0.0.0/8', '::1', '*.corp.example']\n"
-    "org.gnome.system.proxy mode 'manual'\n"                         // 3
-    "org.gnome.system.proxy use-same-proxy true\n"                   // 4
-    "org.gnome.system.proxy.ftp host ''\n"                           // 5
-    "org.gnome.system.proxy.ftp port 0\n"                            // 6
-    "org.gnome.system.proxy.http authentication-password 'pa ss'\n"  // 7
-    "org.gnome.system.proxy.http authentication-user 'alice'\n"      // 8
-    "org.gnome.system.proxy.http enabled false\n"                    // 9
-    "org.gnome.system.proxy.http host 'proxy.corp.example'\n"        // 10
-    "org.gnome.system.proxy.http port 8080\n"                        // 11
-    "org.gnome.system.proxy.http use-authentication true\n"          // 12
-    "org.gnome.system.proxy.https host 'proxy.corp.example'\n"       // 13
-    "org.gnome.system.proxy.https port 8443\n"                       // 14
-    "org.gnome.system.proxy.socks host 'fd00::1080'\n"               // 15
-    "org.gnome.system.proxy.socks port 1080\n";                      // 16
+std::string GsettingsManual() {
+  return test::ReadTestdata("agent/discovery/testdata/gsettings-manual.txt");
+}
 
 TEST(GnomeTest, ManualProxiesWithCredentialsAndIgnoreHosts) {
-  DiscoveryResult r = ParseGsettingsProxy(kGsettingsManual);
+  DiscoveryResult r = ParseGsettingsProxy(GsettingsManual());
   EXPECT_THAT(r.warnings, IsEmpty());
   ASSERT_EQ(r.proxies.size(), 3u);
   EXPECT_EQ(r.proxies[0].url.host, "proxy.corp.example");
@@ -429,7 +376,7 @@ TEST(GnomeTest, ManualProxiesWithCredentialsAndIgnoreHosts) {
 }
 
 TEST(GnomeTest, NoneAutoAndAutoWithoutUrl) {
-  const std::string defaults = absl::StrReplaceAll(kGsettingsManual, {{"'manual'", "'none'"}});
+  const std::string defaults = absl::StrReplaceAll(GsettingsManual(), {{"'manual'", "'none'"}});
   DiscoveryResult none = ParseGsettingsProxy(defaults);
   EXPECT_TRUE(none.explicitly_direct);
   EXPECT_TRUE(none.proxies.empty());
@@ -497,7 +444,7 @@ std::string FakeGsettings(const std::string& dir, const std::string& stdout_text
 
 TEST(GnomeSourceTest, RunsGsettingsAndStaysQuietWithoutGnome) {
   const std::string dir = TestDir("gnome");
-  GnomeSource source(FakeGsettings(dir, kGsettingsManual, "", 0));
+  GnomeSource source(FakeGsettings(dir, GsettingsManual(), "", 0));
   EXPECT_EQ(source.name(), "gnome");
   DiscoveryResult r = source.Discover();
   EXPECT_THAT(r.warnings, IsEmpty());
@@ -531,41 +478,12 @@ TEST(GnomeSourceTest, AHangingGsettingsIsKilledAfterTwoSeconds) {
 // ---- macOS ----
 
 // `scutil --proxy` on macOS 14 with manual HTTP(S), a PAC and exceptions.
-constexpr char kScutilManual[] =
-    "<dictionary> {\n"                                                  // 1
-    "  ExceptionsList : <array> {\n"                                    // 2
-    "    0 : *.local\n"                                                 // 3
-    "    1 : 169.254/16\n"                                              // 4
-    "    2 : *.corp.example\n"                                          // 5
-    "  }\n"                                                             // 6
-    "  ExcludeSimpleHostnames : 1\n"                                    // 7
-    "  FTPPassive : 1\n"                                                // 8
-    "  HTTPEnable : 1\n"                                                // 9
-    "  HTTPPort : 8080\n"                                               // 10
-    "  HTTPProxy : proxy.corp.example\n"                                // 11
-    "  HTTPSEnable : 1\n"                                               // 12
-    "  HTTPSPort : 8443\n"                                              // 13
-    "  HTTPSProxy : tls.corp.example\n"                                 // 14
-    "  ProxyAutoConfigEnable : 1\n"                                     // 15
-    "  ProxyAutoConfigURLString : http://pac.corp.example/proxy.pac\n"  // 16
-    "  ProxyAutoDiscoveryEnable : 1\n"                                  // 17
-    "  SOCKSEnable : 1\n"                                               // 18
-    "  SOCKSPort : 1080\n"                                              // 19
-    "  SOCKSProxy : socks.corp.example\n"                               // 20
-    "  __SCOPED__ : <dictionary> {\n"                                   // 21
-    "    en0 : <dictionary> {\n"                                        // 22
-    "      ExceptionsList : <array> {\n"                                // 23
-    "        0 : *.scoped\n"                                            // 24
-    "      }\n"                                                         // 25
-    "      HTTPEnable : 1\n"                                            // 26
-    "      HTTPPort : 9999\n"                                           // 27
-    "      HTTPProxy : scoped.corp.example\n"                           // 28
-    "    }\n"                                                           // 29
-    "  }\n"                                                             // 30
-    "}\n";                                                              // 31
+std::string ScutilManual() {
+  return test::ReadTestdata("agent/discovery/testdata/scutil-manual.txt");
+}
 
 TEST(MacosTest, ManualPacAndAutoDiscoveryFromTheTopLevelDictionary) {
-  DiscoveryResult r = ParseScutilProxy(kScutilManual);
+  DiscoveryResult r = ParseScutilProxy(ScutilManual());
   EXPECT_THAT(r.warnings, IsEmpty());
   ASSERT_EQ(r.proxies.size(), 3u);
   EXPECT_EQ(r.proxies[0].url.host, "proxy.corp.example");
@@ -648,66 +566,17 @@ TEST(MacosSourceTest, FindsNothingOffMacos) {
 // (undeclared option 252 printed in hex with Windows' trailing NUL as
 // "0"), the office declared in dhclient.conf (`option wpad code 252 =
 // text;`), and home (no WPAD); then the office again.
-constexpr char kDhclientLeases[] = R"(lease {
-  interface "eth0";
-  fixed-address 192.168.7.23;
-  option subnet-mask 255.255.255.0;
-  option routers 192.168.7.1;
-  option dhcp-lease-time 3600;
-  option dhcp-message-type 5;
-  option domain-name-servers 192.168.7.1;
-  option dhcp-server-identifier 192.168.7.1;
-  option unknown-252 68:74:74:70:3a:2f:2f:77:70:61:64:2e:68:6f:74:65:6c:2f:77:70:61:64:2e:64:61:74:0;
-  renew 1 2024/03/04 10:12:01;
-  rebind 1 2024/03/04 10:34:31;
-  expire 1 2024/03/04 10:42:01;
+std::string DhclientLeases() {
+  return test::ReadTestdata("agent/discovery/testdata/dhclient.eth0.leases");
 }
-lease {
-  interface "eth0";
-  fixed-address 10.20.30.40;
-  option subnet-mask 255.255.0.0;
-  option routers 10.20.0.1;
-  option domain-name "corp.example";
-  option wpad "http://wpad.corp.example/wpad.dat\000";
-  renew 2 2024/03/05 08:00:00;
-  rebind 2 2024/03/05 14:00:00;
-  expire 2 2024/03/05 16:00:00;
-}
-lease {
-  interface "eth0";
-  fixed-address 192.168.1.10;
-  option routers 192.168.1.1;
-  option domain-name "home.arpa";
-  renew 3 2024/03/06 20:00:00;
-}
-lease {
-  interface "eth0";
-  fixed-address 10.20.30.40;
-  option domain-name "corp.example";
-  option wpad "http://wpad.corp.example/wpad.dat\000";
-  option unknown-252 "not a url";
-  renew 4 2024/03/07 08:00:00;
-}
-)";
 
 // NetworkManager's internal client: /var/lib/NetworkManager/internal-<uuid>-wlan0.lease.
-constexpr char kNetworkManagerLease[] = R"(# This is private data. Do not parse.
-ADDRESS=10.1.2.3
-NETMASK=255.255.255.0
-ROUTER=10.1.2.1
-SERVER_ADDRESS=10.1.2.1
-T1=1800
-T2=3150
-LIFETIME=3600
-DNS=10.1.2.1
-DOMAINNAME=branch.corp.example
-WPAD=http://proxyconf.branch.corp.example/proxy.pac
-OPTION_252=687474703a2f2f7770616
-OPTION_252="6674703A2F2F7770616400"
-)";
+std::string NetworkManagerLease() {
+  return test::ReadTestdata("agent/discovery/testdata/internal-wlan0.lease");
+}
 
 TEST(WpadTest, DhclientLeasesLatestLastOncePerUrl) {
-  EXPECT_THAT(ParseDhcpWpadOption(kDhclientLeases),
+  EXPECT_THAT(ParseDhcpWpadOption(DhclientLeases()),
               ElementsAre("http://wpad.hotel/wpad.dat", "http://wpad.corp.example/wpad.dat"));
   EXPECT_THAT(ParseDhcpWpadOption("option wpad-url \"https://pac.corp/p.pac\";\n"),
               ElementsAre("https://pac.corp/p.pac"));
@@ -729,7 +598,7 @@ TEST(WpadTest, ValuesWithControlCharactersAreNoUrls) {
 
 TEST(WpadTest, NetworkManagerLeaseInTextAndHex) {
   // The odd-length hex and the ftp:// URL are skipped.
-  EXPECT_THAT(ParseDhcpWpadOption(kNetworkManagerLease),
+  EXPECT_THAT(ParseDhcpWpadOption(NetworkManagerLease()),
               ElementsAre("http://proxyconf.branch.corp.example/proxy.pac"));
   EXPECT_THAT(ParseDhcpWpadOption("OPTION_252=687474703a2f2f777061642f7770616400\n"
                                   "OPTION_252=68:74:74:70:3a:2f:2f:61\n"),
@@ -784,9 +653,9 @@ TEST(WpadSourceTest, DhcpLeasesFirstThenTheDnsWalk) {
   const std::string dir = TestDir("wpad");
   std::filesystem::create_directories(dir + "/dhcp");
   std::filesystem::create_directories(dir + "/nm");
-  WriteFile(dir + "/dhcp/dhclient.eth0.leases", kDhclientLeases);
+  WriteFile(dir + "/dhcp/dhclient.eth0.leases", DhclientLeases());
   WriteFile(dir + "/dhcp/dhclient.conf", "option wpad \"http://not-a-lease/\";\n");
-  WriteFile(dir + "/nm/internal-0f3c-wlan0.lease", kNetworkManagerLease);
+  WriteFile(dir + "/nm/internal-0f3c-wlan0.lease", NetworkManagerLease());
   WriteFile(dir + "/resolv.conf", "nameserver 10.0.0.53\nsearch corp.example lab.example.org\n");
 
   WpadPlaces places;

@@ -10,6 +10,7 @@
 #include "agent/pac/pac_sandbox.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/support/testdata.h"
 
 namespace relayscope::agent {
 namespace {
@@ -166,21 +167,10 @@ TEST(PacHelpersTest, DocumentedSemantics) {
 
 // A corporate PAC: intranet direct, split by domain and subnet, relays
 // through a load-balanced pair with a SOCKS fallback.
-constexpr char kCorporatePac[] = R"js(
-function FindProxyForURL(url, host) {
-  if (isPlainHostName(host) || dnsDomainIs(host, ".corp.example") ||
-      isInNet(dnsResolve(host), "10.0.0.0", "255.0.0.0"))
-    return "DIRECT";
-  if (shExpMatch(url, "https://*") && dnsDomainIs(host, "relay.example"))
-    return myIpAddress().split(".")[3] % 2 == 1
-        ? "PROXY px1.corp.example:8080; PROXY px2.corp.example:8080; SOCKS5 socks.corp.example:1080"
-        : "PROXY px2.corp.example:8080; PROXY px1.corp.example:8080; SOCKS5 socks.corp.example:1080";
-  return "PROXY px1.corp.example:8080; DIRECT";
-}
-)js";
+std::string CorporatePac() { return test::ReadTestdata("agent/pac/testdata/corporate.pac"); }
 
 TEST(PacEvaluateTest, CorporateSplitAndLoadBalancedFallbacks) {
-  auto result = EvaluatePac(kCorporatePac,
+  auto result = EvaluatePac(CorporatePac(),
                             {{"https://relay.example:443/", "relay.example"},
                              {"https://wiki.corp.example/", "wiki.corp.example"},
                              {"https://intranet.corp.example/", "intranet.corp.example"},

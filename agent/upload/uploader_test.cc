@@ -13,6 +13,7 @@
 #include "common/files.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/support/telemetry_builders.h"
 
 namespace relayscope::agent {
 namespace {
@@ -27,17 +28,9 @@ v1::SessionReport Report(const std::string& session_id, int attempts) {
   r.set_session_id(session_id);
   r.mutable_verdict()->set_status(v1::VERDICT_STATUS_REACHABLE);
   r.add_proxies()->mutable_proxy()->set_host("127.0.0.9");
-  for (int i = 0; i < attempts; ++i) {
-    v1::Attempt* a = r.add_attempts();
-    a->set_session_id(session_id);
-    a->set_sequence(static_cast<uint64_t>(i + 1));
-    a->mutable_start_time()->set_seconds(absl::ToUnixSeconds(absl::Now()) - 2);
-    a->set_region("emea");
-    a->set_relay("emea-1");
-    a->set_port(8200);
-    a->set_route_kind(v1::ROUTE_KIND_DIRECT);
-    a->set_outcome(v1::OUTCOME_OK);
-  }
+  const v1::Attempt ok =
+      test::AttemptBuilder().Session(session_id).StartedAt(absl::Now() - absl::Seconds(2)).Build();
+  for (v1::Attempt& a : test::Sequenced(ok, 1, attempts)) *r.add_attempts() = std::move(a);
   return r;
 }
 

@@ -2,6 +2,7 @@
 
 #include "google/protobuf/text_format.h"
 #include "gtest/gtest.h"
+#include "tests/support/telemetry_builders.h"
 
 namespace relayscope::collector {
 namespace {
@@ -25,29 +26,15 @@ v1::Catalogue Catalogue() {
 }
 
 v1::Attempt Good() {
-  v1::Attempt a;
-  a.set_session_id("s-1");
-  a.set_sequence(1);
-  a.mutable_start_time()->set_seconds(absl::ToUnixSeconds(kNow) - 10);
-  a.set_region("emea");
-  a.set_relay("emea-1");
-  a.set_address("127.0.0.2");
-  a.set_port(8200);
-  a.set_route_kind(v1::ROUTE_KIND_DIRECT);
-  a.set_outcome(v1::OUTCOME_OK);
-  auto* phase = a.add_phases();
-  phase->set_phase(v1::PHASE_TCP_CONNECT);
-  phase->mutable_duration()->set_nanos(1000000);
-  return a;
+  return test::AttemptBuilder()
+      .StartedAt(kNow - absl::Seconds(10))
+      .Address("127.0.0.2")
+      .Phase(v1::PHASE_TCP_CONNECT, absl::Milliseconds(1), /*completed=*/false)
+      .Build();
 }
 
 v1::UploadRequest GoodRequest() {
-  v1::UploadRequest r;
-  r.set_batch_id(1);
-  r.mutable_session()->mutable_agent()->set_agent_id("5f0c3b7e-0000-4000-8000-000000000001");
-  r.mutable_session()->set_session_id("s-1");
-  *r.mutable_session()->add_attempts() = Good();
-  return r;
+  return test::UploadBatch(1, "5f0c3b7e-0000-4000-8000-000000000001", "s-1", {Good()});
 }
 
 TEST(Validator, AcceptsAGoodAttemptUnchanged) {

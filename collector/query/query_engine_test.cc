@@ -5,6 +5,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/support/telemetry_builders.h"
 
 namespace relayscope::collector {
 namespace {
@@ -36,22 +37,18 @@ IngestBatch MakeBatch(const std::string& agent, const std::string& site, const s
   batch.session.mutable_verdict()->set_summary("summary of " + session);
   uint64_t sequence = 0;
   for (const Spec& spec : specs) {
-    v1::Attempt a;
-    a.set_session_id(session);
-    a.set_sequence(++sequence);
-    a.mutable_start_time()->set_seconds(absl::ToUnixSeconds(spec.start));
-    a.set_region(spec.region);
-    a.set_relay(spec.relay);
-    a.set_port(spec.port);
-    a.set_route_kind(spec.route);
-    a.set_outcome(spec.outcome);
-    a.set_proxy_status(spec.proxy_status);
-    if (!spec.title.empty()) a.mutable_interference()->set_page_title(spec.title);
-    auto* connect = a.add_phases();
-    connect->set_phase(v1::PHASE_TCP_CONNECT);
-    connect->mutable_duration()->set_nanos(3000000);  // 3 ms: the (2, 5] ms bucket
-    connect->set_completed(true);
-    batch.attempts.push_back(a);
+    test::AttemptBuilder a;
+    a.Session(session)
+        .Sequence(++sequence)
+        .StartedAt(spec.start)
+        .To(spec.region, spec.relay, spec.port)
+        .Route(spec.route)
+        .Outcome(spec.outcome)
+        .ProxyStatus(spec.proxy_status)
+        // 3 ms: the (2, 5] ms bucket
+        .Phase(v1::PHASE_TCP_CONNECT, absl::Milliseconds(3), /*completed=*/true);
+    if (!spec.title.empty()) a.PageTitle(spec.title);
+    batch.attempts.push_back(a.Build());
   }
   return batch;
 }

@@ -12,6 +12,7 @@
 #include "collector/store/store.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/support/telemetry_builders.h"
 
 namespace relayscope::collector {
 namespace {
@@ -21,17 +22,11 @@ IngestBatch Batch(uint64_t first, int count) {
   batch.agent.set_agent_id("agent-1");
   batch.session_id = "s-1";
   for (int i = 0; i < count; ++i) {
-    v1::Attempt a;
-    a.set_session_id("s-1");
-    a.set_sequence(first + i);
-    a.mutable_start_time()->set_seconds(1764000000 + i);
-    a.set_region("emea");
-    a.set_relay("emea-1");
-    a.set_port(8200);
-    a.set_route_kind(v1::ROUTE_KIND_DIRECT);
-    a.set_outcome(v1::OUTCOME_OK);
-    a.set_detail(std::string(400, 'x'));
-    batch.attempts.push_back(a);
+    batch.attempts.push_back(test::AttemptBuilder()
+                                 .Sequence(first + i)
+                                 .StartedAt(absl::FromUnixSeconds(1764000000 + i))
+                                 .Detail(std::string(400, 'x'))
+                                 .Build());
   }
   return batch;
 }

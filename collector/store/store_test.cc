@@ -11,6 +11,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/rig/postgres.h"
+#include "tests/support/telemetry_builders.h"
 
 namespace relayscope::collector {
 namespace {
@@ -21,21 +22,13 @@ const absl::Time kT0 = absl::FromUnixSeconds(1764000000);  // a minute boundary
 
 v1::Attempt MakeAttempt(uint64_t sequence, absl::Time start, const std::string& relay,
                         uint32_t port, v1::Outcome outcome, int connect_ms = 3) {
-  v1::Attempt a;
-  a.set_session_id("s-1");
-  a.set_sequence(sequence);
-  a.mutable_start_time()->set_seconds(absl::ToUnixSeconds(start));
-  a.set_region(relay == "emea-1" ? "emea" : "apac");
-  a.set_relay(relay);
-  a.set_port(port);
-  a.set_route_kind(v1::ROUTE_KIND_DIRECT);
-  a.set_outcome(outcome);
-  auto* connect = a.add_phases();
-  connect->set_phase(v1::PHASE_TCP_CONNECT);
-  connect->mutable_duration()->set_seconds(connect_ms / 1000);
-  connect->mutable_duration()->set_nanos((connect_ms % 1000) * 1000000);
-  connect->set_completed(true);
-  return a;
+  return test::AttemptBuilder()
+      .Sequence(sequence)
+      .StartedAt(start)
+      .To(relay == "emea-1" ? "emea" : "apac", relay, port)
+      .Outcome(outcome)
+      .Phase(v1::PHASE_TCP_CONNECT, absl::Milliseconds(connect_ms), /*completed=*/true)
+      .Build();
 }
 
 IngestBatch Batch(const std::string& agent, const std::string& session,

@@ -23,6 +23,7 @@
 #include "tests/rig/fixture.h"
 #include "tests/rig/net.h"
 #include "tests/rig/process.h"
+#include "tests/support/wait_until.h"
 
 namespace relayscope {
 namespace {
@@ -42,42 +43,37 @@ class Abuse : public rig::RigTest {
   void SetUp() override {
     RigTest::SetUp();
     if (IsSkipped()) return;
-    catalogue_ = dir() + "/catalogue.textproto";
-    std::ofstream(catalogue_) << e2e::CatalogueText(kRelayAddress);
-    std::ofstream(dir() + "/token") << kToken << "\n";
+    stack_ = std::make_unique<e2e::Stack>(
+        dir(),
+        e2e::Binaries{.relay = RELAY_BINARY, .collector = COLLECTOR_BINARY, .agent = AGENT_BINARY});
+    ASSERT_TRUE(stack_->WriteCatalogue(e2e::CatalogueText(kRelayAddress)).ok());
+    ASSERT_TRUE(stack_->WriteSecret("token", kToken).ok());
     auto expired = e2e::TokenHash(kExpiredToken);
     ASSERT_TRUE(expired.ok()) << expired.status();
     expired_line_ = absl::StrCat("lapsed-agents ", *expired, " not-after=2020-01-01T00:00:00Z\n");
-    ASSERT_TRUE(e2e::WriteTokenFile(dir() + "/tokens",
-                                    {{"agents", kToken}, {"old-agents", kRevokedToken}},
-                                    expired_line_)
+    ASSERT_TRUE(stack_
+                    ->WriteTokens("tokens", {{"agents", kToken}, {"old-agents", kRevokedToken}},
+                                  expired_line_)
                     .ok());
-    auto relay = e2e::StartRelay(RELAY_BINARY, dir(), absl::StrCat(kRelayAddress, ":8200"));
+    auto relay = stack_->StartRelay(absl::StrCat(kRelayAddress, ":8200"));
     ASSERT_TRUE(relay.ok()) << relay.status();
-    relay_ = *std::move(relay);
   }
   void TearDown() override {
-    collector_.reset();
-    relay_.reset();
+    stack_.reset();
     RigTest::TearDown();
   }
 
   void StartCollector(std::vector<std::string> extra_args = {}) {
-    e2e::Collector::Options options;
-    options.binary = COLLECTOR_BINARY;
-    options.dir = dir();
-    options.catalogue = catalogue_;
-    options.tokens = dir() + "/tokens";
-    options.extra_args = std::move(extra_args);
-    collector_ = std::make_unique<e2e::Collector>(options);
-    const absl::Status up = collector_->Start();
-    ASSERT_TRUE(up.ok()) << up;
+    auto collector =
+        stack_->StartCollector({.tokens = dir() + "/tokens", .extra_args = std::move(extra_args)});
+    ASSERT_TRUE(collector.ok()) << collector.status();
+    collector_ = *collector;
   }
 
   // The real agent: one diagnosis and its upload. Checks that it delivered
   // within kWellBehavedBound; returns its output.
   std::string WellBehavedAgent(const std::vector<std::string>& extra = {}) {
-    std::vector<std::string> argv = e2e::AgentDiagnoseArgv(AGENT_BINARY, dir(), catalogue_);
+    std::vector<std::string> argv = stack_->AgentDiagnoseArgv(*collector_);
     argv.insert(argv.end(), extra.begin(), extra.end());
     auto run = rig::RunCommand(argv, absl::Seconds(30));
     EXPECT_TRUE(run.ok());
@@ -91,7 +87,7 @@ class Abuse : public rig::RigTest {
 
   std::unique_ptr<v1::Ingest::Stub> Stub() {
     return v1::Ingest::NewStub(
-        grpc::CreateChannel("127.0.0.1:50051", grpc::InsecureChannelCredentials()));
+        grpc::CreateChannel(collector_->address(), grpc::InsecureChannelCredentials()));
   }
 
   // One batch on its own stream with `token` (none if empty); the final
@@ -112,10 +108,9 @@ class Abuse : public rig::RigTest {
 
   int64_t Stored() { return collector_->QueryInt("SELECT count(*) FROM attempts").value_or(-1); }
 
-  std::string catalogue_;
+  std::unique_ptr<e2e::Stack> stack_;
   std::string expired_line_;
-  std::unique_ptr<rig::Process> relay_;
-  std::unique_ptr<e2e::Collector> collector_;
+  e2e::Collector* collector_ = nullptr;
 };
 
 TEST_F(Abuse, MissingWrongExpiredRevokedTokensAndHugeMessagesAreRefused) {
@@ -165,24 +160,26 @@ TEST_F(Abuse, MissingWrongExpiredRevokedTokensAndHugeMessagesAreRefused) {
   // token's line leaves the file, which takes effect at the next check.
   const int pid = collector_->process()->pid();
   ASSERT_TRUE(WriteFileAtomically(dir() + "/tokens", "agents not-a-hash\n").ok());
-  const absl::Time typo_deadline = absl::Now() + absl::Seconds(10);
-  while (!absl::StrContains(collector_->process()->LogTail(1 << 20), "tokens_reload_failed") &&
-         absl::Now() < typo_deadline) {
-    absl::SleepFor(absl::Milliseconds(50));
-  }
+  test::WaitUntil(
+      [&] {
+        return absl::StrContains(collector_->process()->LogTail(1 << 20), "tokens_reload_failed");
+      },
+      absl::Seconds(10), absl::Milliseconds(50));
   EXPECT_THAT(collector_->process()->LogTail(1 << 20),
               HasSubstr("tokens_in_use=3 error=\"" + dir() + "/tokens:1: expected"));
   EXPECT_TRUE(Send(*stub, kToken, e2e::MakeBatch("a2", "s1", 1, 1, 1)).ok());
 
   ASSERT_TRUE(e2e::WriteTokenFile(dir() + "/tokens", {{"agents", kToken}}, expired_line_).ok());
-  const absl::Time revoke_deadline = absl::Now() + absl::Seconds(10);
   grpc::StatusCode revoked = grpc::StatusCode::OK;
-  for (uint64_t probe = 1; absl::Now() < revoke_deadline; ++probe) {
-    // Probes as another agent, so a1's count below stays what it was.
-    revoked = Send(*stub, kRevokedToken, e2e::MakeBatch("probe", "s1", 1, probe, 1)).error_code();
-    if (revoked == grpc::StatusCode::UNAUTHENTICATED) break;
-    absl::SleepFor(absl::Milliseconds(50));
-  }
+  uint64_t probe = 0;
+  test::WaitUntil(
+      [&] {
+        // Probes as another agent, so a1's count below stays what it was.
+        revoked =
+            Send(*stub, kRevokedToken, e2e::MakeBatch("probe", "s1", 1, ++probe, 1)).error_code();
+        return revoked == grpc::StatusCode::UNAUTHENTICATED;
+      },
+      absl::Seconds(10), absl::Milliseconds(50));
   EXPECT_EQ(revoked, grpc::StatusCode::UNAUTHENTICATED);
   EXPECT_EQ(Send(*stub, kRevokedToken, e2e::MakeBatch("a1", "s1", 1, 300, 10)).error_code(),
             grpc::StatusCode::UNAUTHENTICATED);
@@ -210,7 +207,7 @@ TEST_F(Abuse, CollectorCertificateFromAnotherCaIsNotTrusted) {
   }
   StartCollector(
       {"--tls-cert=" + dir() + "/collector.crt", "--tls-key=" + dir() + "/collector.key"});
-  std::vector<std::string> argv = e2e::AgentDiagnoseArgv(AGENT_BINARY, dir(), catalogue_);
+  std::vector<std::string> argv = stack_->AgentDiagnoseArgv(*collector_);
   argv.erase(std::find(argv.begin(), argv.end(), "--insecure"));
   argv.push_back("--ca=" + dir() + "/other-ca.crt");
   auto wrong = rig::RunCommand(argv, absl::Seconds(30));
@@ -343,7 +340,8 @@ TEST_F(Abuse, SlowLorisConnectionsAndStreamsAreCutWhileAgentsAreServed) {
   constexpr int kSilent = 200, kTrickling = 20;
   std::vector<int> silent, trickling;
   for (int i = 0; i < kSilent + kTrickling; ++i) {
-    auto fd = rig::ConnectWithDeadline("127.0.0.1", 50051, absl::Now() + absl::Seconds(2));
+    auto fd =
+        rig::ConnectWithDeadline("127.0.0.1", collector_->port(), absl::Now() + absl::Seconds(2));
     ASSERT_TRUE(fd.ok()) << fd.status();
     (i < kSilent ? silent : trickling).push_back(*fd);
   }

@@ -25,87 +25,50 @@ namespace {
 using ::testing::HasSubstr;
 
 constexpr char kToken[] = "e2e-agent-token-5d1c";
-constexpr char kCatalogue[] = R"pb(name: "e2e"
-                                   regions {
-                                     id: "emea"
-                                     display_name: "EMEA"
-                                     relays {
-                                       id: "emea-1"
-                                       addresses: "127.0.72.1"
-                                       ports: [ 8200, 8443 ]
-                                     }
-                                   }
-)pb";
-
-// Sum of every sample of a metric in a text exposition.
-double Sum(const std::string& exposition, const std::string& metric) {
-  double total = 0;
-  for (absl::string_view line : absl::StrSplit(exposition, '\n')) {
-    if (absl::StartsWith(line, metric + "{") || absl::StartsWith(line, metric + " ")) {
-      total += std::stod(std::string(line.substr(line.rfind(' ') + 1)));
-    }
-  }
-  return total;
-}
 
 class Pipeline : public rig::RigTest {
  protected:
   void SetUp() override {
     RigTest::SetUp();
     if (IsSkipped()) return;
-    catalogue_ = dir() + "/catalogue.textproto";
-    std::ofstream(catalogue_) << kCatalogue;
-    ASSERT_TRUE(e2e::WriteTokenFile(dir() + "/tokens", {{"e2e-agents", kToken}}).ok());
-    auto relay = e2e::StartRelay(RELAY_BINARY, dir(), "127.0.72.1:8200");
+    stack_ = std::make_unique<e2e::Stack>(
+        dir(), e2e::Binaries{.relay = RELAY_BINARY, .collector = COLLECTOR_BINARY});
+    ASSERT_TRUE(stack_->WriteCatalogue(e2e::CatalogueText("127.0.72.1")).ok());
+    ASSERT_TRUE(stack_->WriteTokens("tokens", {{"e2e-agents", kToken}}).ok());
+    auto relay = stack_->StartRelay("127.0.72.1:8200");
     ASSERT_TRUE(relay.ok()) << relay.status();
-    relay_ = *std::move(relay);
-    StartCollector();
+    auto collector = stack_->StartCollector(
+        {.tokens = dir() + "/tokens", .extra_args = {"--max-message-bytes=1048576"}});
+    ASSERT_TRUE(collector.ok()) << collector.status();
+    collector_ = *collector;
   }
   void TearDown() override {
-    collector_.reset();
-    relay_.reset();
+    stack_.reset();
     RigTest::TearDown();
   }
 
-  // Starts (or restarts) the collector on the same store and ports; with
-  // TLS when `tls` is set.
+  // Restarts the collector on the same store and ports; with TLS when
+  // `tls` is set.
   void StartCollector(bool tls = false) {
-    const std::string ready = dir() + "/collector.ready";
-    std::filesystem::remove(ready);
-    rig::Process::Options options;
-    options.argv = {COLLECTOR_BINARY,
-                    "--store=sqlite://" + dir() + "/collector.db",
-                    "--catalogue=" + catalogue_,
-                    "--tokens=" + dir() + "/tokens",
-                    "--listen=127.0.0.1:50051",
-                    "--metrics=127.0.0.1:9465",
-                    "--max-message-bytes=1048576",
-                    "--ready-file=" + ready};
+    std::vector<std::string> args = {"--max-message-bytes=1048576"};
     if (tls) {
-      options.argv.push_back("--tls-cert=" + dir() + "/tls.crt");
-      options.argv.push_back("--tls-key=" + dir() + "/tls.key");
+      args.push_back("--tls-cert=" + dir() + "/tls.crt");
+      args.push_back("--tls-key=" + dir() + "/tls.key");
     }
-    options.log_path = dir() + "/collector.log";
-    auto collector = rig::Process::Start(options);
-    ASSERT_TRUE(collector.ok());
-    collector_ = *std::move(collector);
-    const absl::Status up = rig::WaitForFile(ready, absl::Seconds(10), collector_.get());
+    collector_->set_extra_args(std::move(args));
+    const absl::Status up = collector_->Start();
     ASSERT_TRUE(up.ok()) << up;
   }
 
-  std::string Scrape() {
-    auto curl =
-        rig::RunCommand({"/usr/bin/curl", "-s", "--noproxy", "*", "http://127.0.0.1:9465/metrics"});
-    return curl.ok() ? curl->output : "";
-  }
+  std::string Scrape() { return collector_->Scrape(); }
 
   // One agent diagnosis that uploads; returns its output. `transport` is
   // "--insecure" or "--ca=<file>" (or empty: system roots).
   std::string RunAgent(const std::string& transport = "--insecure") {
     std::vector<std::string> argv = {AGENT_BINARY,
                                      "diagnose",
-                                     "--catalogue=" + catalogue_,
-                                     "--collector=127.0.0.1:50051",
+                                     "--catalogue=" + stack_->catalogue(),
+                                     "--collector=" + collector_->address(),
                                      "--token-file=" + dir() + "/token",
                                      "--spool-dir=" + dir() + "/spool",
                                      "--agent-id-file=" + dir() + "/agent-id",
@@ -121,31 +84,15 @@ class Pipeline : public rig::RigTest {
 
   std::unique_ptr<v1::Ingest::Stub> Stub() {
     return v1::Ingest::NewStub(
-        grpc::CreateChannel("127.0.0.1:50051", grpc::InsecureChannelCredentials()));
+        grpc::CreateChannel(collector_->address(), grpc::InsecureChannelCredentials()));
   }
 
   static v1::UploadRequest Batch(uint64_t batch_id, uint64_t first_sequence, int n) {
-    v1::UploadRequest r;
-    r.set_batch_id(batch_id);
-    r.mutable_session()->mutable_agent()->set_agent_id("client-1");
-    r.mutable_session()->set_session_id("client-session");
-    for (int i = 0; i < n; ++i) {
-      v1::Attempt* a = r.mutable_session()->add_attempts();
-      a->set_session_id("client-session");
-      a->set_sequence(first_sequence + static_cast<uint64_t>(i));
-      a->mutable_start_time()->set_seconds(absl::ToUnixSeconds(absl::Now()) - 1);
-      a->set_region("emea");
-      a->set_relay("emea-1");
-      a->set_port(8443);
-      a->set_route_kind(v1::ROUTE_KIND_DIRECT);
-      a->set_outcome(v1::OUTCOME_CONNECTION_REFUSED);
-    }
-    return r;
+    return e2e::MakeBatch("client-1", "client-session", batch_id, first_sequence, n);
   }
 
-  std::string catalogue_;
-  std::unique_ptr<rig::Process> relay_;
-  std::unique_ptr<rig::Process> collector_;
+  std::unique_ptr<e2e::Stack> stack_;
+  e2e::Collector* collector_ = nullptr;
 };
 
 TEST_F(Pipeline, DiagnosisArrivesOnceInMetricsAndSurvivesACollectorOutage) {
@@ -153,11 +100,11 @@ TEST_F(Pipeline, DiagnosisArrivesOnceInMetricsAndSurvivesACollectorOutage) {
   const std::string first = RunAgent();
   EXPECT_THAT(first, HasSubstr("Telemetry: 2 attempts delivered"));
   std::string metrics = Scrape();
-  EXPECT_EQ(Sum(metrics, "relayscope_attempts_total"), 2);
+  EXPECT_EQ(e2e::SumMetric(metrics, "relayscope_attempts_total"), 2);
   EXPECT_THAT(metrics, HasSubstr("relayscope_attempts_total{outcome=\"ok\",port=\"8200\",region="
                                  "\"emea\",relay=\"emea-1\",route=\"direct\"} 1"));
   EXPECT_THAT(metrics, HasSubstr("outcome=\"connection_refused\",port=\"8443\""));
-  EXPECT_EQ(Sum(metrics, "relayscope_sites_active"), 1);
+  EXPECT_EQ(e2e::SumMetric(metrics, "relayscope_sites_active"), 1);
 
   // Real Prometheus tooling accepts the exposition.
   std::ofstream(dir() + "/scrape.prom") << metrics;
@@ -180,8 +127,8 @@ TEST_F(Pipeline, DiagnosisArrivesOnceInMetricsAndSurvivesACollectorOutage) {
   EXPECT_THAT(back, HasSubstr("spooled batch(es) from earlier runs"));
   EXPECT_TRUE(std::filesystem::is_empty(dir() + "/spool"));
   metrics = Scrape();  // a fresh process: its counters cover what it received
-  EXPECT_EQ(Sum(metrics, "relayscope_attempts_total"), 4);
-  EXPECT_EQ(Sum(metrics, "relayscope_ingest_duplicate_attempts_total"), 0);
+  EXPECT_EQ(e2e::SumMetric(metrics, "relayscope_attempts_total"), 4);
+  EXPECT_EQ(e2e::SumMetric(metrics, "relayscope_ingest_duplicate_attempts_total"), 0);
 }
 
 TEST_F(Pipeline, TlsCollectorIsReachedWithItsCaAndRefusedWithout) {
@@ -198,13 +145,13 @@ TEST_F(Pipeline, TlsCollectorIsReachedWithItsCaAndRefusedWithout) {
   // in clear, the telemetry waits in the spool.
   const std::string untrusted = RunAgent("");
   EXPECT_THAT(untrusted, HasSubstr("telemetry not delivered"));
-  EXPECT_EQ(Sum(Scrape(), "relayscope_attempts_total"), 0);
+  EXPECT_EQ(e2e::SumMetric(Scrape(), "relayscope_attempts_total"), 0);
   // Plain text to a TLS port does not work either.
   EXPECT_THAT(RunAgent("--insecure"), HasSubstr("telemetry not delivered"));
   // With the CA: delivered, spool included.
   const std::string trusted = RunAgent("--ca=" + dir() + "/tls.crt");
   EXPECT_THAT(trusted, HasSubstr("Telemetry: 6 attempts delivered"));
-  EXPECT_EQ(Sum(Scrape(), "relayscope_attempts_total"), 6);
+  EXPECT_EQ(e2e::SumMetric(Scrape(), "relayscope_attempts_total"), 6);
 }
 
 TEST_F(Pipeline, DuplicateBatchCountsOnceAndHostileStreamsAreRefused) {
@@ -221,7 +168,7 @@ TEST_F(Pipeline, DuplicateBatchCountsOnceAndHostileStreamsAreRefused) {
     stream->WritesDone();
     EXPECT_TRUE(stream->Finish().ok());
   }
-  EXPECT_EQ(Sum(Scrape(), "relayscope_attempts_total"), 5);
+  EXPECT_EQ(e2e::SumMetric(Scrape(), "relayscope_attempts_total"), 5);
 
   {  // no token
     grpc::ClientContext context;
@@ -242,7 +189,7 @@ TEST_F(Pipeline, DuplicateBatchCountsOnceAndHostileStreamsAreRefused) {
     EXPECT_FALSE(stream->Read(&ack));
     EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
   }
-  EXPECT_EQ(Sum(Scrape(), "relayscope_attempts_total"), 5);
+  EXPECT_EQ(e2e::SumMetric(Scrape(), "relayscope_attempts_total"), 5);
 }
 
 TEST_F(Pipeline, KillNineBetweenBatchesLosesNoAcknowledgedAttempt) {
@@ -257,11 +204,10 @@ TEST_F(Pipeline, KillNineBetweenBatchesLosesNoAcknowledgedAttempt) {
       ASSERT_TRUE(stream->Write(Batch(b + 1, b * 20 + 1, 20)) && stream->Read(&ack));
       acked += ack.accepted();
     }
-    kill(collector_->pid(), SIGKILL);  // no goodbye
+    kill(collector_->process()->pid(), SIGKILL);  // no goodbye
     stream->Finish();
   }
-  collector_->Stop();
-  StartCollector();
+  StartCollector();  // reaps the killed one first
   // The agent resends everything it sent (at least once); the store keeps
   // each attempt once: all 100 acked attempts are there, none twice.
   {

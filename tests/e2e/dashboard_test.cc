@@ -12,6 +12,7 @@
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/e2e/stack.h"
 #include "tests/rig/fixture.h"
 #include "tests/rig/interceptor.h"
 #include "tests/rig/process.h"
@@ -52,14 +53,17 @@ class DashboardTest : public rig::RigTest {
   void SetUp() override {
     RigTest::SetUp();
     if (IsSkipped()) return;
-    catalogue_ = dir() + "/catalogue.textproto";
-    std::ofstream(catalogue_) << kCatalogue;
+    stack_ = std::make_unique<e2e::Stack>(dir(), e2e::Binaries{.relay = RELAY_BINARY,
+                                                               .collector = COLLECTOR_BINARY,
+                                                               .dashboard = DASHBOARD_BINARY});
+    ASSERT_TRUE(stack_->WriteCatalogue(kCatalogue).ok());
     std::ofstream(dir() + "/agent.token") << kAgentToken;
-    std::ofstream(dir() + "/dashboard.token") << kQueryToken << "\n";
-    std::ofstream(dir() + "/agent-tokens") << "agents " << Sha256(kAgentToken) << "\n";
-    std::ofstream(dir() + "/query-tokens") << "dashboard " << Sha256(kQueryToken) << "\n";
+    ASSERT_TRUE(stack_->WriteSecret("dashboard.token", kQueryToken).ok());
+    ASSERT_TRUE(stack_->WriteTokens("agent-tokens", {{"agents", kAgentToken}}).ok());
+    ASSERT_TRUE(stack_->WriteTokens("query-tokens", {{"dashboard", kQueryToken}}).ok());
 
-    relay_ = StartProcess("relay", {RELAY_BINARY, "--listen=127.0.72.1:8200"});
+    auto relay = stack_->StartRelay("127.0.72.1:8200");
+    ASSERT_TRUE(relay.ok()) << relay.status();
     rig::Interceptor::Options port8080;
     port8080.address = "127.0.72.1";
     port8080.port = 8080;
@@ -69,24 +73,19 @@ class DashboardTest : public rig::RigTest {
     ASSERT_TRUE(interceptor.ok()) << interceptor.status();
     interceptor_ = *std::move(interceptor);
 
-    collector_ = StartProcess(
-        "collector", {COLLECTOR_BINARY, "--store=sqlite://" + dir() + "/collector.db",
-                      "--catalogue=" + catalogue_, "--tokens=" + dir() + "/agent-tokens",
-                      "--query-tokens=" + dir() + "/query-tokens", "--listen=127.0.0.1:50051",
-                      "--metrics=127.0.0.1:0"});
-    dashboard_ =
-        StartProcess("dashboard", {DASHBOARD_BINARY, "--collector=127.0.0.1:50051", "--insecure",
-                                   "--collector-token-file=" + dir() + "/dashboard.token",
-                                   "--listen=127.0.0.1:0", "--deadline=2s"});
-    std::ifstream ready(dir() + "/dashboard.ready");
-    std::string line;
-    std::getline(ready, line);
-    ASSERT_TRUE(absl::StartsWith(line, "http=")) << line;
-    url_ = absl::StrCat("http://", line.substr(5));
+    auto collector =
+        stack_->StartCollector({.tokens = dir() + "/agent-tokens",
+                                .extra_args = {"--query-tokens=" + dir() + "/query-tokens"}});
+    ASSERT_TRUE(collector.ok()) << collector.status();
+    auto dashboard = stack_->StartDashboard(
+        {.token_file = dir() + "/dashboard.token", .extra_args = {"--deadline=2s"}});
+    ASSERT_TRUE(dashboard.ok()) << dashboard.status();
+    url_ = (*dashboard)->url();
 
     auto agent = rig::RunCommand(
-        {AGENT_BINARY, "diagnose", "--catalogue=" + catalogue_, "--collector=127.0.0.1:50051",
-         "--insecure", "--token-file=" + dir() + "/agent.token", "--spool-dir=" + dir() + "/spool",
+        {AGENT_BINARY, "diagnose", "--catalogue=" + stack_->catalogue(),
+         "--collector=" + (*collector)->address(), "--insecure",
+         "--token-file=" + dir() + "/agent.token", "--spool-dir=" + dir() + "/spool",
          "--agent-id-file=" + dir() + "/agent-id", "--report-dir=" + dir() + "/reports",
          "--timeout=1s", "--upload-timeout=5s", "--site=paris-office"},
         absl::Seconds(30));
@@ -94,33 +93,9 @@ class DashboardTest : public rig::RigTest {
     ASSERT_THAT(agent->output, HasSubstr("attempts delivered")) << agent->output;
   }
   void TearDown() override {
-    dashboard_.reset();
-    collector_.reset();
+    stack_.reset();
     interceptor_.reset();
-    relay_.reset();
     RigTest::TearDown();
-  }
-
-  static std::string Sha256(const std::string& text) {
-    auto hash = rig::RunCommand(
-        {"/bin/sh", "-c", absl::StrCat("printf %s '", text, "' | sha256sum | cut -d' ' -f1")});
-    return hash.ok() ? std::string(absl::StripTrailingAsciiWhitespace(hash->output)) : "";
-  }
-
-  // Starts a service with --ready-file and waits for it.
-  std::unique_ptr<rig::Process> StartProcess(const std::string& name,
-                                             std::vector<std::string> argv) {
-    const std::string ready = absl::StrCat(dir(), "/", name, ".ready");
-    argv.push_back("--ready-file=" + ready);
-    rig::Process::Options options;
-    options.argv = std::move(argv);
-    options.log_path = absl::StrCat(dir(), "/", name, ".log");
-    auto process = rig::Process::Start(options);
-    EXPECT_TRUE(process.ok()) << process.status();
-    if (!process.ok()) return nullptr;
-    const absl::Status up = rig::WaitForFile(ready, absl::Seconds(10), process->get());
-    EXPECT_TRUE(up.ok()) << name << ": " << up;
-    return *std::move(process);
   }
 
   // GET `path`; returns "<status>\n<body>".
@@ -168,12 +143,9 @@ class DashboardTest : public rig::RigTest {
     return dom;
   }
 
-  std::string catalogue_;
+  std::unique_ptr<e2e::Stack> stack_;
   std::string url_;
-  std::unique_ptr<rig::Process> relay_;
   std::unique_ptr<rig::Interceptor> interceptor_;
-  std::unique_ptr<rig::Process> collector_;
-  std::unique_ptr<rig::Process> dashboard_;
 };
 
 TEST_F(DashboardTest, RestAnswersMatchTheDiagnosis) {
@@ -244,7 +216,7 @@ TEST_F(DashboardTest, BrowserDrillsDownIntoTheSession) {
 }
 
 TEST_F(DashboardTest, CollectorDownIs503AndThePageSaysSo) {
-  collector_.reset();  // stopped by its PID
+  stack_->collector()->Stop();  // stopped by its PID
   const std::string reply = Get("/api/v1/sites?window=15m");
   EXPECT_EQ(StatusOf(reply), 503) << reply;
   EXPECT_THAT(reply, HasSubstr("collector unavailable"));

@@ -16,6 +16,7 @@
 #include "gtest/gtest.h"
 #include "tests/rig/fixture.h"
 #include "tests/rig/process.h"
+#include "tests/support/wait_until.h"
 
 namespace relayscope {
 namespace {
@@ -45,12 +46,11 @@ TEST_F(Demo, ExplainsTheBlockedPortsServesTheDashboardAndStopsEverythingOnCtrlC)
   auto demo = rig::Process::Start(options);
   ASSERT_TRUE(demo.ok()) << demo.status();
 
-  const absl::Time deadline = absl::Now() + absl::Seconds(90);
-  while (ReadFile(log).find("serving until Ctrl-C") == std::string::npos) {
-    ASSERT_TRUE((*demo)->Running()) << ReadFile(log);
-    ASSERT_LT(absl::Now(), deadline) << ReadFile(log);
-    absl::SleepFor(absl::Milliseconds(200));
-  }
+  auto serving = [&] { return ReadFile(log).find("serving until Ctrl-C") != std::string::npos; };
+  test::WaitUntil([&] { return serving() || !(*demo)->Running(); }, absl::Seconds(90),
+                  absl::Milliseconds(200));
+  ASSERT_TRUE(serving()) << ((*demo)->Running() ? "still not serving after 90s\n" : "exited\n")
+                         << ReadFile(log);
   const std::string output = ReadFile(log);
   EXPECT_THAT(output, HasSubstr("apac-1 127.0.73.1:8080 via direct: protocol interference"));
   EXPECT_THAT(output, HasSubstr("apac-1 127.0.73.1:8443 via direct: connect timeout"));
@@ -79,8 +79,7 @@ TEST_F(Demo, ExplainsTheBlockedPortsServesTheDashboardAndStopsEverythingOnCtrlC)
   // Ctrl-C: SIGINT to the script alone (a terminal would send it to the
   // whole foreground group; the script must not rely on that).
   ASSERT_EQ(kill((*demo)->pid(), SIGINT), 0);
-  const absl::Time stop_deadline = absl::Now() + absl::Seconds(15);
-  while ((*demo)->Running() && absl::Now() < stop_deadline) absl::SleepFor(absl::Milliseconds(100));
+  test::WaitUntil([&] { return !(*demo)->Running(); }, absl::Seconds(15), absl::Milliseconds(100));
   EXPECT_FALSE((*demo)->Running()) << "the demo did not exit on SIGINT";
   for (pid_t pid : started) EXPECT_FALSE(Alive(pid)) << "pid " << pid << " survived Ctrl-C";
   EXPECT_THAT(ReadFile(log), HasSubstr("demo: stopped collector"));

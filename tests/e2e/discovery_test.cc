@@ -3,6 +3,7 @@
 // sends the relay through squid, and the direct path to the relay is
 // dropped for everyone but squid. `relayscope-agent proxies` must show the
 // chain, and `diagnose` must reach the relay through the PAC's proxy.
+// The PAC and the Firefox profile are tests/e2e/testdata/.
 #include <filesystem>
 #include <fstream>
 
@@ -14,6 +15,7 @@
 #include "tests/rig/fixture.h"
 #include "tests/rig/process.h"
 #include "tests/rig/squid.h"
+#include "tests/support/testdata.h"
 
 namespace relayscope {
 namespace {
@@ -32,27 +34,17 @@ constexpr char kCatalogue[] = R"pb(name: "e2e-discovery"
                                    }
 )pb";
 
-constexpr char kPac[] = R"js(
-// Corporate PAC: relays through the proxy, the rest direct.
-function FindProxyForURL(url, host) {
-  if (isPlainHostName(host) || dnsDomainIs(host, ".corp.example")) return "DIRECT";
-  if (isInNet(host, "127.0.72.0", "255.255.255.0"))
-    return "PROXY 127.0.63.1:3128; DIRECT";
-  return "DIRECT";
-}
-)js";
-
 class DiscoveryTest : public rig::RigTest {
  protected:
   void SetUp() override {
     RigTest::SetUp();
     if (IsSkipped()) return;
-    catalogue_ = dir() + "/catalogue.textproto";
-    std::ofstream(catalogue_) << kCatalogue;
+    stack_ = std::make_unique<e2e::Stack>(dir(), e2e::Binaries{.relay = RELAY_BINARY});
+    ASSERT_TRUE(stack_->WriteCatalogue(kCatalogue).ok());
 
     // nginx serving the PAC on 127.0.64.1:8080 (one process, no daemon).
     std::filesystem::create_directories(dir() + "/www");
-    std::ofstream(dir() + "/www/proxy.pac") << kPac;
+    std::ofstream(dir() + "/www/proxy.pac") << test::ReadTestdata("tests/e2e/testdata/proxy.pac");
     std::ofstream(dir() + "/nginx.conf")
         << "daemon off; master_process off; pid " << dir() << "/nginx.pid;\n"
         << "error_log " << dir() << "/nginx-error.log;\nevents {}\n"
@@ -75,18 +67,12 @@ class DiscoveryTest : public rig::RigTest {
     // Firefox: the default profile uses that PAC (network.proxy.type 2).
     const std::string base = dir() + "/home/.mozilla/firefox";
     std::filesystem::create_directories(base + "/k3y5.default-release");
-    std::ofstream(base + "/profiles.ini")
-        << "[Profile0]\nName=default-release\nIsRelative=1\nPath=k3y5.default-release\n"
-           "Default=1\n\n[General]\nStartWithLastProfile=1\nVersion=2\n";
+    std::ofstream(base + "/profiles.ini") << test::ReadTestdata("tests/e2e/testdata/profiles.ini");
     std::ofstream(base + "/k3y5.default-release/prefs.js")
-        << "// Mozilla User Preferences\n"
-           "user_pref(\"browser.startup.page\", 3);\n"
-           "user_pref(\"network.proxy.autoconfig_url\", \"http://127.0.64.1:8080/proxy.pac\");\n"
-           "user_pref(\"network.proxy.type\", 2);\n";
+        << test::ReadTestdata("tests/e2e/testdata/prefs.js");
 
-    auto relay = e2e::StartRelay(RELAY_BINARY, dir(), "127.0.72.1:8200");
+    auto relay = stack_->StartRelay("127.0.72.1:8200");
     ASSERT_TRUE(relay.ok()) << relay.status();
-    relay_ = *std::move(relay);
 
     rig::Squid::Options proxy;
     proxy.address = "127.0.63.1";
@@ -99,21 +85,21 @@ class DiscoveryTest : public rig::RigTest {
   void TearDown() override {
     firewall_.Clear();
     squid_.reset();
-    relay_.reset();
+    stack_.reset();
     nginx_.reset();
     RigTest::TearDown();
   }
 
   rig::CommandResult Agent(std::vector<std::string> args) {
     args.insert(args.begin(), AGENT_BINARY);
-    args.push_back("--catalogue=" + catalogue_);
+    args.push_back("--catalogue=" + stack_->catalogue());
     auto result = rig::RunCommand(args, absl::Seconds(60), {"HOME=" + dir() + "/home"});
     EXPECT_TRUE(result.ok());
     return result.ok() ? *result : rig::CommandResult{};
   }
 
-  std::string catalogue_;
-  std::unique_ptr<rig::Process> nginx_, relay_;
+  std::unique_ptr<e2e::Stack> stack_;
+  std::unique_ptr<rig::Process> nginx_;
   std::unique_ptr<rig::Squid> squid_;
   rig::Firewall firewall_;
 };

@@ -29,6 +29,7 @@
 #include "tests/rig/interceptor.h"
 #include "tests/rig/net.h"
 #include "tests/rig/process.h"
+#include "tests/support/wait_until.h"
 
 namespace relayscope {
 namespace {
@@ -43,38 +44,34 @@ class Faults : public rig::RigTest {
   void SetUp() override {
     RigTest::SetUp();
     if (IsSkipped()) return;
-    catalogue_ = dir() + "/catalogue.textproto";
-    std::ofstream(catalogue_) << e2e::CatalogueText(kRelayAddress);
-    ASSERT_TRUE(e2e::WriteTokenFile(dir() + "/tokens", {{"fault-agents", kToken}}).ok());
-    std::ofstream(dir() + "/token") << kToken << "\n";
+    stack_ = std::make_unique<e2e::Stack>(
+        dir(),
+        e2e::Binaries{.relay = RELAY_BINARY, .collector = COLLECTOR_BINARY, .agent = AGENT_BINARY});
+    ASSERT_TRUE(stack_->WriteCatalogue(e2e::CatalogueText(kRelayAddress)).ok());
+    catalogue_ = stack_->catalogue();
+    ASSERT_TRUE(stack_->WriteTokens("tokens", {{"fault-agents", kToken}}).ok());
+    ASSERT_TRUE(stack_->WriteSecret("token", kToken).ok());
   }
   void TearDown() override {
-    collector_.reset();
-    relay_.reset();
+    stack_.reset();  // before the unmount: the collector's store may live there
     if (!tmpfs_.empty()) umount2(tmpfs_.c_str(), MNT_DETACH);
     RigTest::TearDown();
   }
 
   void StartRelay() {
-    auto relay = e2e::StartRelay(RELAY_BINARY, dir(), absl::StrCat(kRelayAddress, ":8200"));
+    auto relay = stack_->StartRelay(absl::StrCat(kRelayAddress, ":8200"));
     ASSERT_TRUE(relay.ok()) << relay.status();
-    relay_ = *std::move(relay);
   }
 
   void StartCollector(const std::string& store_dir) {
-    e2e::Collector::Options options;
-    options.binary = COLLECTOR_BINARY;
-    options.dir = store_dir;
-    options.catalogue = catalogue_;
-    options.tokens = dir() + "/tokens";
-    collector_ = std::make_unique<e2e::Collector>(options);
-    const absl::Status up = collector_->Start();
-    ASSERT_TRUE(up.ok()) << up;
+    auto collector = stack_->StartCollector({.dir = store_dir, .tokens = dir() + "/tokens"});
+    ASSERT_TRUE(collector.ok()) << collector.status();
+    collector_ = *collector;
   }
 
   // The real agent, one diagnosis, uploading to the collector.
   rig::CommandResult RunAgent(const std::vector<std::string>& extra = {}) {
-    std::vector<std::string> argv = e2e::AgentDiagnoseArgv(AGENT_BINARY, dir(), catalogue_);
+    std::vector<std::string> argv = stack_->AgentDiagnoseArgv(*collector_);
     argv.insert(argv.end(), extra.begin(), extra.end());
     auto result = rig::RunCommand(argv, absl::Seconds(30));
     EXPECT_TRUE(result.ok());
@@ -83,8 +80,8 @@ class Faults : public rig::RigTest {
 
   std::string catalogue_;
   std::string tmpfs_;  // unmounted after the test
-  std::unique_ptr<rig::Process> relay_;
-  std::unique_ptr<e2e::Collector> collector_;
+  std::unique_ptr<e2e::Stack> stack_;
+  e2e::Collector* collector_ = nullptr;
 };
 
 // A load agent speaking the real ingest protocol the way the agent's
@@ -166,7 +163,8 @@ TEST_F(Faults, TwentyKillNinesUnderLoadLoseNothingAckedAndCountNothingTwice) {
     args.SetInt("grpc.channel_id", i);  // one connection per agent, like real agents
     agents.push_back(std::make_unique<LoadAgent>(
         absl::StrCat("load-", i),
-        grpc::CreateCustomChannel("127.0.0.1:50051", grpc::InsecureChannelCredentials(), args)));
+        grpc::CreateCustomChannel(collector_->address(), grpc::InsecureChannelCredentials(),
+                                  args)));
   }
   for (auto& agent : agents) {
     threads.emplace_back([&, a = agent.get()] { a->Run(stop, deadline); });
@@ -225,7 +223,7 @@ TEST_F(Faults, AgentsSpoolThroughACollectorOutageAndDeliverEverythingAfter) {
                 "watch",
                 "--catalogue=" + catalogue_,
                 "--discover=false",
-                "--collector=127.0.0.1:50051",
+                "--collector=" + collector_->address(),
                 "--insecure",
                 "--token-file=" + dir() + "/token",
                 "--spool-dir=" + dir() + "/spool",
@@ -240,15 +238,14 @@ TEST_F(Faults, AgentsSpoolThroughACollectorOutageAndDeliverEverythingAfter) {
   auto agent = rig::Process::Start(watch);
   ASSERT_TRUE(agent.ok());
   auto sessions = [&] { return collector_->QueryInt("SELECT count(*) FROM sessions"); };
-  const absl::Time until = absl::Now() + absl::Seconds(20);
-  while (absl::Now() < until && sessions().value_or(0) < 3) absl::SleepFor(absl::Milliseconds(100));
+  test::WaitUntil([&] { return sessions().value_or(0) >= 3; }, absl::Seconds(20),
+                  absl::Milliseconds(100));
   ASSERT_GE(sessions().value_or(0), 3);
   collector_->Kill();
   absl::SleepFor(kOutage);
   const absl::Status up = collector_->Start();
   ASSERT_TRUE(up.ok()) << up;
-  const absl::Time end = absl::Now() + absl::Seconds(90);
-  while ((*agent)->Running() && absl::Now() < end) absl::SleepFor(absl::Milliseconds(100));
+  test::WaitUntil([&] { return !(*agent)->Running(); }, absl::Seconds(90), absl::Milliseconds(100));
   ASSERT_FALSE((*agent)->Running()) << "watch did not finish its runs";
   const std::string log = (*agent)->LogTail(1 << 20);
   int undelivered = 0;
@@ -276,7 +273,7 @@ TEST_F(Faults, DiskFullIsResourceExhaustedLosesNothingAckedAndRecovers) {
   StartRelay();
   StartCollector(store_dir);
   auto stub = v1::Ingest::NewStub(
-      grpc::CreateChannel("127.0.0.1:50051", grpc::InsecureChannelCredentials()));
+      grpc::CreateChannel(collector_->address(), grpc::InsecureChannelCredentials()));
   // Sends one batch on its own stream; the stream's final status.
   auto send = [&](uint64_t first) {
     grpc::ClientContext context;

@@ -18,6 +18,7 @@
 #include "tests/e2e/stack.h"
 #include "tests/rig/fixture.h"
 #include "tests/rig/process.h"
+#include "tests/support/wait_until.h"
 
 namespace relayscope {
 namespace {
@@ -87,19 +88,16 @@ TEST_F(Load, TenThousandConcurrentStreamsWithBoundedMemoryAndNoErrors) {
   ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &files), 0);
   files.rlim_cur = files.rlim_max;
   ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &files), 0);
-  const std::string catalogue = dir() + "/catalogue.textproto";
-  std::ofstream(catalogue) << e2e::CatalogueText("127.0.72.1");
-  ASSERT_TRUE(e2e::WriteTokenFile(dir() + "/tokens", {{"agents", kToken}}).ok());
-  std::ofstream(dir() + "/token") << kToken << "\n";
-  auto relay = e2e::StartRelay(RELAY_BINARY, dir(), "127.0.72.1:8200");
+  e2e::Stack stack(dir(),
+                   {.relay = RELAY_BINARY, .collector = COLLECTOR_BINARY, .agent = AGENT_BINARY});
+  ASSERT_TRUE(stack.WriteCatalogue(e2e::CatalogueText("127.0.72.1")).ok());
+  ASSERT_TRUE(stack.WriteTokens("tokens", {{"agents", kToken}}).ok());
+  ASSERT_TRUE(stack.WriteSecret("token", kToken).ok());
+  auto relay = stack.StartRelay("127.0.72.1:8200");
   ASSERT_TRUE(relay.ok()) << relay.status();
-  e2e::Collector::Options options;
-  options.binary = COLLECTOR_BINARY;
-  options.dir = dir();
-  options.catalogue = catalogue;
-  options.tokens = dir() + "/tokens";
-  e2e::Collector collector(options);
-  ASSERT_TRUE(collector.Start().ok());
+  auto started = stack.StartCollector({.tokens = stack.path("tokens")});
+  ASSERT_TRUE(started.ok()) << started.status();
+  e2e::Collector& collector = **started;
   const int64_t idle_rss_kb = rig::PeakRssKb(collector.process()->pid());
 
   std::vector<std::unique_ptr<v1::Ingest::Stub>> stubs;
@@ -108,7 +106,7 @@ TEST_F(Load, TenThousandConcurrentStreamsWithBoundedMemoryAndNoErrors) {
     args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);  // one connection per channel
     args.SetInt("relayscope.test.channel", c);
     stubs.push_back(v1::Ingest::NewStub(
-        grpc::CreateCustomChannel("127.0.0.1:50051", grpc::InsecureChannelCredentials(), args)));
+        grpc::CreateCustomChannel(collector.address(), grpc::InsecureChannelCredentials(), args)));
   }
   Tally tally;
   std::vector<std::unique_ptr<HeldStream>> streams;
@@ -118,20 +116,19 @@ TEST_F(Load, TenThousandConcurrentStreamsWithBoundedMemoryAndNoErrors) {
   }
   // Waits until `field` plus the failures reach kStreams, at most `limit`.
   auto wait_for = [&](int Tally::*field, absl::Duration limit) {
-    const absl::Time deadline = absl::Now() + limit;
-    for (;;) {
-      {
-        absl::MutexLock lock(&tally.mu);
-        if (tally.*field + tally.failed >= kStreams || absl::Now() >= deadline) return tally.*field;
-      }
-      absl::SleepFor(absl::Milliseconds(50));
-    }
+    test::WaitUntil(
+        [&] {
+          absl::MutexLock lock(&tally.mu);
+          return tally.*field + tally.failed >= kStreams;
+        },
+        limit, absl::Milliseconds(50));
+    absl::MutexLock lock(&tally.mu);
+    return tally.*field;
   };
   const int acked = wait_for(&Tally::acked, absl::Seconds(180));
   const absl::Duration to_all_acked = absl::Now() - start;
   // All held open: a real agent is still served.
-  auto agent =
-      rig::RunCommand(e2e::AgentDiagnoseArgv(AGENT_BINARY, dir(), catalogue), absl::Seconds(60));
+  auto agent = rig::RunCommand(stack.AgentDiagnoseArgv(collector), absl::Seconds(60));
   ASSERT_TRUE(agent.ok());
   const int64_t held_rss_kb = rig::PeakRssKb(collector.process()->pid());
   for (auto& stream : streams) stream->Release();

@@ -72,37 +72,29 @@ void CollectQueries(const google::protobuf::Value& value, std::string* out) {
 class MetricNames : public rig::RigTest {};
 
 TEST_F(MetricNames, DashboardRulesAndAlertsUseOnlyExportedMetricsAndDefinedRules) {
-  const std::string catalogue = dir() + "/catalogue.textproto";
-  std::ofstream(catalogue) << e2e::CatalogueText("127.0.72.1");
-  auto relay =
-      e2e::StartRelay(RELAY_BINARY, dir(), "127.0.72.1:8200", {"--metrics=127.0.0.1:9464"});
+  e2e::Stack stack(dir(), {.relay = RELAY_BINARY,
+                           .collector = COLLECTOR_BINARY,
+                           .dashboard = DASHBOARD_BINARY,
+                           .agent = AGENT_BINARY});
+  ASSERT_TRUE(stack.WriteCatalogue(e2e::CatalogueText("127.0.72.1")).ok());
+  auto relay = stack.StartRelay("127.0.72.1:8200", {"--metrics=127.0.0.1:9464"});
   ASSERT_TRUE(relay.ok()) << relay.status();
-  ASSERT_TRUE(e2e::WriteTokenFile(dir() + "/tokens", {{"agents", "metric-names-token"}}).ok());
-  std::ofstream(dir() + "/token") << "metric-names-token\n";
-  e2e::Collector collector({.binary = COLLECTOR_BINARY,
-                            .dir = dir(),
-                            .catalogue = catalogue,
-                            .tokens = dir() + "/tokens",
-                            .extra_args = {"--allow-unauthenticated"}});
-  ASSERT_TRUE(collector.Start().ok()) << ReadFile(collector.log());
-  rig::Process::Options dashboard_options;
-  dashboard_options.argv = {DASHBOARD_BINARY, "--listen=127.0.0.1:8088",
-                            "--collector=127.0.0.1:50051", "--insecure",
-                            "--ready-file=" + dir() + "/dashboard.ready"};
-  dashboard_options.log_path = dir() + "/dashboard.log";
-  auto dashboard = rig::Process::Start(dashboard_options);
-  ASSERT_TRUE(dashboard.ok());
-  ASSERT_TRUE(
-      rig::WaitForFile(dir() + "/dashboard.ready", absl::Seconds(10), dashboard->get()).ok());
+  ASSERT_TRUE(stack.WriteTokens("tokens", {{"agents", "metric-names-token"}}).ok());
+  ASSERT_TRUE(stack.WriteSecret("token", "metric-names-token").ok());
+  auto started = stack.StartCollector(
+      {.tokens = stack.path("tokens"), .extra_args = {"--allow-unauthenticated"}});
+  ASSERT_TRUE(started.ok()) << started.status() << ReadFile(stack.path("collector.log"));
+  e2e::Collector& collector = **started;
+  auto dashboard = stack.StartDashboard({});
+  ASSERT_TRUE(dashboard.ok()) << dashboard.status();
 
   // A real diagnosis (one port works, one is refused) fills every family.
-  auto agent =
-      rig::RunCommand(e2e::AgentDiagnoseArgv(AGENT_BINARY, dir(), catalogue), absl::Seconds(30));
+  auto agent = rig::RunCommand(stack.AgentDiagnoseArgv(collector), absl::Seconds(30));
   ASSERT_TRUE(agent.ok());
   ASSERT_THAT(agent->output, ::testing::HasSubstr("attempts delivered")) << agent->output;
   {  // and one attempt the collector rejects (a port out of range)
     auto stub = v1::Ingest::NewStub(
-        grpc::CreateChannel("127.0.0.1:50051", grpc::InsecureChannelCredentials()));
+        grpc::CreateChannel(collector.address(), grpc::InsecureChannelCredentials()));
     grpc::ClientContext context;
     context.AddMetadata("authorization", "Bearer metric-names-token");
     auto stream = stub->Upload(&context);
@@ -115,13 +107,14 @@ TEST_F(MetricNames, DashboardRulesAndAlertsUseOnlyExportedMetricsAndDefinedRules
     ASSERT_TRUE(stream->Finish().ok());
   }
   ASSERT_EQ(rig::RunCommand({"/usr/bin/curl", "-s", "--noproxy", "*",
-                             "http://127.0.0.1:8088/api/v1/sites?window=1h"})
+                             (*dashboard)->url() + "/api/v1/sites?window=1h"})
                 ->exit_code,
             0);
 
   std::set<std::string> exported;
   AddExported(collector.Scrape(), &exported);
-  for (const char* url : {"http://127.0.0.1:8088/metrics", "http://127.0.0.1:9464/metrics"}) {
+  for (const std::string& url :
+       {(*dashboard)->url() + "/metrics", std::string("http://127.0.0.1:9464/metrics")}) {
     auto scrape = rig::RunCommand({"/usr/bin/curl", "-s", "--noproxy", "*", url});
     ASSERT_TRUE(scrape.ok());
     AddExported(scrape->output, &exported);

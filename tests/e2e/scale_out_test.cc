@@ -22,6 +22,7 @@
 #include "tests/rig/fixture.h"
 #include "tests/rig/postgres.h"
 #include "tests/rig/process.h"
+#include "tests/support/telemetry_builders.h"
 
 namespace relayscope {
 namespace {
@@ -31,9 +32,6 @@ using ::testing::HasSubstr;
 constexpr char kToken[] = "scale-out-agent-token-77a0";
 constexpr char kQueryToken[] = "scale-out-query-token-3b9e";
 constexpr int kReplicas = 2;
-
-std::string GrpcAddress(int replica) { return absl::StrCat("127.0.0.1:", 50061 + replica); }
-std::string MetricsAddress(int replica) { return absl::StrCat("127.0.0.1:", 9471 + replica); }
 
 class ScaleOut : public rig::RigTest {
  protected:
@@ -48,56 +46,49 @@ class ScaleOut : public rig::RigTest {
     ASSERT_TRUE(url.ok()) << url.status();
     store_url_ = *url;
 
-    catalogue_ = dir() + "/catalogue.textproto";
-    std::ofstream(catalogue_) << e2e::CatalogueText("127.0.72.1");
-    ASSERT_TRUE(e2e::WriteTokenFile(dir() + "/tokens", {{"agents", kToken}}).ok());
-    ASSERT_TRUE(e2e::WriteTokenFile(dir() + "/query-tokens", {{"callers", kQueryToken}}).ok());
-    std::ofstream(dir() + "/token") << kToken << "\n";
+    stack_ = std::make_unique<e2e::Stack>(
+        dir(), e2e::Binaries{.relay = RELAY_BINARY, .collector = COLLECTOR_BINARY});
+    ASSERT_TRUE(stack_->WriteCatalogue(e2e::CatalogueText("127.0.72.1")).ok());
+    catalogue_ = stack_->catalogue();
+    ASSERT_TRUE(stack_->WriteTokens("tokens", {{"agents", kToken}}).ok());
+    ASSERT_TRUE(stack_->WriteTokens("query-tokens", {{"callers", kQueryToken}}).ok());
+    ASSERT_TRUE(stack_->WriteSecret("token", kToken).ok());
 
-    auto relay = e2e::StartRelay(RELAY_BINARY, dir(), "127.0.72.1:8200");
+    auto relay = stack_->StartRelay("127.0.72.1:8200");
     ASSERT_TRUE(relay.ok()) << relay.status();
-    relay_ = *std::move(relay);
     // Both start at once: the schema migration is serialised between them.
-    for (int r = 0; r < kReplicas; ++r) StartCollector(r, /*wait=*/false);
+    for (int r = 0; r < kReplicas; ++r) {
+      auto collector =
+          stack_->StartCollector({.tokens = dir() + "/tokens",
+                                  .store = store_url_,
+                                  .name = absl::StrCat("collector-", r),
+                                  .extra_args = {"--query-tokens=" + dir() + "/query-tokens",
+                                                 "--agent-batches-per-second=10000"}},
+                                 /*wait=*/false);
+      ASSERT_TRUE(collector.ok()) << collector.status();
+      collectors_[r] = *collector;
+    }
     for (int r = 0; r < kReplicas; ++r) WaitForCollector(r);
   }
   void TearDown() override {
-    for (auto& c : collectors_) c.reset();
-    relay_.reset();
+    stack_.reset();
     postgres_.reset();
     RigTest::TearDown();
   }
 
-  void StartCollector(int replica, bool wait = true) {
-    const std::string ready = absl::StrCat(dir(), "/collector-", replica, ".ready");
-    std::filesystem::remove(ready);
-    rig::Process::Options options;
-    options.argv = {COLLECTOR_BINARY,
-                    "--store=" + store_url_,
-                    "--catalogue=" + catalogue_,
-                    "--tokens=" + dir() + "/tokens",
-                    "--query-tokens=" + dir() + "/query-tokens",
-                    "--listen=" + GrpcAddress(replica),
-                    "--metrics=" + MetricsAddress(replica),
-                    "--agent-batches-per-second=10000",
-                    "--ready-file=" + ready};
-    options.log_path = absl::StrCat(dir(), "/collector-", replica, ".log");
-    auto collector = rig::Process::Start(options);
-    ASSERT_TRUE(collector.ok());
-    collectors_[replica] = *std::move(collector);
-    if (wait) WaitForCollector(replica);
+  std::string GrpcAddress(int replica) const { return collectors_[replica]->address(); }
+
+  // Restarts a replica on the shared store and its ports.
+  void StartCollector(int replica) {
+    const absl::Status up = collectors_[replica]->Start();
+    ASSERT_TRUE(up.ok()) << up;
   }
   void WaitForCollector(int replica) {
-    const absl::Status up = rig::WaitForFile(absl::StrCat(dir(), "/collector-", replica, ".ready"),
-                                             absl::Seconds(20), collectors_[replica].get());
+    const absl::Status up = collectors_[replica]->WaitUntilReady();
     ASSERT_TRUE(up.ok()) << up;
   }
 
-  std::string Scrape(int replica) {
-    auto curl = rig::RunCommand({"/usr/bin/curl", "-s", "--noproxy", "*",
-                                 absl::StrCat("http://", MetricsAddress(replica), "/metrics")});
-    return curl.ok() ? curl->output : "";
-  }
+  std::string Scrape(int replica) { return collectors_[replica]->Scrape(); }
   // A metric summed over every replica, as Prometheus would.
   double SumOverReplicas(const std::string& metric) {
     double total = 0;
@@ -124,30 +115,24 @@ class ScaleOut : public rig::RigTest {
   }
 
   static v1::UploadRequest Batch(const std::string& agent, uint64_t batch_id, int n) {
-    v1::UploadRequest r;
-    r.set_batch_id(batch_id);
-    r.mutable_session()->mutable_agent()->set_agent_id(agent);
-    r.mutable_session()->mutable_agent()->set_site("site-" + agent);
-    r.mutable_session()->set_session_id("session-" + agent);
+    std::vector<v1::Attempt> attempts;
     for (int i = 0; i < n; ++i) {
-      v1::Attempt* a = r.mutable_session()->add_attempts();
-      a->set_session_id("session-" + agent);
-      a->set_sequence(batch_id * 1000 + static_cast<uint64_t>(i));
-      a->mutable_start_time()->set_seconds(absl::ToUnixSeconds(absl::Now()) - 1);
-      a->set_region("emea");
-      a->set_relay("emea-1");
-      a->set_port(i % 2 ? 8200 : 8443);
-      a->set_route_kind(v1::ROUTE_KIND_DIRECT);
-      a->set_outcome(i % 3 ? v1::OUTCOME_OK : v1::OUTCOME_CONNECTION_REFUSED);
+      attempts.push_back(test::AttemptBuilder()
+                             .Sequence(batch_id * 1000 + static_cast<uint64_t>(i))
+                             .To("emea", "emea-1", i % 2 ? 8200 : 8443)
+                             .Outcome(i % 3 ? v1::OUTCOME_OK : v1::OUTCOME_CONNECTION_REFUSED)
+                             .Build());
     }
+    v1::UploadRequest r = test::UploadBatch(batch_id, agent, "session-" + agent, attempts);
+    r.mutable_session()->mutable_agent()->set_site("site-" + agent);
     return r;
   }
 
   std::unique_ptr<rig::Postgres> postgres_;
   std::string store_url_;
   std::string catalogue_;
-  std::unique_ptr<rig::Process> relay_;
-  std::unique_ptr<rig::Process> collectors_[kReplicas];
+  std::unique_ptr<e2e::Stack> stack_;
+  e2e::Collector* collectors_[kReplicas] = {};
 };
 
 TEST_F(ScaleOut, AgentsSpreadOverTwoReplicasWithRetriesCountEachAttemptOnce) {

@@ -41,37 +41,23 @@ class Secrets : public rig::RigTest {
   void SetUp() override {
     RigTest::SetUp();
     if (IsSkipped()) return;
-    catalogue_ = dir() + "/catalogue.textproto";
-    std::ofstream(catalogue_) << e2e::CatalogueText(kRelayAddress);
-    ASSERT_TRUE(e2e::WriteTokenFile(dir() + "/tokens", {{"agents", kToken}}).ok());
-    ASSERT_TRUE(e2e::WriteTokenFile(dir() + "/query-tokens", {{"dashboard", kQueryToken}}).ok());
-    std::ofstream(dir() + "/agent.token") << kToken << "\n";
-    std::ofstream(dir() + "/dashboard.token") << kQueryToken << "\n";
+    stack_ = std::make_unique<e2e::Stack>(dir(), e2e::Binaries{.relay = RELAY_BINARY,
+                                                               .collector = COLLECTOR_BINARY,
+                                                               .dashboard = DASHBOARD_BINARY});
+    ASSERT_TRUE(stack_->WriteCatalogue(e2e::CatalogueText(kRelayAddress)).ok());
+    catalogue_ = stack_->catalogue();
+    ASSERT_TRUE(stack_->WriteTokens("tokens", {{"agents", kToken}}).ok());
+    ASSERT_TRUE(stack_->WriteTokens("query-tokens", {{"dashboard", kQueryToken}}).ok());
+    ASSERT_TRUE(stack_->WriteSecret("agent.token", kToken).ok());
+    ASSERT_TRUE(stack_->WriteSecret("dashboard.token", kQueryToken).ok());
     // The secrets' other spellings: what a proxy sees in Proxy-Authorization.
     secrets_ = {kPassword, kToken, kWrongToken, kQueryToken,
                 absl::Base64Escape(absl::StrCat("alice:", kPassword))};
   }
   void TearDown() override {
-    dashboard_.reset();
-    collector_.reset();
+    stack_.reset();
     squid_.reset();
-    relay_.reset();
     RigTest::TearDown();
-  }
-
-  std::unique_ptr<rig::Process> StartWithReadyFile(const std::string& name,
-                                                   std::vector<std::string> argv) {
-    const std::string ready = absl::StrCat(dir(), "/", name, ".ready");
-    argv.push_back("--ready-file=" + ready);
-    rig::Process::Options options;
-    options.argv = std::move(argv);
-    options.log_path = absl::StrCat(dir(), "/logs/", name, ".log");
-    auto process = rig::Process::Start(options);
-    EXPECT_TRUE(process.ok());
-    if (!process.ok()) return nullptr;
-    const absl::Status up = rig::WaitForFile(ready, absl::Seconds(10), process->get());
-    EXPECT_TRUE(up.ok()) << name << ": " << up;
-    return *std::move(process);
   }
 
   // Runs one agent command; keeps its output for the search.
@@ -101,39 +87,30 @@ class Secrets : public rig::RigTest {
   std::vector<std::pair<std::string, std::string>> outputs_;
   std::vector<std::string> secrets_;
   std::string catalogue_;
-  std::unique_ptr<rig::Process> relay_;
+  std::unique_ptr<e2e::Stack> stack_;
   std::unique_ptr<rig::Squid> squid_;
-  std::unique_ptr<e2e::Collector> collector_;
-  std::unique_ptr<rig::Process> dashboard_;
 };
 
 TEST_F(Secrets, NoOutputOfAnyCommandContainsAPasswordOrAToken) {
-  std::filesystem::create_directories(dir() + "/logs");
-  relay_ = StartWithReadyFile("relay",
-                              {RELAY_BINARY, absl::StrCat("--listen=", kRelayAddress, ":8200")});
+  ASSERT_TRUE(stack_->StartRelay(absl::StrCat(kRelayAddress, ":8200")).ok());
   rig::Squid::Options proxy;
   proxy.address = "127.0.63.1";
   proxy.users = {{"alice", kPassword}};
   auto squid = rig::Squid::Start(proxy, dir());
   ASSERT_TRUE(squid.ok()) << squid.status();
   squid_ = *std::move(squid);
-  e2e::Collector::Options options;
-  options.binary = COLLECTOR_BINARY;
-  options.dir = dir();
-  options.catalogue = catalogue_;
-  options.tokens = dir() + "/tokens";
-  options.extra_args = {"--query-tokens=" + dir() + "/query-tokens"};
-  collector_ = std::make_unique<e2e::Collector>(options);
-  ASSERT_TRUE(collector_->Start().ok());
-  dashboard_ = StartWithReadyFile("dashboard",
-                                  {DASHBOARD_BINARY, "--collector=127.0.0.1:50051", "--insecure",
-                                   "--collector-token-file=" + dir() + "/dashboard.token",
-                                   "--listen=127.0.0.1:8080", "--deadline=2s"});
+  auto started = stack_->StartCollector(
+      {.tokens = dir() + "/tokens", .extra_args = {"--query-tokens=" + dir() + "/query-tokens"}});
+  ASSERT_TRUE(started.ok()) << started.status();
+  e2e::Collector* collector = *started;
+  auto dashboard = stack_->StartDashboard(
+      {.token_file = dir() + "/dashboard.token", .extra_args = {"--deadline=2s"}});
+  ASSERT_TRUE(dashboard.ok()) << dashboard.status();
 
   const std::string with_password = absl::StrCat("http://alice:", kPassword, "@127.0.63.1:3128");
   const std::string proxy_file = dir() + "/proxy.txt";
   std::ofstream(proxy_file) << "Proxy=" << with_password << "\n";
-  const std::vector<std::string> upload = {"--collector=127.0.0.1:50051", "--insecure"};
+  const std::vector<std::string> upload = {"--collector=" + collector->address(), "--insecure"};
   const std::string token_file = "--token-file=" + dir() + "/agent.token";
   auto join = [](std::vector<std::string> a, const std::vector<std::string>& b) {
     a.insert(a.end(), b.begin(), b.end());
@@ -202,8 +179,8 @@ TEST_F(Secrets, NoOutputOfAnyCommandContainsAPasswordOrAToken) {
 
   // The dashboard's answers, every session included.
   auto get = [&](const std::string& path) {
-    auto curl = rig::RunCommand({"/usr/bin/curl", "-s", "--noproxy", "*", "--max-time", "10",
-                                 "http://127.0.0.1:8080" + path});
+    auto curl = rig::RunCommand(
+        {"/usr/bin/curl", "-s", "--noproxy", "*", "--max-time", "10", (*dashboard)->url() + path});
     const std::string body = curl.ok() ? curl->output : "";
     outputs_.emplace_back("dashboard GET " + path, body);
     return body;
@@ -222,11 +199,11 @@ TEST_F(Secrets, NoOutputOfAnyCommandContainsAPasswordOrAToken) {
         "/api/v1/sites?window=15m", "/api/v1/activity?window=15m", "/metrics"}) {
     get(path);
   }
-  outputs_.emplace_back("collector /metrics", collector_->Scrape());
+  outputs_.emplace_back("collector /metrics", collector->Scrape());
 
   // Stop the services so their logs and the store are complete on disk.
-  dashboard_.reset();
-  collector_->Stop();
+  (*dashboard)->Stop();
+  collector->Stop();
   int files = 0;
   for (const auto& entry : std::filesystem::recursive_directory_iterator(dir())) {
     if (!entry.is_regular_file()) continue;

@@ -15,6 +15,7 @@
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "common/files.h"
+#include "tests/support/telemetry_builders.h"
 
 namespace relayscope::e2e {
 
@@ -39,25 +40,62 @@ absl::Status WriteTokenFile(const std::string& path,
   return WriteFileAtomically(path, content);
 }
 
-absl::Status Collector::Start() {
-  Stop();
-  const std::string ready = options_.dir + "/collector.ready";
+namespace {
+
+// The value of `key=` in a ready file (grpc=, metrics=, http=).
+absl::StatusOr<std::string> ReadyValue(const std::string& ready, absl::string_view key) {
+  auto content = ReadFileToString(ready);
+  if (!content.ok()) return content.status();
+  for (absl::string_view line : absl::StrSplit(*content, '\n')) {
+    if (absl::ConsumePrefix(&line, key) && absl::ConsumePrefix(&line, "=")) {
+      return std::string(line);
+    }
+  }
+  return absl::NotFoundError(absl::StrCat(ready, " has no ", key, "= line: ", *content));
+}
+
+// Starts `argv` with --ready-file=`ready` and its output in `log`.
+absl::StatusOr<std::unique_ptr<rig::Process>> StartWithReadyFile(std::vector<std::string> argv,
+                                                                 const std::string& ready,
+                                                                 const std::string& log) {
   std::filesystem::remove(ready);
   rig::Process::Options process;
-  process.argv = {options_.binary,
-                  "--store=sqlite://" + db(),
-                  "--catalogue=" + options_.catalogue,
-                  "--listen=" + options_.listen,
-                  "--metrics=" + options_.metrics,
-                  "--ready-file=" + ready};
-  process.argv.push_back(options_.tokens.empty() ? "--allow-unauthenticated"
-                                                 : "--tokens=" + options_.tokens);
-  process.argv.insert(process.argv.end(), options_.extra_args.begin(), options_.extra_args.end());
-  process.log_path = log();
-  auto started = rig::Process::Start(process);
+  process.argv = std::move(argv);
+  process.argv.push_back("--ready-file=" + ready);
+  process.log_path = log;
+  return rig::Process::Start(process);
+}
+
+}  // namespace
+
+absl::Status Collector::Start(bool wait) {
+  Stop();
+  std::vector<std::string> argv = {
+      options_.binary, "--store=" + (options_.store.empty() ? "sqlite://" + db() : options_.store),
+      "--catalogue=" + options_.catalogue, "--listen=" + options_.listen,
+      "--metrics=" + options_.metrics};
+  argv.push_back(options_.tokens.empty() ? "--allow-unauthenticated"
+                                         : "--tokens=" + options_.tokens);
+  argv.insert(argv.end(), options_.extra_args.begin(), options_.extra_args.end());
+  auto started = StartWithReadyFile(std::move(argv), ready(), log());
   if (!started.ok()) return started.status();
   process_ = *std::move(started);
-  return rig::WaitForFile(ready, absl::Seconds(20), process_.get());
+  return wait ? WaitUntilReady() : absl::OkStatus();
+}
+
+absl::Status Collector::WaitUntilReady() {
+  if (process_ == nullptr) return absl::FailedPreconditionError("the collector is not started");
+  if (absl::Status up = rig::WaitForFile(ready(), absl::Seconds(20), process_.get()); !up.ok()) {
+    return up;
+  }
+  // From now on the collector keeps these ports, also across restarts.
+  auto grpc = ReadyValue(ready(), "grpc");
+  if (!grpc.ok()) return grpc.status();
+  options_.listen = *grpc;
+  auto metrics = ReadyValue(ready(), "metrics");
+  if (!metrics.ok()) return metrics.status();
+  options_.metrics = *metrics;
+  return absl::OkStatus();
 }
 
 void Collector::Kill() {
@@ -70,6 +108,15 @@ void Collector::Kill() {
 void Collector::Stop() {
   if (process_ != nullptr) process_->Stop();
   process_.reset();
+}
+
+uint16_t Collector::port() const {
+  uint32_t port = 0;
+  const size_t colon = options_.listen.rfind(':');
+  if (colon == std::string::npos || !absl::SimpleAtoi(options_.listen.substr(colon + 1), &port)) {
+    return 0;
+  }
+  return static_cast<uint16_t>(port);
 }
 
 std::string Collector::Scrape() const {
@@ -87,6 +134,104 @@ absl::StatusOr<int64_t> Collector::QueryInt(const std::string& sql) const {
     return absl::InternalError(absl::StrCat("sqlite3 \"", sql, "\": ", result->output));
   }
   return value;
+}
+
+absl::Status Dashboard::Start() {
+  Stop();
+  std::vector<std::string> argv = {options_.binary, "--collector=" + options_.collector,
+                                   "--insecure", "--listen=" + options_.listen};
+  if (!options_.token_file.empty()) argv.push_back("--collector-token-file=" + options_.token_file);
+  argv.insert(argv.end(), options_.extra_args.begin(), options_.extra_args.end());
+  const std::string ready = options_.dir + "/" + options_.name + ".ready";
+  auto started = StartWithReadyFile(std::move(argv), ready, log());
+  if (!started.ok()) return started.status();
+  process_ = *std::move(started);
+  if (absl::Status up = rig::WaitForFile(ready, absl::Seconds(10), process_.get()); !up.ok()) {
+    return up;
+  }
+  auto http = ReadyValue(ready, "http");
+  if (!http.ok()) return http.status();
+  options_.listen = *http;
+  return absl::OkStatus();
+}
+
+void Dashboard::Stop() {
+  if (process_ != nullptr) process_->Stop();
+  process_.reset();
+}
+
+Stack::Stack(std::string dir, Binaries binaries)
+    : dir_(std::move(dir)), binaries_(std::move(binaries)) {}
+
+absl::Status Stack::WriteCatalogue(const std::string& text, const std::string& name) {
+  catalogue_ = path(name);
+  return WriteFileAtomically(catalogue_, text);
+}
+
+absl::Status Stack::WriteTokens(const std::string& name,
+                                const std::vector<std::pair<std::string, std::string>>& tokens,
+                                const std::string& extra_lines) {
+  return WriteTokenFile(path(name), tokens, extra_lines);
+}
+
+absl::Status Stack::WriteSecret(const std::string& name, const std::string& secret) {
+  return WriteFileAtomically(path(name), secret + "\n");
+}
+
+absl::StatusOr<rig::Process*> Stack::StartRelay(const std::string& listen,
+                                                std::vector<std::string> extra_args,
+                                                const std::string& name) {
+  std::vector<std::string> argv = {binaries_.relay, "--listen=" + listen};
+  argv.insert(argv.end(), extra_args.begin(), extra_args.end());
+  const std::string ready = path(name + ".ready");
+  auto relay = StartWithReadyFile(std::move(argv), ready, path(name + ".log"));
+  if (!relay.ok()) return relay.status();
+  if (absl::Status up = rig::WaitForFile(ready, absl::Seconds(10), relay->get()); !up.ok()) {
+    return up;
+  }
+  relays_.push_back(*std::move(relay));
+  return relays_.back().get();
+}
+
+absl::StatusOr<Collector*> Stack::StartCollector(Collector::Options options, bool wait) {
+  if (options.binary.empty()) options.binary = binaries_.collector;
+  if (options.dir.empty()) options.dir = dir_;
+  if (options.catalogue.empty()) options.catalogue = catalogue_;
+  collectors_.push_back(std::make_unique<Collector>(std::move(options)));
+  if (absl::Status up = collectors_.back()->Start(wait); !up.ok()) return up;
+  return collectors_.back().get();
+}
+
+absl::StatusOr<Dashboard*> Stack::StartDashboard(Dashboard::Options options) {
+  if (options.binary.empty()) options.binary = binaries_.dashboard;
+  if (options.dir.empty()) options.dir = dir_;
+  if (options.collector.empty() && !collectors_.empty()) {
+    options.collector = collectors_.front()->address();
+  }
+  dashboards_.push_back(std::make_unique<Dashboard>(std::move(options)));
+  if (absl::Status up = dashboards_.back()->Start(); !up.ok()) return up;
+  return dashboards_.back().get();
+}
+
+std::vector<std::string> Stack::AgentDiagnoseArgv(const Collector& collector) const {
+  return {binaries_.agent,
+          "diagnose",
+          "--catalogue=" + catalogue_,
+          "--discover=false",
+          "--collector=" + collector.address(),
+          "--insecure",
+          "--token-file=" + path("token"),
+          "--spool-dir=" + path("spool"),
+          "--agent-id-file=" + path("agent-id"),
+          "--report-dir=" + path("reports"),
+          "--timeout=1s",
+          "--upload-timeout=3s"};
+}
+
+void Stack::Stop() {
+  for (auto& dashboard : dashboards_) dashboard->Stop();
+  for (auto& collector : collectors_) collector->Stop();
+  for (auto it = relays_.rbegin(); it != relays_.rend(); ++it) (*it)->Stop();
 }
 
 namespace {
@@ -114,56 +259,12 @@ int CountSeries(const std::string& exposition, const std::string& metric) {
 v1::UploadRequest MakeBatch(const std::string& agent_id, const std::string& session_id,
                             uint64_t batch_id, uint64_t first_sequence, int n,
                             const std::string& relay) {
-  v1::UploadRequest r;
-  r.set_batch_id(batch_id);
-  r.mutable_session()->mutable_agent()->set_agent_id(agent_id);
-  r.mutable_session()->set_session_id(session_id);
-  const int64_t now = absl::ToUnixSeconds(absl::Now());
-  for (int i = 0; i < n; ++i) {
-    v1::Attempt* a = r.mutable_session()->add_attempts();
-    a->set_session_id(session_id);
-    a->set_sequence(first_sequence + static_cast<uint64_t>(i));
-    a->mutable_start_time()->set_seconds(now - 1);
-    a->set_region("emea");
-    a->set_relay(relay);
-    a->set_port(8443);
-    a->set_route_kind(v1::ROUTE_KIND_DIRECT);
-    a->set_outcome(v1::OUTCOME_CONNECTION_REFUSED);
-  }
-  return r;
-}
-
-std::vector<std::string> AgentDiagnoseArgv(const std::string& binary, const std::string& dir,
-                                           const std::string& catalogue) {
-  return {binary,
-          "diagnose",
-          "--catalogue=" + catalogue,
-          "--discover=false",
-          "--collector=127.0.0.1:50051",
-          "--insecure",
-          "--token-file=" + dir + "/token",
-          "--spool-dir=" + dir + "/spool",
-          "--agent-id-file=" + dir + "/agent-id",
-          "--report-dir=" + dir + "/reports",
-          "--timeout=1s",
-          "--upload-timeout=3s"};
-}
-
-absl::StatusOr<std::unique_ptr<rig::Process>> StartRelay(const std::string& binary,
-                                                         const std::string& dir,
-                                                         const std::string& listen,
-                                                         std::vector<std::string> extra_args) {
-  rig::Process::Options options;
-  options.argv = {binary, "--listen=" + listen, "--ready-file=" + dir + "/relay.ready"};
-  options.argv.insert(options.argv.end(), extra_args.begin(), extra_args.end());
-  options.log_path = dir + "/relay.log";
-  auto relay = rig::Process::Start(options);
-  if (!relay.ok()) return relay.status();
-  if (absl::Status up = rig::WaitForFile(dir + "/relay.ready", absl::Seconds(10), relay->get());
-      !up.ok()) {
-    return up;
-  }
-  return relay;
+  const v1::Attempt refused = test::AttemptBuilder()
+                                  .To("emea", relay, 8443)
+                                  .Outcome(v1::OUTCOME_CONNECTION_REFUSED)
+                                  .Build();
+  return test::UploadBatch(batch_id, agent_id, session_id,
+                           test::Sequenced(refused, first_sequence, n));
 }
 
 std::string CatalogueText(const std::string& address) {

@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "tests/support/wait_until.h"
 
 namespace relayscope::rig {
 namespace {
@@ -124,15 +125,11 @@ absl::StatusOr<std::unique_ptr<Postgres>> Postgres::Start(const std::string& dir
       !s.ok()) {
     return s;
   }
-  const absl::Time deadline = absl::Now() + absl::Seconds(30);
-  for (;;) {
-    const std::string url = server->Url("postgres");
-    if (PQping(url.c_str()) == PQPING_OK) break;
-    if (absl::Now() > deadline) {
-      return absl::DeadlineExceededError(
-          absl::StrCat("PostgreSQL did not accept connections: ", server->process().LogTail()));
-    }
-    absl::SleepFor(absl::Milliseconds(50));
+  const std::string url = server->Url("postgres");
+  if (!test::WaitUntil([&] { return PQping(url.c_str()) == PQPING_OK; }, absl::Seconds(30),
+                       absl::Milliseconds(50))) {
+    return absl::DeadlineExceededError(
+        absl::StrCat("PostgreSQL did not accept connections: ", server->process().LogTail()));
   }
   return server;
 }
@@ -142,7 +139,8 @@ Postgres::~Postgres() {
   // client to leave); Stop() then reaps it, or kills the group.
   if (process_->Running()) {
     kill(process_->pid(), SIGINT);
-    for (int i = 0; i < 200 && process_->Running(); ++i) absl::SleepFor(absl::Milliseconds(50));
+    test::WaitUntil([&] { return !process_->Running(); }, absl::Seconds(10),
+                    absl::Milliseconds(50));
   }
   process_->Stop();
 }

@@ -19,6 +19,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "tests/rig/net.h"
+#include "tests/support/wait_until.h"
 
 namespace relayscope::rig {
 namespace {
@@ -118,12 +119,14 @@ namespace {
 // Kills and reaps whatever is left of process group `pgid` (bounded).
 void ReapGroup(pid_t pgid) {
   kill(-pgid, SIGKILL);
-  const absl::Time deadline = absl::Now() + absl::Seconds(2);
-  while (absl::Now() < deadline) {
-    const pid_t r = waitpid(-pgid, nullptr, WNOHANG);
-    if (r < 0) return;  // ECHILD: none left
-    if (r == 0) absl::SleepFor(absl::Milliseconds(5));
-  }
+  test::WaitUntil(
+      [&] {
+        pid_t r;
+        while ((r = waitpid(-pgid, nullptr, WNOHANG)) > 0) {
+        }
+        return r < 0;  // ECHILD: none left
+      },
+      absl::Seconds(2), absl::Milliseconds(5));
 }
 
 }  // namespace
@@ -134,11 +137,7 @@ int Process::Stop(absl::Duration grace) {
     return status_;
   }
   kill(-pid_, SIGTERM);
-  const absl::Time deadline = absl::Now() + grace;
-  while (absl::Now() < deadline) {
-    if (!Running()) break;
-    absl::SleepFor(absl::Milliseconds(10));
-  }
+  test::WaitUntil([&] { return !Running(); }, grace, absl::Milliseconds(10));
   if (!reaped_) {
     kill(-pid_, SIGKILL);
     int status = 0;
@@ -219,19 +218,22 @@ int64_t PeakRssKb(pid_t pid) {
 
 absl::Status WaitForPort(absl::string_view address, uint16_t port, absl::Duration timeout,
                          Process* process) {
-  const absl::Time deadline = absl::Now() + timeout;
-  while (absl::Now() < deadline) {
-    if (process != nullptr && !process->Running()) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("process ", process->pid(), " exited before listening on ", address, ":",
-                       port, "; its log:\n", process->LogTail()));
-    }
-    auto fd = ConnectWithDeadline(address, port, absl::Now() + absl::Milliseconds(200));
-    if (fd.ok()) {
-      close(*fd);
-      return absl::OkStatus();
-    }
-    absl::SleepFor(absl::Milliseconds(20));
+  bool listening = false, exited = false;
+  test::WaitUntil(
+      [&] {
+        exited = process != nullptr && !process->Running();
+        if (exited) return true;
+        auto fd = ConnectWithDeadline(address, port, absl::Now() + absl::Milliseconds(200));
+        if (fd.ok()) close(*fd);
+        listening = fd.ok();
+        return listening;
+      },
+      timeout);
+  if (listening) return absl::OkStatus();
+  if (exited) {
+    return absl::FailedPreconditionError(absl::StrCat("process ", process->pid(),
+                                                      " exited before listening on ", address, ":",
+                                                      port, "; its log:\n", process->LogTail()));
   }
   return absl::DeadlineExceededError(absl::StrCat(
       "nothing listening on ", address, ":", port, " after ", absl::FormatDuration(timeout),
@@ -239,19 +241,23 @@ absl::Status WaitForPort(absl::string_view address, uint16_t port, absl::Duratio
 }
 
 absl::Status WaitForFile(const std::string& path, absl::Duration timeout, Process* process) {
-  const absl::Time deadline = absl::Now() + timeout;
-  while (access(path.c_str(), F_OK) != 0) {
-    if (process != nullptr && !process->Running()) {
-      return absl::FailedPreconditionError(absl::StrCat("process ", process->pid(),
-                                                        " exited before writing ", path,
-                                                        "; its log:\n", process->LogTail()));
-    }
-    if (absl::Now() >= deadline) {
-      return absl::DeadlineExceededError(
-          absl::StrCat(path, " did not appear within ", absl::FormatDuration(timeout),
-                       process ? absl::StrCat("; log:\n", process->LogTail()) : ""));
-    }
-    absl::SleepFor(absl::Milliseconds(20));
+  bool exited = false;
+  const bool appeared = test::WaitUntil(
+      [&] {
+        if (access(path.c_str(), F_OK) == 0) return true;
+        exited = process != nullptr && !process->Running();
+        return exited;
+      },
+      timeout);
+  if (exited) {
+    return absl::FailedPreconditionError(absl::StrCat("process ", process->pid(),
+                                                      " exited before writing ", path,
+                                                      "; its log:\n", process->LogTail()));
+  }
+  if (!appeared) {
+    return absl::DeadlineExceededError(
+        absl::StrCat(path, " did not appear within ", absl::FormatDuration(timeout),
+                     process ? absl::StrCat("; log:\n", process->LogTail()) : ""));
   }
   return absl::OkStatus();
 }

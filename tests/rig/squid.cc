@@ -11,6 +11,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
+#include "tests/support/wait_until.h"
 
 namespace relayscope::rig {
 namespace {
@@ -35,14 +36,17 @@ std::string Squid::Url() const {
 }
 
 std::string Squid::WaitForAccessLog(absl::string_view needle, absl::Duration timeout) const {
-  const absl::Time deadline = absl::Now() + timeout;
-  for (;;) {
-    std::ifstream in(dir_ + "/access.log");
-    std::stringstream s;
-    s << in.rdbuf();
-    if (absl::StrContains(s.str(), needle) || absl::Now() >= deadline) return s.str();
-    absl::SleepFor(absl::Milliseconds(20));
-  }
+  std::string log;
+  test::WaitUntil(
+      [&] {
+        std::ifstream in(dir_ + "/access.log");
+        std::stringstream s;
+        s << in.rdbuf();
+        log = s.str();
+        return absl::StrContains(log, needle);
+      },
+      timeout);
+  return log;
 }
 
 absl::StatusOr<std::unique_ptr<Squid>> Squid::Start(const Options& options,
