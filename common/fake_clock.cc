@@ -15,7 +15,10 @@ bool FakeClock::Reached(absl::Time time) const {
 void FakeClock::SleepUntil(absl::Time time) {
   absl::MutexLock lock(&mu_);
   sleeps_.emplace_back(Now(), time);
-  if (advance_on_sleep_ && !Reached(time)) now_ns_.store(absl::ToUnixNanos(time));
+  if (advance_on_sleep_ && !Reached(time)) {
+    now_ns_.store(absl::ToUnixNanos(time));
+    for (Wakeup* wakeup : waiting_) wakeup->Poke();
+  }
   ++blocked_;
   auto reached = [this, time] { return Reached(time); };
   mu_.Await(absl::Condition(&reached));
