@@ -17,9 +17,10 @@
 namespace relayscope::agent {
 
 // A proxy with its credentials: what the transport goes through. Kind
-// ROUTE_KIND_DIRECT (Direct()) stands for no proxy at all.
+// ROUTE_KIND_DIRECT, the default (Direct()), stands for no proxy at all, so
+// a ProxyUrl{} never names a proxy without a host.
 struct ProxyUrl {
-  v1::RouteKind kind = v1::ROUTE_KIND_HTTP_CONNECT;
+  v1::RouteKind kind = v1::ROUTE_KIND_DIRECT;
   std::string host;  // without brackets
   uint16_t port = 0;
   std::string username;
