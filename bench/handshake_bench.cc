@@ -64,17 +64,18 @@ void BM_RelayRefusesGarbageY(benchmark::State& state) {
   }
   size_t i = 0;
   for (auto _ : state) {
-    Server::Error error;
-    benchmark::DoNotOptimize(Server::Accept(hellos[i++ % hellos.size()], &error));
-    if (error != Server::Error::kBadY) state.SkipWithError("a non-residue Y was accepted");
+    const auto refused = Server::Accept(hellos[i++ % hellos.size()]);
+    benchmark::DoNotOptimize(refused);
+    if (Server::ErrorOf(refused.status()) != Server::Error::kBadY) {
+      state.SkipWithError("a non-residue Y was accepted");
+    }
   }
 }
 
 void BM_RelayAccept(benchmark::State& state) {
   auto client = Client::Create();
   for (auto _ : state) {
-    Server::Error error;
-    benchmark::DoNotOptimize(Server::Accept((*client)->Hello(), &error));
+    benchmark::DoNotOptimize(Server::Accept((*client)->Hello()));
   }
 }
 
@@ -82,10 +83,9 @@ void BM_RelayAccept(benchmark::State& state) {
 void BM_AgentHandshake(benchmark::State& state) {
   for (auto _ : state) {
     auto client = Client::Create();
-    Server::Error error;
-    const auto server = Server::Accept((*client)->Hello(), &error);
+    const auto server = Server::Accept((*client)->Hello());
     state.PauseTiming();  // the relay's share is BM_RelayAccept
-    const Bytes reply = server->Reply();
+    const Bytes reply = (*server)->Reply();
     state.ResumeTiming();
     benchmark::DoNotOptimize((*client)->VerifyReply(reply));
   }

@@ -266,20 +266,20 @@ void RelayServer::Handle(int fd) {
       break;
   }
   if (result.empty()) {
-    handshake::Server::Error error;
-    auto session = handshake::Server::Accept(hello, &error);
-    if (session == nullptr) {
+    auto session = handshake::Server::Accept(hello);
+    if (!session.ok()) {
+      const handshake::Server::Error error = handshake::Server::ErrorOf(session.status());
       result = error == handshake::Server::Error::kInvalidGroup ? "invalid_group"
                : error == handshake::Server::Error::kBadY       ? "bad_y"
                                                                 : "internal";
-    } else if (!WriteFull(fd, session->Reply(), deadline)) {
+    } else if (!WriteFull(fd, (*session)->Reply(), deadline)) {
       result = "io_error";
     } else {
       Bytes confirmation;
       const ReadResult r = ReadFull(fd, handshake::kConfirmSize, deadline, &confirmation);
-      result = r != ReadResult::kOk                        ? "no_confirmation"
-               : session->VerifyConfirmation(confirmation) ? "ok"
-                                                           : "bad_confirmation";
+      result = r != ReadResult::kOk                           ? "no_confirmation"
+               : (*session)->VerifyConfirmation(confirmation) ? "ok"
+                                                              : "bad_confirmation";
     }
   }
   const absl::Duration elapsed = absl::Now() - start;

@@ -21,24 +21,24 @@ std::string Hex(const uint8_t* data, size_t size) {
 
 }  // namespace
 
-v1::Attempt RunAttempt(const Destination& destination, const ProxyEndpoint& proxy,
-                       absl::Time deadline, AttemptTrace* trace) {
-  const absl::Time start = absl::Now();
+v1::Attempt RunAttempt(const Destination& destination, const ProxyUrl& proxy, absl::Time deadline,
+                       Transport& transport, AttemptTrace* trace) {
+  Clock& clock = transport.clock();
+  const absl::Time start = clock.Now();
   v1::Attempt attempt;
   *attempt.mutable_start_time() = ToProtoTimestamp(start);
   attempt.set_address(destination.host);
   attempt.set_port(destination.port);
-  attempt.set_route_kind(proxy.kind == v1::ROUTE_KIND_UNSPECIFIED ? v1::ROUTE_KIND_DIRECT
-                                                                  : proxy.kind);
+  attempt.set_route_kind(proxy.direct() ? v1::ROUTE_KIND_DIRECT : proxy.kind);
   auto finish = [&](v1::Outcome outcome, v1::Phase failed_phase, std::string detail) {
     attempt.set_outcome(outcome);
     attempt.set_failed_phase(outcome == v1::OUTCOME_OK ? v1::PHASE_UNSPECIFIED : failed_phase);
     attempt.set_detail(std::move(detail));
-    *attempt.mutable_total_duration() = ToProtoDuration(absl::Now() - start);
+    *attempt.mutable_total_duration() = ToProtoDuration(clock.Now() - start);
     return attempt;
   };
 
-  OpenResult open = OpenRoute(destination, proxy, deadline);
+  OpenResult open = transport.Open(destination, proxy, deadline);
   for (v1::PhaseTiming& phase : open.phases) *attempt.add_phases() = std::move(phase);
   attempt.set_proxy_status(open.proxy_status);
   attempt.set_os_error(open.os_error);
@@ -48,11 +48,11 @@ v1::Attempt RunAttempt(const Destination& destination, const ProxyEndpoint& prox
   // The relay handshake over the open route.
   attempt.set_os_error(0);
   attempt.set_os_error_name("");
-  const absl::Time handshake_start = absl::Now();
+  const absl::Time handshake_start = clock.Now();
   auto record_handshake = [&](bool completed) {
     v1::PhaseTiming* phase = attempt.add_phases();
     phase->set_phase(v1::PHASE_HANDSHAKE);
-    *phase->mutable_duration() = ToProtoDuration(absl::Now() - handshake_start);
+    *phase->mutable_duration() = ToProtoDuration(clock.Now() - handshake_start);
     phase->set_completed(completed);
   };
   auto client = handshake::Client::Create();
@@ -61,13 +61,13 @@ v1::Attempt RunAttempt(const Destination& destination, const ProxyEndpoint& prox
     return finish(v1::OUTCOME_HANDSHAKE_INVALID, v1::PHASE_HANDSHAKE,
                   std::string(client.status().message()));
   }
-  Tunnel::IoError io_error{v1::OUTCOME_UNSPECIFIED, 0};
   const auto& hello = (*client)->Hello();
-  if (auto sent = open.tunnel->Send(hello, deadline, &io_error); !sent.ok()) {
+  if (auto sent = open.tunnel->Send(hello, deadline); !sent.ok()) {
+    const TunnelFailure failure = TunnelFailureOf(sent.status());
     record_handshake(false);
-    attempt.set_os_error(io_error.os_error);
-    attempt.set_os_error_name(ErrnoName(io_error.os_error));
-    return finish(io_error.outcome, v1::PHASE_HANDSHAKE,
+    attempt.set_os_error(failure.os_error);
+    attempt.set_os_error_name(ErrnoName(failure.os_error));
+    return finish(failure.outcome, v1::PHASE_HANDSHAKE,
                   absl::StrCat("sending the handshake: ", sent.status().message()));
   }
   attempt.set_bytes_sent(hello.size());
@@ -84,9 +84,9 @@ v1::Attempt RunAttempt(const Destination& destination, const ProxyEndpoint& prox
     if (received.size() >= wanted) break;
     uint8_t buffer[4096];
     const size_t chunk = std::min(sizeof(buffer), wanted - received.size());
-    auto n = open.tunnel->Recv(absl::MakeSpan(buffer, chunk), deadline, &io_error);
+    auto n = open.tunnel->Recv(absl::MakeSpan(buffer, chunk), deadline);
     if (!n.ok()) {
-      if (io_error.outcome == v1::OUTCOME_CONNECTION_RESET) {
+      if (TunnelFailureOf(n.status()).outcome == v1::OUTCOME_CONNECTION_RESET) {
         reset = true;
         end = ReadEnd::kEof;
       } else {
@@ -117,7 +117,7 @@ v1::Attempt RunAttempt(const Destination& destination, const ProxyEndpoint& prox
   Classification c = ClassifyReply(**client, received, end);
   if (c.outcome == v1::OUTCOME_OK) {
     // Key confirmation back to the relay; the verdict does not depend on it.
-    if (open.tunnel->Send(c.confirmation, deadline, &io_error).ok()) {
+    if (open.tunnel->Send(c.confirmation, deadline).ok()) {
       attempt.set_bytes_sent(attempt.bytes_sent() + c.confirmation.size());
     }
   }

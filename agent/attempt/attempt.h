@@ -23,13 +23,14 @@ struct AttemptTrace {
   size_t reply_bytes = 0;
 };
 
-// Runs the attempt before `deadline`. Fills start_time, address, port,
+// Runs the attempt over `transport` before `deadline` (on the transport's
+// clock, which also times the attempt). Fills start_time, address, port,
 // route_kind, phases, total_duration, outcome, failed_phase, proxy_status,
 // os_error(_name), interference, bytes and detail; the caller adds the
 // session, sequence, region, relay and proxy description.
 // When `trace` is given it receives the hexdumps.
-v1::Attempt RunAttempt(const Destination& destination, const ProxyEndpoint& proxy,
-                       absl::Time deadline, AttemptTrace* trace = nullptr);
+v1::Attempt RunAttempt(const Destination& destination, const ProxyUrl& proxy, absl::Time deadline,
+                       Transport& transport = RealTransport(), AttemptTrace* trace = nullptr);
 
 }  // namespace relayscope::agent
 

@@ -37,13 +37,14 @@ class AttemptOnRig : public rig::RigTest {
     RigTest::TearDown();
   }
 
-  static v1::Attempt Run(const std::string& host, uint16_t port, ProxyEndpoint proxy = {},
+  static v1::Attempt Run(const std::string& host, uint16_t port,
+                         ProxyUrl proxy = ProxyUrl::Direct(),
                          absl::Duration timeout = absl::Seconds(3)) {
     return RunAttempt(Destination{host, port}, proxy, absl::Now() + timeout);
   }
-  static ProxyEndpoint Proxy(v1::RouteKind kind, const std::string& host, uint16_t port,
-                             const std::string& user = "", const std::string& password = "") {
-    ProxyEndpoint p;
+  static ProxyUrl Proxy(v1::RouteKind kind, const std::string& host, uint16_t port,
+                        const std::string& user = "", const std::string& password = "") {
+    ProxyUrl p;
     p.kind = kind;
     p.host = host;
     p.port = port;

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "absl/time/time.h"
+#include "common/clock.h"
 
 namespace relayscope::agent {
 
@@ -27,6 +28,9 @@ struct RaceOptions {
   // started. Running attempts still end at their own deadline.
   absl::Duration budget = absl::Seconds(60);
   bool sequential = false;
+  // What staggers, deadlines and the budget are measured on; nullptr: the
+  // system clock.
+  Clock* clock = nullptr;
 };
 
 // Runs `run(index, deadline)` for index 0..count-1 in that order of

@@ -27,10 +27,10 @@ TEST(ReplyClassifier, ClientAndRelayAgreeAndConfirmEachOther) {
   auto client = Client::Create();
   ASSERT_TRUE(client.ok()) << client.status();
   ASSERT_EQ((*client)->Hello().size(), kHelloSize);
-  Server::Error error;
-  auto server = Server::Accept((*client)->Hello(), &error);
-  ASSERT_NE(server, nullptr);
-  EXPECT_EQ(error, Server::Error::kNone);
+  auto accepted = Server::Accept((*client)->Hello());
+  ASSERT_TRUE(accepted.ok()) << accepted.status();
+  EXPECT_EQ(Server::ErrorOf(accepted.status()), Server::Error::kNone);
+  const std::unique_ptr<Server>& server = *accepted;
   ASSERT_EQ(server->Reply().size(), kReplySize);
 
   Classification c = ClassifyReply(**client, server->Reply(), ReadEnd::kComplete);
@@ -44,9 +44,9 @@ TEST(ReplyClassifier, ClientAndRelayAgreeAndConfirmEachOther) {
 TEST(ReplyClassifier, EverySingleBitFlipInTheReplyIsDetected) {
   auto client = Client::Create();
   ASSERT_TRUE(client.ok());
-  Server::Error error;
-  auto server = Server::Accept((*client)->Hello(), &error);
-  ASSERT_NE(server, nullptr);
+  auto accepted = Server::Accept((*client)->Hello());
+  ASSERT_TRUE(accepted.ok()) << accepted.status();
+  const std::unique_ptr<Server>& server = *accepted;
   int detected = 0;
   // Every bit of the MAC and a spread of R2 bits (all 2304 would take long
   // because each R2 check is a 2048-bit exponentiation).
@@ -65,9 +65,9 @@ TEST(ReplyClassifier, EverySingleBitFlipInTheReplyIsDetected) {
 TEST(ReplyClassifier, TruncatedReplyAtEveryLengthIsInvalidNeverOk) {
   auto client = Client::Create();
   ASSERT_TRUE(client.ok());
-  Server::Error error;
-  auto server = Server::Accept((*client)->Hello(), &error);
-  ASSERT_NE(server, nullptr);
+  auto accepted = Server::Accept((*client)->Hello());
+  ASSERT_TRUE(accepted.ok()) << accepted.status();
+  const std::unique_ptr<Server>& server = *accepted;
   for (size_t n = 0; n < kReplySize; ++n) {
     Classification c =
         ClassifyReply(**client, absl::MakeConstSpan(server->Reply()).subspan(0, n), ReadEnd::kEof);

@@ -29,16 +29,16 @@ bool IsIpLiteral(const std::string& host) {
   return inet_pton(AF_INET, host.c_str(), buf) == 1 || inet_pton(AF_INET6, host.c_str(), buf) == 1;
 }
 
-long RemainingMs(absl::Time deadline) {
-  int64_t ms = absl::ToInt64Milliseconds(deadline - absl::Now());
+long RemainingMs(Clock& clock, absl::Time deadline) {
+  int64_t ms = absl::ToInt64Milliseconds(deadline - clock.Now());
   // libcurl treats 0 as "no timeout": never hand it a zero.
   return ms < 1 ? 1 : static_cast<long>(ms);
 }
 
 // Waits for `events` on `fd` until `deadline`. True when ready.
-bool WaitFor(int fd, short events, absl::Time deadline) {
+bool WaitFor(Clock& clock, int fd, short events, absl::Time deadline) {
   for (;;) {
-    int64_t ms = absl::ToInt64Milliseconds(deadline - absl::Now());
+    int64_t ms = absl::ToInt64Milliseconds(deadline - clock.Now());
     if (ms <= 0) return false;
     pollfd p{fd, events, 0};
     int rc = poll(&p, 1, static_cast<int>(ms));
@@ -58,13 +58,13 @@ v1::PhaseTiming Timing(v1::Phase phase, curl_off_t micros, bool completed) {
 
 class CurlTunnel final : public Tunnel {
  public:
-  CurlTunnel(CURL* handle, curl_socket_t socket) : handle_(handle), socket_(socket) {}
+  CurlTunnel(Clock& clock, CURL* handle, curl_socket_t socket)
+      : clock_(clock), handle_(handle), socket_(socket) {}
   ~CurlTunnel() override { curl_easy_cleanup(handle_); }
   CurlTunnel(const CurlTunnel&) = delete;
   CurlTunnel& operator=(const CurlTunnel&) = delete;
 
-  absl::StatusOr<size_t> Send(absl::Span<const uint8_t> data, absl::Time deadline,
-                              IoError* error) override {
+  absl::StatusOr<size_t> Send(absl::Span<const uint8_t> data, absl::Time deadline) override {
     size_t total = 0;
     while (total < data.size()) {
       size_t n = 0;
@@ -74,42 +74,38 @@ class CurlTunnel final : public Tunnel {
         continue;
       }
       if (rc == CURLE_AGAIN) {
-        if (!WaitFor(socket_, POLLOUT, deadline)) {
-          *error = {v1::OUTCOME_HANDSHAKE_TIMEOUT, ETIMEDOUT};
+        if (!WaitFor(clock_, socket_, POLLOUT, deadline)) {
           return absl::DeadlineExceededError("send timed out");
         }
         continue;
       }
-      *error = {v1::OUTCOME_CONNECTION_RESET, ECONNRESET};
       return absl::UnavailableError(absl::StrCat("send failed: ", curl_easy_strerror(rc)));
     }
     return total;
   }
 
-  absl::StatusOr<size_t> Recv(absl::Span<uint8_t> buffer, absl::Time deadline,
-                              IoError* error) override {
+  absl::StatusOr<size_t> Recv(absl::Span<uint8_t> buffer, absl::Time deadline) override {
     for (;;) {
       size_t n = 0;
       CURLcode rc = curl_easy_recv(handle_, buffer.data(), buffer.size(), &n);
       if (rc == CURLE_OK) return n;  // n == 0: end of stream
       if (rc == CURLE_AGAIN) {
-        if (!WaitFor(socket_, POLLIN, deadline)) {
-          *error = {v1::OUTCOME_HANDSHAKE_TIMEOUT, ETIMEDOUT};
+        if (!WaitFor(clock_, socket_, POLLIN, deadline)) {
           return absl::DeadlineExceededError("no reply before the deadline");
         }
         continue;
       }
-      *error = {v1::OUTCOME_CONNECTION_RESET, ECONNRESET};
       return absl::UnavailableError(absl::StrCat("receive failed: ", curl_easy_strerror(rc)));
     }
   }
 
  private:
+  Clock& clock_;
   CURL* handle_;
   curl_socket_t socket_;
 };
 
-curl_proxytype CurlProxyType(const ProxyEndpoint& proxy) {
+curl_proxytype CurlProxyType(const ProxyUrl& proxy) {
   switch (proxy.kind) {
     case v1::ROUTE_KIND_HTTPS_PROXY:
       return CURLPROXY_HTTPS;
@@ -129,24 +125,6 @@ bool IsSocks(v1::RouteKind kind) {
          kind == v1::ROUTE_KIND_SOCKS5;
 }
 
-// Maps a TCP-level connect errno onto the closed outcome set.
-v1::Outcome ConnectErrnoOutcome(int os_error) {
-  switch (os_error) {
-    case ECONNREFUSED:
-      return v1::OUTCOME_CONNECTION_REFUSED;
-    case EHOSTUNREACH:
-      return v1::OUTCOME_HOST_UNREACHABLE;
-    case ENETUNREACH:
-      return v1::OUTCOME_NETWORK_UNREACHABLE;
-    case ECONNRESET:
-      return v1::OUTCOME_CONNECTION_RESET;
-    case ETIMEDOUT:
-      return v1::OUTCOME_CONNECT_TIMEOUT;
-    default:
-      return v1::OUTCOME_CONNECTION_REFUSED;
-  }
-}
-
 // The TCP connect to the first hop (relay or proxy) is done here rather
 // than inside libcurl, through CURLOPT_OPENSOCKETFUNCTION: libcurl 7.88
 // records its connect time only once a proxy tunnel is up, so it cannot
@@ -154,13 +132,14 @@ v1::Outcome ConnectErrnoOutcome(int os_error) {
 // it and never answered CONNECT". Here the TCP phase is timed exactly and
 // its errno kept; everything after it is proxy negotiation.
 struct ConnectRecord {
+  Clock* clock = nullptr;
   absl::Time deadline;
   absl::Time started;
   absl::Time connected;
   bool attempted = false;
   bool succeeded = false;
   int os_error = 0;
-  // Replaces the connect when set (OpenRoute's testing overload).
+  // Replaces the connect when set (CurlTransport::Options).
   const FirstHopConnector* connector = nullptr;
 };
 
@@ -168,13 +147,13 @@ curl_socket_t OpenConnectedSocket(void* clientp, curlsocktype, curl_sockaddr* ad
   auto* record = static_cast<ConnectRecord*>(clientp);
   if (record->connector != nullptr) {
     record->attempted = true;
-    record->started = absl::Now();
+    record->started = record->clock->Now();
     const int fd = (*record->connector)();  // non-blocking, see AlreadyConnected
     if (fd < 0) {
       record->os_error = errno;
       return CURL_SOCKET_BAD;
     }
-    record->connected = absl::Now();
+    record->connected = record->clock->Now();
     record->succeeded = true;
     return fd;
   }
@@ -185,12 +164,12 @@ curl_socket_t OpenConnectedSocket(void* clientp, curlsocktype, curl_sockaddr* ad
     return CURL_SOCKET_BAD;
   }
   record->attempted = true;
-  record->started = absl::Now();
+  record->started = record->clock->Now();
   int err = 0;
   if (connect(fd, &address->addr, address->addrlen) != 0) {
     err = errno;
     if (err == EINPROGRESS) {
-      if (!WaitFor(fd, POLLOUT, record->deadline)) {
+      if (!WaitFor(*record->clock, fd, POLLOUT, record->deadline)) {
         err = ETIMEDOUT;
       } else {
         socklen_t len = sizeof(err);
@@ -203,7 +182,7 @@ curl_socket_t OpenConnectedSocket(void* clientp, curlsocktype, curl_sockaddr* ad
     close(fd);
     return CURL_SOCKET_BAD;
   }
-  record->connected = absl::Now();
+  record->connected = record->clock->Now();
   record->succeeded = true;
   record->os_error = 0;
   return fd;
@@ -272,19 +251,66 @@ void ClassifySocks(long proxy_error, bool has_credentials, OpenResult* result) {
 
 }  // namespace
 
+TunnelFailure TunnelFailureOf(const absl::Status& status) {
+  if (status.code() == absl::StatusCode::kDeadlineExceeded) {
+    return {v1::OUTCOME_HANDSHAKE_TIMEOUT, ETIMEDOUT};
+  }
+  return {v1::OUTCOME_CONNECTION_RESET, ECONNRESET};
+}
+
+v1::Outcome ConnectFailureOutcome(int os_error) {
+  switch (os_error) {
+    case ECONNREFUSED:
+      return v1::OUTCOME_CONNECTION_REFUSED;
+    case EHOSTUNREACH:
+      return v1::OUTCOME_HOST_UNREACHABLE;
+    case ENETUNREACH:
+      return v1::OUTCOME_NETWORK_UNREACHABLE;
+    case ECONNRESET:
+      return v1::OUTCOME_CONNECTION_RESET;
+    case ETIMEDOUT:
+      return v1::OUTCOME_CONNECT_TIMEOUT;
+    default:
+      return v1::OUTCOME_CONNECTION_REFUSED;
+  }
+}
+
+void ClassifyConnectStatus(long status, bool has_credentials, absl::string_view hop,
+                           OpenResult* result) {
+  result->failed_phase = v1::PHASE_PROXY_NEGOTIATION;
+  if (status == 407) {
+    result->outcome =
+        has_credentials ? v1::OUTCOME_PROXY_AUTH_FAILED : v1::OUTCOME_PROXY_AUTH_REQUIRED;
+    result->detail = has_credentials ? absl::StrCat(hop, " rejected the credentials (407)")
+                                     : absl::StrCat(hop, " requires authentication (407)");
+  } else {
+    result->outcome = v1::OUTCOME_PROXY_ERROR;
+    result->detail = absl::StrCat(hop, " refused CONNECT with HTTP ", status);
+  }
+}
+
+std::string FirstHopName(const Destination& destination, const ProxyUrl& proxy) {
+  return proxy.direct() ? HostPort(destination.host, destination.port)
+                        : absl::StrCat("proxy ", HostPort(proxy.host, proxy.port));
+}
+
 std::string ErrnoName(int os_error) {
   if (os_error == 0) return "";
   const char* name = strerrorname_np(os_error);
   return name != nullptr ? name : absl::StrCat("E", os_error);
 }
 
-OpenResult OpenRoute(const Destination& destination, const ProxyEndpoint& proxy,
-                     absl::Time deadline) {
-  return OpenRoute(destination, proxy, deadline, FirstHopConnector());
+CurlTransport::CurlTransport(Options options)
+    : options_(std::move(options)),
+      clock_(options_.clock != nullptr ? *options_.clock : Clock::Real()) {}
+
+Transport& RealTransport() {
+  static Transport* const transport = new CurlTransport();
+  return *transport;
 }
 
-OpenResult OpenRoute(const Destination& destination, const ProxyEndpoint& proxy,
-                     absl::Time deadline, const FirstHopConnector& connect_first_hop) {
+OpenResult CurlTransport::Open(const Destination& destination, const ProxyUrl& proxy,
+                               absl::Time deadline) {
   EnsureCurlInitialized();
   OpenResult result;
   CURL* handle = curl_easy_init();
@@ -293,8 +319,7 @@ OpenResult OpenRoute(const Destination& destination, const ProxyEndpoint& proxy,
     result.detail = "libcurl could not allocate a handle";
     return result;
   }
-  const bool proxied =
-      proxy.kind != v1::ROUTE_KIND_DIRECT && proxy.kind != v1::ROUTE_KIND_UNSPECIFIED;
+  const bool proxied = !proxy.direct();
   const bool has_credentials = !proxy.username.empty();
   char error_buffer[CURL_ERROR_SIZE] = {0};
   const std::string url =
@@ -303,8 +328,8 @@ OpenResult OpenRoute(const Destination& destination, const ProxyEndpoint& proxy,
   curl_easy_setopt(handle, CURLOPT_CONNECT_ONLY, 1L);
   curl_easy_setopt(handle, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(handle, CURLOPT_ERRORBUFFER, error_buffer);
-  curl_easy_setopt(handle, CURLOPT_TIMEOUT_MS, RemainingMs(deadline));
-  curl_easy_setopt(handle, CURLOPT_CONNECTTIMEOUT_MS, RemainingMs(deadline));
+  curl_easy_setopt(handle, CURLOPT_TIMEOUT_MS, RemainingMs(clock_, deadline));
+  curl_easy_setopt(handle, CURLOPT_CONNECTTIMEOUT_MS, RemainingMs(clock_, deadline));
   // A diagnosis must test exactly the route it names, so libcurl never picks
   // up a proxy from the environment (CURLOPT_PROXY is always set below).
   // Every attempt has its own handle, so no connection is ever reused; do
@@ -321,23 +346,24 @@ OpenResult OpenRoute(const Destination& destination, const ProxyEndpoint& proxy,
       curl_easy_setopt(handle, CURLOPT_PROXYPASSWORD, proxy.password.c_str());
       curl_easy_setopt(handle, CURLOPT_PROXYAUTH, static_cast<long>(CURLAUTH_ANY));
     }
-    if (!proxy.ca_file.empty()) {
-      curl_easy_setopt(handle, CURLOPT_PROXY_CAINFO, proxy.ca_file.c_str());
+    if (!options_.proxy_ca_file.empty()) {
+      curl_easy_setopt(handle, CURLOPT_PROXY_CAINFO, options_.proxy_ca_file.c_str());
     }
   } else {
     curl_easy_setopt(handle, CURLOPT_PROXY, "");
   }
 
   ConnectRecord record;
+  record.clock = &clock_;
   record.deadline = deadline;
-  if (connect_first_hop) record.connector = &connect_first_hop;
+  if (options_.connect_first_hop) record.connector = &options_.connect_first_hop;
   curl_easy_setopt(handle, CURLOPT_OPENSOCKETFUNCTION, OpenConnectedSocket);
   curl_easy_setopt(handle, CURLOPT_OPENSOCKETDATA, &record);
   curl_easy_setopt(handle, CURLOPT_SOCKOPTFUNCTION, AlreadyConnected);
 
-  const absl::Time perform_start = absl::Now();
+  const absl::Time perform_start = clock_.Now();
   const CURLcode rc = curl_easy_perform(handle);
-  const absl::Time perform_end = absl::Now();
+  const absl::Time perform_end = clock_.Now();
 
   long connect_code = 0, os_errno = 0, proxy_error = 0;
   curl_off_t lookup_us = 0, appconnect_us = 0;
@@ -393,25 +419,15 @@ OpenResult OpenRoute(const Destination& destination, const ProxyEndpoint& proxy,
     // after we return (a failing curl_easy_recv would smash the caller's
     // stack).
     curl_easy_setopt(handle, CURLOPT_ERRORBUFFER, nullptr);
-    result.tunnel = std::make_unique<CurlTunnel>(handle, socket);
+    result.tunnel = std::make_unique<CurlTunnel>(clock_, handle, socket);
     return result;
   }
 
   std::string curl_message = error_buffer[0] ? error_buffer : curl_easy_strerror(rc);
-  const std::string hop = proxied ? absl::StrCat("proxy ", HostPort(proxy.host, proxy.port))
-                                  : HostPort(destination.host, destination.port);
+  const std::string hop = FirstHopName(destination, proxy);
 
   if (connect_code != 0 && connect_code != 200) {
-    result.failed_phase = v1::PHASE_PROXY_NEGOTIATION;
-    if (connect_code == 407) {
-      result.outcome =
-          has_credentials ? v1::OUTCOME_PROXY_AUTH_FAILED : v1::OUTCOME_PROXY_AUTH_REQUIRED;
-      result.detail = has_credentials ? absl::StrCat(hop, " rejected the credentials (407)")
-                                      : absl::StrCat(hop, " requires authentication (407)");
-    } else {
-      result.outcome = v1::OUTCOME_PROXY_ERROR;
-      result.detail = absl::StrCat(hop, " refused CONNECT with HTTP ", connect_code);
-    }
+    ClassifyConnectStatus(connect_code, has_credentials, hop, &result);
   } else {
     switch (rc) {
       case CURLE_COULDNT_RESOLVE_HOST:
@@ -424,7 +440,7 @@ OpenResult OpenRoute(const Destination& destination, const ProxyEndpoint& proxy,
         if (!connected) {
           result.outcome = rc == CURLE_OPERATION_TIMEDOUT && result.os_error == 0
                                ? v1::OUTCOME_CONNECT_TIMEOUT
-                               : ConnectErrnoOutcome(result.os_error);
+                               : ConnectFailureOutcome(result.os_error);
           result.failed_phase = v1::PHASE_TCP_CONNECT;
         } else {
           // Connected to the proxy, which then did not complete in time

@@ -1,11 +1,11 @@
 // Opening a byte stream to a relay over one route: DIRECT, HTTP CONNECT,
 // HTTPS proxy, SOCKS4/4a/5.
 //
-// All routes go through libcurl in CONNECT_ONLY mode, so proxy
-// authentication (Basic, Digest, NTLM, Negotiate, SOCKS5 user/password) and
-// TLS to HTTPS proxies come from a well-kept library rather than our own
-// protocol code. OpenRoute never throws and never returns an error status
-// for network failures: a failure is an outcome, recorded as data.
+// Transport is the seam in front of the network (see CONVENTIONS.md §4):
+// CurlTransport below is the real one; FakeTransport
+// (agent/attempt/fake_transport.h) scripts routes and peers in memory for
+// unit tests. Opening a route never fails as a function: a network failure
+// is an outcome, recorded as data.
 #ifndef AGENT_ATTEMPT_TRANSPORT_H_
 #define AGENT_ATTEMPT_TRANSPORT_H_
 
@@ -15,28 +15,16 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
+#include "agent/proxy/proxy_url.h"
+#include "common/clock.h"
 #include "relayscope/v1/telemetry.pb.h"
 
 namespace relayscope::agent {
-
-// A proxy to go through. `password` is a secret: it is handed to libcurl and
-// never logged, printed or put into telemetry.
-struct ProxyEndpoint {
-  v1::RouteKind kind = v1::ROUTE_KIND_DIRECT;
-  std::string host;
-  uint16_t port = 0;
-  std::string username;
-  std::string password;
-  // SOCKS5 only: let the proxy resolve the relay name (socks5h).
-  bool remote_dns = false;
-  // HTTPS proxies only: CA bundle to verify the proxy's certificate with;
-  // empty means the system roots.
-  std::string ca_file;
-};
 
 // Where to go: a relay host name or literal address, and a port.
 struct Destination {
@@ -44,24 +32,29 @@ struct Destination {
   uint16_t port = 0;
 };
 
-// An open byte stream to the relay (through the proxy, if any). Moves only.
+// An open byte stream to the relay (through the proxy, if any).
+//
+// Send and Recv fail with DEADLINE_EXCEEDED when nothing could move before
+// the deadline and with UNAVAILABLE when the stream was reset or broke;
+// TunnelFailureOf says what either means for the attempt.
 class Tunnel {
  public:
   virtual ~Tunnel() = default;
-  // Sends all of `data` before `deadline`. On failure returns the outcome
-  // (CONNECTION_RESET, HANDSHAKE_TIMEOUT) and the errno behind it.
-  struct IoError {
-    v1::Outcome outcome;
-    int os_error;
-  };
-  virtual absl::StatusOr<size_t> Send(absl::Span<const uint8_t> data, absl::Time deadline,
-                                      IoError* error) = 0;
-  // Receives up to `buffer.size()` bytes, waiting until `deadline`.
-  // Returns the byte count, 0 at end of stream. On a timeout or reset returns
-  // an error status and fills `error`.
-  virtual absl::StatusOr<size_t> Recv(absl::Span<uint8_t> buffer, absl::Time deadline,
-                                      IoError* error) = 0;
+  // Sends all of `data` before `deadline`; returns data.size().
+  virtual absl::StatusOr<size_t> Send(absl::Span<const uint8_t> data, absl::Time deadline) = 0;
+  // Receives up to `buffer.size()` bytes, waiting until `deadline`. Returns
+  // the byte count, 0 at end of stream.
+  virtual absl::StatusOr<size_t> Recv(absl::Span<uint8_t> buffer, absl::Time deadline) = 0;
 };
+
+// What a failed Tunnel::Send or Recv means for the attempt, and the errno
+// behind it: HANDSHAKE_TIMEOUT (ETIMEDOUT) for DEADLINE_EXCEEDED,
+// CONNECTION_RESET (ECONNRESET) for anything else.
+struct TunnelFailure {
+  v1::Outcome outcome;
+  int os_error;
+};
+TunnelFailure TunnelFailureOf(const absl::Status& status);
 
 // What opening the route found. When `tunnel` is set the route is open and
 // `outcome` is OUTCOME_OK; otherwise `outcome` says why not.
@@ -78,26 +71,76 @@ struct OpenResult {
   std::string detail;
 };
 
-// Opens `destination` over `proxy` (kind DIRECT means no proxy) before
-// `deadline`. The result's outcome is one of the closed set: OK, DNS_FAILURE,
-// CONNECT_TIMEOUT, CONNECTION_REFUSED, HOST_UNREACHABLE,
-// NETWORK_UNREACHABLE, CONNECTION_RESET, PROXY_ERROR, PROXY_AUTH_REQUIRED,
-// PROXY_AUTH_FAILED, TLS_FAILURE.
-OpenResult OpenRoute(const Destination& destination, const ProxyEndpoint& proxy,
-                     absl::Time deadline);
+// Opens routes. Implementations are safe to call from many threads at once.
+class Transport {
+ public:
+  virtual ~Transport() = default;
+  // Opens `destination` over `proxy` (proxy.direct(): no proxy) before
+  // `deadline`. The result's outcome is one of the closed set: OK,
+  // DNS_FAILURE, CONNECT_TIMEOUT, CONNECTION_REFUSED, HOST_UNREACHABLE,
+  // NETWORK_UNREACHABLE, CONNECTION_RESET, PROXY_ERROR,
+  // PROXY_AUTH_REQUIRED, PROXY_AUTH_FAILED, TLS_FAILURE.
+  virtual OpenResult Open(const Destination& destination, const ProxyUrl& proxy,
+                          absl::Time deadline) = 0;
+  // The clock this transport's deadlines are on; attempts over it are
+  // timed with it too.
+  virtual Clock& clock() = 0;
+};
 
 // Makes the connection to the first hop (relay or proxy) in place of the
 // TCP connect to the address libcurl resolved: returns a TCP socket whose
 // non-blocking connect() was started (libcurl checks it by calling
-// connect() again), which OpenRoute then owns, or -1 with errno set. For
-// tests and fuzzing, which make and accept the connection themselves and
-// so need no thread to serve it.
+// connect() again), which the transport then owns, or -1 with errno set.
+// For tests and fuzzing, which make and accept the connection themselves
+// and so need no thread to serve it.
 using FirstHopConnector = std::function<int()>;
 
-// As above, with the first hop's connection made by `connect_first_hop`.
-OpenResult OpenRoute(const Destination& destination, const ProxyEndpoint& proxy,
-                     absl::Time deadline, const FirstHopConnector& connect_first_hop);
+// The real transport. All routes go through libcurl in CONNECT_ONLY mode,
+// so proxy authentication (Basic, Digest, NTLM, Negotiate, SOCKS5
+// user/password) and TLS to HTTPS proxies come from a well-kept library
+// rather than our own protocol code. The proxy password is handed to
+// libcurl and never logged, printed or put into a result.
+class CurlTransport final : public Transport {
+ public:
+  struct Options {
+    // nullptr: the system clock.
+    Clock* clock = nullptr;
+    // HTTPS proxies: the CA bundle to verify the proxy's certificate with;
+    // empty means the system roots.
+    std::string proxy_ca_file;
+    // When set, replaces the TCP connect to the first hop.
+    FirstHopConnector connect_first_hop;
+  };
+  CurlTransport() : CurlTransport(Options()) {}
+  explicit CurlTransport(Options options);
 
+  OpenResult Open(const Destination& destination, const ProxyUrl& proxy,
+                  absl::Time deadline) override;
+  Clock& clock() override { return clock_; }
+
+ private:
+  Options options_;
+  Clock& clock_;
+};
+
+// The process's CurlTransport on the system clock: what attempts use
+// unless given another transport.
+Transport& RealTransport();
+
+// How every transport names what went wrong, so a fake one names it as
+// the real one does.
+//
+// The outcome of a TCP connect to the first hop that failed with `os_error`.
+v1::Outcome ConnectFailureOutcome(int os_error);
+// A proxy that answered CONNECT with HTTP `status` (not 200): sets the
+// outcome (PROXY_AUTH_REQUIRED or _FAILED for 407, by whether credentials
+// were sent; PROXY_ERROR otherwise), failed phase and detail naming `hop`.
+// Leaves proxy_status to the caller.
+void ClassifyConnectStatus(long status, bool has_credentials, absl::string_view hop,
+                           OpenResult* result);
+// How details name the first hop: "proxy host:port", or the relay's
+// "host:port" for DIRECT.
+std::string FirstHopName(const Destination& destination, const ProxyUrl& proxy);
 // The symbolic name of an errno value ("ECONNREFUSED"), or "" for 0.
 std::string ErrnoName(int os_error);
 

@@ -1,4 +1,4 @@
-// OpenRoute's classification of proxy replies, with the first hop a
+// CurlTransport's classification of proxy replies, with the first hop a
 // rig::CannedPeer (a loopback connection already holding the proxy's
 // answer). The real squid, dante and middleboxes are in attempt_rig_test.
 #include "agent/attempt/transport.h"
@@ -15,8 +15,8 @@ namespace {
 
 constexpr char kPassword[] = "s3cret-Pw";
 
-ProxyEndpoint HttpProxy(bool with_credentials) {
-  ProxyEndpoint proxy;
+ProxyUrl HttpProxy(bool with_credentials) {
+  ProxyUrl proxy;
   proxy.kind = v1::ROUTE_KIND_HTTP_CONNECT;
   proxy.host = "127.0.0.1";
   proxy.port = 3128;
@@ -27,12 +27,19 @@ ProxyEndpoint HttpProxy(bool with_credentials) {
   return proxy;
 }
 
-OpenResult OpenAgainst(const std::string& reply, const ProxyEndpoint& proxy) {
+// The transport whose first hop is `connect_first_hop`.
+OpenResult OpenWith(FirstHopConnector connect_first_hop, const ProxyUrl& proxy) {
+  CurlTransport::Options options;
+  options.connect_first_hop = std::move(connect_first_hop);
+  CurlTransport transport(std::move(options));
+  return transport.Open({"192.0.2.10", 8200}, proxy, absl::Now() + absl::Seconds(5));
+}
+
+OpenResult OpenAgainst(const std::string& reply, const ProxyUrl& proxy) {
   auto peer = rig::CannedPeer::Create(reply);
   EXPECT_TRUE(peer.ok()) << peer.status();
   if (!peer.ok()) return {};
-  return OpenRoute({"192.0.2.10", 8200}, proxy, absl::Now() + absl::Seconds(5),
-                   [&peer] { return (*peer)->TakeClientEnd(); });
+  return OpenWith([&peer] { return (*peer)->TakeClientEnd(); }, proxy);
 }
 
 bool HasPhase(const OpenResult& result, v1::Phase phase, bool completed) {
@@ -42,7 +49,7 @@ bool HasPhase(const OpenResult& result, v1::Phase phase, bool completed) {
   return false;
 }
 
-TEST(OpenRouteTest, ConnectionEstablishedKeepsTheBytesThatFollowIt) {
+TEST(CurlTransport, ConnectionEstablishedKeepsTheBytesThatFollowIt) {
   // The relay's first bytes may arrive in the same segment as the proxy's
   // 200: libcurl must not swallow them with the headers.
   OpenResult result =
@@ -54,9 +61,8 @@ TEST(OpenRouteTest, ConnectionEstablishedKeepsTheBytesThatFollowIt) {
   EXPECT_TRUE(HasPhase(result, v1::PHASE_PROXY_NEGOTIATION, true));
   std::string received;
   uint8_t buffer[64];
-  Tunnel::IoError error{};
   for (int i = 0; i < 10; ++i) {
-    auto n = result.tunnel->Recv(absl::MakeSpan(buffer), absl::Now() + absl::Seconds(2), &error);
+    auto n = result.tunnel->Recv(absl::MakeSpan(buffer), absl::Now() + absl::Seconds(2));
     ASSERT_TRUE(n.ok()) << n.status();
     if (*n == 0) break;
     received.append(reinterpret_cast<const char*>(buffer), *n);
@@ -64,7 +70,7 @@ TEST(OpenRouteTest, ConnectionEstablishedKeepsTheBytesThatFollowIt) {
   EXPECT_EQ(received, "R2-bytes");
 }
 
-TEST(OpenRouteTest, ProxyAuthenticationRequiredOrFailedDependsOnCredentials) {
+TEST(CurlTransport, ProxyAuthenticationRequiredOrFailedDependsOnCredentials) {
   const std::string reply =
       "HTTP/1.1 407 Proxy Authentication Required\r\n"
       "Proxy-Authenticate: Basic realm=\"corp\"\r\nContent-Length: 0\r\n\r\n";
@@ -81,15 +87,15 @@ TEST(OpenRouteTest, ProxyAuthenticationRequiredOrFailedDependsOnCredentials) {
   EXPECT_EQ(with.detail.find(kPassword), std::string::npos);
 }
 
-TEST(OpenRouteTest, ProxyThatClosesBeforeAnsweringIsAProxyError) {
+TEST(CurlTransport, ProxyThatClosesBeforeAnsweringIsAProxyError) {
   OpenResult result = OpenAgainst("", HttpProxy(true));
   EXPECT_EQ(result.outcome, v1::OUTCOME_PROXY_ERROR) << result.detail;
   EXPECT_EQ(result.failed_phase, v1::PHASE_PROXY_NEGOTIATION);
   EXPECT_NE(result.detail.find("proxy 127.0.0.1:3128"), std::string::npos) << result.detail;
 }
 
-TEST(OpenRouteTest, SocksRefusalIsNamedWithItsReplyCode) {
-  ProxyEndpoint proxy;
+TEST(CurlTransport, SocksRefusalIsNamedWithItsReplyCode) {
+  ProxyUrl proxy;
   proxy.kind = v1::ROUTE_KIND_SOCKS5;
   proxy.host = "127.0.0.1";
   proxy.port = 1080;
@@ -101,12 +107,13 @@ TEST(OpenRouteTest, SocksRefusalIsNamedWithItsReplyCode) {
   EXPECT_EQ(result.failed_phase, v1::PHASE_PROXY_NEGOTIATION);
 }
 
-TEST(OpenRouteTest, AFirstHopThatRefusesIsATcpConnectFailureNamingTheErrno) {
-  OpenResult result =
-      OpenRoute({"192.0.2.10", 8200}, HttpProxy(false), absl::Now() + absl::Seconds(5), [] {
+TEST(CurlTransport, AFirstHopThatRefusesIsATcpConnectFailureNamingTheErrno) {
+  OpenResult result = OpenWith(
+      [] {
         errno = ECONNREFUSED;
         return -1;
-      });
+      },
+      HttpProxy(false));
   EXPECT_EQ(result.outcome, v1::OUTCOME_CONNECTION_REFUSED) << result.detail;
   EXPECT_EQ(result.failed_phase, v1::PHASE_TCP_CONNECT);
   EXPECT_EQ(result.os_error, ECONNREFUSED);

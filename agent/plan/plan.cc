@@ -6,25 +6,15 @@ namespace relayscope::agent {
 
 Route DirectRoute() {
   Route route;
-  route.endpoint.kind = v1::ROUTE_KIND_DIRECT;
-  route.proxy.set_kind(v1::ROUTE_KIND_DIRECT);
+  route.endpoint = ProxyUrl::Direct();
+  route.proxy = ToProxyProto(route.endpoint, v1::PROXY_SOURCE_UNSPECIFIED, "");
   return route;
 }
 
 Route ProxyRoute(const ProxyUrl& url, v1::ProxySource source, std::string source_detail) {
   Route route;
-  route.endpoint.kind = url.kind;
-  route.endpoint.host = url.host;
-  route.endpoint.port = url.port;
-  route.endpoint.username = url.username;
-  route.endpoint.password = url.password;
-  route.endpoint.remote_dns = url.remote_dns;
-  route.proxy.set_kind(url.kind);
-  route.proxy.set_host(url.host);
-  route.proxy.set_port(url.port);
-  route.proxy.set_source(source);
-  route.proxy.set_source_detail(std::move(source_detail));
-  route.proxy.set_has_credentials(!url.username.empty());
+  route.endpoint = url;
+  route.proxy = ToProxyProto(url, source, std::move(source_detail));
   return route;
 }
 

@@ -10,7 +10,6 @@
 #include <string>
 #include <vector>
 
-#include "agent/attempt/transport.h"
 #include "agent/proxy/proxy_url.h"
 #include "relayscope/v1/catalogue.pb.h"
 #include "relayscope/v1/telemetry.pb.h"
@@ -21,7 +20,7 @@ namespace relayscope::agent {
 // (`endpoint`, secret) and its description for telemetry (`proxy`, never a
 // secret).
 struct Route {
-  ProxyEndpoint endpoint;
+  ProxyUrl endpoint = ProxyUrl::Direct();
   v1::Proxy proxy;
 };
 

@@ -32,6 +32,24 @@ absl::StatusOr<std::string> PercentDecode(absl::string_view in) {
 
 }  // namespace
 
+ProxyUrl ProxyUrl::Direct() {
+  ProxyUrl url;
+  url.kind = v1::ROUTE_KIND_DIRECT;
+  return url;
+}
+
+v1::Proxy ToProxyProto(const ProxyUrl& url, v1::ProxySource source, std::string source_detail) {
+  v1::Proxy proxy;
+  proxy.set_kind(url.kind);
+  if (url.direct()) return proxy;
+  proxy.set_host(url.host);
+  proxy.set_port(url.port);
+  proxy.set_source(source);
+  proxy.set_source_detail(std::move(source_detail));
+  proxy.set_has_credentials(!url.username.empty());
+  return proxy;
+}
+
 std::string ProxyUrl::Redacted() const {
   std::string scheme;
   switch (kind) {

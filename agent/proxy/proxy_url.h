@@ -16,8 +16,11 @@
 
 namespace relayscope::agent {
 
+// A proxy with its credentials: what the transport goes through. Kind
+// ROUTE_KIND_DIRECT, the default (Direct()), stands for no proxy at all, so
+// a ProxyUrl{} never names a proxy without a host.
 struct ProxyUrl {
-  v1::RouteKind kind = v1::ROUTE_KIND_HTTP_CONNECT;
+  v1::RouteKind kind = v1::ROUTE_KIND_DIRECT;
   std::string host;  // without brackets
   uint16_t port = 0;
   std::string username;
@@ -25,9 +28,20 @@ struct ProxyUrl {
   // socks5h / socks4a: the proxy resolves the relay name.
   bool remote_dns = false;
 
+  // No proxy: the DIRECT route's.
+  static ProxyUrl Direct();
+  bool direct() const {
+    return kind == v1::ROUTE_KIND_DIRECT || kind == v1::ROUTE_KIND_UNSPECIFIED;
+  }
+
   // "http://user:****@proxy:3128": safe for logs and reports.
   std::string Redacted() const;
 };
+
+// The proxy as telemetry describes it (kind, host, port, whether it has
+// credentials; never the credentials), found in `source` (`source_detail`
+// says where exactly). The one conversion from ProxyUrl to v1::Proxy.
+v1::Proxy ToProxyProto(const ProxyUrl& url, v1::ProxySource source, std::string source_detail);
 
 // Parses a proxy URL. Schemes: http, https, socks4, socks4a, socks5,
 // socks5h; none means http. Default ports as curl: 1080 for every scheme,

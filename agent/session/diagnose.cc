@@ -7,13 +7,11 @@
 
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
-#include "absl/time/clock.h"
 #include "agent/attempt/attempt.h"
 #include "agent/report/verdict.h"
 #include "common/proto_time.h"
 
 namespace relayscope::agent {
-namespace {}  // namespace
 
 std::string NewUuid() {
   uint8_t b[16];
@@ -28,12 +26,16 @@ std::string NewUuid() {
 v1::SessionReport Diagnose(const v1::Catalogue& catalogue, const std::vector<Route>& routes,
                            const std::vector<v1::DiscoveredProxy>& proxies,
                            const DiagnoseOptions& options) {
+  Transport& transport = options.transport != nullptr ? *options.transport : RealTransport();
+  Clock& clock = transport.clock();
+  RaceOptions race = options.race;
+  race.clock = &clock;
   v1::SessionReport report;
   *report.mutable_agent() = options.agent;
   report.set_session_id(options.session_id.empty() ? NewUuid() : options.session_id);
   report.set_catalogue(catalogue.name());
   for (const v1::DiscoveredProxy& proxy : proxies) *report.add_proxies() = proxy;
-  *report.mutable_start_time() = ToProtoTimestamp(absl::Now());
+  *report.mutable_start_time() = ToProtoTimestamp(clock.Now());
 
   const std::vector<PlannedAttempt> plan = Plan(catalogue, routes, options.allowed_ports);
   std::vector<v1::Attempt> results(plan.size());
@@ -51,11 +53,10 @@ v1::SessionReport Diagnose(const v1::Catalogue& catalogue, const std::vector<Rou
     absl::MutexLock lock(&callback_mu);
     options.on_attempt(attempt);
   };
-  auto run_one = [&](const PlannedAttempt& planned, const ProxyEndpoint& endpoint,
-                     absl::Time deadline) {
+  auto run_one = [&](const PlannedAttempt& planned, const ProxyUrl& endpoint, absl::Time deadline) {
     AttemptTrace trace;
     v1::Attempt attempt = RunAttempt(Destination{planned.address, planned.port}, endpoint, deadline,
-                                     options.traces != nullptr ? &trace : nullptr);
+                                     transport, options.traces != nullptr ? &trace : nullptr);
     if (options.traces != nullptr) {
       absl::MutexLock lock(&trace_mu);
       traces_by_start[{attempt.start_time().seconds(), attempt.start_time().nanos()}] =
@@ -64,7 +65,7 @@ v1::SessionReport Diagnose(const v1::Catalogue& catalogue, const std::vector<Rou
     attempt.set_session_id(report.session_id());
     attempt.set_region(planned.region);
     attempt.set_relay(planned.relay);
-    if (endpoint.kind != v1::ROUTE_KIND_DIRECT) {
+    if (!endpoint.direct()) {
       *attempt.mutable_proxy() = planned.route->proxy;
       attempt.mutable_proxy()->set_has_credentials(!endpoint.username.empty());
     }
@@ -83,10 +84,10 @@ v1::SessionReport Diagnose(const v1::Catalogue& catalogue, const std::vector<Rou
   };
 
   const std::vector<bool> started = Race(
-      plan.size(), options.race,
+      plan.size(), race,
       [&](size_t i, absl::Time deadline) {
         const PlannedAttempt& planned = plan[i];
-        ProxyEndpoint endpoint = planned.route->endpoint;
+        ProxyUrl endpoint = planned.route->endpoint;
         if (endpoint.username.empty()) {
           if (auto known = credentials_for(planned.route, /*ask=*/false)) {
             endpoint.username = known->first;
@@ -104,7 +105,7 @@ v1::SessionReport Diagnose(const v1::Catalogue& catalogue, const std::vector<Rou
             endpoint.username = answer->first;
             endpoint.password = answer->second;
             // One retry, with a deadline of its own.
-            attempt = run_one(planned, endpoint, absl::Now() + options.race.attempt_timeout);
+            attempt = run_one(planned, endpoint, clock.Now() + race.attempt_timeout);
           }
         }
         results[i] = std::move(attempt);  // each index written by one thread
@@ -135,7 +136,7 @@ v1::SessionReport Diagnose(const v1::Catalogue& catalogue, const std::vector<Rou
         absl::StrFormat("%s (%d of %d attempts were not started: the time budget ran out.)",
                         report.verdict().summary(), skipped, plan.size()));
   }
-  *report.mutable_end_time() = ToProtoTimestamp(absl::Now());
+  *report.mutable_end_time() = ToProtoTimestamp(clock.Now());
   return report;
 }
 

@@ -21,7 +21,11 @@
 namespace relayscope::agent {
 
 struct DiagnoseOptions {
+  // race.clock is ignored: the session runs on the transport's clock.
   RaceOptions race;
+  // The network the attempts go over, and (its clock) the time the race,
+  // the attempts and the report are measured in; nullptr: RealTransport().
+  Transport* transport = nullptr;
   v1::AgentInfo agent;
   // Empty: a new random UUID.
   std::string session_id;

@@ -128,15 +128,11 @@ TEST_F(SeedScenario, DirectDiagnosisNamesEveryBlockerInAboutOneTimeout) {
 }
 
 Route ProxyRoute(const std::string& host, uint16_t port) {
-  Route route;
-  route.endpoint.kind = v1::ROUTE_KIND_HTTP_CONNECT;
-  route.endpoint.host = host;
-  route.endpoint.port = port;
-  route.proxy.set_kind(v1::ROUTE_KIND_HTTP_CONNECT);
-  route.proxy.set_host(host);
-  route.proxy.set_port(port);
-  route.proxy.set_source(v1::PROXY_SOURCE_FLAG);
-  return route;
+  ProxyUrl url;
+  url.kind = v1::ROUTE_KIND_HTTP_CONNECT;
+  url.host = host;
+  url.port = port;
+  return agent::ProxyRoute(url, v1::PROXY_SOURCE_FLAG, "");
 }
 
 TEST_F(SeedScenario, ProxyAuthIsAskedOnceOnFirst407ThenRetriedWithCredentials) {

@@ -49,6 +49,8 @@ class Spool {
     if (!enabled()) return 0;
     std::error_code ec;
     fs::create_directories(dir_, ec);
+    // The system clock, whatever the upload's: names must sort in arrival
+    // order across runs of the agent.
     const std::string name =
         absl::StrFormat("%s/%020d-%06d.batch", dir_, absl::ToUnixMicros(absl::Now()), counter_++);
     {
@@ -106,7 +108,8 @@ std::vector<v1::UploadRequest> MakeBatches(const v1::SessionReport& report, int 
 
 UploadResult Upload(const v1::SessionReport& report, const UploadOptions& options) {
   UploadResult result;
-  const absl::Time deadline = absl::Now() + options.deadline;
+  Clock& clock = options.clock != nullptr ? *options.clock : Clock::Real();
+  const absl::Time deadline = clock.Now() + options.deadline;
   Spool spool(options.spool_dir, options.spool_max_bytes);
 
   std::vector<Pending> pending;
@@ -143,12 +146,13 @@ UploadResult Upload(const v1::SessionReport& report, const UploadOptions& option
       // Exponential backoff with full jitter, within the deadline.
       std::uniform_int_distribution<int64_t> jitter(0, absl::ToInt64Milliseconds(backoff));
       const absl::Duration wait = absl::Milliseconds(jitter(rng));
-      if (absl::Now() + wait >= deadline) break;
-      absl::SleepFor(wait);
+      if (clock.Now() + wait >= deadline) break;
+      clock.SleepUntil(clock.Now() + wait);
       backoff *= 2;
     }
     grpc::ClientContext context;
-    context.set_deadline(absl::ToChronoTime(deadline));
+    // gRPC keeps its own (system) time: hand it what is left on ours.
+    context.set_deadline(absl::ToChronoTime(absl::Now() + (deadline - clock.Now())));
     context.set_wait_for_ready(false);
     if (!options.token.empty()) context.AddMetadata("authorization", "Bearer " + options.token);
     auto stream = stub->Upload(&context);

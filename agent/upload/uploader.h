@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "absl/time/time.h"
+#include "common/clock.h"
 #include "relayscope/v1/ingest.pb.h"
 #include "relayscope/v1/telemetry.pb.h"
 
@@ -35,6 +36,9 @@ struct UploadOptions {
   // The whole upload, retries included, ends by then.
   absl::Duration deadline = absl::Seconds(10);
   int max_tries = 4;
+  // What the deadline and the backoff between tries are measured on;
+  // nullptr: the system clock.
+  Clock* clock = nullptr;
 };
 
 struct UploadResult {

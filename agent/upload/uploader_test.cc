@@ -10,6 +10,7 @@
 #include <filesystem>
 
 #include "collector/server/collector_server.h"
+#include "common/fake_clock.h"
 #include "common/files.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -152,6 +153,47 @@ TEST_F(UploaderTest, CollectorDownSpoolsAndTheSpoolIsDeliveredInOrderExactlyOnce
   ASSERT_TRUE(session.ok()) << session.status();
   EXPECT_EQ(session->attempts_size(), 25);
   EXPECT_EQ(session->verdict().status(), v1::VERDICT_STATUS_REACHABLE);
+}
+
+// A port where no collector listens (found by binding port 0, then freed).
+int FreePort() {
+  Collector probe;
+  return probe.port();
+}
+
+TEST_F(UploaderTest, RetriesBackOffWithFullJitterThatDoublesEachTime) {
+  FakeClock clock;
+  clock.AdvanceOnSleep(true);
+  UploadOptions down = Options(absl::StrCat("127.0.0.1:", FreePort()));
+  down.clock = &clock;
+  down.deadline = absl::Seconds(10);
+  down.max_tries = 4;
+  UploadResult result = Upload(Report("s-1", 5), down);
+  EXPECT_THAT(result.error, HasSubstr("unavailable"));
+  EXPECT_EQ(result.spooled, 1u);
+  // Four tries, three waits between them, each at most 200 ms doubled per try.
+  const auto sleeps = clock.Sleeps();
+  ASSERT_EQ(sleeps.size(), 3u);
+  absl::Duration bound = absl::Milliseconds(200);
+  for (const auto& [from, until] : sleeps) {
+    EXPECT_GE(until - from, absl::ZeroDuration());
+    EXPECT_LE(until - from, bound);
+    bound *= 2;
+  }
+}
+
+TEST_F(UploaderTest, NoWaitBetweenTriesReachesPastTheDeadline) {
+  FakeClock clock;
+  clock.AdvanceOnSleep(true);
+  const absl::Time start = clock.Now();
+  UploadOptions down = Options(absl::StrCat("127.0.0.1:", FreePort()));
+  down.clock = &clock;
+  down.deadline = absl::Milliseconds(300);
+  down.max_tries = 50;
+  UploadResult result = Upload(Report("s-1", 5), down);
+  EXPECT_EQ(result.spooled, 1u);
+  for (const auto& sleep : clock.Sleeps()) EXPECT_LT(sleep.second, start + down.deadline);
+  EXPECT_LT(clock.Now(), start + down.deadline);
 }
 
 TEST_F(UploaderTest, SpoolStaysWithinItsBoundDroppingTheOldest) {

@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/cord.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -177,24 +178,46 @@ absl::StatusOr<Bytes> Client::VerifyReply(absl::Span<const uint8_t> reply) {
 
 Server::~Server() { OPENSSL_cleanse(expected_confirmation_.data(), kMacSize); }
 
-std::unique_ptr<Server> Server::Accept(absl::Span<const uint8_t> hello, Error* error) {
-  *error = Error::kNone;
+namespace {
+
+// The payload that tells Accept's refusals apart (both are INVALID_ARGUMENT).
+constexpr char kErrorPayload[] = "relayscope.dev/handshake.Server.Error";
+
+absl::Status Refusal(Server::Error error, absl::string_view message) {
+  absl::Status status = error == Server::Error::kInternal ? absl::InternalError(message)
+                                                          : absl::InvalidArgumentError(message);
+  status.SetPayload(kErrorPayload,
+                    absl::Cord(error == Server::Error::kInvalidGroup ? "invalid_group"
+                               : error == Server::Error::kBadY       ? "bad_y"
+                                                                     : "internal"));
+  return status;
+}
+
+}  // namespace
+
+Server::Error Server::ErrorOf(const absl::Status& status) {
+  if (status.ok()) return Error::kNone;
+  const auto payload = status.GetPayload(kErrorPayload);
+  if (payload == "invalid_group") return Error::kInvalidGroup;
+  if (payload == "bad_y") return Error::kBadY;
+  return Error::kInternal;
+}
+
+absl::StatusOr<std::unique_ptr<Server>> Server::Accept(absl::Span<const uint8_t> hello) {
   const Group& group = TheGroup();
   if (hello.size() != kHelloSize) {
-    *error = Error::kBadY;
-    return nullptr;
+    return Refusal(Error::kBadY,
+                   absl::StrCat("a hello is ", kHelloSize, " bytes, not ", hello.size()));
   }
   // Only the one group: a client (or attacker) never chooses the group.
   if (CRYPTO_memcmp(hello.data() + kFieldSize, group.p_bytes.data(), kFieldSize) != 0) {
-    *error = Error::kInvalidGroup;
-    return nullptr;
+    return Refusal(Error::kInvalidGroup, "P is not the RFC 3526 2048-bit MODP group");
   }
   CtxPtr ctx(BN_CTX_new());
   BnPtr y(BN_bin2bn(hello.data(), kFieldSize, nullptr));
   std::string why;
   if (!ctx || !y || !InGroup(y.get(), ctx.get(), &why)) {
-    *error = Error::kBadY;
-    return nullptr;
+    return Refusal(Error::kBadY, absl::StrCat("Y ", why.empty() ? "is not usable" : why));
   }
   BnPtr z(BN_new()), r2(BN_new()), shared(BN_new());
   std::array<uint8_t, kMacSize> key{};
@@ -203,8 +226,7 @@ std::unique_ptr<Server> Server::Accept(absl::Span<const uint8_t> hello, Error* e
       !BN_mod_exp(r2.get(), group.g.get(), z.get(), group.p.get(), ctx.get()) ||
       !BN_mod_exp(shared.get(), y.get(), z.get(), group.p.get(), ctx.get()) ||
       !DeriveKey(ToField(shared.get()), r1, &key)) {
-    *error = Error::kInternal;
-    return nullptr;
+    return Refusal(Error::kInternal, "OpenSSL could not compute the reply");
   }
   std::unique_ptr<Server> server(new Server());
   const Bytes r2_bytes = ToField(r2.get());

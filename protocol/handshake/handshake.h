@@ -61,8 +61,11 @@ class Server {
 
   // Validates the client's 768-byte hello (P must be the RFC 3526 group;
   // 2 <= Y <= P-2 and Y in the prime-order subgroup) and computes the
-  // 288-byte reply. Returns nullptr and sets `error` if the hello is bad.
-  static std::unique_ptr<Server> Accept(absl::Span<const uint8_t> hello, Error* error);
+  // 288-byte reply. A bad hello is INVALID_ARGUMENT (ErrorOf: kInvalidGroup
+  // or kBadY, a short one included); INTERNAL (kInternal) if OpenSSL fails.
+  static absl::StatusOr<std::unique_ptr<Server>> Accept(absl::Span<const uint8_t> hello);
+  // Which Error a status returned by Accept stands for: kNone for OK.
+  static Error ErrorOf(const absl::Status& status);
   ~Server();
 
   const Bytes& Reply() const { return reply_; }

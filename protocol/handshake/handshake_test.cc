@@ -23,10 +23,10 @@ TEST(Handshake, ClientAndRelayAgreeAndConfirmEachOther) {
   auto client = Client::Create();
   ASSERT_TRUE(client.ok()) << client.status();
   ASSERT_EQ((*client)->Hello().size(), kHelloSize);
-  Server::Error error;
-  auto server = Server::Accept((*client)->Hello(), &error);
-  ASSERT_NE(server, nullptr);
-  EXPECT_EQ(error, Server::Error::kNone);
+  auto accepted = Server::Accept((*client)->Hello());
+  ASSERT_TRUE(accepted.ok()) << accepted.status();
+  EXPECT_EQ(Server::ErrorOf(accepted.status()), Server::Error::kNone);
+  const std::unique_ptr<Server>& server = *accepted;
   ASSERT_EQ(server->Reply().size(), kReplySize);
 
   absl::StatusOr<Bytes> confirmation = (*client)->VerifyReply(server->Reply());
@@ -52,9 +52,10 @@ TEST(Handshake, RelayRejectsAnyOtherGroup) {
   ASSERT_TRUE(client.ok());
   Bytes hello = (*client)->Hello();
   hello[kFieldSize + kFieldSize - 1] ^= 0x02;  // a different (attacker-chosen) P
-  Server::Error error;
-  EXPECT_EQ(Server::Accept(hello, &error), nullptr);
-  EXPECT_EQ(error, Server::Error::kInvalidGroup);
+  const auto refused = Server::Accept(hello);
+  EXPECT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Server::ErrorOf(refused.status()), Server::Error::kInvalidGroup);
 }
 
 // The subgroup check is the Legendre symbol (Euler's criterion for the safe
@@ -87,10 +88,10 @@ TEST(Handshake, SubgroupCheckAgreesWithTheExponentiationDefinition) {
       } else if (form == 1) {
         EXPECT_FALSE(member);
       }
-      Server::Error error;
-      const auto server = Server::Accept(HelloWithY((*client)->Hello(), v), &error);
-      EXPECT_EQ(server != nullptr, member) << "form " << form << " round " << i;
-      EXPECT_EQ(error, member ? Server::Error::kNone : Server::Error::kBadY);
+      const auto server = Server::Accept(HelloWithY((*client)->Hello(), v));
+      EXPECT_EQ(server.ok(), member) << "form " << form << " round " << i;
+      EXPECT_EQ(Server::ErrorOf(server.status()),
+                member ? Server::Error::kNone : Server::Error::kBadY);
       ++(member ? members : outsiders);
     }
   }
@@ -107,9 +108,9 @@ TEST(Handshake, RelayRejectsSmallSubgroupAndOutOfRangeY) {
   BIGNUM* p = BN_get_rfc3526_prime_2048(nullptr);
   BIGNUM* v = BN_new();
   auto expect_bad_y = [&](const char* what) {
-    Server::Error error;
-    EXPECT_EQ(Server::Accept(HelloWithY((*client)->Hello(), v), &error), nullptr) << what;
-    EXPECT_EQ(error, Server::Error::kBadY) << what;
+    const auto refused = Server::Accept(HelloWithY((*client)->Hello(), v));
+    EXPECT_FALSE(refused.ok()) << what;
+    EXPECT_EQ(Server::ErrorOf(refused.status()), Server::Error::kBadY) << what;
   };
   BN_zero(v);
   expect_bad_y("Y = 0");
@@ -126,8 +127,9 @@ TEST(Handshake, RelayRejectsSmallSubgroupAndOutOfRangeY) {
   BN_sub_word(v, 2);
   expect_bad_y("Y = P - 2 (not in the subgroup)");
   Bytes short_hello((*client)->Hello().begin(), (*client)->Hello().begin() + 500);
-  Server::Error error;
-  EXPECT_EQ(Server::Accept(short_hello, &error), nullptr);
+  const auto short_refused = Server::Accept(short_hello);
+  EXPECT_FALSE(short_refused.ok());
+  EXPECT_EQ(Server::ErrorOf(short_refused.status()), Server::Error::kBadY);
   BN_free(v);
   BN_free(p);
 }

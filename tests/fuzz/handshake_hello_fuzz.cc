@@ -27,15 +27,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const absl::Span<const uint8_t> hello =
       absl::MakeConstSpan(input).subspan(0, std::min(input.size(), handshake::kHelloSize));
   const absl::Span<const uint8_t> confirmation = absl::MakeConstSpan(input).subspan(hello.size());
-  handshake::Server::Error error = handshake::Server::Error::kInternal;
-  const auto server = handshake::Server::Accept(hello, &error);
-  if (server == nullptr) {
+  const auto accepted = handshake::Server::Accept(hello);
+  const handshake::Server::Error error = handshake::Server::ErrorOf(accepted.status());
+  if (!accepted.ok()) {
     FUZZ_CHECK(error == handshake::Server::Error::kInvalidGroup ||
                error == handshake::Server::Error::kBadY);
     // A short hello, or one whose P is not the group, never passes.
     return 0;
   }
   FUZZ_CHECK(error == handshake::Server::Error::kNone);
+  const auto& server = *accepted;
   FUZZ_CHECK(hello.size() == handshake::kHelloSize);
   // P is the group's, byte for byte: the genuine client's.
   FUZZ_CHECK(std::equal(hello.begin() + handshake::kFieldSize,

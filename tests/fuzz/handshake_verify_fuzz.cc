@@ -11,11 +11,9 @@ namespace {
 
 const std::vector<uint8_t>& GenuineReply() {
   static const std::vector<uint8_t> reply = [] {
-    relayscope::handshake::Server::Error error;
-    auto server =
-        relayscope::handshake::Server::Accept(relayscope::fuzz::TheClient().Hello(), &error);
-    FUZZ_CHECK(server != nullptr);
-    return server->Reply();
+    auto server = relayscope::handshake::Server::Accept(relayscope::fuzz::TheClient().Hello());
+    FUZZ_CHECK(server.ok());
+    return (*server)->Reply();
   }();
   return reply;
 }

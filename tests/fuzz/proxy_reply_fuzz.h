@@ -1,19 +1,21 @@
 // Proxy replies as the agent meets them: HTTP CONNECT status lines and
 // headers, SOCKS4 and SOCKS5 method/auth/connect replies. The agent does
 // not parse these bytes itself: libcurl does (CONNECT_ONLY, see
-// agent/attempt/transport.h), and OpenRoute turns libcurl's verdict into an
-// outcome. So the smallest unit that parses them is OpenRoute itself, whose
+// agent/attempt/transport.h), and CurlTransport turns libcurl's verdict into
+// an outcome. So the smallest unit that parses them is CurlTransport::Open,
+// whose
 // first hop is here a rig::CannedPeer: a loopback connection made and
 // accepted by the fuzzing thread, already holding the fuzz input and then
 // end of stream (the proxy answered and closed).
 //
-// Invariants: the outcome is one of the closed set OpenRoute documents;
+// Invariants: the outcome is one of the closed set Transport::Open
+// documents;
 // a tunnel exactly when the outcome is OK; a failure names its phase; the
 // detail never shows the proxy password, whatever the proxy echoed.
 //
 // A TCP connection and a libcurl handle per input, so it runs at
 // thousands, not millions, of inputs per second; libcurl is Debian's
-// (uninstrumented), so coverage feedback covers OpenRoute's classification
+// (uninstrumented), so coverage feedback covers CurlTransport's classification
 // only. (A listener served by a second thread took 1.3-1.5x the CPU per
 // input: the context switches between the two threads. A socketpair is
 // not possible: libcurl 7.88 calls connect() on the socket it is handed.)
@@ -32,7 +34,7 @@ namespace relayscope::fuzz {
 
 inline constexpr char kProxyPassword[] = "Fuzz-Pa55word";
 
-inline bool IsOpenRouteOutcome(v1::Outcome outcome) {
+inline bool IsOpenOutcome(v1::Outcome outcome) {
   switch (outcome) {
     case v1::OUTCOME_OK:
     case v1::OUTCOME_DNS_FAILURE:
@@ -57,7 +59,7 @@ inline void OpenThroughFakeProxy(v1::RouteKind kind, bool remote_dns, bool with_
                                  const std::string& reply) {
   auto peer = rig::CannedPeer::Create(reply);
   FUZZ_CHECK(peer.ok());
-  agent::ProxyEndpoint endpoint;
+  agent::ProxyUrl endpoint;
   endpoint.kind = kind;
   endpoint.host = "127.0.0.1";  // libcurl's own connect() finds the socket connected
   endpoint.port = 3128;
@@ -69,8 +71,10 @@ inline void OpenThroughFakeProxy(v1::RouteKind kind, bool remote_dns, bool with_
   // The relay is an IP literal unless the proxy resolves names (socks4a,
   // socks5h): no DNS query ever leaves the machine.
   const agent::Destination destination{remote_dns ? "relay.example" : "192.0.2.10", 443};
-  agent::OpenResult result = agent::OpenRoute(destination, endpoint, absl::Now() + absl::Seconds(2),
-                                              [&peer] { return (*peer)->TakeClientEnd(); });
+  agent::CurlTransport::Options options;
+  options.connect_first_hop = [&peer] { return (*peer)->TakeClientEnd(); };
+  agent::CurlTransport transport(std::move(options));
+  agent::OpenResult result = transport.Open(destination, endpoint, absl::Now() + absl::Seconds(2));
   const bool has_tunnel = result.tunnel != nullptr;
   result.tunnel.reset();  // closes the agent's end
   // RELAYSCOPE_FUZZ_VERBOSE=1 prints each verdict (to read a reproducer).
@@ -79,7 +83,7 @@ inline void OpenThroughFakeProxy(v1::RouteKind kind, bool remote_dns, bool with_
     std::fprintf(stderr, "outcome %s, status %u: %s\n", v1::Outcome_Name(result.outcome).c_str(),
                  result.proxy_status, result.detail.c_str());
   }
-  FUZZ_CHECK(IsOpenRouteOutcome(result.outcome));
+  FUZZ_CHECK(IsOpenOutcome(result.outcome));
   FUZZ_CHECK((result.outcome == v1::OUTCOME_OK) == has_tunnel);
   if (result.outcome != v1::OUTCOME_OK) {
     FUZZ_CHECK(result.failed_phase != v1::PHASE_UNSPECIFIED);

@@ -1,6 +1,6 @@
 // A peer that has already answered: a loopback TCP connection made and
 // accepted by the calling thread, whose accepted end holds a canned reply
-// and then end of stream. For OpenRoute's FirstHopConnector: a proxy's
+// and then end of stream. For CurlTransport's FirstHopConnector: a proxy's
 // reply reaches libcurl with no listener thread, no poll loop and no
 // context switch (the fuzz targets for proxy replies run twice as fast as
 // with a served listener, and unit tests need no fixture).
@@ -40,7 +40,7 @@ class CannedPeer {
     if (listener < 0) return Failure("listen on 127.0.0.1");
     reply = reply.substr(0, kMaxReply);
     auto peer = std::unique_ptr<CannedPeer>(new CannedPeer());
-    // Non-blocking, like OpenRoute's own connect: libcurl then calls
+    // Non-blocking, like CurlTransport's own connect: libcurl then calls
     // connect() again, which reports the completed connect (0) once; after
     // a blocking connect() it would fail with EISCONN.
     peer->client_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
