@@ -12,6 +12,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/errno_text.h"
 #include "prometheus/counter.h"
 #include "prometheus/histogram.h"
 #include "protocol/handshake/handshake.h"
@@ -172,7 +173,7 @@ absl::StatusOr<std::unique_ptr<RelayServer>> RelayServer::Start(
       for (int open_fd : server->listeners_) close(open_fd);
       server->listeners_.clear();
       return absl::UnavailableError(
-          absl::StrCat("cannot listen on ", address, ": ", std::strerror(err)));
+          absl::StrCat("cannot listen on ", address, ": ", ErrnoText(err)));
     }
     socklen_t bound_len = sizeof(storage);
     getsockname(fd, reinterpret_cast<sockaddr*>(&storage), &bound_len);
