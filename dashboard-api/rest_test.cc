@@ -31,7 +31,7 @@ class RestTest : public ::testing::Test {
     for (int i = 0; i < 3; ++i) {
       v1::Attempt a;
       a.set_session_id("s-7");
-      a.set_sequence(static_cast<uint64_t>(i + 1));
+      a.set_sequence(static_cast<uint64_t>(i) + 1);
       a.mutable_start_time()->set_seconds(absl::ToUnixSeconds(kNow - absl::Minutes(10)));
       a.set_region("emea");
       a.set_relay("emea-1");
