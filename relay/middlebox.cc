@@ -95,8 +95,12 @@ int main(int argc, char** argv) {
     return Fail(absl::StrCat("cannot bind ", listen, ": ", relayscope::ErrnoText(errno)));
   }
   socklen_t len = sizeof(addr);
-  getsockname(server, reinterpret_cast<sockaddr*>(&addr), &len);
-  const std::string bound = absl::StrCat(inet_ntoa(addr.sin_addr), ":", ntohs(addr.sin_port));
+  if (getsockname(server, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    return Fail(absl::StrCat("getsockname: ", relayscope::ErrnoText(errno)));
+  }
+  char host[INET_ADDRSTRLEN] = {};
+  inet_ntop(AF_INET, &addr.sin_addr, host, sizeof(host));  // inet_ntoa shares a buffer
+  const std::string bound = absl::StrCat(host, ":", ntohs(addr.sin_port));
   std::vector<int> fillers;
   if (mode == "blackhole") {
     // A backlog of 0 queues one connection; two of our own fill the queue

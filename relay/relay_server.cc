@@ -124,7 +124,7 @@ absl::StatusOr<std::pair<std::string, uint16_t>> ParseHostPort(absl::string_view
 }
 
 absl::StatusOr<std::unique_ptr<RelayServer>> RelayServer::Start(
-    const RelayOptions& options, std::shared_ptr<prometheus::Registry> registry) {
+    const RelayOptions& options, const std::shared_ptr<prometheus::Registry>& registry) {
   if (options.listen.empty()) return absl::InvalidArgumentError("no address to listen on");
   std::unique_ptr<RelayServer> server(new RelayServer());
   server->options_ = options;
