@@ -109,7 +109,11 @@ int main(int argc, char** argv) {
       return Fail(absl::StrCat("listen: ", relayscope::ErrnoText(errno)));
     for (int i = 0; i < 2; ++i) {
       const int filler = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-      connect(filler, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+      // Non-blocking: EINPROGRESS is the expected answer.
+      if (connect(filler, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 &&
+          errno != EINPROGRESS) {
+        return Fail(absl::StrCat("connect: ", relayscope::ErrnoText(errno)));
+      }
       fillers.push_back(filler);
     }
     usleep(200 * 1000);  // both handshakes complete on loopback at once
