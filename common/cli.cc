@@ -31,6 +31,7 @@ std::vector<std::string> NormalizeFlagNames(int argc, char** argv) {
 
 std::vector<char*> ArgvPointers(std::vector<std::string>& storage) {
   std::vector<char*> out;
+  out.reserve(storage.size() + 1);
   for (std::string& s : storage) out.push_back(s.data());
   out.push_back(nullptr);
   return out;

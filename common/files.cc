@@ -4,11 +4,11 @@
 
 #include <cerrno>
 #include <cstdio>
-#include <cstring>
 #include <fstream>
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "common/errno_text.h"
 
 namespace relayscope {
 
@@ -16,7 +16,7 @@ absl::Status WriteFileAtomically(const std::string& path, absl::string_view cont
   const std::string temp = absl::StrCat(path, ".tmp");
   FILE* f = std::fopen(temp.c_str(), "wb");
   if (f == nullptr) {
-    return absl::UnavailableError(absl::StrCat("cannot create ", temp, ": ", std::strerror(errno)));
+    return absl::UnavailableError(absl::StrCat("cannot create ", temp, ": ", ErrnoText(errno)));
   }
   const size_t written = std::fwrite(content.data(), 1, content.size(), f);
   const int write_errno = errno;
@@ -26,14 +26,14 @@ absl::Status WriteFileAtomically(const std::string& path, absl::string_view cont
   if (written != content.size() || !flushed) {
     std::remove(temp.c_str());
     const int err = written != content.size() ? write_errno : flush_errno;
-    const std::string message = absl::StrCat("cannot write ", path, ": ", std::strerror(err));
+    const std::string message = absl::StrCat("cannot write ", path, ": ", ErrnoText(err));
     return err == ENOSPC || err == EDQUOT ? absl::ResourceExhaustedError(message)
                                           : absl::UnavailableError(message);
   }
   if (std::rename(temp.c_str(), path.c_str()) != 0) {
     const int err = errno;
     std::remove(temp.c_str());
-    return absl::UnavailableError(absl::StrCat("cannot rename ", temp, ": ", std::strerror(err)));
+    return absl::UnavailableError(absl::StrCat("cannot rename ", temp, ": ", ErrnoText(err)));
   }
   return absl::OkStatus();
 }

@@ -4,8 +4,8 @@
 
 namespace relayscope {
 
-absl::StatusOr<MetricsEndpoint> ServeMetrics(const std::string& address,
-                                             std::shared_ptr<prometheus::Registry> registry) {
+absl::StatusOr<MetricsEndpoint> ServeMetrics(
+    const std::string& address, const std::shared_ptr<prometheus::Registry>& registry) {
   MetricsEndpoint endpoint;
   try {
     // civetweb throws when it cannot bind.

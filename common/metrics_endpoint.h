@@ -21,7 +21,7 @@ struct MetricsEndpoint {
 // Serves `registry` on `address`. UNAVAILABLE naming the address if it
 // cannot be bound.
 absl::StatusOr<MetricsEndpoint> ServeMetrics(const std::string& address,
-                                             std::shared_ptr<prometheus::Registry> registry);
+                                             const std::shared_ptr<prometheus::Registry>& registry);
 
 }  // namespace relayscope
 

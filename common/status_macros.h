@@ -26,9 +26,13 @@
 #define ASSIGN_OR_RETURN(lhs, rexpr) \
   RELAYSCOPE_ASSIGN_OR_RETURN_IMPL_(RELAYSCOPE_CONCAT_(relayscope_statusor_, __LINE__), lhs, rexpr)
 
+// `statusor` is a name and `lhs` a declaration ("auto x"): parentheses
+// around either would not compile, hence the NOLINT.
+// NOLINTBEGIN(bugprone-macro-parentheses)
 #define RELAYSCOPE_ASSIGN_OR_RETURN_IMPL_(statusor, lhs, rexpr) \
   auto statusor = (rexpr);                                      \
   if (!statusor.ok()) return std::move(statusor).status();      \
   lhs = std::move(statusor).value()
+// NOLINTEND(bugprone-macro-parentheses)
 
 #endif  // COMMON_STATUS_MACROS_H_

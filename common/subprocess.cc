@@ -15,6 +15,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "common/errno_text.h"
 
 extern char** environ;
 
@@ -53,13 +54,13 @@ absl::StatusOr<SubprocessResult> RunSubprocess(const std::vector<std::string>& a
   if (argv.empty()) return absl::InvalidArgumentError("no program to run");
   int out_pipe[2], err_pipe[2];
   if (pipe(out_pipe) != 0) {
-    return absl::InternalError(absl::StrCat("pipe: ", std::strerror(errno)));
+    return absl::InternalError(absl::StrCat("pipe: ", ErrnoText(errno)));
   }
   if (pipe(err_pipe) != 0) {
     const int error = errno;
     close(out_pipe[0]);
     close(out_pipe[1]);
-    return absl::InternalError(absl::StrCat("pipe: ", std::strerror(error)));
+    return absl::InternalError(absl::StrCat("pipe: ", ErrnoText(error)));
   }
   // pipe2() is Linux-only; the race it closes (another thread's fork) does
   // not leak anything worse than a pipe end here.
@@ -83,7 +84,7 @@ absl::StatusOr<SubprocessResult> RunSubprocess(const std::vector<std::string>& a
   if (spawn_error != 0) {
     close(out_pipe[0]);
     close(err_pipe[0]);
-    return absl::NotFoundError(absl::StrCat(argv[0], ": ", std::strerror(spawn_error)));
+    return absl::NotFoundError(absl::StrCat(argv[0], ": ", ErrnoText(spawn_error)));
   }
 
   SubprocessResult result;

@@ -59,7 +59,7 @@ absl::StatusOr<std::string> Decode(absl::string_view text) {
 // Parameters of one request, checked against the endpoint's allowed names.
 class Args {
  public:
-  static absl::StatusOr<Args> Make(absl::string_view query, std::set<std::string> allowed) {
+  static absl::StatusOr<Args> Make(absl::string_view query, const std::set<std::string>& allowed) {
     ASSIGN_OR_RETURN(Params params, ParseQueryString(query));
     for (const auto& [name, value] : params) {
       if (!allowed.count(name)) {

@@ -29,6 +29,7 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/errno_text.h"
 #include "common/files.h"
 
 ABSL_FLAG(std::string, listen, "", "address:port to listen on (IPv4), e.g. 127.0.73.1:8080");
@@ -91,24 +92,33 @@ int main(int argc, char** argv) {
   const int one = 1;
   setsockopt(server, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
   if (bind(server, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    return Fail(absl::StrCat("cannot bind ", listen, ": ", strerror(errno)));
+    return Fail(absl::StrCat("cannot bind ", listen, ": ", relayscope::ErrnoText(errno)));
   }
   socklen_t len = sizeof(addr);
-  getsockname(server, reinterpret_cast<sockaddr*>(&addr), &len);
-  const std::string bound = absl::StrCat(inet_ntoa(addr.sin_addr), ":", ntohs(addr.sin_port));
+  if (getsockname(server, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    return Fail(absl::StrCat("getsockname: ", relayscope::ErrnoText(errno)));
+  }
+  char host[INET_ADDRSTRLEN] = {};
+  inet_ntop(AF_INET, &addr.sin_addr, host, sizeof(host));  // inet_ntoa shares a buffer
+  const std::string bound = absl::StrCat(host, ":", ntohs(addr.sin_port));
   std::vector<int> fillers;
   if (mode == "blackhole") {
     // A backlog of 0 queues one connection; two of our own fill the queue
     // (the kernel lets it overflow by one) and nothing is ever accepted.
-    if (::listen(server, 0) != 0) return Fail(absl::StrCat("listen: ", strerror(errno)));
+    if (::listen(server, 0) != 0)
+      return Fail(absl::StrCat("listen: ", relayscope::ErrnoText(errno)));
     for (int i = 0; i < 2; ++i) {
       const int filler = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-      connect(filler, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+      // Non-blocking: EINPROGRESS is the expected answer.
+      if (connect(filler, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 &&
+          errno != EINPROGRESS) {
+        return Fail(absl::StrCat("connect: ", relayscope::ErrnoText(errno)));
+      }
       fillers.push_back(filler);
     }
     usleep(200 * 1000);  // both handshakes complete on loopback at once
   } else if (::listen(server, 64) != 0) {
-    return Fail(absl::StrCat("listen: ", strerror(errno)));
+    return Fail(absl::StrCat("listen: ", relayscope::ErrnoText(errno)));
   }
   const std::string ready_file = absl::GetFlag(FLAGS_ready_file);
   if (!ready_file.empty()) {
@@ -129,7 +139,7 @@ int main(int argc, char** argv) {
     const int client = accept4(server, nullptr, nullptr, SOCK_CLOEXEC);
     if (client < 0) {
       if (errno == EINTR || errno == ECONNABORTED || errno == EMFILE) continue;
-      return Fail(absl::StrCat("accept: ", strerror(errno)));
+      return Fail(absl::StrCat("accept: ", relayscope::ErrnoText(errno)));
     }
     if (open_connections.load() >= kMaxConnections) {
       close(client);

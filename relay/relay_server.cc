@@ -12,6 +12,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/errno_text.h"
 #include "prometheus/counter.h"
 #include "prometheus/histogram.h"
 #include "protocol/handshake/handshake.h"
@@ -123,7 +124,7 @@ absl::StatusOr<std::pair<std::string, uint16_t>> ParseHostPort(absl::string_view
 }
 
 absl::StatusOr<std::unique_ptr<RelayServer>> RelayServer::Start(
-    const RelayOptions& options, std::shared_ptr<prometheus::Registry> registry) {
+    const RelayOptions& options, const std::shared_ptr<prometheus::Registry>& registry) {
   if (options.listen.empty()) return absl::InvalidArgumentError("no address to listen on");
   std::unique_ptr<RelayServer> server(new RelayServer());
   server->options_ = options;
@@ -172,7 +173,7 @@ absl::StatusOr<std::unique_ptr<RelayServer>> RelayServer::Start(
       for (int open_fd : server->listeners_) close(open_fd);
       server->listeners_.clear();
       return absl::UnavailableError(
-          absl::StrCat("cannot listen on ", address, ": ", std::strerror(err)));
+          absl::StrCat("cannot listen on ", address, ": ", ErrnoText(err)));
     }
     socklen_t bound_len = sizeof(storage);
     getsockname(fd, reinterpret_cast<sockaddr*>(&storage), &bound_len);

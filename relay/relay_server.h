@@ -45,7 +45,7 @@ class RelayServer {
   // (may be null) receives relayscope_relay_handshakes_total{result} and
   // relayscope_relay_handshake_duration_seconds.
   static absl::StatusOr<std::unique_ptr<RelayServer>> Start(
-      const RelayOptions& options, std::shared_ptr<prometheus::Registry> registry);
+      const RelayOptions& options, const std::shared_ptr<prometheus::Registry>& registry);
   ~RelayServer();
 
   // The addresses actually bound, as "host:port" / "[v6]:port".

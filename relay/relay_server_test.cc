@@ -145,9 +145,11 @@ TEST_F(RelayServerTest, SilentClientIsDroppedAtTheDeadline) {
 
 TEST_F(RelayServerTest, ServesFiftyConcurrentClients) {
   StartRelay();
+  constexpr int kClients = 50;
   std::vector<std::thread> clients;
+  clients.reserve(kClients);
   std::atomic<int> ok{0};
-  for (int i = 0; i < 50; ++i) {
+  for (int i = 0; i < kClients; ++i) {
     clients.emplace_back([&] {
       if (Handshake(bound_).ok()) ++ok;
     });

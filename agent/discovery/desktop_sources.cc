@@ -423,7 +423,8 @@ DiscoveryResult ParseScutilProxy(absl::string_view text) {
 }
 
 std::string KdeSource::DefaultConfigDir(const std::string& home) {
-  const char* xdg = std::getenv("XDG_CONFIG_HOME");
+  // Nothing in relayscope calls setenv (see Env in discover.cc).
+  const char* xdg = std::getenv("XDG_CONFIG_HOME");  // NOLINT(concurrency-mt-unsafe)
   // The XDG spec: a relative $XDG_CONFIG_HOME is invalid and ignored.
   if (xdg != nullptr && xdg[0] == '/') return xdg;
   return home + "/.config";

@@ -15,7 +15,9 @@ namespace relayscope::agent {
 namespace {
 
 std::string Env(const char* name) {
-  const char* value = std::getenv(name);
+  // No part of relayscope calls setenv, so reading the environment from
+  // any thread is safe.
+  const char* value = std::getenv(name);  // NOLINT(concurrency-mt-unsafe)
   return value != nullptr ? value : "";
 }
 

@@ -286,8 +286,9 @@ DiscoveryResult ParsePrefsJs(absl::string_view text, const std::string& path) {
           absl::StrCat(path, ":", line_number, ": ", pref.status().message()));
       continue;
     }
-    line_of[pref->name] = line_number;
-    prefs[pref->name] = *std::move(pref);
+    const std::string name = pref->name;  // before the value moves out
+    line_of[name] = line_number;
+    prefs[name] = *std::move(pref);
   }
   auto where = [&](const std::string& name) {
     return absl::StrCat(file, ":", line_of.count(name) ? line_of[name] : 0);

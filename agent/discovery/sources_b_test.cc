@@ -25,7 +25,7 @@ using ::testing::Not;
 
 // A fresh directory per test under the test temp dir.
 std::string TestDir(const std::string& name) {
-  const std::string dir = ::testing::TempDir() + "/sources_b_" + name;
+  std::string dir = ::testing::TempDir() + "/sources_b_" + name;
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   return dir;
@@ -334,6 +334,8 @@ TEST(KdeSourceTest, ReadsKioslavercInTheConfigDirAndIgnoresAMissingOne) {
   DiscoveryResult missing = KdeSource(dir + "/elsewhere").Discover();
   EXPECT_TRUE(missing.proxies.empty() && missing.warnings.empty());
 
+  // The test's own thread is the only one running here.
+  // NOLINTBEGIN(concurrency-mt-unsafe)
   const char* saved = std::getenv("XDG_CONFIG_HOME");
   const std::string saved_value = saved != nullptr ? saved : "";
   setenv("XDG_CONFIG_HOME", "/xdg/config", 1);
@@ -341,6 +343,7 @@ TEST(KdeSourceTest, ReadsKioslavercInTheConfigDirAndIgnoresAMissingOne) {
   unsetenv("XDG_CONFIG_HOME");
   EXPECT_EQ(KdeSource::DefaultConfigDir("/home/alice"), "/home/alice/.config");
   if (saved != nullptr) setenv("XDG_CONFIG_HOME", saved_value.c_str(), 1);
+  // NOLINTEND(concurrency-mt-unsafe)
 }
 
 // ---- GNOME ----
@@ -426,7 +429,7 @@ TEST(GnomeTest, MalformedLinesAreWarningsWithLineAndNeverShowThePassword) {
 // A stand-in for gsettings: prints `stdout_text`, `stderr_text` and exits.
 std::string FakeGsettings(const std::string& dir, const std::string& stdout_text,
                           const std::string& stderr_text, int status) {
-  const std::string path = dir + "/gsettings";
+  std::string path = dir + "/gsettings";
   WriteFile(path,
             "#!/bin/sh\n"
             "[ \"$1 $2\" = \"list-recursively org.gnome.system.proxy\" ] || exit 3\n"

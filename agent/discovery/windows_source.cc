@@ -173,12 +173,10 @@ RegKey ClassifyKey(absl::string_view header) {
   return RegKey::kOther;
 }
 
-}  // namespace
-
-DiscoveryResult ParseRegExport(absl::string_view text, const std::string& path) {
-  const std::string decoded = DecodeRegText(text);
-  // Logical lines: a trailing backslash that is not itself escaped joins the
-  // next line (regedit wraps long hex values and indents the rest).
+// Logical lines with the number of the physical line each starts on: a
+// trailing backslash that is not itself escaped joins the next line (regedit
+// wraps long hex values and indents the rest).
+std::vector<std::pair<int, std::string>> LogicalLines(absl::string_view decoded) {
   std::vector<std::pair<int, std::string>> lines;
   bool continuing = false;
   int number = 0;
@@ -196,7 +194,13 @@ DiscoveryResult ParseRegExport(absl::string_view text, const std::string& path) 
     }
     continuing = continues;
   }
+  return lines;
+}
 
+}  // namespace
+
+DiscoveryResult ParseRegExport(absl::string_view text, const std::string& path) {
+  const std::vector<std::pair<int, std::string>> lines = LogicalLines(DecodeRegText(text));
   std::vector<std::string> warnings;
   InternetSettings settings;
   RegKey key = RegKey::kNoneYet;

@@ -24,6 +24,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/embedded_files.h"
+#include "common/errno_text.h"
 
 namespace relayscope {
 // pac_helpers.js, embedded by relayscope_embed_files(SYMBOL PacHelperFiles).
@@ -335,7 +336,7 @@ absl::StatusOr<PacEvaluation> EvaluatePac(const std::string& script,
   const pid_t pid = fork();
   if (pid < 0) {
     for (int fd : {to_parent[0], to_parent[1], to_child[0], to_child[1]}) close(fd);
-    return absl::InternalError(absl::StrCat("cannot start the PAC sandbox: ", strerror(errno)));
+    return absl::InternalError(absl::StrCat("cannot start the PAC sandbox: ", ErrnoText(errno)));
   }
   if (pid == 0) {
     close(to_parent[0]);

@@ -206,10 +206,15 @@ class SqliteStore final : public Store {
     if (rc != SQLITE_OK) return SqliteError(store->writer_, rc, absl::StrCat("open ", path));
     if (absl::Status s = store->Exec(store->writer_, kPragmas); !s.ok()) return s;
     if (absl::Status s = store->Migrate(); !s.ok()) return s;
-    rc = sqlite3_open_v2(name.c_str(), &store->reader_, flags, nullptr);
-    if (rc != SQLITE_OK) return SqliteError(store->reader_, rc, absl::StrCat("open ", path));
-    if (absl::Status s = store->Exec(store->reader_, "PRAGMA busy_timeout=5000;"); !s.ok()) {
-      return s;
+    {
+      // Nobody else has the store yet; the lock is what the reader's
+      // ABSL_GUARDED_BY asks for, and costs nothing here.
+      absl::MutexLock lock(&store->reader_mu_);
+      rc = sqlite3_open_v2(name.c_str(), &store->reader_, flags, nullptr);
+      if (rc != SQLITE_OK) return SqliteError(store->reader_, rc, absl::StrCat("open ", path));
+      if (absl::Status s = store->Exec(store->reader_, "PRAGMA busy_timeout=5000;"); !s.ok()) {
+        return s;
+      }
     }
     if (absl::Status s = store->PrepareWriter(); !s.ok()) return s;
     store->queue_.Start(
@@ -836,8 +841,8 @@ class SqliteStore final : public Store {
   }
 
   sqlite3* writer_ = nullptr;  // used by the committer thread (and Open)
-  sqlite3* reader_ = nullptr;
   absl::Mutex reader_mu_;
+  sqlite3* reader_ ABSL_GUARDED_BY(reader_mu_) = nullptr;
   std::unique_ptr<Statement> insert_attempt_, upsert_session_, insert_session_;
   std::unique_ptr<Statement> upsert_rollups_[kRollupLevelCount];  // per level
   internal::CommitQueue<Pending> queue_;

@@ -5,11 +5,13 @@
 #include <sys/mount.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 
 #include "collector/store/store.h"
+#include "common/errno_text.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/support/telemetry_builders.h"
@@ -35,12 +37,12 @@ class DiskFull : public ::testing::Test {
  protected:
   void SetUp() override {
     if (geteuid() != 0) GTEST_SKIP() << "needs root: mounts a tmpfs in a mount namespace";
-    ASSERT_EQ(unshare(CLONE_NEWNS), 0) << std::strerror(errno);
+    ASSERT_EQ(unshare(CLONE_NEWNS), 0) << ErrnoText(errno);
     ASSERT_EQ(mount("none", "/", nullptr, MS_REC | MS_PRIVATE, nullptr), 0);
     std::string pattern = "/tmp/relayscope-full-XXXXXX";
     ASSERT_NE(mkdtemp(pattern.data()), nullptr);
     dir_ = pattern;
-    ASSERT_EQ(mount("tmpfs", dir_.c_str(), "tmpfs", 0, "size=512k"), 0) << std::strerror(errno);
+    ASSERT_EQ(mount("tmpfs", dir_.c_str(), "tmpfs", 0, "size=512k"), 0) << ErrnoText(errno);
   }
   void TearDown() override {
     if (dir_.empty()) return;
@@ -49,7 +51,7 @@ class DiskFull : public ::testing::Test {
   }
   // Fills the file system; returns the filler's path.
   std::string Fill() {
-    const std::string filler = dir_ + "/filler";
+    std::string filler = dir_ + "/filler";
     FILE* f = std::fopen(filler.c_str(), "wb");
     std::string block(4096, 'f');
     while (std::fwrite(block.data(), 1, block.size(), f) == block.size() && std::fflush(f) == 0) {

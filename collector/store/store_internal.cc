@@ -22,6 +22,7 @@ int LatencyBucket(const v1::Attempt& attempt, v1::Phase phase) {
 
 std::string BucketColumns(const char* prefix) {
   std::vector<std::string> columns;
+  columns.reserve(kLatencyBuckets);
   for (int i = 0; i < kLatencyBuckets; ++i) columns.push_back(absl::StrCat(prefix, i));
   return absl::StrJoin(columns, ", ");
 }

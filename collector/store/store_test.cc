@@ -155,13 +155,15 @@ TEST_P(StoreTest, ConcurrentOverlappingCommitsCountEachAttemptExactlyOnce) {
   // 8 writers, each sending sequences [t*50, t*50+100): every sequence but
   // the first and last 50 is sent twice.
   std::vector<std::thread> writers;
+  writers.reserve(8);
   std::atomic<uint64_t> accepted{0}, duplicates{0};
   for (int t = 0; t < 8; ++t) {
     writers.emplace_back([&, t] {
       for (int chunk = 0; chunk < 10; ++chunk) {
         std::vector<v1::Attempt> attempts;
+        attempts.reserve(10);
         for (int i = 0; i < 10; ++i) {
-          attempts.push_back(MakeAttempt(static_cast<uint64_t>(t * 50 + chunk * 10 + i + 1), kT0,
+          attempts.push_back(MakeAttempt(static_cast<uint64_t>(t * 50 + chunk * 10 + i) + 1, kT0,
                                          "emea-1", 8200, v1::OUTCOME_OK));
         }
         auto r = store_->Commit(Batch("agent-1", "s-1", attempts));
@@ -198,8 +200,9 @@ TEST_P(StoreTest, RollupsAreExactPerMinuteAndKeyWithLatencyBuckets) {
   EXPECT_EQ(first.attempts, 2u);
   EXPECT_EQ(first.connect_buckets[2], 1u);  // 3 ms: <= 5 ms
   EXPECT_EQ(first.connect_buckets[5], 1u);  // 40 ms: <= 50 ms
-  EXPECT_EQ(std::accumulate(first.handshake_buckets.begin(), first.handshake_buckets.end(), 0u),
-            0u);  // no handshake phase recorded
+  EXPECT_EQ(
+      std::accumulate(first.handshake_buckets.begin(), first.handshake_buckets.end(), uint64_t{0}),
+      0u);  // no handshake phase recorded
   // Within a minute, rows come in key order: port 80 before 8200.
   EXPECT_EQ((*rows)[1].minute, kT0 + absl::Minutes(1));
   EXPECT_EQ((*rows)[1].port, 80u);
@@ -399,7 +402,7 @@ TEST_P(PostgresStoreTest, TwoStoresOnOneDatabaseCountEachAttemptOnce) {
         for (int i = 0; i < 20; ++i) {
           // Writers t and t+1 send the same sequences, in opposite orders.
           const int n = t % 2 == 0 ? i : 19 - i;
-          attempts.push_back(MakeAttempt(static_cast<uint64_t>(t / 2 * 200 + chunk * 20 + n + 1),
+          attempts.push_back(MakeAttempt(static_cast<uint64_t>(t / 2 * 200 + chunk * 20 + n) + 1,
                                          kT0, n % 2 ? "emea-1" : "apac-1", 8200 + n % 3,
                                          v1::OUTCOME_OK));
         }

@@ -13,9 +13,10 @@ BUILD_PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev libcurl4-openssl-dev
   libpq-dev libcivetweb-dev civetweb duktape-dev libseccomp-dev
 )
-# Fuzzing (deploy/dev/fuzz.sh, run by test.sh): clang with libFuzzer and the
-# sanitizer runtimes (libclang-rt-14-dev holds libclang_rt.fuzzer).
-FUZZ_PACKAGES=(clang libclang-rt-14-dev)
+# The clang gates of test.sh: clang with libFuzzer and the sanitizer runtimes
+# (deploy/dev/fuzz.sh; libclang-rt-14-dev holds libclang_rt.fuzzer), and
+# clang-format / clang-tidy 14 (tools/check_format.sh, deploy/dev/tidy.sh).
+FUZZ_PACKAGES=(clang libclang-rt-14-dev clang-format clang-tidy)
 # Run and test: the real components of the test rig (see shared/DESIGN.md).
 RIG_PACKAGES=(
   squid dante-server nginx-light iproute2 iptables prometheus curl

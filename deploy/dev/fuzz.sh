@@ -1,11 +1,19 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer targets of tests/fuzz with clang (ASan + UBSan) in
-# build/fuzz and runs each for a short while from its checked-in corpus:
-# the smoke run of the test command, and how to fuzz for longer.
+# The clang gates of the test command, in one build tree (build/fuzz):
+# clang with ASan + UBSan (and libFuzzer's coverage) on all our code, and
+# -Werror=thread-safety (cmake/Warnings.cmake), so building it checks every
+# ABSL_GUARDED_BY. Then the unit tests under the sanitizers, then every
+# libFuzzer target of tests/fuzz for a short while from its checked-in
+# corpus: the smoke run of the test command, and how to fuzz for longer.
 #
-#   deploy/dev/fuzz.sh            # every target, 20 s each
-#   deploy/dev/fuzz.sh 600        # every target, 10 min each
-#   deploy/dev/fuzz.sh 60 proxy_url rest_query   # only these
+#   deploy/dev/fuzz.sh            # whole build, unit tests, every target 20 s
+#   deploy/dev/fuzz.sh 600        # the same, every target 10 min
+#   deploy/dev/fuzz.sh 60 proxy_url rest_query   # build and fuzz only these
+#
+# One build serves both gates: the unit tests link the same instrumented
+# libraries as the fuzz targets (the sanitizer runtime provides libFuzzer's
+# coverage callbacks), so the sanitizers cost one link per test binary, not
+# a second build. RELAYSCOPE_SANITIZED_UNIT_TESTS=0 skips the unit tests.
 #
 # Fails on any crash, sanitizer report or broken invariant; the input is
 # left in build/fuzz/findings/<target>/ (crash-*, leak-*, timeout-*). New
@@ -30,15 +38,29 @@ start=$(date +%s)
 CC=clang CXX=clang++ cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DRELAYSCOPE_FUZZ=ON -DRELAYSCOPE_BUILD_BENCH=OFF "${launcher[@]}" \
   >"$build/configure.log" 2>&1 || { cat "$build/configure.log"; exit 1; }
-# Only the fuzz targets and the libraries they link.
-cmake --build "$build" --target relayscope_fuzz
-echo "fuzz: build took $(( $(date +%s) - start )) s"
-
 targets=("$@")
 if ((${#targets[@]} == 0)); then
+  # Everything (not only what the fuzz targets link): the thread-safety
+  # analysis runs over all the code clang compiles.
+  cmake --build "$build"
+  echo "fuzz: clang build (thread-safety, ASan, UBSan) took $(( $(date +%s) - start )) s"
   mapfile -t targets < <(ls "$root/tests/fuzz/corpus")
+  if [[ ${RELAYSCOPE_SANITIZED_UNIT_TESTS:-1} != 0 ]]; then
+    start=$(date +%s)
+    # UBSan stops at the first finding (-fno-sanitize-recover) and prints
+    # where it came from; LeakSanitizer runs at exit of every test binary.
+    ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:strict_init_order=1:detect_stack_use_after_return=1} \
+    UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
+      ctest --test-dir "$build" -L unit --output-on-failure -j "$(nproc)" --timeout 300
+    echo "fuzz: unit tests under ASan + UBSan took $(( $(date +%s) - start )) s"
+  fi
+else
+  # Only the fuzz targets and the libraries they link.
+  cmake --build "$build" --target relayscope_fuzz
+  echo "fuzz: build took $(( $(date +%s) - start )) s"
 fi
 
+start=$(date +%s)
 failed=()
 for target in "${targets[@]}"; do
   binary="$build/tests/fuzz/fuzz_$target"
@@ -67,4 +89,4 @@ if ((${#failed[@]} > 0)); then
   echo "fuzz: ${#failed[@]} target(s) failed: ${failed[*]}" >&2
   exit 1
 fi
-echo "fuzz: ${#targets[@]} targets, ${seconds} s each, no crash"
+echo "fuzz: ${#targets[@]} targets, ${seconds} s each, no crash ($(( $(date +%s) - start )) s)"

@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
-# The test command: installs missing Debian packages, builds, and runs the
-# whole ctest suite (unit + integration). .ci/run calls exactly this.
+# The test command: installs missing Debian packages, checks the structure,
+# builds, and runs every gate. .ci/run calls exactly this.
 #
 #   deploy/dev/test.sh               # everything
-#   deploy/dev/test.sh -L unit       # extra arguments go to ctest
+#   deploy/dev/test.sh -L unit       # extra arguments go to the g++ ctest run
 #
-# After ctest, the fuzz smoke (deploy/dev/fuzz.sh): every libFuzzer target
-# for RELAYSCOPE_FUZZ_SECONDS (default 20) from its seed corpus, in a clang
-# build of its own (build/fuzz); 0 skips it.
+# The gates, in order (cheap first, so a mistake fails in seconds):
+#   1. layering and format: tools/check_layering.py, tools/check_format.sh
+#   2. the g++ build (warnings are errors) and its whole ctest suite
+#   3. clang-tidy (deploy/dev/tidy.sh --gated) over the folders held clean,
+#      with that build's compile_commands.json; RELAYSCOPE_TIDY=0 skips it
+#   4. deploy/dev/fuzz.sh: one clang build (build/fuzz) with
+#      -Werror=thread-safety, ASan and UBSan; the unit tests under the
+#      sanitizers, then every libFuzzer target for RELAYSCOPE_FUZZ_SECONDS
+#      (default 20) from its seed corpus; 0 skips this step
 #
 # Integration tests need root (network namespaces, iptables); as another user
 # they skip with a message saying so.
@@ -15,20 +21,39 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 build=${RELAYSCOPE_BUILD_DIR:-$root/build/test}
 
+timings=()
+gate() {  # gate <name> <command...>: runs it, records how long it took
+  local name=$1 start
+  shift
+  start=$(date +%s)
+  "$@"
+  timings+=("$name $(($(date +%s) - start)) s")
+}
+summary() { ((${#timings[@]} == 0)) || printf 'test: %s\n' "${timings[@]}"; }
+trap summary EXIT
+
 "$root/deploy/dev/deps.sh"
 
+gate layering python3 "$root/tools/check_layering.py"
+gate format "$root/tools/check_format.sh"
+
 mkdir -p "$build"
-start=$(date +%s)
-cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DRELAYSCOPE_WERROR=ON >"$build/configure.log" 2>&1 \
-  || { cat "$build/configure.log"; exit 1; }
-cmake --build "$build"
-echo "test: build took $(( $(date +%s) - start )) s"
+configure_and_build() {
+  cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DRELAYSCOPE_WERROR=ON >"$build/configure.log" 2>&1 \
+    || { cat "$build/configure.log"; exit 1; }
+  cmake --build "$build"
+}
+gate build configure_and_build
 
 jobs=${RELAYSCOPE_TEST_JOBS:-$(nproc)}
-ctest --test-dir "$build" --output-on-failure -j "$jobs" --timeout 300 "$@"
+gate ctest ctest --test-dir "$build" --output-on-failure -j "$jobs" --timeout 300 "$@"
+
+if [[ ${RELAYSCOPE_TIDY:-1} != 0 ]]; then
+  gate tidy env RELAYSCOPE_BUILD_DIR="$build" "$root/deploy/dev/tidy.sh" --gated
+fi
 
 fuzz_seconds=${RELAYSCOPE_FUZZ_SECONDS:-20}
 if ((fuzz_seconds > 0)); then
-  "$root/deploy/dev/fuzz.sh" "$fuzz_seconds"
+  gate clang-sanitizers-fuzz "$root/deploy/dev/fuzz.sh" "$fuzz_seconds"
 fi

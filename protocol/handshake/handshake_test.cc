@@ -10,8 +10,6 @@
 namespace relayscope::handshake {
 namespace {
 
-using ::testing::HasSubstr;
-
 // A hello with Y replaced by `y` (P and R1 kept).
 Bytes HelloWithY(const Bytes& hello, BIGNUM* y) {
   Bytes out = hello;
