@@ -32,7 +32,7 @@ class RestTest : public ::testing::Test {
     for (int i = 0; i < 3; ++i) {
       test::AttemptBuilder a;
       a.Session("s-7")
-          .Sequence(static_cast<uint64_t>(i + 1))
+          .Sequence(static_cast<uint64_t>(i) + 1)
           .StartedAt(kNow - absl::Minutes(10))
           .To("emea", "emea-1", i == 0 ? 80 : 443);
       if (i == 0) {
