@@ -16,29 +16,28 @@ namespace {
 using handshake::Bytes;
 using handshake::Client;
 using handshake::kFieldSize;
-using handshake::kHelloSize;
 using handshake::kReplySize;
 using handshake::Server;
 using ::testing::HasSubstr;
 
 Bytes ToBytes(const std::string& s) { return Bytes(s.begin(), s.end()); }
 
-TEST(ReplyClassifier, ClientAndRelayAgreeAndConfirmEachOther) {
+// The protocol's own test (handshake_test.cc) checks sizes and the server
+// side; here the classifier must call a genuine reply OK and hand back the
+// confirmation the relay accepts.
+TEST(ReplyClassifier, AGenuineRelayReplyIsOkWithTheConfirmationTheRelayAccepts) {
   auto client = Client::Create();
   ASSERT_TRUE(client.ok()) << client.status();
-  ASSERT_EQ((*client)->Hello().size(), kHelloSize);
   auto accepted = Server::Accept((*client)->Hello());
   ASSERT_TRUE(accepted.ok()) << accepted.status();
-  EXPECT_EQ(Server::ErrorOf(accepted.status()), Server::Error::kNone);
-  const std::unique_ptr<Server>& server = *accepted;
-  ASSERT_EQ(server->Reply().size(), kReplySize);
+  const Server& server = **accepted;
 
-  Classification c = ClassifyReply(**client, server->Reply(), ReadEnd::kComplete);
+  Classification c = ClassifyReply(**client, server.Reply(), ReadEnd::kComplete);
   ASSERT_EQ(c.outcome, v1::OUTCOME_OK) << c.detail;
-  EXPECT_TRUE(server->VerifyConfirmation(c.confirmation));
+  EXPECT_TRUE(server.VerifyConfirmation(c.confirmation));
   Bytes forged = c.confirmation;
   forged[0] ^= 1;
-  EXPECT_FALSE(server->VerifyConfirmation(forged));
+  EXPECT_FALSE(server.VerifyConfirmation(forged));
 }
 
 TEST(ReplyClassifier, EverySingleBitFlipInTheReplyIsDetected) {
