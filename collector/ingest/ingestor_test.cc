@@ -10,6 +10,7 @@
 #include "gmock/gmock.h"
 #include "google/protobuf/text_format.h"
 #include "gtest/gtest.h"
+#include "tests/support/telemetry_builders.h"
 
 namespace relayscope::collector {
 namespace {
@@ -89,26 +90,15 @@ class IngestorTest : public ::testing::Test {
                                            limiter_.get(), nullptr, [this] { return now_; });
   }
 
-  // A minimal batch of `sequences` direct attempts to emea-1:8200 (local:
-  // the shared test builders are not this library's to depend on).
+  // A batch of `sequences` direct attempts to emea-1:8200, started 5 s
+  // before the fake clock's now.
   v1::UploadRequest Request(uint64_t batch_id, std::vector<uint64_t> sequences) const {
-    v1::UploadRequest r;
-    r.set_batch_id(batch_id);
-    v1::SessionReport* s = r.mutable_session();
-    s->mutable_agent()->set_agent_id("agent-1");
-    s->set_session_id("s-1");
+    std::vector<v1::Attempt> attempts;
     for (uint64_t seq : sequences) {
-      v1::Attempt* a = s->add_attempts();
-      a->set_session_id("s-1");
-      a->set_sequence(seq);
-      a->mutable_start_time()->set_seconds(absl::ToUnixSeconds(now_) - 5);
-      a->set_region("emea");
-      a->set_relay("emea-1");
-      a->set_port(8200);
-      a->set_route_kind(v1::ROUTE_KIND_DIRECT);
-      a->set_outcome(v1::OUTCOME_OK);
+      attempts.push_back(
+          test::AttemptBuilder().Sequence(seq).StartedAt(now_ - absl::Seconds(5)).Build());
     }
-    return r;
+    return test::UploadBatch(batch_id, "agent-1", "s-1", std::move(attempts));
   }
 
   // The sum of `name`'s series with label `label`=`value` (every series

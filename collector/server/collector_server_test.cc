@@ -20,6 +20,7 @@
 #include "gtest/gtest.h"
 #include "relayscope/v1/ingest.grpc.pb.h"
 #include "relayscope/v1/query.grpc.pb.h"
+#include "tests/support/telemetry_builders.h"
 
 namespace relayscope::collector {
 namespace {
@@ -121,27 +122,15 @@ class CollectorServerTest : public ::testing::Test {
     return grpc::CreateChannel(server_->grpc_address(), grpc::InsecureChannelCredentials());
   }
 
-  // A minimal batch of direct attempts to emea-1:8200 (local: the shared
-  // test builders are not this library's to depend on).
+  // A batch of direct attempts to emea-1:8200 from site "paris".
   static v1::UploadRequest Request(uint64_t batch_id, std::vector<uint64_t> sequences,
                                    absl::Time start = absl::Now() - absl::Seconds(5)) {
-    v1::UploadRequest r;
-    r.set_batch_id(batch_id);
-    v1::SessionReport* s = r.mutable_session();
-    s->mutable_agent()->set_agent_id("agent-1");
-    s->mutable_agent()->set_site("paris");
-    s->set_session_id("s-1");
+    std::vector<v1::Attempt> attempts;
     for (uint64_t seq : sequences) {
-      v1::Attempt* a = s->add_attempts();
-      a->set_session_id("s-1");
-      a->set_sequence(seq);
-      a->mutable_start_time()->set_seconds(absl::ToUnixSeconds(start));
-      a->set_region("emea");
-      a->set_relay("emea-1");
-      a->set_port(8200);
-      a->set_route_kind(v1::ROUTE_KIND_DIRECT);
-      a->set_outcome(v1::OUTCOME_OK);
+      attempts.push_back(test::AttemptBuilder().Sequence(seq).StartedAt(start).Build());
     }
+    v1::UploadRequest r = test::UploadBatch(batch_id, "agent-1", "s-1", std::move(attempts));
+    r.mutable_session()->mutable_agent()->set_site("paris");
     return r;
   }
 
