@@ -39,6 +39,8 @@ struct AgentOptions {
   std::vector<std::string> ports;
   std::vector<std::string> proxies;
   std::string proxy_user;
+  // HTTPS proxies: the CA bundle to verify them with (empty: system roots).
+  std::string proxy_ca_file;
   bool direct = true;
   bool discover = true;
   std::string proxy_file;
