@@ -72,8 +72,8 @@ std::string RenderVerdict(const v1::Verdict& verdict, bool terminal) {
     absl::StrAppend(&out, "  works:   ", works, "\n");
   }
   for (const v1::Blocker& blocker : verdict.blockers()) {
-    absl::StrAppend(&out, "  blocked: ", blocker.explanation(), "\n           -> ",
-                    blocker.advice(), "\n");
+    absl::StrAppend(&out, blocker.context() ? "  normal:  " : "  blocked: ", blocker.explanation(),
+                    "\n           -> ", blocker.advice(), "\n");
   }
   return out;
 }

@@ -6,9 +6,12 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
 #include "absl/time/time.h"
 #include "agent/report/verdict.h"
 #include "common/files.h"
@@ -46,16 +49,58 @@ std::string PhaseSummary(const v1::Attempt& a) {
   return absl::StrJoin(parts, " ");
 }
 
+// The attempt's evidence in one line: the detail or the foreign reply, then
+// what the proxy said, its certificate and the DNS check.
 std::string Evidence(const v1::Attempt& a) {
-  if (a.outcome() != v1::OUTCOME_PROTOCOL_INTERFERENCE) return a.detail();
-  std::string out = a.interference().status_line();
-  if (!a.interference().page_title().empty()) {
-    absl::StrAppend(&out, " title=\"", a.interference().page_title(), "\"");
+  std::string out;
+  if (a.outcome() != v1::OUTCOME_PROTOCOL_INTERFERENCE) {
+    out = a.detail();
+  } else {
+    out = a.interference().status_line();
+    if (!a.interference().page_title().empty()) {
+      absl::StrAppend(&out, " title=\"", a.interference().page_title(), "\"");
+    }
+    if (!a.interference().server().empty()) {
+      absl::StrAppend(&out, " server=\"", a.interference().server(), "\"");
+    }
   }
-  if (!a.interference().server().empty()) {
-    absl::StrAppend(&out, " server=\"", a.interference().server(), "\"");
+  const v1::ProxyReply& reply = a.proxy_reply();
+  if (!reply.status_line().empty())
+    absl::StrAppend(&out, "; proxy said \"", reply.status_line(), "\"");
+  if (!reply.server().empty()) absl::StrAppend(&out, " server=\"", reply.server(), "\"");
+  if (!reply.via().empty()) absl::StrAppend(&out, " via=\"", reply.via(), "\"");
+  if (!reply.socks_reply().empty()) absl::StrAppend(&out, "; ", reply.socks_reply());
+  if (a.proxy_auth().offered_size() > 0) {
+    std::vector<std::string> schemes;
+    for (int scheme : a.proxy_auth().offered()) {
+      schemes.push_back(DescribeAuthScheme(static_cast<v1::ProxyAuthScheme>(scheme)));
+    }
+    absl::StrAppend(&out, "; offers ", absl::StrJoin(schemes, ", "));
   }
+  if (a.proxy_auth().used() != v1::PROXY_AUTH_SCHEME_UNSPECIFIED) {
+    absl::StrAppend(&out, "; sent ", DescribeAuthScheme(a.proxy_auth().used()));
+  }
+  if (a.has_proxy_certificate()) {
+    const v1::CertificateEvidence& c = a.proxy_certificate();
+    absl::StrAppend(&out, "; proxy certificate '", c.subject(), "' issued by '", c.issuer(), "', ",
+                    c.trusted() ? "trusted" : "not trusted",
+                    c.verify_error().empty() ? "" : absl::StrCat(" (", c.verify_error(), ")"));
+  }
+  if (a.has_dns() && a.dns().status() != v1::DnsEvidence::STATUS_UNSPECIFIED) {
+    std::string status = v1::DnsEvidence::Status_Name(a.dns().status());
+    absl::StrReplaceAll({{"STATUS_", ""}}, &status);
+    absl::StrAppend(&out, "; DNS ", a.dns().host(), " -> ",
+                    a.dns().answers().empty() ? "no answer" : absl::StrJoin(a.dns().answers(), ","),
+                    " (", absl::AsciiStrToLower(status), ")");
+  }
+  if (a.retried()) absl::StrAppend(&out, "; retried with credentials");
   return out;
+}
+
+// "  blocked at the proxy: ", or "  normal here: " for context.
+std::string BlockerHeading(const v1::Blocker& b) {
+  if (b.context()) return "  normal here: ";
+  return absl::StrCat("  blocked at ", DescribeHop(b.hop()), ": ");
 }
 
 const char* StatusWord(v1::VerdictStatus status) {
@@ -140,7 +185,7 @@ std::string RenderText(const v1::SessionReport& report,
   line(report.end_time(), absl::StrCat("VERDICT: ", StatusWord(v.status()), ": ", v.summary()));
   for (const std::string& w : v.working()) line(report.end_time(), "  works: " + w);
   for (const v1::Blocker& b : v.blockers()) {
-    line(report.end_time(), "  blocked: " + b.explanation());
+    line(report.end_time(), BlockerHeading(b) + b.explanation());
     line(report.end_time(), "    what to do: " + b.advice());
   }
   return out;
@@ -168,10 +213,13 @@ std::string RenderHtml(const v1::SessionReport& report) {
   }
   if (!v.blockers().empty()) {
     absl::StrAppend(&out,
-                    "<h2>What is blocked</h2><table><tr><th>What</th><th>What to do</th></tr>\n");
+                    "<h2>What is blocked</h2><table><tr><th>Where</th><th>What</th>"
+                    "<th>What to do</th></tr>\n");
     for (const v1::Blocker& b : v.blockers()) {
-      absl::StrAppend(&out, "<tr><td>", HtmlEscape(b.explanation()), "</td><td>",
-                      HtmlEscape(b.advice()), "</td></tr>\n");
+      absl::StrAppend(&out, "<tr><td>",
+                      HtmlEscape(b.context() ? "normal here" : DescribeHop(b.hop())), "</td><td>",
+                      HtmlEscape(b.explanation()), "</td><td>", HtmlEscape(b.advice()),
+                      "</td></tr>\n");
     }
     absl::StrAppend(&out, "</table>\n");
   }

@@ -100,10 +100,12 @@ TEST(Verdict, NothingWorkingIsUnreachableWithTheMainCause) {
   a.mutable_proxy()->set_source(v1::PROXY_SOURCE_ENV);
   a.mutable_proxy()->set_source_detail("https_proxy");
   a.set_proxy_status(407);
+  a.set_failed_phase(v1::PHASE_PROXY_NEGOTIATION);
   v1::Verdict v = ComputeVerdict(SeedCatalogue(), {a});
   EXPECT_EQ(v.status(), v1::VERDICT_STATUS_UNREACHABLE);
   EXPECT_THAT(v.summary(), HasSubstr("requires authentication (407)"));
-  EXPECT_THAT(v.blockers(0).advice(), HasSubstr("--proxy_user"));
+  EXPECT_THAT(v.summary(), HasSubstr("(1 attempt)"));
+  EXPECT_THAT(v.blockers(0).advice(), HasSubstr("--proxy-user"));
   EXPECT_EQ(DescribeRoute(a), "HTTP proxy 127.0.0.9:3128 (from env https_proxy)");
 }
 

@@ -69,6 +69,76 @@ std::optional<Problem> CheckProxy(const std::string& field, const v1::Proxy& pro
   return std::nullopt;
 }
 
+std::optional<Problem> CheckProxyReply(const std::string& field, const v1::ProxyReply& r) {
+  for (const auto& [name, text] :
+       {std::pair{".status_line", &r.status_line()}, std::pair{".server", &r.server()},
+        std::pair{".via", &r.via()}, std::pair{".socks_reply", &r.socks_reply()}}) {
+    if (auto p = CheckText(field + name, *text, kMaxEvidence)) return p;
+  }
+  return std::nullopt;
+}
+
+std::optional<Problem> CheckProxyAuth(const std::string& field, const v1::ProxyAuthEvidence& e) {
+  if (e.offered_size() > 8) return Problem{field + ".offered", "more than 8"};
+  for (int scheme : e.offered()) {
+    if (!v1::ProxyAuthScheme_IsValid(scheme)) return Problem{field + ".offered", "unknown scheme"};
+  }
+  if (!v1::ProxyAuthScheme_IsValid(e.used())) return Problem{field + ".used", "unknown scheme"};
+  return CheckText(field + ".realm", e.realm(), 128);
+}
+
+std::optional<Problem> CheckCertificate(const std::string& field,
+                                        const v1::CertificateEvidence& c) {
+  for (const auto& [name, text] :
+       {std::pair{".subject", &c.subject()}, std::pair{".issuer", &c.issuer()},
+        std::pair{".root", &c.root()}, std::pair{".verify_error", &c.verify_error()}}) {
+    if (auto p = CheckText(field + name, *text, kMaxEvidence)) return p;
+  }
+  return CheckText(field + ".sha256", c.sha256(), 64);
+}
+
+std::optional<Problem> CheckDns(const std::string& field, const v1::DnsEvidence& d) {
+  if (!v1::DnsEvidence::Status_IsValid(d.status())) return Problem{field + ".status", "unknown"};
+  if (d.answers_size() > 16) return Problem{field + ".answers", "more than 16"};
+  for (const std::string& answer : d.answers()) {
+    if (auto p = CheckText(field + ".answers", answer, kMaxHost)) return p;
+  }
+  if (auto p = CheckText(field + ".host", d.host(), kMaxHost)) return p;
+  return CheckText(field + ".error", d.error(), kMaxEvidence);
+}
+
+std::optional<Problem> CheckAttemptEvidence(const v1::Attempt& a) {
+  if (auto p = CheckProxyReply("proxy_reply", a.proxy_reply())) return p;
+  if (auto p = CheckProxyAuth("proxy_auth", a.proxy_auth())) return p;
+  if (auto p = CheckCertificate("proxy_certificate", a.proxy_certificate())) return p;
+  return CheckDns("dns", a.dns());
+}
+
+std::optional<Problem> CheckBlocker(const std::string& field, const v1::Blocker& b) {
+  if (!v1::CauseKind_IsValid(b.kind())) return Problem{field + ".kind", "unknown"};
+  if (!v1::Hop_IsValid(b.hop())) return Problem{field + ".hop", "unknown"};
+  if (!v1::Outcome_IsValid(b.outcome())) return Problem{field + ".outcome", "unknown"};
+  if (b.relays_size() > kMaxBlockers || b.ports_size() > kMaxBlockers) {
+    return Problem{field, "too many relays or ports"};
+  }
+  for (const std::string& relay : b.relays()) {
+    if (auto p = CheckText(field + ".relays", relay, kMaxShort)) return p;
+  }
+  if (b.has_proxy()) {
+    if (auto p = CheckProxy(field + ".proxy", b.proxy())) return p;
+  }
+  const v1::DeviceEvidence& e = b.evidence();
+  if (auto p = CheckProxyReply(field + ".evidence.proxy_reply", e.proxy_reply())) return p;
+  if (auto p = CheckProxyAuth(field + ".evidence.proxy_auth", e.proxy_auth())) return p;
+  if (auto p = CheckCertificate(field + ".evidence.certificate", e.certificate())) return p;
+  if (auto p = CheckDns(field + ".evidence.dns", e.dns())) return p;
+  const v1::InterferenceEvidence& i = e.interference();
+  for (const auto* text : {&i.status_line(), &i.page_title(), &i.server(), &i.excerpt()}) {
+    if (auto p = CheckText(field + ".evidence.interference", *text, kMaxEvidence)) return p;
+  }
+  return CheckText(field + ".evidence.os_error_name", e.os_error_name(), 32);
+}
+
 }  // namespace
 
 Validator::Validator(const v1::Catalogue& catalogue, ValidationLimits limits) : limits_(limits) {
@@ -140,6 +210,7 @@ absl::Status Validator::ValidateEnvelope(const v1::UploadRequest& request) const
     for (const auto* text : {&b.explanation(), &b.advice()}) {
       if (auto p = CheckText(field, *text, 2 * kMaxText)) return fail(p->field, p->reason);
     }
+    if (auto p = CheckBlocker(field, b)) return fail(p->field, p->reason);
   }
   return absl::OkStatus();
 }
@@ -189,6 +260,7 @@ std::optional<v1::RejectedAttempt> Validator::ValidateAttempt(const std::string&
     if (auto p = CheckText("interference.page_title", e.page_title(), kMaxEvidence)) return p;
     if (auto p = CheckText("interference.server", e.server(), kMaxEvidence)) return p;
     if (auto p = CheckText("interference.excerpt", e.excerpt(), kMaxEvidence)) return p;
+    if (auto p = CheckAttemptEvidence(*a)) return p;
     return std::nullopt;
   };
   if (std::optional<Problem> problem = check()) {

@@ -130,7 +130,41 @@ INSTANTIATE_TEST_SUITE_P(
                      a->set_route_kind(v1::ROUTE_KIND_HTTP_CONNECT);
                      a->mutable_proxy()->set_host(std::string(300, 'h'));
                    },
-                   "proxy.host"}),
+                   "proxy.host"},
+        BadAttempt{"forged_proxy_server",
+                   [](v1::Attempt* a) {
+                     a->mutable_proxy_reply()->set_server("squid\nlevel=error forged");
+                   },
+                   "proxy_reply.server"},
+        BadAttempt{"huge_socks_reply",
+                   [](v1::Attempt* a) {
+                     a->mutable_proxy_reply()->set_socks_reply(std::string(300, 's'));
+                   },
+                   "proxy_reply.socks_reply"},
+        BadAttempt{"unknown_auth_scheme",
+                   [](v1::Attempt* a) {
+                     a->mutable_proxy_auth()->add_offered(static_cast<v1::ProxyAuthScheme>(99));
+                   },
+                   "proxy_auth.offered"},
+        BadAttempt{
+            "huge_realm",
+            [](v1::Attempt* a) { a->mutable_proxy_auth()->set_realm(std::string(200, 'r')); },
+            "proxy_auth.realm"},
+        BadAttempt{"huge_issuer",
+                   [](v1::Attempt* a) {
+                     a->mutable_proxy_certificate()->set_issuer(std::string(300, 'i'));
+                   },
+                   "proxy_certificate.issuer"},
+        BadAttempt{"too_many_dns_answers",
+                   [](v1::Attempt* a) {
+                     for (int i = 0; i < 17; ++i) a->mutable_dns()->add_answers("0.0.0.0");
+                   },
+                   "dns.answers"},
+        BadAttempt{"unknown_dns_status",
+                   [](v1::Attempt* a) {
+                     a->mutable_dns()->set_status(static_cast<v1::DnsEvidence::Status>(42));
+                   },
+                   "dns.status"}),
     [](const ::testing::TestParamInfo<BadAttempt>& param_info) {
       return std::string(param_info.param.name);
     });
@@ -158,6 +192,40 @@ TEST(Validator, EnvelopeWithControlCharactersInSiteIsRefused) {
   v1::UploadRequest r = GoodRequest();
   r.mutable_session()->mutable_agent()->set_site("acme\r\nparis");
   EXPECT_EQ(v.ValidateEnvelope(r).message(), "session.agent.site: contains control characters");
+}
+
+TEST(Validator, AcceptsAnAttemptWithEveryKindOfEvidence) {
+  Validator v(Catalogue());
+  v1::Attempt a = Good();
+  a.set_route_kind(v1::ROUTE_KIND_HTTPS_PROXY);
+  a.mutable_proxy()->set_kind(v1::ROUTE_KIND_HTTPS_PROXY);
+  a.mutable_proxy()->set_host("127.0.12.100");
+  a.mutable_proxy()->set_port(3129);
+  a.mutable_proxy_reply()->set_status_line("HTTP/1.1 407 Proxy Authentication Required");
+  a.mutable_proxy_reply()->set_server("squid/5.7");
+  a.mutable_proxy_auth()->add_offered(v1::PROXY_AUTH_SCHEME_NTLM);
+  a.mutable_proxy_auth()->set_realm("corp");
+  a.mutable_proxy_certificate()->set_issuer("CN=Example Inspection CA");
+  a.mutable_proxy_certificate()->set_sha256(std::string(64, 'a'));
+  a.mutable_dns()->set_status(v1::DnsEvidence::STATUS_SINKHOLE);
+  a.mutable_dns()->add_answers("0.0.0.0");
+  a.set_retried(true);
+  EXPECT_FALSE(v.ValidateAttempt("s-1", kNow, &a).has_value());
+}
+
+TEST(Validator, EnvelopeWithAForgedCauseIsRefused) {
+  Validator v(Catalogue());
+  v1::UploadRequest r = GoodRequest();
+  v1::Blocker* b = r.mutable_session()->mutable_verdict()->add_blockers();
+  b->set_kind(v1::CAUSE_KIND_PROXY_DENIED);
+  b->set_hop(v1::HOP_PROXY);
+  EXPECT_TRUE(v.ValidateEnvelope(r).ok());
+  b->mutable_evidence()->mutable_proxy_reply()->set_via(std::string(300, 'v'));
+  EXPECT_EQ(v.ValidateEnvelope(r).message(),
+            "session.verdict.blockers[0].evidence.proxy_reply.via: longer than 256 bytes");
+  b->clear_evidence();
+  b->set_hop(static_cast<v1::Hop>(77));
+  EXPECT_EQ(v.ValidateEnvelope(r).message(), "session.verdict.blockers[0].hop: unknown");
 }
 
 }  // namespace
