@@ -2,6 +2,8 @@
 // over a sweep of attempts covering every outcome, route, phase, proxy
 // status, authentication scheme, certificate and DNS finding, and each
 // "--flag" it mentions is looked up among the agent's registered flags.
+#include "agent/cli/flags.h"
+
 #include <regex>
 #include <set>
 #include <string>
@@ -9,7 +11,6 @@
 
 #include "absl/flags/reflection.h"
 #include "absl/strings/str_replace.h"
-#include "agent/cli/flags.h"
 #include "agent/report/verdict.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"

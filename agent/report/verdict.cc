@@ -831,7 +831,10 @@ v1::Verdict ComputeVerdict(const v1::Catalogue& catalogue,
     b.set_attempts(static_cast<uint32_t>(g.attempts.size()));
     b.set_routes_blocked(static_cast<uint32_t>(g.routes.size()));
     b.set_regions_blocked(regions_blocked(g.regions));
-    b.set_context(facts.has_proxy && !Proxied(a) && DirectBlock(g.at.kind));
+    // DIRECT closed altogether at a site with a proxy is how such sites
+    // work; a port closed while other DIRECT routes work is a cause.
+    b.set_context(facts.has_proxy && facts.direct_ok.empty() && !Proxied(a) &&
+                  DirectBlock(g.at.kind));
     *b.mutable_evidence() = EvidenceOf(a);
     r.tie = absl::StrCat(proxy, "|", absl::StrJoin(g.relays, ","), "|", std::get<5>(key));
     ranked.push_back(std::move(r));

@@ -28,28 +28,28 @@ using ::testing::Not;
 v1::Catalogue Catalogue() {
   v1::Catalogue c;
   google::protobuf::TextFormat::ParseFromString(R"pb(
-    name: "cases"
-    regions {
-      id: "americas"
-      display_name: "Americas"
-      relays {
-        id: "americas-1"
-        host: "relay.americas.example"
-        addresses: "72.15.208.234"
-        ports: [ 8200, 443 ]
-      }
-    }
-    regions {
-      id: "emea"
-      display_name: "EMEA"
-      relays {
-        id: "emea-1"
-        host: "relay.emea.example"
-        addresses: "81.144.208.229"
-        ports: [ 8200, 443 ]
-      }
-    }
-  )pb",
+                                                  name: "cases"
+                                                  regions {
+                                                    id: "americas"
+                                                    display_name: "Americas"
+                                                    relays {
+                                                      id: "americas-1"
+                                                      host: "relay.americas.example"
+                                                      addresses: "72.15.208.234"
+                                                      ports: [ 8200, 443 ]
+                                                    }
+                                                  }
+                                                  regions {
+                                                    id: "emea"
+                                                    display_name: "EMEA"
+                                                    relays {
+                                                      id: "emea-1"
+                                                      host: "relay.emea.example"
+                                                      addresses: "81.144.208.229"
+                                                      ports: [ 8200, 443 ]
+                                                    }
+                                                  }
+                                                )pb",
                                                 &c);
   return c;
 }
@@ -249,6 +249,20 @@ std::vector<Case> Cases() {
                    {"Main cause", "things are blocked"},
                    {"all 2 regions work", "DIRECT is closed, as usual"}});
 
+  // DIRECT is not closed here (443 works): the closed port is a cause.
+  cases.push_back({"DirectPortClosedWhereDirectOtherwiseWorks",
+                   Join({{A(kEmea, 8200, v1::OUTCOME_CONNECT_TIMEOUT, 5000),
+                          A(kEmea, 443, v1::OUTCOME_OK), A(kAmericas, 443, v1::OUTCOME_OK)},
+                         ProxyEverywhere([](RelayAt at, uint32_t port) {
+                           return A(at, port, v1::OUTCOME_OK).Squid();
+                         })}),
+                   v1::VERDICT_STATUS_REACHABLE,
+                   v1::CAUSE_KIND_FIREWALL_DROP,
+                   v1::HOP_NETWORK,
+                   {"No answer from 81.144.208.229:8200"},
+                   {"allow outbound TCP to 81.144.208.229:8200"},
+                   {"DIRECT is closed"}});
+
   cases.push_back({"ProxiedSiteDirectClosedProxyWantsNtlm",
                    Join({DirectEverywhere(v1::OUTCOME_CONNECT_TIMEOUT),
                          ProxyEverywhere([](RelayAt at, uint32_t port) {
@@ -285,29 +299,30 @@ std::vector<Case> Cases() {
        {"all 2 regions work"},
        {"asked for Basic and accepted the credentials given"}});
 
-  cases.push_back({"ChallengeThenWrongCredentials",
-                   {A(kEmea, 443, v1::OUTCOME_PROXY_AUTH_REQUIRED)
-                        .Squid()
-                        .Phase(v1::PHASE_PROXY_NEGOTIATION)
-                        .Status(407)
-                        .Offers({v1::PROXY_AUTH_SCHEME_BASIC}, "corp")
-                        .Retried(),
-                    A(kEmea, 443, v1::OUTCOME_PROXY_AUTH_FAILED)
-                        .Squid()
-                        .Phase(v1::PHASE_PROXY_NEGOTIATION)
-                        .Status(407)
-                        .Used(v1::PROXY_AUTH_SCHEME_BASIC),
-                    A(kAmericas, 443, v1::OUTCOME_PROXY_AUTH_FAILED)
-                        .Squid()
-                        .Phase(v1::PHASE_PROXY_NEGOTIATION)
-                        .Status(407)
-                        .Used(v1::PROXY_AUTH_SCHEME_BASIC)},
-                   v1::VERDICT_STATUS_UNREACHABLE,
-                   v1::CAUSE_KIND_PROXY_AUTH_REJECTED,
-                   v1::HOP_PROXY,
-                   {"rejected the credentials sent with Basic", "it offers Basic", "realm \"corp\""},
-                   {"Check the user name and password", "--proxy-user"},
-                   {"no credentials were given"}});
+  cases.push_back(
+      {"ChallengeThenWrongCredentials",
+       {A(kEmea, 443, v1::OUTCOME_PROXY_AUTH_REQUIRED)
+            .Squid()
+            .Phase(v1::PHASE_PROXY_NEGOTIATION)
+            .Status(407)
+            .Offers({v1::PROXY_AUTH_SCHEME_BASIC}, "corp")
+            .Retried(),
+        A(kEmea, 443, v1::OUTCOME_PROXY_AUTH_FAILED)
+            .Squid()
+            .Phase(v1::PHASE_PROXY_NEGOTIATION)
+            .Status(407)
+            .Used(v1::PROXY_AUTH_SCHEME_BASIC),
+        A(kAmericas, 443, v1::OUTCOME_PROXY_AUTH_FAILED)
+            .Squid()
+            .Phase(v1::PHASE_PROXY_NEGOTIATION)
+            .Status(407)
+            .Used(v1::PROXY_AUTH_SCHEME_BASIC)},
+       v1::VERDICT_STATUS_UNREACHABLE,
+       v1::CAUSE_KIND_PROXY_AUTH_REJECTED,
+       v1::HOP_PROXY,
+       {"rejected the credentials sent with Basic", "it offers Basic", "realm \"corp\""},
+       {"Check the user name and password", "--proxy-user"},
+       {"no credentials were given"}});
 
   cases.push_back({"NtlmOnlyProxyWithoutDirect",
                    ProxyEverywhere([](RelayAt at, uint32_t port) {
@@ -324,25 +339,25 @@ std::vector<Case> Cases() {
                    {"--proxy-user DOMAIN\\user"},
                    {"firewall"}});
 
-  cases.push_back(
-      {"InspectingHttpsProxy",
-       Join({DirectEverywhere(v1::OUTCOME_CONNECTION_REFUSED),
-             ProxyEverywhere([](RelayAt at, uint32_t port) {
-               return A(at, port, v1::OUTCOME_TLS_FAILURE)
-                   .Via(v1::ROUTE_KIND_HTTPS_PROXY, "127.0.12.100", 3129, v1::PROXY_SOURCE_FLAG, "")
-                   .Phase(v1::PHASE_TLS)
-                   .Certificate("CN=127.0.12.100", "CN=Example Inspection CA,O=Example", false,
-                                "unable to get local issuer certificate")
-                   .Detail("proxy 127.0.12.100:3129: SSL certificate problem");
-             })}),
-       v1::VERDICT_STATUS_UNREACHABLE,
-       v1::CAUSE_KIND_PROXY_CERTIFICATE_UNTRUSTED,
-       v1::HOP_PROXY,
-       {"HTTPS proxy 127.0.12.100:3129",
-        "presents a certificate issued by 'CN=Example Inspection CA,O=Example'",
-        "which this machine does not trust", "unable to get local issuer certificate"},
-       {"--proxy-ca FILE"},
-       {"--proxy_ca"}});
+  cases.push_back({"InspectingHttpsProxy",
+                   Join({DirectEverywhere(v1::OUTCOME_CONNECTION_REFUSED),
+                         ProxyEverywhere([](RelayAt at, uint32_t port) {
+                           return A(at, port, v1::OUTCOME_TLS_FAILURE)
+                               .Via(v1::ROUTE_KIND_HTTPS_PROXY, "127.0.12.100", 3129,
+                                    v1::PROXY_SOURCE_FLAG, "")
+                               .Phase(v1::PHASE_TLS)
+                               .Certificate("CN=127.0.12.100", "CN=Example Inspection CA,O=Example",
+                                            false, "unable to get local issuer certificate")
+                               .Detail("proxy 127.0.12.100:3129: SSL certificate problem");
+                         })}),
+                   v1::VERDICT_STATUS_UNREACHABLE,
+                   v1::CAUSE_KIND_PROXY_CERTIFICATE_UNTRUSTED,
+                   v1::HOP_PROXY,
+                   {"HTTPS proxy 127.0.12.100:3129",
+                    "presents a certificate issued by 'CN=Example Inspection CA,O=Example'",
+                    "which this machine does not trust", "unable to get local issuer certificate"},
+                   {"--proxy-ca FILE"},
+                   {"--proxy_ca"}});
 
   cases.push_back({"HangingProxyDirectOk",
                    Join({ProxyEverywhere([](RelayAt at, uint32_t port) {
@@ -358,23 +373,23 @@ std::vector<Case> Cases() {
                    {"check the proxy", "environment variable https_proxy", "DIRECT works"},
                    {"firewall", "allow outbound TCP"}});
 
-  cases.push_back({"ProxyAnswers200ThenRelaysNothing",
-                   Join({DirectEverywhere(v1::OUTCOME_CONNECT_TIMEOUT),
-                         ProxyEverywhere([](RelayAt at, uint32_t port) {
-                           return A(at, port, v1::OUTCOME_HANDSHAKE_TIMEOUT, 5000)
-                               .Squid()
-                               .Phase(v1::PHASE_HANDSHAKE)
-                               .Status(200, "HTTP/1.1 200 Connection established")
-                               .Server("FakeBox/1.0");
-                         })}),
-                   v1::VERDICT_STATUS_UNREACHABLE,
-                   v1::CAUSE_KIND_PROXY_BROKEN,
-                   v1::HOP_PROXY,
-                   {"HTTP proxy 10.0.0.8:3128", "accepted CONNECT",
-                    "HTTP/1.1 200 Connection established, Server: FakeBox/1.0",
-                    "relayed nothing back"},
-                   {"pass unmodified"},
-                   {"a device in the path holds"}});
+  cases.push_back(
+      {"ProxyAnswers200ThenRelaysNothing",
+       Join({DirectEverywhere(v1::OUTCOME_CONNECT_TIMEOUT),
+             ProxyEverywhere([](RelayAt at, uint32_t port) {
+               return A(at, port, v1::OUTCOME_HANDSHAKE_TIMEOUT, 5000)
+                   .Squid()
+                   .Phase(v1::PHASE_HANDSHAKE)
+                   .Status(200, "HTTP/1.1 200 Connection established")
+                   .Server("FakeBox/1.0");
+             })}),
+       v1::VERDICT_STATUS_UNREACHABLE,
+       v1::CAUSE_KIND_PROXY_BROKEN,
+       v1::HOP_PROXY,
+       {"HTTP proxy 10.0.0.8:3128", "accepted CONNECT",
+        "HTTP/1.1 200 Connection established, Server: FakeBox/1.0", "relayed nothing back"},
+       {"pass unmodified"},
+       {"a device in the path holds"}});
 
   cases.push_back(
       {"DnsSinkhole",
@@ -406,34 +421,36 @@ std::vector<Case> Cases() {
        {"allow connections to"},
        {"firewall is silently"}});
 
-  cases.push_back({"ProxyCannotReachTheRelay",
-                   ProxyEverywhere([](RelayAt at, uint32_t port) {
-                     return A(at, port, v1::OUTCOME_PROXY_ERROR)
-                         .Squid()
-                         .Phase(v1::PHASE_PROXY_NEGOTIATION)
-                         .Status(503, "HTTP/1.1 503 Service Unavailable")
-                         .Server("squid/5.7");
-                   }),
-                   v1::VERDICT_STATUS_UNREACHABLE,
-                   v1::CAUSE_KIND_PROXY_UPSTREAM_FAILED,
-                   v1::HOP_RELAY,
-                   {"cannot reach", "itself", "HTTP/1.1 503 Service Unavailable, Server: squid/5.7"},
-                   {"the proxy's own outbound firewall"},
-                   {}});
+  cases.push_back(
+      {"ProxyCannotReachTheRelay",
+       ProxyEverywhere([](RelayAt at, uint32_t port) {
+         return A(at, port, v1::OUTCOME_PROXY_ERROR)
+             .Squid()
+             .Phase(v1::PHASE_PROXY_NEGOTIATION)
+             .Status(503, "HTTP/1.1 503 Service Unavailable")
+             .Server("squid/5.7");
+       }),
+       v1::VERDICT_STATUS_UNREACHABLE,
+       v1::CAUSE_KIND_PROXY_UPSTREAM_FAILED,
+       v1::HOP_RELAY,
+       {"cannot reach", "itself", "HTTP/1.1 503 Service Unavailable, Server: squid/5.7"},
+       {"the proxy's own outbound firewall"},
+       {}});
 
-  cases.push_back({"ProxyForbidsNamesItsProduct",
-                   {A(kEmea, 8200, v1::OUTCOME_PROXY_ERROR)
-                        .Squid()
-                        .Phase(v1::PHASE_PROXY_NEGOTIATION)
-                        .Status(403, "HTTP/1.1 403 Forbidden")
-                        .Server("squid/5.7"),
-                    A(kEmea, 443, v1::OUTCOME_OK).Squid(), A(kAmericas, 443, v1::OUTCOME_OK).Squid()},
-                   v1::VERDICT_STATUS_REACHABLE,
-                   v1::CAUSE_KIND_PROXY_DENIED,
-                   v1::HOP_PROXY,
-                   {"refuses CONNECT to 81.144.208.229:8200", "HTTP/1.1 403 Forbidden, Server: squid/5.7"},
-                   {"allow CONNECT to 81.144.208.229:8200"},
-                   {}});
+  cases.push_back(
+      {"ProxyForbidsNamesItsProduct",
+       {A(kEmea, 8200, v1::OUTCOME_PROXY_ERROR)
+            .Squid()
+            .Phase(v1::PHASE_PROXY_NEGOTIATION)
+            .Status(403, "HTTP/1.1 403 Forbidden")
+            .Server("squid/5.7"),
+        A(kEmea, 443, v1::OUTCOME_OK).Squid(), A(kAmericas, 443, v1::OUTCOME_OK).Squid()},
+       v1::VERDICT_STATUS_REACHABLE,
+       v1::CAUSE_KIND_PROXY_DENIED,
+       v1::HOP_PROXY,
+       {"refuses CONNECT to 81.144.208.229:8200", "HTTP/1.1 403 Forbidden, Server: squid/5.7"},
+       {"allow CONNECT to 81.144.208.229:8200"},
+       {}});
 
   cases.push_back({"TransparentProxyNamed",
                    {A(kEmea, 443, v1::OUTCOME_PROTOCOL_INTERFERENCE)
@@ -459,20 +476,33 @@ std::vector<Case> Cases() {
                    {"in transit"},
                    {"1 of 2 regions work; no route to EMEA"}});
 
-  // The cause that leaves a region without any route outranks a wider one
-  // that only closes a port where another port works.
-  cases.push_back({"RegionImpactOutranksPortCount",
-                   {A(kAmericas, 8200, v1::OUTCOME_CONNECT_TIMEOUT),
-                    A(kAmericas, 443, v1::OUTCOME_OK),
-                    A(kEmea, 8200, v1::OUTCOME_CONNECT_TIMEOUT),
-                    A(kEmea, 443, v1::OUTCOME_CONNECTION_REFUSED)},
-                   v1::VERDICT_STATUS_DEGRADED,
-                   v1::CAUSE_KIND_FIREWALL_DROP,
-                   v1::HOP_NETWORK,
-                   {"On every relay", "No answer from port 8200"},
-                   {"allow outbound TCP port 8200 to the relay addresses"},
-                   {},
-                   {"Main cause: On every relay: No answer"}});
+  // The cause that leaves a region without any route outranks one that
+  // only closes a port where another port works, whatever the enum order
+  // (FIREWALL_DROP comes before FIREWALL_REJECT).
+  cases.push_back(
+      {"RegionImpactOutranksEnumOrder",
+       {A(kAmericas, 8200, v1::OUTCOME_CONNECT_TIMEOUT), A(kAmericas, 443, v1::OUTCOME_OK),
+        A(kEmea, 8200, v1::OUTCOME_CONNECTION_REFUSED),
+        A(kEmea, 443, v1::OUTCOME_CONNECTION_REFUSED)},
+       v1::VERDICT_STATUS_DEGRADED,
+       v1::CAUSE_KIND_FIREWALL_REJECT,
+       v1::HOP_NETWORK,
+       {"81.144.208.229:443 refused the connection"},
+       {"allow outbound TCP to 81.144.208.229:443"},
+       {},
+       {"no route to EMEA. Main cause: 81.144.208.229:443 refused"}});
+  // With equal impact the earlier hop and then the kind decide, never the
+  // order the attempts came in (checked by the order test below).
+  cases.push_back(
+      {"EqualImpactFallsToTheDocumentedTieBreak",
+       {A(kEmea, 8200, v1::OUTCOME_CONNECTION_REFUSED),
+        A(kEmea, 443, v1::OUTCOME_NETWORK_UNREACHABLE), A(kAmericas, 443, v1::OUTCOME_OK)},
+       v1::VERDICT_STATUS_DEGRADED,
+       v1::CAUSE_KIND_NO_ROUTE,
+       v1::HOP_LOCAL,
+       {"no route from this machine to 81.144.208.229:443"},
+       {"routing, VPN or default gateway"},
+       {}});
   return cases;
 }
 
@@ -545,15 +575,15 @@ TEST(VerdictWording, OneRegionAndOneAttemptAreSingular) {
 }
 
 TEST(VerdictStructure, CausesCarryScopeImpactAndEvidence) {
-  const v1::Verdict v = ComputeVerdict(
-      Catalogue(), Join({ProxyEverywhere([](RelayAt at, uint32_t port) {
-                           return A(at, port, v1::OUTCOME_PROXY_AUTH_REQUIRED)
-                               .Squid()
-                               .Phase(v1::PHASE_PROXY_NEGOTIATION)
-                               .Status(407)
-                               .Offers({v1::PROXY_AUTH_SCHEME_NTLM});
-                         }),
-                         DirectEverywhere(v1::OUTCOME_CONNECT_TIMEOUT)}));
+  const v1::Verdict v =
+      ComputeVerdict(Catalogue(), Join({ProxyEverywhere([](RelayAt at, uint32_t port) {
+                                          return A(at, port, v1::OUTCOME_PROXY_AUTH_REQUIRED)
+                                              .Squid()
+                                              .Phase(v1::PHASE_PROXY_NEGOTIATION)
+                                              .Status(407)
+                                              .Offers({v1::PROXY_AUTH_SCHEME_NTLM});
+                                        }),
+                                        DirectEverywhere(v1::OUTCOME_CONNECT_TIMEOUT)}));
   ASSERT_EQ(v.blockers_size(), 3);  // the proxy, then DIRECT closed on 443 and 8200
   const v1::Blocker& auth = v.blockers(0);
   EXPECT_EQ(auth.kind(), v1::CAUSE_KIND_PROXY_AUTH_REQUIRED);
@@ -580,16 +610,15 @@ TEST(VerdictStructure, CausesCarryScopeImpactAndEvidence) {
 }
 
 TEST(VerdictStructure, RetriedChallengeIsNotCountedAsAnAttemptOfTheCause) {
-  const v1::Verdict v = ComputeVerdict(
-      Catalogue(), {A(kEmea, 443, v1::OUTCOME_PROXY_AUTH_REQUIRED)
-                        .Squid()
-                        .Phase(v1::PHASE_PROXY_NEGOTIATION)
-                        .Status(407)
-                        .Retried(),
-                    A(kEmea, 443, v1::OUTCOME_PROXY_AUTH_FAILED)
-                        .Squid()
-                        .Phase(v1::PHASE_PROXY_NEGOTIATION)
-                        .Status(407)});
+  const v1::Verdict v = ComputeVerdict(Catalogue(), {A(kEmea, 443, v1::OUTCOME_PROXY_AUTH_REQUIRED)
+                                                         .Squid()
+                                                         .Phase(v1::PHASE_PROXY_NEGOTIATION)
+                                                         .Status(407)
+                                                         .Retried(),
+                                                     A(kEmea, 443, v1::OUTCOME_PROXY_AUTH_FAILED)
+                                                         .Squid()
+                                                         .Phase(v1::PHASE_PROXY_NEGOTIATION)
+                                                         .Status(407)});
   ASSERT_EQ(v.blockers_size(), 1);
   EXPECT_EQ(v.blockers(0).kind(), v1::CAUSE_KIND_PROXY_AUTH_REJECTED);
   EXPECT_EQ(v.blockers(0).attempts(), 1u);
@@ -600,12 +629,12 @@ TEST(VerdictStructure, RetriedChallengeIsNotCountedAsAnAttemptOfTheCause) {
 TEST(VerdictStructure, LongEvidenceKeepsSentencesWithinTheCollectorsBounds) {
   const std::string detail(512, 'd');
   const std::string words(256, 'w');
-  v1::Attempt a = A(kEmea, 443, v1::OUTCOME_PROXY_ERROR)
-                      .Via(v1::ROUTE_KIND_HTTP_CONNECT, "10.0.0.8", 3128, v1::PROXY_SOURCE_PAC,
-                           detail.c_str())
-                      .Phase(v1::PHASE_PROXY_NEGOTIATION)
-                      .Status(403, words.c_str())
-                      .Server(words.c_str());
+  v1::Attempt a =
+      A(kEmea, 443, v1::OUTCOME_PROXY_ERROR)
+          .Via(v1::ROUTE_KIND_HTTP_CONNECT, "10.0.0.8", 3128, v1::PROXY_SOURCE_PAC, detail.c_str())
+          .Phase(v1::PHASE_PROXY_NEGOTIATION)
+          .Status(403, words.c_str())
+          .Server(words.c_str());
   a.mutable_proxy_reply()->set_via(words + "\xc3\xa9");
   const v1::Verdict v = ComputeVerdict(Catalogue(), {a});
   ASSERT_EQ(v.blockers_size(), 1);

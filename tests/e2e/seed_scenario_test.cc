@@ -145,10 +145,18 @@ TEST_F(SeedEndToEnd, VerdictNamesEveryCauseInAboutOneTimeoutAndLeaksNoSecret) {
   std::string explanations;
   for (const v1::Blocker& b : verdict.blockers())
     absl::StrAppend(&explanations, b.explanation(), "\n");
-  EXPECT_THAT(explanations, HasSubstr("No answer from 127.0.61.1:8200"));
+  EXPECT_THAT(
+      explanations,
+      HasSubstr("No answer from port 8200 of the relay addresses (127.0.61.1, 127.0.62.1)"));
   EXPECT_THAT(explanations, HasSubstr("No answer from 127.0.61.1:563"));
   EXPECT_THAT(explanations, HasSubstr("HTTP/1.0 400 Bad Request \"Request Error\""));
   EXPECT_THAT(explanations, HasSubstr("redirects CONNECT to port 8200 (HTTP 302)"));
+  // Only the proxy may go out: the fix that gives Region A a route is the
+  // proxy's 302 on port 8200 (both relays), and DIRECT closed is context.
+  EXPECT_THAT(verdict.summary(),
+              HasSubstr("Main cause: On every relay: The HTTP proxy 127.0.63.1:3128"));
+  EXPECT_THAT(verdict.summary(), HasSubstr("redirects CONNECT to port 8200"));
+  EXPECT_THAT(verdict.summary(), HasSubstr("DIRECT is closed"));
 
   // About one attempt timeout: four routes hang to their deadline, and each
   // delays the next start by at most one stagger (250 ms).
