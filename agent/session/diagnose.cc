@@ -86,12 +86,212 @@ class CredentialsBook {
   std::map<Key, Entry> book_ ABSL_GUARDED_BY(mu_);
 };
 
-// One relay whose name and addresses the catalogue both lists.
-struct DnsCheckJob {
-  std::string relay;
-  std::string host;
-  std::vector<std::string> listed;
-  v1::DnsEvidence evidence;  // written by the job's own thread only
+// The DNS check of every planned relay that the catalogue lists with both
+// a name and addresses: one lookup per relay, each on its own thread,
+// started beside the race so that a slow resolver delays no attempt, each
+// returning by `deadline`.
+class DnsChecks {
+ public:
+  DnsChecks(const v1::Catalogue& catalogue, const std::vector<PlannedAttempt>& plan,
+            Resolver& resolver, absl::Time deadline) {
+    for (const v1::Region& region : catalogue.regions()) {
+      for (const v1::Relay& relay : region.relays()) {
+        if (relay.host().empty() || relay.addresses().empty()) continue;
+        const bool planned = std::any_of(plan.begin(), plan.end(), [&](const PlannedAttempt& p) {
+          return p.relay == relay.id();
+        });
+        if (!planned) continue;
+        jobs_.push_back(
+            {relay.id(), relay.host(), {relay.addresses().begin(), relay.addresses().end()}, {}});
+      }
+    }
+    threads_.reserve(jobs_.size());  // jobs_ never moves from here on
+    for (Job& job : jobs_) {
+      threads_.emplace_back([&job, &resolver, deadline] {
+        job.evidence = CheckDns(job.host, job.listed, resolver.Resolve(job.host, deadline));
+      });
+    }
+  }
+  ~DnsChecks() { Wait(); }
+  DnsChecks(const DnsChecks&) = delete;
+  DnsChecks& operator=(const DnsChecks&) = delete;
+
+  // Waits for every lookup.
+  void Wait() {
+    for (std::thread& thread : threads_) {
+      if (thread.joinable()) thread.join();
+    }
+  }
+  // After Wait: the evidence for `relay`, or nullptr when it has none.
+  const v1::DnsEvidence* For(const std::string& relay) const {
+    for (const Job& job : jobs_) {
+      if (job.relay == relay) return &job.evidence;
+    }
+    return nullptr;
+  }
+
+ private:
+  struct Job {
+    std::string relay;
+    std::string host;
+    std::vector<std::string> listed;
+    v1::DnsEvidence evidence;  // written by the job's own thread only
+  };
+  std::vector<Job> jobs_;
+  std::vector<std::thread> threads_;
+};
+
+// One session's attempts: running planned attempts, the 407 questions and
+// retries, and collecting every attempt that ends. Methods are called from
+// the race's worker threads.
+class Session {
+ public:
+  Session(const DiagnoseOptions& options, Transport& transport, const RaceOptions& race,
+          const std::vector<PlannedAttempt>& plan, std::string session_id, absl::Time budget_end)
+      : options_(options),
+        transport_(transport),
+        race_(race),
+        plan_(plan),
+        session_id_(std::move(session_id)),
+        budget_end_(budget_end) {}
+
+  // The race's work for plan index `i`.
+  void RunPlanned(size_t i, absl::Time deadline) {
+    const PlannedAttempt& planned = plan_[i];
+    ProxyUrl endpoint = planned.route->endpoint;
+    // Only attempts through a proxy without credentials of its own ever
+    // consult the book; DIRECT and other proxies never wait for a prompt.
+    const bool may_ask = !endpoint.direct() && endpoint.username.empty();
+    const CredentialsBook::Key key = CredentialsBook::KeyOf(endpoint);
+    if (may_ask) {
+      if (auto known = credentials_.Known(key)) {
+        endpoint.username = known->first;
+        endpoint.password = known->second;
+      }
+    }
+    v1::Attempt attempt = RunOne(planned, endpoint, deadline);
+    if (!may_ask || !options_.ask_credentials || !endpoint.username.empty() ||
+        attempt.outcome() != v1::OUTCOME_PROXY_AUTH_REQUIRED) {
+      Finish(std::move(attempt));
+      return;
+    }
+    Challenge challenge{i, endpoint, std::move(attempt)};
+    std::optional<Credentials> answer;
+    switch (credentials_.OnChallenge(key, challenge, &answer)) {
+      case CredentialsBook::Role::kWait:
+        return;  // the asker decides, and frees this attempt's slot meanwhile
+      case CredentialsBook::Role::kAnswered: {
+        std::vector<Challenge> one;
+        one.push_back(std::move(challenge));
+        RetryAll(std::move(one), answer);
+        return;
+      }
+      case CredentialsBook::Role::kAsk:
+        break;
+    }
+    {
+      // One prompt at a time on the terminal: only askers (whose 407 is
+      // already in) ever wait for this lock; no attempt does.
+      absl::MutexLock lock(&prompt_mu_);
+      answer = options_.ask_credentials(planned.route->proxy);
+    }
+    std::vector<Challenge> challenges = credentials_.Answer(key, answer);
+    challenges.insert(challenges.begin(), std::move(challenge));
+    RetryAll(std::move(challenges), answer);
+  }
+
+  // Every attempt that ended (407s and retries included), in start order.
+  std::vector<v1::Attempt> TakeFinished() {
+    std::vector<v1::Attempt> ordered;
+    {
+      absl::MutexLock lock(&finished_mu_);
+      ordered = std::move(finished_);
+    }
+    std::stable_sort(
+        ordered.begin(), ordered.end(),
+        [](const v1::Attempt& a, const v1::Attempt& b) { return StartOf(a) < StartOf(b); });
+    return ordered;
+  }
+  // The trace of the attempt that started at `attempt`'s start time.
+  std::optional<AttemptTrace> TakeTrace(const v1::Attempt& attempt) {
+    absl::MutexLock lock(&trace_mu_);
+    auto it = traces_.find(StartOf(attempt));
+    if (it == traces_.end()) return std::nullopt;
+    return std::move(it->second);
+  }
+
+ private:
+  static std::pair<int64_t, int32_t> StartOf(const v1::Attempt& a) {
+    return {a.start_time().seconds(), a.start_time().nanos()};
+  }
+
+  // Reports an attempt as ended: to on_attempt, and into the report.
+  void Finish(v1::Attempt attempt) {
+    if (options_.on_attempt) {
+      absl::MutexLock lock(&callback_mu_);
+      options_.on_attempt(attempt);
+    }
+    absl::MutexLock lock(&finished_mu_);
+    finished_.push_back(std::move(attempt));
+  }
+
+  v1::Attempt RunOne(const PlannedAttempt& planned, const ProxyUrl& endpoint, absl::Time deadline) {
+    AttemptTrace trace;
+    v1::Attempt attempt = RunAttempt(Destination{planned.address, planned.port}, endpoint, deadline,
+                                     transport_, options_.traces != nullptr ? &trace : nullptr);
+    if (options_.traces != nullptr) {
+      absl::MutexLock lock(&trace_mu_);
+      traces_[StartOf(attempt)] = std::move(trace);
+    }
+    attempt.set_session_id(session_id_);
+    attempt.set_region(planned.region);
+    attempt.set_relay(planned.relay);
+    if (!endpoint.direct()) {
+      *attempt.mutable_proxy() = planned.route->proxy;
+      attempt.mutable_proxy()->set_has_credentials(!endpoint.username.empty());
+    }
+    return attempt;
+  }
+
+  // Decides the 407s in `challenges` once the user has answered: each is
+  // retried with the answer (and marked retried) while the budget lasts,
+  // concurrently and staggered like the race; without an answer or time
+  // left, the 407 stands. A retry's deadline is its own attempt timeout,
+  // cut at the budget's end: asking the user never buys the session time.
+  void RetryAll(std::vector<Challenge> challenges, const std::optional<Credentials>& answer) {
+    std::vector<bool> started(challenges.size(), false);
+    const absl::Time now = race_.clock->Now();
+    if (answer.has_value() && now < budget_end_) {
+      RaceOptions retries = race_;
+      retries.budget = budget_end_ - now;
+      started = Race(challenges.size(), retries, [&](size_t j, absl::Time deadline) {
+        Challenge& challenge = challenges[j];
+        challenge.answer.set_retried(true);
+        Finish(std::move(challenge.answer));
+        challenge.endpoint.username = answer->first;
+        challenge.endpoint.password = answer->second;
+        Finish(RunOne(plan_[challenge.index], challenge.endpoint, std::min(deadline, budget_end_)));
+      });
+    }
+    for (size_t j = 0; j < challenges.size(); ++j) {
+      if (!started[j]) Finish(std::move(challenges[j].answer));
+    }
+  }
+
+  const DiagnoseOptions& options_;
+  Transport& transport_;
+  const RaceOptions& race_;
+  const std::vector<PlannedAttempt>& plan_;
+  const std::string session_id_;
+  const absl::Time budget_end_;
+  CredentialsBook credentials_;
+  absl::Mutex prompt_mu_;
+  absl::Mutex callback_mu_;
+  absl::Mutex finished_mu_;
+  std::vector<v1::Attempt> finished_ ABSL_GUARDED_BY(finished_mu_);
+  absl::Mutex trace_mu_;
+  // Traces keyed by start time until sequence numbers are known.
+  std::map<std::pair<int64_t, int32_t>, AttemptTrace> traces_ ABSL_GUARDED_BY(trace_mu_);
 };
 
 }  // namespace
@@ -127,152 +327,21 @@ v1::SessionReport Diagnose(const v1::Catalogue& catalogue, const std::vector<Rou
   const absl::Time budget_end = start + race.budget;
 
   const std::vector<PlannedAttempt> plan = Plan(catalogue, routes, options.allowed_ports);
+  // Each lookup gets as long as one attempt, within the budget.
+  DnsChecks dns(catalogue, plan, resolver, std::min(start + race.attempt_timeout, budget_end));
+  Session session(options, transport, race, plan, report.session_id(), budget_end);
+  const std::vector<bool> started = Race(
+      plan.size(), race, [&](size_t i, absl::Time deadline) { session.RunPlanned(i, deadline); });
+  dns.Wait();
 
-  // The DNS check runs beside the race, one lookup per relay, so a slow
-  // resolver delays no attempt; each lookup gets as long as one attempt,
-  // within the budget.
-  std::vector<DnsCheckJob> dns_jobs;
-  for (const v1::Region& region : catalogue.regions()) {
-    for (const v1::Relay& relay : region.relays()) {
-      if (relay.host().empty() || relay.addresses().empty()) continue;
-      const bool planned = std::any_of(
-          plan.begin(), plan.end(), [&](const PlannedAttempt& p) { return p.relay == relay.id(); });
-      if (!planned) continue;
-      dns_jobs.push_back(
-          {relay.id(), relay.host(), {relay.addresses().begin(), relay.addresses().end()}, {}});
-    }
-  }
-  const absl::Time lookup_deadline = std::min(start + race.attempt_timeout, budget_end);
-  std::vector<std::thread> lookups;
-  lookups.reserve(dns_jobs.size());
-  for (DnsCheckJob& job : dns_jobs) {
-    lookups.emplace_back([&job, &resolver, lookup_deadline] {
-      job.evidence = CheckDns(job.host, job.listed, resolver.Resolve(job.host, lookup_deadline));
-    });
-  }
-
-  // Traces keyed by start time until sequence numbers are known.
-  absl::Mutex trace_mu;
-  std::map<std::pair<int64_t, int32_t>, AttemptTrace> traces_by_start;  // guarded by trace_mu
-  absl::Mutex finished_mu;
-  // Every attempt that ended, 407s and their retries included; guarded by
-  // finished_mu.
-  std::vector<v1::Attempt> finished;
-  absl::Mutex callback_mu;
-  // Reports an attempt as finished: to on_attempt, and into the report.
-  auto finish = [&](v1::Attempt attempt) {
-    if (options.on_attempt) {
-      absl::MutexLock lock(&callback_mu);
-      options.on_attempt(attempt);
-    }
-    absl::MutexLock lock(&finished_mu);
-    finished.push_back(std::move(attempt));
-  };
-  auto run_one = [&](const PlannedAttempt& planned, const ProxyUrl& endpoint, absl::Time deadline) {
-    AttemptTrace trace;
-    v1::Attempt attempt = RunAttempt(Destination{planned.address, planned.port}, endpoint, deadline,
-                                     transport, options.traces != nullptr ? &trace : nullptr);
-    if (options.traces != nullptr) {
-      absl::MutexLock lock(&trace_mu);
-      traces_by_start[{attempt.start_time().seconds(), attempt.start_time().nanos()}] =
-          std::move(trace);
-    }
-    attempt.set_session_id(report.session_id());
-    attempt.set_region(planned.region);
-    attempt.set_relay(planned.relay);
-    if (!endpoint.direct()) {
-      *attempt.mutable_proxy() = planned.route->proxy;
-      attempt.mutable_proxy()->set_has_credentials(!endpoint.username.empty());
-    }
-    return attempt;
-  };
-
-  CredentialsBook credentials;
-  // Decides the 407s in `challenges` once the user has answered: each is
-  // retried with the answer (and marked retried) while the budget lasts,
-  // concurrently and staggered like the race; without an answer or time
-  // left, the 407 stands. A retry's deadline is its own attempt timeout,
-  // cut at the budget's end: asking the user never buys the session time.
-  auto retry_all = [&](std::vector<Challenge> challenges,
-                       const std::optional<Credentials>& answer) {
-    std::vector<bool> started(challenges.size(), false);
-    const absl::Time now = clock.Now();
-    if (answer.has_value() && now < budget_end) {
-      RaceOptions retries = race;
-      retries.budget = budget_end - now;
-      started = Race(challenges.size(), retries, [&](size_t j, absl::Time deadline) {
-        Challenge& challenge = challenges[j];
-        challenge.answer.set_retried(true);
-        finish(std::move(challenge.answer));
-        challenge.endpoint.username = answer->first;
-        challenge.endpoint.password = answer->second;
-        finish(run_one(plan[challenge.index], challenge.endpoint, std::min(deadline, budget_end)));
-      });
-    }
-    for (size_t j = 0; j < challenges.size(); ++j) {
-      if (!started[j]) finish(std::move(challenges[j].answer));
-    }
-  };
-
-  const std::vector<bool> started = Race(plan.size(), race, [&](size_t i, absl::Time deadline) {
-    const PlannedAttempt& planned = plan[i];
-    ProxyUrl endpoint = planned.route->endpoint;
-    // Only attempts through a proxy without credentials of its own ever
-    // consult the book; DIRECT and other proxies never wait for a prompt.
-    const bool may_ask = !endpoint.direct() && endpoint.username.empty();
-    const CredentialsBook::Key key = CredentialsBook::KeyOf(endpoint);
-    if (may_ask) {
-      if (auto known = credentials.Known(key)) {
-        endpoint.username = known->first;
-        endpoint.password = known->second;
-      }
-    }
-    v1::Attempt attempt = run_one(planned, endpoint, deadline);
-    if (!may_ask || !options.ask_credentials || !endpoint.username.empty() ||
-        attempt.outcome() != v1::OUTCOME_PROXY_AUTH_REQUIRED) {
-      finish(std::move(attempt));
-      return;
-    }
-    Challenge challenge{i, endpoint, std::move(attempt)};
-    std::optional<Credentials> answer;
-    switch (credentials.OnChallenge(key, challenge, &answer)) {
-      case CredentialsBook::Role::kWait:
-        return;  // the asker decides, and frees this attempt's slot meanwhile
-      case CredentialsBook::Role::kAnswered: {
-        std::vector<Challenge> one;
-        one.push_back(std::move(challenge));
-        retry_all(std::move(one), answer);
-        return;
-      }
-      case CredentialsBook::Role::kAsk:
-        break;
-    }
-    answer = options.ask_credentials(planned.route->proxy);
-    std::vector<Challenge> challenges = credentials.Answer(key, answer);
-    challenges.insert(challenges.begin(), std::move(challenge));
-    retry_all(std::move(challenges), answer);
-  });
-  for (std::thread& lookup : lookups) lookup.join();
-
-  std::vector<v1::Attempt> ordered;
-  {
-    absl::MutexLock lock(&finished_mu);
-    ordered = std::move(finished);
-  }
-  std::stable_sort(ordered.begin(), ordered.end(), [](const v1::Attempt& a, const v1::Attempt& b) {
-    return std::make_pair(a.start_time().seconds(), a.start_time().nanos()) <
-           std::make_pair(b.start_time().seconds(), b.start_time().nanos());
-  });
+  std::vector<v1::Attempt> ordered = session.TakeFinished();
   for (size_t i = 0; i < ordered.size(); ++i) {
     ordered[i].set_sequence(i + 1);
-    for (const DnsCheckJob& job : dns_jobs) {
-      if (job.relay == ordered[i].relay()) *ordered[i].mutable_dns() = job.evidence;
+    if (const v1::DnsEvidence* evidence = dns.For(ordered[i].relay())) {
+      *ordered[i].mutable_dns() = *evidence;
     }
     if (options.traces != nullptr) {
-      absl::MutexLock lock(&trace_mu);
-      auto it = traces_by_start.find(
-          {ordered[i].start_time().seconds(), ordered[i].start_time().nanos()});
-      if (it != traces_by_start.end()) (*options.traces)[i + 1] = std::move(it->second);
+      if (auto trace = session.TakeTrace(ordered[i])) (*options.traces)[i + 1] = *std::move(trace);
     }
   }
   for (const v1::Attempt& attempt : ordered) *report.add_attempts() = attempt;

@@ -39,9 +39,9 @@ struct DiagnoseOptions {
   // the same proxy share the answer), the first time it answers 407 to an
   // attempt without credentials: the (user, password) to retry with, or
   // nullopt to give up (every 407 through that proxy then stands). Called
-  // from a worker thread with no lock held (it may prompt the user for as
-  // long as the user takes); at most one call per proxy, possibly two at
-  // once for two proxies.
+  // from a worker thread, one call at a time (a second proxy's question
+  // waits for the first's), holding no lock any attempt needs: it may
+  // prompt the user for as long as the user takes.
   //
   // While it runs, DIRECT and other proxies go on racing untouched, and
   // attempts through the challenged proxy go ahead without credentials:

@@ -7,10 +7,13 @@
 // diagnose_rig_test.
 #include "agent/session/diagnose.h"
 
+#include <algorithm>
+#include <atomic>
 #include <string>
 #include <utility>
 
 #include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
 #include "agent/attempt/fake_resolver.h"
 #include "agent/attempt/fake_transport.h"
 #include "common/fake_clock.h"
@@ -371,6 +374,34 @@ TEST_F(DiagnoseTest, RoutesThroughTheSameProxyShareOnePrompt) {
     ok += a.outcome() == v1::OUTCOME_OK;
   }
   EXPECT_EQ(retried, 1);
+  EXPECT_EQ(ok, 6);
+}
+
+TEST_F(DiagnoseTest, TwoChallengingProxiesAreAskedOneAtATime) {
+  ScriptEveryRelay(CorporateProxy(), Connect::ProxyAuth("alice", kPassword));
+  ScriptEveryRelay(OtherProxy(), Connect::ProxyAuth("bob", "other pass"));
+  options_.race.stagger = absl::ZeroDuration();  // both proxies challenge at once
+  std::atomic<int> asked{0}, prompting{0}, most_at_once{0};
+  options_.ask_credentials = [&](const v1::Proxy& proxy) {
+    ++asked;
+    const int now = ++prompting;
+    most_at_once = std::max(most_at_once.load(), now);
+    absl::SleepFor(absl::Milliseconds(50));  // real time: room for an overlap
+    --prompting;
+    return proxy.host() == "10.0.0.1"
+               ? std::make_optional(std::make_pair(std::string("alice"), std::string(kPassword)))
+               : std::make_optional(std::make_pair(std::string("bob"), std::string("other pass")));
+  };
+  const v1::SessionReport report =
+      Diagnose(catalogue_,
+               {ProxyRoute(CorporateProxy(), v1::PROXY_SOURCE_FLAG, "--proxy"),
+                ProxyRoute(OtherProxy(), v1::PROXY_SOURCE_ENV, "https_proxy")},
+               {}, options_);
+  EXPECT_EQ(asked.load(), 2);
+  EXPECT_EQ(most_at_once.load(), 1);
+  ASSERT_EQ(report.attempts_size(), 12);
+  int ok = 0;
+  for (const v1::Attempt& a : report.attempts()) ok += a.outcome() == v1::OUTCOME_OK;
   EXPECT_EQ(ok, 6);
 }
 
