@@ -126,8 +126,17 @@ ProxySetup DiscoverProxies(const v1::Catalogue& catalogue, DiscoverOptions optio
           if (route.direct) continue;
           ProxyCandidate candidate;
           candidate.url = route.proxy;
-          candidate.source = v1::PROXY_SOURCE_PAC;
-          candidate.detail = absl::StrCat(location.url, " (", route.text, ")");
+          // A PAC that WPAD found is a WPAD proxy, named by how it was
+          // found; one given explicitly (--pac-url, a browser's
+          // autoconfig URL) is a PAC proxy, named by its URL.
+          if (is_wpad) {
+            candidate.source = v1::PROXY_SOURCE_WPAD;
+            candidate.detail = absl::StrCat(WpadFoundBy(location), " (", route.text, ")");
+          } else {
+            candidate.source = v1::PROXY_SOURCE_PAC;
+            candidate.detail =
+                absl::StrCat(UrlWithoutUserInfo(location.url), " (", route.text, ")");
+          }
           candidate.scope = "https";
           ordered.push_back(std::move(candidate));
         }

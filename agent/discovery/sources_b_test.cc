@@ -4,11 +4,13 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_replace.h"
 #include "agent/discovery/desktop_sources.h"
+#include "agent/discovery/discover.h"
 #include "agent/discovery/windows_source.h"
 #include "agent/discovery/wpad.h"
 #include "gmock/gmock.h"
@@ -680,6 +682,12 @@ TEST(WpadSourceTest, DhcpLeasesFirstThenTheDnsWalk) {
   EXPECT_EQ(r.pac[0].detail, dir + "/dhcp/dhclient.eth0.leases (DHCP option 252)");
   EXPECT_EQ(r.pac[2].detail, dir + "/nm/internal-0f3c-wlan0.lease (DHCP option 252)");
   EXPECT_THAT(r.pac[3].detail, HasSubstr(dir + "/resolv.conf"));
+  // How each was found, as the proxies its PAC names will say.
+  EXPECT_EQ(WpadFoundBy(r.pac[0]), "DHCP option 252 http://wpad.corp.example/wpad.dat");
+  EXPECT_EQ(WpadFoundBy(r.pac[2]),
+            "DHCP option 252 http://proxyconf.branch.corp.example/proxy.pac");
+  EXPECT_EQ(WpadFoundBy(r.pac[3]), "DNS wpad.eng.corp.example");
+  EXPECT_EQ(WpadFoundBy(r.pac[6]), "DNS wpad.example.org");
   EXPECT_TRUE(r.proxies.empty());
   EXPECT_FALSE(r.explicitly_direct);
 }
@@ -693,6 +701,67 @@ TEST(WpadSourceTest, NothingConfiguredIsNothing) {
   places.host_domain = "";
   DiscoveryResult r = WpadSource(places).Discover();
   EXPECT_TRUE(r.pac.empty() && r.warnings.empty());
+}
+
+TEST(WpadTest, UserInfoNeverReachesAUrlShownOrUploaded) {
+  EXPECT_EQ(UrlWithoutUserInfo("http://u:p%40ss@wpad.corp.example:8080/wpad.dat?x=@y"),
+            "http://wpad.corp.example:8080/wpad.dat?x=@y");
+  EXPECT_EQ(UrlWithoutUserInfo("https://user@pac.corp/p.pac"), "https://pac.corp/p.pac");
+  EXPECT_EQ(UrlWithoutUserInfo("http://wpad/wpad.dat#@frag"), "http://wpad/wpad.dat#@frag");
+  EXPECT_EQ(UrlWithoutUserInfo("file:///etc/proxy.pac"), "file:///etc/proxy.pac");
+  EXPECT_EQ(UrlWithoutUserInfo("wpad"), "wpad");
+  const PacLocation leased{"http://alice:s3cret@wpad.corp.example/wpad.dat", v1::PROXY_SOURCE_WPAD,
+                           "/var/lib/dhcp/dhclient.leases (DHCP option 252)"};
+  EXPECT_EQ(WpadFoundBy(leased), "DHCP option 252 http://wpad.corp.example/wpad.dat");
+}
+
+// A source that returns what the test says.
+class ScriptedSource final : public ProxySource {
+ public:
+  ScriptedSource(std::string name, DiscoveryResult result)
+      : name_(std::move(name)), result_(std::move(result)) {}
+  std::string name() const override { return name_; }
+  DiscoveryResult Discover() override { return result_; }
+
+ private:
+  std::string name_;
+  DiscoveryResult result_;
+};
+
+// WPAD's PAC files are found, not given: the proxies they name are
+// PROXY_SOURCE_WPAD and say how the file was found; a PAC URL given
+// explicitly stays PROXY_SOURCE_PAC, named by its URL.
+TEST(DiscoverProxiesTest, ProxiesFromAWpadPacAreWpadAndFromAGivenPacArePac) {
+  const std::string dir = TestDir("discover_wpad");
+  WriteFile(dir + "/wpad.dat",
+            "function FindProxyForURL(url, host) { return \"PROXY wpadproxy.corp:3128\"; }\n");
+  WriteFile(dir + "/explicit.pac",
+            "function FindProxyForURL(url, host) { return \"PROXY pacproxy.corp:8080\"; }\n");
+  v1::Catalogue catalogue;
+  v1::Relay* relay = catalogue.add_regions()->add_relays();
+  relay->set_id("emea-1");
+  relay->add_addresses("192.0.2.10");
+  relay->add_ports(443);
+
+  DiscoverOptions options;
+  DiscoveryResult detect;  // a browser set to "detect automatically"
+  detect.pac.push_back({"wpad", v1::PROXY_SOURCE_FIREFOX, "prefs.js:3 (auto-detect)"});
+  options.sources.push_back(std::make_unique<ScriptedSource>("firefox", detect));
+  DiscoveryResult wpad;
+  wpad.pac.push_back({"file://" + dir + "/wpad.dat", v1::PROXY_SOURCE_WPAD,
+                      "/var/lib/dhcp/dhclient.eth0.leases (DHCP option 252)"});
+  options.wpad = std::make_unique<ScriptedSource>("wpad", wpad);
+  options.pac_urls = {"file://" + dir + "/explicit.pac"};
+  const ProxySetup setup = DiscoverProxies(catalogue, std::move(options));
+
+  ASSERT_EQ(setup.routes.size(), 2u);
+  EXPECT_EQ(setup.routes[0].url.host, "pacproxy.corp");
+  EXPECT_EQ(setup.routes[0].source, v1::PROXY_SOURCE_PAC);
+  EXPECT_EQ(setup.routes[0].detail, "file://" + dir + "/explicit.pac (PROXY pacproxy.corp:8080)");
+  EXPECT_EQ(setup.routes[1].url.host, "wpadproxy.corp");
+  EXPECT_EQ(setup.routes[1].source, v1::PROXY_SOURCE_WPAD);
+  EXPECT_EQ(setup.routes[1].detail,
+            "DHCP option 252 file://" + dir + "/wpad.dat (PROXY wpadproxy.corp:3128)");
 }
 
 }  // namespace

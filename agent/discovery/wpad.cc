@@ -20,6 +20,10 @@
 namespace relayscope::agent {
 namespace {
 
+// How WpadSource marks a location found in a lease file (WpadFoundBy
+// reads it back).
+constexpr absl::string_view kDhcpDetailSuffix = " (DHCP option 252)";
+
 // Two-label public suffixes common enough to meet in corporate domains. A
 // full Public Suffix List would be ~10k rules to ship and keep current; this
 // covers the registries whose companies register under a second level.
@@ -215,6 +219,30 @@ std::vector<std::string> ParseResolvConfSearch(absl::string_view resolv_conf) {
   return search;
 }
 
+std::string WpadFoundBy(const PacLocation& location) {
+  const std::string url = UrlWithoutUserInfo(location.url);
+  if (absl::EndsWith(location.detail, kDhcpDetailSuffix)) {
+    return absl::StrCat("DHCP option 252 ", url);
+  }
+  // The DNS walk's "http://wpad.<domain>/wpad.dat": the name asked is the
+  // URL's host.
+  const size_t scheme_end = url.find("://");
+  if (scheme_end == std::string::npos) return absl::StrCat("DNS ", url);
+  const size_t host_start = scheme_end + 3;
+  const size_t host_end = std::min(url.find_first_of(":/?#", host_start), url.size());
+  return absl::StrCat("DNS ", url.substr(host_start, host_end - host_start));
+}
+
+std::string UrlWithoutUserInfo(absl::string_view url) {
+  const size_t scheme_end = url.find("://");
+  if (scheme_end == absl::string_view::npos) return std::string(url);
+  const size_t authority = scheme_end + 3;
+  const size_t authority_end = std::min(url.find_first_of("/?#", authority), url.size());
+  const size_t at = url.substr(0, authority_end).rfind('@');
+  if (at == absl::string_view::npos || at < authority) return std::string(url);
+  return absl::StrCat(url.substr(0, authority), url.substr(at + 1));
+}
+
 DiscoveryResult WpadSource::Discover() {
   DiscoveryResult result;
   auto read = [&](const std::string& path) -> std::optional<std::string> {
@@ -230,8 +258,7 @@ DiscoveryResult WpadSource::Discover() {
       std::vector<std::string> urls = ParseDhcpWpadOption(*text);
       // The latest lease is the likeliest to be the network we are on.
       for (auto url = urls.rbegin(); url != urls.rend(); ++url) {
-        result.pac.push_back(
-            {*url, v1::PROXY_SOURCE_WPAD, absl::StrCat(path, " (DHCP option 252)")});
+        result.pac.push_back({*url, v1::PROXY_SOURCE_WPAD, absl::StrCat(path, kDhcpDetailSuffix)});
       }
     }
   };

@@ -51,6 +51,17 @@ std::vector<std::string> WpadDnsCandidates(absl::string_view fqdn_or_domain,
 // systemd-resolved's "." (no search domain).
 std::vector<std::string> ParseResolvConfSearch(absl::string_view resolv_conf);
 
+// `url` without user-info ("http://u:p@wpad/wpad.dat" -> "http://wpad/wpad.dat"),
+// so that a URL can be shown and uploaded. Anything without "scheme://" is
+// returned as it is.
+std::string UrlWithoutUserInfo(absl::string_view url);
+
+// How WPAD found `location` (one of WpadSource's), in words for the proxies
+// its PAC file names: "DHCP option 252 http://wpad.corp.example/wpad.dat"
+// (the URL without user-info) or "DNS wpad.corp.example" (the name the DNS
+// walk asked).
+std::string WpadFoundBy(const PacLocation& location);
+
 // Where WpadSource looks; tests point it at their own files.
 struct WpadPlaces {
   // dhclient's "dhclient*.leases" (Debian; Red Hat).

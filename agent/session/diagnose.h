@@ -14,6 +14,7 @@
 
 #include "agent/attempt/attempt.h"
 #include "agent/attempt/race.h"
+#include "agent/attempt/resolver.h"
 #include "agent/plan/plan.h"
 #include "relayscope/v1/catalogue.pb.h"
 #include "relayscope/v1/telemetry.pb.h"
@@ -31,15 +32,38 @@ struct DiagnoseOptions {
   std::string session_id;
   // Empty: every port of the catalogue.
   std::vector<uint16_t> allowed_ports;
-  // Called as each attempt finishes (from worker threads, one at a time).
+  // Called as each attempt finishes (from worker threads, one at a time):
+  // a 407 that is retried just before its retry starts.
   std::function<void(const v1::Attempt&)> on_attempt;
-  // Asked at most once per proxy, the first time it answers 407 to an
+  // Asked at most once per proxy (its kind, host and port: routes through
+  // the same proxy share the answer), the first time it answers 407 to an
   // attempt without credentials: the (user, password) to retry with, or
-  // nullopt to give up. The challenged attempt is then retried once, and
-  // every later attempt through that proxy uses the credentials. Called
-  // from a worker thread, one call at a time (it may prompt the user).
+  // nullopt to give up (every 407 through that proxy then stands). Called
+  // from a worker thread, one call at a time (a second proxy's question
+  // waits for the first's), holding no lock any attempt needs: it may
+  // prompt the user for as long as the user takes.
+  //
+  // While it runs, DIRECT and other proxies go on racing untouched, and
+  // attempts through the challenged proxy go ahead without credentials:
+  // their 407s wait for the answer off the race (no attempt's deadline is
+  // spent waiting) and are then retried too. Each 407 that is retried is
+  // marked `retried`, and its retry is the next attempt on the same relay,
+  // address, port and route. A retry runs for its own attempt timeout cut
+  // at the end of the race's budget (the session's start plus
+  // race.budget): the time the user takes is not added to the session, and
+  // a 407 whose answer comes after the budget is spent stands, not retried.
+  // Attempts that start after the answer use the credentials at once.
   std::function<std::optional<std::pair<std::string, std::string>>(const v1::Proxy&)>
       ask_credentials;
+  // The DNS check (agent/attempt/dns_check.h): for each relay the
+  // catalogue lists with both a host and addresses, the host is resolved
+  // once per session with this, beside the race (the first attempt never
+  // waits for it), with the lookup bounded by one attempt timeout within
+  // the budget; the evidence is put on every attempt of that relay in the
+  // report (not on the copies given to on_attempt, which come before the
+  // lookup may have finished). nullptr: SystemResolver on the transport's
+  // clock.
+  Resolver* resolver = nullptr;
   // When given, receives each attempt's hexdumps by sequence number (for
   // the text log; never uploaded).
   std::map<uint64_t, AttemptTrace>* traces = nullptr;

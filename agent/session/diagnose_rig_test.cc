@@ -1,16 +1,19 @@
 // The seed scenario, end to end on the rig: port 8200 dropped on two relays,
 // "port 80" answered by a transparent proxy, and an HTTP proxy that wants
-// credentials. The diagnosis names each and costs about one timeout.
+// credentials (asked for slowly, right or wrong). The diagnosis names each
+// and costs about one timeout. And the DNS check against a sinkholed name.
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "agent/session/diagnose.h"
+#include "common/proto_time.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/text_format.h"
 #include "gtest/gtest.h"
 #include "relay/relay_server.h"
 #include "tests/rig/firewall.h"
 #include "tests/rig/fixture.h"
+#include "tests/rig/hosts_override.h"
 #include "tests/rig/interceptor.h"
 #include "tests/rig/squid.h"
 
@@ -172,6 +175,9 @@ TEST_F(SeedScenario, ProxyAuthIsAskedOnceOnFirst407ThenRetriedWithCredentials) {
     }
   }
   EXPECT_GE(challenges, 1);  // the 407 stays in the telemetry
+  for (const v1::Attempt& a : accepted.attempts()) {
+    EXPECT_EQ(a.retried(), a.outcome() == v1::OUTCOME_PROXY_AUTH_REQUIRED) << a.ShortDebugString();
+  }
   // emea-1:8443 and americas-1:8080; both 8200s are dropped and emea-1:8080
   // is intercepted.
   EXPECT_EQ(ok_with_credentials, 2);
@@ -208,6 +214,124 @@ TEST_F(SeedScenario, ProxyRedirectFallsBackToDirect) {
     named |= absl::StrContains(b.explanation(), "redirects CONNECT to port 8443 (HTTP 302)");
   }
   EXPECT_TRUE(named);
+}
+
+// The attempts on relay:port over one kind of route, in start order.
+std::vector<v1::Attempt> On(const v1::SessionReport& report, const std::string& relay,
+                            uint32_t port, v1::RouteKind kind) {
+  std::vector<v1::Attempt> out;
+  for (const v1::Attempt& a : report.attempts()) {
+    if (a.relay() == relay && a.port() == port && a.route_kind() == kind) out.push_back(a);
+  }
+  return out;
+}
+
+DiagnoseOptions SlowPromptOptions(std::atomic<int>* asked, std::string password) {
+  DiagnoseOptions options;
+  options.race.attempt_timeout = absl::Seconds(1);
+  options.race.stagger = absl::Milliseconds(50);
+  options.ask_credentials = [asked, password](const v1::Proxy&) {
+    ++*asked;
+    absl::SleepFor(absl::Seconds(3));  // the user types slowly
+    return std::make_optional(std::make_pair(std::string("alice"), password));
+  };
+  return options;
+}
+
+TEST_F(SeedScenario, ASlowPasswordPromptLeavesDirectWorkingAndTheProxyRouteEndsOkAfterTheRetry) {
+  rig::Squid::Options squid_options;
+  squid_options.address = "127.0.20.1";
+  squid_options.users = {{"alice", "correct horse"}};
+  auto squid = rig::Squid::Start(squid_options, dir());
+  ASSERT_TRUE(squid.ok()) << squid.status();
+  std::atomic<int> asked{0};
+  const absl::Time start = absl::Now();
+  v1::SessionReport report = Diagnose(catalogue_, {ProxyRoute("127.0.20.1", 3128), DirectRoute()},
+                                      {}, SlowPromptOptions(&asked, "correct horse"));
+  const absl::Duration took = absl::Now() - start;
+  EXPECT_EQ(asked.load(), 1);
+  // DIRECT raced on while the user typed: the working ports are OK, not
+  // timeouts, and took no prompt time.
+  for (const auto& [relay, port] :
+       {std::pair<std::string, uint32_t>{"americas-1", 8080}, {"emea-1", 8443}}) {
+    const auto direct = On(report, relay, port, v1::ROUTE_KIND_DIRECT);
+    ASSERT_EQ(direct.size(), 1u) << relay << ":" << port;
+    EXPECT_EQ(direct[0].outcome(), v1::OUTCOME_OK) << direct[0].ShortDebugString();
+    EXPECT_LT(FromProtoDuration(direct[0].total_duration()), absl::Seconds(1));
+    // Through squid: the 407, marked retried, then its retry, which works.
+    const auto proxied = On(report, relay, port, v1::ROUTE_KIND_HTTP_CONNECT);
+    ASSERT_EQ(proxied.size(), 2u) << relay << ":" << port;
+    EXPECT_EQ(proxied[0].outcome(), v1::OUTCOME_PROXY_AUTH_REQUIRED);
+    EXPECT_TRUE(proxied[0].retried());
+    EXPECT_EQ(proxied[1].outcome(), v1::OUTCOME_OK) << proxied[1].ShortDebugString();
+    EXPECT_TRUE(proxied[1].proxy().has_credentials());
+    EXPECT_FALSE(proxied[1].retried());
+  }
+  EXPECT_EQ(On(report, "emea-1", 8200, v1::ROUTE_KIND_DIRECT)[0].outcome(),
+            v1::OUTCOME_CONNECT_TIMEOUT);
+  EXPECT_EQ(report.verdict().status(), v1::VERDICT_STATUS_REACHABLE);
+  // The prompt, then one round of retries: not a prompt plus every timeout.
+  EXPECT_LT(took, absl::Seconds(3) + absl::Milliseconds(2500)) << took;
+  EXPECT_THAT(report.SerializeAsString(), ::testing::Not(HasSubstr("correct horse")));
+}
+
+TEST_F(SeedScenario, WrongCredentialsThroughSquidAreProxyAuthFailedAfterTheRetry) {
+  rig::Squid::Options squid_options;
+  squid_options.address = "127.0.20.1";
+  squid_options.users = {{"alice", "correct horse"}};
+  auto squid = rig::Squid::Start(squid_options, dir());
+  ASSERT_TRUE(squid.ok()) << squid.status();
+  std::atomic<int> asked{0};
+  DiagnoseOptions options = SlowPromptOptions(&asked, "Wr0ng-pass");
+  v1::SessionReport report = Diagnose(catalogue_, {ProxyRoute("127.0.20.1", 3128)}, {}, options);
+  EXPECT_EQ(asked.load(), 1);
+  const auto attempts = On(report, "emea-1", 8443, v1::ROUTE_KIND_HTTP_CONNECT);
+  ASSERT_EQ(attempts.size(), 2u);
+  EXPECT_EQ(attempts[0].outcome(), v1::OUTCOME_PROXY_AUTH_REQUIRED);
+  EXPECT_TRUE(attempts[0].retried());
+  EXPECT_EQ(attempts[1].outcome(), v1::OUTCOME_PROXY_AUTH_FAILED) << attempts[1].ShortDebugString();
+  EXPECT_EQ(attempts[1].proxy_status(), 407u);
+  EXPECT_TRUE(attempts[1].proxy().has_credentials());
+  EXPECT_EQ(report.verdict().status(), v1::VERDICT_STATUS_UNREACHABLE);
+  EXPECT_THAT(report.SerializeAsString(), ::testing::Not(HasSubstr("Wr0ng-pass")));
+}
+
+// The DNS check against this machine's real resolver: the catalogue lists
+// each relay's name and address; the test's hosts file answers one name
+// with a sinkhole and the other with the listed address.
+constexpr char kNamedCatalogue[] = R"pb(
+  name: "named"
+  regions {
+    id: "americas"
+    relays { id: "americas-1" host: "relay.sinkhole.test" addresses: "127.0.11.1" ports: 8080 }
+  }
+  regions {
+    id: "emea"
+    relays { id: "emea-1" host: "relay.good.test" addresses: "127.0.12.1" ports: 8443 }
+  }
+)pb";
+
+TEST_F(SeedScenario, ARelayNameResolvingToASinkholeIsNamedOnEveryAttemptOfTheRelay) {
+  auto hosts = rig::HostsOverride::Start(
+      {{"relay.sinkhole.test", "0.0.0.0"}, {"relay.good.test", "127.0.12.1"}}, dir());
+  ASSERT_TRUE(hosts.ok()) << hosts.status();
+  v1::Catalogue catalogue;
+  ASSERT_TRUE(google::protobuf::TextFormat::ParseFromString(kNamedCatalogue, &catalogue));
+  DiagnoseOptions options;
+  options.race.attempt_timeout = absl::Seconds(1);
+  v1::SessionReport report = Diagnose(catalogue, {DirectRoute()}, {}, options);
+  ASSERT_EQ(report.attempts_size(), 2);
+  const v1::Attempt& sinkholed = Find(report, "americas-1", 8080);
+  // The attempt goes to the catalogue's address and works; DNS would have
+  // sent it nowhere.
+  EXPECT_EQ(sinkholed.outcome(), v1::OUTCOME_OK);
+  EXPECT_EQ(sinkholed.dns().status(), v1::DnsEvidence::STATUS_SINKHOLE);
+  EXPECT_EQ(sinkholed.dns().host(), "relay.sinkhole.test");
+  EXPECT_THAT(sinkholed.dns().answers(), ::testing::ElementsAre("0.0.0.0"));
+  const v1::Attempt& consistent = Find(report, "emea-1", 8443);
+  EXPECT_EQ(consistent.outcome(), v1::OUTCOME_OK);
+  EXPECT_EQ(consistent.dns().status(), v1::DnsEvidence::STATUS_CONSISTENT);
+  EXPECT_THAT(consistent.dns().answers(), ::testing::ElementsAre("127.0.12.1"));
 }
 
 }  // namespace

@@ -1,23 +1,32 @@
 // Diagnose through the scripted FakeTransport on a FakeClock: the 407
-// retry (asked once per proxy, remembered, wrong credentials named), that no
+// retry (asked once per proxy, remembered, wrong credentials named, a slow
+// prompt that stalls nothing else, retries within the budget), the DNS
+// check beside the race (FakeResolver), that no
 // password reaches the report, and how attempts are folded into the
 // SessionReport. The same behaviour against squid and real relays is
 // diagnose_rig_test.
 #include "agent/session/diagnose.h"
 
+#include <algorithm>
+#include <atomic>
 #include <string>
 #include <utility>
 
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "agent/attempt/fake_resolver.h"
 #include "agent/attempt/fake_transport.h"
 #include "common/fake_clock.h"
 #include "common/proto_time.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/text_format.h"
 #include "gtest/gtest.h"
+#include "tests/support/wait_until.h"
 
 namespace relayscope::agent {
 namespace {
 
+using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::Not;
 using Connect = FakeTransport::Connect;
@@ -27,6 +36,14 @@ constexpr char kPassword[] = "correct horse";
 const Destination kEmea8200{"192.0.2.10", 8200};
 const Destination kEmea443{"192.0.2.10", 443};
 const Destination kAmericas8200{"192.0.2.20", 8200};
+
+ProxyUrl OtherProxy() {
+  ProxyUrl url;
+  url.kind = v1::ROUTE_KIND_HTTP_CONNECT;
+  url.host = "10.0.0.2";
+  url.port = 8080;
+  return url;
+}
 
 ProxyUrl CorporateProxy() {
   ProxyUrl url;
@@ -90,12 +107,14 @@ TEST_F(DiagnoseTest, ProxyAuthIsAskedOnceOnTheFirst407ThenRetriedAndRemembered) 
   EXPECT_EQ(challenge.outcome(), v1::OUTCOME_PROXY_AUTH_REQUIRED);
   EXPECT_EQ(challenge.proxy_status(), 407u);
   EXPECT_FALSE(challenge.proxy().has_credentials());
+  EXPECT_TRUE(challenge.retried());
   const v1::Attempt& retry = report.attempts(1);
   EXPECT_EQ(retry.relay(), challenge.relay());
   EXPECT_EQ(retry.port(), challenge.port());
   EXPECT_GT(FromProtoTimestamp(retry.start_time()), FromProtoTimestamp(challenge.start_time()));
   for (int i = 1; i < 4; ++i) {
     EXPECT_EQ(report.attempts(i).outcome(), v1::OUTCOME_OK) << i;
+    EXPECT_FALSE(report.attempts(i).retried()) << i;
     EXPECT_TRUE(report.attempts(i).proxy().has_credentials()) << i;
     EXPECT_EQ(report.attempts(i).proxy().source(), v1::PROXY_SOURCE_FLAG);
   }
@@ -122,6 +141,7 @@ TEST_F(DiagnoseTest, WrongCredentialsAreProxyAuthFailedAndNeverShown) {
   EXPECT_EQ(asked, 1);
   ASSERT_EQ(report.attempts_size(), 4);
   EXPECT_EQ(report.attempts(0).outcome(), v1::OUTCOME_PROXY_AUTH_REQUIRED);
+  EXPECT_TRUE(report.attempts(0).retried());
   for (int i = 1; i < 4; ++i) {
     EXPECT_EQ(report.attempts(i).outcome(), v1::OUTCOME_PROXY_AUTH_FAILED) << i;
     EXPECT_THAT(report.attempts(i).detail(), HasSubstr("rejected the credentials (407)"));
@@ -136,6 +156,7 @@ TEST_F(DiagnoseTest, WithNobodyToAskThe407Stands) {
   ASSERT_EQ(report.attempts_size(), 3);
   for (const v1::Attempt& a : report.attempts()) {
     EXPECT_EQ(a.outcome(), v1::OUTCOME_PROXY_AUTH_REQUIRED);
+    EXPECT_FALSE(a.retried());
   }
   EXPECT_EQ(report.verdict().status(), v1::VERDICT_STATUS_UNREACHABLE);
   EXPECT_THAT(report.verdict().summary(), HasSubstr("requires authentication (407)"));
@@ -194,6 +215,281 @@ TEST_F(DiagnoseTest, AttemptsAreFoldedIntoTheReportInStartOrderWithTheirPhases) 
   // americas works, emea does not (dropped, intercepted).
   EXPECT_EQ(report.verdict().status(), v1::VERDICT_STATUS_DEGRADED);
   EXPECT_GE(report.verdict().blockers_size(), 2);
+}
+
+// The seed's client froze every attempt while it asked for a password; here
+// DIRECT and other proxies race on while the user takes 3 s to answer, and
+// only the challenged proxy's 407s wait, off the race, for the answer.
+TEST_F(DiagnoseTest, ASlowPromptLeavesDirectAndOtherProxiesAlone) {
+  ScriptEveryRelay(CorporateProxy(), Connect::ProxyAuth("alice", kPassword));
+  ScriptEveryRelay(OtherProxy(), Connect::Open());
+  ScriptEveryRelay(ProxyUrl::Direct(), Connect::Open());
+  options_.race.stagger = absl::ZeroDuration();  // all nine start at once
+  options_.race.attempt_timeout = absl::Seconds(1);
+  absl::Mutex mu;
+  int others_done = 0;  // guarded by mu
+  options_.on_attempt = [&](const v1::Attempt& a) {
+    if (a.proxy().host() == "10.0.0.1") return;
+    absl::MutexLock lock(&mu);
+    ++others_done;
+  };
+  int asked = 0;
+  absl::Time answered_at;
+  options_.ask_credentials = [&](const v1::Proxy& proxy) {
+    ++asked;
+    EXPECT_EQ(proxy.host(), "10.0.0.1");
+    // The user is still typing when all nine attempts have gone out and
+    // every one not through this proxy has finished ...
+    EXPECT_TRUE(test::WaitUntil(
+        [&] {
+          absl::MutexLock lock(&mu);
+          return others_done == 6 && transport_.opened().size() == 9;
+        },
+        absl::Seconds(10), absl::Milliseconds(1)))
+        << "DIRECT and the other proxy waited for the prompt";
+    // ... and takes 3 s in all.
+    clock_.SleepUntil(clock_.Now() + absl::Seconds(3));
+    answered_at = clock_.Now();
+    return std::make_optional(std::make_pair(std::string("alice"), std::string(kPassword)));
+  };
+  const v1::SessionReport report =
+      Diagnose(catalogue_,
+               {DirectRoute(), ProxyRoute(CorporateProxy(), v1::PROXY_SOURCE_FLAG, "--proxy"),
+                ProxyRoute(OtherProxy(), v1::PROXY_SOURCE_ENV, "https_proxy")},
+               {}, options_);
+  EXPECT_EQ(asked, 1);
+  ASSERT_EQ(report.attempts_size(), 12);
+  int direct_ok = 0, other_ok = 0, challenged = 0, retried_ok = 0;
+  for (const v1::Attempt& a : report.attempts()) {
+    const absl::Time start = FromProtoTimestamp(a.start_time());
+    if (a.route_kind() == v1::ROUTE_KIND_DIRECT) {
+      EXPECT_EQ(a.outcome(), v1::OUTCOME_OK) << a.ShortDebugString();
+      direct_ok += a.outcome() == v1::OUTCOME_OK;
+    } else if (a.proxy().host() == "10.0.0.2") {
+      EXPECT_EQ(a.outcome(), v1::OUTCOME_OK) << a.ShortDebugString();
+      other_ok += a.outcome() == v1::OUTCOME_OK;
+    } else if (a.outcome() == v1::OUTCOME_PROXY_AUTH_REQUIRED) {
+      EXPECT_TRUE(a.retried());
+      EXPECT_LT(start, answered_at);
+      ++challenged;
+    } else {
+      EXPECT_EQ(a.outcome(), v1::OUTCOME_OK) << a.ShortDebugString();
+      EXPECT_TRUE(a.proxy().has_credentials());
+      EXPECT_FALSE(a.retried());
+      // The retry's time starts after the answer: none was spent waiting.
+      EXPECT_GE(start, answered_at);
+      retried_ok += a.outcome() == v1::OUTCOME_OK;
+    }
+  }
+  EXPECT_EQ(direct_ok, 3);
+  EXPECT_EQ(other_ok, 3);
+  EXPECT_EQ(challenged, 3);
+  EXPECT_EQ(retried_ok, 3);
+  // Each retried 407 is followed by its retry: the next attempt on the same
+  // relay, address, port and route.
+  for (int i = 0; i < report.attempts_size(); ++i) {
+    const v1::Attempt& a = report.attempts(i);
+    if (!a.retried()) continue;
+    const v1::Attempt* next = nullptr;
+    for (int j = i + 1; j < report.attempts_size() && next == nullptr; ++j) {
+      const v1::Attempt& b = report.attempts(j);
+      if (b.relay() == a.relay() && b.address() == a.address() && b.port() == a.port() &&
+          b.route_kind() == a.route_kind() && b.proxy().host() == a.proxy().host()) {
+        next = &b;
+      }
+    }
+    ASSERT_NE(next, nullptr) << i;
+    EXPECT_EQ(next->outcome(), v1::OUTCOME_OK);
+    EXPECT_TRUE(next->proxy().has_credentials());
+  }
+  EXPECT_THAT(report.SerializeAsString(), Not(HasSubstr(kPassword)));
+}
+
+TEST_F(DiagnoseTest, TheRetryDeadlineIsCutAtTheEndOfTheBudget) {
+  for (const Destination& d : {kEmea8200, kEmea443, kAmericas8200}) {
+    transport_.Script(d, CorporateProxy(), Connect::ProxyAuth("alice", kPassword), Peer::kSilent);
+  }
+  options_.race.sequential = true;
+  options_.race.attempt_timeout = absl::Seconds(1);
+  options_.race.budget = absl::Seconds(2);
+  int asked = 0;
+  options_.ask_credentials = [&](const v1::Proxy&) {
+    ++asked;
+    clock_.SleepUntil(clock_.Now() + absl::Milliseconds(1500));
+    return std::make_optional(std::make_pair(std::string("alice"), std::string(kPassword)));
+  };
+  const absl::Time t0 = clock_.Now();
+  const v1::SessionReport report = RunThroughTheProxy();
+  EXPECT_EQ(asked, 1);
+  ASSERT_EQ(report.attempts_size(), 2);
+  EXPECT_EQ(report.attempts(0).outcome(), v1::OUTCOME_PROXY_AUTH_REQUIRED);
+  EXPECT_TRUE(report.attempts(0).retried());
+  const v1::Attempt& retry = report.attempts(1);
+  EXPECT_EQ(retry.outcome(), v1::OUTCOME_HANDSHAKE_TIMEOUT);
+  EXPECT_TRUE(retry.proxy().has_credentials());
+  const absl::Time retry_start = FromProtoTimestamp(retry.start_time());
+  EXPECT_GE(retry_start, t0 + absl::Milliseconds(1500));
+  // Its own timeout would end at retry_start + 1 s; the budget ends first.
+  EXPECT_EQ(retry_start + FromProtoDuration(retry.total_duration()), t0 + absl::Seconds(2));
+  EXPECT_THAT(report.verdict().summary(), HasSubstr("2 of 3 attempts were not started"));
+}
+
+TEST_F(DiagnoseTest, AnAnswerAfterTheBudgetLeavesThe407Standing) {
+  ScriptEveryRelay(CorporateProxy(), Connect::ProxyAuth("alice", kPassword));
+  options_.race.sequential = true;
+  options_.race.budget = absl::Seconds(2);
+  int asked = 0;
+  options_.ask_credentials = [&](const v1::Proxy&) {
+    ++asked;
+    clock_.SleepUntil(clock_.Now() + absl::Seconds(3));
+    return std::make_optional(std::make_pair(std::string("alice"), std::string(kPassword)));
+  };
+  const v1::SessionReport report = RunThroughTheProxy();
+  EXPECT_EQ(asked, 1);
+  ASSERT_EQ(report.attempts_size(), 1);
+  EXPECT_EQ(report.attempts(0).outcome(), v1::OUTCOME_PROXY_AUTH_REQUIRED);
+  EXPECT_FALSE(report.attempts(0).retried());
+  EXPECT_EQ(transport_.opened().size(), 1u);
+}
+
+TEST_F(DiagnoseTest, RoutesThroughTheSameProxyShareOnePrompt) {
+  ScriptEveryRelay(CorporateProxy(), Connect::ProxyAuth("alice", kPassword));
+  options_.race.sequential = true;
+  int asked = 0;
+  options_.ask_credentials = [&](const v1::Proxy&) {
+    ++asked;
+    return std::make_optional(std::make_pair(std::string("alice"), std::string(kPassword)));
+  };
+  // The same proxy named by the command line and by the environment.
+  const v1::SessionReport report =
+      Diagnose(catalogue_,
+               {ProxyRoute(CorporateProxy(), v1::PROXY_SOURCE_FLAG, "--proxy"),
+                ProxyRoute(CorporateProxy(), v1::PROXY_SOURCE_ENV, "https_proxy")},
+               {}, options_);
+  EXPECT_EQ(asked, 1);
+  ASSERT_EQ(report.attempts_size(), 7);
+  int retried = 0, ok = 0;
+  for (const v1::Attempt& a : report.attempts()) {
+    retried += a.retried();
+    ok += a.outcome() == v1::OUTCOME_OK;
+  }
+  EXPECT_EQ(retried, 1);
+  EXPECT_EQ(ok, 6);
+}
+
+TEST_F(DiagnoseTest, TwoChallengingProxiesAreAskedOneAtATime) {
+  ScriptEveryRelay(CorporateProxy(), Connect::ProxyAuth("alice", kPassword));
+  ScriptEveryRelay(OtherProxy(), Connect::ProxyAuth("bob", "other pass"));
+  options_.race.stagger = absl::ZeroDuration();  // both proxies challenge at once
+  std::atomic<int> asked{0}, prompting{0}, most_at_once{0};
+  options_.ask_credentials = [&](const v1::Proxy& proxy) {
+    ++asked;
+    const int now = ++prompting;
+    most_at_once = std::max(most_at_once.load(), now);
+    absl::SleepFor(absl::Milliseconds(50));  // real time: room for an overlap
+    --prompting;
+    return proxy.host() == "10.0.0.1"
+               ? std::make_optional(std::make_pair(std::string("alice"), std::string(kPassword)))
+               : std::make_optional(std::make_pair(std::string("bob"), std::string("other pass")));
+  };
+  const v1::SessionReport report =
+      Diagnose(catalogue_,
+               {ProxyRoute(CorporateProxy(), v1::PROXY_SOURCE_FLAG, "--proxy"),
+                ProxyRoute(OtherProxy(), v1::PROXY_SOURCE_ENV, "https_proxy")},
+               {}, options_);
+  EXPECT_EQ(asked.load(), 2);
+  EXPECT_EQ(most_at_once.load(), 1);
+  ASSERT_EQ(report.attempts_size(), 12);
+  int ok = 0;
+  for (const v1::Attempt& a : report.attempts()) ok += a.outcome() == v1::OUTCOME_OK;
+  EXPECT_EQ(ok, 6);
+}
+
+// Relays with a name and addresses: the name is looked up once per relay,
+// and what this machine's resolver said goes on every attempt of the relay.
+constexpr char kNamedCatalogue[] = R"pb(
+  name: "named"
+  regions {
+    id: "emea"
+    relays {
+      id: "emea-1"
+      host: "emea.relay.example"
+      addresses: "192.0.2.10"
+      ports: [ 8200, 443 ]
+    }
+  }
+  regions {
+    id: "americas"
+    relays { id: "americas-1" host: "americas.relay.example" addresses: "192.0.2.20" ports: 8200 }
+  }
+  regions {
+    id: "apac"
+    relays { id: "apac-1" addresses: "192.0.2.30" ports: 8200 }
+  }
+)pb";
+const Destination kApac8200{"192.0.2.30", 8200};
+
+TEST_F(DiagnoseTest, DnsEvidenceIsOnEveryAttemptOfItsRelayFromOneLookup) {
+  v1::Catalogue catalogue;
+  ASSERT_TRUE(google::protobuf::TextFormat::ParseFromString(kNamedCatalogue, &catalogue));
+  for (const Destination& d : {kEmea8200, kEmea443, kAmericas8200, kApac8200}) {
+    transport_.Script(d, ProxyUrl::Direct(), Connect::Open(), Peer::kRelay);
+  }
+  FakeResolver resolver(&clock_);
+  resolver.Script("emea.relay.example", {"0.0.0.0"});
+  resolver.Script("americas.relay.example", {"192.0.2.20"});
+  options_.resolver = &resolver;
+  const v1::SessionReport report = Diagnose(catalogue, {DirectRoute()}, {}, options_);
+  ASSERT_EQ(report.attempts_size(), 4);
+  for (const v1::Attempt& a : report.attempts()) {
+    // The attempts go to the catalogue's addresses whatever DNS says.
+    EXPECT_EQ(a.outcome(), v1::OUTCOME_OK) << a.relay();
+    if (a.relay() == "emea-1") {
+      EXPECT_EQ(a.dns().status(), v1::DnsEvidence::STATUS_SINKHOLE);
+      EXPECT_EQ(a.dns().host(), "emea.relay.example");
+      EXPECT_THAT(a.dns().answers(), ElementsAre("0.0.0.0"));
+    } else if (a.relay() == "americas-1") {
+      EXPECT_EQ(a.dns().status(), v1::DnsEvidence::STATUS_CONSISTENT);
+      EXPECT_THAT(a.dns().answers(), ElementsAre("192.0.2.20"));
+    } else {
+      EXPECT_FALSE(a.has_dns()) << "apac-1 has no name to check";
+    }
+  }
+  EXPECT_THAT(resolver.asked(),
+              ::testing::UnorderedElementsAre("emea.relay.example", "americas.relay.example"));
+}
+
+TEST_F(DiagnoseTest, AHangingResolverDelaysNoAttemptAndFailsAtOneAttemptTimeout) {
+  v1::Catalogue catalogue;
+  ASSERT_TRUE(google::protobuf::TextFormat::ParseFromString(kNamedCatalogue, &catalogue));
+  transport_.Script(kEmea8200, ProxyUrl::Direct(), Connect::Timeout());
+  for (const Destination& d : {kEmea443, kAmericas8200, kApac8200}) {
+    transport_.Script(d, ProxyUrl::Direct(), Connect::Open(), Peer::kRelay);
+  }
+  FakeResolver resolver(&clock_);
+  resolver.ScriptHang("emea.relay.example");
+  resolver.ScriptError("americas.relay.example",
+                       absl::NotFoundError("americas.relay.example: Name or service not known"));
+  options_.resolver = &resolver;
+  options_.race.sequential = true;
+  options_.race.attempt_timeout = absl::Seconds(1);
+  const absl::Time t0 = clock_.Now();
+  const v1::SessionReport report = Diagnose(catalogue, {DirectRoute()}, {}, options_);
+  ASSERT_EQ(report.attempts_size(), 4);
+  EXPECT_EQ(FromProtoTimestamp(report.attempts(0).start_time()), t0);
+  for (const v1::Attempt& a : report.attempts()) {
+    if (a.relay() == "emea-1") {
+      EXPECT_EQ(a.dns().status(), v1::DnsEvidence::STATUS_FAILED);
+      EXPECT_THAT(a.dns().error(), HasSubstr("no answer before the deadline"));
+    } else if (a.relay() == "americas-1") {
+      EXPECT_EQ(a.dns().status(), v1::DnsEvidence::STATUS_FAILED);
+      EXPECT_EQ(a.dns().error(), "americas.relay.example: Name or service not known");
+      EXPECT_EQ(a.outcome(), v1::OUTCOME_OK);
+    }
+  }
+  // One attempt timeout (the dropped port), then the rest: the lookup that
+  // never answered added nothing.
+  EXPECT_LT(FromProtoTimestamp(report.end_time()), t0 + absl::Milliseconds(1200));
 }
 
 }  // namespace

@@ -1,11 +1,17 @@
 // Each rig fixture proven against a real client: what the rig claims about
 // squid, dante, the interceptor, iptables and the listeners is what a
 // client actually meets.
+#include <arpa/inet.h>
 #include <curl/curl.h>
+#include <netdb.h>
 #include <poll.h>
 #include <unistd.h>
 
+#include <fstream>
+#include <sstream>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -15,6 +21,7 @@
 #include "tests/rig/dante.h"
 #include "tests/rig/firewall.h"
 #include "tests/rig/fixture.h"
+#include "tests/rig/hosts_override.h"
 #include "tests/rig/interceptor.h"
 #include "tests/rig/net.h"
 #include "tests/rig/process.h"
@@ -23,7 +30,9 @@
 namespace relayscope::rig {
 namespace {
 
+using ::testing::Contains;
 using ::testing::ContainsRegex;
+using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::Not;
 using ::testing::StartsWith;
@@ -266,6 +275,63 @@ TEST_F(RigComponents, StoppedDaemonLeavesNoProcessBehind) {
   // No member of the process group survives.
   EXPECT_EQ(kill(-pgid, 0), -1);
   EXPECT_EQ(errno, ESRCH);
+}
+
+// Resolves `name` with the real getaddrinfo: its addresses, or the error.
+std::vector<std::string> Lookup(const std::string& name, int* error) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* list = nullptr;
+  *error = getaddrinfo(name.c_str(), nullptr, &hints, &list);
+  std::vector<std::string> out;
+  for (const addrinfo* ai = list; ai != nullptr; ai = ai->ai_next) {
+    char text[INET6_ADDRSTRLEN] = {};
+    const void* raw =
+        ai->ai_family == AF_INET
+            ? static_cast<const void*>(&reinterpret_cast<const sockaddr_in*>(ai->ai_addr)->sin_addr)
+            : &reinterpret_cast<const sockaddr_in6*>(ai->ai_addr)->sin6_addr;
+    inet_ntop(ai->ai_family, raw, text, sizeof(text));
+    out.emplace_back(text);
+  }
+  if (list != nullptr) freeaddrinfo(list);
+  return out;
+}
+
+std::string ReadEtcHosts() {
+  std::ifstream in("/etc/hosts");
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+TEST_F(RigComponents, HostsOverrideAnswersTheTestsNamesInThisThreadAndItsChildrenThenIsUndone) {
+  const std::string before = ReadEtcHosts();
+  int error = 0;
+  EXPECT_NE((Lookup("relay.sinkhole.test", &error), error), 0) << "the name exists without us";
+  {
+    auto hosts = HostsOverride::Start(
+        {{"relay.sinkhole.test", "0.0.0.0"}, {"relay.good.test", "127.0.12.1"}}, dir());
+    ASSERT_TRUE(hosts.ok()) << hosts.status();
+    EXPECT_THAT(Lookup("relay.sinkhole.test", &error), ElementsAre("0.0.0.0"));
+    EXPECT_EQ(error, 0);
+    EXPECT_THAT(Lookup("relay.good.test", &error), ElementsAre("127.0.12.1"));
+    EXPECT_THAT(Lookup("localhost", &error), Contains("127.0.0.1"));
+    // Threads started from here on (the agent's resolver threads) see it.
+    std::vector<std::string> from_thread;
+    std::thread([&] {
+      int e = 0;
+      from_thread = Lookup("relay.sinkhole.test", &e);
+    }).join();
+    EXPECT_THAT(from_thread, ElementsAre("0.0.0.0"));
+    // So do processes.
+    auto getent = RunCommand({"/usr/bin/getent", "hosts", "relay.sinkhole.test"});
+    ASSERT_TRUE(getent.ok());
+    EXPECT_THAT(getent->output, HasSubstr("0.0.0.0"));
+  }
+  EXPECT_EQ(ReadEtcHosts(), before);
+  Lookup("relay.sinkhole.test", &error);
+  EXPECT_NE(error, 0);
 }
 
 }  // namespace
