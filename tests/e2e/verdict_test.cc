@@ -1,0 +1,225 @@
+// The verdict a customer reads, end to end: the real relayscope-agent binary
+// against the real relay, squid, iptables and a name the test's own
+// /etc/hosts sinkholes, in the test's network namespace. Each test builds
+// one kind of network and asserts the main cause, the hop it blames and the
+// words of the remedy in the session report the agent wrote.
+#include <filesystem>
+#include <fstream>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/files.h"
+#include "gmock/gmock.h"
+#include "google/protobuf/util/json_util.h"
+#include "gtest/gtest.h"
+#include "relayscope/v1/telemetry.pb.h"
+#include "tests/rig/firewall.h"
+#include "tests/rig/fixture.h"
+#include "tests/rig/hosts_override.h"
+#include "tests/rig/process.h"
+#include "tests/rig/squid.h"
+
+namespace relayscope {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+constexpr char kPassword[] = "Verdict-Secret-41c9";
+
+// What a run of the agent left: its exit status, its output and the session
+// report it wrote.
+struct AgentRun {
+  int exit_code = -1;
+  std::string output;
+  v1::SessionReport report;
+};
+
+const v1::Blocker* MainCause(const v1::Verdict& v) {
+  for (const v1::Blocker& b : v.blockers()) {
+    if (!b.context()) return &b;
+  }
+  return nullptr;
+}
+
+// Everything the verdict says, for "never says" checks.
+std::string VerdictText(const v1::Verdict& v) {
+  std::vector<std::string> parts = {v.summary()};
+  for (const std::string& w : v.working()) parts.push_back(w);
+  for (const v1::Blocker& b : v.blockers()) {
+    parts.push_back(b.explanation());
+    parts.push_back(b.advice());
+  }
+  return absl::StrJoin(parts, "\n");
+}
+
+class VerdictOnTheRig : public rig::RigTest {
+ protected:
+  void TearDown() override {
+    squid_.reset();
+    relays_.clear();
+    firewall_.Clear();
+    RigTest::TearDown();
+  }
+
+  // Starts the reference relay on `listen` ("127.0.71.1:8200,...").
+  void StartRelay(const std::string& listen) {
+    const std::string ready = absl::StrCat(dir(), "/relay", relays_.size(), ".ready");
+    rig::Process::Options options;
+    options.argv = {RELAY_BINARY, "--listen=" + listen, "--ready-file=" + ready};
+    options.log_path = absl::StrCat(dir(), "/relay", relays_.size(), ".log");
+    auto relay = rig::Process::Start(options);
+    ASSERT_TRUE(relay.ok()) << relay.status();
+    ASSERT_TRUE(rig::WaitForFile(ready, absl::Seconds(10), relay->get()).ok());
+    relays_.push_back(*std::move(relay));
+  }
+
+  void StartSquid(const std::map<std::string, std::string>& users) {
+    rig::Squid::Options options;
+    options.address = "127.0.74.1";
+    options.users = users;
+    auto squid = rig::Squid::Start(options, dir());
+    ASSERT_TRUE(squid.ok()) << squid.status();
+    squid_ = *std::move(squid);
+  }
+
+  // One region "emea" with relay "emea-1" at `address`:`port`, named `host`
+  // when not empty.
+  std::string WriteCatalogue(const std::string& address, uint32_t port,
+                             const std::string& host = "") {
+    const std::string path = dir() + "/catalogue.textproto";
+    std::ofstream(path) << "name: \"verdict\"\nregions { id: \"emea\" display_name: \"EMEA\" "
+                        << "relays { id: \"emea-1\" "
+                        << (host.empty() ? "" : absl::StrCat("host: \"", host, "\" "))
+                        << "addresses: \"" << address << "\" ports: [ " << port << " ] } }\n";
+    return path;
+  }
+
+  // Runs `relayscope-agent diagnose` with `args`; HOME is the scenario dir,
+  // so no browser or desktop setting of this machine is read.
+  AgentRun RunAgent(const std::string& catalogue, std::vector<std::string> args,
+               std::vector<std::string> env = {}) {
+    const std::string reports = dir() + "/reports";
+    std::filesystem::remove_all(reports);
+    std::vector<std::string> argv = {AGENT_BINARY,
+                                     "diagnose",
+                                     "--catalogue=" + catalogue,
+                                     "--timeout=2s",
+                                     "--report-dir=" + reports,
+                                     "--agent-id-file=" + dir() + "/agent-id",
+                                     "--proxy-file=" + dir() + "/no-proxy-file"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    env.push_back("HOME=" + dir());
+    AgentRun run;
+    auto result = rig::RunCommand(argv, absl::Seconds(60), env);
+    EXPECT_TRUE(result.ok()) << result.status();
+    if (!result.ok()) return run;
+    run.exit_code = result->exit_code;
+    run.output = result->output;
+    for (const auto& entry : std::filesystem::directory_iterator(reports)) {
+      if (entry.path().extension() != ".json") continue;
+      const std::string json = ReadFileToString(entry.path()).value_or("");
+      EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(json, &run.report).ok()) << json;
+    }
+    EXPECT_GT(run.report.attempts_size(), 0) << run.output;
+    return run;
+  }
+
+  std::vector<std::unique_ptr<rig::Process>> relays_;
+  std::unique_ptr<rig::Squid> squid_;
+  rig::Firewall firewall_;
+};
+
+// A PAC names a proxy that does not answer its SYN; DIRECT works. The
+// proxy is blamed, with the PAC it came from, and the relay is not.
+TEST_F(VerdictOnTheRig, DeadProxyFromAPacWithDirectWorkingBlamesTheProxyAndItsPac) {
+  StartRelay("127.0.71.1:8200");
+  ASSERT_TRUE(firewall_.Drop("127.0.72.1", 3128).ok());
+  const std::string pac = dir() + "/proxy.pac";
+  std::ofstream(pac) << "function FindProxyForURL(url, host) {\n"
+                        "  return \"PROXY 127.0.72.1:3128; DIRECT\";\n}\n";
+  const AgentRun run =
+      RunAgent(WriteCatalogue("127.0.71.1", 8200), {"--pac-url=file://" + pac});
+  const v1::Verdict& v = run.report.verdict();
+  SCOPED_TRACE(VerdictText(v));
+  EXPECT_EQ(run.exit_code, 0) << run.output;
+  EXPECT_EQ(v.status(), v1::VERDICT_STATUS_REACHABLE);
+  const v1::Blocker* main = MainCause(v);
+  ASSERT_NE(main, nullptr);
+  EXPECT_EQ(main->kind(), v1::CAUSE_KIND_PROXY_UNREACHABLE);
+  EXPECT_EQ(main->hop(), v1::HOP_PROXY);
+  EXPECT_EQ(main->proxy().host(), "127.0.72.1");
+  EXPECT_EQ(main->proxy().source(), v1::PROXY_SOURCE_PAC);
+  EXPECT_THAT(main->explanation(), HasSubstr("HTTP proxy 127.0.72.1:3128"));
+  EXPECT_THAT(main->explanation(), HasSubstr("does not answer"));
+  EXPECT_THAT(main->advice(), HasSubstr("remove it from the PAC file file://" + pac));
+  EXPECT_THAT(main->advice(), HasSubstr("DIRECT works"));
+  EXPECT_THAT(VerdictText(v), Not(HasSubstr("firewall is silently dropping")));
+  EXPECT_THAT(VerdictText(v), Not(HasSubstr("allow outbound TCP")));
+}
+
+// Only the proxy may go out, and it wants Basic credentials: given right,
+// the 407 and its retry are one working route, not a blocker.
+TEST_F(VerdictOnTheRig, SquidBasicWithTheRightCredentialsIsAWorkingRoute) {
+  StartRelay("127.0.73.1:8200");
+  ASSERT_TRUE(firewall_.DropUnlessFromUser("127.0.73.1", rig::NobodyUid()).ok());
+  StartSquid({{"alice", kPassword}});
+  const AgentRun run = RunAgent(WriteCatalogue("127.0.73.1", 8200), {"--proxy=" + squid_->Url()},
+                           {"RELAYSCOPE_PROXY_USER=alice",
+                            absl::StrCat("RELAYSCOPE_PROXY_PASSWORD=", kPassword)});
+  const v1::Verdict& v = run.report.verdict();
+  SCOPED_TRACE(VerdictText(v));
+  EXPECT_EQ(run.exit_code, 0) << run.output;
+  EXPECT_EQ(v.status(), v1::VERDICT_STATUS_REACHABLE);
+  EXPECT_EQ(MainCause(v), nullptr);
+  ASSERT_FALSE(v.working().empty());
+  EXPECT_THAT(v.working(0), HasSubstr("via HTTP proxy 127.0.74.1:3128"));
+  EXPECT_THAT(v.working(0), HasSubstr("accepted the credentials given"));
+  EXPECT_THAT(VerdictText(v), Not(HasSubstr("no credentials were given")));
+  EXPECT_THAT(run.output, Not(HasSubstr(kPassword)));
+}
+
+// The same proxy with a wrong password: "credentials rejected", once.
+TEST_F(VerdictOnTheRig, SquidBasicWithWrongCredentialsSaysRejectedOnce) {
+  StartRelay("127.0.73.1:8200");
+  ASSERT_TRUE(firewall_.DropUnlessFromUser("127.0.73.1", rig::NobodyUid()).ok());
+  StartSquid({{"alice", kPassword}});
+  const AgentRun run = RunAgent(WriteCatalogue("127.0.73.1", 8200),
+                           {"--proxy=" + squid_->Url(), "--direct=false"},
+                           {"RELAYSCOPE_PROXY_USER=alice", "RELAYSCOPE_PROXY_PASSWORD=wrong"});
+  const v1::Verdict& v = run.report.verdict();
+  SCOPED_TRACE(VerdictText(v));
+  EXPECT_EQ(run.exit_code, 2) << run.output;
+  const v1::Blocker* main = MainCause(v);
+  ASSERT_NE(main, nullptr);
+  EXPECT_EQ(main->kind(), v1::CAUSE_KIND_PROXY_AUTH_REJECTED);
+  EXPECT_EQ(main->hop(), v1::HOP_PROXY);
+  EXPECT_THAT(main->explanation(), HasSubstr("rejected the credentials"));
+  EXPECT_THAT(main->advice(), HasSubstr("--proxy-user"));
+  EXPECT_EQ(v.blockers_size(), 1);
+  EXPECT_THAT(VerdictText(v), Not(HasSubstr("no credentials were given")));
+}
+
+// The relay's name resolves to 0.0.0.0 here (the test's own /etc/hosts):
+// the attempts by address work, and the verdict names the DNS filtering.
+TEST_F(VerdictOnTheRig, ARelayNameSinkholedByDnsIsNamed) {
+  StartRelay("127.0.75.1:8200");
+  auto hosts = rig::HostsOverride::Start({{"relay.sinkhole.test", "0.0.0.0"}}, dir());
+  ASSERT_TRUE(hosts.ok()) << hosts.status();
+  const AgentRun run = RunAgent(WriteCatalogue("127.0.75.1", 8200, "relay.sinkhole.test"), {});
+  const v1::Verdict& v = run.report.verdict();
+  SCOPED_TRACE(VerdictText(v));
+  ASSERT_GT(run.report.attempts_size(), 0);
+  EXPECT_EQ(run.report.attempts(0).dns().status(), v1::DnsEvidence::STATUS_SINKHOLE);
+  const v1::Blocker* main = MainCause(v);
+  ASSERT_NE(main, nullptr);
+  EXPECT_EQ(main->kind(), v1::CAUSE_KIND_DNS_FILTERED);
+  EXPECT_EQ(main->hop(), v1::HOP_LOCAL);
+  EXPECT_THAT(main->explanation(), HasSubstr("relay.sinkhole.test resolves to 0.0.0.0"));
+  EXPECT_THAT(main->explanation(), HasSubstr("the catalogue lists 127.0.75.1"));
+  EXPECT_THAT(main->advice(), HasSubstr("stop filtering relay.sinkhole.test"));
+}
+
+}  // namespace
+}  // namespace relayscope
