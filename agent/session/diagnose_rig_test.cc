@@ -88,6 +88,14 @@ class SeedScenario : public rig::RigTest {
   rig::Firewall firewall_;
 };
 
+// Squid on 127.0.20.1:3128 wanting Basic credentials alice/"correct horse".
+absl::StatusOr<std::unique_ptr<rig::Squid>> StartSquidForAlice(const std::string& dir) {
+  rig::Squid::Options options;
+  options.address = "127.0.20.1";
+  options.users = {{"alice", "correct horse"}};
+  return rig::Squid::Start(options, dir);
+}
+
 const v1::Attempt& Find(const v1::SessionReport& report, const std::string& relay, uint32_t port) {
   for (const v1::Attempt& a : report.attempts()) {
     if (a.relay() == relay && a.port() == port) return a;
@@ -139,10 +147,7 @@ Route ProxyRoute(const std::string& host, uint16_t port) {
 }
 
 TEST_F(SeedScenario, ProxyAuthIsAskedOnceOnFirst407ThenRetriedWithCredentials) {
-  rig::Squid::Options squid_options;
-  squid_options.address = "127.0.20.1";
-  squid_options.users = {{"alice", "correct horse"}};
-  auto squid = rig::Squid::Start(squid_options, dir());
+  auto squid = StartSquidForAlice(dir());
   ASSERT_TRUE(squid.ok()) << squid.status();
 
   // Nobody to ask: the 407 stands.
@@ -239,10 +244,7 @@ DiagnoseOptions SlowPromptOptions(std::atomic<int>* asked, std::string password)
 }
 
 TEST_F(SeedScenario, ASlowPasswordPromptLeavesDirectWorkingAndTheProxyRouteEndsOkAfterTheRetry) {
-  rig::Squid::Options squid_options;
-  squid_options.address = "127.0.20.1";
-  squid_options.users = {{"alice", "correct horse"}};
-  auto squid = rig::Squid::Start(squid_options, dir());
+  auto squid = StartSquidForAlice(dir());
   ASSERT_TRUE(squid.ok()) << squid.status();
   std::atomic<int> asked{0};
   const absl::Time start = absl::Now();
@@ -276,10 +278,7 @@ TEST_F(SeedScenario, ASlowPasswordPromptLeavesDirectWorkingAndTheProxyRouteEndsO
 }
 
 TEST_F(SeedScenario, WrongCredentialsThroughSquidAreProxyAuthFailedAfterTheRetry) {
-  rig::Squid::Options squid_options;
-  squid_options.address = "127.0.20.1";
-  squid_options.users = {{"alice", "correct horse"}};
-  auto squid = rig::Squid::Start(squid_options, dir());
+  auto squid = StartSquidForAlice(dir());
   ASSERT_TRUE(squid.ok()) << squid.status();
   std::atomic<int> asked{0};
   DiagnoseOptions options = SlowPromptOptions(&asked, "Wr0ng-pass");

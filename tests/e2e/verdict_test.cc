@@ -99,7 +99,7 @@ class VerdictOnTheRig : public rig::RigTest {
   // Runs `relayscope-agent diagnose` with `args`; HOME is the scenario dir,
   // so no browser or desktop setting of this machine is read.
   AgentRun RunAgent(const std::string& catalogue, std::vector<std::string> args,
-               std::vector<std::string> env = {}) {
+                    std::vector<std::string> env = {}) {
     const std::string reports = dir() + "/reports";
     std::filesystem::remove_all(reports);
     std::vector<std::string> argv = {AGENT_BINARY,
@@ -139,8 +139,7 @@ TEST_F(VerdictOnTheRig, DeadProxyFromAPacWithDirectWorkingBlamesTheProxyAndItsPa
   const std::string pac = dir() + "/proxy.pac";
   std::ofstream(pac) << "function FindProxyForURL(url, host) {\n"
                         "  return \"PROXY 127.0.72.1:3128; DIRECT\";\n}\n";
-  const AgentRun run =
-      RunAgent(WriteCatalogue("127.0.71.1", 8200), {"--pac-url=file://" + pac});
+  const AgentRun run = RunAgent(WriteCatalogue("127.0.71.1", 8200), {"--pac-url=file://" + pac});
   const v1::Verdict& v = run.report.verdict();
   SCOPED_TRACE(VerdictText(v));
   EXPECT_EQ(run.exit_code, 0) << run.output;
@@ -165,9 +164,9 @@ TEST_F(VerdictOnTheRig, SquidBasicWithTheRightCredentialsIsAWorkingRoute) {
   StartRelay("127.0.73.1:8200");
   ASSERT_TRUE(firewall_.DropUnlessFromUser("127.0.73.1", rig::NobodyUid()).ok());
   StartSquid({{"alice", kPassword}});
-  const AgentRun run = RunAgent(WriteCatalogue("127.0.73.1", 8200), {"--proxy=" + squid_->Url()},
-                           {"RELAYSCOPE_PROXY_USER=alice",
-                            absl::StrCat("RELAYSCOPE_PROXY_PASSWORD=", kPassword)});
+  const AgentRun run = RunAgent(
+      WriteCatalogue("127.0.73.1", 8200), {"--proxy=" + squid_->Url()},
+      {"RELAYSCOPE_PROXY_USER=alice", absl::StrCat("RELAYSCOPE_PROXY_PASSWORD=", kPassword)});
   const v1::Verdict& v = run.report.verdict();
   SCOPED_TRACE(VerdictText(v));
   EXPECT_EQ(run.exit_code, 0) << run.output;
@@ -185,9 +184,9 @@ TEST_F(VerdictOnTheRig, SquidBasicWithWrongCredentialsSaysRejectedOnce) {
   StartRelay("127.0.73.1:8200");
   ASSERT_TRUE(firewall_.DropUnlessFromUser("127.0.73.1", rig::NobodyUid()).ok());
   StartSquid({{"alice", kPassword}});
-  const AgentRun run = RunAgent(WriteCatalogue("127.0.73.1", 8200),
-                           {"--proxy=" + squid_->Url(), "--direct=false"},
-                           {"RELAYSCOPE_PROXY_USER=alice", "RELAYSCOPE_PROXY_PASSWORD=wrong"});
+  const AgentRun run =
+      RunAgent(WriteCatalogue("127.0.73.1", 8200), {"--proxy=" + squid_->Url(), "--direct=false"},
+               {"RELAYSCOPE_PROXY_USER=alice", "RELAYSCOPE_PROXY_PASSWORD=wrong"});
   const v1::Verdict& v = run.report.verdict();
   SCOPED_TRACE(VerdictText(v));
   EXPECT_EQ(run.exit_code, 2) << run.output;
