@@ -18,9 +18,9 @@ ConnectReplyEvidence Fed(std::initializer_list<std::string> lines) {
 }
 
 TEST(ConnectReplyEvidence, KeepsStatusLineServerAndVia) {
-  ConnectReplyEvidence e = Fed({"HTTP/1.1 403 Forbidden\r\n", "Server: squid/5.7\r\n",
-                                "Via: 1.1 proxy.corp (squid/5.7)\r\n", "Content-Length: 0\r\n",
-                                "\r\n"});
+  ConnectReplyEvidence e =
+      Fed({"HTTP/1.1 403 Forbidden\r\n", "Server: squid/5.7\r\n",
+           "Via: 1.1 proxy.corp (squid/5.7)\r\n", "Content-Length: 0\r\n", "\r\n"});
   EXPECT_EQ(e.reply().status_line(), "HTTP/1.1 403 Forbidden");
   EXPECT_EQ(e.reply().server(), "squid/5.7");
   EXPECT_EQ(e.reply().via(), "1.1 proxy.corp (squid/5.7)");
@@ -28,12 +28,12 @@ TEST(ConnectReplyEvidence, KeepsStatusLineServerAndVia) {
 }
 
 TEST(ConnectReplyEvidence, OffersSchemesInOrderWithoutDuplicatesAndIgnoresUnknownOnes) {
-  ConnectReplyEvidence e = Fed({"HTTP/1.1 407 Proxy Authentication Required",
-                                "Proxy-Authenticate: Negotiate", "Proxy-Authenticate: NTLM",
-                                "proxy-authenticate: Bearer realm=\"api\"",
-                                "Proxy-Authenticate: Digest realm=\"corp, west\", nonce=\"abc\", "
-                                "qop=\"auth\", Basic realm=\"other\"",
-                                "Proxy-Authenticate: ntlm"});
+  ConnectReplyEvidence e =
+      Fed({"HTTP/1.1 407 Proxy Authentication Required", "Proxy-Authenticate: Negotiate",
+           "Proxy-Authenticate: NTLM", "proxy-authenticate: Bearer realm=\"api\"",
+           "Proxy-Authenticate: Digest realm=\"corp, west\", nonce=\"abc\", "
+           "qop=\"auth\", Basic realm=\"other\"",
+           "Proxy-Authenticate: ntlm"});
   EXPECT_THAT(e.auth().offered(),
               ElementsAre(v1::PROXY_AUTH_SCHEME_NEGOTIATE, v1::PROXY_AUTH_SCHEME_NTLM,
                           v1::PROXY_AUTH_SCHEME_DIGEST, v1::PROXY_AUTH_SCHEME_BASIC));
@@ -43,10 +43,9 @@ TEST(ConnectReplyEvidence, OffersSchemesInOrderWithoutDuplicatesAndIgnoresUnknow
 }
 
 TEST(ConnectReplyEvidence, TheLastReplysStatusWinsTheChallengesAccumulate) {
-  ConnectReplyEvidence e =
-      Fed({"HTTP/1.1 407 Proxy Authentication Required", "Server: squid/5.7",
-           "Proxy-Authenticate: Basic realm=\"relayscope-rig\"", "", "HTTP/1.1 200 Connection established",
-           ""});
+  ConnectReplyEvidence e = Fed({"HTTP/1.1 407 Proxy Authentication Required", "Server: squid/5.7",
+                                "Proxy-Authenticate: Basic realm=\"relayscope-rig\"", "",
+                                "HTTP/1.1 200 Connection established", ""});
   EXPECT_EQ(e.reply().status_line(), "HTTP/1.1 200 Connection established");
   EXPECT_EQ(e.reply().server(), "");
   EXPECT_THAT(e.auth().offered(), ElementsAre(v1::PROXY_AUTH_SCHEME_BASIC));
@@ -58,8 +57,8 @@ TEST(ConnectReplyEvidence, RealmUnquotesEscapesAndIsCappedAndEscaped) {
   EXPECT_EQ(quoted.auth().realm(), "a \"b\" c");
   ConnectReplyEvidence token = Fed({"Proxy-Authenticate: Basic realm=corp"});
   EXPECT_EQ(token.auth().realm(), "corp");
-  ConnectReplyEvidence hostile = Fed(
-      {std::string("Proxy-Authenticate: Basic realm=\"") + "\x01\xff" + std::string(500, 'r') + "\""});
+  ConnectReplyEvidence hostile = Fed({std::string("Proxy-Authenticate: Basic realm=\"") +
+                                      "\x01\xff" + std::string(500, 'r') + "\""});
   EXPECT_EQ(hostile.auth().realm().substr(0, 8), "\\x01\\xff");
   EXPECT_LE(hostile.auth().realm().size(), kMaxRealm);
   ConnectReplyEvidence unterminated = Fed({"Proxy-Authenticate: Digest realm=\"open"});

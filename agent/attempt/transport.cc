@@ -214,11 +214,7 @@ v1::PhaseTiming TimingOf(v1::Phase phase, absl::Duration duration, bool complete
 void ClassifySocks(long proxy_error, int version, bool has_credentials, OpenResult* result) {
   result->failed_phase = v1::PHASE_PROXY_NEGOTIATION;
   result->outcome = v1::OUTCOME_PROXY_ERROR;
-  auto reply = [&](int code, v1::Outcome outcome) {
-    result->proxy_status = static_cast<uint32_t>(code);
-    result->proxy_reply.set_socks_reply(SocksReplyMeaning(version, code));
-    result->outcome = outcome;
-  };
+  auto reply = [&](int code) { ClassifySocksReply(version, code, result); };
   // The proxy chose RFC 1929 user/password: it offered that method, and
   // the credentials (if any) were sent with it.
   auto chose_userpass = [&] {
@@ -229,31 +225,31 @@ void ClassifySocks(long proxy_error, int version, bool has_credentials, OpenResu
       has_credentials ? v1::OUTCOME_PROXY_AUTH_FAILED : v1::OUTCOME_PROXY_AUTH_REQUIRED;
   switch (proxy_error) {
     case CURLPX_REPLY_CONNECTION_REFUSED:
-      return reply(5, v1::OUTCOME_CONNECTION_REFUSED);
+      return reply(5);
     case CURLPX_REPLY_HOST_UNREACHABLE:
-      return reply(4, v1::OUTCOME_HOST_UNREACHABLE);
+      return reply(4);
     case CURLPX_REPLY_NETWORK_UNREACHABLE:
-      return reply(3, v1::OUTCOME_NETWORK_UNREACHABLE);
+      return reply(3);
     case CURLPX_REPLY_TTL_EXPIRED:
-      return reply(6, v1::OUTCOME_CONNECT_TIMEOUT);
+      return reply(6);
     case CURLPX_REPLY_GENERAL_SERVER_FAILURE:
-      return reply(1, v1::OUTCOME_PROXY_ERROR);
+      return reply(1);
     case CURLPX_REPLY_NOT_ALLOWED:
-      return reply(2, v1::OUTCOME_PROXY_ERROR);
+      return reply(2);
     case CURLPX_REPLY_COMMAND_NOT_SUPPORTED:
-      return reply(7, v1::OUTCOME_PROXY_ERROR);
+      return reply(7);
     case CURLPX_REPLY_ADDRESS_TYPE_NOT_SUPPORTED:
-      return reply(8, v1::OUTCOME_PROXY_ERROR);
+      return reply(8);
     case CURLPX_REPLY_UNASSIGNED:
       // libcurl does not say which code: the status stays 0.
       result->proxy_reply.set_socks_reply("SOCKS5 reply with an unassigned code");
       return;
     case CURLPX_REQUEST_FAILED:
-      return reply(91, v1::OUTCOME_PROXY_ERROR);
+      return reply(91);
     case CURLPX_IDENTD:
-      return reply(92, v1::OUTCOME_PROXY_ERROR);
+      return reply(92);
     case CURLPX_IDENTD_DIFFER:
-      return reply(93, v1::OUTCOME_PROXY_ERROR);
+      return reply(93);
     case CURLPX_RESOLVE_HOST:
       result->outcome = v1::OUTCOME_DNS_FAILURE;
       return;
@@ -284,25 +280,19 @@ void ClassifySocks(long proxy_error, int version, bool has_credentials, OpenResu
   }
 }
 
-// The scheme libcurl answers a challenge with, among those offered. It has
-// no CURLINFO_PROXYAUTH_USED before 8.12 (Debian 12 has 7.88), so this
-// repeats its choice (pickoneauth in lib/http.c: the most secure offered
-// scheme it was allowed, Digest before NTLM before Basic) over the
-// schemes CurlTransport allows it (kPasswordSchemes).
+// The scheme libcurl answered the proxy's challenge with: PasswordSchemeFor
+// over the schemes libcurl itself understood (CURLINFO_PROXYAUTH_AVAIL),
+// or over those parsed from the headers when libcurl reports none.
 v1::ProxyAuthScheme SchemeLibcurlAnswers(const v1::ProxyAuthEvidence& auth, long avail) {
-  const bool ntlm_built = (curl_version_info(CURLVERSION_NOW)->features & CURL_VERSION_NTLM) != 0;
-  auto offered = [&](v1::ProxyAuthScheme scheme, unsigned long bit) {
-    const bool in_headers =
-        std::find(auth.offered().begin(), auth.offered().end(), scheme) != auth.offered().end();
-    // libcurl's own parse of the challenges, when it has one, decides.
-    return avail != 0 ? (static_cast<unsigned long>(avail) & bit) != 0 : in_headers;
-  };
-  if (offered(v1::PROXY_AUTH_SCHEME_DIGEST, CURLAUTH_DIGEST)) return v1::PROXY_AUTH_SCHEME_DIGEST;
-  if (ntlm_built && offered(v1::PROXY_AUTH_SCHEME_NTLM, CURLAUTH_NTLM)) {
-    return v1::PROXY_AUTH_SCHEME_NTLM;
+  if (avail == 0) return PasswordSchemeFor(auth);
+  // libcurl's own parse of the challenges, when it has one, decides.
+  v1::ProxyAuthEvidence understood;
+  for (const auto& [bit, scheme] : {std::pair{CURLAUTH_DIGEST, v1::PROXY_AUTH_SCHEME_DIGEST},
+                                    std::pair{CURLAUTH_NTLM, v1::PROXY_AUTH_SCHEME_NTLM},
+                                    std::pair{CURLAUTH_BASIC, v1::PROXY_AUTH_SCHEME_BASIC}}) {
+    if ((static_cast<unsigned long>(avail) & bit) != 0) understood.add_offered(scheme);
   }
-  if (offered(v1::PROXY_AUTH_SCHEME_BASIC, CURLAUTH_BASIC)) return v1::PROXY_AUTH_SCHEME_BASIC;
-  return v1::PROXY_AUTH_SCHEME_UNSPECIFIED;
+  return PasswordSchemeFor(understood);
 }
 
 // With a password libcurl may answer Basic, Digest or NTLM. Negotiate is
@@ -437,6 +427,44 @@ void ClassifyConnectStatus(long status, bool has_credentials, absl::string_view 
     result->outcome = v1::OUTCOME_PROXY_ERROR;
     result->detail = absl::StrCat(hop, " refused CONNECT with HTTP ", status);
   }
+}
+
+void ClassifySocksReply(int version, int code, OpenResult* result) {
+  result->failed_phase = v1::PHASE_PROXY_NEGOTIATION;
+  result->proxy_status = static_cast<uint32_t>(code);
+  result->proxy_reply.set_socks_reply(SocksReplyMeaning(version, code));
+  switch (version == 5 ? code : 0) {
+    case 5:
+      result->outcome = v1::OUTCOME_CONNECTION_REFUSED;
+      break;
+    case 4:
+      result->outcome = v1::OUTCOME_HOST_UNREACHABLE;
+      break;
+    case 3:
+      result->outcome = v1::OUTCOME_NETWORK_UNREACHABLE;
+      break;
+    case 6:
+      result->outcome = v1::OUTCOME_CONNECT_TIMEOUT;
+      break;
+    default:
+      result->outcome = v1::OUTCOME_PROXY_ERROR;
+      break;
+  }
+}
+
+// libcurl has no CURLINFO_PROXYAUTH_USED before 8.12 (Debian 12 has
+// 7.88), so this repeats its choice (pickoneauth in lib/http.c: the most
+// secure allowed scheme offered) over the schemes CurlTransport allows.
+v1::ProxyAuthScheme PasswordSchemeFor(const v1::ProxyAuthEvidence& auth) {
+  static const bool ntlm_built =
+      (curl_version_info(CURLVERSION_NOW)->features & CURL_VERSION_NTLM) != 0;
+  auto offered = [&](v1::ProxyAuthScheme scheme) {
+    return std::find(auth.offered().begin(), auth.offered().end(), scheme) != auth.offered().end();
+  };
+  if (offered(v1::PROXY_AUTH_SCHEME_DIGEST)) return v1::PROXY_AUTH_SCHEME_DIGEST;
+  if (ntlm_built && offered(v1::PROXY_AUTH_SCHEME_NTLM)) return v1::PROXY_AUTH_SCHEME_NTLM;
+  if (offered(v1::PROXY_AUTH_SCHEME_BASIC)) return v1::PROXY_AUTH_SCHEME_BASIC;
+  return v1::PROXY_AUTH_SCHEME_UNSPECIFIED;
 }
 
 std::string FirstHopName(const Destination& destination, const ProxyUrl& proxy) {

@@ -150,6 +150,17 @@ v1::Outcome ConnectFailureOutcome(int os_error);
 // Leaves proxy_status to the caller.
 void ClassifyConnectStatus(long status, bool has_credentials, absl::string_view hop,
                            OpenResult* result);
+// A SOCKS proxy that answered its connect request with reply `code`
+// (`version` 4 or 5, code not a success): sets the outcome
+// (CONNECTION_REFUSED for 5, HOST_ and NETWORK_UNREACHABLE for 4 and 3,
+// CONNECT_TIMEOUT for 6's TTL expiry, PROXY_ERROR otherwise), the failed
+// phase, proxy_status = code and proxy_reply.socks_reply (SocksReplyMeaning).
+void ClassifySocksReply(int version, int code, OpenResult* result);
+// The scheme libcurl answers an HTTP proxy's challenge with when it has a
+// password (Basic, Digest or NTLM allowed; see transport.cc): the most
+// secure of those offered, Digest before NTLM before Basic; UNSPECIFIED
+// when none of them is offered.
+v1::ProxyAuthScheme PasswordSchemeFor(const v1::ProxyAuthEvidence& auth);
 // How details name the first hop: "proxy host:port", or the relay's
 // "host:port" for DIRECT.
 std::string FirstHopName(const Destination& destination, const ProxyUrl& proxy);
