@@ -43,6 +43,14 @@ v1::Attempt RunAttempt(const Destination& destination, const ProxyUrl& proxy, ab
   attempt.set_proxy_status(open.proxy_status);
   attempt.set_os_error(open.os_error);
   attempt.set_os_error_name(ErrnoName(open.os_error));
+  // The proxy's own words: kept on every outcome, so a verdict can quote
+  // the proxy that refused and name the one that let a blocked route
+  // through.
+  if (open.proxy_reply.ByteSizeLong() > 0) *attempt.mutable_proxy_reply() = open.proxy_reply;
+  if (open.proxy_auth.ByteSizeLong() > 0) *attempt.mutable_proxy_auth() = open.proxy_auth;
+  if (open.proxy_certificate.ByteSizeLong() > 0) {
+    *attempt.mutable_proxy_certificate() = open.proxy_certificate;
+  }
   if (open.tunnel == nullptr) return finish(open.outcome, open.failed_phase, open.detail);
 
   // The relay handshake over the open route.

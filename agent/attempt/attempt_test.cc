@@ -197,5 +197,67 @@ TEST_F(AttemptTest, ProxyCredentialsOpenTheTunnelAndWrongOnesAreAuthFailedWithou
   EXPECT_THAT(accepted.SerializeAsString(), Not(HasSubstr(kPassword)));
 }
 
+ProxyUrl ProxyOf(v1::RouteKind kind, const std::string& user = "",
+                 const std::string& password = "") {
+  ProxyUrl proxy = HttpProxy(user, password);
+  proxy.kind = kind;
+  return proxy;
+}
+
+TEST_F(AttemptTest, AProxysWordsAreKeptOnTheAttemptWhenItLetsTheRouteThrough) {
+  transport_.Script(kRelay, HttpProxy(), Connect::Open().Says("squid/5.7", "1.1 proxy (squid)"));
+  v1::Attempt a = Run(kRelay, HttpProxy());
+  EXPECT_EQ(a.outcome(), v1::OUTCOME_OK) << a.detail();
+  EXPECT_EQ(a.proxy_reply().status_line(), "HTTP/1.1 200 Connection established");
+  EXPECT_EQ(a.proxy_reply().server(), "squid/5.7");
+  EXPECT_EQ(a.proxy_reply().via(), "1.1 proxy (squid)");
+  EXPECT_FALSE(a.has_proxy_auth());
+  EXPECT_FALSE(a.has_proxy_certificate());
+}
+
+TEST_F(AttemptTest, A407OfferingNtlmIsRecordedAndUsedOnceCredentialsAreSent) {
+  transport_.Script(kRelay, HttpProxy(),
+                    Connect::ProxyStatus(407).Offers({v1::PROXY_AUTH_SCHEME_NTLM}));
+  v1::Attempt a = Run(kRelay, HttpProxy());
+  EXPECT_EQ(a.outcome(), v1::OUTCOME_PROXY_AUTH_REQUIRED);
+  EXPECT_EQ(a.proxy_reply().status_line(), "HTTP/1.1 407 Proxy Authentication Required");
+  EXPECT_THAT(a.proxy_auth().offered(), ::testing::ElementsAre(v1::PROXY_AUTH_SCHEME_NTLM));
+  EXPECT_EQ(a.proxy_auth().used(), v1::PROXY_AUTH_SCHEME_UNSPECIFIED);
+
+  const ProxyUrl with = HttpProxy("alice", kPassword);
+  transport_.Script(
+      kRelay, with,
+      Connect::ProxyAuth("alice", "other").Offers({v1::PROXY_AUTH_SCHEME_BASIC}, "corp"));
+  v1::Attempt failed = Run(kRelay, with);
+  EXPECT_EQ(failed.outcome(), v1::OUTCOME_PROXY_AUTH_FAILED);
+  EXPECT_EQ(failed.proxy_auth().used(), v1::PROXY_AUTH_SCHEME_BASIC);
+  EXPECT_EQ(failed.proxy_auth().realm(), "corp");
+}
+
+TEST_F(AttemptTest, AnUntrustedProxyCertificateIsATlsFailureNamingItsIssuer) {
+  const ProxyUrl proxy = ProxyOf(v1::ROUTE_KIND_HTTPS_PROXY);
+  transport_.Script(kRelay, proxy, Connect::UntrustedCertificate("CN=Example Inspection CA"));
+  v1::Attempt a = Run(kRelay, proxy);
+  EXPECT_EQ(a.outcome(), v1::OUTCOME_TLS_FAILURE) << a.detail();
+  EXPECT_EQ(a.failed_phase(), v1::PHASE_TLS);
+  EXPECT_EQ(a.proxy_certificate().issuer(), "CN=Example Inspection CA");
+  EXPECT_FALSE(a.proxy_certificate().trusted());
+  EXPECT_EQ(a.proxy_certificate().verify_error(), "unable to get local issuer certificate");
+  EXPECT_FALSE(a.has_proxy_reply());
+}
+
+TEST_F(AttemptTest, ASocksRulesetRefusalIsAProxyErrorInWords) {
+  const ProxyUrl proxy = ProxyOf(v1::ROUTE_KIND_SOCKS5);
+  transport_.Script(kRelay, proxy, Connect::SocksReply(2));
+  v1::Attempt a = Run(kRelay, proxy);
+  EXPECT_EQ(a.outcome(), v1::OUTCOME_PROXY_ERROR) << a.detail();
+  EXPECT_EQ(a.proxy_status(), 2u);
+  EXPECT_EQ(a.proxy_reply().socks_reply(), "SOCKS5 reply 2: connection not allowed by ruleset");
+  EXPECT_THAT(a.detail(), HasSubstr("not allowed by ruleset"));
+
+  transport_.Script(kRelay, proxy, Connect::SocksReply(5));
+  EXPECT_EQ(Run(kRelay, proxy).outcome(), v1::OUTCOME_CONNECTION_REFUSED);
+}
+
 }  // namespace
 }  // namespace relayscope::agent

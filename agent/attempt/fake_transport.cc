@@ -21,6 +21,33 @@ bool IsIpLiteral(const std::string& host) {
   return inet_pton(AF_INET, host.c_str(), buf) == 1 || inet_pton(AF_INET6, host.c_str(), buf) == 1;
 }
 
+std::string StatusLine(long status) {
+  const char* reason = "";
+  switch (status) {
+    case 200:
+      reason = " Connection established";
+      break;
+    case 302:
+      reason = " Found";
+      break;
+    case 403:
+      reason = " Forbidden";
+      break;
+    case 407:
+      reason = " Proxy Authentication Required";
+      break;
+    case 502:
+      reason = " Bad Gateway";
+      break;
+    case 503:
+      reason = " Service Unavailable";
+      break;
+    default:
+      break;
+  }
+  return absl::StrCat("HTTP/1.1 ", status, reason);
+}
+
 bool IsSocks(v1::RouteKind kind) {
   return kind == v1::ROUTE_KIND_SOCKS4 || kind == v1::ROUTE_KIND_SOCKS4A ||
          kind == v1::ROUTE_KIND_SOCKS5;
@@ -217,19 +244,57 @@ OpenResult FakeTransport::Open(const Destination& destination, const ProxyUrl& p
       break;
   }
   if (proxied) {
-    if (proxy.kind == v1::ROUTE_KIND_HTTPS_PROXY) step(v1::PHASE_TLS, latency_.tls, true);
-    long status = 200;
-    if (connect.kind == Connect::Kind::kProxyStatus) status = connect.proxy_status;
-    if (connect.kind == Connect::Kind::kProxyAuth) {
-      status = proxy.username == connect.user && proxy.password == connect.password ? 200 : 407;
+    if (proxy.kind == v1::ROUTE_KIND_HTTPS_PROXY) {
+      const bool tls_ok = connect.kind != Connect::Kind::kTlsFailure;
+      step(v1::PHASE_TLS, latency_.tls, tls_ok);
+      if (connect.proxy_certificate.ByteSizeLong() > 0) {
+        result.proxy_certificate = connect.proxy_certificate;
+        result.proxy_certificate.set_trusted(tls_ok);
+        if (tls_ok) result.proxy_certificate.clear_verify_error();
+      }
+      if (!tls_ok) {
+        return fail(v1::OUTCOME_TLS_FAILURE, v1::PHASE_TLS,
+                    absl::StrCat(hop, ": SSL certificate problem: ",
+                                 connect.proxy_certificate.verify_error()));
+      }
     }
-    step(v1::PHASE_PROXY_NEGOTIATION, latency_.proxy, status == 200);
-    if (status != 200) {
-      ClassifyConnectStatus(status, has_credentials, hop, &result);
-      result.proxy_status = static_cast<uint32_t>(status);
-      return result;
+    if (IsSocks(proxy.kind)) {
+      const bool refused = connect.kind == Connect::Kind::kSocksReply;
+      step(v1::PHASE_PROXY_NEGOTIATION, latency_.proxy, !refused);
+      result.proxy_auth = connect.proxy_auth;
+      if (refused) {
+        ClassifySocksReply(proxy.kind == v1::ROUTE_KIND_SOCKS5 ? 5 : 4, connect.proxy_status,
+                           &result);
+        if (!connect.proxy_reply.socks_reply().empty()) result.proxy_reply = connect.proxy_reply;
+        result.detail = absl::StrCat(hop, ": ", result.proxy_reply.socks_reply());
+        return result;
+      }
+    } else {
+      long status = 200;
+      if (connect.kind == Connect::Kind::kProxyStatus) status = connect.proxy_status;
+      if (connect.kind == Connect::Kind::kProxyAuth) {
+        status = proxy.username == connect.user && proxy.password == connect.password ? 200 : 407;
+      }
+      step(v1::PHASE_PROXY_NEGOTIATION, latency_.proxy, status == 200);
+      result.proxy_reply = connect.proxy_reply;
+      if (result.proxy_reply.status_line().empty()) {
+        result.proxy_reply.set_status_line(StatusLine(status));
+      }
+      result.proxy_auth = connect.proxy_auth;
+      if (connect.kind == Connect::Kind::kProxyAuth && result.proxy_auth.offered_size() == 0) {
+        result.proxy_auth.add_offered(v1::PROXY_AUTH_SCHEME_BASIC);
+      }
+      if (has_credentials && result.proxy_auth.offered_size() > 0 &&
+          result.proxy_auth.used() == v1::PROXY_AUTH_SCHEME_UNSPECIFIED) {
+        result.proxy_auth.set_used(PasswordSchemeFor(result.proxy_auth));
+      }
+      if (status != 200) {
+        ClassifyConnectStatus(status, has_credentials, hop, &result);
+        result.proxy_status = static_cast<uint32_t>(status);
+        return result;
+      }
+      result.proxy_status = 200;
     }
-    result.proxy_status = IsSocks(proxy.kind) ? 0 : 200;
   }
   result.outcome = v1::OUTCOME_OK;
   result.tunnel = std::make_unique<FakeTunnel>(this, route.peer);

@@ -42,11 +42,45 @@ class FakeTransport final : public Transport {
       kDnsFailure,   // the first hop's name does not resolve
       kProxyStatus,  // the proxy answers CONNECT with `proxy_status`
       kProxyAuth,    // 407 (Proxy-Authenticate: Basic) until sent `user`/`password`
+      kSocksReply,   // the SOCKS proxy answers with reply code `proxy_status`
+      kTlsFailure,   // the HTTPS proxy's certificate does not verify
     };
     Kind kind = Kind::kOpen;
     int proxy_status = 0;
     std::string user;
     std::string password;
+    // What the proxy says, as CurlTransport records it. An HTTP proxy's
+    // status line defaults to "HTTP/1.1 <status> <reason>"; kProxyAuth
+    // offers Basic unless told otherwise; kSocksReply names its code with
+    // SocksReplyMeaning. `proxy_auth.used` is filled in as libcurl would
+    // (PasswordSchemeFor) when credentials are sent to a challenge.
+    v1::ProxyReply proxy_reply;
+    v1::ProxyAuthEvidence proxy_auth;
+    // HTTPS proxies: the certificate presented, on success and on
+    // kTlsFailure (trusted is set by the kind: false for kTlsFailure).
+    v1::CertificateEvidence proxy_certificate;
+
+    // "Server: squid/5.7", "Via: ..." on the reply.
+    Connect& Says(std::string server, std::string via = "") {
+      proxy_reply.set_server(std::move(server));
+      proxy_reply.set_via(std::move(via));
+      return *this;
+    }
+    // Proxy-Authenticate challenges, in order, and a realm.
+    Connect& Offers(std::vector<v1::ProxyAuthScheme> schemes, std::string realm = "") {
+      proxy_auth.clear_offered();
+      for (v1::ProxyAuthScheme scheme : schemes) proxy_auth.add_offered(scheme);
+      proxy_auth.set_realm(std::move(realm));
+      return *this;
+    }
+    // The certificate an HTTPS proxy presents.
+    Connect& Presents(std::string subject, std::string issuer, std::string verify_error = "") {
+      proxy_certificate.set_subject(std::move(subject));
+      proxy_certificate.set_issuer(std::move(issuer));
+      proxy_certificate.set_root(proxy_certificate.issuer());
+      proxy_certificate.set_verify_error(std::move(verify_error));
+      return *this;
+    }
 
     static Connect Open() { return Connect(); }
     static Connect Refused() { return Of(Kind::kRefused); }
@@ -62,6 +96,19 @@ class FakeTransport final : public Transport {
       Connect connect = Of(Kind::kProxyAuth);
       connect.user = std::move(user);
       connect.password = std::move(password);
+      return connect;
+    }
+    static Connect SocksReply(int code) {
+      Connect connect = Of(Kind::kSocksReply);
+      connect.proxy_status = code;
+      return connect;
+    }
+    // An untrusted certificate issued by `issuer` ("CN=Example Inspection
+    // CA"), failing with OpenSSL's "unable to get local issuer certificate".
+    static Connect UntrustedCertificate(std::string issuer) {
+      Connect connect = Of(Kind::kTlsFailure);
+      connect.Presents("CN=proxy.corp", std::move(issuer),
+                       "unable to get local issuer certificate");
       return connect;
     }
     static Connect Of(Kind kind) {

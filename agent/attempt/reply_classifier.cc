@@ -13,14 +13,8 @@ namespace relayscope::agent {
 namespace {
 
 std::string Escape(absl::Span<const uint8_t> bytes, size_t max_out) {
-  std::string out;
-  for (uint8_t c : bytes) {
-    std::string piece = (c >= 0x20 && c < 0x7f && c != '\\') ? std::string(1, static_cast<char>(c))
-                                                             : absl::StrFormat("\\x%02x", c);
-    if (out.size() + piece.size() > max_out) break;
-    out += piece;
-  }
-  return out;
+  return EscapeEvidence(
+      absl::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()), max_out);
 }
 
 bool LooksForeign(absl::Span<const uint8_t> r) {
@@ -42,6 +36,18 @@ bool LooksForeign(absl::Span<const uint8_t> r) {
 }
 
 }  // namespace
+
+std::string EscapeEvidence(absl::string_view bytes, size_t max_bytes) {
+  std::string out;
+  for (const char ch : bytes) {
+    const auto c = static_cast<uint8_t>(ch);
+    std::string piece =
+        (c >= 0x20 && c < 0x7f && c != '\\') ? std::string(1, ch) : absl::StrFormat("\\x%02x", c);
+    if (out.size() + piece.size() > max_bytes) break;
+    out += piece;
+  }
+  return out;
+}
 
 size_t ReplyBytesWanted(absl::Span<const uint8_t> received) {
   return LooksForeign(received) ? kMaxEvidenceBytes : handshake::kReplySize;

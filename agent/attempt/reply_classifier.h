@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <string>
 
+#include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "protocol/handshake/handshake.h"
 #include "relayscope/v1/telemetry.pb.h"
@@ -48,6 +49,12 @@ struct Classification {
 // out of range, MAC mismatch) or HANDSHAKE_TIMEOUT.
 Classification ClassifyReply(handshake::Client& client, absl::Span<const uint8_t> received,
                              ReadEnd end);
+
+// Untrusted bytes as evidence text: printable ASCII kept, anything else
+// (and the backslash) as \xNN; cut before the piece that would make it
+// longer than `max_bytes`. Every evidence string the agent records from
+// the network goes through this.
+std::string EscapeEvidence(absl::string_view bytes, size_t max_bytes);
 
 // Evidence from a foreign reply: status line, <title>, Server/Via header and
 // a printable excerpt, each at most 256 bytes, non-printables as \xNN.

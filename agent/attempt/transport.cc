@@ -2,17 +2,27 @@
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
+#include <openssl/bio.h>
+#include <openssl/evp.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <openssl/x509_vfy.h>
+#include <openssl/x509v3.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <mutex>
+#include <utility>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "agent/attempt/proxy_evidence.h"
+#include "agent/attempt/reply_classifier.h"
 #include "common/host_port.h"
 #include "common/proto_time.h"
 
@@ -198,55 +208,185 @@ v1::PhaseTiming TimingOf(v1::Phase phase, absl::Duration duration, bool complete
   return Timing(phase, absl::ToInt64Microseconds(duration), completed);
 }
 
-// SOCKS replies: the reply code as the proxy status, and the outcome it
-// means for the relay behind the proxy.
-void ClassifySocks(long proxy_error, bool has_credentials, OpenResult* result) {
+// SOCKS replies: the reply code as the proxy status, its meaning as the
+// proxy's words, and the outcome it means for the relay behind the proxy.
+// `version` is 4 (SOCKS4/4a) or 5.
+void ClassifySocks(long proxy_error, int version, bool has_credentials, OpenResult* result) {
   result->failed_phase = v1::PHASE_PROXY_NEGOTIATION;
+  result->outcome = v1::OUTCOME_PROXY_ERROR;
+  auto reply = [&](int code) { ClassifySocksReply(version, code, result); };
+  // The proxy chose RFC 1929 user/password: it offered that method, and
+  // the credentials (if any) were sent with it.
+  auto chose_userpass = [&] {
+    result->proxy_auth.add_offered(v1::PROXY_AUTH_SCHEME_SOCKS_USERPASS);
+    if (has_credentials) result->proxy_auth.set_used(v1::PROXY_AUTH_SCHEME_SOCKS_USERPASS);
+  };
+  const v1::Outcome auth_outcome =
+      has_credentials ? v1::OUTCOME_PROXY_AUTH_FAILED : v1::OUTCOME_PROXY_AUTH_REQUIRED;
   switch (proxy_error) {
     case CURLPX_REPLY_CONNECTION_REFUSED:
-      result->outcome = v1::OUTCOME_CONNECTION_REFUSED;
-      result->proxy_status = 5;
-      return;
+      return reply(5);
     case CURLPX_REPLY_HOST_UNREACHABLE:
-      result->outcome = v1::OUTCOME_HOST_UNREACHABLE;
-      result->proxy_status = 4;
-      return;
+      return reply(4);
     case CURLPX_REPLY_NETWORK_UNREACHABLE:
-      result->outcome = v1::OUTCOME_NETWORK_UNREACHABLE;
-      result->proxy_status = 3;
-      return;
+      return reply(3);
     case CURLPX_REPLY_TTL_EXPIRED:
-      result->outcome = v1::OUTCOME_CONNECT_TIMEOUT;
-      result->proxy_status = 6;
-      return;
+      return reply(6);
     case CURLPX_REPLY_GENERAL_SERVER_FAILURE:
-      result->proxy_status = 1;
-      break;
+      return reply(1);
     case CURLPX_REPLY_NOT_ALLOWED:
-      result->proxy_status = 2;
-      break;
+      return reply(2);
     case CURLPX_REPLY_COMMAND_NOT_SUPPORTED:
-      result->proxy_status = 7;
-      break;
+      return reply(7);
     case CURLPX_REPLY_ADDRESS_TYPE_NOT_SUPPORTED:
-      result->proxy_status = 8;
-      break;
-    case CURLPX_REQUEST_FAILED:  // SOCKS4 reply 91
-      result->proxy_status = 91;
-      break;
+      return reply(8);
+    case CURLPX_REPLY_UNASSIGNED:
+      // libcurl does not say which code: the status stays 0.
+      result->proxy_reply.set_socks_reply("SOCKS5 reply with an unassigned code");
+      return;
+    case CURLPX_REQUEST_FAILED:
+      return reply(91);
+    case CURLPX_IDENTD:
+      return reply(92);
+    case CURLPX_IDENTD_DIFFER:
+      return reply(93);
     case CURLPX_RESOLVE_HOST:
       result->outcome = v1::OUTCOME_DNS_FAILURE;
       return;
     case CURLPX_NO_AUTH:
+      // Method 0xFF: none of what libcurl offered (no authentication, and
+      // user/password when it has credentials) is acceptable.
+      result->proxy_reply.set_socks_reply(kSocks5NoAcceptableMethod);
+      result->outcome = auth_outcome;
+      return;
     case CURLPX_USER_REJECTED:
+      result->proxy_reply.set_socks_reply(kSocks5UserRejected);
+      chose_userpass();
+      result->outcome = auth_outcome;
+      return;
     case CURLPX_RECV_AUTH:
-      result->outcome =
-          has_credentials ? v1::OUTCOME_PROXY_AUTH_FAILED : v1::OUTCOME_PROXY_AUTH_REQUIRED;
+    case CURLPX_SEND_AUTH:
+      result->proxy_reply.set_socks_reply(
+          "SOCKS5: the user/password exchange broke off before the proxy answered");
+      chose_userpass();
+      result->outcome = auth_outcome;
+      return;
+    case CURLPX_UNKNOWN_MODE:
+      result->proxy_reply.set_socks_reply(
+          "SOCKS5: the proxy chose an authentication method that was not offered");
       return;
     default:
-      break;
+      return;
   }
-  result->outcome = v1::OUTCOME_PROXY_ERROR;
+}
+
+// The scheme libcurl answered the proxy's challenge with: PasswordSchemeFor
+// over the schemes libcurl itself understood (CURLINFO_PROXYAUTH_AVAIL),
+// or over those parsed from the headers when libcurl reports none.
+v1::ProxyAuthScheme SchemeLibcurlAnswers(const v1::ProxyAuthEvidence& auth, long avail) {
+  if (avail == 0) return PasswordSchemeFor(auth);
+  // libcurl's own parse of the challenges, when it has one, decides.
+  v1::ProxyAuthEvidence understood;
+  for (const auto& [bit, scheme] : {std::pair{CURLAUTH_DIGEST, v1::PROXY_AUTH_SCHEME_DIGEST},
+                                    std::pair{CURLAUTH_NTLM, v1::PROXY_AUTH_SCHEME_NTLM},
+                                    std::pair{CURLAUTH_BASIC, v1::PROXY_AUTH_SCHEME_BASIC}}) {
+    if ((static_cast<unsigned long>(avail) & bit) != 0) understood.add_offered(scheme);
+  }
+  return PasswordSchemeFor(understood);
+}
+
+// With a password libcurl may answer Basic, Digest or NTLM. Negotiate is
+// left out: it authenticates with this machine's Kerberos ticket, not the
+// password given, and libcurl would prefer it over the others whenever a
+// proxy offers it, failing where NTLM or Basic with the password works.
+constexpr unsigned long kPasswordSchemes = CURLAUTH_BASIC | CURLAUTH_DIGEST | CURLAUTH_NTLM;
+
+size_t RecordHeaderLine(char* data, size_t size, size_t count, void* userdata) {
+  const size_t length = size * count;
+  static_cast<ConnectReplyEvidence*>(userdata)->AddHeaderLine(absl::string_view(data, length));
+  return length;
+}
+
+// The HTTPS proxy's certificate, recorded from inside OpenSSL's
+// verification: libcurl's OpenSSL backend hands the TLS context of the
+// proxy connection to CURLOPT_SSL_CTX_FUNCTION, which installs
+// RecordVerify as the verify callback. RecordVerify only looks: it returns
+// OpenSSL's own verdict, so libcurl's verification is unchanged.
+struct CertificateRecord {
+  bool seen = false;
+  bool failed = false;
+  v1::CertificateEvidence evidence;
+};
+
+int CertificateRecordIndex() {
+  static const int index = SSL_CTX_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+  return index;
+}
+
+std::string OneLineName(const X509_NAME* name) {
+  if (name == nullptr) return "";
+  BIO* bio = BIO_new(BIO_s_mem());
+  if (bio == nullptr) return "";
+  std::string out;
+  if (X509_NAME_print_ex(bio, name, 0, XN_FLAG_RFC2253) >= 0) {
+    char* data = nullptr;
+    const long length = BIO_get_mem_data(bio, &data);
+    if (length > 0 && data != nullptr) {
+      out = EscapeEvidence(absl::string_view(data, static_cast<size_t>(length)), kMaxReplyField);
+    }
+  }
+  BIO_free(bio);
+  return out;
+}
+
+std::string Sha256Hex(X509* cert) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  if (X509_digest(cert, EVP_sha256(), digest, &length) != 1) return "";
+  std::string out;
+  for (unsigned int i = 0; i < length; ++i)
+    absl::StrAppend(&out, absl::Hex(digest[i], absl::kZeroPad2));
+  return out;
+}
+
+int RecordVerify(int preverify_ok, X509_STORE_CTX* store) {
+  auto* ssl =
+      static_cast<SSL*>(X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx()));
+  if (ssl == nullptr) return preverify_ok;
+  auto* record = static_cast<CertificateRecord*>(
+      SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), CertificateRecordIndex()));
+  if (record == nullptr) return preverify_ok;
+  if (X509* leaf = X509_STORE_CTX_get0_cert(store); leaf != nullptr && !record->seen) {
+    record->seen = true;
+    record->evidence.set_subject(OneLineName(X509_get_subject_name(leaf)));
+    record->evidence.set_issuer(OneLineName(X509_get_issuer_name(leaf)));
+    record->evidence.set_sha256(Sha256Hex(leaf));
+  }
+  // The chain as far as OpenSSL built it: it ends at the trust anchor when
+  // one was found, else at the last certificate the proxy presented. A
+  // lone leaf that is not self-issued names no root.
+  if (STACK_OF(X509)* chain = X509_STORE_CTX_get0_chain(store); chain != nullptr) {
+    const int n = sk_X509_num(chain);
+    if (n > 0) {
+      X509* last = sk_X509_value(chain, n - 1);
+      if (n > 1 || X509_check_issued(last, last) == X509_V_OK) {
+        record->evidence.set_root(OneLineName(X509_get_subject_name(last)));
+      }
+    }
+  }
+  if (!preverify_ok && !record->failed) {
+    record->failed = true;
+    record->evidence.set_verify_error(EscapeEvidence(
+        X509_verify_cert_error_string(X509_STORE_CTX_get_error(store)), kMaxReplyField));
+  }
+  return preverify_ok;
+}
+
+CURLcode InstallVerifyRecorder(CURL*, void* ssl_ctx, void* userdata) {
+  auto* ctx = static_cast<SSL_CTX*>(ssl_ctx);
+  SSL_CTX_set_ex_data(ctx, CertificateRecordIndex(), userdata);
+  SSL_CTX_set_verify(ctx, SSL_CTX_get_verify_mode(ctx), RecordVerify);
+  return CURLE_OK;
 }
 
 }  // namespace
@@ -287,6 +427,44 @@ void ClassifyConnectStatus(long status, bool has_credentials, absl::string_view 
     result->outcome = v1::OUTCOME_PROXY_ERROR;
     result->detail = absl::StrCat(hop, " refused CONNECT with HTTP ", status);
   }
+}
+
+void ClassifySocksReply(int version, int code, OpenResult* result) {
+  result->failed_phase = v1::PHASE_PROXY_NEGOTIATION;
+  result->proxy_status = static_cast<uint32_t>(code);
+  result->proxy_reply.set_socks_reply(SocksReplyMeaning(version, code));
+  switch (version == 5 ? code : 0) {
+    case 5:
+      result->outcome = v1::OUTCOME_CONNECTION_REFUSED;
+      break;
+    case 4:
+      result->outcome = v1::OUTCOME_HOST_UNREACHABLE;
+      break;
+    case 3:
+      result->outcome = v1::OUTCOME_NETWORK_UNREACHABLE;
+      break;
+    case 6:
+      result->outcome = v1::OUTCOME_CONNECT_TIMEOUT;
+      break;
+    default:
+      result->outcome = v1::OUTCOME_PROXY_ERROR;
+      break;
+  }
+}
+
+// libcurl has no CURLINFO_PROXYAUTH_USED before 8.12 (Debian 12 has
+// 7.88), so this repeats its choice (pickoneauth in lib/http.c: the most
+// secure allowed scheme offered) over the schemes CurlTransport allows.
+v1::ProxyAuthScheme PasswordSchemeFor(const v1::ProxyAuthEvidence& auth) {
+  static const bool ntlm_built =
+      (curl_version_info(CURLVERSION_NOW)->features & CURL_VERSION_NTLM) != 0;
+  auto offered = [&](v1::ProxyAuthScheme scheme) {
+    return std::find(auth.offered().begin(), auth.offered().end(), scheme) != auth.offered().end();
+  };
+  if (offered(v1::PROXY_AUTH_SCHEME_DIGEST)) return v1::PROXY_AUTH_SCHEME_DIGEST;
+  if (ntlm_built && offered(v1::PROXY_AUTH_SCHEME_NTLM)) return v1::PROXY_AUTH_SCHEME_NTLM;
+  if (offered(v1::PROXY_AUTH_SCHEME_BASIC)) return v1::PROXY_AUTH_SCHEME_BASIC;
+  return v1::PROXY_AUTH_SCHEME_UNSPECIFIED;
 }
 
 std::string FirstHopName(const Destination& destination, const ProxyUrl& proxy) {
@@ -344,13 +522,26 @@ OpenResult CurlTransport::Open(const Destination& destination, const ProxyUrl& p
     if (has_credentials) {
       curl_easy_setopt(handle, CURLOPT_PROXYUSERNAME, proxy.username.c_str());
       curl_easy_setopt(handle, CURLOPT_PROXYPASSWORD, proxy.password.c_str());
-      curl_easy_setopt(handle, CURLOPT_PROXYAUTH, static_cast<long>(CURLAUTH_ANY));
+      curl_easy_setopt(handle, CURLOPT_PROXYAUTH, static_cast<long>(kPasswordSchemes));
     }
     if (!options_.proxy_ca_file.empty()) {
       curl_easy_setopt(handle, CURLOPT_PROXY_CAINFO, options_.proxy_ca_file.c_str());
     }
   } else {
     curl_easy_setopt(handle, CURLOPT_PROXY, "");
+  }
+  // The CONNECT reply's headers reach the header callback as long as
+  // CURLOPT_SUPPRESS_CONNECT_HEADERS stays off (CONNECT_ONLY sends no
+  // request to the relay, so nothing else does).
+  ConnectReplyEvidence connect_reply;
+  if (proxied && !IsSocks(proxy.kind)) {
+    curl_easy_setopt(handle, CURLOPT_HEADERFUNCTION, RecordHeaderLine);
+    curl_easy_setopt(handle, CURLOPT_HEADERDATA, &connect_reply);
+  }
+  CertificateRecord certificate;
+  if (proxy.kind == v1::ROUTE_KIND_HTTPS_PROXY && proxied) {
+    curl_easy_setopt(handle, CURLOPT_SSL_CTX_FUNCTION, InstallVerifyRecorder);
+    curl_easy_setopt(handle, CURLOPT_SSL_CTX_DATA, &certificate);
   }
 
   ConnectRecord record;
@@ -365,13 +556,52 @@ OpenResult CurlTransport::Open(const Destination& destination, const ProxyUrl& p
   const CURLcode rc = curl_easy_perform(handle);
   const absl::Time perform_end = clock_.Now();
 
-  long connect_code = 0, os_errno = 0, proxy_error = 0;
+  long connect_code = 0, os_errno = 0, proxy_error = 0, auth_avail = 0;
   curl_off_t lookup_us = 0, appconnect_us = 0;
   curl_easy_getinfo(handle, CURLINFO_HTTP_CONNECTCODE, &connect_code);
   curl_easy_getinfo(handle, CURLINFO_OS_ERRNO, &os_errno);
   curl_easy_getinfo(handle, CURLINFO_PROXY_ERROR, &proxy_error);
   curl_easy_getinfo(handle, CURLINFO_NAMELOOKUP_TIME_T, &lookup_us);
   curl_easy_getinfo(handle, CURLINFO_APPCONNECT_TIME_T, &appconnect_us);
+  curl_easy_getinfo(handle, CURLINFO_PROXYAUTH_AVAIL, &auth_avail);
+
+  // The proxy's own words, whatever the outcome.
+  if (proxied && !IsSocks(proxy.kind)) {
+    result.proxy_reply = connect_reply.reply();
+    result.proxy_auth = connect_reply.auth();
+    if (result.proxy_auth.offered_size() == 0) {
+      // No challenge parsed from the headers (none, or one too mangled for
+      // the parser) but libcurl understood one: its schemes, in a fixed
+      // order since the proxy's is lost.
+      for (const auto& [bit, scheme] :
+           {std::pair{CURLAUTH_NEGOTIATE, v1::PROXY_AUTH_SCHEME_NEGOTIATE},
+            std::pair{CURLAUTH_DIGEST, v1::PROXY_AUTH_SCHEME_DIGEST},
+            std::pair{CURLAUTH_NTLM, v1::PROXY_AUTH_SCHEME_NTLM},
+            std::pair{CURLAUTH_BASIC, v1::PROXY_AUTH_SCHEME_BASIC}}) {
+        if ((static_cast<unsigned long>(auth_avail) & bit) != 0)
+          result.proxy_auth.add_offered(scheme);
+      }
+    }
+    // Credentials go out only in answer to a challenge (several schemes
+    // allowed: libcurl asks first without), with the scheme libcurl picks.
+    if (has_credentials && result.proxy_auth.offered_size() > 0) {
+      result.proxy_auth.set_used(SchemeLibcurlAnswers(result.proxy_auth, auth_avail));
+    }
+  }
+  if (certificate.seen) {
+    result.proxy_certificate = certificate.evidence;
+    result.proxy_certificate.set_trusted(!certificate.failed);
+    result.proxy_certificate.set_custom_ca(!options_.proxy_ca_file.empty());
+  }
+  // A proxy could echo what it was sent into its headers: the password
+  // never goes into evidence either.
+  if (!proxy.password.empty()) {
+    for (std::string* field :
+         {result.proxy_reply.mutable_status_line(), result.proxy_reply.mutable_server(),
+          result.proxy_reply.mutable_via(), result.proxy_auth.mutable_realm()}) {
+      absl::StrReplaceAll({{proxy.password, "****"}}, field);
+    }
+  }
 
   // libcurl reports whatever number the status line held ("HTTP/1.0 2000
   // OK" gives 2000); only a real HTTP status is kept, since the collector
@@ -452,7 +682,8 @@ OpenResult CurlTransport::Open(const Destination& destination, const ProxyUrl& p
         if (result.outcome == v1::OUTCOME_CONNECT_TIMEOUT) result.os_error = ETIMEDOUT;
         break;
       case CURLE_PROXY:
-        ClassifySocks(proxy_error, has_credentials, &result);
+        ClassifySocks(proxy_error, proxy.kind == v1::ROUTE_KIND_SOCKS5 ? 5 : 4, has_credentials,
+                      &result);
         break;
       case CURLE_SSL_CONNECT_ERROR:
       case CURLE_PEER_FAILED_VERIFICATION:

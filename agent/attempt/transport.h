@@ -69,6 +69,17 @@ struct OpenResult {
   int os_error = 0;
   // One line for people; never contains the proxy password.
   std::string detail;
+  // What the proxy said: an HTTP proxy's status line, Server and Via (on
+  // every outcome where it answered CONNECT, 200 included), or a SOCKS
+  // proxy's reply code in words (when it refused). Empty otherwise.
+  v1::ProxyReply proxy_reply;
+  // The schemes an HTTP proxy offered (Proxy-Authenticate) and the one the
+  // credentials were sent with; SOCKS5 user/password where the proxy
+  // asked for it. Empty when the proxy asked for nothing.
+  v1::ProxyAuthEvidence proxy_auth;
+  // HTTPS proxies: the certificate the proxy presented and whether it
+  // verified; unset when TLS did not get as far as a certificate.
+  v1::CertificateEvidence proxy_certificate;
 };
 
 // Opens routes. Implementations are safe to call from many threads at once.
@@ -106,7 +117,8 @@ class CurlTransport final : public Transport {
     // nullptr: the system clock.
     Clock* clock = nullptr;
     // HTTPS proxies: the CA bundle to verify the proxy's certificate with;
-    // empty means the system roots.
+    // empty means the system roots. Recorded as custom_ca on the
+    // certificate evidence; the path itself never is.
     std::string proxy_ca_file;
     // When set, replaces the TCP connect to the first hop.
     FirstHopConnector connect_first_hop;
@@ -138,6 +150,17 @@ v1::Outcome ConnectFailureOutcome(int os_error);
 // Leaves proxy_status to the caller.
 void ClassifyConnectStatus(long status, bool has_credentials, absl::string_view hop,
                            OpenResult* result);
+// A SOCKS proxy that answered its connect request with reply `code`
+// (`version` 4 or 5, code not a success): sets the outcome
+// (CONNECTION_REFUSED for 5, HOST_ and NETWORK_UNREACHABLE for 4 and 3,
+// CONNECT_TIMEOUT for 6's TTL expiry, PROXY_ERROR otherwise), the failed
+// phase, proxy_status = code and proxy_reply.socks_reply (SocksReplyMeaning).
+void ClassifySocksReply(int version, int code, OpenResult* result);
+// The scheme libcurl answers an HTTP proxy's challenge with when it has a
+// password (Basic, Digest or NTLM allowed; see transport.cc): the most
+// secure of those offered, Digest before NTLM before Basic; UNSPECIFIED
+// when none of them is offered.
+v1::ProxyAuthScheme PasswordSchemeFor(const v1::ProxyAuthEvidence& auth);
 // How details name the first hop: "proxy host:port", or the relay's
 // "host:port" for DIRECT.
 std::string FirstHopName(const Destination& destination, const ProxyUrl& proxy);

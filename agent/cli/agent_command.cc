@@ -5,10 +5,13 @@
 #include <algorithm>
 #include <cstdint>
 #include <filesystem>
+#include <fstream>
 #include <map>
+#include <memory>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "agent/attempt/transport.h"
 #include "agent/cli/console.h"
 #include "agent/cli/proxies_command.h"
 #include "agent/cli/routes.h"
@@ -39,6 +42,24 @@ DiscoverOptions SystemDiscovery(const AgentOptions& options, const Environment& 
   discover.pac.resolve = SystemResolve;
   discover.pac.my_addresses = LocalAddresses();
   return discover;
+}
+
+// A CA file for HTTPS proxies that can be read: a regular file holding
+// at least one byte. Checked up front, since libcurl would only say so
+// attempt by attempt, as a TLS failure of every HTTPS proxy.
+absl::Status CheckProxyCaFile(const std::string& path) {
+  std::error_code error;
+  if (!std::filesystem::is_regular_file(path, error)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--proxy-ca: ", path, " is not a file that exists"));
+  }
+  std::ifstream in(path, std::ios::binary);
+  char byte = 0;
+  if (!in.get(byte)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--proxy-ca: cannot read ", path, " (unreadable or empty)"));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -88,6 +109,17 @@ int RunAgent(AgentCommand command, const AgentOptions& options, const AgentIo& i
   if (command == AgentCommand::kWatch && options.collector.empty()) {
     return fail(kExitUsage, "watch needs --collector: it exists to feed the collector");
   }
+  // HTTPS proxies verified against the given CA file: a transport of this
+  // run's own, unless the caller brought one.
+  std::unique_ptr<CurlTransport> proxy_ca_transport;
+  if (!options.proxy_ca_file.empty() && options.diagnose.transport == nullptr) {
+    if (absl::Status ca = CheckProxyCaFile(options.proxy_ca_file); !ca.ok()) {
+      return fail(kExitUsage, ca.message());
+    }
+    CurlTransport::Options transport_options;
+    transport_options.proxy_ca_file = options.proxy_ca_file;
+    proxy_ca_transport = std::make_unique<CurlTransport>(std::move(transport_options));
+  }
 
   auto catalogue = LoadCatalogue(options.catalogue_path);
   if (!catalogue.ok()) return fail(kExitConfig, catalogue.status().message());
@@ -116,6 +148,7 @@ int RunAgent(AgentCommand command, const AgentOptions& options, const AgentIo& i
   }
 
   DiagnoseOptions diagnose = options.diagnose;
+  if (proxy_ca_transport != nullptr) diagnose.transport = proxy_ca_transport.get();
   auto ports = ParsePortFlags(options.ports);
   if (!ports.ok()) return fail(kExitUsage, ports.status().message());
   diagnose.allowed_ports = *std::move(ports);

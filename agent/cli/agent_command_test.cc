@@ -125,6 +125,21 @@ TEST_F(RunAgentTest, ABadProxyIsAUsageErrorThatHidesItsPassword) {
   EXPECT_THAT(err_.Text(), Not(HasSubstr("Hunter2-secret")));
 }
 
+TEST_F(RunAgentTest, AProxyCaFileThatCannotBeReadIsAUsageErrorBeforeAnyAttempt) {
+  options_.proxy_ca_file = dir_ + "/missing-ca.pem";
+  EXPECT_EQ(Run(), 64);
+  EXPECT_EQ(err_.Text(), absl::StrCat("relayscope-agent: --proxy-ca: ", dir_,
+                                      "/missing-ca.pem is not a file that exists\n"));
+  EXPECT_EQ(out_.Text(), "");  // no header, no attempt, no verdict
+
+  options_.proxy_ca_file = dir_ + "/empty-ca.pem";
+  std::ofstream(options_.proxy_ca_file).close();
+  EXPECT_EQ(Run(), 64);
+  EXPECT_THAT(err_.Text(), HasSubstr(absl::StrCat("--proxy-ca: cannot read ", dir_,
+                                                  "/empty-ca.pem (unreadable or empty)\n")));
+  EXPECT_EQ(out_.Text(), "");
+}
+
 TEST_F(RunAgentTest, NoRouteIsAUsageError) {
   options_.direct = false;
   EXPECT_EQ(Run(), 64);

@@ -11,7 +11,10 @@
 // Invariants: the outcome is one of the closed set Transport::Open
 // documents;
 // a tunnel exactly when the outcome is OK; a failure names its phase; the
-// detail never shows the proxy password, whatever the proxy echoed.
+// detail never shows the proxy password, whatever the proxy echoed; the
+// proxy's words (status line, Server, Via, SOCKS reply, realm) are
+// printable, within their caps and never show the password either; the
+// schemes offered are known ones, without duplicates.
 //
 // A TCP connection and a libcurl handle per input, so it runs at
 // thousands, not millions, of inputs per second; libcurl is Debian's
@@ -22,10 +25,12 @@
 #ifndef TESTS_FUZZ_PROXY_REPLY_FUZZ_H_
 #define TESTS_FUZZ_PROXY_REPLY_FUZZ_H_
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
 
+#include "agent/attempt/proxy_evidence.h"
 #include "agent/attempt/transport.h"
 #include "tests/fuzz/fuzz_check.h"
 #include "tests/rig/canned_peer.h"
@@ -51,6 +56,45 @@ inline bool IsOpenOutcome(v1::Outcome outcome) {
     default:
       return false;
   }
+}
+
+// Evidence text as EscapeEvidence makes it: printable ASCII, at most `cap`.
+inline bool IsEvidenceText(const std::string& text, size_t cap) {
+  if (text.size() > cap) return false;
+  return std::all_of(text.begin(), text.end(), [](char c) { return c >= 0x20 && c < 0x7f; });
+}
+
+inline void CheckProxyAuthEvidence(const v1::ProxyAuthEvidence& auth) {
+  FUZZ_CHECK(IsEvidenceText(auth.realm(), agent::kMaxRealm));
+  for (int i = 0; i < auth.offered_size(); ++i) {
+    FUZZ_CHECK(auth.offered(i) != v1::PROXY_AUTH_SCHEME_UNSPECIFIED);
+    FUZZ_CHECK(v1::ProxyAuthScheme_IsValid(auth.offered(i)));
+    for (int j = 0; j < i; ++j) FUZZ_CHECK(auth.offered(i) != auth.offered(j));
+  }
+}
+
+inline void CheckProxyReply(const v1::ProxyReply& reply) {
+  for (const std::string* field :
+       {&reply.status_line(), &reply.server(), &reply.via(), &reply.socks_reply()}) {
+    FUZZ_CHECK(IsEvidenceText(*field, agent::kMaxReplyField));
+  }
+}
+
+// Feeds `reply` to the header parser directly, one line per "\n", so the
+// parser also sees what libcurl would have stopped at (NULs, lines
+// without a colon, lines past 16 KiB).
+inline void ParseHeadersDirectly(const std::string& reply) {
+  agent::ConnectReplyEvidence evidence;
+  size_t start = 0;
+  while (start <= reply.size()) {
+    size_t end = reply.find('\n', start);
+    if (end == std::string::npos) end = reply.size();
+    evidence.AddHeaderLine(absl::string_view(reply).substr(start, end + 1 - start));
+    start = end + 1;
+  }
+  CheckProxyReply(evidence.reply());
+  CheckProxyAuthEvidence(evidence.auth());
+  FUZZ_CHECK(evidence.auth().used() == v1::PROXY_AUTH_SCHEME_UNSPECIFIED);
 }
 
 // Opens a route to relay.example:443 through a proxy that answers
@@ -91,6 +135,15 @@ inline void OpenThroughFakeProxy(v1::RouteKind kind, bool remote_dns, bool with_
   }
   FUZZ_CHECK(result.detail.find(kProxyPassword) == std::string::npos);
   FUZZ_CHECK(result.proxy_status <= 999);
+  CheckProxyReply(result.proxy_reply);
+  CheckProxyAuthEvidence(result.proxy_auth);
+  for (const std::string* field : {&result.proxy_reply.status_line(), &result.proxy_reply.server(),
+                                   &result.proxy_reply.via(), &result.proxy_auth.realm()}) {
+    FUZZ_CHECK(field->find(kProxyPassword) == std::string::npos);
+  }
+  if (!with_credentials) FUZZ_CHECK(result.proxy_auth.used() == v1::PROXY_AUTH_SCHEME_UNSPECIFIED);
+  // Only an HTTPS proxy presents a certificate.
+  FUZZ_CHECK(result.proxy_certificate.ByteSizeLong() == 0 || kind == v1::ROUTE_KIND_HTTPS_PROXY);
 }
 
 }  // namespace relayscope::fuzz
