@@ -154,7 +154,9 @@ TEST_F(SeedScenario, ProxyAuthIsAskedOnceOnFirst407ThenRetriedWithCredentials) {
   v1::SessionReport refused = Run({ProxyRoute("127.0.20.1", 3128)}, false);
   EXPECT_EQ(Find(refused, "emea-1", 8443).outcome(), v1::OUTCOME_PROXY_AUTH_REQUIRED);
   EXPECT_EQ(refused.verdict().status(), v1::VERDICT_STATUS_UNREACHABLE);
-  EXPECT_THAT(refused.verdict().summary(), HasSubstr("requires authentication (407)"));
+  EXPECT_THAT(refused.verdict().summary(),
+              HasSubstr("requires authentication (407; it offers Basic, realm \"relayscope-rig\") "
+                        "and no credentials were given"));
 
   // The user answers once; the challenged attempt is retried and works.
   DiagnoseOptions options;
@@ -216,7 +218,8 @@ TEST_F(SeedScenario, ProxyRedirectFallsBackToDirect) {
   EXPECT_EQ(report.verdict().status(), v1::VERDICT_STATUS_REACHABLE);
   bool named = false;
   for (const v1::Blocker& b : report.verdict().blockers()) {
-    named |= absl::StrContains(b.explanation(), "redirects CONNECT to port 8443 (HTTP 302)");
+    named |= absl::StrContains(
+        b.explanation(), "redirects CONNECT to port 8443 (HTTP/1.1 302 Found, Server: squid/");
   }
   EXPECT_TRUE(named);
 }

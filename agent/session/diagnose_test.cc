@@ -159,7 +159,9 @@ TEST_F(DiagnoseTest, WithNobodyToAskThe407Stands) {
     EXPECT_FALSE(a.retried());
   }
   EXPECT_EQ(report.verdict().status(), v1::VERDICT_STATUS_UNREACHABLE);
-  EXPECT_THAT(report.verdict().summary(), HasSubstr("requires authentication (407)"));
+  EXPECT_THAT(
+      report.verdict().summary(),
+      HasSubstr("requires authentication (407; it offers Basic) and no credentials were given"));
 }
 
 TEST_F(DiagnoseTest, AttemptsAreFoldedIntoTheReportInStartOrderWithTheirPhases) {

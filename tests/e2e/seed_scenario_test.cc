@@ -150,7 +150,8 @@ TEST_F(SeedEndToEnd, VerdictNamesEveryCauseInAboutOneTimeoutAndLeaksNoSecret) {
       HasSubstr("No answer from port 8200 of the relay addresses (127.0.61.1, 127.0.62.1)"));
   EXPECT_THAT(explanations, HasSubstr("No answer from 127.0.61.1:563"));
   EXPECT_THAT(explanations, HasSubstr("HTTP/1.0 400 Bad Request \"Request Error\""));
-  EXPECT_THAT(explanations, HasSubstr("redirects CONNECT to port 8200 (HTTP 302)"));
+  EXPECT_THAT(explanations,
+              HasSubstr("redirects CONNECT to port 8200 (HTTP/1.1 302 Found, Server: squid/"));
   // Only the proxy may go out: the fix that gives Region A a route is the
   // proxy's 302 on port 8200 (both relays), and DIRECT closed is context.
   EXPECT_THAT(verdict.summary(),
