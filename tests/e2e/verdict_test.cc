@@ -1,6 +1,7 @@
 // The verdict a customer reads, end to end: the real relayscope-agent binary
-// against the real relay, squid, iptables and a name the test's own
-// /etc/hosts sinkholes, in the test's network namespace. Each test builds
+// against the real relay, squid (Basic, NTLM, HTTPS with an inspection CA),
+// dante, iptables, a proxy that opens a tunnel to nowhere and a name the
+// test's own /etc/hosts sinkholes, in the test's network namespace. Each test builds
 // one kind of network and asserts the main cause, the hop it blames and the
 // words of the remedy in the session report the agent wrote.
 #include <filesystem>
@@ -14,9 +15,11 @@
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
 #include "relayscope/v1/telemetry.pb.h"
+#include "tests/rig/dante.h"
 #include "tests/rig/firewall.h"
 #include "tests/rig/fixture.h"
 #include "tests/rig/hosts_override.h"
+#include "tests/rig/interceptor.h"
 #include "tests/rig/process.h"
 #include "tests/rig/squid.h"
 
@@ -75,10 +78,14 @@ class VerdictOnTheRig : public rig::RigTest {
     relays_.push_back(*std::move(relay));
   }
 
-  void StartSquid(const std::map<std::string, std::string>& users) {
+  void StartSquidWithUsers(const std::map<std::string, std::string>& users) {
     rig::Squid::Options options;
     options.address = "127.0.74.1";
     options.users = users;
+    StartSquid(options);
+  }
+
+  void StartSquid(const rig::Squid::Options& options) {
     auto squid = rig::Squid::Start(options, dir());
     ASSERT_TRUE(squid.ok()) << squid.status();
     squid_ = *std::move(squid);
@@ -126,6 +133,41 @@ class VerdictOnTheRig : public rig::RigTest {
     return run;
   }
 
+  // Runs openssl with `args`; the test fails on a non-zero exit.
+  void OpenSsl(std::vector<std::string> args) {
+    args.insert(args.begin(), "/usr/bin/openssl");
+    auto result = rig::RunCommand(args, absl::Seconds(30));
+    ASSERT_TRUE(result.ok()) << result.status();
+    ASSERT_EQ(result->exit_code, 0) << result->output;
+  }
+
+  // A TLS-inspection CA ("CN=Rig Inspection CA,O=Example") and a
+  // certificate it issued for `address`, as PEM files in the scenario dir
+  // that squid (running as nobody) can read.
+  struct InspectionCa {
+    std::string ca;
+    std::string cert;
+    std::string key;
+  };
+  InspectionCa MakeInspectionCa(const std::string& address) {
+    InspectionCa files{dir() + "/inspection-ca.pem", dir() + "/proxy.pem", dir() + "/proxy.key"};
+    const std::string ca_key = dir() + "/inspection-ca.key";
+    const std::string csr = dir() + "/proxy.csr";
+    const std::string ext = dir() + "/proxy.ext";
+    std::ofstream(ext) << "subjectAltName=IP:" << address << "\n";
+    OpenSsl({"req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+             "-keyout", ca_key, "-out", files.ca, "-days", "2", "-subj",
+             "/O=Example/CN=Rig Inspection CA"});
+    OpenSsl({"req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+             "-keyout", files.key, "-out", csr, "-subj", "/CN=" + address});
+    OpenSsl({"x509", "-req", "-in", csr, "-CA", files.ca, "-CAkey", ca_key, "-CAcreateserial",
+             "-out", files.cert, "-days", "2", "-extfile", ext});
+    std::filesystem::permissions(files.key, std::filesystem::perms::owner_read |
+                                                std::filesystem::perms::group_read |
+                                                std::filesystem::perms::others_read);
+    return files;
+  }
+
   std::vector<std::unique_ptr<rig::Process>> relays_;
   std::unique_ptr<rig::Squid> squid_;
   rig::Firewall firewall_;
@@ -163,7 +205,7 @@ TEST_F(VerdictOnTheRig, DeadProxyFromAPacWithDirectWorkingBlamesTheProxyAndItsPa
 TEST_F(VerdictOnTheRig, SquidBasicWithTheRightCredentialsIsAWorkingRoute) {
   StartRelay("127.0.73.1:8200");
   ASSERT_TRUE(firewall_.DropUnlessFromUser("127.0.73.1", rig::NobodyUid()).ok());
-  StartSquid({{"alice", kPassword}});
+  StartSquidWithUsers({{"alice", kPassword}});
   const AgentRun run = RunAgent(
       WriteCatalogue("127.0.73.1", 8200), {"--proxy=" + squid_->Url()},
       {"RELAYSCOPE_PROXY_USER=alice", absl::StrCat("RELAYSCOPE_PROXY_PASSWORD=", kPassword)});
@@ -183,7 +225,7 @@ TEST_F(VerdictOnTheRig, SquidBasicWithTheRightCredentialsIsAWorkingRoute) {
 TEST_F(VerdictOnTheRig, SquidBasicWithWrongCredentialsSaysRejectedOnce) {
   StartRelay("127.0.73.1:8200");
   ASSERT_TRUE(firewall_.DropUnlessFromUser("127.0.73.1", rig::NobodyUid()).ok());
-  StartSquid({{"alice", kPassword}});
+  StartSquidWithUsers({{"alice", kPassword}});
   const AgentRun run =
       RunAgent(WriteCatalogue("127.0.73.1", 8200), {"--proxy=" + squid_->Url(), "--direct=false"},
                {"RELAYSCOPE_PROXY_USER=alice", "RELAYSCOPE_PROXY_PASSWORD=wrong"});
@@ -218,6 +260,136 @@ TEST_F(VerdictOnTheRig, ARelayNameSinkholedByDnsIsNamed) {
   EXPECT_THAT(main->explanation(), HasSubstr("relay.sinkhole.test resolves to 0.0.0.0"));
   EXPECT_THAT(main->explanation(), HasSubstr("the catalogue lists 127.0.75.1"));
   EXPECT_THAT(main->advice(), HasSubstr("stop filtering relay.sinkhole.test"));
+}
+
+// A squid that offers only NTLM: without credentials the verdict says a
+// Windows domain account is needed and how to give it; with one (squid's
+// fake NTLM helper takes any account) the route works.
+TEST_F(VerdictOnTheRig, SquidOfferingOnlyNtlmAsksForADomainAccount) {
+  StartRelay("127.0.73.1:8200");
+  rig::Squid::Options options;
+  options.address = "127.0.74.1";
+  options.ntlm_only = true;
+  StartSquid(options);
+  const std::string catalogue = WriteCatalogue("127.0.73.1", 8200);
+  const AgentRun refused = RunAgent(catalogue, {"--proxy=" + squid_->Url(), "--direct=false"});
+  {
+    const v1::Verdict& v = refused.report.verdict();
+    SCOPED_TRACE(VerdictText(v));
+    EXPECT_EQ(refused.exit_code, 2) << refused.output;
+    ASSERT_GT(refused.report.attempts_size(), 0);
+    EXPECT_THAT(refused.report.attempts(0).proxy_auth().offered(),
+                ::testing::ElementsAre(v1::PROXY_AUTH_SCHEME_NTLM));
+    const v1::Blocker* main = MainCause(v);
+    ASSERT_NE(main, nullptr);
+    EXPECT_EQ(main->kind(), v1::CAUSE_KIND_PROXY_AUTH_REQUIRED);
+    EXPECT_EQ(main->hop(), v1::HOP_PROXY);
+    EXPECT_THAT(main->explanation(), HasSubstr("requires authentication (407; it offers NTLM"));
+    EXPECT_THAT(main->advice(), HasSubstr("Windows domain account"));
+    EXPECT_THAT(main->advice(), HasSubstr("--proxy-user DOMAIN\\user"));
+    EXPECT_THAT(VerdictText(v), Not(HasSubstr("Basic")));
+  }
+  const AgentRun accepted =
+      RunAgent(catalogue, {"--proxy=" + squid_->Url(), "--direct=false"},
+               {"RELAYSCOPE_PROXY_USER=CORP\\alice", "RELAYSCOPE_PROXY_PASSWORD=any"});
+  const v1::Verdict& v = accepted.report.verdict();
+  SCOPED_TRACE(VerdictText(v));
+  EXPECT_EQ(accepted.exit_code, 0) << accepted.output;
+  EXPECT_EQ(v.status(), v1::VERDICT_STATUS_REACHABLE);
+  EXPECT_EQ(MainCause(v), nullptr);
+}
+
+// An HTTPS proxy whose certificate comes from an inspection CA this machine
+// does not trust: the verdict names the issuer and --proxy-ca; given that
+// CA with --proxy-ca, the same proxy is a working route.
+TEST_F(VerdictOnTheRig, HttpsProxyFromAnUntrustedInspectionCaThenTrustedWithProxyCa) {
+  StartRelay("127.0.73.1:8200");
+  const InspectionCa ca = MakeInspectionCa("127.0.76.1");
+  if (HasFailure()) return;
+  rig::Squid::Options options;
+  options.address = "127.0.76.1";
+  options.port = 3129;
+  options.tls_cert = ca.cert;
+  options.tls_key = ca.key;
+  StartSquid(options);
+  ASSERT_THAT(squid_->Url(), ::testing::StartsWith("https://"));
+  const std::string catalogue = WriteCatalogue("127.0.73.1", 8200);
+  const AgentRun untrusted = RunAgent(catalogue, {"--proxy=" + squid_->Url(), "--direct=false"});
+  {
+    const v1::Verdict& v = untrusted.report.verdict();
+    SCOPED_TRACE(VerdictText(v));
+    EXPECT_EQ(untrusted.exit_code, 2) << untrusted.output;
+    ASSERT_GT(untrusted.report.attempts_size(), 0);
+    const v1::CertificateEvidence& cert = untrusted.report.attempts(0).proxy_certificate();
+    EXPECT_EQ(cert.issuer(), "CN=Rig Inspection CA,O=Example");
+    EXPECT_EQ(cert.subject(), "CN=127.0.76.1");
+    const v1::Blocker* main = MainCause(v);
+    ASSERT_NE(main, nullptr);
+    EXPECT_EQ(main->kind(), v1::CAUSE_KIND_PROXY_CERTIFICATE_UNTRUSTED);
+    EXPECT_EQ(main->hop(), v1::HOP_PROXY);
+    EXPECT_THAT(main->explanation(),
+                HasSubstr("presents a certificate issued by 'CN=Rig Inspection CA,O=Example'"));
+    EXPECT_THAT(main->explanation(), HasSubstr("which this machine does not trust"));
+    EXPECT_THAT(main->advice(), HasSubstr("--proxy-ca FILE"));
+  }
+  const AgentRun trusted =
+      RunAgent(catalogue, {"--proxy=" + squid_->Url(), "--direct=false", "--proxy-ca=" + ca.ca});
+  const v1::Verdict& v = trusted.report.verdict();
+  SCOPED_TRACE(VerdictText(v));
+  EXPECT_EQ(trusted.exit_code, 0) << trusted.output;
+  EXPECT_EQ(v.status(), v1::VERDICT_STATUS_REACHABLE);
+  EXPECT_EQ(MainCause(v), nullptr);
+  ASSERT_FALSE(v.working().empty());
+  EXPECT_THAT(v.working(0), HasSubstr("127.0.76.1:3129"));
+}
+
+// A proxy that answers "200 Connection established" and then relays
+// nothing: the proxy is named as the device that holds the traffic.
+TEST_F(VerdictOnTheRig, AProxyThatAnswers200AndRelaysNothingIsNamed) {
+  rig::Interceptor::Options options;
+  options.address = "127.0.77.1";
+  options.port = 3128;
+  options.mode = rig::Interceptor::Mode::kAnswerThenHold;
+  options.reply = "HTTP/1.1 200 Connection established\r\nVia: 1.1 rig-holding-proxy\r\n\r\n";
+  auto proxy = rig::Interceptor::Start(options);
+  ASSERT_TRUE(proxy.ok()) << proxy.status();
+  const AgentRun run = RunAgent(WriteCatalogue("127.0.73.1", 8200),
+                                {"--proxy=http://127.0.77.1:3128", "--direct=false"});
+  const v1::Verdict& v = run.report.verdict();
+  SCOPED_TRACE(VerdictText(v));
+  EXPECT_EQ(run.exit_code, 2) << run.output;
+  EXPECT_GT((*proxy)->connections(), 0);
+  const v1::Blocker* main = MainCause(v);
+  ASSERT_NE(main, nullptr);
+  EXPECT_EQ(main->kind(), v1::CAUSE_KIND_PROXY_BROKEN);
+  EXPECT_EQ(main->hop(), v1::HOP_PROXY);
+  EXPECT_THAT(main->explanation(), HasSubstr("The HTTP proxy 127.0.77.1:3128"));
+  EXPECT_THAT(main->explanation(), HasSubstr("accepted CONNECT to"));
+  EXPECT_THAT(main->explanation(), HasSubstr("but relayed nothing back within"));
+  EXPECT_THAT(main->explanation(), HasSubstr("rig-holding-proxy"));
+  EXPECT_THAT(VerdictText(v), Not(HasSubstr("a device in the path")));
+}
+
+// dante refuses the relay by its ruleset: the SOCKS reply is named.
+TEST_F(VerdictOnTheRig, DanteRefusingByRulesetNamesTheSocksReply) {
+  StartRelay("127.0.73.1:8200");
+  rig::Dante::Options options;
+  options.address = "127.0.78.1";
+  options.blocked_destinations = {"127.0.73.1"};
+  auto dante = rig::Dante::Start(options, dir());
+  ASSERT_TRUE(dante.ok()) << dante.status();
+  const AgentRun run = RunAgent(WriteCatalogue("127.0.73.1", 8200),
+                                {"--proxy=socks5://127.0.78.1:1080", "--direct=false"});
+  const v1::Verdict& v = run.report.verdict();
+  SCOPED_TRACE(VerdictText(v));
+  EXPECT_EQ(run.exit_code, 2) << run.output;
+  const v1::Blocker* main = MainCause(v);
+  ASSERT_NE(main, nullptr);
+  EXPECT_EQ(main->kind(), v1::CAUSE_KIND_PROXY_DENIED);
+  EXPECT_EQ(main->hop(), v1::HOP_PROXY);
+  EXPECT_THAT(main->explanation(), HasSubstr("SOCKS5 proxy 127.0.78.1:1080"));
+  EXPECT_THAT(main->explanation(), HasSubstr("not allowed by ruleset"));
+  EXPECT_THAT(main->advice(), HasSubstr("allow connections to"));
 }
 
 }  // namespace

@@ -23,7 +23,14 @@ absl::StatusOr<std::unique_ptr<Dante>> Dante::Start(const Options& options,
   if (mkdir(dir.c_str(), 0755) != 0 || chown(dir.c_str(), NobodyUid(), NogroupGid()) != 0) {
     return absl::InternalError(absl::StrCat("cannot create ", dir));
   }
-  // Rule blocks must span several lines (dante 1.4.2 rejects one-liners).
+  // Rule blocks must span several lines (dante 1.4.2 rejects one-liners);
+  // the first matching socks rule wins, so blocks go before the passes.
+  std::string blocks;
+  for (const std::string& address : options.blocked_destinations) {
+    const bool v6 = address.find(':') != std::string::npos;
+    absl::StrAppend(&blocks, "socks block {\n  from: ", v6 ? "::/0" : "0.0.0.0/0", " to: ", address,
+                    v6 ? "/128" : "/32", "\n  command: connect\n  log: error connect\n}\n");
+  }
   const std::string conf =
       absl::StrCat("logoutput: ", dir, "/danted.log\n", "internal: ", options.address,
                    " port = ", options.port, "\n",
@@ -37,7 +44,8 @@ absl::StatusOr<std::unique_ptr<Dante>> Dante::Start(const Options& options,
                    "client pass {\n"
                    "  from: ::1/128 to: ::/0\n"
                    "  log: error\n"
-                   "}\n"
+                   "}\n",
+                   blocks,
                    "socks pass {\n"
                    "  from: 127.0.0.0/8 to: 0.0.0.0/0\n"
                    "  command: connect\n"

@@ -8,6 +8,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "tests/rig/process.h"
@@ -19,6 +20,9 @@ class Dante {
   struct Options {
     std::string address = "127.0.0.1";
     uint16_t port = 1080;
+    // CONNECTs to these addresses are refused by a "socks block" rule:
+    // SOCKS5 reply 2, "connection not allowed by ruleset".
+    std::vector<std::string> blocked_destinations;
   };
 
   // Writes the config into `dir` and starts danted; returns once it accepts

@@ -29,6 +29,10 @@ absl::StatusOr<std::unique_ptr<Interceptor>> Interceptor::Start(Options options)
     switch (options.mode) {
       case Mode::kCloseImmediately:
         return;
+      case Mode::kAnswerThenHold:
+        ReadUpTo(fd, options.read_bytes, absl::Now() + options.read_timeout);
+        WriteAll(fd, options.reply);
+        [[fallthrough]];
       case Mode::kSilent: {
         char buf[4096];
         while (!stopping.load()) {

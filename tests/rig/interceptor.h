@@ -5,8 +5,9 @@
 // it answers "HTTP/1.0 400 Bad Request" with an HTML page titled
 // "Request Error" and closes. Other modes: accept and never answer (a
 // black hole after the TCP handshake), close at once, or answer fixed bytes
-// (a truncated or altered relay reply), or reset the connection mid-way (a
-// relay killed during the handshake).
+// (a truncated or altered relay reply), reset the connection mid-way (a
+// relay killed during the handshake), or answer and then hold the
+// connection open in silence (a proxy that opens a tunnel to nowhere).
 #ifndef TESTS_RIG_INTERCEPTOR_H_
 #define TESTS_RIG_INTERCEPTOR_H_
 
@@ -28,6 +29,9 @@ class Interceptor {
     kCloseImmediately,  // accept and close without reading
     kFixedReply,        // read `read_bytes`, answer `reply` verbatim, close
     kReset,             // read `read_bytes`, then abort with a TCP reset
+    kAnswerThenHold,    // read `read_bytes`, answer `reply`, then relay
+                        // nothing and keep the connection open (a proxy
+                        // that says "200 Connection established" and holds)
   };
   struct Options {
     std::string address = "127.0.0.1";

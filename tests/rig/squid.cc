@@ -32,7 +32,9 @@ std::string Bracketed(const std::string& address) {
 }  // namespace
 
 std::string Squid::Url() const {
-  return absl::StrCat("http://", Bracketed(options_.address), ":", options_.port);
+  const bool tls = !options_.tls_cert.empty() && !options_.tls_key.empty();
+  return absl::StrCat(tls ? "https://" : "http://", Bracketed(options_.address), ":",
+                      options_.port);
 }
 
 std::string Squid::WaitForAccessLog(absl::string_view needle, absl::Duration timeout) const {
@@ -55,7 +57,12 @@ absl::StatusOr<std::unique_ptr<Squid>> Squid::Start(const Options& options,
   if (mkdir(dir.c_str(), 0755) != 0 || chown(dir.c_str(), NobodyUid(), NogroupGid()) != 0) {
     return absl::InternalError(absl::StrCat("cannot create ", dir));
   }
-  std::string conf = absl::StrCat("http_port ", Bracketed(options.address), ":", options.port, "\n",
+  const bool tls = !options.tls_cert.empty() && !options.tls_key.empty();
+  const std::string listen =
+      tls ? absl::StrCat("https_port ", Bracketed(options.address), ":", options.port,
+                         " tls-cert=", options.tls_cert, " tls-key=", options.tls_key)
+          : absl::StrCat("http_port ", Bracketed(options.address), ":", options.port);
+  std::string conf = absl::StrCat(listen, "\n",
                                   "visible_hostname relayscope-rig\n"
                                   "pid_filename ",
                                   dir,
@@ -85,7 +92,11 @@ absl::StatusOr<std::unique_ptr<Squid>> Squid::Start(const Options& options,
                     "deny_info 302:", options.redirect_url, " redirect_ports\n",
                     "http_access deny CONNECT redirect_ports\n");
   }
-  if (!options.users.empty()) {
+  if (options.ntlm_only) {
+    absl::StrAppend(&conf, "auth_param ntlm program /usr/lib/squid/ntlm_fake_auth\n",
+                    "auth_param ntlm children 2\n", "acl authenticated proxy_auth REQUIRED\n",
+                    "http_access allow authenticated\n");
+  } else if (!options.users.empty()) {
     std::string passwd;
     for (const auto& [user, password] : options.users) {
       auto hashed = RunCommand({"/usr/bin/openssl", "passwd", "-apr1", password});

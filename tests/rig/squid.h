@@ -1,6 +1,7 @@
 // A real squid forward proxy for tests: open, requiring Basic auth (407
-// until the credentials are right), and/or answering 302 to CONNECT for
-// chosen ports, as the seed's proxies did.
+// until the credentials are right) or NTLM only, and/or answering 302 to
+// CONNECT for chosen ports, as the seed's proxies did; plain HTTP or, with
+// a certificate, an HTTPS proxy.
 //
 // Runs `squid -N` as nobody from a config in the scenario dir, on a chosen
 // loopback address and port, without a cache; stopped by its own PID.
@@ -29,6 +30,13 @@ class Squid {
     // CONNECT to these ports is answered "302 Found" (squid deny_info 302:).
     std::vector<uint16_t> redirect_ports;
     std::string redirect_url = "http://127.0.0.1/blocked.html";
+    // Every request needs NTLM (squid's ntlm_fake_auth, which takes any
+    // user once the NTLM exchange is complete); Basic is not offered.
+    bool ntlm_only = false;
+    // PEM files: when both are set the proxy speaks TLS on its port
+    // (https_port), as an HTTPS proxy does; squid reads them as nobody.
+    std::string tls_cert;
+    std::string tls_key;
   };
 
   // Writes the config into `dir` and starts squid; returns once it accepts
@@ -40,7 +48,7 @@ class Squid {
 
   const std::string& address() const { return options_.address; }
   uint16_t port() const { return options_.port; }
-  // "http://127.0.0.1:3128"
+  // "http://127.0.0.1:3128" ("https://" with a certificate)
   std::string Url() const;
   Process& process() { return *process_; }
   // The access log, for asserting what the proxy saw. Squid logs a CONNECT
