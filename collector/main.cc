@@ -6,8 +6,6 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "collector/server/collector_server.h"
 #include "collector/store/store.h"
@@ -91,13 +89,10 @@ relayscope::collector::CollectorConfig ConfigFromFlags() {
 
 int main(int argc, char** argv) {
   using namespace relayscope;
-  absl::SetProgramUsageMessage(
-      "Receives relayscope agents' telemetry, stores it and exposes metrics.\n"
-      "  relayscope-collector --store=sqlite:///var/lib/relayscope/collector.db "
-      "--catalogue=... --tokens=/etc/relayscope/tokens");
-  std::vector<std::string> arg_storage = NormalizeFlagNames(argc, argv);
-  std::vector<char*> arg_pointers = ArgvPointers(arg_storage);
-  absl::ParseCommandLine(static_cast<int>(arg_storage.size()), arg_pointers.data());
+  ParseCommandLine(argc, argv,
+                   "Receives relayscope agents' telemetry, stores it and exposes metrics.\n"
+                   "  relayscope-collector --store=sqlite:///var/lib/relayscope/collector.db "
+                   "--catalogue=... --tokens=/etc/relayscope/tokens");
   InstallStopSignalHandlers();
 
   const collector::CollectorConfig config = ConfigFromFlags();

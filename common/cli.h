@@ -17,6 +17,28 @@ std::vector<std::string> NormalizeFlagNames(int argc, char** argv);
 // wants.
 std::vector<char*> ArgvPointers(std::vector<std::string>& storage);
 
+// absl keeps only the last of a repeated flag; for list flags people
+// expect the repeats to add up ("--proxy=A --proxy=B" tries both, as with
+// curl's -H). Returns `args` (names already normalized) with every
+// occurrence of the flags in `list_flags` ("--name=v" or "--name v")
+// joined, comma-separated, into one "--name=v1,v2" where the first one
+// was. Empty values add nothing; "--" ends the flags.
+std::vector<std::string> JoinRepeatedFlags(std::vector<std::string> args,
+                                           const std::vector<std::string>& list_flags);
+
+// The one way the relayscope binaries parse their command line: dashes in
+// flag names become underscores, list flags accumulate (JoinRepeatedFlags),
+// --help lists the binary's own flags (absl's default finds none outside
+// main.cc), --version prints "<program> <relayscope version>"; then
+// absl::ParseCommandLine, which exits on a bad flag, --help or --version.
+// `list_flags` in the underscore spelling ("pac_url"). Returns the
+// positional arguments, program name first.
+std::vector<std::string> ParseCommandLine(int argc, char** argv, const std::string& usage,
+                                          const std::vector<std::string>& list_flags = {});
+
+// "relayscope <version>", the version this binary was built as.
+std::string VersionString();
+
 // Installs SIGTERM/SIGINT handlers; call early in main. A handler (not
 // sigwait) because libraries such as gRPC start threads before main, with
 // the signals unblocked, so any thread may receive them.

@@ -6,8 +6,6 @@
 #include <cstdio>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "common/cli.h"
 #include "common/files.h"
@@ -37,13 +35,10 @@ int Fail(const std::string& message) {
 int main(int argc, char** argv) {
   using namespace relayscope;
   using namespace relayscope::dashboard;
-  absl::SetProgramUsageMessage(
-      "Serves the relayscope dashboard and REST API from a collector's FleetQuery.\n"
-      "  relayscope-dashboard --listen=127.0.0.1:8080 --collector=collector:50051 "
-      "--collector-token-file=/etc/relayscope/dashboard.token");
-  std::vector<std::string> arg_storage = NormalizeFlagNames(argc, argv);
-  std::vector<char*> arg_pointers = ArgvPointers(arg_storage);
-  absl::ParseCommandLine(static_cast<int>(arg_storage.size()), arg_pointers.data());
+  ParseCommandLine(argc, argv,
+                   "Serves the relayscope dashboard and REST API from a collector's FleetQuery.\n"
+                   "  relayscope-dashboard --listen=127.0.0.1:8080 --collector=collector:50051 "
+                   "--collector-token-file=/etc/relayscope/dashboard.token");
   InstallStopSignalHandlers();
 
   auto credentials = CollectorCredentials(absl::GetFlag(FLAGS_insecure), absl::GetFlag(FLAGS_ca));

@@ -6,8 +6,6 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/catalogue.h"
@@ -39,13 +37,11 @@ int Fail(const std::string& message) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage(
+  relayscope::ParseCommandLine(
+      argc, argv,
       "The reference relay: serves the relayscope handshake (protocol/handshake/PROTOCOL.md).\n"
       "  relayscope-relay --listen=127.0.0.1:8200\n"
       "  relayscope-relay --catalogue=deploy/catalogue/demo.textproto --relay=emea-1");
-  std::vector<std::string> arg_storage = relayscope::NormalizeFlagNames(argc, argv);
-  std::vector<char*> arg_pointers = relayscope::ArgvPointers(arg_storage);
-  absl::ParseCommandLine(static_cast<int>(arg_storage.size()), arg_pointers.data());
 
   relayscope::InstallStopSignalHandlers();
 

@@ -25,10 +25,9 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/cli.h"
 #include "common/errno_text.h"
 #include "common/files.h"
 
@@ -70,10 +69,10 @@ void Intercept(int fd) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage(
+  relayscope::ParseCommandLine(
+      argc, argv,
       "Simulates an intercepting proxy or a dropped port on one address:port (demo and "
       "rehearsal tool; see the comment at the top of relay/middlebox.cc)");
-  absl::ParseCommandLine(argc, argv);
   const std::string listen = absl::GetFlag(FLAGS_listen);
   const std::string mode = absl::GetFlag(FLAGS_mode);
   if (mode != "intercept" && mode != "blackhole") {

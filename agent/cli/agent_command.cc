@@ -33,12 +33,27 @@ namespace {
 // (after each progress line), which keeps its interleaving with stderr.
 void Write(std::FILE* to, const std::string& text) { std::fputs(text.c_str(), to); }
 
+// --wpad: automatic detection asked for on the command line, as a source
+// that turns it on (DiscoverProxies follows "wpad" wherever a source asks).
+class WpadFlagSource final : public ProxySource {
+ public:
+  std::string name() const override { return "--wpad"; }
+  DiscoveryResult Discover() override {
+    DiscoveryResult result;
+    result.pac.push_back({"wpad", v1::PROXY_SOURCE_FLAG, "--wpad"});
+    return result;
+  }
+};
+
 DiscoverOptions SystemDiscovery(const AgentOptions& options, const Environment& env) {
   DiscoverOptions discover;
-  discover.sources =
-      DefaultSources(env("HOME").value_or(""), options.proxy_file, options.windows_reg);
+  if (options.wpad) discover.sources.push_back(std::make_unique<WpadFlagSource>());
+  for (auto& source :
+       DefaultSources(env("HOME").value_or(""), options.proxy_file, options.windows_reg)) {
+    discover.sources.push_back(std::move(source));
+  }
   discover.pac_urls = options.pac_urls;
-  discover.wpad = std::make_unique<WpadSource>();
+  discover.wpad = std::make_unique<WpadSource>(options.wpad_places);
   discover.pac.resolve = SystemResolve;
   discover.pac.my_addresses = LocalAddresses();
   return discover;

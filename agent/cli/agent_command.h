@@ -19,6 +19,7 @@
 #include "absl/time/time.h"
 #include "agent/cli/credentials.h"
 #include "agent/cli/environment.h"
+#include "agent/discovery/wpad.h"
 #include "agent/session/diagnose.h"
 
 namespace relayscope::agent {
@@ -46,6 +47,10 @@ struct AgentOptions {
   std::string proxy_file;
   std::vector<std::string> pac_urls;
   std::string windows_reg;
+  // WPAD even where no setting turns auto-detection on, and where WPAD
+  // looks (tests point it at their own lease files, resolv.conf, domain).
+  bool wpad = false;
+  WpadPlaces wpad_places;
   // The race settings, and whatever else a diagnosis takes from its caller;
   // RunAgent fills in the agent, ports, credentials, progress and traces.
   DiagnoseOptions diagnose;

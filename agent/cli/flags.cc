@@ -30,6 +30,16 @@ ABSL_FLAG(std::string, proxy_file, "",
           "Manual proxy file (Proxy=host:port lines; default: $XDG_CONFIG_HOME/relayscope/"
           "proxy.txt, then /etc/relayscope/proxy.txt)");
 ABSL_FLAG(std::vector<std::string>, pac_url, {}, "PAC file URLs to evaluate first");
+ABSL_FLAG(bool, wpad, false,
+          "Look for a PAC file by WPAD (DHCP option 252, then http://wpad.<domain>/wpad.dat) "
+          "even where no setting of this machine turns on automatic detection");
+ABSL_FLAG(std::vector<std::string>, wpad_lease_dirs, {},
+          "WPAD: directories whose DHCP lease files are read for option 252 (default: "
+          "/var/lib/dhcp, /var/lib/dhclient, /var/lib/NetworkManager)");
+ABSL_FLAG(std::string, wpad_resolv_conf, "",
+          "WPAD: the resolv.conf whose search domains are walked (default: /etc/resolv.conf)");
+ABSL_FLAG(std::string, wpad_domain, "",
+          "WPAD: this host's DNS domain (default: what follows the first dot of the host name)");
 ABSL_FLAG(std::string, windows_reg, "",
           "A regedit export of Internet Settings to read (Windows proxy settings on Linux)");
 ABSL_FLAG(absl::Duration, timeout, absl::Seconds(5), "Deadline of each attempt");
@@ -70,6 +80,18 @@ AgentOptions OptionsFromFlags() {
   o.proxy_file = absl::GetFlag(FLAGS_proxy_file);
   o.pac_urls = absl::GetFlag(FLAGS_pac_url);
   o.windows_reg = absl::GetFlag(FLAGS_windows_reg);
+  o.wpad = absl::GetFlag(FLAGS_wpad);
+  if (const std::vector<std::string> dirs = absl::GetFlag(FLAGS_wpad_lease_dirs); !dirs.empty()) {
+    // Both kinds of lease file are read from every directory given.
+    o.wpad_places.dhclient_dirs.clear();
+    o.wpad_places.networkmanager_dirs = dirs;
+  }
+  if (const std::string resolv = absl::GetFlag(FLAGS_wpad_resolv_conf); !resolv.empty()) {
+    o.wpad_places.resolv_conf = resolv;
+  }
+  if (const std::string domain = absl::GetFlag(FLAGS_wpad_domain); !domain.empty()) {
+    o.wpad_places.host_domain = domain;
+  }
   o.diagnose.race.attempt_timeout = absl::GetFlag(FLAGS_timeout);
   o.diagnose.race.stagger = absl::GetFlag(FLAGS_stagger);
   o.diagnose.race.budget = absl::GetFlag(FLAGS_budget);

@@ -2,9 +2,15 @@
 #ifndef AGENT_CLI_FLAGS_H_
 #define AGENT_CLI_FLAGS_H_
 
+#include <array>
+
 #include "agent/cli/agent_command.h"
 
 namespace relayscope::agent {
+
+// The list flags, whose repeats add up (--proxy=A --proxy=B tries both).
+inline constexpr std::array<const char*, 5> kListFlags = {"proxy", "pac_url", "region", "ports",
+                                                          "wpad_lease_dirs"};
 
 // The AgentOptions the parsed command line asks for.
 AgentOptions OptionsFromFlags();
