@@ -34,7 +34,8 @@ struct Binary {
   std::string own_flag;  // one flag the binary defines
 };
 
-rig::CommandResult RunBinary(const std::vector<std::string>& argv, std::vector<std::string> env = {}) {
+rig::CommandResult RunBinary(const std::vector<std::string>& argv,
+                             std::vector<std::string> env = {}) {
   auto result = rig::RunCommand(argv, absl::Seconds(30), env);
   EXPECT_TRUE(result.ok()) << result.status();
   return result.ok() ? *result : rig::CommandResult{};
@@ -123,7 +124,8 @@ TEST_F(AgentCommandLine, RepeatedProxyFlagsAreAllTried) {
 // --wpad with a lease file naming a PAC in DHCP option 252: the PAC's
 // proxy is a route, reported as found by WPAD over DHCP.
 TEST_F(AgentCommandLine, WpadForcedFindsThePacOfALeaseFileTheTestNames) {
-  ServePac("127.0.83.1", "function FindProxyForURL(url, host) { return \"PROXY 127.0.83.2:3128\"; }");
+  ServePac("127.0.83.1",
+           "function FindProxyForURL(url, host) { return \"PROXY 127.0.83.2:3128\"; }");
   const std::string leases = dir() + "/leases";
   ASSERT_EQ(mkdir(leases.c_str(), 0755), 0);
   std::ofstream(leases + "/dhclient.eth0.leases")
@@ -142,15 +144,16 @@ TEST_F(AgentCommandLine, WpadForcedFindsThePacOfALeaseFileTheTestNames) {
 
 // --wpad with no lease: the DNS walk of the domain given finds wpad.<domain>.
 TEST_F(AgentCommandLine, WpadForcedWalksTheDomainTheTestNames) {
-  ServePac("127.0.84.1", "function FindProxyForURL(url, host) { return \"PROXY 127.0.84.2:3128\"; }");
+  ServePac("127.0.84.1",
+           "function FindProxyForURL(url, host) { return \"PROXY 127.0.84.2:3128\"; }");
   auto hosts = rig::HostsOverride::Start({{"wpad.corp.example.test", "127.0.84.1"}}, dir());
   ASSERT_TRUE(hosts.ok()) << hosts.status();
   std::ofstream(dir() + "/resolv.conf") << "nameserver 127.0.0.1\n";
   const rig::CommandResult run =
       RunBinary(Agent("proxies", {"--wpad", "--wpad-lease-dirs=" + dir() + "/no-leases",
-                            "--wpad-resolv-conf=" + dir() + "/resolv.conf",
-                            "--wpad-domain=corp.example.test"}),
-          {"HOME=" + dir()});
+                                  "--wpad-resolv-conf=" + dir() + "/resolv.conf",
+                                  "--wpad-domain=corp.example.test"}),
+                {"HOME=" + dir()});
   EXPECT_THAT(run.output, HasSubstr("127.0.84.2:3128"));
   EXPECT_THAT(run.output, HasSubstr("DNS wpad.corp.example.test"));
 }
