@@ -123,7 +123,7 @@ TEST(PacHelpersTest, DocumentedSemantics) {
       {"isInNet('intranet.corp.example', '10.0.0.0', '255.0.0.0')", "true"},  // resolves
       {"isInNet('10.1.1.1', '10.0.0.0', '255.0.0')", "false"},                // malformed mask
       {"myIpAddress()", "10.1.2.3"},
-      {"myIpAddressEx()", "10.1.2.3;fd00::3;127.0.0.1"},
+      {"myIpAddressEx()", "10.1.2.3;fd00::3"},  // loopback excluded
       {"dnsResolveEx('dual.example')", "198.51.100.1;2001:db8::7"},
       {"isResolvableEx('nowhere.example')", "false"},
       {"isInNetEx('198.51.100.9', '198.51.100.0/24')", "true"},
@@ -133,7 +133,7 @@ TEST(PacHelpersTest, DocumentedSemantics) {
       {"isInNetEx('::ffff:10.0.0.1', '::ffff:10.0.0.0/120')", "true"},
       {"sortIpAddressList('10.2.0.1;2001:db8::2;10.1.0.1;2001:db8::1')",
        "2001:db8::1;2001:db8::2;10.1.0.1;10.2.0.1"},
-      {"sortIpAddressList('not-an-ip')", ""},
+      {"sortIpAddressList('not-an-ip')", "false"},
       {"getClientVersion()", "1.0"},
       // Now is Wednesday 2026-11-25 14:30:15 UTC.
       {"weekdayRange('WED', 'GMT')", "true"},
@@ -154,15 +154,162 @@ TEST(PacHelpersTest, DocumentedSemantics) {
       {"timeRange(14, 'GMT')", "true"},
       {"timeRange(9, 17, 'GMT')", "true"},
       {"timeRange(15, 17, 'GMT')", "false"},
-      {"timeRange(22, 15, 'GMT')", "true"},  // wraps past midnight
+      {"timeRange(22, 15, 'GMT')", "false"},  // the hour form never wraps
       {"timeRange(14, 30, 14, 31, 'GMT')", "true"},
       {"timeRange(14, 31, 15, 0, 'GMT')", "false"},
-      {"timeRange(14, 30, 0, 14, 30, 15, 'GMT')", "false"},  // end excluded
+      {"timeRange(14, 30, 0, 14, 30, 15, 'GMT')", "true"},  // end second included
       {"timeRange(14, 30, 0, 14, 30, 16, 'GMT')", "true"},
   };
   for (const auto& [expression, expected] : cases) {
     EXPECT_EQ(EvalOne(script, "https://x/", expression), expected) << expression;
   }
+}
+
+// Chromium's semantics for each helper (the behaviours its
+// pac_library_unittest and proxy_resolver_v8 bindings document), with our
+// own cases, and each place where we used to differ.
+TEST(PacHelpersTest, ChromiumSemantics) {
+  setenv("TZ", "UTC", 1);  // local time = UTC in the sandbox child
+  const std::string script = "function FindProxyForURL(url, host) { return String(eval(host)); }";
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      // isPlainHostName: IP literals are not plain; only strings allowed.
+      {"isPlainHostName('intranet')", "true"},
+      {"isPlainHostName('10.0.0.1')", "false"},
+      {"isPlainHostName('::1')", "false"},
+      {"isPlainHostName('::10.0.0.1')", "false"},
+      {"isPlainHostName('2001:db8::1')", "false"},
+      {"isPlainHostName('relay::1')", "true"},  // not an IPv6 literal
+      {"isPlainHostName('intranet:8080')", "true"},
+      {"isPlainHostName('[::1]')", "true"},  // brackets make it no literal
+      {"isPlainHostName('a', 'b.c')", "true"},
+      {"(function(){try{isPlainHostName(); return 'no throw'}catch(e){return String(e)}})()",
+       "TypeError: Requires 1 string parameter"},
+      {"(function(){try{isPlainHostName(42); return 'no throw'}catch(e){return String(e)}})()",
+       "TypeError: Requires 1 string parameter"},
+      {"(function(){try{isPlainHostName(null); return 'no throw'}catch(e){return String(e)}})()",
+       "TypeError: Requires 1 string parameter"},
+      // shExpMatch: only '.', '*' and '?' are rewritten.
+      {"shExpMatch('a.com', '(*.a.com|a.com)')", "true"},
+      {"shExpMatch('www.a.com', '(*.a.com|a.com)')", "true"},
+      {"shExpMatch('xa.com', '(*.a.com|a.com)')", "false"},
+      {"shExpMatch('b.corp', '[ab].corp')", "true"},
+      {"shExpMatch('c.corp', '[ab].corp')", "false"},
+      {"shExpMatch('photo.png', '*.png')", "true"},
+      {"shExpMatch('photo.png', '.png')", "false"},
+      {"shExpMatch('ab1.png', '*b?.png')", "true"},
+      {"shExpMatch('photo.png', 'photo')", "false"},
+      {"shExpMatch('axb', 'a.b')", "false"},  // '.' is literal
+      // dnsDomainIs / localHostOrDomainIs / dnsDomainLevels.
+      {"dnsDomainIs('mail.example.org', '.org')", "true"},
+      {"dnsDomainIs('mail.example.org', '.example.org')", "true"},
+      {"dnsDomainIs('mail.example.org', '.co.uk')", "false"},
+      {"dnsDomainIs('www.corp.example', '.CORP.example')", "false"},  // case-sensitive
+      {"dnsDomainIs('www.example.com', '.ex')", "false"},
+      {"localHostOrDomainIs('mail', 'mail.example.org')", "true"},
+      {"localHostOrDomainIs('mail.example', 'mail.example.org')", "true"},  // prefix + '.'
+      {"localHostOrDomainIs('maps.example.org', 'mail.example.org')", "false"},
+      {"dnsDomainLevels('10.0.0.1')", "3"},
+      // convert_addr: the signed 32-bit value.
+      {"convert_addr('10.0.0.1')", "167772161"},
+      {"convert_addr('192.168.1.1')", "-1062731519"},
+      {"isValidIpAddress('10.0.0.256')", "false"},
+      // isInNet: pattern and mask must be addresses; the host is resolved.
+      {"isInNet('172.16.5.9', '172.16.5.9', '255.255.255.255')", "true"},
+      {"isInNet('172.16.5.10', '172.16.5.9', '255.255.255.255')", "false"},
+      {"isInNet('172.16.5.a', '172.16.0.0', '255.255.0.0')", "false"},
+      {"isInNet('relay.example', '203.0.113.0', '255.255.255.0')", "true"},
+      {"isInNet('nowhere.example', '0.0.0.0', '0.0.0.0')", "false"},
+      // dnsResolve / dnsResolveEx / isResolvableEx on odd arguments.
+      {"dnsResolve(42)", "null"},
+      {"dnsResolve('198.51.100.4')", "198.51.100.4"},
+      {"dnsResolveEx(42)", "undefined"},
+      {"dnsResolveEx('2001:db8::9')", "2001:db8::9"},
+      {"dnsResolveEx('nowhere.example')", ""},
+      {"isResolvableEx('dual.example')", "true"},
+      // sortIpAddressList: IPv6 first, stable, false on bad input.
+      {"sortIpAddressList('::3;::1;::2')", "::1;::2;::3"},
+      {"sortIpAddressList('198.51.100.1;2001:db8::5;fe80::1')", "2001:db8::5;fe80::1;198.51.100.1"},
+      {"sortIpAddressList('10.0.0.1;0:0::2')", "0:0::2;10.0.0.1"},  // not rewritten
+      {"sortIpAddressList('0:0::7;::7;0::7')", "0:0::7;::7;0::7"},  // stable
+      {"sortIpAddressList(';10.0.0.1;')", "10.0.0.1"},
+      {"sortIpAddressList('10.0.0.2;\t 10.0.0.1; 10.0.0.3')", "10.0.0.1;10.0.0.2;10.0.0.3"},
+      {"sortIpAddressList('')", "false"},
+      {"sortIpAddressList(' ; ; ')", "false"},
+      {"sortIpAddressList('300.0.0.1')", "false"},
+      {"sortIpAddressList('10.0.0.1;1:2:3:4')", "false"},
+      {"sortIpAddressList()", "null"},
+      {"sortIpAddressList(null)", "null"},
+      // isInNetEx: null without two strings, false on a bad address or prefix.
+      {"isInNetEx('198.51.100.1', '198.51.7.7/16')", "true"},
+      {"isInNetEx('0:0:0:0:0:0:a00:1', '0:0:0:0:0:0:a00:1/32')", "true"},
+      {"isInNetEx('2001:db8:1:2::1', '2001:db8:1::/48')", "true"},
+      {"isInNetEx('2001:db9:1:2::1', '2001:db8:1::/48')", "false"},
+      {"isInNetEx('10.0.0.1', '0:0:0:0:0:0:a00:1/16')", "true"},  // as ::ffff:10.0.0.1
+      {"isInNetEx('10.0.0.1', 'fe80::a00:1/32')", "false"},
+      {"isInNetEx('::ffff:172.16.9.9', '172.16.0.0/12')", "true"},
+      {"isInNetEx('::fffe:172.16.9.9', '172.16.0.0/12')", "false"},
+      {"isInNetEx('172.16.9.9', '::ffff:172.16.0.0/108')", "true"},
+      {"isInNetEx()", "null"},
+      {"isInNetEx('10.0.0.1')", "null"},
+      {"isInNetEx(null, null)", "null"},
+      {"isInNetEx('300.0.0.1', '10.0.0.0/8')", "false"},
+      {"isInNetEx('10.0.0.1 ', '10.0.0.0/8')", "false"},
+      {"isInNetEx('10.0.0.1', '10.0.0.0/33')", "false"},
+      {"isInNetEx('10.0.0.1', '10.0.0.1')", "false"},
+      // Now is Wednesday 2026-11-25 14:30:15 (UTC, local and GMT alike).
+      {"weekdayRange('WED')", "true"},
+      {"weekdayRange('SAT', 'WED')", "true"},  // wraps over the weekend
+      {"weekdayRange('THU', 'TUE')", "false"},
+      {"weekdayRange('wed')", "false"},  // case-sensitive
+      {"weekdayRange('MON', 'FRI', 'GMT')", "true"},
+      {"dateRange(25)", "true"},
+      {"dateRange(24)", "false"},
+      {"dateRange(20, 26)", "true"},
+      {"dateRange(26, 30)", "false"},
+      {"dateRange(25, 'NOV')", "true"},
+      {"dateRange(3, 'NOV', 2026)", "true"},
+      {"dateRange(3, 'MAR', 2026)", "false"},
+      {"dateRange('NOV', 'OCT')", "true"},  // wraps over new year
+      {"dateRange('DEC', 'OCT')", "false"},
+      {"dateRange('nov')", "false"},  // case-sensitive
+      {"dateRange(1, 'NOV', 30, 'NOV')", "true"},
+      {"dateRange(26, 'NOV', 24, 'NOV')", "false"},  // wraps: all but 25 Nov..
+      {"dateRange(1, 'NOV', 2026, 24, 'NOV', 2026, 'GMT')", "false"},
+      {"dateRange('NOV', 2025, 'JAN', 2027)", "true"},
+      {"timeRange(14)", "true"},
+      {"timeRange(9, 14)", "true"},  // the end hour counts whole
+      {"timeRange(15, 17)", "false"},
+      {"timeRange(14, 30, 14, 30)", "true"},  // the end minute counts whole
+      {"timeRange(14, 0, 14, 29)", "false"},
+      {"timeRange(22, 0, 14, 30)", "true"},  // wraps past midnight
+      {"timeRange(14, 30, 15, 14, 30, 15)", "true"},
+      {"timeRange(14, 30, 0, 14, 30, 14)", "false"},
+      {"timeRange(23, 0, 0, 14, 30, 15)", "true"},
+      {"(function(){try{return timeRange(1, 2, 3)}catch(e){return String(e)}})()",
+       "timeRange: bad number of arguments"},
+      {"(function(){alert(); return 'ok'})()", "ok"},
+  };
+  for (const auto& [expression, expected] : cases) {
+    EXPECT_EQ(EvalOne(script, "https://x/", expression), expected) << expression;
+  }
+  // A pattern that is no valid RegExp throws, as in the browser.
+  EXPECT_THAT(EvalOne(script, "https://x/", "shExpMatch('a', 'a(')"),
+              HasSubstr("threw: SyntaxError"));
+}
+
+TEST(PacHelpersTest, MyIpAddressWithOnlyLoopback) {
+  PacOptions options = TestOptions();
+  options.my_addresses = {"127.0.0.1", "::1"};
+  auto result = EvaluatePac(
+      "function FindProxyForURL(u, h) { return myIpAddress() + '|' + myIpAddressEx(); }",
+      {{"https://r/", "r"}}, options);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(*result->answers[0].result, "127.0.0.1|");
+  options.my_addresses = {"fd00::8", "127.0.0.1"};
+  result = EvaluatePac("function FindProxyForURL(u, h) { return myIpAddress(); }",
+                       {{"https://r/", "r"}}, options);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(*result->answers[0].result, "fd00::8");
 }
 
 // A corporate PAC: intranet direct, split by domain and subnet, relays
