@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <map>
+#include <memory>
 
 #include "agent/pac/pac_fetch.h"
 #include "agent/pac/pac_result.h"
@@ -17,6 +18,7 @@ namespace {
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 // ---- the result string ----
 
@@ -169,7 +171,8 @@ TEST(PacHelpersTest, DocumentedSemantics) {
 // pac_library_unittest and proxy_resolver_v8 bindings document), with our
 // own cases, and each place where we used to differ.
 TEST(PacHelpersTest, ChromiumSemantics) {
-  setenv("TZ", "UTC", 1);  // local time = UTC in the sandbox child
+  // Local time = UTC in the sandbox child; the test is single-threaded.
+  setenv("TZ", "UTC", 1);  // NOLINT(concurrency-mt-unsafe)
   const std::string script = "function FindProxyForURL(url, host) { return String(eval(host)); }";
   const std::vector<std::pair<std::string, std::string>> cases = {
       // isPlainHostName: IP literals are not plain; only strings allowed.
@@ -407,6 +410,185 @@ TEST(PacHostileTest, BrokenScriptsGiveClearErrors) {
               HasSubstr("returned nothing"));
   const std::string huge(kMaxPacBytes + 1, ' ');
   EXPECT_THAT(EvalOne(huge, "https://r/", "r"), HasSubstr("larger than 8 MB"));
+}
+
+// ---- decoding, error naming and limits ----
+
+TEST(PacDecodeTest, Latin1PacWithoutCharsetIsEvaluated) {
+  // A Microsoft ISA/CARP-style script whose comments are ISO-8859-1.
+  const std::string latin1 =
+      "// Proxy-Konfiguration f\xfcr M\xfcnchen \xa9 IT-Abteilung\n"
+      "function FindProxyForURL(url, host) {\n"
+      "  /* Caf\xe9 */ return 'PROXY isa.corp.example:8080';\n"
+      "}\n";
+  auto result = EvaluatePac(latin1, {{"https://r/", "r"}}, TestOptions());
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(*result->answers[0].result, "PROXY isa.corp.example:8080");
+  // Latin-1 in a string literal is read as the characters it stands for.
+  auto text = EvaluatePac("function FindProxyForURL(u, h) { return String('\xe9'.charCodeAt(0)); }",
+                          {{"https://r/", "r"}}, TestOptions());
+  ASSERT_TRUE(text.ok()) << text.status();
+  EXPECT_EQ(*text->answers[0].result, "233");
+}
+
+TEST(PacDecodeTest, Utf8StaysUtf8AndItsBomIsDropped) {
+  auto result = EvaluatePac(
+      "\xEF\xBB\xBF// M\xC3\xBCnchen\nfunction FindProxyForURL(u, h) {"
+      " return String('\xC3\xA9'.length) + String('\xC3\xA9'.charCodeAt(0)); }",
+      {{"https://r/", "r"}}, TestOptions());
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(*result->answers[0].result, "1233");
+}
+
+TEST(PacErrorTest, NewerJavaScriptIsNamedWithItsLine) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"var a = 1;\nvar f = (x) => x;\nfunction FindProxyForURL(u, h) { return 'DIRECT'; }",
+       "(an arrow function (`=>`) at line 2)"},
+      {"// header\n\nvar direct = `DIRECT`;\nfunction FindProxyForURL(u, h) { return direct; }",
+       "(a template literal (`...`) at line 3)"},
+      {"function FindProxyForURL(u, h) {\n  let p = 'DIRECT';\n  return p;\n}",
+       "(`let` at line 2)"},
+      {"var hosts = ['a', 'b'];\nvar more = [...hosts, 'c'];\n"
+       "function FindProxyForURL(u, h) { return 'DIRECT'; }",
+       "(spread or rest (`...`) at line 2)"},
+      {"class Rules {}\nfunction FindProxyForURL(u, h) { return 'DIRECT'; }",
+       "(a class at line 1)"},
+  };
+  for (const auto& [script, construct] : cases) {
+    auto result = EvaluatePac(script, {{"https://r/", "r"}}, TestOptions());
+    EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument) << script;
+    EXPECT_THAT(result.status().message(), HasSubstr("uses JavaScript newer than ES5 " + construct))
+        << script;
+    EXPECT_THAT(result.status().message(), HasSubstr("like Windows' own")) << script;
+  }
+  // A plain syntax error is not blamed on ES2015; "=>" in a string or a
+  // comment is not code.
+  auto plain = EvaluatePac("// a => b\nvar s = '`...`';\nfunction FindProxyForURL(u, h) {",
+                           {{"https://r/", "r"}}, TestOptions());
+  EXPECT_THAT(plain.status().message(), HasSubstr("the PAC file does not run: SyntaxError"));
+}
+
+TEST(PacErrorTest, TooManyConstantsInOneFunctionIsNamed) {
+  std::string script = "var rules = {";
+  for (int i = 0; i < 40000; ++i)
+    script += "'host" + std::to_string(i) + ".example': 'p" + std::to_string(i) + "', ";
+  script += "x: 1};\nfunction FindProxyForURL(u, h) { return 'DIRECT'; }";
+  ASSERT_LT(script.size(), kMaxPacBytes);
+  auto result = EvaluatePac(script, {{"https://r/", "r"}}, TestOptions());
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(result.status().message(), HasSubstr("too many constants in one function"));
+  EXPECT_THAT(result.status().message(), HasSubstr("65,535"));
+}
+
+TEST(PacErrorTest, OneGigabyteAllocationIsNamedAsMemory) {
+  for (const char* script : {
+           "var big = new ArrayBuffer(1 << 30); function FindProxyForURL(u, h) { return 'DIRECT'; "
+           "}",
+           "function FindProxyForURL(u, h) { var b = new ArrayBuffer(1 << 30); return 'DIRECT'; }",
+           // Catching the failure and spinning on is still a memory problem.
+           "function FindProxyForURL(u, h) {"
+           "  try { var b = new ArrayBuffer(1 << 30); } catch (e) {} for (;;) {} }",
+       }) {
+    auto result = EvaluatePac(script, {{"https://r/", "r"}}, TestOptions());
+    EXPECT_EQ(result.status().code(), absl::StatusCode::kResourceExhausted) << script;
+    EXPECT_THAT(result.status().message(), HasSubstr("more than 64 MB of memory")) << script;
+    EXPECT_THAT(result.status().message(), Not(HasSubstr("endless loop"))) << script;
+  }
+}
+
+// A gfwlist-style PAC: 16,000 shExpMatch rules walked for every query.
+std::string LongRuleListPac(int rules) {
+  std::string script = "function FindProxyForURL(url, host) {\n";
+  for (int i = 0; i < rules; ++i) {
+    script += "  if (shExpMatch(host, '*.blocked" + std::to_string(i) +
+              ".example')) return 'PROXY gw.corp.example:3128';\n";
+  }
+  script += "  return 'DIRECT';\n}\n";
+  return script;
+}
+
+TEST(PacLimitsTest, SixteenThousandRulesAreAnsweredForThreeRelays) {
+  const std::string script = LongRuleListPac(16000);
+  const absl::Time start = absl::Now();
+  auto result = EvaluatePac(script,
+                            {{"https://amer.relay.example:443/", "amer.relay.example"},
+                             {"https://x.blocked15999.example:443/", "x.blocked15999.example"},
+                             {"https://apac.relay.example:443/", "apac.relay.example"}},
+                            TestOptions());
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(*result->answers[0].result, "DIRECT");
+  EXPECT_EQ(*result->answers[1].result, "PROXY gw.corp.example:3128");  // the last rule
+  EXPECT_EQ(*result->answers[2].result, "DIRECT");
+  for (const PacAnswer& answer : result->answers) EXPECT_TRUE(answer.warnings.empty());
+  EXPECT_LT(absl::Now() - start, absl::Seconds(4));  // each query within its 1 s
+}
+
+TEST(PacLimitsTest, EachQueryHasItsOwnTimeBudget) {
+  // Every query takes ~0.6 s: together longer than one budget, each within it.
+  PacOptions options = TestOptions();
+  auto result = EvaluatePac(
+      "function FindProxyForURL(u, h) {"
+      "  var end = Date.now() + 600; while (Date.now() < end) {} return 'DIRECT'; }",
+      {{"https://a/", "a"}, {"https://b/", "b"}, {"https://c/", "c"}}, options);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->answers.size(), 3u);
+  // One query that never ends is named by its URL.
+  auto looping =
+      EvaluatePac("function FindProxyForURL(u, h) { if (h == 'b') for (;;) {} return 'DIRECT'; }",
+                  {{"https://a/", "a"}, {"https://b/", "b"}}, options);
+  EXPECT_EQ(looping.status().code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_THAT(looping.status().message(), HasSubstr("longer than 1s for https://b/"));
+  // The overall bound still holds.
+  options.total_time_limit = absl::Milliseconds(900);
+  auto bounded = EvaluatePac(
+      "function FindProxyForURL(u, h) {"
+      "  var end = Date.now() + 600; while (Date.now() < end) {} return 'DIRECT'; }",
+      {{"https://a/", "a"}, {"https://b/", "b"}}, options);
+  EXPECT_EQ(bounded.status().code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_THAT(bounded.status().message(), HasSubstr("for 2 queries together"));
+}
+
+TEST(PacLimitsTest, AHostAskedTwiceIsLookedUpOnce) {
+  PacOptions options = TestOptions();
+  auto zone = options.resolve;
+  auto lookups = std::make_shared<std::map<std::string, int>>();
+  options.resolve = [zone, lookups](const std::string& host, bool all) {
+    ++(*lookups)[host];
+    return zone(host, all);
+  };
+  auto result = EvaluatePac(
+      "function FindProxyForURL(u, h) {"
+      "  return isInNet(dnsResolve('relay.example'), '203.0.113.0', '255.255.255.0') &&"
+      "         isResolvable('relay.example') ? 'PROXY p:1' : 'DIRECT'; }",
+      {{"https://a/", "a"}, {"https://b/", "b"}, {"https://c/", "c"}}, options);
+  ASSERT_TRUE(result.ok()) << result.status();
+  for (const PacAnswer& answer : result->answers) EXPECT_EQ(*answer.result, "PROXY p:1");
+  EXPECT_EQ((*lookups)["relay.example"], 1);
+}
+
+TEST(PacLimitsTest, LookupBudgetIsPerQueryAndItsUseIsAWarning) {
+  PacOptions options = TestOptions();
+  options.max_resolves = 2;
+  options.resolve = [](const std::string& host, bool) -> std::vector<std::string> {
+    return {host.rfind('q', 0) == 0 ? "10.9.9.9" : "203.0.113.1"};
+  };
+  // Each query resolves three hosts of its own: the third is past the
+  // budget, so it is null and the answer says so.
+  auto result = EvaluatePac(
+      "function FindProxyForURL(u, h) {"
+      "  return [dnsResolve(h + '1.example'), dnsResolve(h + '2.example'),"
+      "          dnsResolve(h + '3.example')].join(','); }",
+      {{"https://qa/", "qa"}, {"https://qb/", "qb"}}, options);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(*result->answers[0].result, "10.9.9.9,10.9.9.9,");
+  EXPECT_EQ(*result->answers[1].result, "10.9.9.9,10.9.9.9,");  // its own budget
+  for (const PacAnswer& answer : result->answers) {
+    ASSERT_EQ(answer.warnings.size(), 1u);
+    EXPECT_THAT(answer.warnings[0], HasSubstr("was not looked up"));
+    EXPECT_THAT(answer.warnings[0], HasSubstr("2 DNS lookups for this query"));
+  }
+  EXPECT_THAT(result->answers[0].warnings[0], HasSubstr("dnsResolve(\"qa3.example\")"));
+  EXPECT_THAT(result->answers[1].warnings[0], HasSubstr("dnsResolve(\"qb3.example\")"));
 }
 
 TEST(PacFetchTest, LocalFilesWithinTheLimitAndA100MbFileRefused) {
