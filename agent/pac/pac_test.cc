@@ -431,6 +431,20 @@ TEST(PacDecodeTest, Latin1PacWithoutCharsetIsEvaluated) {
   EXPECT_EQ(*text->answers[0].result, "233");
 }
 
+TEST(PacDecodeTest, Latin1FixtureIsAnsweredForThreeRelays) {
+  const std::string script = test::ReadTestdata("agent/pac/testdata/latin1.pac");
+  ASSERT_NE(script.find('\xfc'), std::string::npos);  // really Latin-1 on disk
+  auto result = EvaluatePac(script,
+                            {{"https://amer.relay.example:443/", "amer.relay.example"},
+                             {"https://wiki.corp.example/", "wiki.corp.example"},
+                             {"https://apac.relay.example:443/", "apac.relay.example"}},
+                            TestOptions());
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(*result->answers[0].result, "PROXY isa.corp.example:8080; DIRECT");
+  EXPECT_EQ(*result->answers[1].result, "DIRECT");
+  EXPECT_EQ(*result->answers[2].result, "PROXY isa.corp.example:8080; DIRECT");
+}
+
 TEST(PacDecodeTest, Utf8StaysUtf8AndItsBomIsDropped) {
   auto result = EvaluatePac(
       "\xEF\xBB\xBF// M\xC3\xBCnchen\nfunction FindProxyForURL(u, h) {"
