@@ -441,6 +441,10 @@ std::string DescribeLoadError(const std::string& script, const std::string& erro
   }
   duk_pop(ctx);
   Send(kLoaded, "");
+  // WinHTTP asks FindProxyForURLEx when a script defines it; Chromium only
+  // ever calls FindProxyForURL. We follow WinHTTP here, the one place we
+  // depart from Chromium: only scripts written for Windows clients define
+  // the Ex entry point, and their authors mean it to be the answer.
   const char* function = "FindProxyForURLEx";
   duk_get_global_string(ctx, function);
   if (!duk_is_function(ctx, -1)) {
