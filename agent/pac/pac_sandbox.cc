@@ -18,6 +18,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <optional>
@@ -52,6 +53,7 @@ enum Message : char {
   kScriptError = 'S',  // the script does not load
   kNoMemory = 'M',     // the heap cap was hit and the script failed for it
   kCapHit = 'C',       // an allocation was refused (the script may go on)
+  kMemoryMark = 'H',   // the heap grew past another eighth of the cap
   kLoaded = 'O',       // the script loaded; the queries follow
   kDone = 'D',
 };
@@ -127,6 +129,7 @@ struct ChildState {
   int out_fd = -1;
   int in_fd = -1;
   size_t allocated = 0;
+  size_t next_mark = 0;  // the heap size at which to send the next kMemoryMark
   size_t limit = 0;
   bool exhausted = false;
 };
@@ -163,6 +166,15 @@ void NoteExhausted() {
   Send(kCapHit, "");
 }
 
+// Heap growth is told to the parent in eighths of the cap, so a script
+// stopped by its time while building something huge (a 1 GB string by
+// join, an array filled element by element) is named as a memory problem.
+void NoteGrowth() {
+  if (g_child->allocated < g_child->next_mark) return;
+  g_child->next_mark = g_child->allocated + g_child->limit / 8;
+  Send(kMemoryMark, std::to_string(g_child->allocated));
+}
+
 void Send(Message type, const std::string& payload) {
   const uint32_t size = static_cast<uint32_t>(std::min(payload.size(), kMaxMessageBytes));
   char header[5] = {type};
@@ -179,7 +191,10 @@ void* CountingAlloc(void*, duk_size_t size) {
     return nullptr;
   }
   void* p = malloc(size);
-  if (p != nullptr) g_child->allocated += malloc_usable_size(p);
+  if (p != nullptr) {
+    g_child->allocated += malloc_usable_size(p);
+    NoteGrowth();
+  }
   return p;
 }
 void* CountingRealloc(void*, void* old, duk_size_t size) {
@@ -191,6 +206,7 @@ void* CountingRealloc(void*, void* old, duk_size_t size) {
   void* p = realloc(old, size);
   if (p == nullptr) return nullptr;
   g_child->allocated = g_child->allocated - before + malloc_usable_size(p);
+  NoteGrowth();
   return p;
 }
 void CountingFree(void*, void* p) {
@@ -387,6 +403,7 @@ std::string DescribeLoadError(const std::string& script, const std::string& erro
   state.out_fd = out_fd;
   state.in_fd = in_fd;
   state.limit = options.memory_limit;
+  state.next_mark = options.memory_limit / 8;  // a PAC's own heap stays far below
   g_child = &state;
 
   // CPU backstop in case the parent cannot kill us.
@@ -560,15 +577,47 @@ class ScriptDns {
   std::vector<std::string> warnings_;
 };
 
+// A query's answer with the warnings of the load (they affect every
+// answer) and of its own step.
+PacAnswer MakeAnswer(char type, const std::string& payload,
+                     const std::vector<std::string>& load_warnings,
+                     std::vector<std::string> step_warnings) {
+  PacAnswer answer;
+  if (type == kAnswer) {
+    answer.result = payload;
+  } else {
+    answer.result = absl::InvalidArgumentError(payload);
+  }
+  answer.warnings = load_warnings;
+  for (std::string& warning : step_warnings) answer.warnings.push_back(std::move(warning));
+  return answer;
+}
+
+absl::Status NoMemoryStatus(const PacOptions& options, const std::string& engine_message) {
+  return absl::ResourceExhaustedError(
+      absl::StrCat("the PAC file used more than ", options.memory_limit >> 20,
+                   " MB of memory and was stopped (", engine_message, ")"));
+}
+
 // Why a child that did not finish was stopped, in plain words.
 absl::Status StoppedStatus(const PacOptions& options, const std::vector<PacQuery>& queries,
-                           bool cap_hit, bool loaded, bool past_total, size_t answered) {
+                           bool cap_hit, size_t peak_heap, bool loaded, bool past_total,
+                           size_t answered) {
   if (cap_hit) {
     // It hit the heap cap first and then spun (catching the error, or
     // copying what it had): memory is the cause, not an endless loop.
     return absl::ResourceExhaustedError(absl::StrCat(
         "the PAC file tried to use more than ", options.memory_limit >> 20,
         " MB of memory and was stopped (it went on after the allocation was refused)"));
+  }
+  if (peak_heap > 0) {
+    // Out of time while its heap kept growing: it was building something
+    // larger than memory allows, not looping.
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "the PAC file was still allocating memory (", peak_heap >> 20, " MB of the ",
+        options.memory_limit >> 20,
+        " MB allowed) when its time ran out: it builds something too large (a string or "
+        "array of a gigabyte?) and was stopped"));
   }
   if (past_total) {
     return absl::DeadlineExceededError(absl::StrCat(
@@ -577,14 +626,14 @@ absl::Status StoppedStatus(const PacOptions& options, const std::vector<PacQuery
         " together and was stopped"));
   }
   if (!loaded) {
-    return absl::DeadlineExceededError(
-        absl::StrCat("the PAC file ran longer than ", absl::FormatDuration(options.time_limit),
-                     " while loading (an endless loop?) and was stopped"));
+    return absl::DeadlineExceededError(absl::StrCat(
+        "the PAC file ran longer than ", absl::FormatDuration(options.time_limit),
+        " while loading (an endless loop, or work on a huge array or string?) and was stopped"));
   }
   return absl::DeadlineExceededError(
       absl::StrCat("the PAC file ran longer than ", absl::FormatDuration(options.time_limit),
                    " for ", answered < queries.size() ? queries[answered].url : "a query",
-                   " (an endless loop?) and was stopped"));
+                   " (an endless loop, or work on a huge array or string?) and was stopped"));
 }
 
 // Forks the sandbox child with its two pipes; the parent keeps
@@ -637,6 +686,7 @@ absl::StatusOr<PacEvaluation> EvaluatePac(const std::string& raw_script,
   PacEvaluation evaluation;
   absl::Status failure;
   bool done = false, timed_out = false, loaded = false, cap_hit = false;
+  size_t peak_heap = 0;  // the last kMemoryMark, 0 while the heap stays small
   // Two clocks: the load, then each query, has its own budget (restarted
   // when the previous one answers); the whole evaluation has its bound.
   // DNS time is ours, not the script's: it moves both.
@@ -659,36 +709,25 @@ absl::StatusOr<PacEvaluation> EvaluatePac(const std::string& raw_script,
         step_deadline = absl::Now() + options.time_limit;
         break;
       case kAnswer:
-      case kQueryError: {
-        PacAnswer answer;
-        if (type == kAnswer) {
-          answer.result = payload;
-        } else {
-          answer.result = absl::InvalidArgumentError(payload);
-        }
-        // What the load was refused affects every answer.
-        answer.warnings = load_warnings;
-        for (std::string& warning : dns.EndStep()) answer.warnings.push_back(std::move(warning));
-        evaluation.answers.push_back(std::move(answer));
+      case kQueryError:
+        evaluation.answers.push_back(MakeAnswer(type, payload, load_warnings, dns.EndStep()));
         step_deadline = absl::Now() + options.time_limit;
         break;
-      }
       case kAlert:
         evaluation.alerts.push_back(payload);
         break;
       case kCapHit:
         cap_hit = true;
         break;
+      case kMemoryMark:
+        peak_heap = std::max<size_t>(peak_heap, std::strtoull(payload.c_str(), nullptr, 10));
+        break;
       case kScriptError:
         failure = absl::InvalidArgumentError(payload);
         break;
       case kNoMemory:
         cap_hit = true;
-        failure = absl::ResourceExhaustedError(absl::StrCat("the PAC file used more than ",
-                                                            options.memory_limit >> 20,
-                                                            " MB of memory and was "
-                                                            "stopped (",
-                                                            payload, ")"));
+        failure = NoMemoryStatus(options, payload);
         break;
       case kResolve: {
         const absl::Time asked = absl::Now();
@@ -721,8 +760,8 @@ absl::StatusOr<PacEvaluation> EvaluatePac(const std::string& raw_script,
 
   if (!failure.ok()) return failure;
   if (timed_out || (WIFSIGNALED(status) && WTERMSIG(status) == SIGXCPU)) {
-    return StoppedStatus(options, queries, cap_hit, loaded, absl::Now() >= total_deadline,
-                         evaluation.answers.size());
+    return StoppedStatus(options, queries, cap_hit, peak_heap, loaded,
+                         absl::Now() >= total_deadline, evaluation.answers.size());
   }
   if (!done) {
     return absl::InternalError(

@@ -510,6 +510,20 @@ TEST(PacErrorTest, OneGigabyteAllocationIsNamedAsMemory) {
   }
 }
 
+TEST(PacErrorTest, GigabyteArrayFilledUntilTheTimeRunsOutIsNamedAsMemory) {
+  // 2^27 numbers (1 GB) stored one by one: the time runs out before the
+  // heap cap, while the heap is still growing.
+  PacOptions options = TestOptions();
+  options.time_limit = absl::Seconds(2);
+  auto result = EvaluatePac(
+      "var a = new Array(1 << 27); for (var i = 0; i < a.length; i++) a[i] = i;\n"
+      "function FindProxyForURL(u, h) { return 'DIRECT'; }",
+      {{"https://r/", "r"}}, options);
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kResourceExhausted) << result.status();
+  EXPECT_THAT(result.status().message(), HasSubstr("still allocating memory"));
+  EXPECT_THAT(result.status().message(), Not(HasSubstr("endless loop")));
+}
+
 // A gfwlist-style PAC: 16,000 shExpMatch rules walked for every query.
 std::string LongRuleListPac(int rules) {
   std::string script = "function FindProxyForURL(url, host) {\n";
