@@ -3,8 +3,8 @@
 // heap allocations can all be routed through our allocator) runs in a
 // forked child that
 //   - has a hard heap cap (the allocator refuses past `memory_limit`),
-//   - gives loading the script and each query its own `time_limit` and
-//     its own `max_resolves` DNS lookups (answers are cached for the whole
+//   - gives loading the script (scaled by its size) and each query its
+//     own `time_limit` and its own `max_resolves` DNS lookups (answers are cached for the whole
 //     evaluation, so a host asked twice is looked up once), and is killed
 //     when one of them runs over or the whole evaluation outlives
 //     `total_time_limit` (wall clock, with RLIMIT_CPU as a backstop),
@@ -51,11 +51,11 @@ struct PacEvaluation {
 };
 
 struct PacOptions {
-  // The time loading the script may take, and then each query (wall
-  // clock; DNS time is not counted).
+  // The time each query may take (wall clock; DNS time is not counted).
+  // Loading the script gets this plus this much per MB of script.
   absl::Duration time_limit = absl::Seconds(1);
-  // The bound on the whole evaluation: at most this, and at most
-  // time_limit for the load and each query together.
+  // The bound on the whole evaluation: at most this, and at most the
+  // load's and each query's limit together.
   absl::Duration total_time_limit = absl::Seconds(30);
   size_t memory_limit = 64 << 20;
   // DNS for dnsResolve/dnsResolveEx, run in this process: returns

@@ -537,7 +537,6 @@ std::string LongRuleListPac(int rules) {
 
 TEST(PacLimitsTest, SixteenThousandRulesAreAnsweredForThreeRelays) {
   const std::string script = LongRuleListPac(16000);
-  const absl::Time start = absl::Now();
   auto result = EvaluatePac(script,
                             {{"https://amer.relay.example:443/", "amer.relay.example"},
                              {"https://x.blocked15999.example:443/", "x.blocked15999.example"},
@@ -548,7 +547,9 @@ TEST(PacLimitsTest, SixteenThousandRulesAreAnsweredForThreeRelays) {
   EXPECT_EQ(*result->answers[1].result, "PROXY gw.corp.example:3128");  // the last rule
   EXPECT_EQ(*result->answers[2].result, "DIRECT");
   for (const PacAnswer& answer : result->answers) EXPECT_TRUE(answer.warnings.empty());
-  EXPECT_LT(absl::Now() - start, absl::Seconds(4));  // each query within its 1 s
+  // Each query ran within its own 1 s (an over-run would be the status),
+  // and the load within its 1 s + 1 s per MB of script.
+  EXPECT_GT(script.size(), size_t{1} << 20);
 }
 
 TEST(PacLimitsTest, EachQueryHasItsOwnTimeBudget) {
