@@ -16,6 +16,7 @@
 namespace relayscope::agent {
 namespace {
 
+using ::testing::AnyOf;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::Not;
@@ -511,8 +512,8 @@ TEST(PacErrorTest, OneGigabyteAllocationIsNamedAsMemory) {
 }
 
 TEST(PacErrorTest, GigabyteArrayFilledUntilTheTimeRunsOutIsNamedAsMemory) {
-  // 2^27 numbers (1 GB) stored one by one: the time runs out before the
-  // heap cap, while the heap is still growing.
+  // 2^27 numbers (1 GB) stored one by one: the heap grows slowly, so the
+  // time may run out before the heap cap is reached.
   PacOptions options = TestOptions();
   options.time_limit = absl::Seconds(2);
   auto result = EvaluatePac(
@@ -520,7 +521,10 @@ TEST(PacErrorTest, GigabyteArrayFilledUntilTheTimeRunsOutIsNamedAsMemory) {
       "function FindProxyForURL(u, h) { return 'DIRECT'; }",
       {{"https://r/", "r"}}, options);
   EXPECT_EQ(result.status().code(), absl::StatusCode::kResourceExhausted) << result.status();
-  EXPECT_THAT(result.status().message(), HasSubstr("still allocating memory"));
+  // Whether the cap or the clock comes first depends on the machine: both
+  // must read as memory.
+  EXPECT_THAT(result.status().message(),
+              AnyOf(HasSubstr("still allocating memory"), HasSubstr("more than 64 MB of memory")));
   EXPECT_THAT(result.status().message(), Not(HasSubstr("endless loop")));
 }
 
