@@ -17,8 +17,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
+#include <cstdlib>
 #include <cstring>
+#include <map>
+#include <optional>
 #include <string>
+#include <utility>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -46,9 +51,93 @@ enum Message : char {
   kAlert = 'L',        // alert(message)
   kResolve = 'R',      // DNS question: flag byte ('1' = all addresses) + host
   kScriptError = 'S',  // the script does not load
-  kNoMemory = 'M',     // the heap cap was hit
+  kNoMemory = 'M',     // the heap cap was hit and the script failed for it
+  kCapHit = 'C',       // an allocation was refused (the script may go on)
+  kMemoryMark = 'H',   // the heap grew past another eighth of the cap
+  kLoaded = 'O',       // the script loaded; the queries follow
   kDone = 'D',
 };
+
+// The time budgets of one evaluation. Loading gets time_limit plus
+// time_limit per MB of script: compiling is linear in the size (a
+// 16,000-rule list of 1.2 MB compiles in ~0.4 s on an idle machine), and a
+// busy one must not refuse a file a browser runs. The whole evaluation's
+// bound is the load and every query at their own limit, and never more
+// than total_time_limit.
+struct Budgets {
+  absl::Duration load;
+  absl::Duration total;
+};
+Budgets TimeBudgets(const PacOptions& options, const std::vector<PacQuery>& queries,
+                    size_t script_bytes) {
+  Budgets budgets;
+  // The per-MB part in tenths of a second, so the limit reads "1s", "2.1s".
+  const absl::Duration per_size =
+      options.time_limit * (static_cast<double>(script_bytes) / static_cast<double>(1 << 20));
+  budgets.load = options.time_limit + absl::Floor(per_size, absl::Milliseconds(100));
+  budgets.total =
+      std::min(options.total_time_limit,
+               budgets.load + options.time_limit * static_cast<int64_t>(queries.size()));
+  return budgets;
+}
+
+bool IsValidUtf8(const std::string& s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    size_t n = 0;
+    uint32_t code = 0;
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    if ((c & 0xe0) == 0xc0) {
+      n = 1;
+      code = c & 0x1f;
+    } else if ((c & 0xf0) == 0xe0) {
+      n = 2;
+      code = c & 0x0f;
+    } else if ((c & 0xf8) == 0xf0) {
+      n = 3;
+      code = c & 0x07;
+    } else {
+      return false;
+    }
+    if (i + n >= s.size()) return false;
+    for (size_t k = 1; k <= n; ++k) {
+      const auto d = static_cast<unsigned char>(s[i + k]);
+      if ((d & 0xc0) != 0x80) return false;
+      code = (code << 6) | (d & 0x3f);
+    }
+    // Overlong forms, surrogates and values past U+10FFFF are not UTF-8.
+    if ((n == 1 && code < 0x80) || (n == 2 && code < 0x800) || (n == 3 && code < 0x10000) ||
+        (code >= 0xd800 && code <= 0xdfff) || code > 0x10ffff) {
+      return false;
+    }
+    i += n + 1;
+  }
+  return true;
+}
+
+// What the engine reads: UTF-8 without its byte-order mark; a file that is
+// not valid UTF-8 is read as ISO-8859-1, as browsers read a PAC served
+// without a charset (Microsoft's ISA/CARP scripts carry Latin-1 comments).
+std::string DecodePacSource(const std::string& script) {
+  if (absl::StartsWith(script, "\xEF\xBB\xBF")) return script.substr(3);
+  if (IsValidUtf8(script)) return script;
+  std::string out;
+  out.reserve(script.size() + script.size() / 8);
+  for (const char ch : script) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c < 0x80) {
+      out.push_back(ch);
+    } else {
+      out.push_back(static_cast<char>(0xc0 | (c >> 6)));
+      out.push_back(static_cast<char>(0x80 | (c & 0x3f)));
+    }
+  }
+  return out;
+}
 
 // ---- child side ----------------------------------------------------------
 
@@ -56,9 +145,9 @@ struct ChildState {
   int out_fd = -1;
   int in_fd = -1;
   size_t allocated = 0;
+  size_t next_mark = 0;  // the heap size at which to send the next kMemoryMark
   size_t limit = 0;
   bool exhausted = false;
-  int resolves_left = 0;
 };
 ChildState* g_child = nullptr;  // the child is single-threaded
 
@@ -83,6 +172,25 @@ bool ReadAll(int fd, char* data, size_t size) {
   return true;
 }
 
+void Send(Message type, const std::string& payload);
+
+// The first refused allocation is told to the parent at once: a script
+// that catches the error and loops on must still be named as out of memory.
+void NoteExhausted() {
+  if (g_child->exhausted) return;
+  g_child->exhausted = true;
+  Send(kCapHit, "");
+}
+
+// Heap growth is told to the parent in eighths of the cap, so a script
+// stopped by its time while building something huge (a 1 GB string by
+// join, an array filled element by element) is named as a memory problem.
+void NoteGrowth() {
+  if (g_child->allocated < g_child->next_mark) return;
+  g_child->next_mark = g_child->allocated + g_child->limit / 8;
+  Send(kMemoryMark, std::to_string(g_child->allocated));
+}
+
 void Send(Message type, const std::string& payload) {
   const uint32_t size = static_cast<uint32_t>(std::min(payload.size(), kMaxMessageBytes));
   char header[5] = {type};
@@ -95,22 +203,26 @@ void Send(Message type, const std::string& payload) {
 // The heap cap: every Duktape allocation goes through here.
 void* CountingAlloc(void*, duk_size_t size) {
   if (g_child->allocated + size > g_child->limit) {
-    g_child->exhausted = true;
+    NoteExhausted();
     return nullptr;
   }
   void* p = malloc(size);
-  if (p != nullptr) g_child->allocated += malloc_usable_size(p);
+  if (p != nullptr) {
+    g_child->allocated += malloc_usable_size(p);
+    NoteGrowth();
+  }
   return p;
 }
 void* CountingRealloc(void*, void* old, duk_size_t size) {
   const size_t before = old != nullptr ? malloc_usable_size(old) : 0;
   if (size > before && g_child->allocated + (size - before) > g_child->limit) {
-    g_child->exhausted = true;
+    NoteExhausted();
     return nullptr;
   }
   void* p = realloc(old, size);
   if (p == nullptr) return nullptr;
   g_child->allocated = g_child->allocated - before + malloc_usable_size(p);
+  NoteGrowth();
   return p;
 }
 void CountingFree(void*, void* p) {
@@ -127,11 +239,10 @@ void Fatal(void*, const char* message) {
 duk_ret_t NativeResolve(duk_context* ctx) {
   const std::string host = duk_safe_to_string(ctx, 0);
   const bool all = duk_to_boolean(ctx, 1);
-  if (g_child->resolves_left <= 0 || host.empty() || host.size() > 255) {
+  if (host.empty() || host.size() > 255) {
     duk_push_null(ctx);
     return 1;
   }
-  --g_child->resolves_left;
   Send(kResolve, absl::StrCat(all ? "1" : "0", host));
   uint32_t size = 0;
   std::string answer;
@@ -199,17 +310,122 @@ bool InstallSeccomp() {
   return loaded;
 }
 
+// ES2015 constructs Duktape (an ES5.1 engine, like Windows' own PAC engine)
+// cannot parse, found by a small scan that skips comments, strings and
+// regular expressions. Returns the construct's name and its line.
+std::optional<std::pair<std::string, int>> FindNewerSyntax(const std::string& s, int only_line) {
+  int line = 1;
+  char last = '(';  // the last significant character, to tell / from a RegExp
+  auto is_ident = [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '$';
+  };
+  auto word_at = [&](size_t i, const char* w) {
+    const size_t n = std::strlen(w);
+    return s.compare(i, n, w) == 0 && (i == 0 || !is_ident(s[i - 1])) &&
+           (i + n >= s.size() || !is_ident(s[i + n]));
+  };
+  auto next_significant = [&](size_t i) {
+    while (i < s.size() && std::isspace(static_cast<unsigned char>(s[i]))) ++i;
+    return i < s.size() ? s[i] : '\0';
+  };
+  for (size_t i = 0; i < s.size(); ++i) {
+    const char c = s[i];
+    if (c == '\n') {
+      ++line;
+      continue;
+    }
+    if (std::isspace(static_cast<unsigned char>(c))) continue;
+    std::optional<std::string> found;
+    if (c == '/' && i + 1 < s.size() && s[i + 1] == '/') {
+      while (i < s.size() && s[i] != '\n') ++i;
+      --i;
+      continue;
+    }
+    if (c == '/' && i + 1 < s.size() && s[i + 1] == '*') {
+      for (i += 2; i + 1 < s.size() && !(s[i] == '*' && s[i + 1] == '/'); ++i) line += s[i] == '\n';
+      ++i;
+      continue;
+    }
+    if (c == '"' || c == '\'' || (c == '/' && std::strchr("(,=:[!&|?{};+-*%<>~^", last))) {
+      bool in_class = false;
+      for (++i; i < s.size() && s[i] != '\n'; ++i) {
+        if (s[i] == '\\') {
+          ++i;
+        } else if (c == '/' && s[i] == '[') {
+          in_class = true;
+        } else if (c == '/' && s[i] == ']') {
+          in_class = false;
+        } else if (s[i] == c && !in_class) {
+          break;
+        }
+      }
+      last = 'a';
+      continue;
+    }
+    if (c == '`') {
+      found = "a template literal (`...`)";
+    } else if (c == '=' && i + 1 < s.size() && s[i + 1] == '>') {
+      found = "an arrow function (`=>`)";
+    } else if (s.compare(i, 3, "...") == 0) {
+      found = "spread or rest (`...`)";
+    } else if (word_at(i, "let") &&
+               (is_ident(next_significant(i + 3)) || next_significant(i + 3) == '[' ||
+                next_significant(i + 3) == '{')) {
+      found = "`let`";
+    } else if (word_at(i, "class") && is_ident(next_significant(i + 5))) {
+      found = "a class";
+    } else if (word_at(i, "of") && last != '.') {
+      // for (x of y): the word right before "of" ends a declaration.
+      const size_t open = s.rfind("for", i);
+      if (open != std::string::npos && i - open < 40 && s.find(';', open) > i &&
+          s.find(')', open) > i) {
+        found = "a `for ... of` loop";
+      }
+    }
+    if (found && (only_line == 0 || line == only_line)) return std::make_pair(*found, line);
+    last = c;
+  }
+  return std::nullopt;
+}
+
+std::string DescribeLoadError(const std::string& script, const std::string& error, int line) {
+  if (absl::StrContains(error, "const limit")) {
+    return absl::StrCat(
+        "the PAC file has too many constants in one function (more than the 65,535 the PAC "
+        "engine holds: a very large object or array literal?",
+        line > 0 ? absl::StrCat(" at line ", line) : "", "), so it cannot run (", error, ")");
+  }
+  if (absl::StrContains(error, "register limit") || absl::StrContains(error, "temp limit")) {
+    return absl::StrCat(
+        "the PAC file has too many variables or nested expressions in one "
+        "function for the PAC engine, so it cannot run (",
+        error, ")");
+  }
+  if (absl::StartsWith(error, "SyntaxError")) {
+    auto newer = line > 0 ? FindNewerSyntax(script, line) : std::nullopt;
+    if (!newer) newer = FindNewerSyntax(script, 0);
+    if (newer) {
+      return absl::StrCat(
+          "the PAC file uses JavaScript newer than ES5 (", newer->first, " at line ", newer->second,
+          "), which this PAC engine (like Windows' own) does not run (", error, ")");
+    }
+  }
+  return absl::StrCat("the PAC file does not run: ", error);
+}
+
 [[noreturn]] void RunChild(const std::string& script, const std::vector<PacQuery>& queries,
                            const PacOptions& options, int out_fd, int in_fd) {
   ChildState state;
   state.out_fd = out_fd;
   state.in_fd = in_fd;
   state.limit = options.memory_limit;
-  state.resolves_left = options.max_resolves;
+  state.next_mark = options.memory_limit / 8;  // a PAC's own heap stays far below
   g_child = &state;
 
   // CPU backstop in case the parent cannot kill us.
-  const rlim_t cpu = static_cast<rlim_t>(absl::ToInt64Seconds(options.time_limit)) + 1;
+  const rlim_t cpu = static_cast<rlim_t>(
+                         absl::ToInt64Seconds(TimeBudgets(options, queries, script.size()).total)) +
+                     1;
   rlimit limit{cpu, cpu + 1};
   setrlimit(RLIMIT_CPU, &limit);
   tzset();  // read the time zone before files become unreadable
@@ -243,11 +459,26 @@ bool InstallSeccomp() {
     _exit(2);
   }
   if (duk_peval_lstring(ctx, script.data(), script.size()) != 0) {
-    Send(state.exhausted ? kNoMemory : kScriptError,
-         absl::StrCat("the PAC file does not run: ", duk_safe_to_string(ctx, -1)));
+    if (state.exhausted) {
+      Send(kNoMemory, duk_safe_to_string(ctx, -1));
+      _exit(0);
+    }
+    const std::string error = duk_safe_to_string(ctx, -1);
+    int line = 0;
+    if (duk_is_object(ctx, -1)) {
+      duk_get_prop_string(ctx, -1, "lineNumber");
+      line = duk_is_number(ctx, -1) ? duk_get_int(ctx, -1) : 0;
+      duk_pop(ctx);
+    }
+    Send(kScriptError, DescribeLoadError(script, error, line));
     _exit(0);
   }
   duk_pop(ctx);
+  Send(kLoaded, "");
+  // WinHTTP asks FindProxyForURLEx when a script defines it; Chromium only
+  // ever calls FindProxyForURL. We follow WinHTTP here, the one place we
+  // depart from Chromium: only scripts written for Windows clients define
+  // the Ex entry point, and their authors mean it to be the answer.
   const char* function = "FindProxyForURLEx";
   duk_get_global_string(ctx, function);
   if (!duk_is_function(ctx, -1)) {
@@ -317,34 +548,151 @@ bool ReadMessage(int fd, absl::Time deadline, char* type, std::string* payload, 
   return size == 0 || read_some(payload->data(), size);
 }
 
-}  // namespace
+// The script's DNS, answered in this process: one cache for the whole
+// evaluation, a lookup budget per step (the load, then each query), and a
+// warning for every lookup the budget refused.
+class ScriptDns {
+ public:
+  explicit ScriptDns(const PacOptions& options)
+      : options_(options), lookups_left_(options.max_resolves) {}
 
-absl::StatusOr<PacEvaluation> EvaluatePac(const std::string& script,
-                                          const std::vector<PacQuery>& queries,
-                                          const PacOptions& options) {
-  if (script.size() > kMaxScriptBytes) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("the PAC file is larger than ", kMaxScriptBytes >> 20, " MB"));
+  // The answer to a kResolve payload: flag byte ('1' = all addresses) +
+  // host; "" when there is none.
+  std::string Answer(const std::string& payload, bool loaded) {
+    const bool all = !payload.empty() && payload[0] == '1';
+    const std::string host = payload.size() > 1 ? payload.substr(1) : "";
+    auto cached = cache_.find(payload);
+    if (cached != cache_.end()) return cached->second;
+    if (lookups_left_ <= 0) {
+      warnings_.push_back(
+          absl::StrCat(all ? "dnsResolveEx(\"" : "dnsResolve(\"", host,
+                       "\") was not looked up: the PAC file had used its ", options_.max_resolves,
+                       " DNS lookups ", loaded ? "for this query" : "while loading",
+                       ", so it saw the host as unknown and may have chosen a different route"));
+      return "";
+    }
+    --lookups_left_;
+    std::vector<std::string> addresses;
+    if (options_.resolve && !host.empty()) addresses = options_.resolve(host, all);
+    std::string answer = addresses.empty() ? ""
+                         : all             ? absl::StrJoin(addresses, ";")
+                                           : addresses.front();
+    cache_[payload] = answer;
+    return answer;
   }
-  int to_parent[2], to_child[2];
+
+  // Starts the next step's budget; returns the warnings of the one ending.
+  std::vector<std::string> EndStep() {
+    lookups_left_ = options_.max_resolves;
+    return std::exchange(warnings_, {});
+  }
+
+ private:
+  const PacOptions& options_;
+  int lookups_left_;
+  std::map<std::string, std::string> cache_;
+  std::vector<std::string> warnings_;
+};
+
+// A query's answer with the warnings of the load (they affect every
+// answer) and of its own step.
+PacAnswer MakeAnswer(char type, const std::string& payload,
+                     const std::vector<std::string>& load_warnings,
+                     std::vector<std::string> step_warnings) {
+  PacAnswer answer;
+  if (type == kAnswer) {
+    answer.result = payload;
+  } else {
+    answer.result = absl::InvalidArgumentError(payload);
+  }
+  answer.warnings = load_warnings;
+  for (std::string& warning : step_warnings) answer.warnings.push_back(std::move(warning));
+  return answer;
+}
+
+absl::Status NoMemoryStatus(const PacOptions& options, const std::string& engine_message) {
+  return absl::ResourceExhaustedError(
+      absl::StrCat("the PAC file used more than ", options.memory_limit >> 20,
+                   " MB of memory and was stopped (", engine_message, ")"));
+}
+
+// Why a child that did not finish was stopped, in plain words.
+absl::Status StoppedStatus(const PacOptions& options, const std::vector<PacQuery>& queries,
+                           const Budgets& budgets, bool cap_hit, size_t peak_heap, bool loaded,
+                           bool past_total, size_t answered) {
+  if (cap_hit) {
+    // It hit the heap cap first and then spun (catching the error, or
+    // copying what it had): memory is the cause, not an endless loop.
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "the PAC file tried to use more than ", options.memory_limit >> 20,
+        " MB of memory and was stopped (it went on after the allocation was refused)"));
+  }
+  if (peak_heap > 0) {
+    // Out of time while its heap kept growing: it was building something
+    // larger than memory allows, not looping.
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "the PAC file was still allocating memory (", peak_heap >> 20, " MB of the ",
+        options.memory_limit >> 20,
+        " MB allowed) when its time ran out: it builds something too large (a string or "
+        "array of a gigabyte?) and was stopped"));
+  }
+  if (past_total) {
+    return absl::DeadlineExceededError(absl::StrCat(
+        "the PAC file ran longer than ", absl::FormatDuration(budgets.total), " for ",
+        queries.size(), queries.size() == 1 ? " query" : " queries", " together and was stopped"));
+  }
+  if (!loaded) {
+    return absl::DeadlineExceededError(absl::StrCat(
+        "the PAC file ran longer than ", absl::FormatDuration(budgets.load),
+        " while loading (an endless loop, or work on a huge array or string?) and was stopped"));
+  }
+  return absl::DeadlineExceededError(
+      absl::StrCat("the PAC file ran longer than ", absl::FormatDuration(options.time_limit),
+                   " for ", answered < queries.size() ? queries[answered].url : "a query",
+                   " (an endless loop, or work on a huge array or string?) and was stopped"));
+}
+
+// Forks the sandbox child with its two pipes; the parent keeps
+// to_parent[0] and to_child[1].
+absl::Status StartChild(const std::string& script, const std::vector<PacQuery>& queries,
+                        const PacOptions& options, pid_t* pid, int to_parent[2], int to_child[2]) {
   if (pipe2(to_parent, O_CLOEXEC) != 0) return absl::InternalError("pipe failed");
   if (pipe2(to_child, O_CLOEXEC) != 0) {
     close(to_parent[0]);
     close(to_parent[1]);
     return absl::InternalError("pipe failed");
   }
-  const pid_t pid = fork();
-  if (pid < 0) {
+  *pid = fork();
+  if (*pid < 0) {
     for (int fd : {to_parent[0], to_parent[1], to_child[0], to_child[1]}) close(fd);
     return absl::InternalError(absl::StrCat("cannot start the PAC sandbox: ", ErrnoText(errno)));
   }
-  if (pid == 0) {
+  if (*pid == 0) {
     close(to_parent[0]);
     close(to_child[1]);
     RunChild(script, queries, options, to_parent[1], to_child[0]);
   }
   close(to_parent[1]);
   close(to_child[0]);
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<PacEvaluation> EvaluatePac(const std::string& raw_script,
+                                          const std::vector<PacQuery>& queries,
+                                          const PacOptions& options) {
+  if (raw_script.size() > kMaxScriptBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the PAC file is larger than ", kMaxScriptBytes >> 20, " MB"));
+  }
+  const std::string script = DecodePacSource(raw_script);
+  int to_parent[2], to_child[2];
+  pid_t pid = -1;
+  if (absl::Status started = StartChild(script, queries, options, &pid, to_parent, to_child);
+      !started.ok()) {
+    return started;
+  }
   // A child that dies mid-write must not kill us with SIGPIPE.
   struct sigaction ignore_pipe {
   }, previous_pipe{};
@@ -353,50 +701,62 @@ absl::StatusOr<PacEvaluation> EvaluatePac(const std::string& script,
 
   PacEvaluation evaluation;
   absl::Status failure;
-  bool done = false, timed_out = false;
-  absl::Time deadline = absl::Now() + options.time_limit;
+  bool done = false, timed_out = false, loaded = false, cap_hit = false;
+  size_t peak_heap = 0;  // the last kMemoryMark, 0 while the heap stays small
+  // Two clocks: the load, then each query, has its own budget (restarted
+  // when the previous one answers); the whole evaluation has its bound.
+  // DNS time is ours, not the script's: it moves both.
+  const absl::Time start = absl::Now();
+  const Budgets budgets = TimeBudgets(options, queries, script.size());
+  absl::Time step_deadline = start + budgets.load;
+  absl::Time total_deadline = start + budgets.total;
+  ScriptDns dns(options);
+  std::vector<std::string> load_warnings;
   while (!done) {
     char type = 0;
     std::string payload;
-    if (!ReadMessage(to_parent[0], deadline, &type, &payload, &timed_out)) break;
+    if (!ReadMessage(to_parent[0], std::min(step_deadline, total_deadline), &type, &payload,
+                     &timed_out)) {
+      break;
+    }
     switch (type) {
-      case kAnswer:
-        evaluation.answers.push_back({payload});
+      case kLoaded:
+        loaded = true;
+        load_warnings = dns.EndStep();
+        step_deadline = absl::Now() + options.time_limit;
         break;
+      case kAnswer:
       case kQueryError:
-        evaluation.answers.push_back({absl::InvalidArgumentError(payload)});
+        evaluation.answers.push_back(MakeAnswer(type, payload, load_warnings, dns.EndStep()));
+        step_deadline = absl::Now() + options.time_limit;
         break;
       case kAlert:
         evaluation.alerts.push_back(payload);
+        break;
+      case kCapHit:
+        cap_hit = true;
+        break;
+      case kMemoryMark:
+        peak_heap = std::max<size_t>(peak_heap, std::strtoull(payload.c_str(), nullptr, 10));
         break;
       case kScriptError:
         failure = absl::InvalidArgumentError(payload);
         break;
       case kNoMemory:
-        failure = absl::ResourceExhaustedError(absl::StrCat("the PAC file used more than ",
-                                                            options.memory_limit >> 20,
-                                                            " MB of memory and was "
-                                                            "stopped (",
-                                                            payload, ")"));
+        cap_hit = true;
+        failure = NoMemoryStatus(options, payload);
         break;
       case kResolve: {
-        // DNS time is ours, not the script's: it does not count against
-        // the time limit.
         const absl::Time asked = absl::Now();
-        std::vector<std::string> addresses;
-        if (options.resolve && payload.size() > 1) {
-          addresses = options.resolve(payload.substr(1), payload[0] == '1');
-        }
-        const bool all = payload[0] == '1';
-        const std::string answer = addresses.empty() ? ""
-                                   : all             ? absl::StrJoin(addresses, ";")
-                                                     : addresses.front();
+        const std::string answer = dns.Answer(payload, loaded);
         const uint32_t size = static_cast<uint32_t>(answer.size());
         if (!WriteAll(to_child[1], reinterpret_cast<const char*>(&size), 4) ||
             !WriteAll(to_child[1], answer.data(), answer.size())) {
           done = true;
         }
-        deadline += absl::Now() - asked;
+        const absl::Duration spent = absl::Now() - asked;
+        step_deadline += spent;
+        total_deadline += spent;
         break;
       }
       case kDone:
@@ -417,9 +777,8 @@ absl::StatusOr<PacEvaluation> EvaluatePac(const std::string& script,
 
   if (!failure.ok()) return failure;
   if (timed_out || (WIFSIGNALED(status) && WTERMSIG(status) == SIGXCPU)) {
-    return absl::DeadlineExceededError(absl::StrCat("the PAC file ran longer than ",
-                                                    absl::FormatDuration(options.time_limit),
-                                                    " (an endless loop?) and was stopped"));
+    return StoppedStatus(options, queries, budgets, cap_hit, peak_heap, loaded,
+                         absl::Now() >= total_deadline, evaluation.answers.size());
   }
   if (!done) {
     return absl::InternalError(

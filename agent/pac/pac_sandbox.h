@@ -3,13 +3,18 @@
 // heap allocations can all be routed through our allocator) runs in a
 // forked child that
 //   - has a hard heap cap (the allocator refuses past `memory_limit`),
-//   - is killed when the evaluation outlives `time_limit` (wall clock, with
-//     RLIMIT_CPU as a backstop),
+//   - gives loading the script (scaled by its size) and each query its
+//     own `time_limit` and its own `max_resolves` DNS lookups (answers are cached for the whole
+//     evaluation, so a host asked twice is looked up once), and is killed
+//     when one of them runs over or the whole evaluation outlives
+//     `total_time_limit` (wall clock, with RLIMIT_CPU as a backstop),
 //   - runs under a seccomp filter that refuses every system call that
 //     opens a file, a socket or a process (EPERM), so nothing a PAC does
 //     can read a file or reach the network,
 //   - sees no host objects beyond the standard PAC helpers: DNS lookups
-//     are asked of this (parent) process over a pipe, bounded in number.
+//     are asked of this (parent) process over a pipe.
+// The script is decoded as browsers do: UTF-8 when it is valid UTF-8 (a
+// byte-order mark is dropped), ISO-8859-1 otherwise.
 #ifndef AGENT_PAC_PAC_SANDBOX_H_
 #define AGENT_PAC_PAC_SANDBOX_H_
 
@@ -35,6 +40,9 @@ struct PacAnswer {
   // The string FindProxyForURL returned (parse with ParsePacResult), or
   // the error for this query (the script threw, returned a non-string).
   absl::StatusOr<std::string> result;
+  // Every limit that changed what this query saw ("dnsResolve(\"x\")
+  // returned null without a lookup: ..."), in order; empty when none did.
+  std::vector<std::string> warnings;
 };
 
 struct PacEvaluation {
@@ -43,11 +51,19 @@ struct PacEvaluation {
 };
 
 struct PacOptions {
+  // The time each query may take (wall clock; DNS time is not counted).
+  // Loading the script gets this plus this much per MB of script.
   absl::Duration time_limit = absl::Seconds(1);
+  // The bound on the whole evaluation: at most this, and at most the
+  // load's and each query's limit together.
+  absl::Duration total_time_limit = absl::Seconds(30);
   size_t memory_limit = 64 << 20;
   // DNS for dnsResolve/dnsResolveEx, run in this process: returns
   // addresses (IPv4 only unless `all`), or nothing.
   std::function<std::vector<std::string>(const std::string& host, bool all)> resolve;
+  // DNS lookups allowed while loading the script, and then per query;
+  // cached answers do not count. Past it dnsResolve returns null (as for an
+  // unknown host) and the query's answer carries a warning.
   int max_resolves = 64;
   // This machine's addresses for myIpAddress().
   std::vector<std::string> my_addresses;
@@ -56,10 +72,13 @@ struct PacOptions {
 };
 
 // Evaluates `script` for every query. Errors that spoil the whole script
-// come back as the status: INVALID_ARGUMENT (not JavaScript, no
-// FindProxyForURL, or larger than kMaxPacBytes), DEADLINE_EXCEEDED (ran longer than the time
-// limit), RESOURCE_EXHAUSTED (more memory than the limit), INTERNAL (the sandbox itself failed).
-// Each message says what happened in plain words.
+// come back as the status: INVALID_ARGUMENT (not JavaScript, JavaScript
+// newer than ES5 - the construct and line are named -, a function with
+// more constants than the engine holds, no FindProxyForURL, or larger
+// than kMaxPacBytes), DEADLINE_EXCEEDED (the load or one query ran longer
+// than its time limit, or all of them longer than the total),
+// RESOURCE_EXHAUSTED (more memory than the limit), INTERNAL (the sandbox
+// itself failed). Each message says what happened in plain words.
 absl::StatusOr<PacEvaluation> EvaluatePac(const std::string& script,
                                           const std::vector<PacQuery>& queries,
                                           const PacOptions& options);

@@ -22,6 +22,7 @@ RIG_PACKAGES=(
   squid dante-server nginx-light iproute2 iptables prometheus curl
   util-linux procps openssl ca-certificates postgresql systemd python3-yaml
   chromium fonts-dejavu-core
+  python3-pacparser  # agent/pac: the differential test's independent PAC engine
 )
 # Benchmarks: perf, to find where a benchmark's time goes (bench/README.md).
 PROFILE_PACKAGES=(linux-perf)
