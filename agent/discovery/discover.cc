@@ -118,7 +118,7 @@ class RelayListBuilder {
     skipped_.push_back(std::move(route));
   }
   std::vector<RelayRoute> Finish() {
-    AddDirect("direct: no proxy left to try");
+    AddDirect("last, when the routes before it fail");
     for (RelayRoute& route : skipped_) {
       if (seen_.insert(KeyOf(route.proxy)).second) routes_.push_back(std::move(route));
     }

@@ -44,41 +44,40 @@ void Check(BypassRules rules, const std::vector<Case>& cases,
 }
 
 TEST(CurlNoProxyTest, Curl788Semantics) {
-  Check(BypassRules::kCurl,
-        {
-            {"example.com", "example.com", 443, true, "example.com"},
-            {"example.com", "a.b.EXAMPLE.com", 443, true, "example.com"},
-            {"example.com", "badexample.com", 443, false, ""},
-            {".corp.example", "corp.example", 443, true, ".corp.example"},
-            {".corp.example", "wiki.corp.example", 443, true, ".corp.example"},
-            // curl 7.88 has no wildcard entries: "*.example.com" never matches.
-            {"*.example.com", "a.example.com", 443, false, ""},
-            {"*.example.com", "example.com", 443, false, ""},
-            // ... nor ports: "host:port" never matches the host.
-            {"relay.example:443", "relay.example", 443, false, ""},
-            // Trailing dots are ignored on both sides.
-            {"example.com.", "www.example.com", 443, true, "example.com."},
-            {"example.com", "www.example.com.", 443, true, "example.com"},
-            // IPv4: exact or CIDR.
-            {"10.0.0.0/8", "10.200.3.4", 80, true, "10.0.0.0/8"},
-            {"10.0.0.0/8", "11.0.0.1", 80, false, ""},
-            {"192.0.2.7", "192.0.2.7", 1, true, "192.0.2.7"},
-            {"192.0.2.7", "192.0.2.8", 1, false, ""},
-            {"10.0.0.0/99", "10.0.0.1", 1, false, ""},
-            // IPv6 hosts reach curl 7.88 without brackets and are compared
-            // as names: only the same text matches.
-            {"fd00::/8", "fd12::1", 443, false, ""},
-            {"::1", "::1", 443, true, "::1"},
-            {"[::1]", "::1", 443, false, ""},
-            // "*" only as the whole value.
-            {"*", "anything", 1, true, "*"},
-            {"foo|*", "anything", 1, false, ""},
-            // No "<local>" in curl.
-            {"<local>", "intranet", 80, false, ""},
-            {"", "x", 1, false, ""},
-            // Blanks separate entries as commas do.
-            {"a.example b.example", "b.example", 1, true, "b.example"},
-        });
+  Check(BypassRules::kCurl, {
+                                {"example.com", "example.com", 443, true, "example.com"},
+                                {"example.com", "a.b.EXAMPLE.com", 443, true, "example.com"},
+                                {"example.com", "badexample.com", 443, false, ""},
+                                {".corp.example", "corp.example", 443, true, ".corp.example"},
+                                {".corp.example", "wiki.corp.example", 443, true, ".corp.example"},
+                                // curl 7.88 has no wildcard entries: "*.example.com" never matches.
+                                {"*.example.com", "a.example.com", 443, false, ""},
+                                {"*.example.com", "example.com", 443, false, ""},
+                                // ... nor ports: "host:port" never matches the host.
+                                {"relay.example:443", "relay.example", 443, false, ""},
+                                // Trailing dots are ignored on both sides.
+                                {"example.com.", "www.example.com", 443, true, "example.com."},
+                                {"example.com", "www.example.com.", 443, true, "example.com"},
+                                // IPv4: exact or CIDR.
+                                {"10.0.0.0/8", "10.200.3.4", 80, true, "10.0.0.0/8"},
+                                {"10.0.0.0/8", "11.0.0.1", 80, false, ""},
+                                {"192.0.2.7", "192.0.2.7", 1, true, "192.0.2.7"},
+                                {"192.0.2.7", "192.0.2.8", 1, false, ""},
+                                {"10.0.0.0/99", "10.0.0.1", 1, false, ""},
+                                // IPv6 hosts reach curl 7.88 without brackets and are compared
+                                // as names: only the same text matches.
+                                {"fd00::/8", "fd12::1", 443, false, ""},
+                                {"::1", "::1", 443, true, "::1"},
+                                {"[::1]", "::1", 443, false, ""},
+                                // "*" only as the whole value.
+                                {"*", "anything", 1, true, "*"},
+                                {"foo|*", "anything", 1, false, ""},
+                                // No "<local>" in curl.
+                                {"<local>", "intranet", 80, false, ""},
+                                {"", "x", 1, false, ""},
+                                // Blanks separate entries as commas do.
+                                {"a.example b.example", "b.example", 1, true, "b.example"},
+                            });
 }
 
 TEST(CurlNoProxyTest, RawValueAsInTheEnvironment) {
@@ -120,22 +119,21 @@ TEST(KdeNoProxyForTest, ReversedExceptionProxiesOnlyTheListedHosts) {
 }
 
 TEST(GnomeIgnoreHostsTest, GlibRules) {
-  Check(BypassRules::kGnome,
-        {
-            {"example.com", "example.com", 443, true, "example.com"},
-            {"example.com", "a.example.com", 443, true, "example.com"},
-            {"*.example.com", "example.com", 443, true, "*.example.com"},
-            {"*.example.com", "a.b.example.com", 443, true, "*.example.com"},
-            {".example.com", "a.example.com", 443, true, ".example.com"},
-            {"example.com", "badexample.com", 443, false, ""},
-            {"example.com:80", "example.com", 443, false, ""},
-            {"example.com:443", "example.com", 443, true, "example.com:443"},
-            {"[::1]:443", "::1", 443, true, "[::1]:443"},
-            {"fe80::/10", "fe80::1", 443, true, "fe80::/10"},
-            {"10.0.0.0/8", "10.2.3.4", 443, true, "10.0.0.0/8"},
-            {"192.168.1.1", "192.168.1.1", 443, true, "192.168.1.1"},
-            {"192.168.1.1", "192.168.1.2", 443, false, ""},
-        });
+  Check(BypassRules::kGnome, {
+                                 {"example.com", "example.com", 443, true, "example.com"},
+                                 {"example.com", "a.example.com", 443, true, "example.com"},
+                                 {"*.example.com", "example.com", 443, true, "*.example.com"},
+                                 {"*.example.com", "a.b.example.com", 443, true, "*.example.com"},
+                                 {".example.com", "a.example.com", 443, true, ".example.com"},
+                                 {"example.com", "badexample.com", 443, false, ""},
+                                 {"example.com:80", "example.com", 443, false, ""},
+                                 {"example.com:443", "example.com", 443, true, "example.com:443"},
+                                 {"[::1]:443", "::1", 443, true, "[::1]:443"},
+                                 {"fe80::/10", "fe80::1", 443, true, "fe80::/10"},
+                                 {"10.0.0.0/8", "10.2.3.4", 443, true, "10.0.0.0/8"},
+                                 {"192.168.1.1", "192.168.1.1", 443, true, "192.168.1.1"},
+                                 {"192.168.1.1", "192.168.1.2", 443, false, ""},
+                             });
   // Names never match by address in GNOME.
   Check(BypassRules::kGnome, {{"81.144.0.0/16", "emea-1.relay.example", 443, false, ""}},
         {"81.144.208.229"});
@@ -181,13 +179,12 @@ TEST(FirefoxNoProxiesOnTest, FirefoxRules) {
 }
 
 TEST(MacosExceptionsTest, GlobsAndShortNetworks) {
-  Check(BypassRules::kMacos,
-        {
-            {"*.local", "printer.local", 443, true, "*.local"},
-            {"169.254/16", "169.254.3.4", 443, true, "169.254/16"},
-            {"<local>", "intranet", 443, true, "<local>"},
-            {"*.local", "relay.example", 443, false, ""},
-        });
+  Check(BypassRules::kMacos, {
+                                 {"*.local", "printer.local", 443, true, "*.local"},
+                                 {"169.254/16", "169.254.3.4", 443, true, "169.254/16"},
+                                 {"<local>", "intranet", 443, true, "<local>"},
+                                 {"*.local", "relay.example", 443, false, ""},
+                             });
 }
 
 TEST(BypassRulesTest, EachSourceItsOwnRules) {
