@@ -47,22 +47,22 @@ TEST(NoProxyCurlDifferential, AgentDecidesAsCurl788ForEveryCase) {
       {"EXAMPLE.COM", "www.example.com"},
       {".corp.example", "wiki.corp.example"},
       {".corp.example", "corp.example"},
-      {"*.example.com", "a.example.com"},         // curl 7.88: no wildcards
-      {"relay.example:443", "relay.example"},     // curl 7.88: no ports
-      {"example.com.", "www.example.com"},        // trailing dot in the entry
-      {"example.com", "www.example.com."},        // trailing dot in the host
-      {"a.example b.example", "b.example"},       // blank-separated
-      {"a.example,,  ,b.example", "b.example"},   // empty entries
-      {"localhost,127.0.0.0/8", "127.0.0.5"},     // IPv4 CIDR
+      {"*.example.com", "a.example.com"},        // curl 7.88: no wildcards
+      {"relay.example:443", "relay.example"},    // curl 7.88: no ports
+      {"example.com.", "www.example.com"},       // trailing dot in the entry
+      {"example.com", "www.example.com."},       // trailing dot in the host
+      {"a.example b.example", "b.example"},      // blank-separated
+      {"a.example,,  ,b.example", "b.example"},  // empty entries
+      {"localhost,127.0.0.0/8", "127.0.0.5"},    // IPv4 CIDR
       {"127.0.0.5", "127.0.0.5"},
       {"127.0.0.6", "127.0.0.5"},
-      {"127.0.0.0/33", "127.0.0.5"},              // junk prefix
+      {"127.0.0.0/33", "127.0.0.5"},  // junk prefix
       {"*", "anything.example"},
-      {"foo.example,*", "anything.example"},      // "*" only as the whole value
+      {"foo.example,*", "anything.example"},  // "*" only as the whole value
       {" *", "anything.example"},
-      {"<local>", "intranet"},                    // no <local> in curl
+      {"<local>", "intranet"},  // no <local> in curl
       {"intranet", "intranet"},
-      {"::1", "[::1]"},                           // IPv6 compared as text
+      {"::1", "[::1]"},  // IPv6 compared as text
       {"[::1]", "[::1]"},
       {"::/0", "[::1]"},
   };
@@ -75,8 +75,8 @@ TEST(NoProxyCurlDifferential, AgentDecidesAsCurl788ForEveryCase) {
     SCOPED_TRACE(absl::StrCat("no_proxy=\"", c.no_proxy, "\" host ", c.host));
     const int proxy_before = proxy->accepted();
     const int direct_before = direct->accepted();
-    std::vector<std::string> argv = {"/usr/bin/curl", "-s", "-k", "-o", "/dev/null", "--connect-timeout",
-                                     "2", "-m", "4"};
+    std::vector<std::string> argv = {"/usr/bin/curl",     "-s", "-k", "-o", "/dev/null",
+                                     "--connect-timeout", "2",  "-m", "4"};
     if (IsName(c.host)) {
       // The name as written and without a trailing dot: curl looks up
       // either, depending on the release.
@@ -88,14 +88,14 @@ TEST(NoProxyCurlDifferential, AgentDecidesAsCurl788ForEveryCase) {
       }
     }
     argv.push_back(absl::StrCat("https://", c.host, ":", port, "/"));
-    auto ran = rig::RunCommand(argv, absl::Seconds(10),
-                               {"https_proxy=" + proxy_url, "http_proxy=" + proxy_url,
-                                "no_proxy=" + c.no_proxy});
+    auto ran = rig::RunCommand(
+        argv, absl::Seconds(10),
+        {"https_proxy=" + proxy_url, "http_proxy=" + proxy_url, "no_proxy=" + c.no_proxy});
     ASSERT_TRUE(ran.ok()) << ran.status();
     const bool curl_used_proxy = proxy->accepted() > proxy_before;
     if (!curl_used_proxy && IsName(c.host)) {
-      EXPECT_GT(direct->accepted(), direct_before) << "curl neither proxied nor went direct: "
-                                                   << ran->output;
+      EXPECT_GT(direct->accepted(), direct_before)
+          << "curl neither proxied nor went direct: " << ran->output;
     }
     // The agent, on the host as curl has it (brackets stripped).
     std::string host = c.host;
