@@ -130,11 +130,7 @@ std::string RenderProxySetupText(const ProxySetup& setup, const std::vector<Rout
       const std::string what =
           route.proxy.empty() ? route.kind : absl::StrCat(route.kind, " ", route.proxy);
       if (route.alternative) {
-        absl::StrAppend(&out, "    -  ", what, " \u2014 ", route.why, ", skipped by ",
-                        route.bypass_entry.empty()
-                            ? "its bypass list"
-                            : absl::StrCat("entry `", route.bypass_entry, "`"),
-                        "\n");
+        absl::StrAppend(&out, "    -  ", what, " \u2014 ", route.why, "\n");
       } else {
         absl::StrAppend(&out, "    ", ++n, ". ", what, " \u2014 ", route.why, "\n");
       }

@@ -294,7 +294,12 @@ ProxySetup DiscoverProxies(const v1::Catalogue& catalogue, DiscoverOptions optio
                                               ? pac.location.bypass_from
                                               : pac.location.source;
       const BypassRules rules = BypassRulesFor(list_source);
-      const BypassMatch match = MatchBypass(rules, pac.location.bypass, targets[i]);
+      // Only a list the setting has (GNOME's ignore-hosts): no_proxies_on
+      // is Firefox's manual mode only, and its implicit loopback bypass is
+      // left to the PAC (relays are never loopback; the rig's are).
+      const BypassMatch match = pac.location.bypass.empty()
+                                    ? BypassMatch{}
+                                    : MatchBypass(rules, pac.location.bypass, targets[i]);
       const std::string pac_name = UrlWithoutUserInfo(pac.location.url);
       if (match.bypassed) {
         list.AddDirect(absl::StrCat(BypassWhy(match, rules, list_source, false),
@@ -302,7 +307,10 @@ ProxySetup DiscoverProxies(const v1::Catalogue& catalogue, DiscoverOptions optio
                        &match, list_source);
         for (const auto& candidate : pac.per_relay[i]) {
           if (candidate)
-            list.AddSkipped(*candidate, absl::StrCat("PAC ", pac_name), match, list_source);
+            list.AddSkipped(*candidate,
+                            absl::StrCat("PAC ", pac_name, ", not asked: ",
+                                         BypassWhy(match, rules, list_source, false)),
+                            match, list_source);
         }
         continue;
       }
@@ -324,7 +332,11 @@ ProxySetup DiscoverProxies(const v1::Catalogue& catalogue, DiscoverOptions optio
       if (match.bypassed) {
         list.AddDirect(BypassWhy(match, rules, candidate->source, candidate->bypass_reversed),
                        &match, candidate->source);
-        list.AddSkipped(*candidate, where, match, candidate->source);
+        list.AddSkipped(
+            *candidate,
+            absl::StrCat(where, ", skipped: ",
+                         BypassWhy(match, rules, candidate->source, candidate->bypass_reversed)),
+            match, candidate->source);
       } else {
         list.AddProxy(*candidate, where);
       }
