@@ -132,6 +132,154 @@ class RelayListBuilder {
   bool have_direct_ = false;
 };
 
+// What one PAC answered, per relay (nullopt entries are DIRECT).
+struct PacRoutes {
+  PacLocation location;
+  std::vector<std::vector<std::optional<ProxyCandidate>>> per_relay;
+  std::vector<std::string> returned;
+};
+
+// Fetches and evaluates each PAC once for every relay (the first WPAD
+// candidate that answers wins), recording reports in `setup` and every
+// proxy answered in `ordered`.
+std::vector<PacRoutes> AskPacs(const std::vector<PacLocation>& expanded,
+                               const std::vector<PacQuery>& queries, const PacOptions& pac_options,
+                               ProxySetup* out, std::vector<ProxyCandidate>* ordered_out) {
+  ProxySetup& setup = *out;
+  std::vector<ProxyCandidate>& ordered = *ordered_out;
+  std::vector<PacRoutes> pac_routes;
+  std::set<std::string> seen_pac;
+  bool wpad_found = false;
+  for (const PacLocation& location : expanded) {
+    if (!seen_pac.insert(location.url).second) continue;
+    const bool is_wpad = location.source == v1::PROXY_SOURCE_WPAD;
+    if (is_wpad && wpad_found) continue;  // the first WPAD answer wins
+    PacReport report;
+    report.location = location;
+    PacFetchOptions fetch;
+    if (is_wpad) fetch.timeout = absl::Seconds(2);  // candidates are guesses
+    auto script = FetchPac(location.url, fetch);
+    if (script.ok() && is_wpad) wpad_found = true;
+    if (!script.ok()) {
+      report.error = std::string(script.status().message());
+      setup.pac.push_back(std::move(report));
+      continue;
+    }
+    auto evaluation = EvaluatePac(*script, queries, pac_options);
+    if (!evaluation.ok()) {
+      report.error = std::string(evaluation.status().message());
+      setup.pac.push_back(std::move(report));
+      continue;
+    }
+    report.alerts = evaluation->alerts;
+    PacRoutes routes;
+    routes.location = location;
+    routes.per_relay.resize(queries.size());
+    routes.returned.resize(queries.size());
+    for (size_t i = 0; i < queries.size(); ++i) {
+      PacRelayAnswer answer;
+      answer.relay = setup.relays[i].relay;
+      answer.url = queries[i].url;
+      const auto& result = evaluation->answers[i].result;
+      if (!result.ok()) {
+        answer.error = std::string(result.status().message());
+      } else {
+        answer.returned = *result;
+        routes.returned[i] = *result;
+        answer.routes = ParsePacResult(*result);
+        for (const PacRoute& route : answer.routes.routes) {
+          if (route.direct) {
+            routes.per_relay[i].push_back(std::nullopt);
+            continue;
+          }
+          ProxyCandidate candidate;
+          candidate.url = route.proxy;
+          // A PAC that WPAD found is a WPAD proxy, named by how it was
+          // found; one given explicitly (--pac-url, a browser's
+          // autoconfig URL) is a PAC proxy, named by its URL.
+          if (is_wpad) {
+            candidate.source = v1::PROXY_SOURCE_WPAD;
+            candidate.detail = absl::StrCat(WpadFoundBy(location), " (", route.text, ")");
+          } else {
+            candidate.source = v1::PROXY_SOURCE_PAC;
+            candidate.detail =
+                absl::StrCat(UrlWithoutUserInfo(location.url), " (", route.text, ")");
+          }
+          candidate.scope = "https";
+          ordered.push_back(candidate);
+          routes.per_relay[i].push_back(std::move(candidate));
+        }
+      }
+      report.answers.push_back(std::move(answer));
+    }
+    pac_routes.push_back(std::move(routes));
+    setup.pac.push_back(std::move(report));
+  }
+  return pac_routes;
+}
+
+// One relay's list: what its PAC answers say, then the configured proxies
+// unless their own bypass list sends the relay direct.
+std::vector<RelayRoute> RelayList(const std::vector<PacRoutes>& pac_routes,
+                                  const std::vector<const ProxyCandidate*>& configured,
+                                  size_t relay, const BypassTarget& target) {
+  RelayListBuilder list;
+  for (const PacRoutes& pac : pac_routes) {
+    const v1::ProxySource list_source = pac.location.bypass_from != v1::PROXY_SOURCE_UNSPECIFIED
+                                            ? pac.location.bypass_from
+                                            : pac.location.source;
+    const BypassRules rules = BypassRulesFor(list_source);
+    // Only a list the setting has (GNOME's ignore-hosts): no_proxies_on
+    // is Firefox's manual mode only, and its implicit loopback bypass is
+    // left to the PAC (relays are never loopback; the rig's are).
+    const BypassMatch match = pac.location.bypass.empty()
+                                  ? BypassMatch{}
+                                  : MatchBypass(rules, pac.location.bypass, target);
+    const std::string pac_name = UrlWithoutUserInfo(pac.location.url);
+    if (match.bypassed) {
+      list.AddDirect(absl::StrCat(BypassWhy(match, rules, list_source, false),
+                                  ", before asking PAC ", pac_name),
+                     &match, list_source);
+      for (const auto& candidate : pac.per_relay[relay]) {
+        if (candidate)
+          list.AddSkipped(*candidate,
+                          absl::StrCat("PAC ", pac_name, ", not asked: ",
+                                       BypassWhy(match, rules, list_source, false)),
+                          match, list_source);
+      }
+      continue;
+    }
+    const std::string why =
+        absl::StrCat("PAC ", pac_name, " answered \"", pac.returned[relay], "\"");
+    for (const auto& candidate : pac.per_relay[relay]) {
+      if (candidate) {
+        list.AddProxy(*candidate, why);
+      } else {
+        list.AddDirect(why);
+      }
+    }
+  }
+  for (const ProxyCandidate* candidate : configured) {
+    const BypassRules rules = BypassRulesFor(candidate->source);
+    const BypassMatch match =
+        MatchBypass(rules, candidate->bypass, target, candidate->bypass_reversed);
+    const std::string where =
+        absl::StrCat(candidate->detail, " (", SourceLabel(candidate->source), ")");
+    if (match.bypassed) {
+      list.AddDirect(BypassWhy(match, rules, candidate->source, candidate->bypass_reversed), &match,
+                     candidate->source);
+      list.AddSkipped(
+          *candidate,
+          absl::StrCat(where, ", skipped: ",
+                       BypassWhy(match, rules, candidate->source, candidate->bypass_reversed)),
+          match, candidate->source);
+    } else {
+      list.AddProxy(*candidate, where);
+    }
+  }
+  return list.Finish();
+}
+
 }  // namespace
 
 ProxySetup DiscoverProxies(const v1::Catalogue& catalogue, DiscoverOptions options) {
@@ -192,79 +340,7 @@ ProxySetup DiscoverProxies(const v1::Catalogue& catalogue, DiscoverOptions optio
   std::vector<ProxyCandidate> ordered;
   // Per PAC that answered: its location and the candidates per relay
   // (nullopt entries are DIRECT).
-  struct PacRoutes {
-    PacLocation location;
-    std::vector<std::vector<std::optional<ProxyCandidate>>> per_relay;
-    std::vector<std::string> returned;
-  };
-  std::vector<PacRoutes> pac_routes;
-  std::set<std::string> seen_pac;
-  bool wpad_found = false;
-  for (const PacLocation& location : expanded) {
-    if (!seen_pac.insert(location.url).second) continue;
-    const bool is_wpad = location.source == v1::PROXY_SOURCE_WPAD;
-    if (is_wpad && wpad_found) continue;  // the first WPAD answer wins
-    PacReport report;
-    report.location = location;
-    PacFetchOptions fetch;
-    if (is_wpad) fetch.timeout = absl::Seconds(2);  // candidates are guesses
-    auto script = FetchPac(location.url, fetch);
-    if (script.ok() && is_wpad) wpad_found = true;
-    if (!script.ok()) {
-      report.error = std::string(script.status().message());
-      setup.pac.push_back(std::move(report));
-      continue;
-    }
-    auto evaluation = EvaluatePac(*script, queries, options.pac);
-    if (!evaluation.ok()) {
-      report.error = std::string(evaluation.status().message());
-      setup.pac.push_back(std::move(report));
-      continue;
-    }
-    report.alerts = evaluation->alerts;
-    PacRoutes routes;
-    routes.location = location;
-    routes.per_relay.resize(queries.size());
-    routes.returned.resize(queries.size());
-    for (size_t i = 0; i < queries.size(); ++i) {
-      PacRelayAnswer answer;
-      answer.relay = setup.relays[i].relay;
-      answer.url = queries[i].url;
-      const auto& result = evaluation->answers[i].result;
-      if (!result.ok()) {
-        answer.error = std::string(result.status().message());
-      } else {
-        answer.returned = *result;
-        routes.returned[i] = *result;
-        answer.routes = ParsePacResult(*result);
-        for (const PacRoute& route : answer.routes.routes) {
-          if (route.direct) {
-            routes.per_relay[i].push_back(std::nullopt);
-            continue;
-          }
-          ProxyCandidate candidate;
-          candidate.url = route.proxy;
-          // A PAC that WPAD found is a WPAD proxy, named by how it was
-          // found; one given explicitly (--pac-url, a browser's
-          // autoconfig URL) is a PAC proxy, named by its URL.
-          if (is_wpad) {
-            candidate.source = v1::PROXY_SOURCE_WPAD;
-            candidate.detail = absl::StrCat(WpadFoundBy(location), " (", route.text, ")");
-          } else {
-            candidate.source = v1::PROXY_SOURCE_PAC;
-            candidate.detail =
-                absl::StrCat(UrlWithoutUserInfo(location.url), " (", route.text, ")");
-          }
-          candidate.scope = "https";
-          ordered.push_back(candidate);
-          routes.per_relay[i].push_back(std::move(candidate));
-        }
-      }
-      report.answers.push_back(std::move(answer));
-    }
-    pac_routes.push_back(std::move(routes));
-    setup.pac.push_back(std::move(report));
-  }
+  std::vector<PacRoutes> pac_routes = AskPacs(expanded, queries, options.pac, &setup, &ordered);
   // Then the proxies the sources name for https destinations (relays are
   // reached like https), SOCKS proxies and catch-alls; plain-http-only
   // settings last, since a CONNECT through them may still work.
@@ -285,63 +361,8 @@ ProxySetup DiscoverProxies(const v1::Catalogue& catalogue, DiscoverOptions optio
     if (seen.insert(KeyOf(candidate)).second) setup.routes.push_back(std::move(candidate));
   }
 
-  // Each relay its own list: what its PAC answers say, then the configured
-  // proxies unless their own bypass list sends the relay direct.
   for (size_t i = 0; i < setup.relays.size(); ++i) {
-    RelayListBuilder list;
-    for (const PacRoutes& pac : pac_routes) {
-      const v1::ProxySource list_source = pac.location.bypass_from != v1::PROXY_SOURCE_UNSPECIFIED
-                                              ? pac.location.bypass_from
-                                              : pac.location.source;
-      const BypassRules rules = BypassRulesFor(list_source);
-      // Only a list the setting has (GNOME's ignore-hosts): no_proxies_on
-      // is Firefox's manual mode only, and its implicit loopback bypass is
-      // left to the PAC (relays are never loopback; the rig's are).
-      const BypassMatch match = pac.location.bypass.empty()
-                                    ? BypassMatch{}
-                                    : MatchBypass(rules, pac.location.bypass, targets[i]);
-      const std::string pac_name = UrlWithoutUserInfo(pac.location.url);
-      if (match.bypassed) {
-        list.AddDirect(absl::StrCat(BypassWhy(match, rules, list_source, false),
-                                    ", before asking PAC ", pac_name),
-                       &match, list_source);
-        for (const auto& candidate : pac.per_relay[i]) {
-          if (candidate)
-            list.AddSkipped(*candidate,
-                            absl::StrCat("PAC ", pac_name, ", not asked: ",
-                                         BypassWhy(match, rules, list_source, false)),
-                            match, list_source);
-        }
-        continue;
-      }
-      const std::string why = absl::StrCat("PAC ", pac_name, " answered \"", pac.returned[i], "\"");
-      for (const auto& candidate : pac.per_relay[i]) {
-        if (candidate) {
-          list.AddProxy(*candidate, why);
-        } else {
-          list.AddDirect(why);
-        }
-      }
-    }
-    for (const ProxyCandidate* candidate : configured) {
-      const BypassRules rules = BypassRulesFor(candidate->source);
-      const BypassMatch match =
-          MatchBypass(rules, candidate->bypass, targets[i], candidate->bypass_reversed);
-      const std::string where =
-          absl::StrCat(candidate->detail, " (", SourceLabel(candidate->source), ")");
-      if (match.bypassed) {
-        list.AddDirect(BypassWhy(match, rules, candidate->source, candidate->bypass_reversed),
-                       &match, candidate->source);
-        list.AddSkipped(
-            *candidate,
-            absl::StrCat(where, ", skipped: ",
-                         BypassWhy(match, rules, candidate->source, candidate->bypass_reversed)),
-            match, candidate->source);
-      } else {
-        list.AddProxy(*candidate, where);
-      }
-    }
-    setup.relays[i].routes = list.Finish();
+    setup.relays[i].routes = RelayList(pac_routes, configured, i, targets[i]);
   }
   return setup;
 }
