@@ -86,13 +86,15 @@ TEST_F(BypassSources, KdeAndGnomeListsAndAPerRelayPacGiveEachRelayItsOwnRoutes) 
       << "name: \"bypass\"\n"
          "regions { id: \"emea\" relays { id: \"emea-1\" host: \"Emea-1.Corp.Example\" "
          "addresses: \"192.0.2.10\" ports: [ 8200 ] } }\n"
-         "regions { id: \"americas\" relays { id: \"americas-1\" host: \"americas-1.relay.example\" "
+         "regions { id: \"americas\" relays { id: \"americas-1\" host: "
+         "\"americas-1.relay.example\" "
          "addresses: \"192.0.2.20\" ports: [ 443 ] } }\n";
 
   const rig::CommandResult r = Proxies(catalogue, {"--pac-url=file://" + pac});
   ASSERT_EQ(r.exit_code, 0) << r.output;
   // The PAC is asked as a browser asks: the host lower-cased.
-  EXPECT_THAT(r.output, HasSubstr("emea-1  https://emea-1.corp.example:8200/  ->  PROXY emeapac.corp:1"));
+  EXPECT_THAT(r.output,
+              HasSubstr("emea-1  https://emea-1.corp.example:8200/  ->  PROXY emeapac.corp:1"));
 
   // emea-1: its PAC answer, GNOME's proxy (ignore-hosts does not name it),
   // then DIRECT because KDE's NoProxyFor does; KDE's proxy only as an
@@ -101,7 +103,8 @@ TEST_F(BypassSources, KdeAndGnomeListsAndAPerRelayPacGiveEachRelayItsOwnRoutes) 
   SCOPED_TRACE(r.output);
   EXPECT_THAT(emea, HasSubstr("1. http_connect http://emeapac.corp:1"));
   EXPECT_THAT(emea, HasSubstr("2. http_connect http://gnomeproxy.corp:8080"));
-  EXPECT_THAT(emea, HasSubstr("3. direct \u2014 bypassed by NoProxyFor entry `.corp.example` (kde)"));
+  EXPECT_THAT(emea,
+              HasSubstr("3. direct \u2014 bypassed by NoProxyFor entry `.corp.example` (kde)"));
   EXPECT_THAT(emea, HasSubstr("-  http_connect http://kdeproxy.corp:3128"));
 
   // americas-1: the PAC says DIRECT; GNOME's glob "*.relay.example" skips
@@ -123,14 +126,17 @@ TEST_F(BypassSources, KdeReversedExceptionProxiesOnlyTheListedRelay) {
       << "name: \"bypass\"\n"
          "regions { id: \"emea\" relays { id: \"emea-1\" host: \"emea-1.corp.example\" "
          "ports: [ 8200 ] } }\n"
-         "regions { id: \"americas\" relays { id: \"americas-1\" host: \"americas-1.relay.example\" "
+         "regions { id: \"americas\" relays { id: \"americas-1\" host: "
+         "\"americas-1.relay.example\" "
          "ports: [ 443 ] } }\n";
   const rig::CommandResult r = Proxies(catalogue, {});
   ASSERT_EQ(r.exit_code, 0) << r.output;
   SCOPED_TRACE(r.output);
-  EXPECT_THAT(RelayBlock(r.output, "emea-1"), HasSubstr("1. http_connect http://kdeproxy.corp:3128"));
-  EXPECT_THAT(RelayBlock(r.output, "americas-1"),
-              HasSubstr("1. direct \u2014 bypassed: not listed in NoProxyFor with ReversedException"));
+  EXPECT_THAT(RelayBlock(r.output, "emea-1"),
+              HasSubstr("1. http_connect http://kdeproxy.corp:3128"));
+  EXPECT_THAT(
+      RelayBlock(r.output, "americas-1"),
+      HasSubstr("1. direct \u2014 bypassed: not listed in NoProxyFor with ReversedException"));
   EXPECT_THAT(r.output, ::testing::Not(HasSubstr("is not supported")));
 }
 
