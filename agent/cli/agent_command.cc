@@ -149,20 +149,25 @@ int RunAgent(AgentCommand command, const AgentOptions& options, const AgentIo& i
   // configured to use, then DIRECT.
   auto routes = RoutesFromProxyFlags(options.proxies);
   if (!routes.ok()) return fail(kExitUsage, routes.status().message());
+  std::vector<RelayRoutes> relays;
   if (options.discover || command == AgentCommand::kProxies) {
     ProxySetup setup = DiscoverProxies(*catalogue, SystemDiscovery(options, io.env));
     if (command == AgentCommand::kProxies) {
-      Write(io.out, options.json ? RenderProxySetupJson(setup) : RenderProxySetupText(setup));
+      Write(io.out, options.json ? RenderProxySetupJson(setup, routes->routes)
+                                 : RenderProxySetupText(setup, routes->routes));
       return 0;
     }
     Write(io.err, RenderDiscoveryWarnings(setup));
     AddDiscoveredRoutes(setup.routes, &*routes);
+    relays = std::move(setup.relays);
   }
   if (absl::Status direct = AddDirectRoute(options.direct, &*routes); !direct.ok()) {
     return fail(kExitUsage, direct.message());
   }
 
   DiagnoseOptions diagnose = options.diagnose;
+  // Each relay tries its routes in the order the user's software would.
+  diagnose.relay_routes = RelayRouteOrder(relays, *routes, options.proxies.size());
   if (proxy_ca_transport != nullptr) diagnose.transport = proxy_ca_transport.get();
   auto ports = ParsePortFlags(options.ports);
   if (!ports.ok()) return fail(kExitUsage, ports.status().message());

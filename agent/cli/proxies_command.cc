@@ -48,9 +48,44 @@ google::protobuf::Value CandidateJson(const ProxyCandidate& c) {
   return v;
 }
 
+// One relay's routes, in order: the --proxy routes, then its own list.
+struct ShownRoute {
+  std::string kind;   // "direct", "http", "socks5", ...
+  std::string proxy;  // redacted URL; empty for direct
+  std::string why;
+  bool alternative = false;
+  std::string bypass_entry;
+  std::string bypass_source;
+};
+
+std::vector<ShownRoute> RelayRoutesShown(const RelayRoutes& relay,
+                                         const std::vector<Route>& flag_routes) {
+  std::vector<ShownRoute> shown;
+  for (const Route& route : flag_routes) {
+    ShownRoute s;
+    s.kind = KindName(route.endpoint.kind);
+    s.proxy = route.endpoint.Redacted();
+    s.why = "--proxy";
+    shown.push_back(std::move(s));
+  }
+  for (const RelayRoute& route : relay.routes) {
+    ShownRoute s;
+    s.kind = route.direct ? "direct" : KindName(route.proxy.url.kind);
+    if (!route.direct) s.proxy = route.proxy.url.Redacted();
+    s.why = route.why;
+    s.alternative = route.alternative;
+    if (route.bypassed) {
+      s.bypass_entry = route.bypass_entry;
+      s.bypass_source = SourceName(route.bypass_source);
+    }
+    shown.push_back(std::move(s));
+  }
+  return shown;
+}
+
 }  // namespace
 
-std::string RenderProxySetupText(const ProxySetup& setup) {
+std::string RenderProxySetupText(const ProxySetup& setup, const std::vector<Route>& flag_routes) {
   std::string out = "Proxy sources:\n";
   for (const SourceReport& source : setup.sources) {
     const DiscoveryResult& r = source.result;
@@ -82,16 +117,29 @@ std::string RenderProxySetupText(const ProxySetup& setup) {
     }
     for (const std::string& alert : pac.alerts) absl::StrAppend(&out, "  alert(): ", alert, "\n");
   }
-  absl::StrAppend(&out, "\nRoutes a diagnosis tries, in order:\n");
-  int n = 0;
-  for (const ProxyCandidate& c : setup.routes) {
-    absl::StrAppend(&out, "  ", ++n, ". ", Describe(c), "\n");
+  absl::StrAppend(&out, "\nRoutes per relay, in the order its user's software tries them:\n");
+  for (const RelayRoutes& relay : setup.relays) {
+    absl::StrAppend(&out, "  ", relay.relay, " (", relay.host, ":", relay.port, "):\n");
+    int n = 0;
+    bool alternatives = false;
+    for (const ShownRoute& route : RelayRoutesShown(relay, flag_routes)) {
+      if (route.alternative && !alternatives) {
+        alternatives = true;
+        absl::StrAppend(&out, "    alternatives (tried too, to show what the setting costs):\n");
+      }
+      const std::string what =
+          route.proxy.empty() ? route.kind : absl::StrCat(route.kind, " ", route.proxy);
+      if (route.alternative) {
+        absl::StrAppend(&out, "    -  ", what, " \u2014 ", route.why, "\n");
+      } else {
+        absl::StrAppend(&out, "    ", ++n, ". ", what, " \u2014 ", route.why, "\n");
+      }
+    }
   }
-  absl::StrAppend(&out, "  ", ++n, ". direct\n");
   return out;
 }
 
-std::string RenderProxySetupJson(const ProxySetup& setup) {
+std::string RenderProxySetupJson(const ProxySetup& setup, const std::vector<Route>& flag_routes) {
   google::protobuf::Struct root;
   auto& fields = *root.mutable_fields();
   auto* sources = fields["sources"].mutable_list_value();
@@ -135,6 +183,28 @@ std::string RenderProxySetupJson(const ProxySetup& setup) {
   }
   auto* routes = fields["routes"].mutable_list_value();
   for (const ProxyCandidate& c : setup.routes) *routes->add_values() = CandidateJson(c);
+  auto* relays = fields["relays"].mutable_list_value();
+  for (const RelayRoutes& relay : setup.relays) {
+    google::protobuf::Value r;
+    auto& f = *r.mutable_struct_value()->mutable_fields();
+    f["relay"] = Str(relay.relay);
+    f["region"] = Str(relay.region);
+    f["host"] = Str(relay.host);
+    f["port"].set_number_value(relay.port);
+    auto* list = f["routes"].mutable_list_value();
+    for (const ShownRoute& route : RelayRoutesShown(relay, flag_routes)) {
+      google::protobuf::Value v;
+      auto& rf = *v.mutable_struct_value()->mutable_fields();
+      rf["kind"] = Str(route.kind);
+      rf["proxy"] = Str(route.proxy);
+      rf["why"] = Str(route.why);
+      rf["role"] = Str(route.alternative ? "alternative" : "configured");
+      rf["bypass_entry"] = Str(route.bypass_entry);
+      rf["bypass_source"] = Str(route.bypass_source);
+      *list->add_values() = v;
+    }
+    *relays->add_values() = r;
+  }
   std::string json;
   google::protobuf::util::JsonPrintOptions options;
   options.add_whitespace = true;

@@ -1,5 +1,7 @@
 #include "agent/cli/routes.h"
 
+#include <optional>
+
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "agent/proxy/proxy_url.h"
@@ -41,6 +43,51 @@ absl::Status AddDirectRoute(bool direct, RouteList* list) {
     return absl::InvalidArgumentError("no route to try: give --proxy or keep --direct");
   }
   return absl::OkStatus();
+}
+
+std::map<std::string, std::vector<RelayRouteChoice>> RelayRouteOrder(
+    const std::vector<RelayRoutes>& relays, const RouteList& list, size_t flag_routes) {
+  auto index_of = [&](const RelayRoute& route) -> std::optional<size_t> {
+    for (size_t i = 0; i < list.routes.size(); ++i) {
+      const Route& r = list.routes[i];
+      if (route.direct ? r.endpoint.direct()
+                       : !r.endpoint.direct() && r.proxy.kind() == route.proxy.url.kind &&
+                             r.proxy.host() == route.proxy.url.host &&
+                             r.proxy.port() == route.proxy.url.port) {
+        return i;
+      }
+    }
+    return std::nullopt;
+  };
+  std::map<std::string, std::vector<RelayRouteChoice>> order;
+  for (const RelayRoutes& relay : relays) {
+    std::vector<RelayRouteChoice>& choices = order[relay.relay];
+    auto listed = [&](size_t index) {
+      for (const RelayRouteChoice& c : choices) {
+        if (c.route == index) return true;
+      }
+      return false;
+    };
+    for (size_t i = 0; i < flag_routes && i < list.routes.size(); ++i) {
+      RelayRouteChoice flag;
+      flag.route = i;
+      choices.push_back(std::move(flag));
+    }
+    for (bool alternatives : {false, true}) {
+      for (const RelayRoute& route : relay.routes) {
+        if (route.alternative != alternatives) continue;
+        const std::optional<size_t> index = index_of(route);
+        if (!index || listed(*index)) continue;
+        RelayRouteChoice choice;
+        choice.route = *index;
+        choice.role = route.alternative ? v1::ROUTE_ROLE_ALTERNATIVE : v1::ROUTE_ROLE_CONFIGURED;
+        choice.bypass_entry = route.bypass_entry;
+        choice.bypass_source = route.bypass_source;
+        choices.push_back(std::move(choice));
+      }
+    }
+  }
+  return order;
 }
 
 absl::StatusOr<std::vector<uint16_t>> ParsePortFlags(const std::vector<std::string>& ports) {

@@ -10,13 +10,16 @@
 #define AGENT_CLI_ROUTES_H_
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "agent/discovery/discover.h"
 #include "agent/discovery/source.h"
 #include "agent/plan/plan.h"
+#include "agent/session/diagnose.h"
 #include "relayscope/v1/telemetry.pb.h"
 
 namespace relayscope::agent {
@@ -40,6 +43,14 @@ void AddDiscoveredRoutes(const std::vector<ProxyCandidate>& candidates, RouteLis
 // Appends DIRECT when `direct`. INVALID_ARGUMENT when the list is then
 // still empty: there would be nothing to try.
 absl::Status AddDirectRoute(bool direct, RouteList* list);
+
+// Each relay's route order for Diagnose (DiagnoseOptions::relay_routes):
+// the --proxy routes first (the first `flag_routes` of `list`), then the
+// relay's own list from discovery, then its alternatives, each as an index
+// into list.routes. Routes of the relay's list that `list` lacks (DIRECT
+// with --direct=false) are left out.
+std::map<std::string, std::vector<RelayRouteChoice>> RelayRouteOrder(
+    const std::vector<RelayRoutes>& relays, const RouteList& list, size_t flag_routes);
 
 // The --ports values as ports; empty is every port of the catalogue.
 // INVALID_ARGUMENT "--ports: \"<value>\" is not a port" for the first value

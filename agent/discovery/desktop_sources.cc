@@ -184,17 +184,12 @@ DiscoveryResult ParseKioslaverc(absl::string_view text, const std::string& path)
       }
       std::vector<std::string> bypass;
       if (const Value* no_proxy = get("NoProxyFor")) bypass = SplitList(no_proxy->text, ",");
-      if (const Value* reversed = get("ReversedException");
-          reversed != nullptr && reversed->text == "true") {
-        // NoProxyFor then lists the only hosts that use the proxy, which a
-        // bypass list cannot say.
-        result.warnings.push_back(
-            absl::StrCat(reversed->where,
-                         ": ReversedException (use the proxy only for NoProxyFor) is not "
-                         "supported; the proxies are listed for every host"));
-        bypass.clear();
+      const Value* reversed = get("ReversedException");
+      const bool only_listed = reversed != nullptr && reversed->text == "true";
+      for (ProxyCandidate& candidate : result.proxies) {
+        candidate.bypass = bypass;
+        candidate.bypass_reversed = only_listed;
       }
-      for (ProxyCandidate& candidate : result.proxies) candidate.bypass = bypass;
       break;
     }
     case 2:
@@ -305,17 +300,21 @@ DiscoveryResult ParseGsettingsProxy(absl::string_view text) {
     if (result.proxies.empty() && result.warnings.empty()) {
       warn(mode_name, "mode 'manual' but no http, https or socks host is set");
     }
-    const std::string ignore_name = "org.gnome.system.proxy ignore-hosts";
-    if (auto it = values.find(ignore_name); it != values.end()) {
-      auto bypass = GvariantStringArray(it->second.text);
-      if (!bypass) {
-        warn(ignore_name, absl::StrCat(ignore_name, ": expected a list of quoted strings"));
-      } else {
-        for (ProxyCandidate& candidate : result.proxies) candidate.bypass = *bypass;
-      }
-    }
   } else if (!mode.empty()) {
     warn(mode_name, absl::StrCat("unknown mode '", mode, "'"));
+  }
+  // glib-networking applies ignore-hosts before asking a PAC as well as
+  // before a manual proxy.
+  const std::string ignore_name = "org.gnome.system.proxy ignore-hosts";
+  if (auto it = values.find(ignore_name);
+      it != values.end() && (mode == "manual" || mode == "auto")) {
+    auto bypass = GvariantStringArray(it->second.text);
+    if (!bypass) {
+      warn(ignore_name, absl::StrCat(ignore_name, ": expected a list of quoted strings"));
+    } else {
+      for (ProxyCandidate& candidate : result.proxies) candidate.bypass = *bypass;
+      for (PacLocation& pac : result.pac) pac.bypass = *bypass;
+    }
   }
   return result;
 }

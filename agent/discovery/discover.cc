@@ -1,11 +1,15 @@
 #include "agent/discovery/discover.h"
 
 #include <cstdlib>
+#include <cstring>
+#include <optional>
 #include <set>
 #include <tuple>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "agent/discovery/desktop_sources.h"
+#include "agent/discovery/no_proxy.h"
 #include "agent/discovery/sources.h"
 #include "agent/discovery/windows_source.h"
 #include "agent/discovery/wpad.h"
@@ -46,48 +50,104 @@ std::vector<std::unique_ptr<ProxySource>> DefaultSources(const std::string& home
   return sources;
 }
 
-ProxySetup DiscoverProxies(const v1::Catalogue& catalogue, DiscoverOptions options) {
-  ProxySetup setup;
-  std::vector<PacLocation> pac_locations;
-  for (const std::string& url : options.pac_urls) {
-    pac_locations.push_back({url, v1::PROXY_SOURCE_FLAG, "--pac-url"});
-  }
-  for (auto& source : options.sources) {
-    SourceReport report{source->name(), source->Discover()};
-    for (const PacLocation& pac : report.result.pac) pac_locations.push_back(pac);
-    setup.sources.push_back(std::move(report));
-  }
+PacQuery RelayPacQuery(const v1::Relay& relay) {
+  std::string host =
+      relay.host().empty() && relay.addresses_size() > 0 ? relay.addresses(0) : relay.host();
+  // Browsers hand FindProxyForURL the canonical host: lower-case.
+  host = absl::AsciiStrToLower(host);
+  const uint32_t port = relay.ports_size() > 0 ? relay.ports(0) : 443;
+  const bool ipv6 = host.find(':') != std::string::npos;
+  return {absl::StrCat("https://", ipv6 ? absl::StrCat("[", host, "]") : host, ":", port, "/"),
+          host};
+}
 
-  // Every relay asked as an https URL on its first port.
-  std::vector<PacQuery> queries;
-  std::vector<std::string> relay_names;
-  for (const v1::Region& region : catalogue.regions()) {
-    for (const v1::Relay& relay : region.relays()) {
-      const std::string host =
-          relay.host().empty() && relay.addresses_size() > 0 ? relay.addresses(0) : relay.host();
-      const uint32_t port = relay.ports_size() > 0 ? relay.ports(0) : 443;
-      queries.push_back({absl::StrCat("https://", host, ":", port, "/"), host});
-      relay_names.push_back(relay.id());
+namespace {
+
+std::string SourceLabel(v1::ProxySource source) {
+  return absl::AsciiStrToLower(v1::ProxySource_Name(source).substr(strlen("PROXY_SOURCE_")));
+}
+
+std::string BypassWhy(const BypassMatch& match, BypassRules rules, v1::ProxySource source,
+                      bool reversed) {
+  const std::string setting = BypassSettingName(rules);
+  if (match.entry.empty() && reversed) {
+    return absl::StrCat("bypassed: not listed in ", setting, " with ReversedException (",
+                        SourceLabel(source), ")");
+  }
+  return absl::StrCat("bypassed by ", setting, " entry `", match.entry, "` (", SourceLabel(source),
+                      ")");
+}
+
+using RouteKey = std::tuple<int, std::string, int>;
+RouteKey KeyOf(const ProxyCandidate& c) { return {c.url.kind, c.url.host, c.url.port}; }
+
+// Builds one relay's list: in order, first occurrence wins; bypassed
+// proxies come back at the end as alternatives.
+class RelayListBuilder {
+ public:
+  void AddProxy(const ProxyCandidate& candidate, std::string why) {
+    if (!seen_.insert(KeyOf(candidate)).second) return;
+    RelayRoute route;
+    route.proxy = candidate;
+    route.why = std::move(why);
+    routes_.push_back(std::move(route));
+  }
+  void AddDirect(std::string why, const BypassMatch* match = nullptr,
+                 v1::ProxySource bypass_source = v1::PROXY_SOURCE_UNSPECIFIED) {
+    if (have_direct_) return;
+    have_direct_ = true;
+    RelayRoute route;
+    route.direct = true;
+    route.why = std::move(why);
+    if (match != nullptr) {
+      route.bypassed = true;
+      route.bypass_entry = match->entry;
+      route.bypass_source = bypass_source;
     }
+    routes_.push_back(std::move(route));
   }
-
-  // Auto-detect ("wpad") is followed only where a source turned it on, as
-  // browsers do: the WPAD source's DHCP and DNS candidates take its place.
-  std::vector<PacLocation> expanded;
-  bool wpad_done = false;
-  for (const PacLocation& location : pac_locations) {
-    if (location.url != "wpad") {
-      expanded.push_back(location);
-      continue;
+  void AddSkipped(const ProxyCandidate& candidate, std::string why, const BypassMatch& match,
+                  v1::ProxySource bypass_source) {
+    RelayRoute route;
+    route.proxy = candidate;
+    route.why = std::move(why);
+    route.bypassed = true;
+    route.bypass_entry = match.entry;
+    route.bypass_source = bypass_source;
+    route.alternative = true;
+    skipped_.push_back(std::move(route));
+  }
+  std::vector<RelayRoute> Finish() {
+    AddDirect("last, when the routes before it fail");
+    for (RelayRoute& route : skipped_) {
+      if (seen_.insert(KeyOf(route.proxy)).second) routes_.push_back(std::move(route));
     }
-    if (wpad_done || !options.wpad) continue;
-    wpad_done = true;
-    SourceReport report{options.wpad->name(), options.wpad->Discover()};
-    for (const PacLocation& candidate : report.result.pac) expanded.push_back(candidate);
-    setup.sources.push_back(std::move(report));
+    return std::move(routes_);
   }
 
-  std::vector<ProxyCandidate> ordered;
+ private:
+  std::vector<RelayRoute> routes_;
+  std::vector<RelayRoute> skipped_;
+  std::set<RouteKey> seen_;
+  bool have_direct_ = false;
+};
+
+// What one PAC answered, per relay (nullopt entries are DIRECT).
+struct PacRoutes {
+  PacLocation location;
+  std::vector<std::vector<std::optional<ProxyCandidate>>> per_relay;
+  std::vector<std::string> returned;
+};
+
+// Fetches and evaluates each PAC once for every relay (the first WPAD
+// candidate that answers wins), recording reports in `setup` and every
+// proxy answered in `ordered`.
+std::vector<PacRoutes> AskPacs(const std::vector<PacLocation>& expanded,
+                               const std::vector<PacQuery>& queries, const PacOptions& pac_options,
+                               ProxySetup* out, std::vector<ProxyCandidate>* ordered_out) {
+  ProxySetup& setup = *out;
+  std::vector<ProxyCandidate>& ordered = *ordered_out;
+  std::vector<PacRoutes> pac_routes;
   std::set<std::string> seen_pac;
   bool wpad_found = false;
   for (const PacLocation& location : expanded) {
@@ -105,25 +165,33 @@ ProxySetup DiscoverProxies(const v1::Catalogue& catalogue, DiscoverOptions optio
       setup.pac.push_back(std::move(report));
       continue;
     }
-    auto evaluation = EvaluatePac(*script, queries, options.pac);
+    auto evaluation = EvaluatePac(*script, queries, pac_options);
     if (!evaluation.ok()) {
       report.error = std::string(evaluation.status().message());
       setup.pac.push_back(std::move(report));
       continue;
     }
     report.alerts = evaluation->alerts;
+    PacRoutes routes;
+    routes.location = location;
+    routes.per_relay.resize(queries.size());
+    routes.returned.resize(queries.size());
     for (size_t i = 0; i < queries.size(); ++i) {
       PacRelayAnswer answer;
-      answer.relay = relay_names[i];
+      answer.relay = setup.relays[i].relay;
       answer.url = queries[i].url;
       const auto& result = evaluation->answers[i].result;
       if (!result.ok()) {
         answer.error = std::string(result.status().message());
       } else {
         answer.returned = *result;
+        routes.returned[i] = *result;
         answer.routes = ParsePacResult(*result);
         for (const PacRoute& route : answer.routes.routes) {
-          if (route.direct) continue;
+          if (route.direct) {
+            routes.per_relay[i].push_back(std::nullopt);
+            continue;
+          }
           ProxyCandidate candidate;
           candidate.url = route.proxy;
           // A PAC that WPAD found is a WPAD proxy, named by how it was
@@ -138,29 +206,163 @@ ProxySetup DiscoverProxies(const v1::Catalogue& catalogue, DiscoverOptions optio
                 absl::StrCat(UrlWithoutUserInfo(location.url), " (", route.text, ")");
           }
           candidate.scope = "https";
-          ordered.push_back(std::move(candidate));
+          ordered.push_back(candidate);
+          routes.per_relay[i].push_back(std::move(candidate));
         }
       }
       report.answers.push_back(std::move(answer));
     }
+    pac_routes.push_back(std::move(routes));
     setup.pac.push_back(std::move(report));
   }
+  return pac_routes;
+}
+
+// One relay's list: what its PAC answers say, then the configured proxies
+// unless their own bypass list sends the relay direct.
+std::vector<RelayRoute> RelayList(const std::vector<PacRoutes>& pac_routes,
+                                  const std::vector<const ProxyCandidate*>& configured,
+                                  size_t relay, const BypassTarget& target) {
+  RelayListBuilder list;
+  for (const PacRoutes& pac : pac_routes) {
+    const v1::ProxySource list_source = pac.location.bypass_from != v1::PROXY_SOURCE_UNSPECIFIED
+                                            ? pac.location.bypass_from
+                                            : pac.location.source;
+    const BypassRules rules = BypassRulesFor(list_source);
+    // Only a list the setting has (GNOME's ignore-hosts): no_proxies_on
+    // is Firefox's manual mode only, and its implicit loopback bypass is
+    // left to the PAC (relays are never loopback; the rig's are).
+    const BypassMatch match = pac.location.bypass.empty()
+                                  ? BypassMatch{}
+                                  : MatchBypass(rules, pac.location.bypass, target);
+    const std::string pac_name = UrlWithoutUserInfo(pac.location.url);
+    if (match.bypassed) {
+      list.AddDirect(absl::StrCat(BypassWhy(match, rules, list_source, false),
+                                  ", before asking PAC ", pac_name),
+                     &match, list_source);
+      for (const auto& candidate : pac.per_relay[relay]) {
+        if (candidate)
+          list.AddSkipped(*candidate,
+                          absl::StrCat("PAC ", pac_name, ", not asked: ",
+                                       BypassWhy(match, rules, list_source, false)),
+                          match, list_source);
+      }
+      continue;
+    }
+    const std::string why =
+        absl::StrCat("PAC ", pac_name, " answered \"", pac.returned[relay], "\"");
+    for (const auto& candidate : pac.per_relay[relay]) {
+      if (candidate) {
+        list.AddProxy(*candidate, why);
+      } else {
+        list.AddDirect(why);
+      }
+    }
+  }
+  for (const ProxyCandidate* candidate : configured) {
+    const BypassRules rules = BypassRulesFor(candidate->source);
+    const BypassMatch match =
+        MatchBypass(rules, candidate->bypass, target, candidate->bypass_reversed);
+    const std::string where =
+        absl::StrCat(candidate->detail, " (", SourceLabel(candidate->source), ")");
+    if (match.bypassed) {
+      list.AddDirect(BypassWhy(match, rules, candidate->source, candidate->bypass_reversed), &match,
+                     candidate->source);
+      list.AddSkipped(
+          *candidate,
+          absl::StrCat(where, ", skipped: ",
+                       BypassWhy(match, rules, candidate->source, candidate->bypass_reversed)),
+          match, candidate->source);
+    } else {
+      list.AddProxy(*candidate, where);
+    }
+  }
+  return list.Finish();
+}
+
+}  // namespace
+
+ProxySetup DiscoverProxies(const v1::Catalogue& catalogue, DiscoverOptions options) {
+  ProxySetup setup;
+  std::vector<PacLocation> pac_locations;
+  for (const std::string& url : options.pac_urls) {
+    pac_locations.push_back({url, v1::PROXY_SOURCE_FLAG, "--pac-url"});
+  }
+  for (auto& source : options.sources) {
+    SourceReport report{source->name(), source->Discover()};
+    for (const PacLocation& pac : report.result.pac) pac_locations.push_back(pac);
+    setup.sources.push_back(std::move(report));
+  }
+
+  // Every relay asked as a browser asks, on its first port.
+  std::vector<PacQuery> queries;
+  std::vector<BypassTarget> targets;
+  for (const v1::Region& region : catalogue.regions()) {
+    for (const v1::Relay& relay : region.relays()) {
+      queries.push_back(RelayPacQuery(relay));
+      RelayRoutes relay_routes;
+      relay_routes.region = region.id();
+      relay_routes.relay = relay.id();
+      relay_routes.host = queries.back().host;
+      relay_routes.port = static_cast<uint16_t>(relay.ports_size() > 0 ? relay.ports(0) : 443);
+      setup.relays.push_back(std::move(relay_routes));
+      BypassTarget target;
+      target.host = queries.back().host;
+      target.port = setup.relays.back().port;
+      target.addresses.assign(relay.addresses().begin(), relay.addresses().end());
+      targets.push_back(std::move(target));
+    }
+  }
+
+  // Auto-detect ("wpad") is followed only where a source turned it on, as
+  // browsers do: the WPAD source's DHCP and DNS candidates take its place.
+  std::vector<PacLocation> expanded;
+  bool wpad_done = false;
+  for (const PacLocation& location : pac_locations) {
+    if (location.url != "wpad") {
+      expanded.push_back(location);
+      continue;
+    }
+    if (wpad_done || !options.wpad) continue;
+    wpad_done = true;
+    SourceReport report{options.wpad->name(), options.wpad->Discover()};
+    for (PacLocation candidate : report.result.pac) {
+      // The bypass list of the setting that turned auto-detect on.
+      if (candidate.bypass.empty() && !location.bypass.empty()) {
+        candidate.bypass = location.bypass;
+        candidate.bypass_from = location.source;
+      }
+      expanded.push_back(std::move(candidate));
+    }
+    setup.sources.push_back(std::move(report));
+  }
+
+  std::vector<ProxyCandidate> ordered;
+  // Per PAC that answered: its location and the candidates per relay
+  // (nullopt entries are DIRECT).
+  std::vector<PacRoutes> pac_routes = AskPacs(expanded, queries, options.pac, &setup, &ordered);
   // Then the proxies the sources name for https destinations (relays are
   // reached like https), SOCKS proxies and catch-alls; plain-http-only
   // settings last, since a CONNECT through them may still work.
+  std::vector<const ProxyCandidate*> configured;
   for (const char* pass : {"primary", "http"}) {
     for (const SourceReport& source : setup.sources) {
       for (const ProxyCandidate& candidate : source.result.proxies) {
         const bool primary = candidate.scope != "http";
-        if (primary == (std::string(pass) == "primary")) ordered.push_back(candidate);
+        if (primary == (std::string(pass) == "primary")) {
+          ordered.push_back(candidate);
+          configured.push_back(&candidate);
+        }
       }
     }
   }
-  std::set<std::tuple<int, std::string, int>> seen;
+  std::set<RouteKey> seen;
   for (ProxyCandidate& candidate : ordered) {
-    if (seen.insert({candidate.url.kind, candidate.url.host, candidate.url.port}).second) {
-      setup.routes.push_back(std::move(candidate));
-    }
+    if (seen.insert(KeyOf(candidate)).second) setup.routes.push_back(std::move(candidate));
+  }
+
+  for (size_t i = 0; i < setup.relays.size(); ++i) {
+    setup.relays[i].routes = RelayList(pac_routes, configured, i, targets[i]);
   }
   return setup;
 }

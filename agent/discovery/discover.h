@@ -40,12 +40,45 @@ struct PacReport {
   std::vector<std::string> alerts;
 };
 
+// One route of one relay: how the user's software would go there, and why.
+struct RelayRoute {
+  bool direct = false;
+  ProxyCandidate proxy;  // unset when direct
+  // For people: "PAC http://wpad/wpad.dat answered \"PROXY a:1; DIRECT\"",
+  // "https_proxy (env)", "bypassed by no_proxy entry `.corp.example` (env)".
+  std::string why;
+  // When a bypass list sent this relay direct (or, for an alternative,
+  // away from this proxy): the entry as configured ("" for KDE's
+  // ReversedException, where the relay is simply not listed) and whose
+  // list it is.
+  bool bypassed = false;
+  std::string bypass_entry;
+  v1::ProxySource bypass_source = v1::PROXY_SOURCE_UNSPECIFIED;
+  // Not a route the user's software takes to this relay (a proxy a bypass
+  // list skips), tried so the verdict can say what the setting costs.
+  bool alternative = false;
+};
+
+// Every relay's own ordered route list, as a browser or curl builds it:
+// the PAC answers for that relay, then the configured proxies (or DIRECT
+// where their bypass list names the relay), then DIRECT; alternatives
+// last. --proxy flags are not in it (the command line puts them first).
+struct RelayRoutes {
+  std::string region;
+  std::string relay;
+  std::string host;  // as asked: lower-cased name, or the address
+  uint16_t port = 0;
+  std::vector<RelayRoute> routes;
+};
+
 struct ProxySetup {
   std::vector<SourceReport> sources;
   std::vector<PacReport> pac;
-  // Deduplicated proxies to try, in preference order, each tagged with its
-  // first source.
+  // Every proxy any relay may use, deduplicated, in preference order, each
+  // tagged with its first source.
   std::vector<ProxyCandidate> routes;
+  // Per relay, in catalogue order.
+  std::vector<RelayRoutes> relays;
 };
 
 struct DiscoverOptions {
@@ -67,9 +100,14 @@ std::vector<std::unique_ptr<ProxySource>> DefaultSources(const std::string& home
                                                          const std::string& proxy_file,
                                                          const std::string& windows_reg);
 
+// The host and URL a browser passes to FindProxyForURL for a relay: the
+// relay's name lower-cased (or its first address when it has no name), and
+// "https://<host>:<port>/" with an IPv6 address in brackets.
+PacQuery RelayPacQuery(const v1::Relay& relay);
+
 // Reads every source, fetches and evaluates every PAC for every relay of
-// `catalogue` (asking FindProxyForURL for "https://<host>:<port>/"), and
-// orders the routes.
+// `catalogue` (RelayPacQuery on its first port), applies each source's
+// bypass list with that source's rules, and orders the routes per relay.
 ProxySetup DiscoverProxies(const v1::Catalogue& catalogue, DiscoverOptions options);
 
 }  // namespace relayscope::agent

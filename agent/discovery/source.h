@@ -8,6 +8,7 @@
 
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "agent/proxy/proxy_url.h"
@@ -28,13 +29,26 @@ struct ProxyCandidate {
   // Hosts that bypass this proxy, as the source wrote them
   // ("localhost", ".corp.example", "10.0.0.0/8", "<local>").
   std::vector<std::string> bypass;
+  // KDE's ReversedException: the proxy is used only for the hosts `bypass`
+  // lists, and every other host goes direct.
+  bool bypass_reversed = false;
 };
 
 // A PAC file to evaluate (explicit, or found by WPAD).
 struct PacLocation {
+  PacLocation() = default;
+  PacLocation(std::string url_in, v1::ProxySource source_in, std::string detail_in)
+      : url(std::move(url_in)), source(source_in), detail(std::move(detail_in)) {}
+
   std::string url;
   v1::ProxySource source = v1::PROXY_SOURCE_UNSPECIFIED;
   std::string detail;
+  // Hosts that never ask this PAC (GNOME's ignore-hosts apply in auto mode
+  // too), read with the rules of `source` (agent/discovery/no_proxy.h).
+  std::vector<std::string> bypass;
+  // Whose list `bypass` is when not `source`'s own (WPAD turned on by
+  // GNOME keeps GNOME's ignore-hosts); UNSPECIFIED: `source`.
+  v1::ProxySource bypass_from = v1::PROXY_SOURCE_UNSPECIFIED;
 };
 
 struct DiscoveryResult {

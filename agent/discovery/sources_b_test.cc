@@ -11,6 +11,7 @@
 #include "absl/strings/str_replace.h"
 #include "agent/discovery/desktop_sources.h"
 #include "agent/discovery/discover.h"
+#include "agent/discovery/sources.h"
 #include "agent/discovery/windows_source.h"
 #include "agent/discovery/wpad.h"
 #include "gmock/gmock.h"
@@ -318,11 +319,15 @@ TEST(KdeTest, MalformedLinesAreWarningsWithPathAndLine) {
               ElementsAre("k:2: unknown ProxyType 9"));
   EXPECT_THAT(ParseKioslaverc("[Proxy Settings]\nProxyType=2\n", "k").warnings,
               ElementsAre(HasSubstr("k:2: ProxyType=2 (PAC) but no")));
-  EXPECT_THAT(ParseKioslaverc("[Proxy Settings]\nProxyType=1\nReversedException=true\n"
-                              "httpProxy=p.corp 80\nNoProxyFor=only.this\n",
-                              "k")
-                  .warnings,
-              ElementsAre(HasSubstr("k:3: ReversedException")));
+  // ReversedException: the proxy only for the NoProxyFor hosts, no warning.
+  DiscoveryResult reversed = ParseKioslaverc(
+      "[Proxy Settings]\nProxyType=1\nReversedException=true\n"
+      "httpProxy=p.corp 80\nNoProxyFor=only.this\n",
+      "k");
+  EXPECT_THAT(reversed.warnings, IsEmpty());
+  ASSERT_EQ(reversed.proxies.size(), 1u);
+  EXPECT_TRUE(reversed.proxies[0].bypass_reversed);
+  EXPECT_THAT(reversed.proxies[0].bypass, ElementsAre("only.this"));
 }
 
 TEST(KdeSourceTest, ReadsKioslavercInTheConfigDirAndIgnoresAMissingOne) {
@@ -401,6 +406,15 @@ TEST(GnomeTest, NoneAutoAndAutoWithoutUrl) {
       "org.gnome.system.proxy autoconfig-url ''\norg.gnome.system.proxy mode 'auto'\n");
   EXPECT_THAT(PacUrls(wpad), ElementsAre("wpad"));
   EXPECT_FALSE(wpad.explicitly_direct);
+}
+
+TEST(GnomeTest, IgnoreHostsApplyToThePacInAutoMode) {
+  DiscoveryResult pac = ParseGsettingsProxy(
+      "org.gnome.system.proxy autoconfig-url 'http://wpad.corp.example/wpad.dat'\n"
+      "org.gnome.system.proxy ignore-hosts ['localhost', '*.corp.example']\n"
+      "org.gnome.system.proxy mode 'auto'\n");
+  ASSERT_EQ(pac.pac.size(), 1u);
+  EXPECT_THAT(pac.pac[0].bypass, ElementsAre("localhost", "*.corp.example"));
 }
 
 TEST(GnomeTest, MalformedLinesAreWarningsWithLineAndNeverShowThePassword) {
@@ -762,6 +776,128 @@ TEST(DiscoverProxiesTest, ProxiesFromAWpadPacAreWpadAndFromAGivenPacArePac) {
   EXPECT_EQ(setup.routes[1].source, v1::PROXY_SOURCE_WPAD);
   EXPECT_EQ(setup.routes[1].detail,
             "DHCP option 252 file://" + dir + "/wpad.dat (PROXY wpadproxy.corp:3128)");
+}
+
+// A browser asks FindProxyForURL with the host lower-cased and an IPv6
+// address in brackets in the URL; each relay gets its own answer, in its
+// own order, never the union of every relay's answers.
+TEST(DiscoverProxiesTest, EachRelayGetsItsOwnPacAnswerAskedAsABrowserAsks) {
+  const std::string dir = TestDir("discover_per_relay");
+  WriteFile(dir + "/per_relay.pac",
+            "function FindProxyForURL(url, host) {\n"
+            "  if (url == 'https://[2001:db8::10]:443/' && host == '2001:db8::10')\n"
+            "    return 'PROXY v6.corp:3128';\n"
+            "  if (host == 'emea-1.relay.example') return 'PROXY emea.corp:3128; DIRECT';\n"
+            "  if (host == 'EMEA-1.RELAY.EXAMPLE') return 'PROXY wrongcase.corp:1';\n"
+            "  return 'DIRECT; PROXY other.corp:8080';\n"
+            "}\n");
+  v1::Catalogue catalogue;
+  v1::Region* region = catalogue.add_regions();
+  region->set_id("emea");
+  v1::Relay* emea = region->add_relays();
+  emea->set_id("emea-1");
+  emea->set_host("EMEA-1.Relay.Example");
+  emea->add_ports(8200);
+  v1::Relay* v6 = region->add_relays();
+  v6->set_id("v6-1");
+  v6->add_addresses("2001:db8::10");
+  v6->add_ports(443);
+  v1::Relay* apac = region->add_relays();
+  apac->set_id("apac-1");
+  apac->add_addresses("203.0.113.5");
+  apac->add_ports(443);
+
+  DiscoverOptions options;
+  options.pac_urls = {"file://" + dir + "/per_relay.pac"};
+  const ProxySetup setup = DiscoverProxies(catalogue, std::move(options));
+  ASSERT_EQ(setup.pac.size(), 1u);
+  ASSERT_EQ(setup.pac[0].answers.size(), 3u) << setup.pac[0].error;
+  EXPECT_EQ(setup.pac[0].answers[0].url, "https://emea-1.relay.example:8200/");
+  EXPECT_EQ(setup.pac[0].answers[1].url, "https://[2001:db8::10]:443/");
+
+  ASSERT_EQ(setup.relays.size(), 3u);
+  auto names = [](const RelayRoutes& relay) {
+    std::vector<std::string> out;
+    for (const RelayRoute& route : relay.routes) {
+      out.push_back(route.direct ? "direct" : route.proxy.url.host);
+    }
+    return out;
+  };
+  EXPECT_EQ(setup.relays[0].relay, "emea-1");
+  EXPECT_THAT(names(setup.relays[0]), ElementsAre("emea.corp", "direct"));
+  EXPECT_THAT(names(setup.relays[1]), ElementsAre("v6.corp", "direct"));
+  EXPECT_THAT(names(setup.relays[2]), ElementsAre("direct", "other.corp"));
+  EXPECT_THAT(setup.relays[2].routes[0].why,
+              HasSubstr("answered \"DIRECT; PROXY other.corp:8080\""));
+}
+
+// no_proxy naming a relay sends that relay direct first, with the entry
+// and source that decided; the proxy stays as a labelled alternative.
+TEST(DiscoverProxiesTest, BypassListSendsTheNamedRelayDirectAndKeepsTheProxyAsAlternative) {
+  v1::Catalogue catalogue;
+  v1::Region* region = catalogue.add_regions();
+  region->set_id("emea");
+  v1::Relay* emea = region->add_relays();
+  emea->set_id("emea-1");
+  emea->set_host("emea-1.corp.example");
+  emea->add_addresses("192.0.2.10");
+  emea->add_ports(443);
+  v1::Relay* amer = region->add_relays();
+  amer->set_id("amer-1");
+  amer->set_host("amer-1.relay.example");
+  amer->add_ports(443);
+
+  DiscoveryResult env = ParseEnvironment(
+      {{"https_proxy", "http://proxy.corp:3128"}, {"no_proxy", "localhost,.corp.example"}});
+  DiscoverOptions options;
+  options.sources.push_back(std::make_unique<ScriptedSource>("env", env));
+  const ProxySetup setup = DiscoverProxies(catalogue, std::move(options));
+  ASSERT_EQ(setup.relays.size(), 2u);
+  const RelayRoutes& bypassed = setup.relays[0];
+  ASSERT_EQ(bypassed.routes.size(), 2u);
+  EXPECT_TRUE(bypassed.routes[0].direct);
+  EXPECT_TRUE(bypassed.routes[0].bypassed);
+  EXPECT_FALSE(bypassed.routes[0].alternative);
+  EXPECT_EQ(bypassed.routes[0].bypass_entry, ".corp.example");
+  EXPECT_EQ(bypassed.routes[0].bypass_source, v1::PROXY_SOURCE_ENV);
+  EXPECT_EQ(bypassed.routes[0].why, "bypassed by no_proxy entry `.corp.example` (env)");
+  EXPECT_EQ(bypassed.routes[1].proxy.url.host, "proxy.corp");
+  EXPECT_TRUE(bypassed.routes[1].alternative);
+
+  const RelayRoutes& proxied = setup.relays[1];
+  ASSERT_EQ(proxied.routes.size(), 2u);
+  EXPECT_EQ(proxied.routes[0].proxy.url.host, "proxy.corp");
+  EXPECT_FALSE(proxied.routes[0].alternative);
+  EXPECT_TRUE(proxied.routes[1].direct);
+  EXPECT_FALSE(proxied.routes[1].bypassed);
+}
+
+// GNOME's ignore-hosts apply before its PAC is asked.
+TEST(DiscoverProxiesTest, GnomeIgnoreHostsSkipTheGnomePac) {
+  const std::string dir = TestDir("discover_gnome_ignore");
+  WriteFile(dir + "/gnome.pac",
+            "function FindProxyForURL(url, host) { return 'PROXY gnomeproxy.corp:3128'; }\n");
+  v1::Catalogue catalogue;
+  v1::Relay* relay = catalogue.add_regions()->add_relays();
+  relay->set_id("emea-1");
+  relay->set_host("emea-1.corp.example");
+  relay->add_ports(443);
+  DiscoveryResult gnome =
+      ParseGsettingsProxy("org.gnome.system.proxy autoconfig-url 'file://" + dir +
+                          "/gnome.pac'\n"
+                          "org.gnome.system.proxy ignore-hosts ['*.corp.example']\n"
+                          "org.gnome.system.proxy mode 'auto'\n");
+  DiscoverOptions options;
+  options.sources.push_back(std::make_unique<ScriptedSource>("gnome", gnome));
+  const ProxySetup setup = DiscoverProxies(catalogue, std::move(options));
+  ASSERT_EQ(setup.relays.size(), 1u);
+  ASSERT_EQ(setup.relays[0].routes.size(), 2u);
+  EXPECT_TRUE(setup.relays[0].routes[0].direct);
+  EXPECT_EQ(setup.relays[0].routes[0].bypass_entry, "*.corp.example");
+  EXPECT_EQ(setup.relays[0].routes[0].bypass_source, v1::PROXY_SOURCE_GNOME);
+  EXPECT_THAT(setup.relays[0].routes[0].why, HasSubstr("ignore-hosts entry `*.corp.example`"));
+  EXPECT_EQ(setup.relays[0].routes[1].proxy.url.host, "gnomeproxy.corp");
+  EXPECT_TRUE(setup.relays[0].routes[1].alternative);
 }
 
 }  // namespace

@@ -4,7 +4,6 @@
 #include <filesystem>
 #include <fstream>
 
-#include "agent/discovery/no_proxy.h"
 #include "agent/discovery/windows_source.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -61,34 +60,6 @@ TEST(EnvironmentTest, MalformedValueIsAWarningThatHidesThePassword) {
   ASSERT_EQ(r.warnings.size(), 1u);
   EXPECT_THAT(r.warnings[0], HasSubstr("https_proxy"));
   EXPECT_THAT(r.warnings[0], ::testing::Not(HasSubstr("hunter2")));
-}
-
-// ---- no_proxy ----
-
-TEST(NoProxyTest, CurlSemantics) {
-  const std::vector<std::string> list = {"example.com", ".corp.example", "10.0.0.0/8",
-                                         "fd00::/8",    "[::1]:8080",    "relay.example:443",
-                                         "192.0.2.7"};
-  EXPECT_TRUE(BypassesProxy(list, "example.com", 443));
-  EXPECT_TRUE(BypassesProxy(list, "a.b.EXAMPLE.com", 443));
-  EXPECT_FALSE(BypassesProxy(list, "badexample.com", 443));
-  EXPECT_TRUE(BypassesProxy(list, "corp.example", 80));
-  EXPECT_TRUE(BypassesProxy(list, "wiki.corp.example", 80));
-  EXPECT_TRUE(BypassesProxy(list, "10.200.3.4", 80));
-  EXPECT_FALSE(BypassesProxy(list, "11.0.0.1", 80));
-  EXPECT_TRUE(BypassesProxy(list, "fd12::1", 80));
-  EXPECT_FALSE(BypassesProxy(list, "fe80::1", 80));
-  EXPECT_TRUE(BypassesProxy(list, "::1", 8080));
-  EXPECT_FALSE(BypassesProxy(list, "::1", 8081));
-  EXPECT_TRUE(BypassesProxy(list, "relay.example", 443));
-  EXPECT_FALSE(BypassesProxy(list, "relay.example", 8200));
-  EXPECT_TRUE(BypassesProxy(list, "192.0.2.7", 1));
-  EXPECT_FALSE(BypassesProxy(list, "192.0.2.8", 1));
-  EXPECT_TRUE(BypassesProxy({"*"}, "anything", 1));
-  EXPECT_TRUE(BypassesProxy({"<local>"}, "intranet", 80));
-  EXPECT_FALSE(BypassesProxy({"<local>"}, "intranet.corp", 80));
-  EXPECT_FALSE(BypassesProxy({}, "x", 1));
-  EXPECT_FALSE(BypassesProxy({"10.0.0.0/99", "/8", ""}, "10.0.0.1", 1));  // junk never matches
 }
 
 // ---- Firefox ----

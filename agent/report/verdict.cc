@@ -605,6 +605,26 @@ v1::DeviceEvidence EvidenceOf(const v1::Attempt& a) {
   return e;
 }
 
+// The bypass setting of a source, for "remove `.corp.example` from ...".
+std::string BypassSettingOf(v1::ProxySource source) {
+  switch (source) {
+    case v1::PROXY_SOURCE_ENV:
+      return "no_proxy (environment)";
+    case v1::PROXY_SOURCE_KDE:
+      return "KDE's NoProxyFor";
+    case v1::PROXY_SOURCE_GNOME:
+      return "GNOME's ignore-hosts";
+    case v1::PROXY_SOURCE_WINDOWS:
+      return "Windows' ProxyOverride";
+    case v1::PROXY_SOURCE_FIREFOX:
+      return "Firefox's no_proxies_on";
+    case v1::PROXY_SOURCE_MACOS:
+      return "macOS's proxy exceptions";
+    default:
+      return absl::StrCat("the bypass list of ", SourceName(source));
+  }
+}
+
 bool DirectBlock(v1::CauseKind kind) {
   return kind == v1::CAUSE_KIND_FIREWALL_DROP || kind == v1::CAUSE_KIND_FIREWALL_REJECT;
 }
@@ -876,6 +896,93 @@ v1::Verdict ComputeVerdict(const v1::Catalogue& catalogue,
     b.set_regions_blocked(regions_blocked(regions));
     *b.mutable_evidence()->mutable_dns() = a.dns();
     r.tie = absl::StrCat("|", absl::StrJoin(b.relays(), ","), "|", std::get<1>(key));
+    ranked.push_back(std::move(r));
+  }
+
+  // 3b. A bypass list that sends a relay direct where DIRECT is blocked,
+  // while the proxy the entry skips (tried as an alternative) works: the
+  // entry is the cause, and the regions only the alternative reaches are
+  // what it blocks for the user's own software.
+  std::set<std::string> configured_working;
+  for (const Folded* f : ok) {
+    if (f->last->route_role() != v1::ROUTE_ROLE_ALTERNATIVE) {
+      configured_working.insert(f->last->region());
+    }
+  }
+  struct BypassGroup {
+    const v1::Attempt* direct = nullptr;
+    const v1::Attempt* proxied = nullptr;
+    std::set<std::string> relays;
+    std::set<std::string> regions;
+    uint32_t routes = 0;
+  };
+  std::map<std::tuple<int, std::string, std::string>, BypassGroup> bypass_groups;
+  for (const RouteKey& key : route_order) {
+    const v1::Attempt& a = *routes[key].last;
+    if (Proxied(a) || a.outcome() == v1::OUTCOME_OK ||
+        a.bypass_source() == v1::PROXY_SOURCE_UNSPECIFIED ||
+        a.route_role() != v1::ROUTE_ROLE_CONFIGURED || facts.direct_ok.count(a.relay()) > 0) {
+      continue;
+    }
+    const v1::Attempt* alternative = nullptr;
+    for (const Folded* f : ok) {
+      const v1::Attempt& b = *f->last;
+      // The first such route in route order, whatever order attempts came in.
+      if (b.relay() == a.relay() && Proxied(b) && b.route_role() == v1::ROUTE_ROLE_ALTERNATIVE &&
+          b.bypass_source() == a.bypass_source() && b.bypass_entry() == a.bypass_entry() &&
+          (alternative == nullptr || RouteOf(b) < RouteOf(*alternative))) {
+        alternative = &b;
+      }
+    }
+    if (alternative == nullptr) continue;
+    BypassGroup& g =
+        bypass_groups[{a.bypass_source(), a.bypass_entry(), ProxyHostPort(*alternative)}];
+    if (g.direct == nullptr || RouteOf(a) < RouteOf(*g.direct)) {
+      g.direct = &a;
+      g.proxied = alternative;
+    }
+    g.relays.insert(a.relay());
+    g.regions.insert(a.region());
+    ++g.routes;
+  }
+  for (const auto& [key, g] : bypass_groups) {
+    const v1::Attempt& direct = *g.direct;
+    const std::string setting = BypassSettingOf(direct.bypass_source());
+    const std::string relays = absl::StrJoin(g.relays, ", ");
+    Ranked r;
+    v1::Blocker& b = r.blocker;
+    b.set_explanation(
+        Bounded(absl::StrCat(setting, " sends ", relays, " direct, which is blocked (",
+                             DescribeOutcome(direct.outcome()), " at ", Target(direct),
+                             "); through ", DescribeRoute(*g.proxied), " it works"),
+                kMaxSentence));
+    b.set_advice(Bounded(
+        direct.bypass_entry().empty()
+            ? absl::StrCat("list ", relays, " in ", setting,
+                           " (ReversedException: only the listed hosts use the proxy), or open "
+                           "DIRECT to ",
+                           Target(direct))
+            : absl::StrCat("remove `", direct.bypass_entry(), "` from ", setting,
+                           ", or open DIRECT to ", Target(direct)),
+        kMaxSentence));
+    b.set_kind(v1::CAUSE_KIND_BYPASS_SENDS_DIRECT);
+    b.set_hop(v1::HOP_LOCAL);
+    b.set_outcome(direct.outcome());
+    b.set_phase(direct.failed_phase());
+    b.set_route_kind(v1::ROUTE_KIND_DIRECT);
+    *b.mutable_proxy() = g.proxied->proxy();
+    if (g.relays.size() == 1) {
+      b.set_relay(direct.relay());
+      b.set_region(direct.region());
+    }
+    for (const std::string& relay : g.relays) b.add_relays(relay);
+    b.set_attempts(g.routes);
+    b.set_routes_blocked(g.routes);
+    uint32_t blocked = 0;
+    for (const std::string& region : g.regions) blocked += configured_working.count(region) == 0;
+    b.set_regions_blocked(blocked);
+    *b.mutable_evidence() = EvidenceOf(direct);
+    r.tie = absl::StrCat(ProxyHostPort(*g.proxied), "|", relays, "|", direct.bypass_entry());
     ranked.push_back(std::move(r));
   }
 

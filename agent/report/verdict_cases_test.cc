@@ -116,6 +116,14 @@ class A {
     a_.mutable_proxy()->set_has_credentials(true);
     return *this;
   }
+  // How the route stands for the relay in the user's settings.
+  A& Role(v1::RouteRole role, const char* bypass_entry = "",
+          v1::ProxySource bypass_source = v1::PROXY_SOURCE_UNSPECIFIED) {
+    a_.set_route_role(role);
+    a_.set_bypass_entry(bypass_entry);
+    a_.set_bypass_source(bypass_source);
+    return *this;
+  }
   A& Retried() {
     a_.set_retried(true);
     return *this;
@@ -235,6 +243,43 @@ std::vector<Case> Cases() {
        {"HTTP proxy 127.0.12.100:3128", "does not answer"},
        {"remove it from the PAC file http://wpad.corp.example/proxy.pac", "DIRECT works"},
        {"firewall is silently dropping", "allow outbound TCP"}});
+
+  // no_proxy names emea-1: the user's software goes direct, which is
+  // closed; the proxy it skips (tried as an alternative) works. The entry
+  // is the cause, not the firewall.
+  cases.push_back(
+      {"NoProxySendsARelayDirectWhereOnlyTheProxyWorks",
+       Join({{A(kEmea, 8200, v1::OUTCOME_CONNECT_TIMEOUT, 5000)
+                  .Role(v1::ROUTE_ROLE_CONFIGURED, ".corp.example", v1::PROXY_SOURCE_ENV),
+              A(kEmea, 443, v1::OUTCOME_CONNECT_TIMEOUT, 5000)
+                  .Role(v1::ROUTE_ROLE_CONFIGURED, ".corp.example", v1::PROXY_SOURCE_ENV),
+              A(kEmea, 8200, v1::OUTCOME_OK)
+                  .Squid()
+                  .Role(v1::ROUTE_ROLE_ALTERNATIVE, ".corp.example", v1::PROXY_SOURCE_ENV),
+              A(kAmericas, 8200, v1::OUTCOME_OK).Squid().Role(v1::ROUTE_ROLE_CONFIGURED),
+              A(kAmericas, 8200, v1::OUTCOME_CONNECT_TIMEOUT, 5000)
+                  .Role(v1::ROUTE_ROLE_CONFIGURED)}}),
+       v1::VERDICT_STATUS_REACHABLE,
+       v1::CAUSE_KIND_BYPASS_SENDS_DIRECT,
+       v1::HOP_LOCAL,
+       {"no_proxy (environment) sends emea-1 direct, which is blocked",
+        "through HTTP proxy 10.0.0.8:3128", "it works"},
+       {"remove `.corp.example` from no_proxy (environment)"},
+       {"firewall is silently dropping"}});
+
+  // The same DIRECT failure without a bypass entry behind it is no
+  // bypass cause.
+  cases.push_back(
+      {"DirectClosedWithoutABypassEntryIsNoBypassCause",
+       Join({{A(kEmea, 8200, v1::OUTCOME_CONNECT_TIMEOUT, 5000).Role(v1::ROUTE_ROLE_CONFIGURED),
+              A(kEmea, 8200, v1::OUTCOME_OK).Squid().Role(v1::ROUTE_ROLE_CONFIGURED),
+              A(kAmericas, 8200, v1::OUTCOME_OK).Squid().Role(v1::ROUTE_ROLE_CONFIGURED)}}),
+       v1::VERDICT_STATUS_REACHABLE,
+       v1::CAUSE_KIND_UNSPECIFIED,
+       v1::HOP_UNSPECIFIED,
+       {},
+       {},
+       {"no_proxy", "remove `"}});
 
   cases.push_back({"ProxiedSiteWithDirectClosed",
                    Join({DirectEverywhere(v1::OUTCOME_CONNECT_TIMEOUT),

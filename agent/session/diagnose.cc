@@ -306,6 +306,89 @@ std::string NewUuid() {
                          b[12], b[13], b[14], b[15]);
 }
 
+namespace {
+
+// Each relay's own route order (DiagnoseOptions::relay_routes) over the
+// shared route list.
+class RelayOrder {
+ public:
+  RelayOrder(const v1::Catalogue& catalogue, const std::vector<Route>& routes,
+             const std::map<std::string, std::vector<RelayRouteChoice>>& relay_routes)
+      : routes_(routes), relay_routes_(relay_routes) {
+    for (const v1::Region& region : catalogue.regions()) {
+      for (const v1::Relay& relay : region.relays()) {
+        ports_[relay.id()].assign(relay.ports().begin(), relay.ports().end());
+      }
+    }
+  }
+
+  // Port preference first (as Plan), then the relay's own route order,
+  // then Plan's order (regions, relays, addresses).
+  void Sort(std::vector<PlannedAttempt>* plan) const {
+    if (relay_routes_.empty()) return;
+    auto key = [&](const PlannedAttempt& p) {
+      const std::vector<uint32_t>& ports = ports_.at(p.relay);
+      const size_t rank = std::find(ports.begin(), ports.end(), p.port) - ports.begin();
+      return std::pair{rank, Position(p.relay, static_cast<size_t>(p.route - routes_.data()))};
+    };
+    std::stable_sort(
+        plan->begin(), plan->end(),
+        [&](const PlannedAttempt& a, const PlannedAttempt& b) { return key(a) < key(b); });
+  }
+
+  // Records the route's role, rank and bypass entry on a finished attempt.
+  void Label(v1::Attempt* attempt) const {
+    if (relay_routes_.empty()) return;
+    const size_t route = RouteOf(*attempt);
+    if (route == routes_.size()) return;
+    auto it = relay_routes_.find(attempt->relay());
+    if (it == relay_routes_.end()) return;
+    uint32_t rank = 0;
+    for (const RelayRouteChoice& choice : it->second) {
+      if (choice.role == v1::ROUTE_ROLE_CONFIGURED) ++rank;
+      if (choice.route != route) continue;
+      attempt->set_route_role(choice.role);
+      attempt->set_route_rank(choice.role == v1::ROUTE_ROLE_CONFIGURED ? rank : 0);
+      attempt->set_bypass_entry(choice.bypass_entry);
+      attempt->set_bypass_source(choice.bypass_source);
+      return;
+    }
+    attempt->set_route_role(v1::ROUTE_ROLE_ALTERNATIVE);
+  }
+
+ private:
+  size_t Position(const std::string& relay, size_t route) const {
+    auto it = relay_routes_.find(relay);
+    if (it == relay_routes_.end()) return route;
+    for (size_t i = 0; i < it->second.size(); ++i) {
+      if (it->second[i].route == route) return i;
+    }
+    return it->second.size() + route;  // not in its list: an alternative, last
+  }
+
+  // The route an attempt went over: DIRECT, or the proxy's kind, host, port.
+  size_t RouteOf(const v1::Attempt& attempt) const {
+    for (size_t i = 0; i < routes_.size(); ++i) {
+      const v1::Proxy& proxy = routes_[i].proxy;
+      const bool direct = routes_[i].endpoint.direct();
+      if (attempt.route_kind() == v1::ROUTE_KIND_DIRECT
+              ? direct
+              : !direct && proxy.kind() == attempt.proxy().kind() &&
+                    proxy.host() == attempt.proxy().host() &&
+                    proxy.port() == attempt.proxy().port()) {
+        return i;
+      }
+    }
+    return routes_.size();
+  }
+
+  const std::vector<Route>& routes_;
+  const std::map<std::string, std::vector<RelayRouteChoice>>& relay_routes_;
+  std::map<std::string, std::vector<uint32_t>> ports_;
+};
+
+}  // namespace
+
 v1::SessionReport Diagnose(const v1::Catalogue& catalogue, const std::vector<Route>& routes,
                            const std::vector<v1::DiscoveredProxy>& proxies,
                            const DiagnoseOptions& options) {
@@ -326,7 +409,9 @@ v1::SessionReport Diagnose(const v1::Catalogue& catalogue, const std::vector<Rou
   // end is never after the race's.
   const absl::Time budget_end = start + race.budget;
 
-  const std::vector<PlannedAttempt> plan = Plan(catalogue, routes, options.allowed_ports);
+  std::vector<PlannedAttempt> plan = Plan(catalogue, routes, options.allowed_ports);
+  const RelayOrder order(catalogue, routes, options.relay_routes);
+  order.Sort(&plan);
   // Each lookup gets as long as one attempt, within the budget.
   DnsChecks dns(catalogue, plan, resolver, std::min(start + race.attempt_timeout, budget_end));
   Session session(options, transport, race, plan, report.session_id(), budget_end);
@@ -340,6 +425,7 @@ v1::SessionReport Diagnose(const v1::Catalogue& catalogue, const std::vector<Rou
     if (const v1::DnsEvidence* evidence = dns.For(ordered[i].relay())) {
       *ordered[i].mutable_dns() = *evidence;
     }
+    order.Label(&ordered[i]);
     if (options.traces != nullptr) {
       if (auto trace = session.TakeTrace(ordered[i])) (*options.traces)[i + 1] = *std::move(trace);
     }

@@ -21,6 +21,15 @@
 
 namespace relayscope::agent {
 
+// One route of one relay's own list: which route (an index into the
+// routes given to Diagnose), its role, and the bypass entry that decided it.
+struct RelayRouteChoice {
+  size_t route = 0;
+  v1::RouteRole role = v1::ROUTE_ROLE_CONFIGURED;
+  std::string bypass_entry;
+  v1::ProxySource bypass_source = v1::PROXY_SOURCE_UNSPECIFIED;
+};
+
 struct DiagnoseOptions {
   // race.clock is ignored: the session runs on the transport's clock.
   RaceOptions race;
@@ -64,6 +73,13 @@ struct DiagnoseOptions {
   // lookup may have finished). nullptr: SystemResolver on the transport's
   // clock.
   Resolver* resolver = nullptr;
+  // Per relay id: its routes in the order the user's software tries them
+  // (then its alternatives). Each relay's attempts go in that order (port
+  // preference first, as Plan orders them); routes a relay's list does not
+  // name come after it, as alternatives. Each attempt of the report records
+  // its route's role, rank and bypass entry (not the copies given to
+  // on_attempt). Empty: every relay tries `routes` in their order.
+  std::map<std::string, std::vector<RelayRouteChoice>> relay_routes;
   // When given, receives each attempt's hexdumps by sequence number (for
   // the text log; never uploaded).
   std::map<uint64_t, AttemptTrace>* traces = nullptr;

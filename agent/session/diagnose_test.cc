@@ -494,5 +494,64 @@ TEST_F(DiagnoseTest, AHangingResolverDelaysNoAttemptAndFailsAtOneAttemptTimeout)
   EXPECT_LT(FromProtoTimestamp(report.end_time()), t0 + absl::Milliseconds(1200));
 }
 
+// Each relay tries its own list first: no_proxy names emea-1, so emea-1
+// goes direct first and through the proxy only as a labelled alternative,
+// while americas-1 keeps the proxy first.
+TEST_F(DiagnoseTest, EachRelayTriesItsOwnRouteOrderAndAttemptsSayWhy) {
+  for (const Destination& d : {kEmea8200, kEmea443, kAmericas8200}) {
+    transport_.Script(d, ProxyUrl::Direct(), Connect::Open(), Peer::kRelay);
+    transport_.Script(d, CorporateProxy(), Connect::Open(), Peer::kRelay);
+  }
+  const std::vector<Route> routes = {
+      ProxyRoute(CorporateProxy(), v1::PROXY_SOURCE_ENV, "https_proxy"), DirectRoute()};
+  RelayRouteChoice direct;
+  direct.route = 1;
+  direct.bypass_entry = ".corp.example";
+  direct.bypass_source = v1::PROXY_SOURCE_ENV;
+  RelayRouteChoice skipped = direct;
+  skipped.route = 0;
+  skipped.role = v1::ROUTE_ROLE_ALTERNATIVE;
+  options_.relay_routes["emea-1"] = {direct, skipped};
+  RelayRouteChoice proxy_first;
+  proxy_first.route = 0;
+  RelayRouteChoice then_direct;
+  then_direct.route = 1;
+  options_.relay_routes["americas-1"] = {proxy_first, then_direct};
+  const v1::SessionReport report = Diagnose(catalogue_, routes, {}, options_);
+
+  // The first attempt each relay makes on its first port is its own first route.
+  const auto opened = transport_.opened();
+  ASSERT_EQ(opened.size(), 6u);
+  std::map<std::string, bool> first_direct;
+  for (const auto& o : opened) {
+    if (o.destination.port != 8200) continue;
+    first_direct.emplace(o.destination.host, o.proxy.direct());
+  }
+  EXPECT_TRUE(first_direct["192.0.2.10"]);   // emea-1: bypassed, direct first
+  EXPECT_FALSE(first_direct["192.0.2.20"]);  // americas-1: the proxy first
+
+  int labelled = 0;
+  for (const v1::Attempt& a : report.attempts()) {
+    if (a.relay() == "emea-1" && a.route_kind() == v1::ROUTE_KIND_DIRECT) {
+      EXPECT_EQ(a.route_role(), v1::ROUTE_ROLE_CONFIGURED);
+      EXPECT_EQ(a.route_rank(), 1u);
+      EXPECT_EQ(a.bypass_entry(), ".corp.example");
+      EXPECT_EQ(a.bypass_source(), v1::PROXY_SOURCE_ENV);
+      ++labelled;
+    } else if (a.relay() == "emea-1") {
+      EXPECT_EQ(a.route_role(), v1::ROUTE_ROLE_ALTERNATIVE);
+      EXPECT_EQ(a.route_rank(), 0u);
+      EXPECT_EQ(a.bypass_entry(), ".corp.example");
+      ++labelled;
+    } else {
+      EXPECT_EQ(a.route_role(), v1::ROUTE_ROLE_CONFIGURED);
+      EXPECT_EQ(a.route_rank(), a.route_kind() == v1::ROUTE_KIND_DIRECT ? 2u : 1u);
+      EXPECT_EQ(a.bypass_source(), v1::PROXY_SOURCE_UNSPECIFIED);
+      ++labelled;
+    }
+  }
+  EXPECT_EQ(labelled, 6);
+}
+
 }  // namespace
 }  // namespace relayscope::agent

@@ -111,7 +111,13 @@ std::optional<Problem> CheckAttemptEvidence(const v1::Attempt& a) {
   if (auto p = CheckProxyReply("proxy_reply", a.proxy_reply())) return p;
   if (auto p = CheckProxyAuth("proxy_auth", a.proxy_auth())) return p;
   if (auto p = CheckCertificate("proxy_certificate", a.proxy_certificate())) return p;
-  return CheckDns("dns", a.dns());
+  if (auto p = CheckDns("dns", a.dns())) return p;
+  if (!v1::RouteRole_IsValid(a.route_role())) return Problem{"route_role", "unknown"};
+  if (a.route_rank() > static_cast<uint32_t>(kMaxProxies) + 1) {
+    return Problem{"route_rank", absl::StrCat("more than ", kMaxProxies + 1)};
+  }
+  if (!v1::ProxySource_IsValid(a.bypass_source())) return Problem{"bypass_source", "unknown"};
+  return CheckText("bypass_entry", a.bypass_entry(), kMaxEvidence);
 }
 
 std::optional<Problem> CheckBlocker(const std::string& field, const v1::Blocker& b) {

@@ -164,7 +164,18 @@ INSTANTIATE_TEST_SUITE_P(
                    [](v1::Attempt* a) {
                      a->mutable_dns()->set_status(static_cast<v1::DnsEvidence::Status>(42));
                    },
-                   "dns.status"}),
+                   "dns.status"},
+        BadAttempt{"unknown_route_role",
+                   [](v1::Attempt* a) { a->set_route_role(static_cast<v1::RouteRole>(7)); },
+                   "route_role"},
+        BadAttempt{"huge_route_rank", [](v1::Attempt* a) { a->set_route_rank(100000); },
+                   "route_rank"},
+        BadAttempt{"unknown_bypass_source",
+                   [](v1::Attempt* a) { a->set_bypass_source(static_cast<v1::ProxySource>(77)); },
+                   "bypass_source"},
+        BadAttempt{"forged_bypass_entry",
+                   [](v1::Attempt* a) { a->set_bypass_entry(".corp\nlevel=error forged"); },
+                   "bypass_entry"}),
     [](const ::testing::TestParamInfo<BadAttempt>& param_info) {
       return std::string(param_info.param.name);
     });
@@ -210,6 +221,9 @@ TEST(Validator, AcceptsAnAttemptWithEveryKindOfEvidence) {
   a.mutable_dns()->set_status(v1::DnsEvidence::STATUS_SINKHOLE);
   a.mutable_dns()->add_answers("0.0.0.0");
   a.set_retried(true);
+  a.set_route_role(v1::ROUTE_ROLE_ALTERNATIVE);
+  a.set_bypass_entry(".corp.example");
+  a.set_bypass_source(v1::PROXY_SOURCE_ENV);
   EXPECT_FALSE(v.ValidateAttempt("s-1", kNow, &a).has_value());
 }
 

@@ -200,6 +200,43 @@ TEST_F(VerdictOnTheRig, DeadProxyFromAPacWithDirectWorkingBlamesTheProxyAndItsPa
   EXPECT_THAT(VerdictText(v), Not(HasSubstr("allow outbound TCP")));
 }
 
+// no_proxy names the relay: the agent goes direct first, as curl would;
+// DIRECT is closed and squid (tried as the alternative no_proxy skips)
+// works, so the verdict blames the no_proxy entry and says to remove it.
+TEST_F(VerdictOnTheRig, NoProxyNamingTheRelayIsTriedDirectFirstAndBlamedWhenOnlyTheProxyWorks) {
+  StartRelay("127.0.76.1:8200");
+  ASSERT_TRUE(firewall_.DropUnlessFromUser("127.0.76.1", rig::NobodyUid()).ok());
+  rig::Squid::Options options;
+  options.address = "127.0.77.1";
+  StartSquid(options);
+  const AgentRun run =
+      RunAgent(WriteCatalogue("127.0.76.1", 8200, "emea-1.corp.example"), {},
+               {"https_proxy=" + squid_->Url(), "no_proxy=localhost,.corp.example"});
+  const v1::Verdict& v = run.report.verdict();
+  SCOPED_TRACE(VerdictText(v));
+  ASSERT_GT(run.report.attempts_size(), 1) << run.output;
+  const v1::Attempt& first = run.report.attempts(0);
+  EXPECT_EQ(first.route_kind(), v1::ROUTE_KIND_DIRECT);
+  EXPECT_EQ(first.route_role(), v1::ROUTE_ROLE_CONFIGURED);
+  EXPECT_EQ(first.route_rank(), 1u);
+  EXPECT_EQ(first.bypass_entry(), ".corp.example");
+  EXPECT_EQ(first.bypass_source(), v1::PROXY_SOURCE_ENV);
+  bool proxy_alternative_ok = false;
+  for (const v1::Attempt& a : run.report.attempts()) {
+    if (a.route_kind() == v1::ROUTE_KIND_HTTP_CONNECT && a.outcome() == v1::OUTCOME_OK) {
+      EXPECT_EQ(a.route_role(), v1::ROUTE_ROLE_ALTERNATIVE);
+      proxy_alternative_ok = true;
+    }
+  }
+  EXPECT_TRUE(proxy_alternative_ok);
+  const v1::Blocker* main = MainCause(v);
+  ASSERT_NE(main, nullptr);
+  EXPECT_EQ(main->kind(), v1::CAUSE_KIND_BYPASS_SENDS_DIRECT);
+  EXPECT_THAT(main->explanation(), HasSubstr("no_proxy (environment) sends emea-1 direct"));
+  EXPECT_THAT(main->explanation(), HasSubstr("HTTP proxy 127.0.77.1:3128"));
+  EXPECT_THAT(main->advice(), HasSubstr("remove `.corp.example` from no_proxy"));
+}
+
 // Only the proxy may go out, and it wants Basic credentials: given right,
 // the 407 and its retry are one working route, not a blocker.
 TEST_F(VerdictOnTheRig, SquidBasicWithTheRightCredentialsIsAWorkingRoute) {
