@@ -120,6 +120,14 @@ std::string RenderDiscoveryWarnings(const ProxySetup& setup) {
       absl::StrAppend(&out, ErrorLine(absl::StrCat("PAC ", pac.location.url, ": ", pac.error,
                                                    " (DIRECT is still tried)")));
     }
+    for (const PacRelayAnswer& a : pac.answers) {
+      for (const std::string& limit : a.limits) {
+        absl::StrAppend(
+            &out, ErrorLine(absl::StrCat("PAC ", pac.location.url, " for ", a.relay, ": ", limit,
+                                         " (its answer may differ from a "
+                                         "browser's)")));
+      }
+    }
   }
   return out;
 }

@@ -175,6 +175,20 @@ TEST(RenderDiscoveryWarnings, NamesTheSourceAndThePacFile) {
   EXPECT_EQ(RenderDiscoveryWarnings(ProxySetup{}), "");
 }
 
+TEST(RenderDiscoveryWarnings, NamesASandboxLimitThatChangedARelaysAnswer) {
+  ProxySetup setup;
+  PacReport pac;
+  pac.location.url = "http://wpad/wpad.dat";
+  PacRelayAnswer answer;
+  answer.relay = "emea-1";
+  answer.limits.push_back("dnsResolve(\"n3.example\") returned null: lookup budget spent");
+  pac.answers.push_back(answer);
+  setup.pac.push_back(pac);
+  EXPECT_EQ(RenderDiscoveryWarnings(setup),
+            "relayscope-agent: PAC http://wpad/wpad.dat for emea-1: dnsResolve(\"n3.example\") "
+            "returned null: lookup budget spent (its answer may differ from a browser's)\n");
+}
+
 // Every string the console shows for a proxy whose URL held a password.
 TEST(Console, ThePasswordOfAProxyNeverAppearsInAnyRenderedString) {
   const v1::Attempt failed = AttemptThroughPasswordProxy(v1::OUTCOME_PROXY_AUTH_FAILED);

@@ -114,6 +114,7 @@ std::string RenderProxySetupText(const ProxySetup& setup, const std::vector<Rout
                       a.error.empty() ? a.returned : absl::StrCat("error: ", a.error), "\n");
       for (const std::string& w : a.routes.warnings)
         absl::StrAppend(&out, "    warning: ", w, "\n");
+      for (const std::string& w : a.limits) absl::StrAppend(&out, "    limit: ", w, "\n");
     }
     for (const std::string& alert : pac.alerts) absl::StrAppend(&out, "  alert(): ", alert, "\n");
   }
@@ -177,6 +178,7 @@ std::string RenderProxySetupJson(const ProxySetup& setup, const std::vector<Rout
       af["returned"] = Str(a.returned);
       af["error"] = Str(a.error);
       af["warnings"] = List(a.routes.warnings);
+      af["limits"] = List(a.limits);
       *answers->add_values() = v;
     }
     *pacs->add_values() = p;

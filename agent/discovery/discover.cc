@@ -181,6 +181,7 @@ std::vector<PacRoutes> AskPacs(const std::vector<PacLocation>& expanded,
       answer.relay = setup.relays[i].relay;
       answer.url = queries[i].url;
       const auto& result = evaluation->answers[i].result;
+      answer.limits = evaluation->answers[i].warnings;
       if (!result.ok()) {
         answer.error = std::string(result.status().message());
       } else {
@@ -235,7 +236,12 @@ std::vector<RelayRoute> RelayList(const std::vector<PacRoutes>& pac_routes,
     const BypassMatch match = pac.location.bypass.empty()
                                   ? BypassMatch{}
                                   : MatchBypass(rules, pac.location.bypass, target);
-    const std::string pac_name = UrlWithoutUserInfo(pac.location.url);
+    // A PAC that WPAD found says how (DHCP option 252 and its URL, or the
+    // wpad name DNS answered), so a reader can tell it from one they set.
+    const std::string pac_name =
+        pac.location.source == v1::PROXY_SOURCE_WPAD
+            ? absl::StrCat("found by WPAD (", WpadFoundBy(pac.location), ")")
+            : UrlWithoutUserInfo(pac.location.url);
     if (match.bypassed) {
       list.AddDirect(absl::StrCat(BypassWhy(match, rules, list_source, false),
                                   ", before asking PAC ", pac_name),

@@ -29,6 +29,9 @@ struct PacRelayAnswer {
   std::string returned;  // its answer, verbatim
   PacResult routes;      // parsed
   std::string error;     // the query's error, if any
+  // Every sandbox limit that changed what this query saw (a DNS lookup
+  // refused past its budget...): the answer may differ from a browser's.
+  std::vector<std::string> limits;
 };
 
 struct PacReport {

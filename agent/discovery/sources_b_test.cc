@@ -831,6 +831,41 @@ TEST(DiscoverProxiesTest, EachRelayGetsItsOwnPacAnswerAskedAsABrowserAsks) {
               HasSubstr("answered \"DIRECT; PROXY other.corp:8080\""));
 }
 
+// A PAC that looks up more names than a query may: the lookups past the
+// budget return null, and that relay's answer says so (it may differ from
+// a browser's), as the proxies command and the console show.
+TEST(DiscoverProxiesTest, ASandboxLimitThatChangedAnAnswerIsOnThatRelaysAnswer) {
+  const std::string dir = TestDir("discover_limits");
+  WriteFile(dir + "/lookups.pac",
+            "function FindProxyForURL(url, host) {\n"
+            "  if (host != 'many.example') return 'DIRECT';\n"
+            "  for (var i = 0; i < 5; i++) dnsResolve('n' + i + '.example');\n"
+            "  return 'PROXY p.corp:8080';\n}\n");
+  v1::Catalogue catalogue;
+  v1::Region* region = catalogue.add_regions();
+  region->set_id("emea");
+  v1::Relay* many = region->add_relays();
+  many->set_id("many-1");
+  many->set_host("many.example");
+  many->add_ports(443);
+  v1::Relay* few = region->add_relays();
+  few->set_id("few-1");
+  few->add_addresses("203.0.113.5");
+  few->add_ports(443);
+  DiscoverOptions options;
+  options.pac_urls = {"file://" + dir + "/lookups.pac"};
+  options.pac.max_resolves = 3;
+  options.pac.resolve = [](const std::string&, bool) {
+    return std::vector<std::string>{"192.0.2.1"};
+  };
+  const ProxySetup setup = DiscoverProxies(catalogue, std::move(options));
+  ASSERT_EQ(setup.pac.size(), 1u);
+  ASSERT_EQ(setup.pac[0].answers.size(), 2u) << setup.pac[0].error;
+  EXPECT_THAT(setup.pac[0].answers[0].limits, ::testing::Not(::testing::IsEmpty()));
+  EXPECT_THAT(setup.pac[0].answers[0].limits[0], HasSubstr("n3.example"));
+  EXPECT_THAT(setup.pac[0].answers[1].limits, ::testing::IsEmpty());
+}
+
 // no_proxy naming a relay sends that relay direct first, with the entry
 // and source that decided; the proxy stays as a labelled alternative.
 TEST(DiscoverProxiesTest, BypassListSendsTheNamedRelayDirectAndKeepsTheProxyAsAlternative) {
