@@ -19,6 +19,7 @@ namespace relayscope {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 class BypassSources : public ::testing::Test {
  protected:
@@ -138,6 +139,54 @@ TEST_F(BypassSources, KdeReversedExceptionProxiesOnlyTheListedRelay) {
       RelayBlock(r.output, "americas-1"),
       HasSubstr("1. direct \u2014 bypassed: not listed in NoProxyFor with ReversedException"));
   EXPECT_THAT(r.output, ::testing::Not(HasSubstr("is not supported")));
+}
+
+// PAC files browsers run, through the real agent and its sandbox: one
+// with a Latin-1 byte and no charset (a Microsoft ISA script's comment),
+// and a gfwlist-sized one (16,000 shExpMatch rules) answered for three
+// relays, each within its own time budget.
+TEST_F(BypassSources, ALatin1PacAndA16000RulePacAreAnsweredForEveryRelay) {
+  const std::string catalogue = dir_ + "/catalogue.textproto";
+  std::ofstream(catalogue)
+      << "name: \"big\"\n"
+         "regions { id: \"emea\" relays { id: \"emea-1\" host: \"emea-1.relay.example\" "
+         "addresses: \"192.0.2.10\" ports: [ 443 ] } }\n"
+         "regions { id: \"apac\" relays { id: \"apac-1\" host: \"apac-1.relay.example\" "
+         "addresses: \"192.0.2.20\" ports: [ 443 ] } }\n"
+         "regions { id: \"americas\" relays { id: \"americas-1\" host: "
+         "\"americas-1.relay.example\" addresses: \"192.0.2.30\" ports: [ 443 ] } }\n";
+
+  const std::string latin1 = dir_ + "/latin1.pac";
+  std::ofstream(latin1, std::ios::binary)
+      << "// Proxy f\xfcr die Zweigstelle M\xfcnchen (\xa9 ISA Server)\n"
+         "function FindProxyForURL(url, host) { return 'PROXY isa.corp:8080'; }\n";
+  const rig::CommandResult small = Proxies(catalogue, {"--pac-url=file://" + latin1});
+  SCOPED_TRACE(small.output);
+  EXPECT_EQ(small.exit_code, 0);
+  EXPECT_THAT(small.output, Not(HasSubstr("decode")));
+  for (const char* relay : {"emea-1", "apac-1", "americas-1"}) {
+    EXPECT_THAT(RelayBlock(small.output, relay), HasSubstr("1. http_connect http://isa.corp:8080"));
+  }
+
+  const std::string big = dir_ + "/gfwlist.pac";
+  {
+    std::ofstream out(big);
+    out << "var rules = [\n";
+    for (int i = 0; i < 16000; ++i) out << "  \"*.blocked" << i << ".example\",\n";
+    out << "  \"*.apac-1.relay.example\"];\n"
+           "function FindProxyForURL(url, host) {\n"
+           "  for (var i = 0; i < rules.length; i++)\n"
+           "    if (shExpMatch(url, 'https://' + rules[i].substring(2) + '*') ||\n"
+           "        shExpMatch(host, rules[i].substring(2))) return 'PROXY gfw.corp:1080';\n"
+           "  return 'DIRECT';\n}\n";
+  }
+  const rig::CommandResult r = Proxies(catalogue, {"--pac-url=file://" + big});
+  SCOPED_TRACE(r.output);
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_THAT(r.output, Not(HasSubstr("ran longer")));
+  EXPECT_THAT(RelayBlock(r.output, "apac-1"), HasSubstr("1. http_connect http://gfw.corp:1080"));
+  EXPECT_THAT(RelayBlock(r.output, "emea-1"), HasSubstr("1. direct"));
+  EXPECT_THAT(RelayBlock(r.output, "americas-1"), HasSubstr("1. direct"));
 }
 
 }  // namespace
