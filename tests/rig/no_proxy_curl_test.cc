@@ -14,6 +14,7 @@
 #include "agent/discovery/config_text.h"
 #include "agent/discovery/no_proxy.h"
 #include "gtest/gtest.h"
+#include "tests/rig/fixture.h"
 #include "tests/rig/net.h"
 #include "tests/rig/process.h"
 
@@ -39,7 +40,11 @@ bool IsName(const std::string& host) {
   return host.front() != '[' && host.find_first_not_of("0123456789.") != std::string::npos;
 }
 
-TEST(NoProxyCurlDifferential, AgentDecidesAsCurl788ForEveryCase) {
+// In a network namespace of its own: the direct listener takes every
+// loopback address (0.0.0.0), which must not be this machine's.
+class NoProxyCurlDifferential : public rig::RigTest {};
+
+TEST_F(NoProxyCurlDifferential, AgentDecidesAsCurl788ForEveryCase) {
   const std::vector<Case> cases = {
       {"example.com", "example.com"},
       {"example.com", "a.b.example.com"},
