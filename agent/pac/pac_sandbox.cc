@@ -679,14 +679,17 @@ absl::Status StartChild(const std::string& script, const std::vector<PacQuery>& 
 
 }  // namespace
 
-absl::StatusOr<PacEvaluation> EvaluatePac(const std::string& raw_script,
-                                          const std::vector<PacQuery>& queries,
-                                          const PacOptions& options) {
-  if (raw_script.size() > kMaxScriptBytes) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("the PAC file is larger than ", kMaxScriptBytes >> 20, " MB"));
-  }
-  const std::string script = DecodePacSource(raw_script);
+namespace {
+
+// One sandbox run of the decoded `script` over `queries`. When it fails,
+// `partial` holds what was answered before, and `query_stuck` says the
+// failure was one query outliving its own time limit (not the load, the
+// total bound or memory), so the queries after it may still be asked.
+absl::StatusOr<PacEvaluation> RunSandbox(const std::string& script,
+                                         const std::vector<PacQuery>& queries,
+                                         const PacOptions& options, PacEvaluation* partial,
+                                         bool* query_stuck) {
+  *query_stuck = false;
   int to_parent[2], to_child[2];
   pid_t pid = -1;
   if (absl::Status started = StartChild(script, queries, options, &pid, to_parent, to_child);
@@ -777,8 +780,13 @@ absl::StatusOr<PacEvaluation> EvaluatePac(const std::string& raw_script,
 
   if (!failure.ok()) return failure;
   if (timed_out || (WIFSIGNALED(status) && WTERMSIG(status) == SIGXCPU)) {
-    return StoppedStatus(options, queries, budgets, cap_hit, peak_heap, loaded,
-                         absl::Now() >= total_deadline, evaluation.answers.size());
+    const bool past_total = absl::Now() >= total_deadline;
+    *query_stuck = loaded && !past_total && !cap_hit && peak_heap == 0 &&
+                   evaluation.answers.size() < queries.size();
+    const size_t answered = evaluation.answers.size();
+    *partial = std::move(evaluation);
+    return StoppedStatus(options, queries, budgets, cap_hit, peak_heap, loaded, past_total,
+                         answered);
   }
   if (!done) {
     return absl::InternalError(
@@ -789,6 +797,54 @@ absl::StatusOr<PacEvaluation> EvaluatePac(const std::string& raw_script,
     return absl::InternalError("the PAC sandbox did not answer every query");
   }
   return evaluation;
+}
+
+}  // namespace
+
+absl::StatusOr<PacEvaluation> EvaluatePac(const std::string& raw_script,
+                                          const std::vector<PacQuery>& queries,
+                                          const PacOptions& options) {
+  if (raw_script.size() > kMaxScriptBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the PAC file is larger than ", kMaxScriptBytes >> 20, " MB"));
+  }
+  const std::string script = DecodePacSource(raw_script);
+  // A query that outlives its own time fails alone, as in a browser, which
+  // asks per URL: a fresh sandbox asks the queries after it. Two stuck
+  // queries in a row, or none answered at all, spoil the script: then the
+  // first one's status is the answer, as before.
+  PacEvaluation all;
+  std::optional<absl::Status> first_stuck;
+  bool previous_stuck = false;
+  bool any_answered = false;
+  size_t next = 0;
+  while (true) {
+    const std::vector<PacQuery> rest(queries.begin() + static_cast<std::ptrdiff_t>(next),
+                                     queries.end());
+    PacEvaluation partial;
+    bool stuck = false;
+    absl::StatusOr<PacEvaluation> run = RunSandbox(script, rest, options, &partial, &stuck);
+    if (run.ok()) {
+      any_answered = any_answered || !run->answers.empty();
+      for (PacAnswer& a : run->answers) all.answers.push_back(std::move(a));
+      for (std::string& a : run->alerts) all.alerts.push_back(std::move(a));
+      break;
+    }
+    if (!stuck || (previous_stuck && partial.answers.empty())) {
+      return first_stuck.value_or(run.status());
+    }
+    if (!first_stuck) first_stuck = run.status();
+    any_answered = any_answered || !partial.answers.empty();
+    for (PacAnswer& a : partial.answers) all.answers.push_back(std::move(a));
+    for (std::string& a : partial.alerts) all.alerts.push_back(std::move(a));
+    all.answers.push_back(PacAnswer{run.status(), {}});
+    next += partial.answers.size() + 1;
+    previous_stuck = true;
+    if (next >= queries.size()) break;
+  }
+  if (!any_answered && first_stuck) return *first_stuck;
+  if (all.alerts.size() > kMaxAlerts) all.alerts.resize(kMaxAlerts);  // across the runs too
+  return all;
 }
 
 std::vector<std::string> SystemResolve(const std::string& host, bool all) {

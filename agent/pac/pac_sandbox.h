@@ -71,12 +71,16 @@ struct PacOptions {
   absl::Time now = absl::Now();
 };
 
-// Evaluates `script` for every query. Errors that spoil the whole script
+// Evaluates `script` for every query. A query that outlives its own time
+// limit fails alone (its answer is DEADLINE_EXCEEDED naming its URL) and
+// the queries after it are asked in a fresh sandbox, as a browser asks
+// each URL on its own. Errors that spoil the whole script
 // come back as the status: INVALID_ARGUMENT (not JavaScript, JavaScript
 // newer than ES5 - the construct and line are named -, a function with
 // more constants than the engine holds, no FindProxyForURL, or larger
-// than kMaxPacBytes), DEADLINE_EXCEEDED (the load or one query ran longer
-// than its time limit, or all of them longer than the total),
+// than kMaxPacBytes), DEADLINE_EXCEEDED (the load ran longer than its time
+// limit, all of them longer than the total, or queries got stuck: two in
+// a row, or every one),
 // RESOURCE_EXHAUSTED (more memory than the limit), INTERNAL (the sandbox
 // itself failed). Each message says what happened in plain words.
 absl::StatusOr<PacEvaluation> EvaluatePac(const std::string& script,

@@ -565,12 +565,28 @@ TEST(PacLimitsTest, EachQueryHasItsOwnTimeBudget) {
       {{"https://a/", "a"}, {"https://b/", "b"}, {"https://c/", "c"}}, options);
   ASSERT_TRUE(result.ok()) << result.status();
   EXPECT_EQ(result->answers.size(), 3u);
-  // One query that never ends is named by its URL.
-  auto looping =
-      EvaluatePac("function FindProxyForURL(u, h) { if (h == 'b') for (;;) {} return 'DIRECT'; }",
-                  {{"https://a/", "a"}, {"https://b/", "b"}}, options);
-  EXPECT_EQ(looping.status().code(), absl::StatusCode::kDeadlineExceeded);
-  EXPECT_THAT(looping.status().message(), HasSubstr("longer than 1s for https://b/"));
+  // One query that never ends fails alone, named by its URL; the queries
+  // before and after it are answered, as a browser answers each URL.
+  auto looping = EvaluatePac(
+      "function FindProxyForURL(u, h) { if (h == 'b') for (;;) {} return 'PROXY p:' + h.length; }",
+      {{"https://a/", "a"}, {"https://b/", "b"}, {"https://cc/", "cc"}}, options);
+  ASSERT_TRUE(looping.ok()) << looping.status();
+  ASSERT_EQ(looping->answers.size(), 3u);
+  EXPECT_EQ(looping->answers[0].result.value_or(""), "PROXY p:1");
+  EXPECT_EQ(looping->answers[1].result.status().code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_THAT(looping->answers[1].result.status().message(),
+              HasSubstr("longer than 1s for https://b/"));
+  EXPECT_EQ(looping->answers[2].result.value_or(""), "PROXY p:2");
+  // Two stuck queries in a row spoil the script: the first is named, and
+  // the rest are not tried one sandbox each.
+  const absl::Time start = absl::Now();
+  auto stuck = EvaluatePac(
+      "function FindProxyForURL(u, h) { if (h != 'a') for (;;) {} return 'DIRECT'; }",
+      {{"https://a/", "a"}, {"https://b/", "b"}, {"https://c/", "c"}, {"https://d/", "d"}},
+      options);
+  EXPECT_EQ(stuck.status().code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_THAT(stuck.status().message(), HasSubstr("longer than 1s for https://b/"));
+  EXPECT_LT(absl::Now() - start, absl::Seconds(4));
   // The overall bound still holds.
   options.total_time_limit = absl::Milliseconds(900);
   auto bounded = EvaluatePac(

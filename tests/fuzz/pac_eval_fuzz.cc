@@ -51,7 +51,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   FUZZ_CHECK(evaluation->alerts.size() <= 20);
   for (const relayscope::agent::PacAnswer& answer : evaluation->answers) {
     if (!answer.result.ok()) {
-      FUZZ_CHECK(answer.result.status().code() == absl::StatusCode::kInvalidArgument);
+      // The query threw or returned garbage, or it alone outlived its time.
+      FUZZ_CHECK(answer.result.status().code() == absl::StatusCode::kInvalidArgument ||
+                 answer.result.status().code() == absl::StatusCode::kDeadlineExceeded);
       continue;
     }
     FUZZ_CHECK(answer.result->size() <= (64 << 10));
