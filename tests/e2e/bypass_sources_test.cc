@@ -143,9 +143,10 @@ TEST_F(BypassSources, KdeReversedExceptionProxiesOnlyTheListedRelay) {
 
 // PAC files browsers run, through the real agent and its sandbox: one
 // with a Latin-1 byte and no charset (a Microsoft ISA script's comment),
-// and a gfwlist-sized one (16,000 shExpMatch rules) answered for three
+// and a long rule list (4,000 shExpMatch rules; the 16,000-rule case is
+// PacLimitsTest, whose time budget can be scaled for the sanitized build) answered for three
 // relays, each within its own time budget.
-TEST_F(BypassSources, ALatin1PacAndA16000RulePacAreAnsweredForEveryRelay) {
+TEST_F(BypassSources, ALatin1PacAndALongRuleListPacAreAnsweredForEveryRelay) {
   const std::string catalogue = dir_ + "/catalogue.textproto";
   std::ofstream(catalogue)
       << "name: \"big\"\n"
@@ -172,12 +173,11 @@ TEST_F(BypassSources, ALatin1PacAndA16000RulePacAreAnsweredForEveryRelay) {
   {
     std::ofstream out(big);
     out << "var rules = [\n";
-    for (int i = 0; i < 16000; ++i) out << "  \"*.blocked" << i << ".example\",\n";
-    out << "  \"*.apac-1.relay.example\"];\n"
+    for (int i = 0; i < 4000; ++i) out << "  \"*.blocked" << i << ".example\",\n";
+    out << "  \"apac-1.relay.*\"];\n"
            "function FindProxyForURL(url, host) {\n"
            "  for (var i = 0; i < rules.length; i++)\n"
-           "    if (shExpMatch(url, 'https://' + rules[i].substring(2) + '*') ||\n"
-           "        shExpMatch(host, rules[i].substring(2))) return 'PROXY gfw.corp:1080';\n"
+           "    if (shExpMatch(host, rules[i])) return 'PROXY gfw.corp:1080';\n"
            "  return 'DIRECT';\n}\n";
   }
   const rig::CommandResult r = Proxies(catalogue, {"--pac-url=file://" + big});
