@@ -24,6 +24,12 @@
 #include "agent/upload/uploader.h"
 #include "common/catalogue.h"
 #include "common/cli.h"
+#include "common/embedded_files.h"
+
+namespace relayscope {
+// agent/cli/CMakeLists.txt embeds deploy/catalogue/aos.textproto.
+const EmbeddedFile* BuiltInCatalogueFiles(size_t* count);
+}  // namespace relayscope
 
 namespace relayscope::agent {
 namespace {
@@ -77,6 +83,23 @@ absl::Status CheckProxyCaFile(const std::string& path) {
   return absl::OkStatus();
 }
 
+// Who is diagnosing. An identity that lasts is for the collector's fleet
+// view; a customer who only runs a diagnosis gets one for this run and no
+// file.
+v1::AgentInfo ThisAgent(const AgentOptions& options, const std::string& id_file) {
+  v1::AgentInfo agent = options.diagnose.agent;  // what the caller set, completed
+  const bool keep_identity = !options.collector.empty() || !options.agent_id_file.empty();
+  agent.set_agent_id(keep_identity ? LoadOrCreateAgentId(id_file) : NewUuid());
+  agent.set_version(kAgentVersion);
+#ifdef _WIN32
+  agent.set_os("windows");
+#else
+  agent.set_os("linux");
+#endif
+  agent.set_site(options.site);
+  return agent;
+}
+
 }  // namespace
 
 absl::StatusOr<AgentCommand> ParseCommand(const std::vector<std::string>& args) {
@@ -107,8 +130,22 @@ AgentIo SystemIo(Terminal* terminal) {
 
 std::string ReportDirectory(const std::string& flag, const Environment& env) {
   if (!flag.empty()) return flag;
+#ifdef _WIN32
+  for (const char* name : {"TMP", "TEMP", "USERPROFILE"}) {
+    if (std::string dir = env(name).value_or(""); !dir.empty()) return dir;
+  }
+  return "C:\\Windows\\Temp";
+#else
   const std::string tmp = env("TMPDIR").value_or("");
   return tmp.empty() ? "/tmp" : tmp;
+#endif
+}
+
+absl::StatusOr<v1::Catalogue> BuiltInCatalogue() {
+  size_t count = 0;
+  const EmbeddedFile* files = BuiltInCatalogueFiles(&count);
+  if (count != 1) return absl::InternalError("the agent was built without its catalogue");
+  return ParseCatalogue(absl::string_view(files[0].data, files[0].size), kBuiltInCatalogueName);
 }
 
 std::string SpoolDirectory(const std::string& flag, const std::string& agent_id_file) {
@@ -136,7 +173,8 @@ int RunAgent(AgentCommand command, const AgentOptions& options, const AgentIo& i
     proxy_ca_transport = std::make_unique<CurlTransport>(std::move(transport_options));
   }
 
-  auto catalogue = LoadCatalogue(options.catalogue_path);
+  auto catalogue =
+      options.catalogue_path.empty() ? BuiltInCatalogue() : LoadCatalogue(options.catalogue_path);
   if (!catalogue.ok()) return fail(kExitConfig, catalogue.status().message());
   if (!options.regions.empty()) {
     catalogue = SelectRegions(*catalogue, options.regions);
@@ -174,10 +212,7 @@ int RunAgent(AgentCommand command, const AgentOptions& options, const AgentIo& i
   diagnose.allowed_ports = *std::move(ports);
   const std::string id_file =
       options.agent_id_file.empty() ? DefaultAgentIdPath() : options.agent_id_file;
-  diagnose.agent.set_agent_id(LoadOrCreateAgentId(id_file));
-  diagnose.agent.set_version(kAgentVersion);
-  diagnose.agent.set_os("linux");
-  diagnose.agent.set_site(options.site);
+  diagnose.agent = ThisAgent(options, id_file);
   diagnose.ask_credentials = CredentialPrompt(options.proxy_user, io.env, io.terminal);
   std::map<uint64_t, AttemptTrace> traces;
   diagnose.traces = &traces;

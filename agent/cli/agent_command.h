@@ -35,6 +35,7 @@ absl::StatusOr<AgentCommand> ParseCommand(const std::vector<std::string>& args);
 
 // Everything the flags say (see main.cc for each flag's meaning).
 struct AgentOptions {
+  // Empty: the catalogue built into the binary (BuiltInCatalogue()).
   std::string catalogue_path;
   std::vector<std::string> regions;
   std::vector<std::string> ports;
@@ -54,12 +55,18 @@ struct AgentOptions {
   // The race settings, and whatever else a diagnosis takes from its caller;
   // RunAgent fills in the agent, ports, credentials, progress and traces.
   DiagnoseOptions diagnose;
-  std::string report_dir;  // empty: $TMPDIR, else /tmp
+  std::string report_dir;  // empty: ReportDirectory()'s temp dir
+  // Windows: open connrpt.html for the user at the end, as the original
+  // utility did (--no-open turns it off).
+  bool open_report = true;
   bool json = false;
   bool quiet = false;
   std::string site;
-  std::string agent_id_file;  // empty: DefaultAgentIdPath()
-  std::string collector;      // empty: no upload
+  // The identity kept across runs; only read or written when `collector`
+  // is set or this is given (empty: DefaultAgentIdPath()). Otherwise each
+  // run has a fresh identity and leaves no file behind.
+  std::string agent_id_file;
+  std::string collector;  // empty: no upload
   bool insecure = false;
   std::string ca_file;
   std::string token_file;
@@ -95,8 +102,17 @@ AgentIo SystemIo(Terminal* terminal);
 // as "relayscope-agent: <message>".
 int RunAgent(AgentCommand command, const AgentOptions& options, const AgentIo& io);
 
-// Where reports go: `flag`, else $TMPDIR when set and not empty, else /tmp.
+// Where reports go: `flag`, else the user's temp directory as the platform
+// names it: $TMPDIR when set and not empty, else /tmp; on Windows %TMP%,
+// else %TEMP%, else %USERPROFILE% (GetTempPath's order), else C:\Windows\Temp.
 std::string ReportDirectory(const std::string& flag, const Environment& env);
+
+// The catalogue compiled into the agent (deploy/catalogue/aos.textproto,
+// the production relays), used when no --catalogue is given, so the agent
+// runs with no arguments and no file beside it.
+absl::StatusOr<v1::Catalogue> BuiltInCatalogue();
+// The name the built-in catalogue is shown and reported under.
+inline constexpr char kBuiltInCatalogueName[] = "built-in catalogue (aos.textproto)";
 
 // Where undelivered telemetry waits: `flag`, else "spool" in the directory
 // of the agent id file.

@@ -6,9 +6,11 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
+#include "common/catalogue.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -92,6 +94,15 @@ TEST(ReportDirectory, TheFlagThenTmpdirThenSlashTmp) {
   EXPECT_EQ(ReportDirectory("", FixedEnvironment({{"TMPDIR", "/t"}})), "/t");
   EXPECT_EQ(ReportDirectory("", FixedEnvironment({{"TMPDIR", ""}})), "/tmp");
   EXPECT_EQ(ReportDirectory("", FixedEnvironment({})), "/tmp");
+}
+
+TEST(BuiltInCatalogue, IsTheProductionCatalogue) {
+  auto built_in = BuiltInCatalogue();
+  ASSERT_TRUE(built_in.ok()) << built_in.status();
+  auto file = LoadCatalogue(RELAYSCOPE_SOURCE_DIR "/deploy/catalogue/aos.textproto");
+  ASSERT_TRUE(file.ok()) << file.status();
+  EXPECT_EQ(built_in->SerializeAsString(), file->SerializeAsString());
+  EXPECT_EQ(built_in->name(), "aos");
 }
 
 TEST(SpoolDirectory, TheFlagElseBesideTheAgentId) {
@@ -198,6 +209,23 @@ TEST_F(RefusedRelayTest, ShowsProgressAndTheVerdictAndExitsUnreachable) {
   EXPECT_EQ(err_.Text(), "");
   std::ifstream html(options_.report_dir + "/connrpt.html");
   EXPECT_TRUE(html.good());
+}
+
+// A diagnosis without a collector keeps no identity: each run has its
+// own, and no state file is written (the customer's machine keeps only
+// the reports it was told about).
+TEST_F(RefusedRelayTest, WithoutACollectorNoIdentityFileIsWritten) {
+  const std::string state = dir_ + "/xdg-state";
+  ASSERT_EQ(setenv("XDG_STATE_HOME", state.c_str(), 1), 0);
+  options_.agent_id_file.clear();
+  EXPECT_EQ(Run(), 2);
+  unsetenv("XDG_STATE_HOME");
+  EXPECT_FALSE(std::filesystem::exists(state)) << "an identity was written under " << state;
+}
+
+TEST_F(RefusedRelayTest, AnAgentIdFileGivenIsKept) {
+  EXPECT_EQ(Run(), 2);
+  EXPECT_TRUE(std::filesystem::exists(options_.agent_id_file));
 }
 
 TEST_F(RefusedRelayTest, OnATerminalTheLiveStatusLineIsErasedBeforeTheVerdict) {

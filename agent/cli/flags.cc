@@ -8,8 +8,9 @@
 #include "absl/flags/flag.h"
 #include "absl/time/time.h"
 
-ABSL_FLAG(std::string, catalogue, "/etc/relayscope/catalogue.textproto",
-          "The relay catalogue (relayscope.v1.Catalogue, text format)");
+ABSL_FLAG(std::string, catalogue, "",
+          "The relay catalogue (relayscope.v1.Catalogue, text format; default: the one built "
+          "in, the production relays of deploy/catalogue/aos.textproto)");
 ABSL_FLAG(std::vector<std::string>, region, {}, "Only these regions (default: all)");
 ABSL_FLAG(std::vector<std::string>, ports, {}, "Only these relay ports (default: all)");
 ABSL_FLAG(std::vector<std::string>, proxy, {},
@@ -48,10 +49,16 @@ ABSL_FLAG(absl::Duration, stagger, absl::Milliseconds(250),
 ABSL_FLAG(absl::Duration, budget, absl::Seconds(60), "No attempt starts after this");
 ABSL_FLAG(int, concurrency, 16, "Attempts running at once");
 ABSL_FLAG(bool, sequential, false, "One attempt after another, like the old client (baseline)");
-ABSL_FLAG(std::string, report_dir, "", "Where to write the reports (default: the temp dir)");
+ABSL_FLAG(std::string, report_dir, "",
+          "Where to write the reports (default: the temp dir: $TMPDIR or /tmp; %TMP% or %TEMP% "
+          "on Windows)");
+ABSL_FLAG(bool, no_open, false,
+          "Windows: do not open connrpt.html for the user when the diagnosis is done");
 ABSL_FLAG(bool, json, false, "Print the session report as JSON on stdout, nothing else");
 ABSL_FLAG(std::string, site, "", "Site label for fleet queries, e.g. acme-paris");
-ABSL_FLAG(std::string, agent_id_file, "", "Agent identity file (default: XDG state dir)");
+ABSL_FLAG(std::string, agent_id_file, "",
+          "Agent identity file, kept only when uploading (default: XDG state dir; without "
+          "--collector and this flag each run has a fresh identity and writes none)");
 ABSL_FLAG(bool, quiet, false, "Print only the verdict");
 ABSL_FLAG(std::string, collector, "",
           "Collector host:port to send the session's telemetry to (empty: don't)");
@@ -70,6 +77,7 @@ namespace relayscope::agent {
 AgentOptions OptionsFromFlags() {
   AgentOptions o;
   o.catalogue_path = absl::GetFlag(FLAGS_catalogue);
+  o.open_report = !absl::GetFlag(FLAGS_no_open);
   o.regions = absl::GetFlag(FLAGS_region);
   o.ports = absl::GetFlag(FLAGS_ports);
   o.proxies = absl::GetFlag(FLAGS_proxy);

@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <map>
 #include <optional>
 #include <tuple>
@@ -443,8 +444,29 @@ DiscoveryResult KdeSource::Discover() {
 }
 
 DiscoveryResult GnomeSource::Discover() {
-  auto output = RunSubprocess({gsettings_, "list-recursively", "org.gnome.system.proxy"},
-                              absl::Seconds(2), 256 << 10);
+  std::vector<std::string> argv = {gsettings_, "list-recursively", "org.gnome.system.proxy"};
+  // dconf keeps a flag file in the runtime dir, falling back to
+  // ~/.cache/dconf when there is none (no desktop session: ssh, a service).
+  // The agent leaves no trace, so such a run gets a runtime dir of its own
+  // for the read, removed after it; the settings themselves are read from
+  // where dconf keeps them (~/.config/dconf) either way.
+  std::string private_runtime;
+#ifndef _WIN32
+  const char* runtime = std::getenv("XDG_RUNTIME_DIR");  // NOLINT(concurrency-mt-unsafe)
+  if (runtime == nullptr || *runtime == '\0') {
+    std::string pattern =
+        (std::filesystem::temp_directory_path() / "relayscope-dconf-XXXXXX").string();
+    if (mkdtemp(pattern.data()) != nullptr) {
+      private_runtime = pattern;
+      argv.insert(argv.begin(), {"env", "XDG_RUNTIME_DIR=" + private_runtime});
+    }
+  }
+#endif
+  auto output = RunSubprocess(argv, absl::Seconds(2), 256 << 10);
+  if (!private_runtime.empty()) {
+    std::error_code ignored;
+    std::filesystem::remove_all(private_runtime, ignored);
+  }
   DiscoveryResult result;
   if (!output.ok()) return result;  // no gsettings: no GNOME here
   if (output->timed_out) {

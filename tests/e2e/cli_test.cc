@@ -103,6 +103,44 @@ class AgentCommandLine : public rig::RigTest {
   std::unique_ptr<rig::Interceptor> pac_server_;
 };
 
+// No arguments at all, as a customer double-clicks it: the built-in
+// production catalogue, the reports in the temp dir, and nothing else left
+// anywhere (no identity file, no spool). The test's namespace has only
+// loopback, so the production relays fail at once and nothing leaves it.
+TEST_F(AgentCommandLine, NoArgumentsRunsTheBuiltInCatalogueAndLeavesOnlyItsReports) {
+  const std::string home = dir() + "/home";
+  const std::string tmp = dir() + "/tmp";
+  std::filesystem::create_directories(home);
+  std::filesystem::create_directories(tmp);
+  const rig::CommandResult run = RunBinary({AGENT_BINARY}, {"HOME=" + home, "TMPDIR=" + tmp});
+  EXPECT_EQ(run.exit_code, 2) << run.output;  // unreachable: nothing routes out of here
+  EXPECT_THAT(run.output, HasSubstr("catalogue \"aos\""));
+  EXPECT_THAT(run.output, HasSubstr("Report: " + tmp + "/connrpt.html"));
+
+  std::set<std::string> left;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(dir())) {
+    if (!entry.is_directory()) {
+      left.insert(std::filesystem::relative(entry.path(), dir()).string());
+    }
+  }
+  std::set<std::string> reports;
+  v1::SessionReport report;
+  for (const std::string& path : left) {
+    EXPECT_TRUE(absl::StartsWith(path, "tmp/")) << path << " was left behind";
+    if (absl::EndsWith(path, ".json")) {
+      const std::string json = ReadFileToString(dir() + "/" + path).value_or("");
+      ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(json, &report).ok()) << json;
+    }
+  }
+  EXPECT_EQ(left.size(), 3u);  // connrpt.html, relayscope-<session>.log and .json
+  EXPECT_TRUE(left.count("tmp/connrpt.html"));
+  // Every relay of deploy/catalogue/aos.textproto was tried.
+  std::set<std::string> relays;
+  for (const v1::Attempt& a : report.attempts()) relays.insert(a.relay());
+  EXPECT_EQ(relays, (std::set<std::string>{"americas-1", "emea-1", "apac-1"}));
+  EXPECT_FALSE(report.agent().agent_id().empty());
+}
+
 // --proxy=A --proxy B: both are tried (absl alone keeps only B).
 TEST_F(AgentCommandLine, RepeatedProxyFlagsAreAllTried) {
   const rig::CommandResult run =
