@@ -199,17 +199,18 @@ absl::StatusOr<std::unique_ptr<SandboxProcess>> StartSandboxProcess(
   if (pid == 0) {
     close(to_parent[0]);
     close(to_child[1]);
-      // CPU backstop in case the parent cannot kill us.
-      const rlim_t cpu = static_cast<rlim_t>(
-                             absl::ToInt64Seconds(TimeBudgets(options, queries, script.size()).total)) +
-                         1;
-      rlimit limit{cpu, cpu + 1};
-      setrlimit(RLIMIT_CPU, &limit);
-      tzset();  // read the time zone before files become unreadable
+    // CPU backstop in case the parent cannot kill us.
+    const rlim_t cpu = static_cast<rlim_t>(absl::ToInt64Seconds(
+                           TimeBudgets(options, queries, script.size()).total)) +
+                       1;
+    rlimit limit{cpu, cpu + 1};
+    setrlimit(RLIMIT_CPU, &limit);
+    tzset();  // read the time zone before files become unreadable
 
     FdChannel channel(to_parent[1], to_child[0]);
     RunChild(script, queries, options, &channel, [] {
-      return InstallSeccomp() ? std::string() : std::string("cannot install the PAC sandbox (seccomp)");
+      return InstallSeccomp() ? std::string()
+                              : std::string("cannot install the PAC sandbox (seccomp)");
     });
   }
   close(to_parent[1]);
