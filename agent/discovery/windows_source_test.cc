@@ -66,11 +66,15 @@ TEST(ConnectionSettingsTest, ShortBlobsEndAtAFieldAndCountedNulsAndLatin1AreRead
   EXPECT_EQ(flags_only->proxy_server, "");
   EXPECT_EQ(flags_only->auto_config_url, "");
   // A length that counts the terminating NUL; a Windows-1252 byte.
-  auto nul = DecodeConnectionSettings(Dword(0x46) + Dword(1) + Dword(3) + Counted("p:1" + std::string(1, '\0')) +
-                                      Counted("b\xFC" "cher.example"));
+  auto nul = DecodeConnectionSettings(Dword(0x46) + Dword(1) + Dword(3) +
+                                      Counted("p:1" + std::string(1, '\0')) +
+                                      Counted("b\xFC"
+                                              "cher.example"));
   ASSERT_TRUE(nul.ok()) << nul.status();
   EXPECT_EQ(nul->proxy_server, "p:1");
-  EXPECT_EQ(nul->proxy_bypass, "b\xC3\xBC" "cher.example");
+  EXPECT_EQ(nul->proxy_bypass,
+            "b\xC3\xBC"
+            "cher.example");
   EXPECT_EQ(nul->auto_config_url, "");
 }
 
@@ -104,7 +108,8 @@ TEST(ConnectionSettingsTest, TruncatedOrLyingBlobsAreErrorsNamingTheField) {
 
 std::string Export(const std::string& plain, const std::string& connections) {
   return "Windows Registry Editor Version 5.00\r\n\r\n"
-         "[HKEY_CURRENT_USER\\Software\\Microsoft\\Windows\\CurrentVersion\\Internet Settings]\r\n" +
+         "[HKEY_CURRENT_USER\\Software\\Microsoft\\Windows\\CurrentVersion\\Internet "
+         "Settings]\r\n" +
          plain +
          "\r\n[HKEY_CURRENT_USER\\Software\\Microsoft\\Windows\\CurrentVersion\\Internet "
          "Settings\\Connections]\r\n" +
@@ -153,9 +158,9 @@ TEST(WindowsRegBlobTest, ALyingBlobIsAWarningAndThePlainValuesApply) {
 }
 
 TEST(WindowsRegBlobTest, SavedLegacySettingsStandsInOnlyWithoutTheDefault) {
-  const std::string legacy = "\"SavedLegacySettings\"=" +
-                             Hex(Blob(kProxyTypeAutoDetect | kProxyTypeDirect, "", "", "")) +
-                             "\r\n";
+  const std::string legacy =
+      "\"SavedLegacySettings\"=" + Hex(Blob(kProxyTypeAutoDetect | kProxyTypeDirect, "", "", "")) +
+      "\r\n";
   DiscoveryResult alone = ParseRegExport(Export("", legacy), "a.reg");
   ASSERT_EQ(alone.pac.size(), 1u);
   EXPECT_EQ(alone.pac[0].url, "wpad");
@@ -249,7 +254,8 @@ TEST(WindowsRegistryTest, PerMachinePolicyReadsHklmAndItsBlobWins) {
 
 TEST(WindowsRegistryTest, ABrokenBlobFallsBackToTheLegacyCopyWithAWarning) {
   FakeRegistry registry;
-  registry.binaries[{kUser, kConnections, "DefaultConnectionSettings"}] = std::string("\x46\x00", 2);
+  registry.binaries[{kUser, kConnections, "DefaultConnectionSettings"}] =
+      std::string("\x46\x00", 2);
   registry.binaries[{kUser, kConnections, "SavedLegacySettings"}] =
       Blob(kProxyTypeDirect, "", "", "");
   DiscoveryResult r = ReadInternetSettings(registry);

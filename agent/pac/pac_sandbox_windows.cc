@@ -130,8 +130,8 @@ class PipeReader {
     std::string chunk(64 << 10, '\0');
     while (true) {
       DWORD read = 0;
-      const bool ok = ReadFile(pipe_, chunk.data(), static_cast<DWORD>(chunk.size()), &read,
-                               nullptr) != FALSE;
+      const bool ok =
+          ReadFile(pipe_, chunk.data(), static_cast<DWORD>(chunk.size()), &read, nullptr) != FALSE;
       absl::MutexLock lock(&mu_);
       if (!ok || read == 0 || buffer_.size() > kMaxBuffered) {
         closed_ = true;
@@ -161,7 +161,9 @@ class JobChild final : public SandboxProcess {
         // The child reads its request first thing, but a child that never
         // starts must not hang the parent: the parent's deadline (and the
         // job's end, which breaks the pipe) bounds this writer too.
-        writer_([this, request = std::move(request)] { WriteAll(to_child_, request.data(), request.size()); }) {}
+        writer_([this, request = std::move(request)] {
+          WriteAll(to_child_, request.data(), request.size());
+        }) {}
   ~JobChild() override { Finish(true); }
 
   bool ReadMessage(absl::Time deadline, char* type, std::string* payload,
@@ -253,8 +255,7 @@ absl::StatusOr<HANDLE> RestrictedToken() {
     TOKEN_MANDATORY_LABEL label{};
     label.Label.Attributes = SE_GROUP_INTEGRITY;
     label.Label.Sid = low;
-    SetTokenInformation(restricted, TokenIntegrityLevel, &label,
-                        sizeof(label) + GetLengthSid(low));
+    SetTokenInformation(restricted, TokenIntegrityLevel, &label, sizeof(label) + GetLengthSid(low));
     LocalFree(low);
   }
   return restricted;
@@ -262,7 +263,8 @@ absl::StatusOr<HANDLE> RestrictedToken() {
 
 absl::StatusOr<HANDLE> LimitedJob(const PacOptions& options, int64_t cpu_limit_100ns) {
   ScopedHandle job(CreateJobObjectW(nullptr, nullptr));
-  if (job.handle == nullptr) return absl::InternalError(ErrorText("CreateJobObject", GetLastError()));
+  if (job.handle == nullptr)
+    return absl::InternalError(ErrorText("CreateJobObject", GetLastError()));
   JOBOBJECT_EXTENDED_LIMIT_INFORMATION limits{};
   limits.BasicLimitInformation.LimitFlags =
       JOB_OBJECT_LIMIT_PROCESS_MEMORY | JOB_OBJECT_LIMIT_PROCESS_TIME |
@@ -314,12 +316,13 @@ absl::StatusOr<std::unique_ptr<SandboxProcess>> StartSandboxProcess(
       (absl::ToInt64Seconds(TimeBudgets(options, queries, script.size()).total) + 1) * 10000000;
   const std::wstring exe = OwnExecutable();
   if (exe.empty()) {
-    return absl::InternalError(ErrorText("cannot start the PAC sandbox: GetModuleFileName",
-                                         GetLastError()));
+    return absl::InternalError(
+        ErrorText("cannot start the PAC sandbox: GetModuleFileName", GetLastError()));
   }
   absl::StatusOr<HANDLE> token = RestrictedToken();
   if (!token.ok()) {
-    return absl::InternalError(absl::StrCat("cannot start the PAC sandbox: ", token.status().message()));
+    return absl::InternalError(
+        absl::StrCat("cannot start the PAC sandbox: ", token.status().message()));
   }
   ScopedHandle restricted(*token);
   absl::StatusOr<HANDLE> job_handle = LimitedJob(options, cpu_limit_100ns);
@@ -335,7 +338,8 @@ absl::StatusOr<std::unique_ptr<SandboxProcess>> StartSandboxProcess(
       !CreatePipe(&from_child.handle, &child_out.handle, &inheritable, 0) ||
       !SetHandleInformation(to_child.handle, HANDLE_FLAG_INHERIT, 0) ||
       !SetHandleInformation(from_child.handle, HANDLE_FLAG_INHERIT, 0)) {
-    return absl::InternalError(ErrorText("cannot start the PAC sandbox: CreatePipe", GetLastError()));
+    return absl::InternalError(
+        ErrorText("cannot start the PAC sandbox: CreatePipe", GetLastError()));
   }
 
   // Exactly the two pipe ends are inherited, whatever else this process
@@ -363,10 +367,10 @@ absl::StatusOr<std::unique_ptr<SandboxProcess>> StartSandboxProcess(
   std::wstring command_line = L"\"" + exe + L"\" ";
   for (const char* c = kPacSandboxChildFlag; *c != '\0'; ++c) command_line.push_back(*c);
   PROCESS_INFORMATION process{};
-  const BOOL created = CreateProcessAsUserW(
-      restricted.handle, exe.c_str(), command_line.data(), nullptr, nullptr, TRUE,
-      CREATE_SUSPENDED | CREATE_NO_WINDOW | EXTENDED_STARTUPINFO_PRESENT, nullptr, nullptr,
-      &startup.StartupInfo, &process);
+  const BOOL created =
+      CreateProcessAsUserW(restricted.handle, exe.c_str(), command_line.data(), nullptr, nullptr,
+                           TRUE, CREATE_SUSPENDED | CREATE_NO_WINDOW | EXTENDED_STARTUPINFO_PRESENT,
+                           nullptr, nullptr, &startup.StartupInfo, &process);
   const DWORD create_error = GetLastError();
   DeleteProcThreadAttributeList(attributes);
   if (!created) {
