@@ -25,7 +25,7 @@ namespace {
 
 std::string HostPort(const ProxyUrl& url) {
   return url.host.find(':') != std::string::npos ? absl::StrCat("[", url.host, "]:", url.port)
-                                                  : absl::StrCat(url.host, ":", url.port);
+                                                 : absl::StrCat(url.host, ":", url.port);
 }
 
 // "host:port" of each entry of a WinINet/WinHTTP proxy list ("a:1;b:2",
@@ -52,7 +52,8 @@ std::vector<std::string> OurHttpProxies(const PacResult& routes) {
   std::vector<std::string> out;
   for (const PacRoute& route : routes.routes) {
     if (route.direct) continue;
-    if (route.proxy.kind != v1::ROUTE_KIND_HTTP_CONNECT && route.proxy.kind != v1::ROUTE_KIND_HTTPS_PROXY) {
+    if (route.proxy.kind != v1::ROUTE_KIND_HTTP_CONNECT &&
+        route.proxy.kind != v1::ROUTE_KIND_HTTPS_PROXY) {
       continue;
     }
     out.push_back(HostPort(route.proxy));
@@ -106,17 +107,17 @@ std::vector<std::string> CompareWithSystem(const ProxySetup& setup, SystemProxyR
     }
     const std::string system_pac(absl::StripAsciiWhitespace(config->auto_config_url));
     if (system_pac != our_pac) {
-      notes.push_back(absl::StrCat(
-          who, " (WinHttpGetIEProxyConfigForCurrentUser) says PAC URL ",
-          system_pac.empty() ? "none" : absl::StrCat("\"", system_pac, "\""),
-          ", the Internet Settings read here say ",
-          our_pac.empty() ? "none" : absl::StrCat("\"", our_pac, "\"")));
+      notes.push_back(
+          absl::StrCat(who, " (WinHttpGetIEProxyConfigForCurrentUser) says PAC URL ",
+                       system_pac.empty() ? "none" : absl::StrCat("\"", system_pac, "\""),
+                       ", the Internet Settings read here say ",
+                       our_pac.empty() ? "none" : absl::StrCat("\"", our_pac, "\"")));
     }
     if (config->auto_detect != our_detect) {
-      notes.push_back(absl::StrCat(who, " (WinHttpGetIEProxyConfigForCurrentUser) says auto-detect ",
-                                   config->auto_detect ? "on" : "off",
-                                   ", the Internet Settings read here say ",
-                                   our_detect ? "on" : "off"));
+      notes.push_back(
+          absl::StrCat(who, " (WinHttpGetIEProxyConfigForCurrentUser) says auto-detect ",
+                       config->auto_detect ? "on" : "off", ", the Internet Settings read here say ",
+                       our_detect ? "on" : "off"));
     }
   }
 
@@ -213,7 +214,8 @@ class WinHttpResolver final : public SystemProxyResolver {
     call->session = WinHttpOpen(L"relayscope-agent", WINHTTP_ACCESS_TYPE_NO_PROXY,
                                 WINHTTP_NO_PROXY_NAME, WINHTTP_NO_PROXY_BYPASS, 0);
     if (call->session == nullptr) {
-      return absl::UnavailableError(absl::StrCat("WinHttpOpen failed (error ", GetLastError(), ")"));
+      return absl::UnavailableError(
+          absl::StrCat("WinHttpOpen failed (error ", GetLastError(), ")"));
     }
     const int ms = static_cast<int>(std::max<int64_t>(absl::ToInt64Milliseconds(timeout), 1));
     WinHttpSetTimeouts(call->session, ms, ms, ms, ms);
@@ -229,8 +231,8 @@ class WinHttpResolver final : public SystemProxyResolver {
       options.fAutoLogonIfChallenged = TRUE;
       WINHTTP_PROXY_INFO info = {};
       if (!WinHttpGetProxyForUrl(call->session, wide_url.c_str(), &options, &info)) {
-        call->result =
-            absl::UnavailableError(absl::StrCat("WinHttpGetProxyForUrl failed (error ", GetLastError(), ")"));
+        call->result = absl::UnavailableError(
+            absl::StrCat("WinHttpGetProxyForUrl failed (error ", GetLastError(), ")"));
       } else {
         call->result =
             info.dwAccessType == WINHTTP_ACCESS_TYPE_NAMED_PROXY ? Utf8(info.lpszProxy) : "";

@@ -28,7 +28,8 @@ class FakeSystem final : public SystemProxyResolver {
                                           absl::Duration) override {
     asked.push_back(pac_url + "|" + url);
     auto it = answers.find(pac_url + "|" + url);
-    if (it == answers.end()) return absl::UnavailableError("WinHttpGetProxyForUrl failed (error 12180)");
+    if (it == answers.end())
+      return absl::UnavailableError("WinHttpGetProxyForUrl failed (error 12180)");
     return it->second;
   }
 };
@@ -69,9 +70,10 @@ TEST(SystemProxyTest, AgreementAndWinesFirstEntryOnlyAnswerSayNothing) {
               IsEmpty());
   // Wine: only the first PROXY entry; SOCKS is not WinHTTP's.
   system.answers["http://pac.corp/proxy.pac|https://relay.example:8200/"] = "a.corp:1";
-  EXPECT_THAT(CompareWithSystem(WindowsPacSetup("PROXY a.corp:1; SOCKS s.corp:1080; PROXY b.corp:2"), system,
-                                absl::Seconds(1)),
-              IsEmpty());
+  EXPECT_THAT(
+      CompareWithSystem(WindowsPacSetup("PROXY a.corp:1; SOCKS s.corp:1080; PROXY b.corp:2"),
+                        system, absl::Seconds(1)),
+      IsEmpty());
   EXPECT_THAT(system.asked, ElementsAre("http://pac.corp/proxy.pac|https://relay.example:8200/",
                                         "http://pac.corp/proxy.pac|https://relay.example:8200/"));
 }
