@@ -19,7 +19,7 @@
 namespace relayscope::agent {
 namespace {
 
-std::string Env(const char* name) {
+[[maybe_unused]] std::string Env(const char* name) {  // unused on Windows
   // No part of relayscope calls setenv, so reading the environment from
   // any thread is safe.
   const char* value = std::getenv(name);  // NOLINT(concurrency-mt-unsafe)
@@ -33,12 +33,19 @@ std::vector<std::unique_ptr<ProxySource>> DefaultSources(const std::string& home
                                                          const std::string& windows_reg) {
   std::vector<std::unique_ptr<ProxySource>> sources;
   sources.push_back(MakeFirefoxSource(home));
+#ifdef _WIN32
+  // Windows has no XDG or /etc: the user's roaming folder, then the file
+  // the seed's users kept at the root of C: (opened by its UTF-8 path).
+  std::vector<std::string> manual_files;
+  if (const std::string appdata = RoamingAppData(); !appdata.empty()) {
+    manual_files.push_back(appdata + "\\relayscope\\proxy.txt");
+  }
+  manual_files.push_back("C:\\proxy_ibm.txt");
+#else
   const std::string xdg = Env("XDG_CONFIG_HOME");
   std::vector<std::string> manual_files = {
       (xdg.empty() ? home + "/.config" : xdg) + "/relayscope/proxy.txt",
       "/etc/relayscope/proxy.txt"};
-#ifdef _WIN32
-  manual_files.push_back("C:\\proxy_ibm.txt");  // where the seed's users kept it
 #endif
   sources.push_back(MakeManualFileSource(proxy_file, std::move(manual_files)));
 #ifdef _WIN32

@@ -421,17 +421,28 @@ DiscoveryResult ParseManualFile(absl::string_view text, const std::string& path)
 }
 
 std::unique_ptr<ProxySource> MakeEnvSource() { return std::make_unique<EnvSource>(); }
-std::vector<std::string> FirefoxProfileRoots([[maybe_unused]] const std::string& home) {
+std::string RoamingAppData() {
 #ifdef _WIN32
-  // The roaming application data folder, read as UTF-16: getenv would give
-  // it in the ANSI code page, wrong for a user name outside it.
+  // Read as UTF-16: getenv would give it in the ANSI code page, wrong for
+  // a user name outside it.
   const wchar_t* appdata = _wgetenv(L"APPDATA");  // NOLINT(concurrency-mt-unsafe)
-  if (appdata == nullptr || *appdata == L'\0') return {};
+  if (appdata == nullptr || *appdata == L'\0') return "";
   const int size = WideCharToMultiByte(CP_UTF8, 0, appdata, -1, nullptr, 0, nullptr, nullptr);
-  std::string root(static_cast<size_t>(size > 0 ? size : 1), '\0');
+  if (size <= 1) return "";
+  std::string root(static_cast<size_t>(size), '\0');
   WideCharToMultiByte(CP_UTF8, 0, appdata, -1, root.data(), size, nullptr, nullptr);
   root.resize(root.size() - 1);  // the terminating NUL
-  return {root + "\\Mozilla\\Firefox"};
+  return root;
+#else
+  return "";
+#endif
+}
+
+std::vector<std::string> FirefoxProfileRoots([[maybe_unused]] const std::string& home) {
+#ifdef _WIN32
+  const std::string appdata = RoamingAppData();
+  if (appdata.empty()) return {};
+  return {appdata + "\\Mozilla\\Firefox"};
 #else
   return {home + "/.mozilla/firefox", home + "/snap/firefox/common/.mozilla/firefox"};
 #endif

@@ -33,6 +33,10 @@ DiscoveryResult ParseManualFile(absl::string_view text, const std::string& path)
 
 // The sources themselves.
 std::unique_ptr<ProxySource> MakeEnvSource();
+// %APPDATA% (the roaming application data folder) as UTF-8 on Windows;
+// "" elsewhere or when unset.
+std::string RoamingAppData();
+
 // Where Firefox keeps profiles.ini: on Windows %APPDATA%\Mozilla\Firefox
 // (`home` unused: Windows has no HOME); elsewhere ~/.mozilla/firefox and
 // the snap's, under `home`. In the order they are tried.
