@@ -448,7 +448,7 @@ std::vector<std::string> FirefoxProfileRoots([[maybe_unused]] const std::string&
 #endif
 }
 
-std::unique_ptr<ProxySource> MakeFirefoxSource(std::string home) {
+std::unique_ptr<ProxySource> MakeFirefoxSource(const std::string& home) {
   return std::make_unique<FirefoxSource>(FirefoxProfileRoots(home));
 }
 std::unique_ptr<ProxySource> MakeFirefoxSourceAt(std::vector<std::string> roots) {

@@ -42,7 +42,7 @@ std::string RoamingAppData();
 // the snap's, under `home`. In the order they are tried.
 std::vector<std::string> FirefoxProfileRoots(const std::string& home);
 // Firefox profiles under FirefoxProfileRoots(home).
-std::unique_ptr<ProxySource> MakeFirefoxSource(std::string home);
+std::unique_ptr<ProxySource> MakeFirefoxSource(const std::string& home);
 // Firefox profiles under `roots` (each holding a profiles.ini): the first
 // one with a readable profile wins.
 std::unique_ptr<ProxySource> MakeFirefoxSourceAt(std::vector<std::string> roots);

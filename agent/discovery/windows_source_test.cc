@@ -84,7 +84,7 @@ TEST(ConnectionSettingsTest, TruncatedOrLyingBlobsAreErrorsNamingTheField) {
   EXPECT_THAT(DecodeConnectionSettings(std::string(11, '\0')).status().message(),
               HasSubstr("11 bytes long"));
   const std::string head = Dword(0x46) + Dword(1) + Dword(3);
-  EXPECT_THAT(DecodeConnectionSettings(head + "\x05\x00").status().message(),
+  EXPECT_THAT(DecodeConnectionSettings(head + std::string("\x05\x00", 2)).status().message(),
               HasSubstr("ends inside the length of its proxy server (offset 12)"));
   EXPECT_THAT(DecodeConnectionSettings(head + Dword(0xFFFFFFFF) + "abc").status().message(),
               HasSubstr("says its proxy server (offset 12) is 4294967295 bytes long, but only 3 "

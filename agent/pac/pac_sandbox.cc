@@ -494,30 +494,31 @@ absl::Status DecodeChildRequest(const std::string& bytes, std::string* script,
                                 std::vector<PacQuery>* queries, PacOptions* options) {
   RequestReader in(bytes);
   uint64_t memory = 0, now = 0, addresses = 0, count = 0;
-  const absl::Status malformed =
-      absl::InvalidArgumentError("the PAC sandbox child was given a malformed request");
+  auto malformed = [] {
+    return absl::InvalidArgumentError("the PAC sandbox child was given a malformed request");
+  };
   if (!in.Magic() || !in.Number(&memory) || !in.Number(&now) || !in.Number(&addresses)) {
-    return malformed;
+    return malformed();
   }
   options->memory_limit = static_cast<size_t>(memory);
   options->now = absl::FromUnixMillis(static_cast<int64_t>(now));
   options->my_addresses.clear();
   // Each entry takes at least its 8-byte length: a count larger than the
   // bytes left is a lie, refused before anything is reserved for it.
-  if (addresses > bytes.size() / 8) return malformed;
+  if (addresses > bytes.size() / 8) return malformed();
   for (uint64_t i = 0; i < addresses; ++i) {
     std::string address;
-    if (!in.String(&address)) return malformed;
+    if (!in.String(&address)) return malformed();
     options->my_addresses.push_back(std::move(address));
   }
-  if (!in.Number(&count) || count > bytes.size() / 16) return malformed;
+  if (!in.Number(&count) || count > bytes.size() / 16) return malformed();
   queries->clear();
   for (uint64_t i = 0; i < count; ++i) {
     PacQuery query;
-    if (!in.String(&query.url) || !in.String(&query.host)) return malformed;
+    if (!in.String(&query.url) || !in.String(&query.host)) return malformed();
     queries->push_back(std::move(query));
   }
-  if (!in.String(script) || !in.AtEnd()) return malformed;
+  if (!in.String(script) || !in.AtEnd()) return malformed();
   return absl::OkStatus();
 }
 

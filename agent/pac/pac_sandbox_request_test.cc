@@ -47,7 +47,7 @@ TEST(PacChildRequestTest, EveryTruncationAndALyingCountAreRefused) {
   // The query count (after the magic, memory, time and an empty address
   // list) set to 2^60: refused, not reserved.
   std::string lying = bytes;
-  const size_t count_at = std::string("relayscope-pac-request-1\n").size() + 8 * 3;
+  const size_t count_at = std::string("relayscope-pac-request-1\n").size() + size_t{8} * 3;
   lying[count_at + 7] = 0x10;
   EXPECT_FALSE(DecodeChildRequest(lying, &script, &queries, &options).ok());
 }
