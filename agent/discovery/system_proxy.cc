@@ -9,6 +9,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "absl/time/clock.h"
 #include "agent/pac/pac_result.h"
 
 #ifdef _WIN32
@@ -123,6 +124,11 @@ std::vector<std::string> CompareWithSystem(const ProxySetup& setup, SystemProxyR
 
   // The PAC answers the Windows settings lead to: their AutoConfigURL, and
   // the PAC WPAD found when they turn auto-detect on.
+  // Each call has `timeout`; all of them together three times that, so a
+  // system whose auto-detect hangs costs the diagnosis seconds, not a
+  // timeout per relay.
+  const absl::Time give_up = absl::Now() + timeout * 3;
+  size_t not_asked = 0;
   bool wpad_compared = false;
   for (const PacReport& report : setup.pac) {
     const bool is_pac = report.location.source == v1::PROXY_SOURCE_WINDOWS;
@@ -134,6 +140,10 @@ std::vector<std::string> CompareWithSystem(const ProxySetup& setup, SystemProxyR
                                    : "WinHttpGetProxyForUrl with auto-detect";
     for (const PacRelayAnswer& answer : report.answers) {
       if (!answer.error.empty()) continue;
+      if (absl::Now() >= give_up) {
+        ++not_asked;
+        continue;
+      }
       const std::vector<std::string> ours = OurHttpProxies(answer.routes);
       absl::StatusOr<std::string> system = resolver.ProxyForUrl(answer.url, pac_url, timeout);
       if (!system.ok()) {
@@ -148,6 +158,11 @@ std::vector<std::string> CompareWithSystem(const ProxySetup& setup, SystemProxyR
                                      answer.url, ", ours is \"", answer.returned, "\""));
       }
     }
+  }
+  if (not_asked > 0) {
+    notes.push_back(absl::StrCat(
+        who, " was not asked for ", not_asked, not_asked == 1 ? " URL" : " URLs",
+        ": its answers took longer than ", absl::FormatDuration(timeout * 3), " together"));
   }
   return notes;
 }

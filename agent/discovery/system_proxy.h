@@ -51,7 +51,8 @@ std::unique_ptr<SystemProxyResolver> MakeSystemProxyResolver();
 // `resolver`'s: the Windows source's settings with CurrentUserConfig, and
 // every answer of a PAC the Windows settings named (AutoConfigURL, or WPAD
 // when auto-detect is on) with ProxyForUrl for the same URL, each asked at
-// most `timeout`. Returns one note per difference, naming both answers;
+// most `timeout` and all of them at most three times that (the URLs left
+// are named in one note). Returns one note per difference, naming both answers;
 // empty when they agree. A one-entry system answer that is our first
 // proxy agrees (Wine's WinHttpGetProxyForUrl returns only the first PROXY
 // entry), and SOCKS entries are left out of the comparison (WinHTTP has no

@@ -5,6 +5,7 @@
 
 #include <map>
 
+#include "absl/time/clock.h"
 #include "agent/pac/pac_result.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -115,6 +116,38 @@ TEST(SystemProxyTest, NoAnswerFromTheSystemIsANoteAndAutoDetectAsksWithoutAUrl) 
                           "https://relay.example:443/: WinHttpGetProxyForUrl failed (error 12180); "
                           "ours is \"PROXY p.corp:8080\""));
   EXPECT_THAT(system.asked, ElementsAre("|https://relay.example:443/"));
+}
+
+// A system that takes its whole timeout for every URL.
+class SlowSystem final : public SystemProxyResolver {
+ public:
+  int asked = 0;
+  std::string name() const override { return "WinHTTP"; }
+  absl::StatusOr<SystemProxyConfig> CurrentUserConfig() override {
+    SystemProxyConfig config;
+    config.proxy = "web.corp:8080";
+    config.auto_config_url = "http://pac.corp/proxy.pac";
+    return config;
+  }
+  absl::StatusOr<std::string> ProxyForUrl(const std::string&, const std::string&,
+                                          absl::Duration timeout) override {
+    ++asked;
+    absl::SleepFor(timeout);
+    return absl::DeadlineExceededError("no answer within 50ms");
+  }
+};
+
+TEST(SystemProxyTest, ASlowSystemIsAskedAtMostThreeTimeoutsInAll) {
+  ProxySetup setup = WindowsPacSetup("PROXY a.corp:1");
+  for (int i = 0; i < 9; ++i) setup.pac[0].answers.push_back(setup.pac[0].answers[0]);
+  SlowSystem system;
+  const absl::Time start = absl::Now();
+  const std::vector<std::string> notes = CompareWithSystem(setup, system, absl::Milliseconds(50));
+  EXPECT_LT(absl::Now() - start, absl::Milliseconds(400));
+  EXPECT_EQ(system.asked, 3);
+  ASSERT_EQ(notes.size(), 4u);
+  EXPECT_EQ(notes.back(),
+            "WinHTTP was not asked for 7 URLs: its answers took longer than 150ms together");
 }
 
 TEST(SystemProxyTest, WithoutAWindowsSourceNothingIsAsked) {
