@@ -9,10 +9,13 @@
 #include "agent/cli/console.h"
 #include "agent/cli/credentials.h"
 #include "agent/cli/flags.h"
+#include "agent/pac/pac_sandbox.h"
 #include "common/cli.h"
 
 int main(int argc, char** argv) {
   using namespace relayscope::agent;
+  // On Windows this executable is also the PAC sandbox's child.
+  RunPacSandboxChildIfAsked(argc, argv);
   const std::vector<std::string> args = relayscope::ParseCommandLine(
       argc, argv,
       "Diagnoses relay connectivity from this machine.\n"

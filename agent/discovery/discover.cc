@@ -11,6 +11,7 @@
 #include "agent/discovery/desktop_sources.h"
 #include "agent/discovery/no_proxy.h"
 #include "agent/discovery/sources.h"
+#include "agent/discovery/system_proxy.h"
 #include "agent/discovery/windows_source.h"
 #include "agent/discovery/wpad.h"
 #include "agent/pac/pac_fetch.h"
@@ -18,7 +19,7 @@
 namespace relayscope::agent {
 namespace {
 
-std::string Env(const char* name) {
+[[maybe_unused]] std::string Env(const char* name) {  // unused on Windows
   // No part of relayscope calls setenv, so reading the environment from
   // any thread is safe.
   const char* value = std::getenv(name);  // NOLINT(concurrency-mt-unsafe)
@@ -32,15 +33,27 @@ std::vector<std::unique_ptr<ProxySource>> DefaultSources(const std::string& home
                                                          const std::string& windows_reg) {
   std::vector<std::unique_ptr<ProxySource>> sources;
   sources.push_back(MakeFirefoxSource(home));
+#ifdef _WIN32
+  // Windows has no XDG or /etc: the user's roaming folder, then the file
+  // the seed's users kept at the root of C: (opened by its UTF-8 path).
+  std::vector<std::string> manual_files;
+  if (const std::string appdata = RoamingAppData(); !appdata.empty()) {
+    manual_files.push_back(appdata + "\\relayscope\\proxy.txt");
+  }
+  manual_files.push_back("C:\\proxy_ibm.txt");
+#else
   const std::string xdg = Env("XDG_CONFIG_HOME");
   std::vector<std::string> manual_files = {
       (xdg.empty() ? home + "/.config" : xdg) + "/relayscope/proxy.txt",
       "/etc/relayscope/proxy.txt"};
-#ifdef _WIN32
-  manual_files.push_back("C:\\proxy_ibm.txt");  // where the seed's users kept it
 #endif
   sources.push_back(MakeManualFileSource(proxy_file, std::move(manual_files)));
+#ifdef _WIN32
+  // An export given on the command line stands in for the registry.
+  sources.push_back(std::make_unique<WindowsSource>(windows_reg));
+#else
   if (!windows_reg.empty()) sources.push_back(std::make_unique<WindowsSource>(windows_reg));
+#endif
   sources.push_back(std::make_unique<GnomeSource>());
   sources.push_back(std::make_unique<KdeSource>(KdeSource::DefaultConfigDir(home)));
 #ifdef __APPLE__
@@ -49,6 +62,11 @@ std::vector<std::unique_ptr<ProxySource>> DefaultSources(const std::string& home
   sources.push_back(MakeEnvSource());
   return sources;
 }
+
+DiscoverOptions::DiscoverOptions() : second_opinion(MakeSystemProxyResolver()) {}
+DiscoverOptions::~DiscoverOptions() = default;
+DiscoverOptions::DiscoverOptions(DiscoverOptions&&) noexcept = default;
+DiscoverOptions& DiscoverOptions::operator=(DiscoverOptions&&) noexcept = default;
 
 PacQuery RelayPacQuery(const v1::Relay& relay) {
   std::string host =
@@ -369,6 +387,12 @@ ProxySetup DiscoverProxies(const v1::Catalogue& catalogue, DiscoverOptions optio
 
   for (size_t i = 0; i < setup.relays.size(); ++i) {
     setup.relays[i].routes = RelayList(pac_routes, configured, i, targets[i]);
+  }
+  if (options.second_opinion != nullptr) {
+    SourceReport opinion{options.second_opinion->name(), {}};
+    opinion.result.warnings =
+        CompareWithSystem(setup, *options.second_opinion, options.second_opinion_timeout);
+    setup.sources.push_back(std::move(opinion));
   }
   return setup;
 }

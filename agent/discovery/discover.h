@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/time/time.h"
 #include "agent/discovery/source.h"
 #include "agent/pac/pac_result.h"
 #include "agent/pac/pac_sandbox.h"
@@ -84,7 +85,14 @@ struct ProxySetup {
   std::vector<RelayRoutes> relays;
 };
 
+class SystemProxyResolver;  // system_proxy.h
+
 struct DiscoverOptions {
+  DiscoverOptions();
+  ~DiscoverOptions();
+  DiscoverOptions(DiscoverOptions&&) noexcept;
+  DiscoverOptions& operator=(DiscoverOptions&&) noexcept;
+
   std::vector<std::unique_ptr<ProxySource>> sources;  // read in this order
   // Extra PAC URLs (--pac-url), evaluated first.
   std::vector<std::string> pac_urls;
@@ -93,12 +101,18 @@ struct DiscoverOptions {
   // are fetched in order and the first that answers is used.
   std::unique_ptr<ProxySource> wpad;
   PacOptions pac;
+  // The system's own answer, compared with ours (system_proxy.h): WinHTTP
+  // on Windows by default, none elsewhere. Each difference becomes a
+  // warning of a source report named after it ("WinHTTP").
+  std::unique_ptr<SystemProxyResolver> second_opinion;
+  absl::Duration second_opinion_timeout = absl::Seconds(5);
 };
 
-// The sources a Linux agent reads by default: Firefox under `home`, the
-// manual file (`proxy_file` or the XDG / /etc defaults), a Windows .reg
-// export if given, GNOME (gsettings), KDE (kioslaverc), macOS (scutil, on
-// macOS), then the environment.
+// The sources an agent reads by default: Firefox under `home` (on
+// Windows: under %APPDATA%), the manual file (`proxy_file` or the XDG /
+// /etc defaults; on Windows also C:\proxy_ibm.txt), a Windows .reg export
+// if given (on Windows: the registry when none is), GNOME (gsettings), KDE
+// (kioslaverc), macOS (scutil, on macOS), then the environment.
 std::vector<std::unique_ptr<ProxySource>> DefaultSources(const std::string& home,
                                                          const std::string& proxy_file,
                                                          const std::string& windows_reg);

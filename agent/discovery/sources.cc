@@ -1,5 +1,6 @@
 #include "agent/discovery/sources.h"
 
+#include <algorithm>
 #include <fstream>
 #include <optional>
 #include <sstream>
@@ -12,7 +13,11 @@
 #include "absl/strings/strip.h"
 #include "agent/discovery/config_text.h"
 
+#ifdef _WIN32
+#include <windows.h>
+#else
 extern char** environ;
+#endif
 
 namespace relayscope::agent {
 
@@ -120,12 +125,11 @@ std::string Basename(const std::string& path) {
 
 class FirefoxSource final : public ProxySource {
  public:
-  explicit FirefoxSource(std::string home) : home_(std::move(home)) {}
+  explicit FirefoxSource(std::vector<std::string> roots) : roots_(std::move(roots)) {}
   std::string name() const override { return "firefox"; }
   DiscoveryResult Discover() override {
     DiscoveryResult result;
-    for (const std::string& base :
-         {home_ + "/.mozilla/firefox", home_ + "/snap/firefox/common/.mozilla/firefox"}) {
+    for (const std::string& base : roots_) {
       auto ini = ReadBoundedFile(base + "/profiles.ini", kMaxFileBytes);
       if (!ini) continue;
       auto profile = DefaultFirefoxProfile(*ini, base);
@@ -147,7 +151,7 @@ class FirefoxSource final : public ProxySource {
   }
 
  private:
-  std::string home_;
+  std::vector<std::string> roots_;
 };
 
 // ---- manual file ----
@@ -238,7 +242,16 @@ absl::StatusOr<std::string> DefaultFirefoxProfile(absl::string_view profiles_ini
     }
   }
   auto resolve = [&](const std::string& path, bool relative) {
-    return relative ? base_dir + "/" + path : path;
+    if (!relative) return path;
+    // profiles.ini writes relative paths with '/', also on Windows; under a
+    // Windows base ("C:\\Users\\...\\Firefox") they are joined as Windows
+    // writes paths, so the reports name the file as the user sees it.
+    if (base_dir.find('\\') != std::string::npos && base_dir.find('/') == std::string::npos) {
+      std::string windows_path = path;
+      std::replace(windows_path.begin(), windows_path.end(), '/', '\\');
+      return base_dir + "\\" + windows_path;
+    }
+    return base_dir + "/" + path;
   };
   for (const Section& s : sections) {  // Firefox 67+: the install's default
     auto it = s.values.find("Default");
@@ -408,8 +421,38 @@ DiscoveryResult ParseManualFile(absl::string_view text, const std::string& path)
 }
 
 std::unique_ptr<ProxySource> MakeEnvSource() { return std::make_unique<EnvSource>(); }
-std::unique_ptr<ProxySource> MakeFirefoxSource(std::string home) {
-  return std::make_unique<FirefoxSource>(std::move(home));
+std::string RoamingAppData() {
+#ifdef _WIN32
+  // Read as UTF-16: getenv would give it in the ANSI code page, wrong for
+  // a user name outside it.
+  const wchar_t* appdata = _wgetenv(L"APPDATA");  // NOLINT(concurrency-mt-unsafe)
+  if (appdata == nullptr || *appdata == L'\0') return "";
+  const int size = WideCharToMultiByte(CP_UTF8, 0, appdata, -1, nullptr, 0, nullptr, nullptr);
+  if (size <= 1) return "";
+  std::string root(static_cast<size_t>(size), '\0');
+  WideCharToMultiByte(CP_UTF8, 0, appdata, -1, root.data(), size, nullptr, nullptr);
+  root.resize(root.size() - 1);  // the terminating NUL
+  return root;
+#else
+  return "";
+#endif
+}
+
+std::vector<std::string> FirefoxProfileRoots([[maybe_unused]] const std::string& home) {
+#ifdef _WIN32
+  const std::string appdata = RoamingAppData();
+  if (appdata.empty()) return {};
+  return {appdata + "\\Mozilla\\Firefox"};
+#else
+  return {home + "/.mozilla/firefox", home + "/snap/firefox/common/.mozilla/firefox"};
+#endif
+}
+
+std::unique_ptr<ProxySource> MakeFirefoxSource(const std::string& home) {
+  return std::make_unique<FirefoxSource>(FirefoxProfileRoots(home));
+}
+std::unique_ptr<ProxySource> MakeFirefoxSourceAt(std::vector<std::string> roots) {
+  return std::make_unique<FirefoxSource>(std::move(roots));
 }
 std::unique_ptr<ProxySource> MakeManualFileSource(std::string explicit_path,
                                                   std::vector<std::string> default_paths) {

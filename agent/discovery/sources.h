@@ -33,8 +33,19 @@ DiscoveryResult ParseManualFile(absl::string_view text, const std::string& path)
 
 // The sources themselves.
 std::unique_ptr<ProxySource> MakeEnvSource();
-// Firefox profiles under `home` (~/.mozilla/firefox and the snap's).
-std::unique_ptr<ProxySource> MakeFirefoxSource(std::string home);
+// %APPDATA% (the roaming application data folder) as UTF-8 on Windows;
+// "" elsewhere or when unset.
+std::string RoamingAppData();
+
+// Where Firefox keeps profiles.ini: on Windows %APPDATA%\Mozilla\Firefox
+// (`home` unused: Windows has no HOME); elsewhere ~/.mozilla/firefox and
+// the snap's, under `home`. In the order they are tried.
+std::vector<std::string> FirefoxProfileRoots(const std::string& home);
+// Firefox profiles under FirefoxProfileRoots(home).
+std::unique_ptr<ProxySource> MakeFirefoxSource(const std::string& home);
+// Firefox profiles under `roots` (each holding a profiles.ini): the first
+// one with a readable profile wins.
+std::unique_ptr<ProxySource> MakeFirefoxSourceAt(std::vector<std::string> roots);
 // The first existing file of `paths`; `explicit_path` (--proxy-file) must
 // exist, or a warning says so.
 std::unique_ptr<ProxySource> MakeManualFileSource(std::string explicit_path,

@@ -49,7 +49,8 @@ std::vector<std::string> PacUrls(const DiscoveryResult& result) {
 // What regedit exports for HKCU\...\Internet Settings on Windows 10 (its
 // subkeys included), trimmed of unrelated values. The tests check line
 // numbers: ProxyServer is on line 10, AutoConfigURL on 12, the
-// Connections blob starts on 16.
+// Connections blob (which says the same, with ü in Windows-1252, and
+// decides) starts on 16.
 std::string Win10Export() {
   return test::ReadTestdata("agent/discovery/testdata/win10-internet-settings.reg");
 }
@@ -107,30 +108,33 @@ TEST(WindowsRegTest, Windows10ExportInUtf16AndUtf8) {
     EXPECT_EQ(r.proxies[2].scope, "socks");
     for (const ProxyCandidate& p : r.proxies) {
       EXPECT_EQ(p.source, v1::PROXY_SOURCE_WINDOWS);
-      EXPECT_EQ(p.detail, "C:\\Users\\alice\\ie.reg:10");
+      EXPECT_EQ(p.detail, "C:\\Users\\alice\\ie.reg:16 (DefaultConnectionSettings)");
       EXPECT_THAT(p.bypass, ElementsAre("*.corp.example", "10.*",
                                         "b\xC3\xBC"
                                         "cher.example",
                                         "<local>"));
     }
-    // The PAC URL, then auto-detect from the Connections blob's flags (0x0f).
+    // The PAC URL, then auto-detect, both from the Connections blob's
+    // flags (0x0f).
     ASSERT_EQ(r.pac.size(), 2u);
     EXPECT_EQ(r.pac[0].url, "http://pac.corp.example/proxy.pac");
-    EXPECT_EQ(r.pac[0].detail, "C:\\Users\\alice\\ie.reg:12");
+    EXPECT_EQ(r.pac[0].detail, "C:\\Users\\alice\\ie.reg:16 (DefaultConnectionSettings)");
     EXPECT_EQ(r.pac[1].url, "wpad");
-    EXPECT_EQ(r.pac[1].detail, "C:\\Users\\alice\\ie.reg:16 (auto-detect)");
+    EXPECT_EQ(r.pac[1].detail,
+              "C:\\Users\\alice\\ie.reg:16 (DefaultConnectionSettings) (auto-detect)");
     for (const PacLocation& pac : r.pac) EXPECT_EQ(pac.source, v1::PROXY_SOURCE_WINDOWS);
   }
 }
 
 TEST(WindowsRegTest, AutoDetectOffInTheBlobAndOnlyInASubkeyIsOff) {
-  // Flags 0x03: direct and proxy, no auto-detect; ZoneMap's AutoDetect is
-  // the intranet zone's, not the proxy's.
+  // Flags 0x01: direct, no auto-detect (the blob ends after the proxy
+  // string, as older writers leave it); ZoneMap's AutoDetect is the
+  // intranet zone's, not the proxy's.
   DiscoveryResult r = ParseRegExport(
       "Windows Registry Editor Version 5.00\n"
       "[HKEY_CURRENT_USER\\Software\\Microsoft\\Windows\\CurrentVersion\\Internet Settings\\"
       "Connections]\n"
-      "\"DefaultConnectionSettings\"=hex:46,00,00,00,02,00,00,00,03,00,00,00,00,00,00,00\n"
+      "\"DefaultConnectionSettings\"=hex:46,00,00,00,02,00,00,00,01,00,00,00,00,00,00,00\n"
       "[HKEY_CURRENT_USER\\Software\\Microsoft\\Windows\\CurrentVersion\\Internet Settings\\"
       "ZoneMap]\n"
       "\"AutoDetect\"=dword:00000001\n",
@@ -237,7 +241,7 @@ TEST(WindowsSourceTest, ReadsTheExportGivenAndWarnsWhenItIsMissing) {
   DiscoveryResult r = WindowsSource(dir + "/ie.reg").Discover();
   EXPECT_EQ(r.proxies.size(), 3u);
   EXPECT_EQ(r.pac.size(), 2u);
-  EXPECT_EQ(r.proxies[0].detail, dir + "/ie.reg:10");
+  EXPECT_EQ(r.proxies[0].detail, dir + "/ie.reg:16 (DefaultConnectionSettings)");
 
   DiscoveryResult missing = WindowsSource(dir + "/nope.reg").Discover();
   EXPECT_THAT(missing.warnings, ElementsAre(dir + "/nope.reg: cannot be read"));

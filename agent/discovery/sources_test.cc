@@ -252,5 +252,39 @@ TEST(FirefoxSourceTest, ReadsTheDefaultProfileUnderHome) {
   EXPECT_TRUE(MakeFirefoxSource(home + "/nobody")->Discover().proxies.empty());
 }
 
+// What Firefox writes under %APPDATA%\Mozilla\Firefox on Windows: CRLF,
+// profiles under Profiles/ written with '/', the install's default.
+std::string WindowsProfilesIni() {
+  return test::ReadTestdata("agent/discovery/testdata/profiles-windows.ini");
+}
+
+TEST(FirefoxTest, WindowsProfilesIniResolvesUnderAppDataWithBackslashes) {
+  auto dir = DefaultFirefoxProfile(WindowsProfilesIni(),
+                                   "C:\\Users\\J\xC3\xBCrgen\\AppData\\Roaming\\Mozilla\\Firefox");
+  ASSERT_TRUE(dir.ok()) << dir.status();
+  EXPECT_EQ(*dir,
+            "C:\\Users\\J\xC3\xBCrgen\\AppData\\Roaming\\Mozilla\\Firefox\\Profiles\\k8j7h6g5."
+            "default-release");
+  // An absolute Windows path is taken as written.
+  EXPECT_EQ(
+      *DefaultFirefoxProfile("[Profile0]\r\nIsRelative=0\r\nPath=D:\\ff\\p\r\n", "C:\\x\\Firefox"),
+      "D:\\ff\\p");
+}
+
+TEST(FirefoxSourceTest, ReadsProfilesUnderTheRootsGivenAsWindowsLaysThemOut) {
+  const std::string root = ::testing::TempDir() + "/appdata-ff/Mozilla/Firefox";
+  std::filesystem::create_directories(root + "/Profiles/k8j7h6g5.default-release");
+  std::ofstream(root + "/profiles.ini") << WindowsProfilesIni();
+  std::ofstream(root + "/Profiles/k8j7h6g5.default-release/prefs.js") << ManualPrefs();
+  DiscoveryResult r = MakeFirefoxSourceAt({root + "/missing", root})->Discover();
+  EXPECT_EQ(r.proxies.size(), 3u);
+  EXPECT_THAT(r.warnings, IsEmpty());
+#ifndef _WIN32
+  EXPECT_THAT(
+      FirefoxProfileRoots("/home/u"),
+      ElementsAre("/home/u/.mozilla/firefox", "/home/u/snap/firefox/common/.mozilla/firefox"));
+#endif
+}
+
 }  // namespace
 }  // namespace relayscope::agent

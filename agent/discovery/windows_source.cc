@@ -15,9 +15,6 @@
 
 #ifdef _WIN32
 #include <windows.h>
-#include <winhttp.h>
-// MSVC; a MinGW build links winhttp from CMake instead.
-#pragma comment(lib, "winhttp.lib")
 #endif
 
 namespace relayscope::agent {
@@ -35,7 +32,47 @@ struct InternetSettings {
   std::string server_where;
   std::string pac_where;
   std::string detect_where;
+  // The Connections blob, when one decoded, and where it is; a blob that
+  // did not decode is a warning and leaves the plain values in charge.
+  std::optional<ConnectionSettings> connection;
+  std::string connection_where;
 };
+
+// WinINet follows the blob. Where the plain values (what `reg add` and
+// older tools write) say something else, the user is told which one wins:
+// under Wine, WinHTTP reads only the blob.
+void ApplyConnection(InternetSettings* settings, std::vector<std::string>* warnings) {
+  if (!settings->connection) return;
+  const ConnectionSettings& blob = *settings->connection;
+  const std::string& where = settings->connection_where;
+  const bool blob_proxy = (blob.flags & kProxyTypeProxy) != 0;
+  const std::string blob_url = (blob.flags & kProxyTypeAutoProxyUrl) ? blob.auto_config_url : "";
+  auto differs = [&](const std::string& value_where, absl::string_view name,
+                     absl::string_view plain, absl::string_view used) {
+    warnings->push_back(absl::StrCat(value_where, ": ", name, " says ", plain, " but ", where,
+                                     ", which WinINet and WinHTTP follow, says ", used));
+  };
+  if (settings->proxy_enable.has_value() && (*settings->proxy_enable != 0) != blob_proxy) {
+    differs(settings->enable_where, "ProxyEnable", *settings->proxy_enable != 0 ? "on" : "off",
+            blob_proxy ? "on" : "off");
+  }
+  if (!settings->proxy_server.empty() && settings->proxy_server != blob.proxy_server) {
+    differs(settings->server_where, "ProxyServer", absl::StrCat("\"", settings->proxy_server, "\""),
+            absl::StrCat("\"", blob.proxy_server, "\""));
+  }
+  if (!settings->auto_config_url.empty() && settings->auto_config_url != blob_url) {
+    differs(settings->pac_where, "AutoConfigURL",
+            absl::StrCat("\"", settings->auto_config_url, "\""),
+            blob_url.empty() ? "no PAC URL" : absl::StrCat("\"", blob_url, "\""));
+  }
+  settings->proxy_enable = blob_proxy ? 1 : 0;
+  settings->proxy_server = blob.proxy_server;
+  settings->proxy_override = blob.proxy_bypass;
+  settings->auto_config_url = std::string(absl::StripAsciiWhitespace(blob_url));
+  settings->auto_detect = (blob.flags & kProxyTypeAutoDetect) != 0;
+  settings->enable_where = settings->server_where = settings->pac_where = settings->detect_where =
+      where;
+}
 
 DiscoveryResult FromSettings(const InternetSettings& settings) {
   DiscoveryResult result;
@@ -115,6 +152,34 @@ void AppendUtf8(uint32_t code_point, std::string* out) {
     out->push_back(static_cast<char>(0x80 | ((code_point >> 6) & 0x3F)));
     out->push_back(static_cast<char>(0x80 | (code_point & 0x3F)));
   }
+}
+
+// The blob's strings are in the ANSI code page. A string that is valid
+// UTF-8 is taken as is; otherwise each byte is read as Latin-1, which is
+// Windows-1252 for every letter a host name or bypass entry uses.
+bool LooksUtf8(absl::string_view text) {
+  constexpr size_t kBad = 4;
+  for (size_t i = 0; i < text.size();) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    const size_t n = c < 0x80                 ? 0
+                     : c >= 0xC2 && c <= 0xDF ? 1
+                     : (c & 0xF0) == 0xE0     ? 2
+                     : c >= 0xF0 && c <= 0xF4 ? 3
+                                              : kBad;
+    if (n == kBad || text.size() - i <= n) return false;
+    for (size_t k = 1; k <= n; ++k) {
+      if ((static_cast<unsigned char>(text[i + k]) & 0xC0) != 0x80) return false;
+    }
+    i += n + 1;
+  }
+  return true;
+}
+
+std::string AnsiToUtf8(absl::string_view bytes) {
+  if (LooksUtf8(bytes)) return std::string(bytes);
+  std::string out;
+  for (const char c : bytes) AppendUtf8(static_cast<unsigned char>(c), &out);
+  return out;
 }
 
 // regedit writes UTF-16LE with a BOM; hand-made and REGEDIT4 files are
@@ -199,10 +264,62 @@ std::vector<std::pair<int, std::string>> LogicalLines(absl::string_view decoded)
 
 }  // namespace
 
+absl::StatusOr<ConnectionSettings> DecodeConnectionSettings(absl::string_view blob) {
+  // A blob is a few hundred bytes; nothing longer than the registry's own
+  // value limit (1 MB is generous) is a settings blob.
+  constexpr size_t kMaxBlobBytes = 1 << 20;
+  if (blob.size() > kMaxBlobBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("is ", blob.size(), " bytes long, not a settings blob"));
+  }
+  size_t offset = 0;
+  auto dword = [&](uint32_t* out) {
+    *out = 0;
+    for (int i = 0; i < 4; ++i) {
+      *out |= static_cast<uint32_t>(static_cast<unsigned char>(blob[offset + i])) << (8 * i);
+    }
+    offset += 4;
+  };
+  ConnectionSettings settings;
+  if (blob.size() < 12) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("is ", blob.size(), " bytes long, too short for its flags (12 bytes)"));
+  }
+  dword(&settings.version);
+  dword(&settings.counter);
+  dword(&settings.flags);
+  for (const auto& [field, out] :
+       {std::pair<const char*, std::string*>{"proxy server", &settings.proxy_server},
+        {"bypass list", &settings.proxy_bypass},
+        {"auto-config URL", &settings.auto_config_url}}) {
+    if (offset == blob.size()) return settings;  // an older writer stopped here
+    if (blob.size() - offset < 4) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("ends inside the length of its ", field, " (offset ", offset, ")"));
+    }
+    uint32_t length = 0;
+    const size_t length_at = offset;
+    dword(&length);
+    if (length > blob.size() - offset) {
+      return absl::InvalidArgumentError(absl::StrCat("says its ", field, " (offset ", length_at,
+                                                     ") is ", length, " bytes long, but only ",
+                                                     blob.size() - offset, " follow"));
+    }
+    absl::string_view text = blob.substr(offset, length);
+    offset += length;
+    // Some writers count a terminating NUL.
+    while (!text.empty() && text.back() == '\0') text.remove_suffix(1);
+    *out = AnsiToUtf8(text);
+  }
+  settings.trailing = std::string(blob.substr(offset));
+  return settings;
+}
+
 DiscoveryResult ParseRegExport(absl::string_view text, const std::string& path) {
   const std::vector<std::pair<int, std::string>> lines = LogicalLines(DecodeRegText(text));
   std::vector<std::string> warnings;
   InternetSettings settings;
+  bool saw_default_blob = false;
   RegKey key = RegKey::kNoneYet;
   for (const auto& [line_number, logical] : lines) {
     absl::string_view line = absl::StripAsciiWhitespace(logical);
@@ -268,16 +385,20 @@ DiscoveryResult ParseRegExport(absl::string_view text, const std::string& path) 
     // earlier one, as on import.
     auto is = [&](absl::string_view wanted) { return absl::EqualsIgnoreCase(name, wanted); };
     if (key == RegKey::kConnections) {
-      // Since Windows 7 "Automatically detect settings" lives only in this
-      // blob: a DWORD version, a DWORD counter, then the flags DWORD, of
-      // which 0x08 is PROXY_TYPE_AUTO_DETECT.
-      if (is("DefaultConnectionSettings") && hex_value) {
-        if (hex_value->size() < 12) {
-          warn("DefaultConnectionSettings: too short for its flags");
-        } else if (static_cast<unsigned char>((*hex_value)[8]) & 0x08) {
-          if (!settings.auto_detect) settings.detect_where = where;
-          settings.auto_detect = true;
+      // DefaultConnectionSettings is what WinINet reads; SavedLegacySettings
+      // (its copy for older tools) only stands in when it is missing.
+      const bool is_default = is("DefaultConnectionSettings");
+      if ((is_default || is("SavedLegacySettings")) && hex_value) {
+        if (!is_default && saw_default_blob) continue;
+        auto blob = DecodeConnectionSettings(*hex_value);
+        if (!blob.ok()) {
+          warn(absl::StrCat(name, " ", blob.status().message(),
+                            ": the plain Internet Settings values are used"));
+          continue;
         }
+        saw_default_blob = saw_default_blob || is_default;
+        settings.connection = *std::move(blob);
+        settings.connection_where = absl::StrCat(where, " (", name, ")");
       }
       continue;
     }
@@ -298,6 +419,56 @@ DiscoveryResult ParseRegExport(absl::string_view text, const std::string& path) 
       settings.auto_detect = true;
     }
   }
+  ApplyConnection(&settings, &warnings);
+  DiscoveryResult result = FromSettings(settings);
+  result.warnings.insert(result.warnings.begin(), warnings.begin(), warnings.end());
+  return result;
+}
+
+DiscoveryResult ReadInternetSettings(const RegistryView& registry) {
+  using Hive = RegistryView::Hive;
+  constexpr char kSettings[] = "Software\\Microsoft\\Windows\\CurrentVersion\\Internet Settings";
+  constexpr char kPolicy[] =
+      "Software\\Policies\\Microsoft\\Windows\\CurrentVersion\\Internet Settings";
+  // Group policy "Make proxy settings per-machine": WinINet then reads
+  // HKLM's values for every user.
+  const std::optional<uint32_t> per_user =
+      registry.Dword(Hive::kLocalMachine, kPolicy, "ProxySettingsPerUser");
+  const Hive hive =
+      per_user.has_value() && *per_user == 0 ? Hive::kLocalMachine : Hive::kCurrentUser;
+  const std::string key =
+      absl::StrCat(hive == Hive::kLocalMachine ? "HKLM\\" : "HKCU\\", kSettings);
+  auto where = [&](absl::string_view name) { return absl::StrCat(key, "\\", name); };
+
+  InternetSettings settings;
+  settings.proxy_enable = registry.Dword(hive, kSettings, "ProxyEnable");
+  settings.enable_where = where("ProxyEnable");
+  settings.proxy_server = registry.String(hive, kSettings, "ProxyServer").value_or("");
+  settings.server_where = where("ProxyServer");
+  settings.proxy_override = registry.String(hive, kSettings, "ProxyOverride").value_or("");
+  settings.auto_config_url = std::string(
+      absl::StripAsciiWhitespace(registry.String(hive, kSettings, "AutoConfigURL").value_or("")));
+  settings.pac_where = where("AutoConfigURL");
+  settings.auto_detect = registry.Dword(hive, kSettings, "AutoDetect").value_or(0) != 0;
+  settings.detect_where = where("AutoDetect");
+
+  std::vector<std::string> warnings;
+  const std::string connections = absl::StrCat(kSettings, "\\Connections");
+  for (const char* name : {"DefaultConnectionSettings", "SavedLegacySettings"}) {
+    std::optional<std::string> bytes = registry.Binary(hive, connections, name);
+    if (!bytes) continue;
+    const std::string blob_where = where(absl::StrCat("Connections\\", name));
+    auto blob = DecodeConnectionSettings(*bytes);
+    if (!blob.ok()) {
+      warnings.push_back(absl::StrCat(blob_where, " ", blob.status().message(),
+                                      ": the plain Internet Settings values are used"));
+      continue;
+    }
+    settings.connection = *std::move(blob);
+    settings.connection_where = blob_where;
+    break;
+  }
+  ApplyConnection(&settings, &warnings);
   DiscoveryResult result = FromSettings(settings);
   result.warnings.insert(result.warnings.begin(), warnings.begin(), warnings.end());
   return result;
@@ -306,55 +477,93 @@ DiscoveryResult ParseRegExport(absl::string_view text, const std::string& path) 
 #ifdef _WIN32
 namespace {
 
-std::string Utf8(const wchar_t* wide) {
-  if (wide == nullptr) return "";
-  const int size = WideCharToMultiByte(CP_UTF8, 0, wide, -1, nullptr, 0, nullptr, nullptr);
-  if (size <= 1) return "";
-  std::string out(static_cast<size_t>(size), '\0');
-  WideCharToMultiByte(CP_UTF8, 0, wide, -1, out.data(), size, nullptr, nullptr);
-  out.resize(static_cast<size_t>(size - 1));  // the terminating NUL
+std::wstring Wide(const std::string& utf8) {
+  if (utf8.empty()) return L"";
+  const int size =
+      MultiByteToWideChar(CP_UTF8, 0, utf8.data(), static_cast<int>(utf8.size()), nullptr, 0);
+  std::wstring out(static_cast<size_t>(size > 0 ? size : 0), L'\0');
+  if (size > 0) {
+    MultiByteToWideChar(CP_UTF8, 0, utf8.data(), static_cast<int>(utf8.size()), out.data(), size);
+  }
   return out;
 }
 
-DiscoveryResult ReadRegistry() {
-  constexpr char kKey[] = "HKCU\\Software\\Microsoft\\Windows\\CurrentVersion\\Internet Settings";
-  WINHTTP_CURRENT_USER_IE_PROXY_CONFIG config = {};
-  if (!WinHttpGetIEProxyConfigForCurrentUser(&config)) {
-    const DWORD error = GetLastError();
-    DiscoveryResult result;
-    if (error != ERROR_FILE_NOT_FOUND) {  // nothing ever configured
-      result.warnings.push_back(
-          absl::StrCat(kKey, ": WinHttpGetIEProxyConfigForCurrentUser failed (error ", error, ")"));
-    }
-    return result;
+std::string Utf8(const wchar_t* wide, size_t units) {
+  if (wide == nullptr || units == 0) return "";
+  const int size =
+      WideCharToMultiByte(CP_UTF8, 0, wide, static_cast<int>(units), nullptr, 0, nullptr, nullptr);
+  std::string out(static_cast<size_t>(size > 0 ? size : 0), '\0');
+  if (size > 0) {
+    WideCharToMultiByte(CP_UTF8, 0, wide, static_cast<int>(units), out.data(), size, nullptr,
+                        nullptr);
   }
-  InternetSettings settings;
-  settings.proxy_server = Utf8(config.lpszProxy);
-  settings.proxy_override = Utf8(config.lpszProxyBypass);
-  settings.auto_config_url = Utf8(config.lpszAutoConfigUrl);
-  settings.auto_detect = config.fAutoDetect != FALSE;
-  // WinHTTP hands out the proxy only while "Use a proxy server" is on.
-  settings.proxy_enable = settings.proxy_server.empty() ? 0 : 1;
-  settings.enable_where = absl::StrCat(kKey, "\\ProxyEnable");
-  settings.server_where = absl::StrCat(kKey, "\\ProxyServer");
-  settings.pac_where = absl::StrCat(kKey, "\\AutoConfigURL");
-  settings.detect_where = absl::StrCat(kKey, "\\Connections");
-  for (LPWSTR owned : {config.lpszProxy, config.lpszProxyBypass, config.lpszAutoConfigUrl}) {
-    if (owned != nullptr) GlobalFree(owned);
-  }
-  return FromSettings(settings);
+  return out;
 }
 
+class Win32Registry final : public RegistryView {
+ public:
+  std::optional<uint32_t> Dword(Hive hive, const std::string& key,
+                                const std::string& name) const override {
+    DWORD value = 0;
+    DWORD size = sizeof(value);
+    if (RegGetValueW(Root(hive), Wide(key).c_str(), Wide(name).c_str(), RRF_RT_REG_DWORD, nullptr,
+                     &value, &size) != ERROR_SUCCESS) {
+      return std::nullopt;
+    }
+    return static_cast<uint32_t>(value);
+  }
+  std::optional<std::string> String(Hive hive, const std::string& key,
+                                    const std::string& name) const override {
+    std::optional<std::string> bytes = Read(hive, key, name, RRF_RT_REG_SZ | RRF_RT_REG_EXPAND_SZ);
+    if (!bytes) return std::nullopt;
+    size_t units = bytes->size() / sizeof(wchar_t);
+    const auto* text = reinterpret_cast<const wchar_t*>(bytes->data());
+    while (units > 0 && text[units - 1] == L'\0') --units;  // RegGetValueW's terminator
+    return Utf8(text, units);
+  }
+  std::optional<std::string> Binary(Hive hive, const std::string& key,
+                                    const std::string& name) const override {
+    return Read(hive, key, name, RRF_RT_REG_BINARY);
+  }
+
+ private:
+  static HKEY Root(Hive hive) {
+    return hive == Hive::kLocalMachine ? HKEY_LOCAL_MACHINE : HKEY_CURRENT_USER;
+  }
+  // The value's bytes; the size is asked first, and asked again if the
+  // value grew in between (another program saving its settings).
+  static std::optional<std::string> Read(Hive hive, const std::string& key, const std::string& name,
+                                         DWORD types) {
+    const std::wstring wide_key = Wide(key), wide_name = Wide(name);
+    for (int attempt = 0; attempt < 3; ++attempt) {
+      DWORD size = 0;
+      if (RegGetValueW(Root(hive), wide_key.c_str(), wide_name.c_str(), types, nullptr, nullptr,
+                       &size) != ERROR_SUCCESS) {
+        return std::nullopt;
+      }
+      std::string bytes(size, '\0');
+      const LSTATUS status = RegGetValueW(Root(hive), wide_key.c_str(), wide_name.c_str(), types,
+                                          nullptr, bytes.data(), &size);
+      if (status == ERROR_MORE_DATA) continue;
+      if (status != ERROR_SUCCESS) return std::nullopt;
+      bytes.resize(size);
+      return bytes;
+    }
+    return std::nullopt;
+  }
+};
+
 }  // namespace
+
+std::unique_ptr<RegistryView> SystemRegistry() { return std::make_unique<Win32Registry>(); }
+#else
+std::unique_ptr<RegistryView> SystemRegistry() { return nullptr; }
 #endif  // _WIN32
 
 DiscoveryResult WindowsSource::Discover() {
   if (reg_path_.empty()) {
-#ifdef _WIN32
-    return ReadRegistry();
-#else
-    return {};
-#endif
+    std::unique_ptr<RegistryView> registry = SystemRegistry();
+    return registry != nullptr ? ReadInternetSettings(*registry) : DiscoveryResult{};
   }
   // A settings export is a few KiB; the cap keeps a wrong path (a disk
   // image, a device) from being read whole.

@@ -1,7 +1,11 @@
 #include "agent/discovery/wpad.h"
 
+#ifdef _WIN32
+#include <windows.h>
+#else
 #include <glob.h>
 #include <unistd.h>
+#endif
 
 #include <algorithm>
 #include <cerrno>
@@ -101,6 +105,19 @@ bool IsHttpUrl(absl::string_view url) {
                       [](unsigned char c) { return c <= 0x20 || c == 0x7f; });
 }
 
+#ifdef _WIN32
+// Windows keeps no dhclient lease files: option 252 is asked of the DHCP
+// client by WinHTTP's auto-detect, the second opinion (system_proxy.h).
+std::vector<std::string> Glob(const std::string&) { return {}; }
+
+// The machine's primary DNS suffix, as the DNS walk starts from it.
+std::string HostNameDomain() {
+  char name[256] = {};
+  DWORD size = sizeof(name);
+  if (!GetComputerNameExA(ComputerNameDnsDomain, name, &size)) return "";
+  return std::string(name, size);
+}
+#else
 std::vector<std::string> Glob(const std::string& pattern) {
   std::vector<std::string> paths;
   glob_t matches = {};
@@ -118,6 +135,7 @@ std::string HostNameDomain() {
   const size_t dot = host.find('.');
   return dot == absl::string_view::npos ? "" : std::string(host.substr(dot + 1));
 }
+#endif  // _WIN32
 
 constexpr size_t kMaxFileBytes = 1 << 20;
 

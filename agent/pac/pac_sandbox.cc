@@ -1,23 +1,10 @@
 #include "agent/pac/pac_sandbox.h"
 
-#include <arpa/inet.h>
 #include <duktape.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <ifaddrs.h>
-#include <malloc.h>
-#include <net/if.h>
-#include <netdb.h>
-#include <poll.h>
-#include <seccomp.h>
-#include <signal.h>
-#include <sys/resource.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -28,8 +15,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "agent/pac/pac_sandbox_internal.h"
 #include "common/embedded_files.h"
-#include "common/errno_text.h"
 
 namespace relayscope {
 // pac_helpers.js, embedded by relayscope_embed_files(SYMBOL PacHelperFiles).
@@ -37,26 +24,14 @@ const EmbeddedFile* PacHelperFiles(size_t* count);
 }  // namespace relayscope
 
 namespace relayscope::agent {
+namespace pac_internal {
 namespace {
 
 constexpr size_t kMaxAnswerBytes = 64 << 10;
 constexpr size_t kMaxScriptBytes = kMaxPacBytes;
 constexpr size_t kMaxAlerts = 20;
-constexpr size_t kMaxMessageBytes = 1 << 20;
 
-// Messages from the child: one type byte, a 4-byte length, the payload.
-enum Message : char {
-  kAnswer = 'A',       // a query's result string
-  kQueryError = 'E',   // a query's error
-  kAlert = 'L',        // alert(message)
-  kResolve = 'R',      // DNS question: flag byte ('1' = all addresses) + host
-  kScriptError = 'S',  // the script does not load
-  kNoMemory = 'M',     // the heap cap was hit and the script failed for it
-  kCapHit = 'C',       // an allocation was refused (the script may go on)
-  kMemoryMark = 'H',   // the heap grew past another eighth of the cap
-  kLoaded = 'O',       // the script loaded; the queries follow
-  kDone = 'D',
-};
+}  // namespace
 
 // The time budgets of one evaluation. Loading gets time_limit plus
 // time_limit per MB of script: compiling is linear in the size (a
@@ -64,10 +39,6 @@ enum Message : char {
 // busy one must not refuse a file a browser runs. The whole evaluation's
 // bound is the load and every query at their own limit, and never more
 // than total_time_limit.
-struct Budgets {
-  absl::Duration load;
-  absl::Duration total;
-};
 Budgets TimeBudgets(const PacOptions& options, const std::vector<PacQuery>& queries,
                     size_t script_bytes) {
   Budgets budgets;
@@ -80,6 +51,8 @@ Budgets TimeBudgets(const PacOptions& options, const std::vector<PacQuery>& quer
                budgets.load + options.time_limit * static_cast<int64_t>(queries.size()));
   return budgets;
 }
+
+namespace {
 
 bool IsValidUtf8(const std::string& s) {
   size_t i = 0;
@@ -142,35 +115,13 @@ std::string DecodePacSource(const std::string& script) {
 // ---- child side ----------------------------------------------------------
 
 struct ChildState {
-  int out_fd = -1;
-  int in_fd = -1;
+  ChildChannel* channel = nullptr;
   size_t allocated = 0;
   size_t next_mark = 0;  // the heap size at which to send the next kMemoryMark
   size_t limit = 0;
   bool exhausted = false;
 };
 ChildState* g_child = nullptr;  // the child is single-threaded
-
-bool WriteAll(int fd, const char* data, size_t size) {
-  while (size > 0) {
-    const ssize_t n = write(fd, data, size);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    data += n;
-    size -= static_cast<size_t>(n);
-  }
-  return true;
-}
-bool ReadAll(int fd, char* data, size_t size) {
-  while (size > 0) {
-    const ssize_t n = read(fd, data, size);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    data += n;
-    size -= static_cast<size_t>(n);
-  }
-  return true;
-}
 
 void Send(Message type, const std::string& payload);
 
@@ -195,8 +146,8 @@ void Send(Message type, const std::string& payload) {
   const uint32_t size = static_cast<uint32_t>(std::min(payload.size(), kMaxMessageBytes));
   char header[5] = {type};
   std::memcpy(header + 1, &size, 4);
-  if (!WriteAll(g_child->out_fd, header, 5) || !WriteAll(g_child->out_fd, payload.data(), size)) {
-    _exit(3);
+  if (!g_child->channel->Write(header, 5) || !g_child->channel->Write(payload.data(), size)) {
+    std::_Exit(3);
   }
 }
 
@@ -207,33 +158,40 @@ void* CountingAlloc(void*, duk_size_t size) {
     return nullptr;
   }
   void* p = malloc(size);
-  if (p != nullptr) {
-    g_child->allocated += malloc_usable_size(p);
-    NoteGrowth();
+  if (p == nullptr) {
+    // The system refused first (a Job object's or the address space's
+    // limit): as much a memory problem as our own cap.
+    NoteExhausted();
+    return nullptr;
   }
+  g_child->allocated += AllocationSize(p);
+  NoteGrowth();
   return p;
 }
 void* CountingRealloc(void*, void* old, duk_size_t size) {
-  const size_t before = old != nullptr ? malloc_usable_size(old) : 0;
+  const size_t before = old != nullptr ? AllocationSize(old) : 0;
   if (size > before && g_child->allocated + (size - before) > g_child->limit) {
     NoteExhausted();
     return nullptr;
   }
   void* p = realloc(old, size);
-  if (p == nullptr) return nullptr;
-  g_child->allocated = g_child->allocated - before + malloc_usable_size(p);
+  if (p == nullptr) {
+    if (size > before) NoteExhausted();
+    return nullptr;
+  }
+  g_child->allocated = g_child->allocated - before + AllocationSize(p);
   NoteGrowth();
   return p;
 }
 void CountingFree(void*, void* p) {
   if (p == nullptr) return;
-  g_child->allocated -= malloc_usable_size(p);
+  g_child->allocated -= AllocationSize(p);
   free(p);
 }
 void Fatal(void*, const char* message) {
   Send(g_child->exhausted ? kNoMemory : kScriptError,
        absl::StrCat("the PAC engine stopped: ", message ? message : "fatal error"));
-  _exit(4);
+  std::_Exit(4);
 }
 
 duk_ret_t NativeResolve(duk_context* ctx) {
@@ -246,9 +204,9 @@ duk_ret_t NativeResolve(duk_context* ctx) {
   Send(kResolve, absl::StrCat(all ? "1" : "0", host));
   uint32_t size = 0;
   std::string answer;
-  if (!ReadAll(g_child->in_fd, reinterpret_cast<char*>(&size), 4) || size > 65536) _exit(3);
+  if (!g_child->channel->Read(reinterpret_cast<char*>(&size), 4) || size > 65536) std::_Exit(3);
   answer.resize(size);
-  if (size > 0 && !ReadAll(g_child->in_fd, answer.data(), size)) _exit(3);
+  if (size > 0 && !g_child->channel->Read(answer.data(), size)) std::_Exit(3);
   if (answer.empty()) {
     duk_push_null(ctx);
   } else {
@@ -265,49 +223,6 @@ duk_ret_t NativeAlert(duk_context* ctx) {
     Send(kAlert, message);
   }
   return 0;
-}
-
-// AddressSanitizer reads the signal stack (sigaltstack) on every noreturn
-// call, _exit included, and aborts if it cannot: sanitizer builds (the
-// fuzz targets, RELAYSCOPE_SANITIZE) allow that one harmless call.
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool kAddressSanitizer = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-constexpr bool kAddressSanitizer = true;
-#else
-constexpr bool kAddressSanitizer = false;
-#endif
-#else
-constexpr bool kAddressSanitizer = false;
-#endif
-
-// Only what an interpreter needs to compute and talk over its two pipes;
-// anything else (open, socket, connect, execve, fork, ...) fails with
-// EPERM.
-bool InstallSeccomp() {
-  scmp_filter_ctx filter = seccomp_init(SCMP_ACT_ERRNO(EPERM));
-  if (filter == nullptr) return false;
-  for (int syscall : {SCMP_SYS(read),          SCMP_SYS(write),        SCMP_SYS(exit),
-                      SCMP_SYS(exit_group),    SCMP_SYS(brk),          SCMP_SYS(mmap),
-                      SCMP_SYS(munmap),        SCMP_SYS(mremap),       SCMP_SYS(mprotect),
-                      SCMP_SYS(madvise),       SCMP_SYS(rt_sigreturn), SCMP_SYS(rt_sigprocmask),
-                      SCMP_SYS(clock_gettime), SCMP_SYS(gettimeofday), SCMP_SYS(time),
-                      SCMP_SYS(futex),         SCMP_SYS(getpid),       SCMP_SYS(gettid),
-                      SCMP_SYS(fstat),         SCMP_SYS(newfstatat)}) {
-    if (seccomp_rule_add(filter, SCMP_ACT_ALLOW, syscall, 0) != 0) {
-      seccomp_release(filter);
-      return false;
-    }
-  }
-  if (kAddressSanitizer &&
-      seccomp_rule_add(filter, SCMP_ACT_ALLOW, SCMP_SYS(sigaltstack), 0) != 0) {
-    seccomp_release(filter);
-    return false;
-  }
-  const bool loaded = seccomp_load(filter) == 0;
-  seccomp_release(filter);
-  return loaded;
 }
 
 // ES2015 constructs Duktape (an ES5.1 engine, like Windows' own PAC engine)
@@ -413,31 +328,25 @@ std::string DescribeLoadError(const std::string& script, const std::string& erro
   return absl::StrCat("the PAC file does not run: ", error);
 }
 
-[[noreturn]] void RunChild(const std::string& script, const std::vector<PacQuery>& queries,
-                           const PacOptions& options, int out_fd, int in_fd) {
+}  // namespace
+
+void RunChild(const std::string& script, const std::vector<PacQuery>& queries,
+              const PacOptions& options, ChildChannel* channel,
+              absl::FunctionRef<std::string()> lock_down) {
   ChildState state;
-  state.out_fd = out_fd;
-  state.in_fd = in_fd;
+  state.channel = channel;
   state.limit = options.memory_limit;
   state.next_mark = options.memory_limit / 8;  // a PAC's own heap stays far below
   g_child = &state;
 
-  // CPU backstop in case the parent cannot kill us.
-  const rlim_t cpu = static_cast<rlim_t>(
-                         absl::ToInt64Seconds(TimeBudgets(options, queries, script.size()).total)) +
-                     1;
-  rlimit limit{cpu, cpu + 1};
-  setrlimit(RLIMIT_CPU, &limit);
-  tzset();  // read the time zone before files become unreadable
-
   duk_context* ctx = duk_create_heap(CountingAlloc, CountingRealloc, CountingFree, nullptr, Fatal);
   if (ctx == nullptr) {
     Send(kScriptError, "cannot create the PAC engine");
-    _exit(2);
+    std::_Exit(2);
   }
-  if (!InstallSeccomp()) {
-    Send(kScriptError, "cannot install the PAC sandbox (seccomp)");
-    _exit(2);
+  if (const std::string refused = lock_down(); !refused.empty()) {
+    Send(kScriptError, refused);
+    std::_Exit(2);
   }
   duk_push_c_function(ctx, NativeResolve, 2);
   duk_put_global_string(ctx, "__rs_resolve");
@@ -456,12 +365,12 @@ std::string DescribeLoadError(const std::string& script, const std::string& erro
   const EmbeddedFile* helpers = PacHelperFiles(&count);
   if (count == 0 || duk_peval_lstring_noresult(ctx, helpers[0].data, helpers[0].size) != 0) {
     Send(kScriptError, "the PAC helper functions do not load");
-    _exit(2);
+    std::_Exit(2);
   }
   if (duk_peval_lstring(ctx, script.data(), script.size()) != 0) {
     if (state.exhausted) {
       Send(kNoMemory, duk_safe_to_string(ctx, -1));
-      _exit(0);
+      std::_Exit(0);
     }
     const std::string error = duk_safe_to_string(ctx, -1);
     int line = 0;
@@ -471,7 +380,7 @@ std::string DescribeLoadError(const std::string& script, const std::string& erro
       duk_pop(ctx);
     }
     Send(kScriptError, DescribeLoadError(script, error, line));
-    _exit(0);
+    std::_Exit(0);
   }
   duk_pop(ctx);
   Send(kLoaded, "");
@@ -487,7 +396,7 @@ std::string DescribeLoadError(const std::string& script, const std::string& erro
     duk_get_global_string(ctx, function);
     if (!duk_is_function(ctx, -1)) {
       Send(kScriptError, "the PAC file defines no FindProxyForURL function");
-      _exit(0);
+      std::_Exit(0);
     }
   }
   duk_pop(ctx);
@@ -498,7 +407,7 @@ std::string DescribeLoadError(const std::string& script, const std::string& erro
     if (duk_pcall(ctx, 2) != 0) {
       if (state.exhausted) {
         Send(kNoMemory, duk_safe_to_string(ctx, -1));
-        _exit(0);
+        std::_Exit(0);
       }
       Send(kQueryError, absl::StrCat(function, " threw: ", duk_safe_to_string(ctx, -1)));
     } else if (!duk_is_string(ctx, -1)) {
@@ -513,40 +422,109 @@ std::string DescribeLoadError(const std::string& script, const std::string& erro
     duk_pop(ctx);
   }
   Send(kDone, "");
-  _exit(0);
+  std::_Exit(0);
+}
+
+// ---- the request a fresh child reads --------------------------------------
+
+namespace {
+
+constexpr char kRequestMagic[] = "relayscope-pac-request-1\n";
+
+void PutNumber(uint64_t value, std::string* out) {
+  for (int i = 0; i < 8; ++i) out->push_back(static_cast<char>((value >> (8 * i)) & 0xFF));
+}
+void PutString(const std::string& value, std::string* out) {
+  PutNumber(value.size(), out);
+  out->append(value);
+}
+
+// Reads what PutNumber / PutString wrote, never past the end.
+class RequestReader {
+ public:
+  explicit RequestReader(const std::string& bytes) : bytes_(bytes) {}
+  bool Number(uint64_t* value) {
+    if (bytes_.size() - offset_ < 8) return false;
+    *value = 0;
+    for (int i = 0; i < 8; ++i) {
+      *value |= static_cast<uint64_t>(static_cast<unsigned char>(bytes_[offset_ + i])) << (8 * i);
+    }
+    offset_ += 8;
+    return true;
+  }
+  bool String(std::string* value) {
+    uint64_t size = 0;
+    if (!Number(&size) || size > bytes_.size() - offset_) return false;
+    value->assign(bytes_, offset_, size);
+    offset_ += size;
+    return true;
+  }
+  bool Magic() {
+    const size_t size = sizeof(kRequestMagic) - 1;
+    if (bytes_.compare(0, size, kRequestMagic) != 0) return false;
+    offset_ = size;
+    return true;
+  }
+  bool AtEnd() const { return offset_ == bytes_.size(); }
+
+ private:
+  const std::string& bytes_;
+  size_t offset_ = 0;
+};
+
+}  // namespace
+
+std::string EncodeChildRequest(const std::string& script, const std::vector<PacQuery>& queries,
+                               const PacOptions& options) {
+  std::string out = kRequestMagic;
+  PutNumber(options.memory_limit, &out);
+  PutNumber(static_cast<uint64_t>(absl::ToUnixMillis(options.now)), &out);
+  PutNumber(options.my_addresses.size(), &out);
+  for (const std::string& address : options.my_addresses) PutString(address, &out);
+  PutNumber(queries.size(), &out);
+  for (const PacQuery& query : queries) {
+    PutString(query.url, &out);
+    PutString(query.host, &out);
+  }
+  PutString(script, &out);
+  return out;
+}
+
+absl::Status DecodeChildRequest(const std::string& bytes, std::string* script,
+                                std::vector<PacQuery>* queries, PacOptions* options) {
+  RequestReader in(bytes);
+  uint64_t memory = 0, now = 0, addresses = 0, count = 0;
+  auto malformed = [] {
+    return absl::InvalidArgumentError("the PAC sandbox child was given a malformed request");
+  };
+  if (!in.Magic() || !in.Number(&memory) || !in.Number(&now) || !in.Number(&addresses)) {
+    return malformed();
+  }
+  options->memory_limit = static_cast<size_t>(memory);
+  options->now = absl::FromUnixMillis(static_cast<int64_t>(now));
+  options->my_addresses.clear();
+  // Each entry takes at least its 8-byte length: a count larger than the
+  // bytes left is a lie, refused before anything is reserved for it.
+  if (addresses > bytes.size() / 8) return malformed();
+  for (uint64_t i = 0; i < addresses; ++i) {
+    std::string address;
+    if (!in.String(&address)) return malformed();
+    options->my_addresses.push_back(std::move(address));
+  }
+  if (!in.Number(&count) || count > bytes.size() / 16) return malformed();
+  queries->clear();
+  for (uint64_t i = 0; i < count; ++i) {
+    PacQuery query;
+    if (!in.String(&query.url) || !in.String(&query.host)) return malformed();
+    queries->push_back(std::move(query));
+  }
+  if (!in.String(script) || !in.AtEnd()) return malformed();
+  return absl::OkStatus();
 }
 
 // ---- parent side ---------------------------------------------------------
 
-bool ReadMessage(int fd, absl::Time deadline, char* type, std::string* payload, bool* timed_out) {
-  std::string header(5, '\0');
-  auto read_some = [&](char* buffer, size_t want) -> bool {
-    while (want > 0) {
-      const absl::Duration left = deadline - absl::Now();
-      if (left <= absl::ZeroDuration()) {
-        *timed_out = true;
-        return false;
-      }
-      pollfd p{fd, POLLIN, 0};
-      const int ready = poll(&p, 1, static_cast<int>(absl::ToInt64Milliseconds(left)) + 1);
-      if (ready < 0 && errno == EINTR) continue;
-      if (ready <= 0) continue;
-      const ssize_t n = read(fd, buffer, want);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) return false;
-      buffer += n;
-      want -= static_cast<size_t>(n);
-    }
-    return true;
-  };
-  if (!read_some(header.data(), 5)) return false;
-  *type = header[0];
-  uint32_t size = 0;
-  std::memcpy(&size, header.data() + 1, 4);
-  if (size > kMaxMessageBytes) return false;
-  payload->resize(size);
-  return size == 0 || read_some(payload->data(), size);
-}
+namespace {
 
 // The script's DNS, answered in this process: one cache for the whole
 // evaluation, a lookup budget per step (the load, then each query), and a
@@ -652,35 +630,6 @@ absl::Status StoppedStatus(const PacOptions& options, const std::vector<PacQuery
                    " (an endless loop, or work on a huge array or string?) and was stopped"));
 }
 
-// Forks the sandbox child with its two pipes; the parent keeps
-// to_parent[0] and to_child[1].
-absl::Status StartChild(const std::string& script, const std::vector<PacQuery>& queries,
-                        const PacOptions& options, pid_t* pid, int to_parent[2], int to_child[2]) {
-  if (pipe2(to_parent, O_CLOEXEC) != 0) return absl::InternalError("pipe failed");
-  if (pipe2(to_child, O_CLOEXEC) != 0) {
-    close(to_parent[0]);
-    close(to_parent[1]);
-    return absl::InternalError("pipe failed");
-  }
-  *pid = fork();
-  if (*pid < 0) {
-    for (int fd : {to_parent[0], to_parent[1], to_child[0], to_child[1]}) close(fd);
-    return absl::InternalError(absl::StrCat("cannot start the PAC sandbox: ", ErrnoText(errno)));
-  }
-  if (*pid == 0) {
-    close(to_parent[0]);
-    close(to_child[1]);
-    RunChild(script, queries, options, to_parent[1], to_child[0]);
-  }
-  close(to_parent[1]);
-  close(to_child[0]);
-  return absl::OkStatus();
-}
-
-}  // namespace
-
-namespace {
-
 // One sandbox run of the decoded `script` over `queries`. When it fails,
 // `partial` holds what was answered before, and `query_stuck` says the
 // failure was one query outliving its own time limit (not the load, the
@@ -690,17 +639,9 @@ absl::StatusOr<PacEvaluation> RunSandbox(const std::string& script,
                                          const PacOptions& options, PacEvaluation* partial,
                                          bool* query_stuck) {
   *query_stuck = false;
-  int to_parent[2], to_child[2];
-  pid_t pid = -1;
-  if (absl::Status started = StartChild(script, queries, options, &pid, to_parent, to_child);
-      !started.ok()) {
-    return started;
-  }
-  // A child that dies mid-write must not kill us with SIGPIPE.
-  struct sigaction ignore_pipe {
-  }, previous_pipe{};
-  ignore_pipe.sa_handler = SIG_IGN;
-  sigaction(SIGPIPE, &ignore_pipe, &previous_pipe);
+  absl::StatusOr<std::unique_ptr<SandboxProcess>> child =
+      StartSandboxProcess(script, queries, options);
+  if (!child.ok()) return child.status();
 
   PacEvaluation evaluation;
   absl::Status failure;
@@ -718,8 +659,8 @@ absl::StatusOr<PacEvaluation> RunSandbox(const std::string& script,
   while (!done) {
     char type = 0;
     std::string payload;
-    if (!ReadMessage(to_parent[0], std::min(step_deadline, total_deadline), &type, &payload,
-                     &timed_out)) {
+    if (!(*child)->ReadMessage(std::min(step_deadline, total_deadline), &type, &payload,
+                               &timed_out)) {
       break;
     }
     switch (type) {
@@ -753,8 +694,8 @@ absl::StatusOr<PacEvaluation> RunSandbox(const std::string& script,
         const absl::Time asked = absl::Now();
         const std::string answer = dns.Answer(payload, loaded);
         const uint32_t size = static_cast<uint32_t>(answer.size());
-        if (!WriteAll(to_child[1], reinterpret_cast<const char*>(&size), 4) ||
-            !WriteAll(to_child[1], answer.data(), answer.size())) {
+        if (!(*child)->Write(reinterpret_cast<const char*>(&size), 4) ||
+            !(*child)->Write(answer.data(), answer.size())) {
           done = true;
         }
         const absl::Duration spent = absl::Now() - asked;
@@ -770,16 +711,10 @@ absl::StatusOr<PacEvaluation> RunSandbox(const std::string& script,
         break;
     }
   }
-  if (!done) kill(pid, SIGKILL);
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  close(to_parent[0]);
-  close(to_child[1]);
-  sigaction(SIGPIPE, &previous_pipe, nullptr);
+  const SandboxProcess::Ending ending = (*child)->Finish(!done);
 
   if (!failure.ok()) return failure;
-  if (timed_out || (WIFSIGNALED(status) && WTERMSIG(status) == SIGXCPU)) {
+  if (timed_out || ending.cpu_limit) {
     const bool past_total = absl::Now() >= total_deadline;
     *query_stuck = loaded && !past_total && !cap_hit && peak_heap == 0 &&
                    evaluation.answers.size() < queries.size();
@@ -791,7 +726,7 @@ absl::StatusOr<PacEvaluation> RunSandbox(const std::string& script,
   if (!done) {
     return absl::InternalError(
         absl::StrCat("the PAC sandbox ended unexpectedly",
-                     WIFSIGNALED(status) ? absl::StrCat(" (signal ", WTERMSIG(status), ")") : ""));
+                     ending.how.empty() ? "" : absl::StrCat(" (", ending.how, ")")));
   }
   if (evaluation.answers.size() != queries.size()) {
     return absl::InternalError("the PAC sandbox did not answer every query");
@@ -800,6 +735,12 @@ absl::StatusOr<PacEvaluation> RunSandbox(const std::string& script,
 }
 
 }  // namespace
+}  // namespace pac_internal
+
+using pac_internal::DecodePacSource;
+using pac_internal::kMaxAlerts;
+using pac_internal::kMaxScriptBytes;
+using pac_internal::RunSandbox;
 
 absl::StatusOr<PacEvaluation> EvaluatePac(const std::string& raw_script,
                                           const std::vector<PacQuery>& queries,
@@ -845,51 +786,6 @@ absl::StatusOr<PacEvaluation> EvaluatePac(const std::string& raw_script,
   if (!any_answered && first_stuck) return *first_stuck;
   if (all.alerts.size() > kMaxAlerts) all.alerts.resize(kMaxAlerts);  // across the runs too
   return all;
-}
-
-std::vector<std::string> SystemResolve(const std::string& host, bool all) {
-  addrinfo hints{};
-  hints.ai_family = all ? AF_UNSPEC : AF_INET;
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* result = nullptr;
-  std::vector<std::string> out;
-  if (getaddrinfo(host.c_str(), nullptr, &hints, &result) != 0) return out;
-  for (addrinfo* a = result; a != nullptr; a = a->ai_next) {
-    char text[INET6_ADDRSTRLEN] = {};
-    const void* address =
-        a->ai_family == AF_INET
-            ? static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(a->ai_addr)->sin_addr)
-            : static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(a->ai_addr)->sin6_addr);
-    if (inet_ntop(a->ai_family, address, text, sizeof(text)) != nullptr &&
-        std::find(out.begin(), out.end(), text) == out.end()) {
-      out.push_back(text);
-    }
-  }
-  freeaddrinfo(result);
-  return out;
-}
-
-std::vector<std::string> LocalAddresses() {
-  std::vector<std::string> addresses, loopback;
-  ifaddrs* list = nullptr;
-  if (getifaddrs(&list) != 0) return {"127.0.0.1"};
-  for (ifaddrs* i = list; i != nullptr; i = i->ifa_next) {
-    if (i->ifa_addr == nullptr) continue;
-    const int family = i->ifa_addr->sa_family;
-    if (family != AF_INET && family != AF_INET6) continue;
-    char text[INET6_ADDRSTRLEN] = {};
-    const void* address =
-        family == AF_INET
-            ? static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(i->ifa_addr)->sin_addr)
-            : static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(i->ifa_addr)->sin6_addr);
-    if (inet_ntop(family, address, text, sizeof(text)) == nullptr) continue;
-    const std::string s = text;
-    if (absl::StartsWith(s, "fe80")) continue;  // link-local: not an identity
-    ((i->ifa_flags & IFF_LOOPBACK) ? loopback : addresses).push_back(s);
-  }
-  freeifaddrs(list);
-  addresses.insert(addresses.end(), loopback.begin(), loopback.end());
-  return addresses;
 }
 
 }  // namespace relayscope::agent

@@ -1,7 +1,8 @@
 // Evaluates a PAC file's FindProxyForURL (or FindProxyForURLEx) in a
 // sandbox: Duktape (Debian's duktape-dev: a small embeddable engine whose
 // heap allocations can all be routed through our allocator) runs in a
-// forked child that
+// child process (on Windows: this executable again, see
+// RunPacSandboxChildIfAsked) that
 //   - has a hard heap cap (the allocator refuses past `memory_limit`),
 //   - gives loading the script (scaled by its size) and each query its
 //     own `time_limit` and its own `max_resolves` DNS lookups (answers are cached for the whole
@@ -10,7 +11,9 @@
 //     `total_time_limit` (wall clock, with RLIMIT_CPU as a backstop),
 //   - runs under a seccomp filter that refuses every system call that
 //     opens a file, a socket or a process (EPERM), so nothing a PAC does
-//     can read a file or reach the network,
+//     can read a file or reach the network (on Windows: a restricted token
+//     at low integrity, in a Job object that caps its memory and CPU time,
+//     allows it no second process and no UI, and kills it with the job),
 //   - sees no host objects beyond the standard PAC helpers: DNS lookups
 //     are asked of this (parent) process over a pipe.
 // The script is decoded as browsers do: UTF-8 when it is valid UTF-8 (a
@@ -87,9 +90,18 @@ absl::StatusOr<PacEvaluation> EvaluatePac(const std::string& script,
                                           const std::vector<PacQuery>& queries,
                                           const PacOptions& options);
 
+// On Windows the sandbox child is this executable started with
+// kPacSandboxChildFlag as its only argument: every program that evaluates
+// PAC files calls this first thing in main(), before parsing flags. When
+// argv asks for the child it runs it and exits the process; otherwise (and
+// always off Windows, where the child is forked) it returns at once.
+inline constexpr char kPacSandboxChildFlag[] = "--pac-sandbox-child";
+void RunPacSandboxChildIfAsked(int argc, char** argv);
+
 // The default resolver: getaddrinfo in this process.
 std::vector<std::string> SystemResolve(const std::string& host, bool all);
-// This machine's interface addresses (getifaddrs), loopback last.
+// This machine's interface addresses (getifaddrs; GetAdaptersAddresses on
+// Windows), loopback last.
 std::vector<std::string> LocalAddresses();
 
 }  // namespace relayscope::agent
