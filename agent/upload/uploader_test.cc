@@ -3,7 +3,6 @@
 // token.
 #include "agent/upload/uploader.h"
 
-#include <grpcpp/grpcpp.h>
 #include <stdlib.h>
 #include <unistd.h>
 
