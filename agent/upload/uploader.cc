@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
-#include <map>
+#include <set>
 #include <mutex>
 #include <random>
 #include <sstream>
@@ -17,6 +17,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "agent/upload/grpc_wire.h"
+#include "common/host_port.h"
 
 namespace relayscope::agent {
 namespace {
@@ -219,7 +220,7 @@ class UploadCall {
     // Exactly the route named: libcurl never picks a proxy from the
     // environment on its own.
     curl_easy_setopt(handle, CURLOPT_NOPROXY, "");
-    const std::string proxy_address = HostPortOf(proxy);
+    const std::string proxy_address = proxy.direct() ? "" : HostPort(proxy.host, proxy.port);
     if (proxy.direct()) {
       curl_easy_setopt(handle, CURLOPT_PROXY, "");
     } else {
@@ -279,14 +280,6 @@ class UploadCall {
   }
 
  private:
-  static std::string HostPortOf(const ProxyUrl& proxy) {
-    if (proxy.direct()) return "";
-    return absl::StrCat(proxy.host.find(':') != std::string::npos
-                            ? absl::StrCat("[", proxy.host, "]")
-                            : proxy.host,
-                        ":", proxy.port);
-  }
-
   static size_t Read(char* buffer, size_t size, size_t count, void* self_ptr) {
     auto& self = *static_cast<UploadCall*>(self_ptr);
     if (self.out_at_ == self.out_.size()) {
@@ -398,7 +391,7 @@ UploadResult Upload(const v1::SessionReport& report, const UploadOptions& option
       absl::StrCat(options.insecure ? "http://" : "https://", options.target, kUploadPath);
   // Proxies already asked for credentials, by kind, host and port: a
   // person is asked once, whatever the number of tries.
-  std::map<std::tuple<int, std::string, int>, bool> asked;
+  std::set<std::tuple<int, std::string, int>> asked;
 
   std::mt19937_64 rng(std::random_device{}());
   size_t next = 0;
@@ -430,20 +423,23 @@ UploadResult Upload(const v1::SessionReport& report, const UploadOptions& option
       // Each route left in this pass gets its share of the time to connect,
       // so a proxy that drops packets cannot starve the routes after it.
       const absl::Duration connect_budget = left / static_cast<int64_t>(order.size() - k);
-      UploadCall call(&pending, &next, &result);
-      UploadCall::Outcome outcome =
-          call.Run(url, options.insecure, options.ca_file, options.token, route.proxy,
-                   options.proxy_ca_file, left, connect_budget);
+      auto run = [&] {
+        UploadCall call(&pending, &next, &result);
+        return call.Run(url, options.insecure, options.ca_file, options.token, route.proxy,
+                        options.proxy_ca_file, deadline - clock.Now(), connect_budget);
+      };
+      UploadCall::Outcome outcome = run();
+      const auto key = std::make_tuple(static_cast<int>(route.proxy.kind), route.proxy.host,
+                                       static_cast<int>(route.proxy.port));
       if (outcome.connect_code == 407 && route.proxy.username.empty() && options.ask_credentials &&
-          !asked[{route.proxy.kind, route.proxy.host, route.proxy.port}]) {
-        asked[{route.proxy.kind, route.proxy.host, route.proxy.port}] = true;
+          asked.insert(key).second) {
         const auto answer =
             options.ask_credentials(ToProxyProto(route.proxy, v1::PROXY_SOURCE_UNSPECIFIED, ""));
         if (answer && !answer->first.empty()) {
+          // The same route again, now with credentials.
           route.proxy.username = answer->first;
           route.proxy.password = answer->second;
-          --k;  // the same route again, now with credentials
-          continue;
+          outcome = run();
         }
       }
       if (outcome.answered) {
