@@ -8,10 +8,12 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <optional>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "agent/attempt/transport.h"
+#include "agent/cli/collector_routes.h"
 #include "agent/cli/console.h"
 #include "agent/cli/proxies_command.h"
 #include "agent/cli/routes.h"
@@ -150,8 +152,17 @@ int RunAgent(AgentCommand command, const AgentOptions& options, const AgentIo& i
   auto routes = RoutesFromProxyFlags(options.proxies);
   if (!routes.ok()) return fail(kExitUsage, routes.status().message());
   std::vector<RelayRoutes> relays;
+  // The collector's own route list, when uploading: discovery asks about it
+  // as about one more relay (collector_routes.h).
+  std::optional<RelayRoutes> collector_routes;
   if (options.discover || command == AgentCommand::kProxies) {
-    ProxySetup setup = DiscoverProxies(*catalogue, SystemDiscovery(options, io.env));
+    absl::StatusOr<v1::Catalogue> asked = *catalogue;
+    if (!options.collector.empty() && command != AgentCommand::kProxies) {
+      asked = WithCollector(*catalogue, options.collector);
+      if (!asked.ok()) return fail(kExitUsage, asked.status().message());
+    }
+    ProxySetup setup = DiscoverProxies(*asked, SystemDiscovery(options, io.env));
+    collector_routes = TakeCollectorRoutes(&setup);
     if (command == AgentCommand::kProxies) {
       Write(io.out, options.json ? RenderProxySetupJson(setup, routes->routes)
                                  : RenderProxySetupText(setup, routes->routes));
@@ -178,7 +189,10 @@ int RunAgent(AgentCommand command, const AgentOptions& options, const AgentIo& i
   diagnose.agent.set_version(kAgentVersion);
   diagnose.agent.set_os("linux");
   diagnose.agent.set_site(options.site);
-  diagnose.ask_credentials = CredentialPrompt(options.proxy_user, io.env, io.terminal);
+  // What a person answers to a 407 holds for the upload too.
+  ProxyCredentialMemory credentials;
+  diagnose.ask_credentials =
+      credentials.Remembering(CredentialPrompt(options.proxy_user, io.env, io.terminal));
   std::map<uint64_t, AttemptTrace> traces;
   diagnose.traces = &traces;
 
@@ -226,6 +240,12 @@ int RunAgent(AgentCommand command, const AgentOptions& options, const AgentIo& i
       if (!token.ok()) return fail(kExitConfig, token.status().message());
       upload.token = *std::move(token);
       upload.spool_dir = SpoolDirectory(options.spool_dir, id_file);
+      // Out the way the diagnosis got out, with its credentials.
+      upload.routes = CollectorUploadRoutes(*routes, options.proxies.size(), collector_routes,
+                                            options.direct);
+      credentials.Apply(&upload.routes);
+      upload.ask_credentials = diagnose.ask_credentials;
+      upload.proxy_ca_file = options.proxy_ca_file;
       const UploadResult sent = Upload(report, upload);
       if (talk) Write(io.out, RenderUploadSummary(sent, options.collector));
       Write(io.err, RenderUploadProblems(sent, upload.spool_dir));
