@@ -241,8 +241,8 @@ int RunAgent(AgentCommand command, const AgentOptions& options, const AgentIo& i
       upload.token = *std::move(token);
       upload.spool_dir = SpoolDirectory(options.spool_dir, id_file);
       // Out the way the diagnosis got out, with its credentials.
-      upload.routes = CollectorUploadRoutes(*routes, options.proxies.size(), collector_routes,
-                                            options.direct);
+      upload.routes =
+          CollectorUploadRoutes(*routes, options.proxies.size(), collector_routes, options.direct);
       credentials.Apply(&upload.routes);
       upload.ask_credentials = diagnose.ask_credentials;
       upload.proxy_ca_file = options.proxy_ca_file;

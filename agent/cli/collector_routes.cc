@@ -17,8 +17,8 @@ std::tuple<int, std::string, int> KeyOf(const ProxyUrl& url) {
 
 bool Literal(absl::string_view host) {
   if (host.find(':') != absl::string_view::npos) return true;  // IPv6
-  return !host.empty() &&
-         std::all_of(host.begin(), host.end(), [](char c) { return (c >= '0' && c <= '9') || c == '.'; });
+  return !host.empty() && std::all_of(host.begin(), host.end(),
+                                      [](char c) { return (c >= '0' && c <= '9') || c == '.'; });
 }
 
 UploadRoute FromRoute(const Route& route) {

@@ -67,7 +67,8 @@ TEST(TakeCollectorRoutes, LeavesTheDiagnosisOnlyTheRelays) {
       {kCollectorDestinationId, kCollectorDestinationId, "c", 1, {Via(only_collector), Direct()}});
   PacReport pac;
   pac.answers.push_back({"emea-1", "https://relay:8200/", "DIRECT", {}, "", {}});
-  pac.answers.push_back({kCollectorDestinationId, "https://c:1/", "PROXY upload-proxy:8080", {}, "", {}});
+  pac.answers.push_back(
+      {kCollectorDestinationId, "https://c:1/", "PROXY upload-proxy:8080", {}, "", {}});
   setup.pac.push_back(pac);
 
   std::optional<RelayRoutes> collector = TakeCollectorRoutes(&setup);

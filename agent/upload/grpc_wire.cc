@@ -137,12 +137,11 @@ absl::Status GrpcResponse::AddData(absl::string_view data) {
   while (buffer_.size() - at >= kPrefixBytes) {
     const auto* p = reinterpret_cast<const unsigned char*>(buffer_.data() + at);
     if (p[0] != 0) {
-      return absl::InternalError(
-          absl::StrCat("the collector sent a compressed message (flag ", p[0],
-                       ") though none was asked for"));
+      return absl::InternalError(absl::StrCat("the collector sent a compressed message (flag ",
+                                              p[0], ") though none was asked for"));
     }
-    const uint64_t length = (uint64_t{p[1]} << 24) | (uint64_t{p[2]} << 16) |
-                            (uint64_t{p[3]} << 8) | uint64_t{p[4]};
+    const uint64_t length =
+        (uint64_t{p[1]} << 24) | (uint64_t{p[2]} << 16) | (uint64_t{p[3]} << 8) | uint64_t{p[4]};
     if (length > max_message_bytes_) {
       return absl::InternalError(absl::StrCat("the collector announced a ", length,
                                               "-byte message, beyond the bound of ",
@@ -158,8 +157,7 @@ std::optional<std::string> GrpcResponse::NextMessage() {
   if (buffer_.size() - taken_ < kPrefixBytes) return std::nullopt;
   const auto* p = reinterpret_cast<const unsigned char*>(buffer_.data() + taken_);
   const size_t length = (size_t{p[1]} << 24) | (size_t{p[2]} << 16) | (size_t{p[3]} << 8) | p[4];
-  if (p[0] != 0 || length > max_message_bytes_ ||
-      buffer_.size() - taken_ - kPrefixBytes < length) {
+  if (p[0] != 0 || length > max_message_bytes_ || buffer_.size() - taken_ - kPrefixBytes < length) {
     return std::nullopt;
   }
   std::string message = buffer_.substr(taken_ + kPrefixBytes, length);
@@ -175,9 +173,9 @@ absl::Status GrpcResponse::Finish() const {
   if (http_status_ == 0) return absl::FailedPreconditionError("no response");
   if (http_status_ < 0) return absl::UnavailableError("an unreadable HTTP status line");
   if (http_major_ != 2) {
-    return absl::UnavailableError(absl::StrCat(
-        "the server answered HTTP/1.x (status ", http_status_,
-        "), not HTTP/2: not a gRPC endpoint, or TLS without ALPN h2 on the way"));
+    return absl::UnavailableError(
+        absl::StrCat("the server answered HTTP/1.x (status ", http_status_,
+                     "), not HTTP/2: not a gRPC endpoint, or TLS without ALPN h2 on the way"));
   }
   if (http_status_ != 200) {
     if (grpc_status_) {

@@ -65,14 +65,14 @@ TEST(GrpcResponse, LengthBeyondTheBoundIsRefusedFromItsPrefix) {
   EXPECT_THAT(status.message(), HasSubstr("1025-byte message, beyond the bound of 1024"));
   GrpcResponse big;
   GrpcHeaders(&big);
-  EXPECT_THAT(big.AddData(std::string("\0\xff\xff\xff\xff", 5)).message(), HasSubstr("4294967295-byte"));
+  EXPECT_THAT(big.AddData(std::string("\0\xff\xff\xff\xff", 5)).message(),
+              HasSubstr("4294967295-byte"));
 }
 
 TEST(GrpcResponse, CompressedMessageIsRefused) {
   GrpcResponse response;
   GrpcHeaders(&response);
-  EXPECT_THAT(response.AddData(std::string("\x01\0\0\0\0", 5)).message(),
-              HasSubstr("compressed"));
+  EXPECT_THAT(response.AddData(std::string("\x01\0\0\0\0", 5)).message(), HasSubstr("compressed"));
 }
 
 TEST(GrpcResponse, TrailersGiveTheStatusWithItsDecodedMessage) {

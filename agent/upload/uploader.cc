@@ -5,9 +5,9 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
-#include <set>
 #include <mutex>
 #include <random>
+#include <set>
 #include <sstream>
 #include <tuple>
 
@@ -153,8 +153,7 @@ std::string RouteName(const ProxyUrl& proxy) {
 
 // "grpc-timeout: 1234m": the server ends the call when the agent would.
 std::string GrpcTimeout(absl::Duration left) {
-  return absl::StrCat("grpc-timeout: ", std::max<int64_t>(1, absl::ToInt64Milliseconds(left)),
-                      "m");
+  return absl::StrCat("grpc-timeout: ", std::max<int64_t>(1, absl::ToInt64Milliseconds(left)), "m");
 }
 
 // One Upload call over one route: the batches from `*next` on go out as
@@ -252,12 +251,11 @@ class UploadCall {
       } else if (rc == CURLE_OPERATION_TIMEDOUT) {
         outcome.status = absl::DeadlineExceededError(curl_error);
       } else if (outcome.connect_code >= 300) {
-        outcome.status = absl::UnavailableError(
-            absl::StrCat("the proxy answered CONNECT with ", outcome.connect_code,
-                         outcome.connect_code == 407
-                             ? (proxy.username.empty() ? " (it wants credentials)"
-                                                       : " (it refused the credentials)")
-                             : ""));
+        outcome.status = absl::UnavailableError(absl::StrCat(
+            "the proxy answered CONNECT with ", outcome.connect_code,
+            outcome.connect_code == 407 ? (proxy.username.empty() ? " (it wants credentials)"
+                                                                  : " (it refused the credentials)")
+                                        : ""));
       } else {
         outcome.status = absl::UnavailableError(curl_error);
       }
@@ -308,8 +306,7 @@ class UploadCall {
   static size_t Write(char* data, size_t size, size_t count, void* self_ptr) {
     auto& self = *static_cast<UploadCall*>(self_ptr);
     const size_t length = size * count;
-    if (absl::Status added = self.response_.AddData(absl::string_view(data, length));
-        !added.ok()) {
+    if (absl::Status added = self.response_.AddData(absl::string_view(data, length)); !added.ok()) {
       self.stream_error_ = added;
       return 0;
     }
@@ -325,12 +322,12 @@ class UploadCall {
   absl::Status Ack(const std::string& message) {
     v1::UploadResponse ack;
     if (!ack.ParseFromString(message)) {
-      return absl::InternalError(
-          absl::StrCat("an ack that does not parse as UploadResponse (", message.size(), " bytes)"));
+      return absl::InternalError(absl::StrCat("an ack that does not parse as UploadResponse (",
+                                              message.size(), " bytes)"));
     }
     if (next_ >= send_ || ack.batch_id() != next_ + 1) {
-      return absl::InternalError(absl::StrCat("an ack for batch ", ack.batch_id(),
-                                              " where batch ", next_ + 1, " was awaited"));
+      return absl::InternalError(absl::StrCat("an ack for batch ", ack.batch_id(), " where batch ",
+                                              next_ + 1, " was awaited"));
     }
     result_.accepted += ack.accepted();
     result_.duplicates += ack.duplicates();
@@ -417,7 +414,8 @@ UploadResult Upload(const v1::SessionReport& report, const UploadOptions& option
       UploadRoute& route = routes[order[k]];
       const absl::Duration left = deadline - clock.Now();
       if (left <= absl::ZeroDuration()) {
-        failures.push_back(absl::StrCat(RouteName(route.proxy), ": not tried, the deadline passed"));
+        failures.push_back(
+            absl::StrCat(RouteName(route.proxy), ": not tried, the deadline passed"));
         break;
       }
       // Each route left in this pass gets its share of the time to connect,

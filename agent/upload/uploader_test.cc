@@ -3,22 +3,19 @@
 // token.
 #include "agent/upload/uploader.h"
 
-#include "agent/upload/grpc_wire.h"
-
-#include <stdlib.h>
-
-#include <cstdlib>
-#include <unistd.h>
-
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <stdlib.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <filesystem>
 #include <thread>
 
+#include "agent/upload/grpc_wire.h"
 #include "collector/server/collector_server.h"
 #include "common/fake_clock.h"
 #include "common/files.h"
@@ -271,7 +268,8 @@ class CannedH2Server {
   int connections() const { return connections_; }
 
  private:
-  static std::string Frame(uint8_t type, uint8_t flags, uint32_t stream, const std::string& payload) {
+  static std::string Frame(uint8_t type, uint8_t flags, uint32_t stream,
+                           const std::string& payload) {
     std::string f;
     const auto n = static_cast<uint32_t>(payload.size());
     f.push_back(static_cast<char>((n >> 16) & 0xff));
@@ -279,7 +277,8 @@ class CannedH2Server {
     f.push_back(static_cast<char>(n & 0xff));
     f.push_back(static_cast<char>(type));
     f.push_back(static_cast<char>(flags));
-    for (int shift = 24; shift >= 0; shift -= 8) f.push_back(static_cast<char>((stream >> shift) & 0xff));
+    for (int shift = 24; shift >= 0; shift -= 8)
+      f.push_back(static_cast<char>((stream >> shift) & 0xff));
     return f + payload;
   }
   static std::string Hpack(const std::vector<Header>& headers) {
@@ -315,7 +314,8 @@ class CannedH2Server {
       const bool body = !body_.empty();
       const bool trailers = !trailers_.empty();
       std::string out = Frame(4, 0, 0, "") + Frame(4, 1, 0, "");  // SETTINGS, ACK
-      out += Frame(1, static_cast<uint8_t>(0x4 | (!body && !trailers ? 0x1 : 0)), 1, Hpack(headers_));
+      out +=
+          Frame(1, static_cast<uint8_t>(0x4 | (!body && !trailers ? 0x1 : 0)), 1, Hpack(headers_));
       if (body) out += Frame(0, trailers ? 0 : 1, 1, body_);
       if (trailers) out += Frame(1, 0x5, 1, Hpack(trailers_));
       EXPECT_EQ(write(client, out.data(), out.size()), static_cast<ssize_t>(out.size()));
@@ -361,14 +361,24 @@ TEST_F(UploaderTest, HostileOrBrokenResponsesAreClearErrorsAndLoseNothing) {
       {"unparsable ack", kGrpcHeaders, FrameMessage("\xff\xff\xff"), kOk,
        "an ack that does not parse as UploadResponse"},
       {"wrong batch", kGrpcHeaders, Ack(7), kOk, "an ack for batch 7 where batch 1 was awaited"},
-      {"no grpc-status", kGrpcHeaders, "", {{"x-other", "1"}},
-       "ended without a grpc-status"},
-      {"http 503", {{":status", "503"}, {"content-type", "text/html"}}, "<html>busy</html>", {},
+      {"no grpc-status", kGrpcHeaders, "", {{"x-other", "1"}}, "ended without a grpc-status"},
+      {"http 503",
+       {{":status", "503"}, {"content-type", "text/html"}},
+       "<html>busy</html>",
+       {},
        "HTTP status 503, not a gRPC answer (14)"},
-      {"html page", {{":status", "200"}, {"content-type", "text/html"}}, "<html>portal</html>", {},
+      {"html page",
+       {{":status", "200"}, {"content-type", "text/html"}},
+       "<html>portal</html>",
+       {},
        "content-type \"text/html\", not application/grpc"},
-      {"refusal", {{":status", "200"}, {"content-type", "application/grpc"}, {"grpc-status", "16"},
-                   {"grpc-message", "bad%20token%3A%20revoked"}}, "", {},
+      {"refusal",
+       {{":status", "200"},
+        {"content-type", "application/grpc"},
+        {"grpc-status", "16"},
+        {"grpc-message", "bad%20token%3A%20revoked"}},
+       "",
+       {},
        "bad token: revoked (16)"},
   };
   for (const HostileCase& c : cases) {
@@ -378,8 +388,8 @@ TEST_F(UploaderTest, HostileOrBrokenResponsesAreClearErrorsAndLoseNothing) {
     UploadOptions options = Options(server.target());
     options.max_tries = 2;
     UploadResult result = Upload(Report("s-1", 5), options);
-    EXPECT_THAT(result.error, HasSubstr(absl::StrCat("collector ", server.target(),
-                                                     " unavailable: DIRECT: ")));
+    EXPECT_THAT(result.error,
+                HasSubstr(absl::StrCat("collector ", server.target(), " unavailable: DIRECT: ")));
     EXPECT_THAT(result.error, HasSubstr(c.error));
     EXPECT_EQ(result.delivered_batches, 0u);
     EXPECT_EQ(result.spooled, 1u);
@@ -458,9 +468,10 @@ TEST_F(UploaderTest, ARouteThatFailsBeforeTheCollectorAnswersPassesToTheNext) {
   options.routes = {dead_proxy};
   options.max_tries = 1;
   UploadResult failed = Upload(Report("s-2", 5), options);
-  EXPECT_THAT(failed.error,
-              HasSubstr(absl::StrCat("collector ", collector.target(), " unavailable: via http://127.0.0.1:",
-                                     dead_proxy.proxy.port, ": ")));
+  EXPECT_THAT(
+      failed.error,
+      HasSubstr(absl::StrCat("collector ", collector.target(),
+                             " unavailable: via http://127.0.0.1:", dead_proxy.proxy.port, ": ")));
   EXPECT_EQ(failed.route, "");
   EXPECT_EQ(failed.spooled, 1u);
 }
