@@ -79,6 +79,51 @@ absl::Status CheckProxyCaFile(const std::string& path) {
   return absl::OkStatus();
 }
 
+// What discovery is asked about: the relays, and the collector when this
+// run uploads (collector_routes.h).
+absl::StatusOr<v1::Catalogue> DiscoveryCatalogue(const v1::Catalogue& catalogue,
+                                                 const AgentOptions& options,
+                                                 AgentCommand command) {
+  if (options.collector.empty() || command == AgentCommand::kProxies) return catalogue;
+  return WithCollector(catalogue, options.collector);
+}
+
+// Every upload's settings but the token: the collector, its routes (out
+// the way the diagnosis got out, with the credentials it was given), the
+// spool.
+UploadOptions CollectorUpload(const AgentOptions& options, const RouteList& routes,
+                              const std::optional<RelayRoutes>& collector_routes,
+                              const ProxyCredentialMemory& credentials,
+                              const std::string& id_file) {
+  UploadOptions upload;
+  upload.target = options.collector;
+  upload.insecure = options.insecure;
+  upload.ca_file = options.ca_file;
+  upload.deadline = options.upload_timeout;
+  upload.spool_dir = SpoolDirectory(options.spool_dir, id_file);
+  upload.routes =
+      CollectorUploadRoutes(routes, options.proxies.size(), collector_routes, options.direct);
+  credentials.Apply(&upload.routes);
+  upload.proxy_ca_file = options.proxy_ca_file;
+  return upload;
+}
+
+// Uploads `report` and says how it went. The token file's error when it
+// cannot be read.
+absl::Status UploadTelemetry(const v1::SessionReport& report, const AgentOptions& options,
+                             const AgentIo& io, bool talk, UploadOptions upload,
+                             ProxyCredentialsQuestion ask_credentials) {
+  // Read for every run, so a watch picks up a rotated token file.
+  auto token = LoadToken(options.token_file, io.env);
+  if (!token.ok()) return token.status();
+  upload.token = *std::move(token);
+  upload.ask_credentials = std::move(ask_credentials);
+  const UploadResult sent = Upload(report, upload);
+  if (talk) Write(io.out, RenderUploadSummary(sent, options.collector));
+  Write(io.err, RenderUploadProblems(sent, upload.spool_dir));
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<AgentCommand> ParseCommand(const std::vector<std::string>& args) {
@@ -152,15 +197,10 @@ int RunAgent(AgentCommand command, const AgentOptions& options, const AgentIo& i
   auto routes = RoutesFromProxyFlags(options.proxies);
   if (!routes.ok()) return fail(kExitUsage, routes.status().message());
   std::vector<RelayRoutes> relays;
-  // The collector's own route list, when uploading: discovery asks about it
-  // as about one more relay (collector_routes.h).
-  std::optional<RelayRoutes> collector_routes;
+  std::optional<RelayRoutes> collector_routes;  // uploading: see collector_routes.h
   if (options.discover || command == AgentCommand::kProxies) {
-    absl::StatusOr<v1::Catalogue> asked = *catalogue;
-    if (!options.collector.empty() && command != AgentCommand::kProxies) {
-      asked = WithCollector(*catalogue, options.collector);
-      if (!asked.ok()) return fail(kExitUsage, asked.status().message());
-    }
+    auto asked = DiscoveryCatalogue(*catalogue, options, command);
+    if (!asked.ok()) return fail(kExitUsage, asked.status().message());
     ProxySetup setup = DiscoverProxies(*asked, SystemDiscovery(options, io.env));
     collector_routes = TakeCollectorRoutes(&setup);
     if (command == AgentCommand::kProxies) {
@@ -230,25 +270,11 @@ int RunAgent(AgentCommand command, const AgentOptions& options, const AgentIo& i
     }
     // Telemetry goes after the verdict is shown: the user never waits on it.
     if (!options.collector.empty()) {
-      UploadOptions upload;
-      upload.target = options.collector;
-      upload.insecure = options.insecure;
-      upload.ca_file = options.ca_file;
-      upload.deadline = options.upload_timeout;
-      // Read for every run, so a watch picks up a rotated token file.
-      auto token = LoadToken(options.token_file, io.env);
-      if (!token.ok()) return fail(kExitConfig, token.status().message());
-      upload.token = *std::move(token);
-      upload.spool_dir = SpoolDirectory(options.spool_dir, id_file);
-      // Out the way the diagnosis got out, with its credentials.
-      upload.routes =
-          CollectorUploadRoutes(*routes, options.proxies.size(), collector_routes, options.direct);
-      credentials.Apply(&upload.routes);
-      upload.ask_credentials = diagnose.ask_credentials;
-      upload.proxy_ca_file = options.proxy_ca_file;
-      const UploadResult sent = Upload(report, upload);
-      if (talk) Write(io.out, RenderUploadSummary(sent, options.collector));
-      Write(io.err, RenderUploadProblems(sent, upload.spool_dir));
+      const absl::Status sent =
+          UploadTelemetry(report, options, io, talk,
+                          CollectorUpload(options, *routes, collector_routes, credentials, id_file),
+                          diagnose.ask_credentials);
+      if (!sent.ok()) return fail(kExitConfig, sent.message());
     }
     exit_code = ExitCodeFor(report.verdict().status());
     if (command != AgentCommand::kWatch || run == options.count) break;

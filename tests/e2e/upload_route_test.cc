@@ -7,15 +7,16 @@
 #include <filesystem>
 #include <fstream>
 #include <optional>
-#include <utility>
 #include <regex>
 #include <string>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "agent/upload/uploader.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/e2e/stack.h"
+#include "tests/rig/dante.h"
 #include "tests/rig/firewall.h"
 #include "tests/rig/fixture.h"
 #include "tests/rig/process.h"
@@ -83,9 +84,9 @@ class UploadRouteTest : public rig::RigTest {
                                      "--report-dir=" + dir() + "/reports",
                                      "--timeout=2s",
                                      "--upload-timeout=4s"};
-    auto result = rig::RunCommand(
-        argv, absl::Seconds(60),
-        {"RELAYSCOPE_PROXY_USER=alice", "RELAYSCOPE_PROXY_PASSWORD=" + password});
+    auto result =
+        rig::RunCommand(argv, absl::Seconds(60),
+                        {"RELAYSCOPE_PROXY_USER=alice", "RELAYSCOPE_PROXY_PASSWORD=" + password});
     EXPECT_TRUE(result.ok()) << result.status();
     return result.ok() ? *result : rig::CommandResult{};
   }
@@ -128,8 +129,9 @@ TEST_F(UploadRouteTest, AgentUploadsThroughSquidWithTheDiagnosisCredentialsAndTh
   // What the agent says it delivered is what the store holds: the spooled
   // batches of the first run and this run's, none twice.
   std::smatch delivered_count;
-  ASSERT_TRUE(std::regex_search(delivered.output, delivered_count,
-                                std::regex(R"(Telemetry: (\d+) attempts delivered .* \(0 already known\))")))
+  ASSERT_TRUE(std::regex_search(
+      delivered.output, delivered_count,
+      std::regex(R"(Telemetry: (\d+) attempts delivered .* \(0 already known\))")))
       << delivered.output;
   EXPECT_EQ(Stored(), std::stoll(delivered_count[1]));
   EXPECT_EQ(collector_->QueryInt("SELECT count(DISTINCT session_id) FROM attempts").value_or(-1),
@@ -239,6 +241,32 @@ TEST_F(UploadRouteTest, TheCollectorsOwnRouteListComesFromDiscovery) {
   EXPECT_THAT(result->output, Not(HasSubstr("s3cret")));
   EXPECT_GT(Stored(), 0);
   EXPECT_EQ(SpoolFiles(), 0u);
+}
+
+// A real dante SOCKS5 server (as nobody, so allowed past the firewall):
+// socks5h hands it the collector's name, and h2c goes through it as it is.
+TEST_F(UploadRouteTest, UploadGoesThroughDanteSocks5) {
+  rig::Dante::Options socks;
+  socks.address = "127.0.75.1";
+  auto dante = rig::Dante::Start(socks, dir());
+  ASSERT_TRUE(dante.ok()) << dante.status();
+  agent::UploadOptions options;
+  options.target = collector_->address();
+  options.insecure = true;
+  options.token = kToken;
+  options.deadline = absl::Seconds(5);
+  agent::UploadRoute via_dante;
+  via_dante.proxy.kind = v1::ROUTE_KIND_SOCKS5;
+  via_dante.proxy.remote_dns = true;
+  via_dante.proxy.host = socks.address;
+  via_dante.proxy.port = socks.port;
+  options.routes = {via_dante};
+  agent::UploadResult result = agent::Upload(Session("s-socks"), options);
+  EXPECT_EQ(result.error, "");
+  EXPECT_EQ(result.route, "socks5h://127.0.75.1:1080");
+  EXPECT_EQ(result.accepted, 12u);
+  EXPECT_EQ(Stored(), 12);
+  EXPECT_THAT((*dante)->Log(), HasSubstr(kCollectorAddress));
 }
 
 }  // namespace
