@@ -8,10 +8,12 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <optional>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "agent/attempt/transport.h"
+#include "agent/cli/collector_routes.h"
 #include "agent/cli/console.h"
 #include "agent/cli/proxies_command.h"
 #include "agent/cli/routes.h"
@@ -98,6 +100,51 @@ v1::AgentInfo ThisAgent(const AgentOptions& options, const std::string& id_file)
 #endif
   agent.set_site(options.site);
   return agent;
+}
+
+// What discovery is asked about: the relays, and the collector when this
+// run uploads (collector_routes.h).
+absl::StatusOr<v1::Catalogue> DiscoveryCatalogue(const v1::Catalogue& catalogue,
+                                                 const AgentOptions& options,
+                                                 AgentCommand command) {
+  if (options.collector.empty() || command == AgentCommand::kProxies) return catalogue;
+  return WithCollector(catalogue, options.collector);
+}
+
+// Every upload's settings but the token: the collector, its routes (out
+// the way the diagnosis got out, with the credentials it was given), the
+// spool.
+UploadOptions CollectorUpload(const AgentOptions& options, const RouteList& routes,
+                              const std::optional<RelayRoutes>& collector_routes,
+                              const ProxyCredentialMemory& credentials,
+                              const std::string& id_file) {
+  UploadOptions upload;
+  upload.target = options.collector;
+  upload.insecure = options.insecure;
+  upload.ca_file = options.ca_file;
+  upload.deadline = options.upload_timeout;
+  upload.spool_dir = SpoolDirectory(options.spool_dir, id_file);
+  upload.routes =
+      CollectorUploadRoutes(routes, options.proxies.size(), collector_routes, options.direct);
+  credentials.Apply(&upload.routes);
+  upload.proxy_ca_file = options.proxy_ca_file;
+  return upload;
+}
+
+// Uploads `report` and says how it went. The token file's error when it
+// cannot be read.
+absl::Status UploadTelemetry(const v1::SessionReport& report, const AgentOptions& options,
+                             const AgentIo& io, bool talk, UploadOptions upload,
+                             ProxyCredentialsQuestion ask_credentials) {
+  // Read for every run, so a watch picks up a rotated token file.
+  auto token = LoadToken(options.token_file, io.env);
+  if (!token.ok()) return token.status();
+  upload.token = *std::move(token);
+  upload.ask_credentials = std::move(ask_credentials);
+  const UploadResult sent = Upload(report, upload);
+  if (talk) Write(io.out, RenderUploadSummary(sent, options.collector));
+  Write(io.err, RenderUploadProblems(sent, upload.spool_dir));
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -188,8 +235,12 @@ int RunAgent(AgentCommand command, const AgentOptions& options, const AgentIo& i
   auto routes = RoutesFromProxyFlags(options.proxies);
   if (!routes.ok()) return fail(kExitUsage, routes.status().message());
   std::vector<RelayRoutes> relays;
+  std::optional<RelayRoutes> collector_routes;  // uploading: see collector_routes.h
   if (options.discover || command == AgentCommand::kProxies) {
-    ProxySetup setup = DiscoverProxies(*catalogue, SystemDiscovery(options, io.env));
+    auto asked = DiscoveryCatalogue(*catalogue, options, command);
+    if (!asked.ok()) return fail(kExitUsage, asked.status().message());
+    ProxySetup setup = DiscoverProxies(*asked, SystemDiscovery(options, io.env));
+    collector_routes = TakeCollectorRoutes(&setup);
     if (command == AgentCommand::kProxies) {
       Write(io.out, options.json ? RenderProxySetupJson(setup, routes->routes)
                                  : RenderProxySetupText(setup, routes->routes));
@@ -213,7 +264,10 @@ int RunAgent(AgentCommand command, const AgentOptions& options, const AgentIo& i
   const std::string id_file =
       options.agent_id_file.empty() ? DefaultAgentIdPath() : options.agent_id_file;
   diagnose.agent = ThisAgent(options, id_file);
-  diagnose.ask_credentials = CredentialPrompt(options.proxy_user, io.env, io.terminal);
+  // What a person answers to a 407 holds for the upload too.
+  ProxyCredentialMemory credentials;
+  diagnose.ask_credentials =
+      credentials.Remembering(CredentialPrompt(options.proxy_user, io.env, io.terminal));
   std::map<uint64_t, AttemptTrace> traces;
   diagnose.traces = &traces;
 
@@ -251,19 +305,11 @@ int RunAgent(AgentCommand command, const AgentOptions& options, const AgentIo& i
     }
     // Telemetry goes after the verdict is shown: the user never waits on it.
     if (!options.collector.empty()) {
-      UploadOptions upload;
-      upload.target = options.collector;
-      upload.insecure = options.insecure;
-      upload.ca_file = options.ca_file;
-      upload.deadline = options.upload_timeout;
-      // Read for every run, so a watch picks up a rotated token file.
-      auto token = LoadToken(options.token_file, io.env);
-      if (!token.ok()) return fail(kExitConfig, token.status().message());
-      upload.token = *std::move(token);
-      upload.spool_dir = SpoolDirectory(options.spool_dir, id_file);
-      const UploadResult sent = Upload(report, upload);
-      if (talk) Write(io.out, RenderUploadSummary(sent, options.collector));
-      Write(io.err, RenderUploadProblems(sent, upload.spool_dir));
+      const absl::Status sent =
+          UploadTelemetry(report, options, io, talk,
+                          CollectorUpload(options, *routes, collector_routes, credentials, id_file),
+                          diagnose.ask_credentials);
+      if (!sent.ok()) return fail(kExitConfig, sent.message());
     }
     exit_code = ExitCodeFor(report.verdict().status());
     if (command != AgentCommand::kWatch || run == options.count) break;

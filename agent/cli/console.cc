@@ -86,7 +86,8 @@ std::string RenderReportPaths(const ReportPaths& paths) {
 std::string RenderUploadSummary(const UploadResult& sent, const std::string& collector) {
   if (!sent.error.empty()) return "";
   return absl::StrCat("Telemetry: ", sent.accepted + sent.duplicates, " attempts delivered to ",
-                      collector, " (", sent.duplicates, " already known)",
+                      collector, sent.route.empty() ? "" : absl::StrCat(" over ", sent.route), " (",
+                      sent.duplicates, " already known)",
                       sent.delivered_from_spool > 0
                           ? absl::StrCat(", with ", sent.delivered_from_spool,
                                          " spooled batch(es) from earlier runs")

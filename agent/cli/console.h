@@ -73,7 +73,7 @@ std::string RenderVerdict(const v1::Verdict& verdict, bool terminal);
 // "\nReport: <html>\n        <text>\n        <json>\n".
 std::string RenderReportPaths(const ReportPaths& paths);
 
-// "Telemetry: <n> attempts delivered to <collector> (<d> already known)"
+// "Telemetry: <n> attempts delivered to <collector>[ over <route>] (<d> already known)"
 // (and ", with <s> spooled batch(es) from earlier runs"), for stdout; empty
 // when the upload failed (see RenderUploadProblems).
 std::string RenderUploadSummary(const UploadResult& sent, const std::string& collector);

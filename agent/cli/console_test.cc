@@ -145,6 +145,12 @@ TEST(RenderUploadSummary, CountsDeliveredAndKnownAttempts) {
             "Telemetry: 9 attempts delivered to collector:50051 (2 already known), with 3 spooled "
             "batch(es) from earlier runs\n");
   EXPECT_EQ(RenderUploadProblems(sent, "/spool"), "");
+  // The route that delivered, its password never shown.
+  sent.delivered_from_spool = 0;
+  sent.route = "http://alice:****@proxy:3128";
+  EXPECT_EQ(RenderUploadSummary(sent, "collector:50051"),
+            "Telemetry: 9 attempts delivered to collector:50051 over http://alice:****@proxy:3128 "
+            "(2 already known)\n");
 }
 
 TEST(RenderUploadProblems, AFailedUploadSaysWhereTheBatchesWait) {

@@ -3,12 +3,19 @@
 // token.
 #include "agent/upload/uploader.h"
 
-#include <grpcpp/grpcpp.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <cstdlib>
 #include <filesystem>
+#include <thread>
 
+#include "agent/upload/grpc_wire.h"
 #include "collector/server/collector_server.h"
 #include "common/fake_clock.h"
 #include "common/files.h"
@@ -39,7 +46,8 @@ v1::SessionReport Report(const std::string& session_id, int attempts) {
 // port, with its catalogue and token file in a temp dir.
 class Collector {
  public:
-  explicit Collector(int port = 0) {
+  // With `tls_dir`, it serves TLS with <tls_dir>/tls.{crt,key}.
+  explicit Collector(int port = 0, const std::string& tls_dir = "") {
     char pattern[] = "/tmp/relayscope-upload-collector-XXXXXX";
     dir_ = mkdtemp(pattern) != nullptr ? pattern : "";
     EXPECT_FALSE(dir_.empty());
@@ -59,6 +67,10 @@ class Collector {
     config.tokens = dir_ + "/tokens";
     config.metrics = "";
     config.agent_batches_per_second = 1000;
+    if (!tls_dir.empty()) {
+      config.tls_cert = tls_dir + "/tls.crt";
+      config.tls_key = tls_dir + "/tls.key";
+    }
     auto server = collector::CollectorServer::Create(config);
     EXPECT_TRUE(server.ok()) << server.status();
     if (server.ok()) server_ = *std::move(server);
@@ -219,6 +231,250 @@ TEST_F(UploaderTest, WrongTokenIsNotRetriedAndKeepsTheBatches) {
   EXPECT_THAT(result.error, HasSubstr("(16)"));  // UNAUTHENTICATED
   EXPECT_EQ(result.spooled, 1u);
   EXPECT_EQ(*collector.store().CountAttempts(), 0u);
+}
+
+// A hostile or broken "collector": a raw h2c server on loopback that answers
+// every connection with the same hand-made HTTP/2 frames (HPACK literals
+// without Huffman), whatever the agent sends. It stands for what a real
+// gRPC server never sends, so the uploader's handling of it can be shown.
+class CannedH2Server {
+ public:
+  struct Header {
+    std::string name;
+    std::string value;
+  };
+  // `headers` (":status" first), then `body` as one DATA frame (when not
+  // empty), then `trailers` ending the stream (or END_STREAM on the DATA
+  // frame / the headers when there are none).
+  CannedH2Server(std::vector<Header> headers, std::string body, std::vector<Header> trailers)
+      : headers_(std::move(headers)), body_(std::move(body)), trailers_(std::move(trailers)) {
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t length = sizeof(address);
+    EXPECT_EQ(bind(fd_, reinterpret_cast<sockaddr*>(&address), length), 0);
+    EXPECT_EQ(listen(fd_, 8), 0);
+    getsockname(fd_, reinterpret_cast<sockaddr*>(&address), &length);
+    port_ = ntohs(address.sin_port);
+    thread_ = std::thread([this] { Serve(); });
+  }
+  ~CannedH2Server() {
+    stop_ = true;
+    thread_.join();
+    close(fd_);
+  }
+  std::string target() const { return absl::StrCat("127.0.0.1:", port_); }
+  int connections() const { return connections_; }
+
+ private:
+  static std::string Frame(uint8_t type, uint8_t flags, uint32_t stream,
+                           const std::string& payload) {
+    std::string f;
+    const auto n = static_cast<uint32_t>(payload.size());
+    f.push_back(static_cast<char>((n >> 16) & 0xff));
+    f.push_back(static_cast<char>((n >> 8) & 0xff));
+    f.push_back(static_cast<char>(n & 0xff));
+    f.push_back(static_cast<char>(type));
+    f.push_back(static_cast<char>(flags));
+    for (int shift = 24; shift >= 0; shift -= 8)
+      f.push_back(static_cast<char>((stream >> shift) & 0xff));
+    return f + payload;
+  }
+  static std::string Hpack(const std::vector<Header>& headers) {
+    std::string block;
+    for (const Header& h : headers) {
+      block.push_back('\0');  // literal without indexing, new name
+      block.push_back(static_cast<char>(h.name.size()));
+      block += h.name;
+      block.push_back(static_cast<char>(h.value.size()));
+      block += h.value;
+    }
+    return block;
+  }
+  // Reads what the agent sends for up to `for_time`, or until it closes.
+  static bool Drain(int fd, absl::Duration for_time) {
+    const absl::Time until = absl::Now() + for_time;
+    char buffer[65536];
+    while (absl::Now() < until) {
+      pollfd p{fd, POLLIN, 0};
+      if (poll(&p, 1, 20) <= 0) continue;
+      if (read(fd, buffer, sizeof(buffer)) <= 0) return false;
+    }
+    return true;
+  }
+  void Serve() {
+    while (!stop_) {
+      pollfd p{fd_, POLLIN, 0};
+      if (poll(&p, 1, 50) <= 0) continue;
+      const int client = accept(fd_, nullptr, nullptr);
+      if (client < 0) continue;
+      ++connections_;
+      Drain(client, absl::Milliseconds(100));  // the preface, SETTINGS, HEADERS, DATA
+      const bool body = !body_.empty();
+      const bool trailers = !trailers_.empty();
+      std::string out = Frame(4, 0, 0, "") + Frame(4, 1, 0, "");  // SETTINGS, ACK
+      out +=
+          Frame(1, static_cast<uint8_t>(0x4 | (!body && !trailers ? 0x1 : 0)), 1, Hpack(headers_));
+      if (body) out += Frame(0, trailers ? 0 : 1, 1, body_);
+      if (trailers) out += Frame(1, 0x5, 1, Hpack(trailers_));
+      EXPECT_EQ(write(client, out.data(), out.size()), static_cast<ssize_t>(out.size()));
+      Drain(client, absl::Milliseconds(500));
+      close(client);
+    }
+  }
+
+  std::vector<Header> headers_;
+  std::string body_;
+  std::vector<Header> trailers_;
+  int fd_ = -1;
+  uint16_t port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> connections_{0};
+  std::thread thread_;
+};
+
+struct HostileCase {
+  std::string name;
+  std::vector<CannedH2Server::Header> headers;
+  std::string body;
+  std::vector<CannedH2Server::Header> trailers;
+  std::string error;  // what the upload's error must say
+};
+
+std::string Ack(uint64_t batch_id) {
+  v1::UploadResponse ack;
+  ack.set_batch_id(batch_id);
+  ack.set_accepted(5);
+  return FrameMessage(ack.SerializeAsString());
+}
+
+const std::vector<CannedH2Server::Header> kGrpcHeaders = {{":status", "200"},
+                                                          {"content-type", "application/grpc"}};
+const std::vector<CannedH2Server::Header> kOk = {{"grpc-status", "0"}};
+
+TEST_F(UploaderTest, HostileOrBrokenResponsesAreClearErrorsAndLoseNothing) {
+  const std::vector<HostileCase> cases = {
+      {"huge length", kGrpcHeaders, std::string("\0\x7f\xff\xff\xff", 5), kOk,
+       "2147483647-byte message, beyond the bound of 4194304 bytes"},
+      {"truncated", kGrpcHeaders, Ack(1).substr(0, 6), kOk, "a message cut short"},
+      {"unparsable ack", kGrpcHeaders, FrameMessage("\xff\xff\xff"), kOk,
+       "an ack that does not parse as UploadResponse"},
+      {"wrong batch", kGrpcHeaders, Ack(7), kOk, "an ack for batch 7 where batch 1 was awaited"},
+      {"no grpc-status", kGrpcHeaders, "", {{"x-other", "1"}}, "ended without a grpc-status"},
+      {"http 503",
+       {{":status", "503"}, {"content-type", "text/html"}},
+       "<html>busy</html>",
+       {},
+       "HTTP status 503, not a gRPC answer (14)"},
+      {"html page",
+       {{":status", "200"}, {"content-type", "text/html"}},
+       "<html>portal</html>",
+       {},
+       "content-type \"text/html\", not application/grpc"},
+      {"refusal",
+       {{":status", "200"},
+        {"content-type", "application/grpc"},
+        {"grpc-status", "16"},
+        {"grpc-message", "bad%20token%3A%20revoked"}},
+       "",
+       {},
+       "bad token: revoked (16)"},
+  };
+  for (const HostileCase& c : cases) {
+    SCOPED_TRACE(c.name);
+    std::filesystem::remove_all(spool_);
+    CannedH2Server server(c.headers, c.body, c.trailers);
+    UploadOptions options = Options(server.target());
+    options.max_tries = 2;
+    UploadResult result = Upload(Report("s-1", 5), options);
+    EXPECT_THAT(result.error,
+                HasSubstr(absl::StrCat("collector ", server.target(), " unavailable: DIRECT: ")));
+    EXPECT_THAT(result.error, HasSubstr(c.error));
+    EXPECT_EQ(result.delivered_batches, 0u);
+    EXPECT_EQ(result.spooled, 1u);
+    EXPECT_EQ(SpoolFiles(), 1u);
+    // A refusal a retry cannot fix is not retried; the rest are.
+    EXPECT_EQ(server.connections(), c.name == "refusal" ? 1 : 2);
+  }
+}
+
+// The canned server acks what it is sent: a good stream is delivered.
+TEST_F(UploaderTest, CannedServerThatAcksIsDelivered) {
+  CannedH2Server server(kGrpcHeaders, Ack(1), kOk);
+  UploadResult result = Upload(Report("s-1", 5), Options(server.target()));
+  EXPECT_EQ(result.error, "");
+  EXPECT_EQ(result.accepted, 5u);
+  EXPECT_EQ(SpoolFiles(), 0u);
+}
+
+// A self-signed certificate for 127.0.0.1 in `dir`, made by the openssl
+// command as an operator would.
+bool MakeCertificate(const std::string& dir) {
+  std::filesystem::create_directories(dir);
+  const std::string command = absl::StrCat(
+      "/usr/bin/openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=upload-test "
+      "-addext subjectAltName=IP:127.0.0.1 -keyout ",
+      dir, "/tls.key -out ", dir, "/tls.crt >/dev/null 2>&1");
+  // Before any collector of this test starts its threads; the only child.
+  return std::system(command.c_str()) == 0;  // NOLINT(concurrency-mt-unsafe)
+}
+
+TEST_F(UploaderTest, TlsCollectorIsReachedOverAlpnH2WithItsCaAndRefusedWithout) {
+  const std::string tls_dir = spool_ + "-tls";
+  ASSERT_TRUE(MakeCertificate(tls_dir));
+  Collector collector(0, tls_dir);
+  UploadOptions options = Options(collector.target());
+  options.insecure = false;
+  options.deadline = absl::Seconds(2);
+  options.max_tries = 1;
+
+  // Not trusted (system roots): nothing goes in clear, the batch waits.
+  UploadResult untrusted = Upload(Report("s-1", 5), options);
+  EXPECT_THAT(untrusted.error, HasSubstr("DIRECT: "));
+  EXPECT_THAT(untrusted.error, HasSubstr("certificate"));
+  EXPECT_EQ(untrusted.spooled, 1u);
+  // h2c to a TLS port is no way either.
+  UploadOptions plain = Options(collector.target());
+  plain.max_tries = 1;
+  EXPECT_THAT(Upload(Report("s-1", 5), plain).error, HasSubstr("unavailable"));
+  EXPECT_EQ(*collector.store().CountAttempts(), 0u);
+
+  options.ca_file = tls_dir + "/tls.crt";
+  UploadResult trusted = Upload(Report("s-1", 5), options);
+  EXPECT_EQ(trusted.error, "");
+  EXPECT_EQ(trusted.route, "DIRECT");
+  EXPECT_EQ(trusted.accepted, 5u);
+  EXPECT_EQ(trusted.duplicates, 10u);  // the two spooled copies of the same session went first
+  EXPECT_EQ(trusted.delivered_from_spool, 2u);
+  EXPECT_EQ(SpoolFiles(), 0u);
+  EXPECT_EQ(*collector.store().CountAttempts(), 5u);
+  std::filesystem::remove_all(tls_dir);
+}
+
+TEST_F(UploaderTest, ARouteThatFailsBeforeTheCollectorAnswersPassesToTheNext) {
+  Collector collector;
+  UploadOptions options = Options(collector.target());
+  UploadRoute dead_proxy;
+  dead_proxy.proxy.kind = v1::ROUTE_KIND_HTTP_CONNECT;
+  dead_proxy.proxy.host = "127.0.0.1";
+  dead_proxy.proxy.port = static_cast<uint16_t>(FreePort());
+  options.routes = {dead_proxy, UploadRoute{}};
+  UploadResult result = Upload(Report("s-1", 25), options);
+  EXPECT_EQ(result.error, "");
+  EXPECT_EQ(result.route, "DIRECT");
+  EXPECT_EQ(result.accepted, 25u);
+
+  // Every route failing: each is named with what it said.
+  options.routes = {dead_proxy};
+  options.max_tries = 1;
+  UploadResult failed = Upload(Report("s-2", 5), options);
+  EXPECT_THAT(
+      failed.error,
+      HasSubstr(absl::StrCat("collector ", collector.target(),
+                             " unavailable: via http://127.0.0.1:", dead_proxy.proxy.port, ": ")));
+  EXPECT_EQ(failed.route, "");
+  EXPECT_EQ(failed.spooled, 1u);
 }
 
 }  // namespace
