@@ -9,10 +9,13 @@
 #include "agent/cli/console.h"
 #include "agent/cli/credentials.h"
 #include "agent/cli/flags.h"
+#include "common/ca_bundle.h"
 #include "common/cli.h"
 
 int main(int argc, char** argv) {
   using namespace relayscope::agent;
+  // Before any thread: the static agent's OpenSSL knows only Debian's paths.
+  relayscope::UseSystemCaBundle();
   const std::vector<std::string> args = relayscope::ParseCommandLine(
       argc, argv,
       "Diagnoses relay connectivity from this machine.\n"
