@@ -78,4 +78,9 @@ function(relayscope_static_agent_link target)
   # modules for sources other than `files` and `dns`, which static glibc
   # has built in.
   target_link_options(${target} PRIVATE -static -s -Wl,--gc-sections -Wl,--build-id=sha1)
+  # CMake links libraries of the system's implicit directories as
+  # -Wl,-Bstatic -lfoo -Wl,-Bdynamic, and pkg-config's as -lfoo (re2): the
+  # link must start and end static, or libstdc++/libc/libre2 resolve to .so.
+  set_target_properties(${target} PROPERTIES LINK_SEARCH_START_STATIC ON
+                                             LINK_SEARCH_END_STATIC ON)
 endfunction()
