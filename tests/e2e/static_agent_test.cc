@@ -32,6 +32,7 @@ namespace {
 
 using ::testing::Contains;
 using ::testing::HasSubstr;
+using ::testing::Not;
 using ::testing::UnorderedElementsAre;
 
 constexpr char kRelayAddress[] = "127.0.81.1";
@@ -43,6 +44,8 @@ constexpr uint32_t kOpenPort = 8200;
 constexpr uint32_t kDroppedPort = 8201;
 // A proxy the PAC names that nothing listens on (refused at once).
 constexpr char kPacProxy[] = "127.0.81.9:3128";
+// Serves the PAC over HTTPS (openssl s_server) in the TLS test.
+constexpr char kPacServer[] = "127.0.81.5";
 
 // Makes the root, runs the agent chrooted into it, then copies what the
 // agent left in the root to $out (the tmpfs dies with the namespace) and
@@ -50,14 +53,15 @@ constexpr char kPacProxy[] = "127.0.81.9:3128";
 // private`, so the tmpfs is never seen outside.
 constexpr char kChrootScript[] = R"sh(
 set -eu
-root=$1 out=$2 agent=$3 catalogue=$4 pac=$5 hosts=$6
-shift 6
+root=$1 out=$2 agent=$3 catalogue=$4 pac=$5 hosts=$6 extra=$7
+shift 7
 mount -t tmpfs -o size=64m,mode=0755 relayscope-static-root "$root"
 cp "$agent" "$root/relayscope-agent"
 cp "$catalogue" "$root/catalogue.textproto"
 cp "$pac" "$root/proxy.pac"
 mkdir "$root/etc"
 cp "$hosts" "$root/etc/hosts"
+if [ -n "$extra" ]; then cp -a "$extra/." "$root/"; fi
 mkdir -m 1777 "$root/tmp"
 rc=0
 chroot "$root" /relayscope-agent "$@" || rc=$?
@@ -122,8 +126,10 @@ class StaticAgentInAnEmptyRoot : public rig::RigTest {
   }
 
   // Runs `/relayscope-agent args...` in a fresh root; `env` (NAME=value)
-  // is all the agent's environment has beyond PATH.
-  RootRun RunInRoot(const std::vector<std::string>& args, std::vector<std::string> env = {}) {
+  // is all the agent's environment has beyond PATH. The tree under
+  // `extra`, when given, is copied into the root too.
+  RootRun RunInRoot(const std::vector<std::string>& args, std::vector<std::string> env = {},
+                    const std::string& extra = "") {
     const std::string root = dir() + "/root";
     const std::string out = dir() + "/out";
     std::filesystem::remove_all(out);
@@ -142,7 +148,8 @@ class StaticAgentInAnEmptyRoot : public rig::RigTest {
                                      binary_,
                                      dir() + "/catalogue.textproto",
                                      dir() + "/proxy.pac",
-                                     dir() + "/hosts"};
+                                     dir() + "/hosts",
+                                     extra};
     argv.insert(argv.end(), args.begin(), args.end());
     env.push_back("HOME=/tmp");
     RootRun run;
@@ -243,6 +250,67 @@ TEST_F(StaticAgentInAnEmptyRoot, DiagnosesTheRelayNamesTheDroppedPortAndEvaluate
   EXPECT_THAT(drop->explanation(), HasSubstr(absl::StrCat(kDroppedPort)));
   EXPECT_THAT(drop->explanation(), HasSubstr("silently dropping"));
   EXPECT_THAT(report.verdict().working(), Contains(HasSubstr(absl::StrCat(kOpenPort))));
+}
+
+// The static agent has no CA path compiled in: it trusts the bundle it finds
+// where the distribution keeps it (common/ca_bundle.h). Here the root is laid
+// out like RHEL (/etc/pki/tls/certs/ca-bundle.crt, no Debian path) and holds
+// the test's CA, and the PAC comes over HTTPS from openssl s_server with a
+// certificate that CA issued: fetched and evaluated. Without the bundle the
+// same fetch fails on the certificate, so the trust came from the probe.
+TEST_F(StaticAgentInAnEmptyRoot, TrustsTheCaBundleWhereRhelKeepsIt) {
+  const std::string www = dir() + "/www";
+  std::filesystem::create_directories(www);
+  std::filesystem::copy_file(dir() + "/proxy.pac", www + "/proxy.pac");
+  const std::string ca_key = dir() + "/ca.key", ca = dir() + "/ca.pem";
+  const std::string key = dir() + "/server.key", csr = dir() + "/server.csr";
+  const std::string cert = dir() + "/server.pem", ext = dir() + "/server.ext";
+  std::ofstream(ext) << "subjectAltName=IP:" << kPacServer << "\n";
+  for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
+           {"req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+            "-keyout", ca_key, "-out", ca, "-days", "2", "-subj", "/CN=Static Test CA"},
+           {"req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout",
+            key, "-out", csr, "-subj", absl::StrCat("/CN=", kPacServer)},
+           {"x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial", "-out",
+            cert, "-days", "2", "-extfile", ext}}) {
+    std::vector<std::string> argv = {"/usr/bin/openssl"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    auto result = rig::RunCommand(argv, absl::Seconds(30));
+    ASSERT_TRUE(result.ok()) << result.status();
+    ASSERT_EQ(result->exit_code, 0) << result->output;
+  }
+  rig::Process::Options options;
+  options.argv = {"/usr/bin/openssl",
+                  "s_server",
+                  "-quiet",
+                  "-WWW",
+                  "-accept",
+                  absl::StrCat(kPacServer, ":8443"),
+                  "-cert",
+                  cert,
+                  "-key",
+                  key};
+  options.working_dir = www;
+  options.log_path = dir() + "/s_server.log";
+  auto server = rig::Process::Start(options);
+  ASSERT_TRUE(server.ok()) << server.status();
+  ASSERT_TRUE(rig::WaitForPort(kPacServer, 8443, absl::Seconds(10), server->get()).ok());
+
+  const std::string rhel = dir() + "/rhel";
+  std::filesystem::create_directories(rhel + "/etc/pki/tls/certs");
+  std::filesystem::copy_file(ca, rhel + "/etc/pki/tls/certs/ca-bundle.crt");
+  const std::vector<std::string> args = {
+      "proxies", "--catalogue=/catalogue.textproto",
+      absl::StrCat("--pac-url=https://", kPacServer, ":8443/proxy.pac")};
+  const RootRun trusted = RunInRoot(args, {}, rhel);
+  EXPECT_EQ(trusted.exit_code, 0) << trusted.output;
+  EXPECT_THAT(trusted.output,
+              HasSubstr(absl::StrCat("answered \"PROXY ", kPacProxy, "; DIRECT\"")));
+  EXPECT_THAT(trusted.output, Not(HasSubstr("SSL certificate problem")));
+
+  const RootRun untrusted = RunInRoot(args);
+  EXPECT_THAT(untrusted.output, HasSubstr("SSL certificate problem"));
+  EXPECT_THAT(untrusted.output, Not(HasSubstr(absl::StrCat("answered \"PROXY ", kPacProxy))));
 }
 
 }  // namespace
