@@ -180,7 +180,9 @@ build_linux() {
   mkdir -p "$dist"
   out=$dist/relayscope-agent-linux-x86_64
   install -m 755 "$build/agent/relayscope-agent" "$out"
-  file -b "$out" | grep -q 'statically linked' || die "$out is not statically linked: $(file -b "$out")"
+  local kind
+  kind=$(file -b "$out")
+  [[ $kind == *"statically linked"* ]] || die "$out is not statically linked: $kind"
   xz -9e -T1 -c "$out" >"$out.xz"
   log "linux: $out $(stat -c %s "$out") bytes, $out.xz $(stat -c %s "$out.xz") bytes"
   check_budget "$out" "$out.xz"
