@@ -165,6 +165,11 @@ build_linux() {
   # the same bytes.
   epoch=$(git -C "$root" log -1 --format=%ct 2>/dev/null || echo 0)
   export SOURCE_DATE_EPOCH=$epoch
+  # A ccache launcher is fine, but not its base_dir: it rewrites the source
+  # paths to relative ones (../../agent/cli/flags.cc) before the compiler
+  # sees them, so -ffile-prefix-map no longer matches and __FILE__ (absl's
+  # flag registry keeps it) differs from a build without ccache.
+  export CCACHE_BASEDIR=
   log "linux: configuring $build"
   mkdir -p "$build"
   cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DRELAYSCOPE_STATIC_AGENT=ON \
