@@ -116,7 +116,7 @@ build_curl() {
   local version key prefix work start
   version=$(lock_version curl)
   key=$( (
-    printf '%s\n' "curl=$version" "${curl_options[@]}"
+    printf '%s\n' "curl=$version" "${curl_options[@]}" "cflags=-ffile-prefix-map=<work>=."
     for p in libssl-dev libnghttp2-dev gcc libc6-dev cmake; do echo "$p=$(deb_version $p)"; done
   ) | sha256sum | cut -c1-12)
   prefix=$cache/linux-x86_64/curl-$version-$key
@@ -141,8 +141,10 @@ build_curl() {
   [[ -n $src ]] || die "apt-get source left no curl-* directory in $work"
   log "curl $version: building (log: $work/build.log)"
   {
+    # The work dir's random name must not reach the objects (curl keeps
+    # __FILE__ in its error paths), or the agent differs per cache.
     cmake -S "$src" -B "$work/build" -G Ninja -DCMAKE_INSTALL_PREFIX="$prefix" \
-      -DCMAKE_INSTALL_LIBDIR=lib "${curl_options[@]}" \
+      -DCMAKE_INSTALL_LIBDIR=lib -DCMAKE_C_FLAGS="-ffile-prefix-map=$work=." "${curl_options[@]}" \
       && ninja -C "$work/build" -j "${RELAYSCOPE_RELEASE_JOBS:-2}" \
       && cmake --install "$work/build"
   } >"$work/build.log" 2>&1 || {
