@@ -10,12 +10,15 @@
 #include "agent/cli/credentials.h"
 #include "agent/cli/flags.h"
 #include "agent/pac/pac_sandbox.h"
+#include "common/ca_bundle.h"
 #include "common/cli.h"
 
 int main(int argc, char** argv) {
   using namespace relayscope::agent;
   // On Windows this executable is also the PAC sandbox's child.
   RunPacSandboxChildIfAsked(argc, argv);
+  // Before any thread: the static agent's OpenSSL knows only Debian's paths.
+  relayscope::UseSystemCaBundle();
   const std::vector<std::string> args = relayscope::ParseCommandLine(
       argc, argv,
       "Diagnoses relay connectivity from this machine.\n"

@@ -24,17 +24,22 @@ RIG_PACKAGES=(
   chromium fonts-dejavu-core
   python3-pacparser  # agent/pac: the differential test's independent PAC engine
 )
+# The release (deploy/dev/release.sh): dpkg-source for `apt-get source`
+# (Debian's curl is rebuilt minimal), the static archive of nghttp2 (the
+# others come with the -dev packages above), file (checks the static link),
+# xz and zip (the downloads), GNU time (bench/agent_release.sh: peak memory).
+RELEASE_PACKAGES=(dpkg-dev libnghttp2-dev file xz-utils zip time)
 # Benchmarks: perf, to find where a benchmark's time goes (bench/README.md).
 PROFILE_PACKAGES=(linux-perf)
 
 missing=()
-for pkg in "${BUILD_PACKAGES[@]}" "${FUZZ_PACKAGES[@]}" "${RIG_PACKAGES[@]}" "${PROFILE_PACKAGES[@]}"; do
+for pkg in "${BUILD_PACKAGES[@]}" "${FUZZ_PACKAGES[@]}" "${RIG_PACKAGES[@]}" "${RELEASE_PACKAGES[@]}" "${PROFILE_PACKAGES[@]}"; do
   status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
   [[ "$status" == "install ok installed" ]] || missing+=("$pkg")
 done
 
 if ((${#missing[@]} == 0)); then
-  echo "deps: all ${#BUILD_PACKAGES[@]}+${#FUZZ_PACKAGES[@]}+${#RIG_PACKAGES[@]}+${#PROFILE_PACKAGES[@]} packages present"
+  echo "deps: all ${#BUILD_PACKAGES[@]}+${#FUZZ_PACKAGES[@]}+${#RIG_PACKAGES[@]}+${#RELEASE_PACKAGES[@]}+${#PROFILE_PACKAGES[@]} packages present"
   exit 0
 fi
 

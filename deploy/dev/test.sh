@@ -10,7 +10,11 @@
 #   2. the g++ build (warnings are errors) and its whole ctest suite
 #   3. clang-tidy (deploy/dev/tidy.sh --gated) over the folders held clean,
 #      with that build's compile_commands.json; RELAYSCOPE_TIDY=0 skips it
-#   4. deploy/dev/fuzz.sh: one clang build (build/fuzz) with
+#   4. release-linux: deploy/dev/release.sh linux (the static agent; its
+#      minimal curl comes from the dependency cache after the first run),
+#      then the tests that run it in an empty chroot (e2e_static_agent_test)
+#      with RELAYSCOPE_STATIC_AGENT set; RELAYSCOPE_RELEASE_GATE=0 skips it
+#   5. deploy/dev/fuzz.sh: one clang build (build/fuzz) with
 #      -Werror=thread-safety, ASan and UBSan; the unit tests under the
 #      sanitizers, then every libFuzzer target for RELAYSCOPE_FUZZ_SECONDS
 #      (default 20) from its seed corpus; 0 skips this step
@@ -51,6 +55,15 @@ gate ctest ctest --test-dir "$build" --output-on-failure -j "$jobs" --timeout 30
 
 if [[ ${RELAYSCOPE_TIDY:-1} != 0 ]]; then
   gate tidy env RELAYSCOPE_BUILD_DIR="$build" "$root/deploy/dev/tidy.sh" --gated
+fi
+
+if [[ ${RELAYSCOPE_RELEASE_GATE:-1} != 0 ]]; then
+  release_linux() {
+    RELAYSCOPE_DIST_DIR="$build/dist" "$root/deploy/dev/release.sh" linux
+    RELAYSCOPE_STATIC_AGENT="$build/dist/relayscope-agent-linux-x86_64" \
+      ctest --test-dir "$build" --output-on-failure --timeout 300 -R '^StaticAgentInAnEmptyRoot\.'
+  }
+  gate release-linux release_linux
 fi
 
 fuzz_seconds=${RELAYSCOPE_FUZZ_SECONDS:-20}

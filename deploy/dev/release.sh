@@ -1,0 +1,249 @@
+#!/usr/bin/env bash
+# The release command: the agent a customer downloads, from Debian packages
+# and Debian source packages only (versions pinned in deploy/dev/release.lock).
+#
+#   deploy/dev/release.sh [linux|windows|all]     # default: all
+#   deploy/dev/release.sh linux-deps             # only the cached Linux dependencies
+#
+# linux   dist/relayscope-agent-linux-x86_64 (static, stripped) and its .xz
+# windows dist/relayscope-agent-windows-x86_64.exe (deploy/dev/build-windows-agent.sh)
+#         and its .zip
+# Both end with dist/SHA256SUMS over every file in dist/.
+#
+# Dependencies built from source go to a cache outside the checkout,
+# ${RELAYSCOPE_DEPS_CACHE:-~/.cache/relayscope-deps}/<platform>/<name>-<version>-<hash>/,
+# keyed by the pinned version and a hash of the build options and of the
+# installed Debian packages they compile against; a key whose stamp file
+# (written last) exists is reused, anything else is rebuilt from scratch.
+# RELAYSCOPE_DIST_DIR overrides dist/, RELAYSCOPE_RELEASE_BUILD_DIR the
+# CMake build dir (default build/release-linux, the release-linux preset).
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+dist=${RELAYSCOPE_DIST_DIR:-$root/dist}
+cache=${RELAYSCOPE_DEPS_CACHE:-$HOME/.cache/relayscope-deps}
+lock=$root/deploy/dev/release.lock
+target=${1:-all}
+case $target in
+  linux | windows | all | linux-deps) ;;
+  *)
+    echo "usage: $0 [linux|windows|all|linux-deps]" >&2
+    exit 2
+    ;;
+esac
+
+log() { echo "release: $*" >&2; }
+die() {
+  log "error: $*"
+  exit 1
+}
+
+# lock_version NAME: the pinned Debian version of source package NAME.
+lock_version() {
+  local v
+  v=$(sed -n "s/^$1=\([^[:space:]]*\)[[:space:]]*$/\1/p" "$lock")
+  [[ -n $v ]] || die "$lock has no line $1=VERSION"
+  echo "$v"
+}
+
+# The deb-src list `apt-get source` needs; a fresh Debian 12 machine has none.
+src_list=/etc/apt/sources.list.d/relayscope-src.sources
+ensure_source_available() {  # NAME VERSION
+  local updated=0
+  if [[ ! -e $src_list ]]; then
+    log "adding $src_list (deb-src for bookworm, bookworm-updates, bookworm-security)"
+    cat >"$src_list" <<'EOF'
+Types: deb-src
+URIs: http://deb.debian.org/debian
+Suites: bookworm bookworm-updates
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+
+Types: deb-src
+URIs: http://deb.debian.org/debian-security
+Suites: bookworm-security
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+EOF
+    apt-get update -q >&2
+    updated=1
+  fi
+  # (Captured, not piped into grep -q: under pipefail an early grep exit
+  # fails the pipe.)
+  local versions
+  versions=$(apt-cache showsrc --only-source "$1" 2>/dev/null | sed -n 's/^Version: //p' || true)
+  if ! grep -qxF "$2" <<<"$versions"; then
+    if ((!updated)); then
+      log "$1 $2 not in the source lists; apt-get update"
+      apt-get update -q >&2
+      versions=$(apt-cache showsrc --only-source "$1" 2>/dev/null | sed -n 's/^Version: //p' || true)
+    fi
+    grep -qxF "$2" <<<"$versions" \
+      || die "source package $1=$2 (release.lock) is not on the mirror, which has: $(echo $versions)"
+  fi
+}
+
+deb_version() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || die "package $1 is not installed (deploy/dev/deps.sh)"; }
+
+# The minimal static libcurl of the Linux agent: HTTP and HTTPS, the proxies
+# the agent tries (HTTP, HTTPS proxy, SOCKS4/4a/5), proxy authentication
+# Basic/Digest/NTLM, HTTP/2 by nghttp2 (the gRPC wire format of the
+# uploader), OpenSSL; nothing else. Debian's own libcurl.a cannot be linked
+# statically: it wants GSSAPI/krb5, LDAP, SASL, p11-kit, libpsl, libidn2,
+# librtmp, libssh2, brotli and zstd, most without a static archive.
+#
+# No CA bundle is compiled in (CURL_CA_BUNDLE/CURL_CA_PATH none): with
+# CURL_CA_FALLBACK libcurl asks OpenSSL for its default verify paths, which
+# honour SSL_CERT_FILE/SSL_CERT_DIR; the agent sets SSL_CERT_FILE at start
+# to the first system bundle it finds (Debian/Ubuntu, RHEL/Fedora, SUSE,
+# Alpine), since Debian's libcrypto.a only knows /usr/lib/ssl.
+curl_options=(
+  -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=OFF -DBUILD_CURL_EXE=OFF -DBUILD_TESTING=OFF
+  -DCMAKE_POSITION_INDEPENDENT_CODE=OFF -DENABLE_MANUAL=OFF -DCURL_LTO=OFF
+  -DHTTP_ONLY=ON -DCURL_DISABLE_PROXY=OFF -DCURL_DISABLE_HTTP_AUTH=OFF -DCURL_DISABLE_CRYPTO_AUTH=OFF
+  -DCURL_DISABLE_NTLM=OFF -DCURL_DISABLE_ALTSVC=ON -DCURL_DISABLE_HSTS=ON -DCURL_DISABLE_DOH=ON
+  -DCURL_DISABLE_NETRC=ON -DCURL_DISABLE_COOKIES=ON -DCURL_DISABLE_MIME=ON -DENABLE_UNIX_SOCKETS=OFF
+  -DCURL_USE_OPENSSL=ON -DOPENSSL_USE_STATIC_LIBS=ON -DCURL_DISABLE_OPENSSL_AUTO_LOAD_CONFIG=ON
+  -DUSE_NGHTTP2=ON -DNGHTTP2_LIBRARY=/usr/lib/x86_64-linux-gnu/libnghttp2.a
+  -DCURL_ZLIB=OFF -DCURL_BROTLI=OFF -DCURL_ZSTD=OFF -DUSE_LIBIDN2=OFF -DCURL_USE_LIBPSL=OFF
+  -DCURL_USE_LIBSSH2=OFF -DCURL_USE_LIBSSH=OFF -DCURL_USE_GSSAPI=OFF -DENABLE_ARES=OFF
+  -DENABLE_THREADED_RESOLVER=ON -DUSE_NGTCP2=OFF -DUSE_QUICHE=OFF -DUSE_MSH3=OFF
+  -DCURL_DISABLE_LDAP=ON -DCURL_DISABLE_LDAPS=ON
+  -DCURL_CA_BUNDLE=none -DCURL_CA_PATH=none -DCURL_CA_FALLBACK=ON
+)
+
+# build_curl: prints the install prefix of the cached minimal curl.
+build_curl() {
+  local version key prefix work start
+  version=$(lock_version curl)
+  key=$( (
+    printf '%s\n' "curl=$version" "${curl_options[@]}" "cflags=-ffile-prefix-map=<work>=."
+    for p in libssl-dev libnghttp2-dev gcc libc6-dev cmake; do echo "$p=$(deb_version $p)"; done
+  ) | sha256sum | cut -c1-12)
+  prefix=$cache/linux-x86_64/curl-$version-$key
+  if [[ -e $prefix/.complete ]]; then
+    log "curl $version: cached in $prefix"
+    echo "$prefix"
+    return
+  fi
+  start=$(date +%s)
+  ensure_source_available curl "$version"
+  rm -rf "$prefix"
+  mkdir -p "$cache/linux-x86_64"
+  work=$(mktemp -d "$cache/linux-x86_64/.work-curl-XXXXXX")
+  log "curl $version: fetching Debian's source into $work"
+  (cd "$work" && apt-get source -q --only-source "curl=$version" >"$work/source.log" 2>&1) \
+    || {
+      cat "$work/source.log" >&2
+      die "apt-get source curl=$version failed"
+    }
+  local src
+  src=$(find "$work" -mindepth 1 -maxdepth 1 -type d -name 'curl-*' | head -1)
+  [[ -n $src ]] || die "apt-get source left no curl-* directory in $work"
+  log "curl $version: building (log: $work/build.log)"
+  {
+    # The work dir's random name must not reach the objects (curl keeps
+    # __FILE__ in its error paths), or the agent differs per cache.
+    cmake -S "$src" -B "$work/build" -G Ninja -DCMAKE_INSTALL_PREFIX="$prefix" \
+      -DCMAKE_INSTALL_LIBDIR=lib -DCMAKE_C_FLAGS="-ffile-prefix-map=$work=." "${curl_options[@]}" \
+      && ninja -C "$work/build" -j "${RELAYSCOPE_RELEASE_JOBS:-2}" \
+      && cmake --install "$work/build"
+  } >"$work/build.log" 2>&1 || {
+    tail -40 "$work/build.log" >&2
+    die "curl build failed; full log in $work/build.log"
+  }
+  grep -E '^-- Enabled (features|protocols|SSL backends):' "$work/build.log" >&2 || true
+  rm -rf "$work"
+  date -u +%FT%TZ >"$prefix/.complete"
+  log "curl $version: built in $(($(date +%s) - start)) s"
+  echo "$prefix"
+}
+
+build_linux() {
+  local curl_prefix build out epoch
+  curl_prefix=$(build_curl)
+  build=${RELAYSCOPE_RELEASE_BUILD_DIR:-$root/build/release-linux}
+  # Reproducible: the compilers see one fixed time (the last commit's) and
+  # the paths are mapped (cmake/StaticAgent.cmake), so the same tree gives
+  # the same bytes.
+  epoch=$(git -C "$root" log -1 --format=%ct 2>/dev/null || echo 0)
+  export SOURCE_DATE_EPOCH=$epoch
+  # A ccache launcher is fine, but not its base_dir: it rewrites the source
+  # paths to relative ones (../../agent/cli/flags.cc) before the compiler
+  # sees them, so -ffile-prefix-map no longer matches and __FILE__ (absl's
+  # flag registry keeps it) differs from a build without ccache.
+  export CCACHE_BASEDIR=
+  log "linux: configuring $build"
+  mkdir -p "$build"
+  cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DRELAYSCOPE_STATIC_AGENT=ON \
+    -DCMAKE_PREFIX_PATH="$curl_prefix" -DCURL_DIR="$curl_prefix/lib/cmake/CURL" \
+    ${CMAKE_CXX_COMPILER_LAUNCHER:+-DCMAKE_CXX_COMPILER_LAUNCHER=$CMAKE_CXX_COMPILER_LAUNCHER} \
+    ${CMAKE_C_COMPILER_LAUNCHER:+-DCMAKE_C_COMPILER_LAUNCHER=$CMAKE_C_COMPILER_LAUNCHER} \
+    >"$build/release-configure.log" 2>&1 || {
+    cat "$build/release-configure.log" >&2
+    die "configure failed"
+  }
+  log "linux: building relayscope-agent"
+  ninja -C "$build" -j "${RELAYSCOPE_RELEASE_JOBS:-2}" relayscope-agent >&2
+  mkdir -p "$dist"
+  out=$dist/relayscope-agent-linux-x86_64
+  install -m 755 "$build/agent/relayscope-agent" "$out"
+  local kind
+  kind=$(file -b "$out")
+  [[ $kind == *"statically linked"* ]] || die "$out is not statically linked: $kind"
+  xz -9e -T1 -c "$out" >"$out.xz"
+  log "linux: $out $(stat -c %s "$out") bytes, $out.xz $(stat -c %s "$out.xz") bytes"
+  check_budget "$out" "$out.xz"
+}
+
+# The download's budget (issue: at most 15 MB stripped, 6 MB compressed).
+# A warning, not a failure, while the agent still links gRPC C++ for its
+# upload: gRPC core with re2, upb, c-ares and zlib is 6.5 MB of the 16.5 MB.
+check_budget() {  # BINARY COMPRESSED
+  local size packed
+  size=$(stat -c %s "$1")
+  packed=$(stat -c %s "$2")
+  if ((size > 15000000 || packed > 6000000)); then
+    log "WARNING: $(basename "$1") is over the download budget (15 MB stripped, 6 MB compressed): $((size / 1000)) kB, $((packed / 1000)) kB"
+  fi
+}
+
+build_windows() {
+  local script=$root/deploy/dev/build-windows-agent.sh exe
+  if [[ ! -x $script ]]; then
+    log "windows: $script is not there yet; no Windows agent built"
+    return 1
+  fi
+  mkdir -p "$dist"
+  "$script" "$dist"
+  exe=$dist/relayscope-agent-windows-x86_64.exe
+  [[ -f $exe ]] || die "$script did not produce $exe"
+  rm -f "$exe.zip"
+  # -X: no extra attributes; the fixed time keeps the archive reproducible.
+  touch -d "@$(git -C "$root" log -1 --format=%ct 2>/dev/null || echo 0)" "$exe"
+  (cd "$dist" && zip -q -X -9 "$(basename "$exe").zip" "$(basename "$exe")")
+  log "windows: $exe $(stat -c %s "$exe") bytes, .zip $(stat -c %s "$exe.zip") bytes"
+  check_budget "$exe" "$exe.zip"
+}
+
+status=0
+case $target in
+  linux-deps)
+    build_curl >/dev/null
+    exit 0
+    ;;
+  linux) build_linux ;;
+  windows) build_windows || status=1 ;;
+  all)
+    # Until the Windows build exists, `all` is the Linux release with a
+    # warning; `windows` alone fails.
+    build_linux
+    build_windows || log "WARNING: dist/ has no Windows agent"
+    ;;
+esac
+if [[ -d $dist ]]; then
+  (cd "$dist" && find . -maxdepth 1 -type f ! -name SHA256SUMS -printf '%P\n' | LC_ALL=C sort \
+    | xargs -r sha256sum >SHA256SUMS)
+  log "dist/SHA256SUMS:"
+  sed 's/^/  /' "$dist/SHA256SUMS" >&2
+fi
+exit $status
