@@ -115,7 +115,7 @@ std::string DecodePacSource(const std::string& script) {
 // ---- child side ----------------------------------------------------------
 
 struct ChildState {
-  ChildChannel* channel = nullptr;
+  const ChildChannel* channel = nullptr;
   size_t allocated = 0;
   size_t next_mark = 0;  // the heap size at which to send the next kMemoryMark
   size_t limit = 0;
@@ -331,7 +331,7 @@ std::string DescribeLoadError(const std::string& script, const std::string& erro
 }  // namespace
 
 void RunChild(const std::string& script, const std::vector<PacQuery>& queries,
-              const PacOptions& options, ChildChannel* channel,
+              const PacOptions& options, const ChildChannel* channel,
               absl::FunctionRef<std::string()> lock_down) {
   ChildState state;
   state.channel = channel;

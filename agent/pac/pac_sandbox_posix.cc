@@ -53,17 +53,6 @@ bool ReadAll(int fd, char* data, size_t size) {
   return true;
 }
 
-class FdChannel final : public ChildChannel {
- public:
-  FdChannel(int out_fd, int in_fd) : out_fd_(out_fd), in_fd_(in_fd) {}
-  bool Write(const char* data, size_t size) override { return WriteAll(out_fd_, data, size); }
-  bool Read(char* data, size_t size) override { return ReadAll(in_fd_, data, size); }
-
- private:
-  int out_fd_;
-  int in_fd_;
-};
-
 // AddressSanitizer reads the signal stack (sigaltstack) on every noreturn
 // call, _exit included, and aborts if it cannot: sanitizer builds (the
 // fuzz targets, RELAYSCOPE_SANITIZE) allow that one harmless call.
@@ -173,6 +162,9 @@ class ForkedChild final : public SandboxProcess {
 
 }  // namespace
 
+bool ChildChannel::Write(const char* data, size_t size) const { return WriteAll(out_, data, size); }
+bool ChildChannel::Read(char* data, size_t size) const { return ReadAll(in_, data, size); }
+
 size_t AllocationSize(void* allocation) { return malloc_usable_size(allocation); }
 
 absl::StatusOr<std::unique_ptr<SandboxProcess>> StartSandboxProcess(
@@ -207,7 +199,7 @@ absl::StatusOr<std::unique_ptr<SandboxProcess>> StartSandboxProcess(
     setrlimit(RLIMIT_CPU, &limit);
     tzset();  // read the time zone before files become unreadable
 
-    FdChannel channel(to_parent[1], to_child[0]);
+    const ChildChannel channel(to_parent[1], to_child[0]);
     RunChild(script, queries, options, &channel, [] {
       return InstallSeccomp() ? std::string()
                               : std::string("cannot install the PAC sandbox (seccomp)");

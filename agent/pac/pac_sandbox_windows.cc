@@ -79,17 +79,6 @@ bool ReadAll(HANDLE handle, char* data, size_t size) {
   return true;
 }
 
-class HandleChannel final : public ChildChannel {
- public:
-  HandleChannel(HANDLE out, HANDLE in) : out_(out), in_(in) {}
-  bool Write(const char* data, size_t size) override { return WriteAll(out_, data, size); }
-  bool Read(char* data, size_t size) override { return ReadAll(in_, data, size); }
-
- private:
-  HANDLE out_;
-  HANDLE in_;
-};
-
 // Anonymous pipes have no overlapped I/O, so a thread reads the child's
 // output into a buffer that ReadMessage waits on with its deadline.
 class PipeReader {
@@ -307,6 +296,9 @@ std::wstring OwnExecutable() {
 
 }  // namespace
 
+bool ChildChannel::Write(const char* data, size_t size) const { return WriteAll(out_, data, size); }
+bool ChildChannel::Read(char* data, size_t size) const { return ReadAll(in_, data, size); }
+
 size_t AllocationSize(void* allocation) { return _msize(allocation); }
 
 absl::StatusOr<std::unique_ptr<SandboxProcess>> StartSandboxProcess(
@@ -428,7 +420,7 @@ void RunPacSandboxChildIfAsked(int argc, char** argv) {
   if (!pac_internal::DecodeChildRequest(request, &script, &queries, &options).ok()) std::_Exit(2);
   request.clear();
   request.shrink_to_fit();
-  pac_internal::HandleChannel channel(out, in);
+  const pac_internal::ChildChannel channel(out, in);
   // The token and the job were set before this process ran: nothing is
   // left to close here.
   pac_internal::RunChild(script, queries, options, &channel, [] { return std::string(); });
