@@ -48,11 +48,6 @@ std::string StatusLine(long status) {
   return absl::StrCat("HTTP/1.1 ", status, reason);
 }
 
-bool IsSocks(v1::RouteKind kind) {
-  return kind == v1::ROUTE_KIND_SOCKS4 || kind == v1::ROUTE_KIND_SOCKS4A ||
-         kind == v1::ROUTE_KIND_SOCKS5;
-}
-
 }  // namespace
 
 // The agent's end of a scripted connection; the far end's behaviour runs

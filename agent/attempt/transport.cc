@@ -23,6 +23,7 @@
 #include "absl/strings/str_replace.h"
 #include "agent/attempt/proxy_evidence.h"
 #include "agent/attempt/reply_classifier.h"
+#include "agent/proxy/curl_proxy.h"
 #include "common/host_port.h"
 #include "common/proto_time.h"
 
@@ -114,26 +115,6 @@ class CurlTunnel final : public Tunnel {
   CURL* handle_;
   curl_socket_t socket_;
 };
-
-curl_proxytype CurlProxyType(const ProxyUrl& proxy) {
-  switch (proxy.kind) {
-    case v1::ROUTE_KIND_HTTPS_PROXY:
-      return CURLPROXY_HTTPS;
-    case v1::ROUTE_KIND_SOCKS4:
-      return CURLPROXY_SOCKS4;
-    case v1::ROUTE_KIND_SOCKS4A:
-      return CURLPROXY_SOCKS4A;
-    case v1::ROUTE_KIND_SOCKS5:
-      return proxy.remote_dns ? CURLPROXY_SOCKS5_HOSTNAME : CURLPROXY_SOCKS5;
-    default:
-      return CURLPROXY_HTTP;
-  }
-}
-
-bool IsSocks(v1::RouteKind kind) {
-  return kind == v1::ROUTE_KIND_SOCKS4 || kind == v1::ROUTE_KIND_SOCKS4A ||
-         kind == v1::ROUTE_KIND_SOCKS5;
-}
 
 // The TCP connect to the first hop (relay or proxy) is done here rather
 // than inside libcurl, through CURLOPT_OPENSOCKETFUNCTION: libcurl 7.88

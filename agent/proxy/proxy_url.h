@@ -38,6 +38,13 @@ struct ProxyUrl {
   std::string Redacted() const;
 };
 
+// SOCKS4, SOCKS4a or SOCKS5: a proxy that answers with a SOCKS reply
+// code, not an HTTP status.
+inline bool IsSocks(v1::RouteKind kind) {
+  return kind == v1::ROUTE_KIND_SOCKS4 || kind == v1::ROUTE_KIND_SOCKS4A ||
+         kind == v1::ROUTE_KIND_SOCKS5;
+}
+
 // The proxy as telemetry describes it (kind, host, port, whether it has
 // credentials; never the credentials), found in `source` (`source_detail`
 // says where exactly). The one conversion from ProxyUrl to v1::Proxy.

@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
+#include "agent/proxy/proxy_url.h"
 #include "common/host_port.h"
 #include "google/protobuf/util/time_util.h"
 
@@ -54,11 +55,6 @@ std::string SourceName(v1::ProxySource source) {
 
 bool Proxied(const v1::Attempt& a) {
   return a.route_kind() != v1::ROUTE_KIND_DIRECT && a.route_kind() != v1::ROUTE_KIND_UNSPECIFIED;
-}
-
-bool IsSocks(v1::RouteKind kind) {
-  return kind == v1::ROUTE_KIND_SOCKS4 || kind == v1::ROUTE_KIND_SOCKS4A ||
-         kind == v1::ROUTE_KIND_SOCKS5;
 }
 
 std::string ProxyHostPort(const v1::Attempt& a) {

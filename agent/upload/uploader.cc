@@ -16,6 +16,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
+#include "agent/proxy/curl_proxy.h"
 #include "agent/upload/grpc_wire.h"
 #include "common/host_port.h"
 
@@ -119,26 +120,6 @@ constexpr char kUploadPath[] = "/relayscope.v1.Ingest/Upload";
 void EnsureCurlInitialized() {
   static std::once_flag once;
   std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
-
-curl_proxytype CurlProxyType(const ProxyUrl& proxy) {
-  switch (proxy.kind) {
-    case v1::ROUTE_KIND_HTTPS_PROXY:
-      return CURLPROXY_HTTPS;
-    case v1::ROUTE_KIND_SOCKS4:
-      return CURLPROXY_SOCKS4;
-    case v1::ROUTE_KIND_SOCKS4A:
-      return CURLPROXY_SOCKS4A;
-    case v1::ROUTE_KIND_SOCKS5:
-      return proxy.remote_dns ? CURLPROXY_SOCKS5_HOSTNAME : CURLPROXY_SOCKS5;
-    default:
-      return CURLPROXY_HTTP;
-  }
-}
-
-bool IsSocks(v1::RouteKind kind) {
-  return kind == v1::ROUTE_KIND_SOCKS4 || kind == v1::ROUTE_KIND_SOCKS4A ||
-         kind == v1::ROUTE_KIND_SOCKS5;
 }
 
 // As the diagnosis answers a proxy (agent/attempt/transport.cc): Basic,
