@@ -1,7 +1,6 @@
 #include "common/ca_bundle.h"
 
-#include <unistd.h>
-
+#include <cstdio>
 #include <cstdlib>
 
 namespace relayscope {
@@ -20,12 +19,20 @@ const std::vector<std::string>& KnownCaBundles() {
 
 std::string FindCaBundle(const std::vector<std::string>& candidates) {
   for (const std::string& path : candidates) {
-    if (access(path.c_str(), R_OK) == 0) return path;
+    if (std::FILE* f = std::fopen(path.c_str(), "rb"); f != nullptr) {
+      std::fclose(f);
+      return path;
+    }
   }
   return "";
 }
 
 std::string UseSystemCaBundle() {
+#ifdef _WIN32
+  // Windows has no bundle file: libcurl reads the system's root store
+  // (CURLSSLOPT_NATIVE_CA, set by the transport and the uploader).
+  return "";
+#else
   // Runs before any thread exists (see the header), so reading and
   // changing the environment here races with nothing.
   // NOLINTNEXTLINE(concurrency-mt-unsafe)
@@ -34,6 +41,7 @@ std::string UseSystemCaBundle() {
   // NOLINTNEXTLINE(concurrency-mt-unsafe)
   if (!bundle.empty()) setenv("SSL_CERT_FILE", bundle.c_str(), /*overwrite=*/0);
   return bundle;
+#endif
 }
 
 }  // namespace relayscope

@@ -1,7 +1,5 @@
 #include "common/catalogue.h"
 
-#include <arpa/inet.h>
-
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -9,6 +7,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/socket.h"
 #include "google/protobuf/io/tokenizer.h"
 #include "google/protobuf/text_format.h"
 

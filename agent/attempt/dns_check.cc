@@ -1,12 +1,12 @@
 #include "agent/attempt/dns_check.h"
 
-#include <arpa/inet.h>
-
 #include <algorithm>
 #include <array>
 #include <cstdint>
 #include <cstring>
 #include <optional>
+
+#include "common/socket.h"
 
 namespace relayscope::agent {
 namespace {

@@ -1,10 +1,5 @@
 #include "agent/attempt/resolver.h"
 
-#include <arpa/inet.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-
 #include <algorithm>
 #include <memory>
 #include <optional>
@@ -15,6 +10,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "common/socket.h"
 
 namespace relayscope::agent {
 namespace {
@@ -30,6 +26,7 @@ struct PendingLookup {
 }  // namespace
 
 absl::StatusOr<std::vector<std::string>> GetaddrinfoLookup(const std::string& host) {
+  StartSockets();
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;

@@ -1,6 +1,5 @@
 #include "agent/attempt/transport.h"
 
-#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <openssl/bio.h>
 #include <openssl/evp.h>
@@ -8,9 +7,6 @@
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
 #include <openssl/x509v3.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -26,6 +22,7 @@
 #include "agent/proxy/curl_proxy.h"
 #include "common/host_port.h"
 #include "common/proto_time.h"
+#include "common/socket.h"
 
 namespace relayscope::agent {
 namespace {
@@ -46,15 +43,13 @@ long RemainingMs(Clock& clock, absl::Time deadline) {
   return ms < 1 ? 1 : static_cast<long>(ms);
 }
 
-// Waits for `events` on `fd` until `deadline`. True when ready.
-bool WaitFor(Clock& clock, int fd, short events, absl::Time deadline) {
+// Waits until `socket` can be written (`for_write`) or read, until
+// `deadline`. True when ready (or failed: the caller's next call says how).
+bool WaitFor(Clock& clock, Socket socket, bool for_write, absl::Time deadline) {
   for (;;) {
-    int64_t ms = absl::ToInt64Milliseconds(deadline - clock.Now());
+    const int64_t ms = absl::ToInt64Milliseconds(deadline - clock.Now());
     if (ms <= 0) return false;
-    pollfd p{fd, events, 0};
-    int rc = poll(&p, 1, static_cast<int>(ms));
-    if (rc > 0) return true;
-    if (rc < 0 && errno != EINTR) return true;  // let the caller see the error
+    if (WaitSocket(socket, for_write, ms)) return true;
   }
 }
 
@@ -85,7 +80,7 @@ class CurlTunnel final : public Tunnel {
         continue;
       }
       if (rc == CURLE_AGAIN) {
-        if (!WaitFor(clock_, socket_, POLLOUT, deadline)) {
+        if (!WaitFor(clock_, socket_, /*for_write=*/true, deadline)) {
           return absl::DeadlineExceededError("send timed out");
         }
         continue;
@@ -101,7 +96,7 @@ class CurlTunnel final : public Tunnel {
       CURLcode rc = curl_easy_recv(handle_, buffer.data(), buffer.size(), &n);
       if (rc == CURLE_OK) return n;  // n == 0: end of stream
       if (rc == CURLE_AGAIN) {
-        if (!WaitFor(clock_, socket_, POLLIN, deadline)) {
+        if (!WaitFor(clock_, socket_, /*for_write=*/false, deadline)) {
           return absl::DeadlineExceededError("no reply before the deadline");
         }
         continue;
@@ -146,31 +141,25 @@ curl_socket_t OpenConnectedSocket(void* clientp, curlsocktype, curl_sockaddr* ad
     }
     record->connected = record->clock->Now();
     record->succeeded = true;
-    return fd;
+    return static_cast<curl_socket_t>(fd);
   }
-  const int fd =
-      socket(address->family, address->socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, address->protocol);
-  if (fd < 0) {
-    record->os_error = errno;
+  int err = 0;
+  const Socket fd =
+      OpenNonBlockingSocket(address->family, address->socktype, address->protocol, &err);
+  if (fd == kNoSocket) {
+    record->os_error = err;
     return CURL_SOCKET_BAD;
   }
   record->attempted = true;
   record->started = record->clock->Now();
-  int err = 0;
-  if (connect(fd, &address->addr, address->addrlen) != 0) {
-    err = errno;
-    if (err == EINPROGRESS) {
-      if (!WaitFor(*record->clock, fd, POLLOUT, record->deadline)) {
-        err = ETIMEDOUT;
-      } else {
-        socklen_t len = sizeof(err);
-        getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
-      }
-    }
+  err = StartConnect(fd, &address->addr, static_cast<int>(address->addrlen));
+  if (err == EINPROGRESS) {
+    err = WaitFor(*record->clock, fd, /*for_write=*/true, record->deadline) ? PendingSocketError(fd)
+                                                                            : ETIMEDOUT;
   }
   if (err != 0) {
     record->os_error = err;
-    close(fd);
+    CloseSocket(fd);
     return CURL_SOCKET_BAD;
   }
   record->connected = record->clock->Now();
@@ -179,10 +168,11 @@ curl_socket_t OpenConnectedSocket(void* clientp, curlsocktype, curl_sockaddr* ad
   return fd;
 }
 
-// libcurl 7.88 calls connect() on the socket anyway, whatever this says;
-// it succeeds because the socket's connect was non-blocking: the kernel
-// reports the completed connect (0) to the next connect() once. On a
-// socket connected by a blocking connect() it would fail with EISCONN.
+// libcurl then skips its own connect() (libcurl 7.88.x calls it anyway,
+// curl issue #10626, fixed in 8.0: on Linux that second connect() of a
+// non-blocking socket returns the completed connect's 0 once; Winsock
+// fails it with WSAEISCONN, so the Windows agent's libcurl carries the
+// upstream fix, deploy/dev/patches/).
 int AlreadyConnected(void*, curl_socket_t, curlsocktype) { return CURL_SOCKOPT_ALREADY_CONNECTED; }
 
 v1::PhaseTiming TimingOf(v1::Phase phase, absl::Duration duration, bool completed) {
@@ -275,12 +265,6 @@ v1::ProxyAuthScheme SchemeLibcurlAnswers(const v1::ProxyAuthEvidence& auth, long
   }
   return PasswordSchemeFor(understood);
 }
-
-// With a password libcurl may answer Basic, Digest or NTLM. Negotiate is
-// left out: it authenticates with this machine's Kerberos ticket, not the
-// password given, and libcurl would prefer it over the others whenever a
-// proxy offers it, failing where NTLM or Basic with the password works.
-constexpr unsigned long kPasswordSchemes = CURLAUTH_BASIC | CURLAUTH_DIGEST | CURLAUTH_NTLM;
 
 size_t RecordHeaderLine(char* data, size_t size, size_t count, void* userdata) {
   const size_t length = size * count;
@@ -453,11 +437,7 @@ std::string FirstHopName(const Destination& destination, const ProxyUrl& proxy) 
                         : absl::StrCat("proxy ", HostPort(proxy.host, proxy.port));
 }
 
-std::string ErrnoName(int os_error) {
-  if (os_error == 0) return "";
-  const char* name = strerrorname_np(os_error);
-  return name != nullptr ? name : absl::StrCat("E", os_error);
-}
+std::string ErrnoName(int os_error) { return SocketErrorName(os_error); }
 
 CurlTransport::CurlTransport(Options options)
     : options_(std::move(options)),
@@ -496,18 +476,9 @@ OpenResult CurlTransport::Open(const Destination& destination, const ProxyUrl& p
   // connection right after connecting.
   if (proxied) {
     const std::string proxy_url = HostPort(proxy.host, proxy.port);
-    curl_easy_setopt(handle, CURLOPT_PROXY, proxy_url.c_str());
-    curl_easy_setopt(handle, CURLOPT_PROXYTYPE, static_cast<long>(CurlProxyType(proxy)));
     curl_easy_setopt(handle, CURLOPT_NOPROXY, "");
-    if (!IsSocks(proxy.kind)) curl_easy_setopt(handle, CURLOPT_HTTPPROXYTUNNEL, 1L);
-    if (has_credentials) {
-      curl_easy_setopt(handle, CURLOPT_PROXYUSERNAME, proxy.username.c_str());
-      curl_easy_setopt(handle, CURLOPT_PROXYPASSWORD, proxy.password.c_str());
-      curl_easy_setopt(handle, CURLOPT_PROXYAUTH, static_cast<long>(kPasswordSchemes));
-    }
-    if (!options_.proxy_ca_file.empty()) {
-      curl_easy_setopt(handle, CURLOPT_PROXY_CAINFO, options_.proxy_ca_file.c_str());
-    }
+    UseCurlProxy(handle, proxy, proxy_url);
+    TrustCurlRoots(handle, CURLOPT_PROXY_CAINFO, CURLOPT_PROXY_SSL_OPTIONS, options_.proxy_ca_file);
   } else {
     curl_easy_setopt(handle, CURLOPT_PROXY, "");
   }
@@ -639,6 +610,11 @@ OpenResult CurlTransport::Open(const Destination& destination, const ProxyUrl& p
 
   if (connect_code != 0 && connect_code != 200) {
     ClassifyConnectStatus(connect_code, has_credentials, hop, &result);
+    if (connect_code == 407 && !has_credentials && kLogonCredentials &&
+        (static_cast<unsigned long>(auth_avail) & kLogonSchemes) != 0) {
+      // Still "required": the user is asked for a password next.
+      result.detail = absl::StrCat(hop, " did not accept this Windows logon (407)");
+    }
   } else {
     switch (rc) {
       case CURLE_COULDNT_RESOLVE_HOST:
@@ -687,7 +663,7 @@ OpenResult CurlTransport::Open(const Destination& destination, const ProxyUrl& p
     if (record.attempted && !connected && result.os_error != 0) {
       // Our own connect failed: its errno says more than libcurl's text.
       result.detail = absl::StrCat(hop, ": ", ErrnoName(result.os_error), " (",
-                                   std::strerror(result.os_error), ")");
+                                   SocketErrorText(result.os_error), ")");
     } else {
       result.detail = absl::StrCat(hop, ": ", curl_message);
     }

@@ -1,7 +1,5 @@
 #include "agent/cli/agent_command.h"
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <cstdint>
 #include <filesystem>
@@ -164,7 +162,8 @@ AgentIo SystemIo(Terminal* terminal) {
   AgentIo io;
   io.out = stdout;
   io.err = stderr;
-  io.out_is_terminal = isatty(STDOUT_FILENO);
+  PrepareConsole();
+  io.out_is_terminal = StdoutIsTerminal();
   io.env = ProcessEnvironment();
   io.terminal = terminal;
   io.listen_for_stop = InstallStopSignalHandlers;
@@ -172,6 +171,9 @@ AgentIo SystemIo(Terminal* terminal) {
     const int64_t ms = absl::ToInt64Milliseconds(interval);
     return StopSignalWithin(static_cast<int>(std::min<int64_t>(ms, INT32_MAX)));
   };
+#ifdef _WIN32
+  io.open_for_user = [](const std::string& path) { OpenForUser(path); };
+#endif
   return io;
 }
 
@@ -302,6 +304,12 @@ int RunAgent(AgentCommand command, const AgentOptions& options, const AgentIo& i
     } else {
       Write(io.out, RenderVerdict(report.verdict(), tty));
       if (paths.ok()) Write(io.out, RenderReportPaths(*paths));
+    }
+    // Only for someone looking at a console: not for --json, nor when the
+    // output goes to a pipe or a file (a script, a scheduled task).
+    if (run == 1 && paths.ok() && options.open_report && !options.json && io.out_is_terminal &&
+        io.open_for_user) {
+      io.open_for_user(paths->html);
     }
     // Telemetry goes after the verdict is shown: the user never waits on it.
     if (!options.collector.empty()) {

@@ -91,10 +91,24 @@ struct AgentIo {
   // Waits at most `interval` between two diagnoses of a watch; true when
   // asked to stop.
   std::function<bool(absl::Duration interval)> stop_requested_within;
+  // Shows a report to the user (Windows: connrpt.html in the default
+  // browser, as the original utility did), once, after the first
+  // diagnosis, when AgentOptions::open_report. Empty: never (POSIX).
+  std::function<void(const std::string& path)> open_for_user;
 };
 
-// stdout, stderr, getenv, `terminal`, and common/cli.h's stop signals.
+// stdout, stderr, getenv, `terminal`, common/cli.h's stop signals, and on
+// Windows the shell's "open".
 AgentIo SystemIo(Terminal* terminal);
+
+// Per platform (terminal_posix.cc, terminal_windows.cc): stdout is a
+// console or terminal; `path` opened by the desktop for the user (false
+// when it could not be, or nothing does that here).
+// PrepareConsole: on Windows the console shows UTF-8 and ANSI escapes (the
+// live status line); nothing elsewhere.
+bool StdoutIsTerminal();
+bool OpenForUser(const std::string& path);
+void PrepareConsole();
 
 // Runs `command`; returns the exit status: 0 reachable, 1 degraded, 2
 // unreachable (the last diagnosis of a watch), 0 for proxies, 64 for a usage

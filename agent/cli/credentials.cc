@@ -1,34 +1,9 @@
 #include "agent/cli/credentials.h"
 
-#include <termios.h>
-#include <unistd.h>
-
-#include <cstdio>
-#include <iostream>
-
 #include "absl/strings/str_cat.h"
 #include "common/host_port.h"
 
 namespace relayscope::agent {
-
-std::optional<std::string> SystemTerminal::Ask(const std::string& prompt, bool secret) {
-  if (!isatty(STDIN_FILENO) || !isatty(STDERR_FILENO)) return std::nullopt;
-  std::fprintf(stderr, "%s", prompt.c_str());
-  termios old_mode{};
-  tcgetattr(STDIN_FILENO, &old_mode);
-  if (secret) {
-    termios quiet = old_mode;
-    quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
-    tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
-  }
-  std::string answer;
-  std::getline(std::cin, answer);
-  if (secret) {
-    tcsetattr(STDIN_FILENO, TCSAFLUSH, &old_mode);
-    std::fprintf(stderr, "\n");  // the user's Enter was not echoed
-  }
-  return answer;
-}
 
 std::optional<std::string> CredentialPrompt::Ask(const std::string& prompt, bool secret) const {
   if (terminal_ == nullptr) return std::nullopt;

@@ -3,13 +3,23 @@
 #include <cstdlib>
 #include <utility>
 
+#include "common/utf16.h"
+
 namespace relayscope::agent {
 
 Environment ProcessEnvironment() {
   return [](const std::string& name) -> std::optional<std::string> {
-    const char* value = std::getenv(name.c_str());
+#ifdef _WIN32
+    // As UTF-16: getenv gives the ANSI code page, wrong for a %TMP% under
+    // a user name outside it.
+    const wchar_t* value = _wgetenv(Utf16(name).c_str());  // NOLINT(concurrency-mt-unsafe)
+    if (value == nullptr) return std::nullopt;
+    return Utf8(value);
+#else
+    const char* value = std::getenv(name.c_str());  // NOLINT(concurrency-mt-unsafe)
     if (value == nullptr) return std::nullopt;
     return std::string(value);
+#endif
   };
 }
 

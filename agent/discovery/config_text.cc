@@ -5,6 +5,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_split.h"
+#include "common/utf16.h"
 
 #ifdef _WIN32
 #include <windows.h>
@@ -18,12 +19,7 @@ std::optional<std::string> ReadBoundedFile(const std::string& path, size_t max_b
 #ifdef _WIN32
   // Paths are UTF-8 here; fopen would read them in the ANSI code page, and
   // miss a profile under C:\Users\Jürgen.
-  std::wstring wide(static_cast<size_t>(MultiByteToWideChar(
-                        CP_UTF8, 0, path.data(), static_cast<int>(path.size()), nullptr, 0)),
-                    L'\0');
-  MultiByteToWideChar(CP_UTF8, 0, path.data(), static_cast<int>(path.size()), wide.data(),
-                      static_cast<int>(wide.size()));
-  std::FILE* file = _wfopen(wide.c_str(), L"rb");
+  std::FILE* file = _wfopen(Utf16(path).c_str(), L"rb");
 #else
   std::FILE* file = std::fopen(path.c_str(), "rb");
 #endif

@@ -54,8 +54,12 @@ std::vector<std::unique_ptr<ProxySource>> DefaultSources(const std::string& home
 #else
   if (!windows_reg.empty()) sources.push_back(std::make_unique<WindowsSource>(windows_reg));
 #endif
+#ifndef _WIN32
+  // The Linux desktops' settings (desktop_sources.cc, not built for
+  // Windows: there the registry and WinHTTP speak for the desktop).
   sources.push_back(std::make_unique<GnomeSource>());
   sources.push_back(std::make_unique<KdeSource>(KdeSource::DefaultConfigDir(home)));
+#endif
 #ifdef __APPLE__
   sources.push_back(std::make_unique<MacosSource>());
 #endif

@@ -1,7 +1,5 @@
 #include "agent/discovery/no_proxy.h"
 
-#include <arpa/inet.h>
-
 #include <array>
 #include <cstring>
 
@@ -12,6 +10,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "common/socket.h"
 
 namespace relayscope::agent {
 namespace {

@@ -12,6 +12,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "agent/discovery/config_text.h"
+#include "common/utf16.h"
 
 #ifdef _WIN32
 #include <windows.h>
@@ -426,13 +427,7 @@ std::string RoamingAppData() {
   // Read as UTF-16: getenv would give it in the ANSI code page, wrong for
   // a user name outside it.
   const wchar_t* appdata = _wgetenv(L"APPDATA");  // NOLINT(concurrency-mt-unsafe)
-  if (appdata == nullptr || *appdata == L'\0') return "";
-  const int size = WideCharToMultiByte(CP_UTF8, 0, appdata, -1, nullptr, 0, nullptr, nullptr);
-  if (size <= 1) return "";
-  std::string root(static_cast<size_t>(size), '\0');
-  WideCharToMultiByte(CP_UTF8, 0, appdata, -1, root.data(), size, nullptr, nullptr);
-  root.resize(root.size() - 1);  // the terminating NUL
-  return root;
+  return Utf8(appdata);
 #else
   return "";
 #endif

@@ -11,6 +11,7 @@
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "agent/pac/pac_result.h"
+#include "common/utf16.h"
 
 #ifdef _WIN32
 #include <windows.h>
@@ -170,27 +171,6 @@ std::vector<std::string> CompareWithSystem(const ProxySetup& setup, SystemProxyR
 #ifdef _WIN32
 namespace {
 
-std::wstring Wide(const std::string& utf8) {
-  if (utf8.empty()) return L"";
-  const int size =
-      MultiByteToWideChar(CP_UTF8, 0, utf8.data(), static_cast<int>(utf8.size()), nullptr, 0);
-  std::wstring out(static_cast<size_t>(std::max(size, 0)), L'\0');
-  if (size > 0) {
-    MultiByteToWideChar(CP_UTF8, 0, utf8.data(), static_cast<int>(utf8.size()), out.data(), size);
-  }
-  return out;
-}
-
-std::string Utf8(const wchar_t* wide) {
-  if (wide == nullptr) return "";
-  const int size = WideCharToMultiByte(CP_UTF8, 0, wide, -1, nullptr, 0, nullptr, nullptr);
-  if (size <= 1) return "";
-  std::string out(static_cast<size_t>(size), '\0');
-  WideCharToMultiByte(CP_UTF8, 0, wide, -1, out.data(), size, nullptr, nullptr);
-  out.resize(static_cast<size_t>(size - 1));
-  return out;
-}
-
 class WinHttpResolver final : public SystemProxyResolver {
  public:
   std::string name() const override { return "WinHTTP"; }
@@ -234,7 +214,7 @@ class WinHttpResolver final : public SystemProxyResolver {
     }
     const int ms = static_cast<int>(std::max<int64_t>(absl::ToInt64Milliseconds(timeout), 1));
     WinHttpSetTimeouts(call->session, ms, ms, ms, ms);
-    std::thread([call, wide_url = Wide(url), wide_pac = Wide(pac_url)] {
+    std::thread([call, wide_url = Utf16(url), wide_pac = Utf16(pac_url)] {
       WINHTTP_AUTOPROXY_OPTIONS options = {};
       if (wide_pac.empty()) {
         options.dwFlags = WINHTTP_AUTOPROXY_AUTO_DETECT;

@@ -12,6 +12,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "agent/discovery/config_text.h"
+#include "common/utf16.h"
 
 #ifdef _WIN32
 #include <windows.h>
@@ -477,36 +478,13 @@ DiscoveryResult ReadInternetSettings(const RegistryView& registry) {
 #ifdef _WIN32
 namespace {
 
-std::wstring Wide(const std::string& utf8) {
-  if (utf8.empty()) return L"";
-  const int size =
-      MultiByteToWideChar(CP_UTF8, 0, utf8.data(), static_cast<int>(utf8.size()), nullptr, 0);
-  std::wstring out(static_cast<size_t>(size > 0 ? size : 0), L'\0');
-  if (size > 0) {
-    MultiByteToWideChar(CP_UTF8, 0, utf8.data(), static_cast<int>(utf8.size()), out.data(), size);
-  }
-  return out;
-}
-
-std::string Utf8(const wchar_t* wide, size_t units) {
-  if (wide == nullptr || units == 0) return "";
-  const int size =
-      WideCharToMultiByte(CP_UTF8, 0, wide, static_cast<int>(units), nullptr, 0, nullptr, nullptr);
-  std::string out(static_cast<size_t>(size > 0 ? size : 0), '\0');
-  if (size > 0) {
-    WideCharToMultiByte(CP_UTF8, 0, wide, static_cast<int>(units), out.data(), size, nullptr,
-                        nullptr);
-  }
-  return out;
-}
-
 class Win32Registry final : public RegistryView {
  public:
   std::optional<uint32_t> Dword(Hive hive, const std::string& key,
                                 const std::string& name) const override {
     DWORD value = 0;
     DWORD size = sizeof(value);
-    if (RegGetValueW(Root(hive), Wide(key).c_str(), Wide(name).c_str(), RRF_RT_REG_DWORD, nullptr,
+    if (RegGetValueW(Root(hive), Utf16(key).c_str(), Utf16(name).c_str(), RRF_RT_REG_DWORD, nullptr,
                      &value, &size) != ERROR_SUCCESS) {
       return std::nullopt;
     }
@@ -534,7 +512,7 @@ class Win32Registry final : public RegistryView {
   // value grew in between (another program saving its settings).
   static std::optional<std::string> Read(Hive hive, const std::string& key, const std::string& name,
                                          DWORD types) {
-    const std::wstring wide_key = Wide(key), wide_name = Wide(name);
+    const std::wstring wide_key = Utf16(key), wide_name = Utf16(name);
     for (int attempt = 0; attempt < 3; ++attempt) {
       DWORD size = 0;
       if (RegGetValueW(Root(hive), wide_key.c_str(), wide_name.c_str(), types, nullptr, nullptr,

@@ -1,7 +1,5 @@
 #include "agent/report/report_writer.h"
 
-#include <unistd.h>
-
 #include <cerrno>
 #include <cstdio>
 #include <cstring>

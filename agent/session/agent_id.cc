@@ -22,6 +22,12 @@ bool LooksLikeUuid(const std::string& s) {
 }  // namespace
 
 std::string DefaultAgentIdPath() {
+#ifdef _WIN32
+  // %LOCALAPPDATA%\relayscope\agent-id: per user and machine, not roaming.
+  if (const char* local = std::getenv("LOCALAPPDATA"); local != nullptr && *local) {
+    return std::string(local) + "\\relayscope\\agent-id";
+  }
+#endif
   if (const char* state = std::getenv("XDG_STATE_HOME"); state != nullptr && *state) {
     return std::string(state) + "/relayscope/agent-id";
   }

@@ -122,12 +122,6 @@ void EnsureCurlInitialized() {
   std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
 }
 
-// As the diagnosis answers a proxy (agent/attempt/transport.cc): Basic,
-// Digest or NTLM with the password; not Negotiate, which libcurl would
-// prefer whenever offered though it uses this machine's Kerberos ticket,
-// not the password the user gave.
-constexpr unsigned long kPasswordSchemes = CURLAUTH_BASIC | CURLAUTH_DIGEST | CURLAUTH_NTLM;
-
 std::string RouteName(const ProxyUrl& proxy) {
   return proxy.direct() ? "DIRECT" : absl::StrCat("via ", proxy.Redacted());
 }
@@ -196,7 +190,7 @@ class UploadCall {
     curl_easy_setopt(
         handle, CURLOPT_CONNECTTIMEOUT_MS,
         static_cast<long>(std::max<int64_t>(1, absl::ToInt64Milliseconds(connect_budget))));
-    if (!ca_file.empty()) curl_easy_setopt(handle, CURLOPT_CAINFO, ca_file.c_str());
+    TrustCurlRoots(handle, CURLOPT_CAINFO, CURLOPT_SSL_OPTIONS, ca_file);
     // Exactly the route named: libcurl never picks a proxy from the
     // environment on its own.
     curl_easy_setopt(handle, CURLOPT_NOPROXY, "");
@@ -204,18 +198,9 @@ class UploadCall {
     if (proxy.direct()) {
       curl_easy_setopt(handle, CURLOPT_PROXY, "");
     } else {
-      curl_easy_setopt(handle, CURLOPT_PROXY, proxy_address.c_str());
-      curl_easy_setopt(handle, CURLOPT_PROXYTYPE, static_cast<long>(CurlProxyType(proxy)));
       // A tunnel, so h2 and h2c go through an HTTP proxy untouched.
-      if (!IsSocks(proxy.kind)) curl_easy_setopt(handle, CURLOPT_HTTPPROXYTUNNEL, 1L);
-      if (!proxy.username.empty()) {
-        curl_easy_setopt(handle, CURLOPT_PROXYUSERNAME, proxy.username.c_str());
-        curl_easy_setopt(handle, CURLOPT_PROXYPASSWORD, proxy.password.c_str());
-        curl_easy_setopt(handle, CURLOPT_PROXYAUTH, static_cast<long>(kPasswordSchemes));
-      }
-      if (!proxy_ca_file.empty()) {
-        curl_easy_setopt(handle, CURLOPT_PROXY_CAINFO, proxy_ca_file.c_str());
-      }
+      UseCurlProxy(handle, proxy, proxy_address);
+      TrustCurlRoots(handle, CURLOPT_PROXY_CAINFO, CURLOPT_PROXY_SSL_OPTIONS, proxy_ca_file);
     }
 
     const CURLcode rc = curl_easy_perform(handle);
