@@ -13,7 +13,11 @@
 #   4. release-linux: deploy/dev/release.sh linux (the static agent; its
 #      minimal curl comes from the dependency cache after the first run),
 #      then the tests that run it in an empty chroot (e2e_static_agent_test)
-#      with RELAYSCOPE_STATIC_AGENT set; RELAYSCOPE_RELEASE_GATE=0 skips it
+#      with RELAYSCOPE_STATIC_AGENT set; release-windows: release.sh windows
+#      (the .exe; its cross-built dependencies cached the same way), then
+#      the tests that run it under wine64 (e2e_windows_agent_test) with
+#      RELAYSCOPE_WINDOWS_AGENT set. RELAYSCOPE_RELEASE_GATE=0 skips both,
+#      RELAYSCOPE_WINDOWS=0 only the Windows one
 #   5. deploy/dev/fuzz.sh: one clang build (build/fuzz) with
 #      -Werror=thread-safety, ASan and UBSan; the unit tests under the
 #      sanitizers, then every libFuzzer target for RELAYSCOPE_FUZZ_SECONDS
@@ -64,6 +68,28 @@ if [[ ${RELAYSCOPE_RELEASE_GATE:-1} != 0 ]]; then
       ctest --test-dir "$build" --output-on-failure --timeout 300 -R '^StaticAgentInAnEmptyRoot\.'
   }
   gate release-linux release_linux
+
+  # The Windows agent: its dependencies cross-built with mingw-w64 from
+  # Debian's sources (cached like curl's), the .exe, one booted Wine prefix
+  # that each test copies, then the tests that run it under wine64.
+  # RELAYSCOPE_WINDOWS=0 skips this part.
+  if [[ ${RELAYSCOPE_WINDOWS:-1} != 0 ]]; then
+    release_windows() {
+      RELAYSCOPE_DIST_DIR="$build/dist" "$root/deploy/dev/release.sh" windows
+      local template=$build/wine-template
+      if [[ ! -e $template/.booted ]]; then
+        rm -rf "$template"
+        WINEPREFIX=$template WINEDEBUG=-all WINEDLLOVERRIDES='mscoree=d;mshtml=d' \
+          /usr/lib/wine/wine64 wineboot -i
+        WINEPREFIX=$template /usr/lib/wine/wineserver -w
+        touch "$template/.booted"
+      fi
+      RELAYSCOPE_WINDOWS_AGENT="$build/dist/relayscope-agent-windows-x86_64.exe" \
+        RELAYSCOPE_WINE_TEMPLATE="$template" \
+        ctest --test-dir "$build" --output-on-failure --timeout 300 -R '^WindowsAgentUnderWine\.'
+    }
+    gate release-windows release_windows
+  fi
 fi
 
 fuzz_seconds=${RELAYSCOPE_FUZZ_SECONDS:-20}
