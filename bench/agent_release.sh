@@ -10,21 +10,28 @@
 #   bench/agent_release.sh [--runs=5] [--static=dist/relayscope-agent-linux-x86_64]
 #                          [--dynamic=build/dev/agent/relayscope-agent]
 #                          [--relay=build/dev/relay/relayscope-relay]
-# The Windows agent's column (under Wine) comes with its build.
+#                          [--windows=dist/relayscope-agent-windows-x86_64.exe]
+# The Windows row (when the .exe exists) runs it under wine64 in a prefix of
+# its own, with its wineserver kept up between runs (-p), so a run pays for
+# Wine's process start but not for booting the prefix; its peak RSS and CPU
+# include Wine's own runtime (ntdll, kernel32 and the rest in-process).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 runs=5
 static=$root/dist/relayscope-agent-linux-x86_64
 dynamic=$root/build/dev/agent/relayscope-agent
 relay=$root/build/dev/relay/relayscope-relay
+windows=$root/dist/relayscope-agent-windows-x86_64.exe
+wine=/usr/lib/wine/wine64
 for arg in "$@"; do
   case $arg in
     --runs=*) runs=${arg#*=} ;;
     --static=*) static=${arg#*=} ;;
     --dynamic=*) dynamic=${arg#*=} ;;
     --relay=*) relay=${arg#*=} ;;
+    --windows=*) windows=${arg#*=} ;;
     *)
-      echo "usage: $0 [--runs=N] [--static=PATH] [--dynamic=PATH] [--relay=PATH]" >&2
+      echo "usage: $0 [--runs=N] [--static=PATH] [--dynamic=PATH] [--relay=PATH] [--windows=EXE]" >&2
       exit 64
       ;;
   esac
@@ -43,6 +50,9 @@ done
 dir=$(mktemp -d /tmp/relayscope-p4-XXXXXX)
 relay_pid=
 cleanup() {
+  if [[ -d $dir/wine ]]; then
+    WINEPREFIX=$dir/wine /usr/lib/wine/wineserver -k 2>/dev/null || true
+  fi
   if [[ -n $relay_pid ]]; then
     kill "$relay_pid" 2>/dev/null || true
     wait "$relay_pid" 2>/dev/null || true
@@ -79,18 +89,27 @@ done
 
 median() { LC_ALL=C sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
 
-# measure NAME BINARY: one table row.
+# measure NAME BINARY [RUNNER...]: one table row; RUNNER (wine64) runs it.
 measure() {
-  local name=$1 binary=$2 copy=$dir/$1.stripped rss=() cpu=() wall=() i
-  strip -o "$copy" "$binary" 2>/dev/null || cp "$binary" "$copy"
+  local name=$1 binary=$2 copy=$dir/$1.stripped rss=() cpu=() wall=() i path_prefix=""
+  shift 2
+  local runner=("$@")
+  if ((${#runner[@]} > 0)); then
+    copy=$dir/$name.exe
+    path_prefix=Z:
+    cp "$binary" "$copy"
+  else
+    strip -o "$copy" "$binary" 2>/dev/null || cp "$binary" "$copy"
+  fi
   local size xz_size
   size=$(stat -c %s "$copy")
   xz_size=$(xz -9e -T1 -c "$copy" | wc -c)
   for ((i = 0; i < runs; i++)); do
     rm -rf "$dir/reports"
     /usr/bin/time -f '%M %U %S %e' -o "$dir/time" env -i PATH=/usr/bin:/bin HOME="$dir" \
-      "$copy" diagnose --catalogue="$dir/catalogue.textproto" --discover=false --quiet \
-      --timeout=5s --report-dir="$dir/reports" --agent-id-file="$dir/agent-id" \
+      WINEPREFIX="$dir/wine" WINEDEBUG=-all ${runner[@]+"${runner[@]}"} \
+      "$copy" diagnose --catalogue="$path_prefix$dir/catalogue.textproto" --discover=false --quiet \
+      --timeout=5s --report-dir="$path_prefix$dir/reports" --agent-id-file="$path_prefix$dir/agent-id" \
       >"$dir/run.log" 2>&1 || {
       echo "agent_release: $name exited non-zero (not every route worked?):" >&2
       cat "$dir/run.log" >&2
@@ -113,6 +132,14 @@ measure() {
 echo "== $(date -u +%FT%TZ) $(nproc) cores, load: $(uptime | sed 's/.*load average: //'); $runs runs each, medians"
 measure dynamic "$dynamic"
 measure static "$static"
+if [[ -f $windows && -x $wine ]]; then
+  WINEPREFIX=$dir/wine WINEDEBUG=-all WINEDLLOVERRIDES='mscoree=d;mshtml=d' "$wine" wineboot -i \
+    >"$dir/wineboot.log" 2>&1
+  WINEPREFIX=$dir/wine /usr/lib/wine/wineserver -p  # stays up until the cleanup's -k
+  measure windows-under-wine "$windows" "$wine"
+else
+  echo "== no Windows row: $windows or $wine is missing (deploy/dev/release.sh windows)"
+fi
 echo "== load at the end: $(uptime | sed 's/.*load average: //')"
 awk '
   { name[NR]=$1; size[NR]=$2; xz[NR]=$3; rss[NR]=$4; cpu[NR]=$5; wall[NR]=$6 }
