@@ -90,9 +90,10 @@ bool WaitSocket(Socket socket, bool for_write, int64_t timeout_ms) {
   FD_ZERO(&failed);
   FD_SET(socket, &ready);
   FD_SET(socket, &failed);
-  timeval timeout{static_cast<long>(timeout_ms / 1000), static_cast<long>(timeout_ms % 1000) * 1000};
-  const int rc = ::select(0, for_write ? nullptr : &ready, for_write ? &ready : nullptr, &failed,
-                          &timeout);
+  timeval timeout{static_cast<long>(timeout_ms / 1000),
+                  static_cast<long>(timeout_ms % 1000) * 1000};
+  const int rc =
+      ::select(0, for_write ? nullptr : &ready, for_write ? &ready : nullptr, &failed, &timeout);
   return rc != 0;
 }
 

@@ -77,7 +77,8 @@ std::string ConnectionSettingsHex(uint32_t flags, const std::string& proxy,
   }
   blob.append(32, '\0');
   std::string hex;
-  for (const char c : blob) absl::StrAppend(&hex, absl::Hex(static_cast<unsigned char>(c), absl::kZeroPad2));
+  for (const char c : blob)
+    absl::StrAppend(&hex, absl::Hex(static_cast<unsigned char>(c), absl::kZeroPad2));
   return hex;
 }
 
@@ -162,18 +163,17 @@ class WindowsAgentUnderWine : public rig::RigTest {
     return args;
   }
 
-  void SetConnectionSettings(uint32_t flags, const std::string& proxy,
-                             const std::string& pac_url) {
-    const auto added = Wine({"reg", "add", absl::StrCat(kInternetSettings, R"(\Connections)"),
-                             "/v", "DefaultConnectionSettings", "/t", "REG_BINARY", "/d",
+  void SetConnectionSettings(uint32_t flags, const std::string& proxy, const std::string& pac_url) {
+    const auto added = Wine({"reg", "add", absl::StrCat(kInternetSettings, R"(\Connections)"), "/v",
+                             "DefaultConnectionSettings", "/t", "REG_BINARY", "/d",
                              ConnectionSettingsHex(flags, proxy, "<local>", pac_url), "/f"},
                             absl::Seconds(60));
     ASSERT_EQ(added.exit_code, 0) << added.output;
   }
 
   void StartRelay() {
-    auto relay = stack_->StartRelay(absl::StrCat(kRelayAddress, ":", kOpenPort, ",", kRelayAddress,
-                                                 ":", kDroppedPort));
+    auto relay = stack_->StartRelay(
+        absl::StrCat(kRelayAddress, ":", kOpenPort, ",", kRelayAddress, ":", kDroppedPort));
     ASSERT_TRUE(relay.ok()) << relay.status();
     ASSERT_TRUE(firewall_.Drop(kRelayAddress, kDroppedPort).ok());
     rig::Interceptor::Options intercept;
@@ -199,8 +199,8 @@ class WindowsAgentUnderWine : public rig::RigTest {
     std::filesystem::create_directories(www);
     std::ofstream(www + "/proxy.pac") << pac;
     rig::Process::Options options;
-    options.argv = {"/usr/bin/python3", "-m",       "http.server",  "--bind",
-                    kPacServer,         "--directory", www, absl::StrCat(kPacPort)};
+    options.argv = {"/usr/bin/python3", "-m",          "http.server", "--bind",
+                    kPacServer,         "--directory", www,           absl::StrCat(kPacPort)};
     options.log_path = dir() + "/pac-server.log";
     auto server = rig::Process::Start(options);
     ASSERT_TRUE(server.ok()) << server.status();
@@ -347,15 +347,14 @@ TEST_F(WindowsAgentUnderWine, TelemetryReachesTheCollectorThroughSquidAndCountsO
       {.tokens = dir() + "/tokens", .listen = absl::StrCat(kCollectorAddress, ":0")});
   ASSERT_TRUE(collector.ok()) << collector.status();
   ASSERT_TRUE(firewall_.DropUnlessFromUser(kCollectorAddress, rig::NobodyUid()).ok());
-  const std::vector<std::string> upload = {
-      "--discover=false",
-      "--proxy=http://" + std::string(kSquidAddress) + ":3128",
-      "--collector=" + (*collector)->address(),
-      "--insecure",
-      "--token-file=Z:" + dir() + "/token",
-      "--spool-dir=Z:" + dir() + "/spool",
-      "--agent-id-file=Z:" + dir() + "/agent-id",
-      "--upload-timeout=6s"};
+  const std::vector<std::string> upload = {"--discover=false",
+                                           "--proxy=http://" + std::string(kSquidAddress) + ":3128",
+                                           "--collector=" + (*collector)->address(),
+                                           "--insecure",
+                                           "--token-file=Z:" + dir() + "/token",
+                                           "--spool-dir=Z:" + dir() + "/spool",
+                                           "--agent-id-file=Z:" + dir() + "/agent-id",
+                                           "--upload-timeout=6s"};
   const rig::CommandResult refused =
       Agent(Diagnose(upload), {"RELAYSCOPE_PROXY_USER=alice", "RELAYSCOPE_PROXY_PASSWORD=wrong"});
   EXPECT_THAT(refused.output, HasSubstr("telemetry not delivered")) << refused.output;
