@@ -108,7 +108,11 @@ std::vector<std::string> ParseCommandLine(int argc, char** argv, const std::stri
   };
   // Set once, before any thread could read it.
   static std::string* const program = new std::string(argc > 0 ? argv[0] : "relayscope");
-  *program = program->substr(program->rfind('/') + 1);
+  // Its file name: after the last / (or \ on Windows), without ".exe".
+  *program = program->substr(program->find_last_of("/\\") + 1);
+  if (program->size() > 4 && absl::EqualsIgnoreCase(program->substr(program->size() - 4), ".exe")) {
+    program->resize(program->size() - 4);
+  }
   config.version_string = [] { return absl::StrCat(*program, " (", VersionString(), ")\n"); };
   absl::SetFlagsUsageConfig(config);
   std::vector<std::string> storage = JoinRepeatedFlags(NormalizeFlagNames(argc, argv), list_flags);

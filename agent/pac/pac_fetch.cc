@@ -9,6 +9,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 
 namespace relayscope::agent {
 namespace {
@@ -30,9 +31,57 @@ size_t Collect(char* data, size_t size, size_t count, void* user) {
   return n;
 }
 
+}  // namespace
+
+std::string LocalPathOfFileUrl(absl::string_view url, bool windows) {
+  absl::string_view rest = url.substr(7);  // file://
+  // %XX escapes ("Program%20Files"), as browsers decode them.
+  auto hex = [](char c) {
+    return absl::ascii_isdigit(c) ? c - '0' : absl::ascii_tolower(c) - 'a' + 10;
+  };
+  std::string decoded;
+  for (size_t i = 0; i < rest.size(); ++i) {
+    if (rest[i] == '%' && i + 2 < rest.size() && absl::ascii_isxdigit(rest[i + 1]) &&
+        absl::ascii_isxdigit(rest[i + 2])) {
+      decoded.push_back(static_cast<char>(hex(rest[i + 1]) * 16 + hex(rest[i + 2])));
+      i += 2;
+    } else {
+      decoded.push_back(rest[i]);
+    }
+  }
+  absl::string_view path = decoded;
+  if (absl::StartsWithIgnoreCase(path, "localhost/")) path.remove_prefix(9);
+  if (!windows) return std::string(path);
+  // Windows: file:///C:/x and file://C:/x are C:/x; file://server/share/x
+  // and file:////server/share/x are the UNC path \\server\share\x.
+  auto drive = [](absl::string_view p) {
+    return p.size() >= 2 && absl::ascii_isalpha(p[0]) && (p[1] == ':' || p[1] == '|');
+  };
+  std::string out;
+  if (absl::StartsWith(path, "/") && drive(path.substr(1))) {
+    out = std::string(path.substr(1));
+  } else if (drive(path)) {
+    out = std::string(path);
+  } else {
+    while (absl::ConsumePrefix(&path, "/")) {
+    }
+    out = absl::StrCat("\\\\", path);
+  }
+  if (out.size() >= 2 && out[1] == '|') out[1] = ':';
+  for (char& c : out) {
+    if (c == '/') c = '\\';
+  }
+  return out;
+}
+
+namespace {
+
 absl::StatusOr<std::string> ReadLocal(const std::string& url, size_t limit) {
-  std::string path = url.substr(7);  // file://
-  if (absl::StartsWith(path, "localhost/")) path = path.substr(9);
+#ifdef _WIN32
+  const std::string path = LocalPathOfFileUrl(url, /*windows=*/true);
+#else
+  const std::string path = LocalPathOfFileUrl(url, /*windows=*/false);
+#endif
   struct stat info {};
   if (stat(path.c_str(), &info) != 0) {
     return absl::NotFoundError(absl::StrCat("PAC file ", url, " does not exist"));

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 
 namespace relayscope::agent {
@@ -21,6 +22,12 @@ struct PacFetchOptions {
 // RESOURCE_EXHAUSTED (larger than max_bytes), INVALID_ARGUMENT (a scheme
 // other than http, https or file), NOT_FOUND (file:// that does not exist);
 // each message names the URL.
+// The local path a file:// URL names, as the platform's browsers read it:
+// %XX decoded, "localhost/" dropped; on Windows (`windows`) a drive letter
+// without its leading slash (file:///C:/x.pac -> C:\x.pac) and a host as
+// a UNC path (file://server/share/x.pac -> \\server\share\x.pac).
+std::string LocalPathOfFileUrl(absl::string_view url, bool windows);
+
 absl::StatusOr<std::string> FetchPac(const std::string& url, const PacFetchOptions& options = {});
 
 }  // namespace relayscope::agent

@@ -655,6 +655,26 @@ TEST(PacLimitsTest, LookupBudgetIsPerQueryAndItsUseIsAWarning) {
   EXPECT_THAT(result->answers[1].warnings[0], HasSubstr("dnsResolve(\"qb3.example\")"));
 }
 
+// file:// URLs as the platform's browsers read them: the forms Windows
+// Internet Settings hold (drive letters with and without the slash, UNC
+// shares, %20) and the POSIX ones.
+TEST(PacFetchTest, FileUrlsNameTheLocalPathAsBrowsersReadThem) {
+  EXPECT_EQ(LocalPathOfFileUrl("file:///etc/proxy.pac", false), "/etc/proxy.pac");
+  EXPECT_EQ(LocalPathOfFileUrl("file://localhost/etc/proxy.pac", false), "/etc/proxy.pac");
+  EXPECT_EQ(LocalPathOfFileUrl("file:///srv/my%20pac/proxy.pac", false), "/srv/my pac/proxy.pac");
+  EXPECT_EQ(LocalPathOfFileUrl("file:///srv/100%/p.pac", false), "/srv/100%/p.pac");
+  EXPECT_EQ(LocalPathOfFileUrl("file:///C:/proxy/proxy.pac", true), "C:\\proxy\\proxy.pac");
+  EXPECT_EQ(LocalPathOfFileUrl("file://C:/proxy.pac", true), "C:\\proxy.pac");
+  EXPECT_EQ(LocalPathOfFileUrl("file:///C|/proxy.pac", true), "C:\\proxy.pac");
+  EXPECT_EQ(LocalPathOfFileUrl("file:///C:/Program%20Files/corp/proxy.pac", true),
+            "C:\\Program Files\\corp\\proxy.pac");
+  EXPECT_EQ(LocalPathOfFileUrl("file://fileserver/netlogon/proxy.pac", true),
+            "\\\\fileserver\\netlogon\\proxy.pac");
+  EXPECT_EQ(LocalPathOfFileUrl("file:////fileserver/netlogon/proxy.pac", true),
+            "\\\\fileserver\\netlogon\\proxy.pac");
+  EXPECT_EQ(LocalPathOfFileUrl("file://localhost/C:/proxy.pac", true), "C:\\proxy.pac");
+}
+
 TEST(PacFetchTest, LocalFilesWithinTheLimitAndA100MbFileRefused) {
   const std::string dir = ::testing::TempDir();
   const std::string small = dir + "/small.pac";

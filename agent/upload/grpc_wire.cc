@@ -93,7 +93,7 @@ void GrpcResponse::AddHeaderLine(absl::string_view line) {
     grpc_status_.reset();
     grpc_message_.clear();
     std::vector<absl::string_view> parts = absl::StrSplit(line, absl::MaxSplits(' ', 2));
-    absl::string_view version = parts[0].substr(5);
+    const absl::string_view version = line.substr(5);  // after "HTTP/"
     http_major_ = version.empty() ? 0 : version[0] - '0';
     int status = 0;
     if (parts.size() >= 2 && absl::SimpleAtoi(parts[1], &status) && status > 0) {

@@ -18,6 +18,9 @@
 # RELAYSCOPE_DIST_DIR overrides dist/, RELAYSCOPE_RELEASE_BUILD_DIR the
 # CMake build dir (default build/release-linux, the release-linux preset).
 set -euo pipefail
+# A failure inside $(...) stops the script too (a die in a helper whose
+# output is captured).
+shopt -s inherit_errexit
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 dist=${RELAYSCOPE_DIST_DIR:-$root/dist}
 cache=${RELAYSCOPE_DEPS_CACHE:-$HOME/.cache/relayscope-deps}
@@ -31,58 +34,8 @@ case $target in
     ;;
 esac
 
-log() { echo "release: $*" >&2; }
-die() {
-  log "error: $*"
-  exit 1
-}
-
-# lock_version NAME: the pinned Debian version of source package NAME.
-lock_version() {
-  local v
-  v=$(sed -n "s/^$1=\([^[:space:]]*\)[[:space:]]*$/\1/p" "$lock")
-  [[ -n $v ]] || die "$lock has no line $1=VERSION"
-  echo "$v"
-}
-
-# The deb-src list `apt-get source` needs; a fresh Debian 12 machine has none.
-src_list=/etc/apt/sources.list.d/relayscope-src.sources
-ensure_source_available() {  # NAME VERSION
-  local updated=0
-  if [[ ! -e $src_list ]]; then
-    log "adding $src_list (deb-src for bookworm, bookworm-updates, bookworm-security)"
-    cat >"$src_list" <<'EOF'
-Types: deb-src
-URIs: http://deb.debian.org/debian
-Suites: bookworm bookworm-updates
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-
-Types: deb-src
-URIs: http://deb.debian.org/debian-security
-Suites: bookworm-security
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-EOF
-    apt-get update -q >&2
-    updated=1
-  fi
-  # (Captured, not piped into grep -q: under pipefail an early grep exit
-  # fails the pipe.)
-  local versions
-  versions=$(apt-cache showsrc --only-source "$1" 2>/dev/null | sed -n 's/^Version: //p' || true)
-  if ! grep -qxF "$2" <<<"$versions"; then
-    if ((!updated)); then
-      log "$1 $2 not in the source lists; apt-get update"
-      apt-get update -q >&2
-      versions=$(apt-cache showsrc --only-source "$1" 2>/dev/null | sed -n 's/^Version: //p' || true)
-    fi
-    grep -qxF "$2" <<<"$versions" \
-      || die "source package $1=$2 (release.lock) is not on the mirror, which has: $(echo $versions)"
-  fi
-}
-
-deb_version() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || die "package $1 is not installed (deploy/dev/deps.sh)"; }
+# shellcheck source=deploy/dev/release-lib.sh
+. "$root/deploy/dev/release-lib.sh"
 
 # The minimal static libcurl of the Linux agent: HTTP and HTTPS, the proxies
 # the agent tries (HTTP, HTTPS proxy, SOCKS4/4a/5), proxy authentication
@@ -126,19 +79,11 @@ build_curl() {
     return
   fi
   start=$(date +%s)
-  ensure_source_available curl "$version"
   rm -rf "$prefix"
   mkdir -p "$cache/linux-x86_64"
   work=$(mktemp -d "$cache/linux-x86_64/.work-curl-XXXXXX")
-  log "curl $version: fetching Debian's source into $work"
-  (cd "$work" && apt-get source -q --only-source "curl=$version" >"$work/source.log" 2>&1) \
-    || {
-      cat "$work/source.log" >&2
-      die "apt-get source curl=$version failed"
-    }
   local src
-  src=$(find "$work" -mindepth 1 -maxdepth 1 -type d -name 'curl-*' | head -1)
-  [[ -n $src ]] || die "apt-get source left no curl-* directory in $work"
+  src=$(fetch_source curl "$version" "$work")
   log "curl $version: building (log: $work/build.log)"
   {
     # The work dir's random name must not reach the objects (curl keeps

@@ -1,0 +1,72 @@
+# Shell helpers of the release scripts (deploy/dev/release.sh,
+# deploy/dev/windows-deps.sh): the pinned versions of deploy/dev/release.lock,
+# Debian's source packages, installed package versions. Sourced; expects
+# $lock (the lock file) and a `log` prefix in $log_name.
+log() { echo "${log_name:-release}: $*" >&2; }
+die() {
+  log "error: $*"
+  exit 1
+}
+
+# lock_version NAME: the pinned Debian version of source package NAME.
+lock_version() {
+  local v
+  v=$(sed -n "s/^$1=\([^[:space:]]*\)[[:space:]]*$/\1/p" "$lock")
+  [[ -n $v ]] || die "$lock has no line $1=VERSION"
+  echo "$v"
+}
+
+# The deb-src list `apt-get source` needs; a fresh Debian 12 machine has none.
+src_list=/etc/apt/sources.list.d/relayscope-src.sources
+ensure_source_available() {  # NAME VERSION
+  local updated=0
+  if [[ ! -e $src_list ]]; then
+    log "adding $src_list (deb-src for bookworm, bookworm-updates, bookworm-security)"
+    cat >"$src_list" <<'EOF'
+Types: deb-src
+URIs: http://deb.debian.org/debian
+Suites: bookworm bookworm-updates
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+
+Types: deb-src
+URIs: http://deb.debian.org/debian-security
+Suites: bookworm-security
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+EOF
+    apt-get update -q >&2
+    updated=1
+  fi
+  # (Captured, not piped into grep -q: under pipefail an early grep exit
+  # fails the pipe.)
+  local versions
+  versions=$(apt-cache showsrc --only-source "$1" 2>/dev/null | sed -n 's/^Version: //p' || true)
+  if ! grep -qxF "$2" <<<"$versions"; then
+    if ((!updated)); then
+      log "$1 $2 not in the source lists; apt-get update"
+      apt-get update -q >&2
+      versions=$(apt-cache showsrc --only-source "$1" 2>/dev/null | sed -n 's/^Version: //p' || true)
+    fi
+    grep -qxF "$2" <<<"$versions" \
+      || die "source package $1=$2 (release.lock) is not on the mirror, which has: $(echo $versions)"
+  fi
+}
+
+deb_version() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || die "package $1 is not installed (deploy/dev/deps.sh)"; }
+
+# fetch_source NAME VERSION WORK: Debian's source package NAME=VERSION
+# (its patches applied) unpacked in WORK; prints the source directory.
+fetch_source() {
+  local name=$1 version=$2 work=$3 src
+  ensure_source_available "$name" "$version"
+  log "$name $version: fetching Debian's source into $work"
+  (cd "$work" && apt-get source -q --only-source "$name=$version" >"$work/source.log" 2>&1) \
+    || {
+      cat "$work/source.log" >&2
+      die "apt-get source $name=$version failed"
+    }
+  src=$(find "$work" -mindepth 1 -maxdepth 1 -type d -name "$name-*" | head -1)
+  [[ -n $src ]] || die "apt-get source left no $name-* directory in $work"
+  echo "$src"
+}
