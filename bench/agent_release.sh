@@ -135,6 +135,7 @@ measure static "$static"
 if [[ -f $windows && -x $wine ]]; then
   WINEPREFIX=$dir/wine WINEDEBUG=-all WINEDLLOVERRIDES='mscoree=d;mshtml=d' "$wine" wineboot -i \
     >"$dir/wineboot.log" 2>&1
+  WINEPREFIX=$dir/wine /usr/lib/wine/wineserver -w  # the one wineboot left, gone
   WINEPREFIX=$dir/wine /usr/lib/wine/wineserver -p  # stays up until the cleanup's -k
   measure windows-under-wine "$windows" "$wine"
 else
