@@ -29,17 +29,21 @@ RIG_PACKAGES=(
 # others come with the -dev packages above), file (checks the static link),
 # xz and zip (the downloads), GNU time (bench/agent_release.sh: peak memory).
 RELEASE_PACKAGES=(dpkg-dev libnghttp2-dev file xz-utils zip time)
+# The Windows agent (deploy/dev/windows-deps.sh, build-windows-agent.sh):
+# the mingw-w64 cross compiler with posix threads (std::thread), patch (the
+# curl fix), and wine64, which runs the .exe in the tests and bench P4.
+WINDOWS_PACKAGES=(g++-mingw-w64-x86-64-posix patch wine64)
 # Benchmarks: perf, to find where a benchmark's time goes (bench/README.md).
 PROFILE_PACKAGES=(linux-perf)
 
 missing=()
-for pkg in "${BUILD_PACKAGES[@]}" "${FUZZ_PACKAGES[@]}" "${RIG_PACKAGES[@]}" "${RELEASE_PACKAGES[@]}" "${PROFILE_PACKAGES[@]}"; do
+for pkg in "${BUILD_PACKAGES[@]}" "${FUZZ_PACKAGES[@]}" "${RIG_PACKAGES[@]}" "${RELEASE_PACKAGES[@]}" "${WINDOWS_PACKAGES[@]}" "${PROFILE_PACKAGES[@]}"; do
   status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
   [[ "$status" == "install ok installed" ]] || missing+=("$pkg")
 done
 
 if ((${#missing[@]} == 0)); then
-  echo "deps: all ${#BUILD_PACKAGES[@]}+${#FUZZ_PACKAGES[@]}+${#RIG_PACKAGES[@]}+${#RELEASE_PACKAGES[@]}+${#PROFILE_PACKAGES[@]} packages present"
+  echo "deps: all ${#BUILD_PACKAGES[@]}+${#FUZZ_PACKAGES[@]}+${#RIG_PACKAGES[@]}+${#RELEASE_PACKAGES[@]}+${#WINDOWS_PACKAGES[@]}+${#PROFILE_PACKAGES[@]} packages present"
   exit 0
 fi
 
