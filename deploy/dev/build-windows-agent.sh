@@ -19,7 +19,7 @@ die() {
 }
 
 roots=$("$root/deploy/dev/windows-deps.sh")
-IFS=';' read -r openssl abseil protobuf nghttp2 curl <<<"$roots"
+IFS=';' read -r openssl _ _ _ curl <<<"$roots"  # openssl abseil protobuf nghttp2 curl
 [[ -n $curl ]] || die "windows-deps.sh printed no prefixes: $roots"
 
 # Reproducible: one fixed time (the last commit's), no build or source path
@@ -54,5 +54,5 @@ x86_64-w64-mingw32-strip -o "$exe" "$build/agent/relayscope-agent.exe"
 dlls=$(x86_64-w64-mingw32-objdump -p "$exe" | sed -n 's/^\tDLL Name: //p' | sort -fu)
 system='^(kernel32|advapi32|user32|shell32|ole32|oleaut32|ws2_32|winhttp|crypt32|secur32|bcrypt|iphlpapi|msvcrt|userenv|ntdll|rpcrt4|shlwapi|wldap32|normaliz|dbghelp|api-ms-win-.*)\.dll$'
 others=$(grep -viE "$system" <<<"$dlls" || true)
-[[ -z $others ]] || die "$exe imports DLLs that are not Windows' own: $(echo $others)"
-log "$exe $(stat -c %s "$exe") bytes; imports $(echo $dlls)"
+[[ -z $others ]] || die "$exe imports DLLs that are not Windows' own: $(tr '\n' ' ' <<<"$others")"
+log "$exe $(stat -c %s "$exe") bytes; imports $(tr '\n' ' ' <<<"$dlls")"

@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2154  # $lock comes from the script sourcing this
 # Shell helpers of the release scripts (deploy/dev/release.sh,
 # deploy/dev/windows-deps.sh): the pinned versions of deploy/dev/release.lock,
 # Debian's source packages, installed package versions. Sourced; expects
@@ -69,4 +70,36 @@ fetch_source() {
   src=$(find "$work" -mindepth 1 -maxdepth 1 -type d -name "$name-*" | head -1)
   [[ -n $src ]] || die "apt-get source left no $name-* directory in $work"
   echo "$src"
+}
+
+# cached_build NAME VERSION KEY DIR FN [ARGS...]: the cached install prefix
+# DIR/NAME-VERSION-KEY of Debian's source package NAME=VERSION; when it has
+# no stamp, FN SRC PREFIX WORK ARGS... builds and installs it there (run in SRC,
+# its output in WORK/build.log), then the stamp is written last. Prints
+# the prefix.
+cached_build() {
+  local name=$1 version=$2 key=$3 dir=$4 fn=$5 prefix work src start
+  shift 5
+  prefix=$dir/$name-$version-$key
+  if [[ -e $prefix/.complete ]]; then
+    log "$name $version: cached in $prefix"
+    echo "$prefix"
+    return
+  fi
+  start=$(date +%s)
+  rm -rf "$prefix"
+  mkdir -p "$dir"
+  work=$(mktemp -d "$dir/.work-$name-XXXXXX")
+  src=$(fetch_source "$name" "$version" "$work")
+  log "$name $version: building (log: $work/build.log)"
+  (cd "$src" && "$fn" "$src" "$prefix" "$work" "$@") >"$work/build.log" 2>&1 || {
+    tail -40 "$work/build.log" >&2
+    die "$name build failed; full log in $work/build.log"
+  }
+  # curl's CMake lists what it enabled: worth seeing in the release log.
+  grep -E '^-- Enabled (features|protocols|SSL backends):' "$work/build.log" >&2 || true
+  rm -rf "$work"
+  date -u +%FT%TZ >"$prefix/.complete"
+  log "$name $version: built in $(($(date +%s) - start)) s"
+  echo "$prefix"
 }

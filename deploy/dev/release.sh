@@ -64,43 +64,25 @@ curl_options=(
   -DCURL_CA_BUNDLE=none -DCURL_CA_PATH=none -DCURL_CA_FALLBACK=ON
 )
 
+# curl_build SRC PREFIX WORK (cached_build's FN). The work dir's random
+# name must not reach the objects (curl keeps __FILE__ in its error paths),
+# or the agent differs per cache.
+curl_build() {
+  cmake -S "$1" -B "$3/build" -G Ninja -DCMAKE_INSTALL_PREFIX="$2" \
+    -DCMAKE_INSTALL_LIBDIR=lib -DCMAKE_C_FLAGS="-ffile-prefix-map=$3=." "${curl_options[@]}"
+  ninja -C "$3/build" -j "${RELAYSCOPE_RELEASE_JOBS:-2}"
+  cmake --install "$3/build"
+}
+
 # build_curl: prints the install prefix of the cached minimal curl.
 build_curl() {
-  local version key prefix work start
+  local version key
   version=$(lock_version curl)
   key=$( (
     printf '%s\n' "curl=$version" "${curl_options[@]}" "cflags=-ffile-prefix-map=<work>=."
     for p in libssl-dev libnghttp2-dev gcc libc6-dev cmake; do echo "$p=$(deb_version $p)"; done
   ) | sha256sum | cut -c1-12)
-  prefix=$cache/linux-x86_64/curl-$version-$key
-  if [[ -e $prefix/.complete ]]; then
-    log "curl $version: cached in $prefix"
-    echo "$prefix"
-    return
-  fi
-  start=$(date +%s)
-  rm -rf "$prefix"
-  mkdir -p "$cache/linux-x86_64"
-  work=$(mktemp -d "$cache/linux-x86_64/.work-curl-XXXXXX")
-  local src
-  src=$(fetch_source curl "$version" "$work")
-  log "curl $version: building (log: $work/build.log)"
-  {
-    # The work dir's random name must not reach the objects (curl keeps
-    # __FILE__ in its error paths), or the agent differs per cache.
-    cmake -S "$src" -B "$work/build" -G Ninja -DCMAKE_INSTALL_PREFIX="$prefix" \
-      -DCMAKE_INSTALL_LIBDIR=lib -DCMAKE_C_FLAGS="-ffile-prefix-map=$work=." "${curl_options[@]}" \
-      && ninja -C "$work/build" -j "${RELAYSCOPE_RELEASE_JOBS:-2}" \
-      && cmake --install "$work/build"
-  } >"$work/build.log" 2>&1 || {
-    tail -40 "$work/build.log" >&2
-    die "curl build failed; full log in $work/build.log"
-  }
-  grep -E '^-- Enabled (features|protocols|SSL backends):' "$work/build.log" >&2 || true
-  rm -rf "$work"
-  date -u +%FT%TZ >"$prefix/.complete"
-  log "curl $version: built in $(($(date +%s) - start)) s"
-  echo "$prefix"
+  cached_build curl "$version" "$key" "$cache/linux-x86_64" curl_build
 }
 
 build_linux() {

@@ -38,34 +38,18 @@ toolchain_key=$(
 )
 
 # build NAME KEY-INPUTS BUILD-FUNCTION: the cached prefix of NAME, built by
-# BUILD-FUNCTION SRC PREFIX WORK when missing; prints the prefix.
+# BUILD-FUNCTION SRC PREFIX WORK when missing (release-lib.sh's
+# cached_build); prints the prefix. The work dir's random name must not
+# reach the objects: CFLAGS/CXXFLAGS map it.
 build() {
-  local name=$1 inputs=$2 fn=$3 version key prefix work src start
+  local name=$1 version key
   version=$(lock_version "$name")
-  key=$(printf '%s\n' "$name=$version" "$inputs" "$toolchain_key" | sha256sum | cut -c1-12)
-  prefix=$cache/$name-$version-$key
-  if [[ -e $prefix/.complete ]]; then
-    log "$name $version: cached in $prefix"
-    echo "$prefix"
-    return
-  fi
-  start=$(date +%s)
-  rm -rf "$prefix"
-  mkdir -p "$cache"
-  work=$(mktemp -d "$cache/.work-$name-XXXXXX")
-  src=$(fetch_source "$name" "$version" "$work")
-  log "$name $version: building (log: $work/build.log)"
-  # The work dir's random name must not reach the objects.
-  export CFLAGS="-O2 -ffile-prefix-map=$work=." CXXFLAGS="-O2 -ffile-prefix-map=$work=."
-  (cd "$src" && "$fn" "$src" "$prefix" "$work") >"$work/build.log" 2>&1 || {
-    tail -40 "$work/build.log" >&2
-    die "$name build failed; full log in $work/build.log"
-  }
-  unset CFLAGS CXXFLAGS
-  rm -rf "$work"
-  date -u +%FT%TZ >"$prefix/.complete"
-  log "$name $version: built in $(($(date +%s) - start)) s"
-  echo "$prefix"
+  key=$(printf '%s\n' "$name=$version" "$2" "$toolchain_key" | sha256sum | cut -c1-12)
+  cached_build "$name" "$version" "$key" "$cache" with_prefix_map "$3"
+}
+with_prefix_map() {  # SRC PREFIX WORK FN
+  export CFLAGS="-O2 -ffile-prefix-map=$3=." CXXFLAGS="-O2 -ffile-prefix-map=$3=."
+  "$4" "$1" "$2" "$3"
 }
 
 cmake_build() {  # SRC PREFIX ROOTS OPTIONS...: configure, build and install a CMake project
