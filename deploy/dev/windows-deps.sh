@@ -107,7 +107,7 @@ curl_options=(
   -DCURL_DISABLE_NTLM=OFF -DCURL_DISABLE_ALTSVC=ON -DCURL_DISABLE_HSTS=ON -DCURL_DISABLE_DOH=ON
   -DCURL_DISABLE_NETRC=ON -DCURL_DISABLE_COOKIES=ON -DCURL_DISABLE_MIME=ON -DENABLE_UNIX_SOCKETS=OFF
   -DCURL_USE_OPENSSL=ON -DCURL_USE_SCHANNEL=OFF -DOPENSSL_USE_STATIC_LIBS=ON
-  -DCURL_DISABLE_OPENSSL_AUTO_LOAD_CONFIG=ON -DCURL_WINDOWS_SSPI=ON -DUSE_WIN32_IDN=OFF
+  -DCURL_DISABLE_OPENSSL_AUTO_LOAD_CONFIG=ON -DUSE_WIN32_IDN=OFF
   -DUSE_NGHTTP2=ON -DCURL_ZLIB=OFF -DCURL_BROTLI=OFF -DCURL_ZSTD=OFF -DUSE_LIBIDN2=OFF
   -DCURL_USE_LIBPSL=OFF -DCURL_USE_LIBSSH2=OFF -DCURL_USE_LIBSSH=OFF -DCURL_USE_GSSAPI=OFF
   -DENABLE_ARES=OFF -DENABLE_THREADED_RESOLVER=ON -DUSE_NGTCP2=OFF -DUSE_QUICHE=OFF -DUSE_MSH3=OFF
@@ -119,14 +119,25 @@ build_curl() {
   # nghttp2 is a static archive: without this its header declares every
   # function dllimport (__imp_nghttp2_*), which no archive defines.
   export CFLAGS="$CFLAGS -DNGHTTP2_STATICLIB"
+  # SSPI with the OpenSSL backend: curl 7.88's CMake offers CURL_WINDOWS_SSPI
+  # only with Schannel (a cmake_dependent_option), so it is defined here as
+  # curl_config.h would (curl_sspi.c and the NTLM/Negotiate SSPI code then
+  # build; secur32.dll is loaded at run time).
+  export CFLAGS="$CFLAGS -DUSE_WINDOWS_SSPI"
   cmake_build "$1" "$2" "$openssl_prefix;$nghttp2_prefix" "${curl_options[@]}" \
     -DOPENSSL_ROOT_DIR="$openssl_prefix" -DNGHTTP2_INCLUDE_DIR="$nghttp2_prefix/include" \
     -DNGHTTP2_LIBRARY="$nghttp2_prefix/lib/libnghttp2.a"
+  # The agent's NTLM/Negotiate with the logon's credentials depends on it.
+  # (Not grep -q: under pipefail nm's SIGPIPE would fail the check.)
+  x86_64-w64-mingw32-nm "$2/lib/libcurl.a" | grep ' T Curl_sspi_global_init' >/dev/null || {
+    echo "libcurl was built without SSPI" >&2
+    return 1
+  }
 }
 
 openssl_prefix=$(build openssl "${openssl_options[*]}" build_openssl)
 abseil_prefix=$(build abseil "${abseil_options[*]}" build_abseil)
 protobuf_prefix=$(build protobuf "${protobuf_options[*]}" build_protobuf)
 nghttp2_prefix=$(build nghttp2 "${nghttp2_options[*]}" build_nghttp2)
-curl_prefix=$(build curl "${curl_options[*]} -DNGHTTP2_STATICLIB $(sha256sum "$curl_patch" | cut -c1-16) $openssl_prefix $nghttp2_prefix" build_curl)
+curl_prefix=$(build curl "${curl_options[*]} -DNGHTTP2_STATICLIB -DUSE_WINDOWS_SSPI $(sha256sum "$curl_patch" | cut -c1-16) $openssl_prefix $nghttp2_prefix" build_curl)
 echo "$openssl_prefix;$abseil_prefix;$protobuf_prefix;$nghttp2_prefix;$curl_prefix"
