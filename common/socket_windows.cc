@@ -7,7 +7,7 @@ namespace relayscope {
 namespace {
 
 // Winsock's error codes as the errno values of the same meaning, which the
-// outcomes (ConnectFailureOutcome) and texts (ErrnoName) are written for.
+// outcomes (ConnectFailureOutcome) and texts (SocketErrorName) are written for.
 int ToErrno(int wsa) {
   switch (wsa) {
     case WSAECONNREFUSED:

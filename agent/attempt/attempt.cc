@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "agent/attempt/reply_classifier.h"
 #include "common/proto_time.h"
+#include "common/socket.h"
 
 namespace relayscope::agent {
 namespace {
@@ -42,7 +43,7 @@ v1::Attempt RunAttempt(const Destination& destination, const ProxyUrl& proxy, ab
   for (v1::PhaseTiming& phase : open.phases) *attempt.add_phases() = std::move(phase);
   attempt.set_proxy_status(open.proxy_status);
   attempt.set_os_error(open.os_error);
-  attempt.set_os_error_name(ErrnoName(open.os_error));
+  attempt.set_os_error_name(SocketErrorName(open.os_error));
   // The proxy's own words: kept on every outcome, so a verdict can quote
   // the proxy that refused and name the one that let a blocked route
   // through.
@@ -74,7 +75,7 @@ v1::Attempt RunAttempt(const Destination& destination, const ProxyUrl& proxy, ab
     const TunnelFailure failure = TunnelFailureOf(sent.status());
     record_handshake(false);
     attempt.set_os_error(failure.os_error);
-    attempt.set_os_error_name(ErrnoName(failure.os_error));
+    attempt.set_os_error_name(SocketErrorName(failure.os_error));
     return finish(failure.outcome, v1::PHASE_HANDSHAKE,
                   absl::StrCat("sending the handshake: ", sent.status().message()));
   }
@@ -118,7 +119,7 @@ v1::Attempt RunAttempt(const Destination& destination, const ProxyUrl& proxy, ab
   if (reset && received.empty()) {
     record_handshake(false);
     attempt.set_os_error(ECONNRESET);
-    attempt.set_os_error_name(ErrnoName(ECONNRESET));
+    attempt.set_os_error_name(SocketErrorName(ECONNRESET));
     return finish(v1::OUTCOME_CONNECTION_RESET, v1::PHASE_HANDSHAKE,
                   "the connection was reset during the handshake");
   }

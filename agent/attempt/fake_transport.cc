@@ -213,7 +213,7 @@ OpenResult FakeTransport::Open(const Destination& destination, const ProxyUrl& p
   auto connect_failure = [&](int os_error) {
     result.os_error = os_error;
     return fail(ConnectFailureOutcome(os_error), v1::PHASE_TCP_CONNECT,
-                absl::StrCat(hop, ": ", ErrnoName(os_error), " (", std::strerror(os_error), ")"));
+                ConnectFailureDetail(hop, os_error));
   };
 
   const bool dns_fails = connect.kind == Connect::Kind::kDnsFailure;

@@ -437,7 +437,9 @@ std::string FirstHopName(const Destination& destination, const ProxyUrl& proxy) 
                         : absl::StrCat("proxy ", HostPort(proxy.host, proxy.port));
 }
 
-std::string ErrnoName(int os_error) { return SocketErrorName(os_error); }
+std::string ConnectFailureDetail(absl::string_view hop, int os_error) {
+  return absl::StrCat(hop, ": ", SocketErrorName(os_error), " (", SocketErrorText(os_error), ")");
+}
 
 CurlTransport::CurlTransport(Options options)
     : options_(std::move(options)),
@@ -662,8 +664,7 @@ OpenResult CurlTransport::Open(const Destination& destination, const ProxyUrl& p
     }
     if (record.attempted && !connected && result.os_error != 0) {
       // Our own connect failed: its errno says more than libcurl's text.
-      result.detail = absl::StrCat(hop, ": ", ErrnoName(result.os_error), " (",
-                                   SocketErrorText(result.os_error), ")");
+      result.detail = ConnectFailureDetail(hop, result.os_error);
     } else {
       result.detail = absl::StrCat(hop, ": ", curl_message);
     }

@@ -164,8 +164,10 @@ v1::ProxyAuthScheme PasswordSchemeFor(const v1::ProxyAuthEvidence& auth);
 // How details name the first hop: "proxy host:port", or the relay's
 // "host:port" for DIRECT.
 std::string FirstHopName(const Destination& destination, const ProxyUrl& proxy);
-// The symbolic name of an errno value ("ECONNREFUSED"), or "" for 0.
-std::string ErrnoName(int os_error);
+// The detail of a TCP connect to `hop` that failed with `os_error`:
+// "hop: ECONNREFUSED (Connection refused)" (common/socket.h's names and
+// texts, the same on Linux and Windows).
+std::string ConnectFailureDetail(absl::string_view hop, int os_error);
 
 }  // namespace relayscope::agent
 

@@ -52,17 +52,14 @@ inline constexpr unsigned long kLogonSchemes = CURLAUTH_NTLM | CURLAUTH_NEGOTIAT
 inline void UseCurlProxy(CURL* handle, const ProxyUrl& proxy, const std::string& address) {
   curl_easy_setopt(handle, CURLOPT_PROXY, address.c_str());
   curl_easy_setopt(handle, CURLOPT_PROXYTYPE, static_cast<long>(CurlProxyType(proxy)));
-  if (IsSocks(proxy.kind)) {
-    if (!proxy.username.empty()) {
-      curl_easy_setopt(handle, CURLOPT_PROXYUSERNAME, proxy.username.c_str());
-      curl_easy_setopt(handle, CURLOPT_PROXYPASSWORD, proxy.password.c_str());
-    }
-    return;
-  }
-  curl_easy_setopt(handle, CURLOPT_HTTPPROXYTUNNEL, 1L);
-  if (!proxy.username.empty()) {
+  const bool given = !proxy.username.empty();
+  if (given) {
     curl_easy_setopt(handle, CURLOPT_PROXYUSERNAME, proxy.username.c_str());
     curl_easy_setopt(handle, CURLOPT_PROXYPASSWORD, proxy.password.c_str());
+  }
+  if (IsSocks(proxy.kind)) return;  // SOCKS: no challenge, the user (and password) go as they are
+  curl_easy_setopt(handle, CURLOPT_HTTPPROXYTUNNEL, 1L);
+  if (given) {
     curl_easy_setopt(handle, CURLOPT_PROXYAUTH, static_cast<long>(kPasswordSchemes));
   } else if (kLogonCredentials) {
     curl_easy_setopt(handle, CURLOPT_PROXYUSERPWD, ":");
