@@ -12,39 +12,24 @@ shopt -s inherit_errexit
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 out_dir=${1:?usage: $0 OUT_DIR}
 build=${RELAYSCOPE_WINDOWS_BUILD_DIR:-$root/build/release-windows}
-log() { echo "windows: $*" >&2; }
-die() {
-  log "error: $*"
-  exit 1
-}
+log_name=windows
+# shellcheck source=deploy/dev/release-lib.sh
+. "$root/deploy/dev/release-lib.sh"
 
 roots=$("$root/deploy/dev/windows-deps.sh")
 IFS=';' read -r openssl _ _ _ curl <<<"$roots"  # openssl abseil protobuf nghttp2 curl
 [[ -n $curl ]] || die "windows-deps.sh printed no prefixes: $roots"
 
-# Reproducible: one fixed time (the last commit's), no build or source path
-# in the objects, no link time in the PE header.
-SOURCE_DATE_EPOCH=$(git -C "$root" log -1 --format=%ct 2>/dev/null || echo 0)
-export SOURCE_DATE_EPOCH
-export CCACHE_BASEDIR=  # see release.sh: ccache's relative paths defeat the prefix map
+# Reproducible: one fixed time (build_agent), no build or source path in
+# the objects, no link time in the PE header.
 map="-ffile-prefix-map=$root=. -ffile-prefix-map=$build=build"
-mkdir -p "$build"
-log "configuring $build"
-cmake -S "$root" -B "$build" -G Ninja -DCMAKE_TOOLCHAIN_FILE="$root/cmake/toolchains/mingw-w64-x86_64.cmake" \
+build_agent "$build" -DCMAKE_TOOLCHAIN_FILE="$root/cmake/toolchains/mingw-w64-x86_64.cmake" \
   -DRELAYSCOPE_MINGW_ROOTS="$roots" -DCMAKE_BUILD_TYPE=Release -DRELAYSCOPE_AGENT_ONLY=ON \
   -DRELAYSCOPE_DUKTAPE_FROM_SOURCE=ON -DRELAYSCOPE_WERROR=ON \
   -DProtobuf_PROTOC_EXECUTABLE=/usr/bin/protoc -DCURL_DIR="$curl/lib/cmake/CURL" \
   -DOPENSSL_ROOT_DIR="$openssl" -DOPENSSL_USE_STATIC_LIBS=ON \
   -DCMAKE_C_FLAGS="$map" -DCMAKE_CXX_FLAGS="$map -ffunction-sections -fdata-sections" \
-  -DCMAKE_EXE_LINKER_FLAGS="-static -Wl,--gc-sections -Wl,--no-insert-timestamp" \
-  ${CMAKE_CXX_COMPILER_LAUNCHER:+-DCMAKE_CXX_COMPILER_LAUNCHER=$CMAKE_CXX_COMPILER_LAUNCHER} \
-  ${CMAKE_C_COMPILER_LAUNCHER:+-DCMAKE_C_COMPILER_LAUNCHER=$CMAKE_C_COMPILER_LAUNCHER} \
-  >"$build/release-configure.log" 2>&1 || {
-  cat "$build/release-configure.log" >&2
-  die "configure failed"
-}
-log "building relayscope-agent.exe"
-ninja -C "$build" -j "${RELAYSCOPE_RELEASE_JOBS:-2}" relayscope-agent >&2
+  -DCMAKE_EXE_LINKER_FLAGS="-static -Wl,--gc-sections -Wl,--no-insert-timestamp"
 
 mkdir -p "$out_dir"
 exe=$out_dir/relayscope-agent-windows-x86_64.exe

@@ -103,3 +103,30 @@ cached_build() {
   log "$name $version: built in $(($(date +%s) - start)) s"
   echo "$prefix"
 }
+
+# build_agent BUILD CMAKE-ARGS...: configures the agent's release build in
+# BUILD and builds relayscope-agent, reproducibly: the compilers see one
+# fixed time (the last commit's, SOURCE_DATE_EPOCH), and a ccache launcher
+# from the environment (CMAKE_{C,CXX}_COMPILER_LAUNCHER) is passed on but
+# not its base_dir, which rewrites source paths to relative ones
+# (../../agent/cli/flags.cc) before the compiler sees them, so
+# -ffile-prefix-map no longer matches and __FILE__ (absl's flag registry
+# keeps it) differs from a build without ccache. Needs $root.
+build_agent() {
+  local build=$1
+  shift
+  SOURCE_DATE_EPOCH=$(git -C "$root" log -1 --format=%ct 2>/dev/null || echo 0)
+  export SOURCE_DATE_EPOCH
+  export CCACHE_BASEDIR=
+  log "configuring $build"
+  mkdir -p "$build"
+  cmake -S "$root" -B "$build" -G Ninja "$@" \
+    ${CMAKE_CXX_COMPILER_LAUNCHER:+-DCMAKE_CXX_COMPILER_LAUNCHER=$CMAKE_CXX_COMPILER_LAUNCHER} \
+    ${CMAKE_C_COMPILER_LAUNCHER:+-DCMAKE_C_COMPILER_LAUNCHER=$CMAKE_C_COMPILER_LAUNCHER} \
+    >"$build/release-configure.log" 2>&1 || {
+    cat "$build/release-configure.log" >&2
+    die "configure failed"
+  }
+  log "building relayscope-agent"
+  ninja -C "$build" -j "${RELAYSCOPE_RELEASE_JOBS:-2}" relayscope-agent >&2
+}

@@ -86,31 +86,14 @@ build_curl() {
 }
 
 build_linux() {
-  local curl_prefix build out epoch
+  local curl_prefix build out
   curl_prefix=$(build_curl)
   build=${RELAYSCOPE_RELEASE_BUILD_DIR:-$root/build/release-linux}
-  # Reproducible: the compilers see one fixed time (the last commit's) and
-  # the paths are mapped (cmake/StaticAgent.cmake), so the same tree gives
-  # the same bytes.
-  epoch=$(git -C "$root" log -1 --format=%ct 2>/dev/null || echo 0)
-  export SOURCE_DATE_EPOCH=$epoch
-  # A ccache launcher is fine, but not its base_dir: it rewrites the source
-  # paths to relative ones (../../agent/cli/flags.cc) before the compiler
-  # sees them, so -ffile-prefix-map no longer matches and __FILE__ (absl's
-  # flag registry keeps it) differs from a build without ccache.
-  export CCACHE_BASEDIR=
-  log "linux: configuring $build"
-  mkdir -p "$build"
-  cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DRELAYSCOPE_STATIC_AGENT=ON \
-    -DCMAKE_PREFIX_PATH="$curl_prefix" -DCURL_DIR="$curl_prefix/lib/cmake/CURL" \
-    ${CMAKE_CXX_COMPILER_LAUNCHER:+-DCMAKE_CXX_COMPILER_LAUNCHER=$CMAKE_CXX_COMPILER_LAUNCHER} \
-    ${CMAKE_C_COMPILER_LAUNCHER:+-DCMAKE_C_COMPILER_LAUNCHER=$CMAKE_C_COMPILER_LAUNCHER} \
-    >"$build/release-configure.log" 2>&1 || {
-    cat "$build/release-configure.log" >&2
-    die "configure failed"
-  }
-  log "linux: building relayscope-agent"
-  ninja -C "$build" -j "${RELAYSCOPE_RELEASE_JOBS:-2}" relayscope-agent >&2
+  # Reproducible: paths are mapped (cmake/StaticAgent.cmake) and the time
+  # fixed (build_agent), so the same tree gives the same bytes.
+  log_name="release: linux" build_agent "$build" -DCMAKE_BUILD_TYPE=Release \
+    -DRELAYSCOPE_STATIC_AGENT=ON -DCMAKE_PREFIX_PATH="$curl_prefix" \
+    -DCURL_DIR="$curl_prefix/lib/cmake/CURL"
   mkdir -p "$dist"
   out=$dist/relayscope-agent-linux-x86_64
   install -m 755 "$build/agent/relayscope-agent" "$out"
