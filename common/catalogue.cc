@@ -1,5 +1,6 @@
 #include "common/catalogue.h"
 
+#include <algorithm>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -7,6 +8,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
 #include "common/socket.h"
 #include "google/protobuf/io/tokenizer.h"
 #include "google/protobuf/text_format.h"
@@ -51,6 +53,22 @@ bool IsHostName(absl::string_view host) {
     if (!absl::ascii_isalnum(c) && c != '-' && c != '.') return false;
   }
   return true;
+}
+
+// At least one port, each in 1..65535, none twice.
+absl::Status ValidatePorts(const google::protobuf::RepeatedField<uint32_t>& list,
+                           absl::string_view where) {
+  if (list.empty()) return absl::InvalidArgumentError(absl::StrCat(where, ": it has no ports"));
+  std::set<uint32_t> ports;
+  for (uint32_t port : list) {
+    if (port == 0 || port > 65535) {
+      return absl::InvalidArgumentError(absl::StrCat(where, ": port ", port, " out of range"));
+    }
+    if (!ports.insert(port).second) {
+      return absl::InvalidArgumentError(absl::StrCat(where, ": duplicate port ", port));
+    }
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -102,20 +120,54 @@ absl::Status ValidateCatalogue(const v1::Catalogue& catalogue) {
                                                          "\" is not an IPv4 or IPv6 literal"));
         }
       }
-      if (relay.ports().empty()) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(rwhere, " (", relay.id(), "): relay has no ports"));
+      if (absl::Status ports =
+              ValidatePorts(relay.ports(), absl::StrCat(rwhere, " (", relay.id(), ")"));
+          !ports.ok()) {
+        return ports;
       }
-      std::set<uint32_t> ports;
-      for (uint32_t port : relay.ports()) {
-        if (port == 0 || port > 65535) {
-          return absl::InvalidArgumentError(
-              absl::StrCat(rwhere, " (", relay.id(), "): port ", port, " out of range"));
-        }
-        if (!ports.insert(port).second) {
-          return absl::InvalidArgumentError(
-              absl::StrCat(rwhere, " (", relay.id(), "): duplicate port ", port));
-        }
+    }
+  }
+  for (int d = 0; d < catalogue.downloads_size(); ++d) {
+    const v1::DownloadService& service = catalogue.downloads(d);
+    const std::string where = absl::StrCat("downloads[", d, "]");
+    if (!IsLabelSafe(service.id(), 48, /*allow_dash=*/true)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, ": id \"", service.id(), "\" must match [a-z0-9_-]{1,48}"));
+    }
+    if (!relay_ids.insert(service.id()).second) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          where, ": id \"", service.id(), "\" is already used by a relay or another download"));
+    }
+    const std::string dwhere = absl::StrCat(where, " (", service.id(), ")");
+    if (region_ids.count(service.region()) == 0) {
+      return absl::InvalidArgumentError(absl::StrCat(dwhere, ": region \"", service.region(),
+                                                     "\" is not a region of this catalogue"));
+    }
+    if (!IsHostName(service.host())) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(dwhere, ": host \"", service.host(),
+                       "\" must be a DNS name (it is the TLS server name)"));
+    }
+    for (const std::string& address : service.addresses()) {
+      if (!IsIpLiteral(address)) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(dwhere, ": address \"", address, "\" is not an IPv4 or IPv6 literal"));
+      }
+    }
+    if (absl::Status ports = ValidatePorts(service.ports(), dwhere); !ports.ok()) return ports;
+    for (const std::string& pin : service.expected().spki_sha256()) {
+      const bool hex = pin.size() == 64 && std::all_of(pin.begin(), pin.end(), [](char c) {
+                         return absl::ascii_isdigit(c) || (c >= 'a' && c <= 'f');
+                       });
+      if (!hex) {
+        return absl::InvalidArgumentError(absl::StrCat(dwhere, ": expected.spki_sha256 \"", pin,
+                                                       "\" must be 64 lower-case hex digits"));
+      }
+    }
+    for (const std::string& name : service.expected().names()) {
+      if (!IsHostName(absl::StripPrefix(name, "*."))) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(dwhere, ": expected.names \"", name, "\" is not a DNS name"));
       }
     }
   }

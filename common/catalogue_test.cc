@@ -134,7 +134,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"bad_host", "regions { id: \"a\" relays { id: \"r\" host: \"a b\" ports: 1 } }",
                 "is not a valid DNS name"},
         BadCase{"no_ports", "regions { id: \"a\" relays { id: \"r\" addresses: \"::1\" } }",
-                "relay has no ports"},
+                "has no ports"},
         BadCase{"port_zero",
                 "regions { id: \"a\" relays { id: \"r\" addresses: \"::1\" ports: 0 } }",
                 "port 0 out of range"},
@@ -143,7 +143,28 @@ INSTANTIATE_TEST_SUITE_P(
                 "port 70000 out of range"},
         BadCase{"duplicate_port",
                 "regions { id: \"a\" relays { id: \"r\" addresses: \"::1\" ports: [80, 80] } }",
-                "duplicate port 80"}),
+                "duplicate port 80"},
+        BadCase{"download_id_taken_by_relay",
+                "regions { id: \"a\" relays { id: \"r\" addresses: \"::1\" ports: 1 } }"
+                "downloads { id: \"r\" region: \"a\" host: \"d.example\" ports: 443 }",
+                "downloads[0]: id \"r\" is already used by a relay"},
+        BadCase{"download_unknown_region",
+                "regions { id: \"a\" relays { id: \"r\" addresses: \"::1\" ports: 1 } }"
+                "downloads { id: \"d\" region: \"b\" host: \"d.example\" ports: 443 }",
+                "downloads[0] (d): region \"b\" is not a region"},
+        BadCase{"download_without_host",
+                "regions { id: \"a\" relays { id: \"r\" addresses: \"::1\" ports: 1 } }"
+                "downloads { id: \"d\" region: \"a\" addresses: \"::1\" ports: 443 }",
+                "must be a DNS name (it is the TLS server name)"},
+        BadCase{"download_without_ports",
+                "regions { id: \"a\" relays { id: \"r\" addresses: \"::1\" ports: 1 } }"
+                "downloads { id: \"d\" region: \"a\" host: \"d.example\" }",
+                "downloads[0] (d): it has no ports"},
+        BadCase{"download_bad_pin",
+                "regions { id: \"a\" relays { id: \"r\" addresses: \"::1\" ports: 1 } }"
+                "downloads { id: \"d\" region: \"a\" host: \"d.example\" ports: 443"
+                " expected { spki_sha256: \"ABCD\" } }",
+                "must be 64 lower-case hex digits"}),
     [](const ::testing::TestParamInfo<BadCase>& param_info) {
       return std::string(param_info.param.name);
     });
