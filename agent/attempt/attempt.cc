@@ -22,15 +22,33 @@ std::string Hex(const uint8_t* data, size_t size) {
 
 }  // namespace
 
-v1::Attempt RunAttempt(const Destination& destination, const ProxyUrl& proxy, absl::Time deadline,
-                       Transport& transport, AttemptTrace* trace) {
-  Clock& clock = transport.clock();
-  const absl::Time start = clock.Now();
+v1::Attempt NewAttempt(const Destination& destination, const ProxyUrl& proxy, absl::Time start) {
   v1::Attempt attempt;
   *attempt.mutable_start_time() = ToProtoTimestamp(start);
   attempt.set_address(destination.host);
   attempt.set_port(destination.port);
   attempt.set_route_kind(proxy.direct() ? v1::ROUTE_KIND_DIRECT : proxy.kind);
+  return attempt;
+}
+
+void RecordOpen(OpenResult& open, v1::Attempt* attempt) {
+  for (v1::PhaseTiming& phase : open.phases) *attempt->add_phases() = std::move(phase);
+  attempt->set_proxy_status(open.proxy_status);
+  attempt->set_os_error(open.os_error);
+  attempt->set_os_error_name(SocketErrorName(open.os_error));
+  if (open.proxy_reply.ByteSizeLong() > 0) *attempt->mutable_proxy_reply() = open.proxy_reply;
+  if (open.proxy_auth.ByteSizeLong() > 0) *attempt->mutable_proxy_auth() = open.proxy_auth;
+  if (open.proxy_certificate.ByteSizeLong() > 0) {
+    *attempt->mutable_proxy_certificate() = open.proxy_certificate;
+  }
+}
+
+v1::Attempt RunAttempt(const Destination& destination, const ProxyUrl& proxy, absl::Time deadline,
+                       Transport& transport, AttemptTrace* trace) {
+  Clock& clock = transport.clock();
+  const absl::Time start = clock.Now();
+  v1::Attempt attempt = NewAttempt(destination, proxy, start);
+  attempt.set_target(v1::TARGET_RELAY);
   auto finish = [&](v1::Outcome outcome, v1::Phase failed_phase, std::string detail) {
     attempt.set_outcome(outcome);
     attempt.set_failed_phase(outcome == v1::OUTCOME_OK ? v1::PHASE_UNSPECIFIED : failed_phase);
@@ -40,18 +58,7 @@ v1::Attempt RunAttempt(const Destination& destination, const ProxyUrl& proxy, ab
   };
 
   OpenResult open = transport.Open(destination, proxy, deadline);
-  for (v1::PhaseTiming& phase : open.phases) *attempt.add_phases() = std::move(phase);
-  attempt.set_proxy_status(open.proxy_status);
-  attempt.set_os_error(open.os_error);
-  attempt.set_os_error_name(SocketErrorName(open.os_error));
-  // The proxy's own words: kept on every outcome, so a verdict can quote
-  // the proxy that refused and name the one that let a blocked route
-  // through.
-  if (open.proxy_reply.ByteSizeLong() > 0) *attempt.mutable_proxy_reply() = open.proxy_reply;
-  if (open.proxy_auth.ByteSizeLong() > 0) *attempt.mutable_proxy_auth() = open.proxy_auth;
-  if (open.proxy_certificate.ByteSizeLong() > 0) {
-    *attempt.mutable_proxy_certificate() = open.proxy_certificate;
-  }
+  RecordOpen(open, &attempt);
   if (open.tunnel == nullptr) return finish(open.outcome, open.failed_phase, open.detail);
 
   // The relay handshake over the open route.

@@ -29,6 +29,16 @@ struct AttemptTrace {
 // os_error(_name), interference, bytes and detail; the caller adds the
 // session, sequence, region, relay and proxy description.
 // When `trace` is given it receives the hexdumps.
+// Starts the record of an attempt at `start`: start_time, address, port
+// and route_kind.
+v1::Attempt NewAttempt(const Destination& destination, const ProxyUrl& proxy, absl::Time start);
+
+// Records what opening the route found: its phases, the proxy's status,
+// the OS error and the proxy's evidence (kept on every outcome, so a verdict
+// can quote the proxy that refused and name the one that let a blocked
+// route through). Moves the phases out of `open`.
+void RecordOpen(OpenResult& open, v1::Attempt* attempt);
+
 v1::Attempt RunAttempt(const Destination& destination, const ProxyUrl& proxy, absl::Time deadline,
                        Transport& transport = RealTransport(), AttemptTrace* trace = nullptr);
 

@@ -17,6 +17,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "agent/attempt/certificate.h"
 #include "agent/attempt/proxy_evidence.h"
 #include "agent/attempt/reply_classifier.h"
 #include "agent/proxy/curl_proxy.h"
@@ -288,32 +289,6 @@ int CertificateRecordIndex() {
   return index;
 }
 
-std::string OneLineName(const X509_NAME* name) {
-  if (name == nullptr) return "";
-  BIO* bio = BIO_new(BIO_s_mem());
-  if (bio == nullptr) return "";
-  std::string out;
-  if (X509_NAME_print_ex(bio, name, 0, XN_FLAG_RFC2253) >= 0) {
-    char* data = nullptr;
-    const long length = BIO_get_mem_data(bio, &data);
-    if (length > 0 && data != nullptr) {
-      out = EscapeEvidence(absl::string_view(data, static_cast<size_t>(length)), kMaxReplyField);
-    }
-  }
-  BIO_free(bio);
-  return out;
-}
-
-std::string Sha256Hex(X509* cert) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  if (X509_digest(cert, EVP_sha256(), digest, &length) != 1) return "";
-  std::string out;
-  for (unsigned int i = 0; i < length; ++i)
-    absl::StrAppend(&out, absl::Hex(digest[i], absl::kZeroPad2));
-  return out;
-}
-
 int RecordVerify(int preverify_ok, X509_STORE_CTX* store) {
   auto* ssl =
       static_cast<SSL*>(X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx()));
@@ -321,30 +296,7 @@ int RecordVerify(int preverify_ok, X509_STORE_CTX* store) {
   auto* record = static_cast<CertificateRecord*>(
       SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), CertificateRecordIndex()));
   if (record == nullptr) return preverify_ok;
-  if (X509* leaf = X509_STORE_CTX_get0_cert(store); leaf != nullptr && !record->seen) {
-    record->seen = true;
-    record->evidence.set_subject(OneLineName(X509_get_subject_name(leaf)));
-    record->evidence.set_issuer(OneLineName(X509_get_issuer_name(leaf)));
-    record->evidence.set_sha256(Sha256Hex(leaf));
-  }
-  // The chain as far as OpenSSL built it: it ends at the trust anchor when
-  // one was found, else at the last certificate the proxy presented. A
-  // lone leaf that is not self-issued names no root.
-  if (STACK_OF(X509)* chain = X509_STORE_CTX_get0_chain(store); chain != nullptr) {
-    const int n = sk_X509_num(chain);
-    if (n > 0) {
-      X509* last = sk_X509_value(chain, n - 1);
-      if (n > 1 || X509_check_issued(last, last) == X509_V_OK) {
-        record->evidence.set_root(OneLineName(X509_get_subject_name(last)));
-      }
-    }
-  }
-  if (!preverify_ok && !record->failed) {
-    record->failed = true;
-    record->evidence.set_verify_error(EscapeEvidence(
-        X509_verify_cert_error_string(X509_STORE_CTX_get_error(store)), kMaxReplyField));
-  }
-  return preverify_ok;
+  return RecordChain(preverify_ok, store, &record->seen, &record->failed, &record->evidence);
 }
 
 CURLcode InstallVerifyRecorder(CURL*, void* ssl_ctx, void* userdata) {

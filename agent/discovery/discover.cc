@@ -322,24 +322,35 @@ ProxySetup DiscoverProxies(const v1::Catalogue& catalogue, DiscoverOptions optio
     setup.sources.push_back(std::move(report));
   }
 
-  // Every relay asked as a browser asks, on its first port.
+  // Every relay asked as a browser asks, on its first port; each download
+  // service too, by its name, as a browser downloading from it would.
+  std::vector<std::pair<std::string, v1::Relay>> asked;
+  for (const v1::Region& region : catalogue.regions()) {
+    for (const v1::Relay& relay : region.relays()) asked.emplace_back(region.id(), relay);
+  }
+  for (const v1::DownloadService& service : catalogue.downloads()) {
+    v1::Relay as_relay;
+    as_relay.set_id(service.id());
+    as_relay.set_host(service.host());
+    *as_relay.mutable_addresses() = service.addresses();
+    *as_relay.mutable_ports() = service.ports();
+    asked.emplace_back(service.region(), std::move(as_relay));
+  }
   std::vector<PacQuery> queries;
   std::vector<BypassTarget> targets;
-  for (const v1::Region& region : catalogue.regions()) {
-    for (const v1::Relay& relay : region.relays()) {
-      queries.push_back(RelayPacQuery(relay));
-      RelayRoutes relay_routes;
-      relay_routes.region = region.id();
-      relay_routes.relay = relay.id();
-      relay_routes.host = queries.back().host;
-      relay_routes.port = static_cast<uint16_t>(relay.ports_size() > 0 ? relay.ports(0) : 443);
-      setup.relays.push_back(std::move(relay_routes));
-      BypassTarget target;
-      target.host = queries.back().host;
-      target.port = setup.relays.back().port;
-      target.addresses.assign(relay.addresses().begin(), relay.addresses().end());
-      targets.push_back(std::move(target));
-    }
+  for (const auto& [region_id, relay] : asked) {
+    queries.push_back(RelayPacQuery(relay));
+    RelayRoutes relay_routes;
+    relay_routes.region = region_id;
+    relay_routes.relay = relay.id();
+    relay_routes.host = queries.back().host;
+    relay_routes.port = static_cast<uint16_t>(relay.ports_size() > 0 ? relay.ports(0) : 443);
+    setup.relays.push_back(std::move(relay_routes));
+    BypassTarget target;
+    target.host = queries.back().host;
+    target.port = setup.relays.back().port;
+    target.addresses.assign(relay.addresses().begin(), relay.addresses().end());
+    targets.push_back(std::move(target));
   }
 
   // Auto-detect ("wpad") is followed only where a source turned it on, as

@@ -3,6 +3,23 @@
 #include <algorithm>
 
 namespace relayscope::agent {
+namespace {
+
+// Proxies that are given the destination's name and resolve it themselves.
+bool ProxyResolvesNames(const ProxyUrl& proxy) {
+  switch (proxy.kind) {
+    case v1::ROUTE_KIND_HTTP_CONNECT:
+    case v1::ROUTE_KIND_HTTPS_PROXY:
+    case v1::ROUTE_KIND_SOCKS4A:
+      return true;
+    case v1::ROUTE_KIND_SOCKS5:
+      return proxy.remote_dns;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
 
 Route DirectRoute() {
   Route route;
@@ -30,6 +47,9 @@ std::vector<PlannedAttempt> Plan(const v1::Catalogue& catalogue, const std::vect
       max_ports = std::max(max_ports, relay.ports_size());
     }
   }
+  for (const v1::DownloadService& service : catalogue.downloads()) {
+    max_ports = std::max(max_ports, service.ports_size());
+  }
   std::vector<PlannedAttempt> plan;
   // Port preference rank first, then route preference, then region order:
   // breadth before depth.
@@ -49,6 +69,25 @@ std::vector<PlannedAttempt> Plan(const v1::Catalogue& catalogue, const std::vect
             attempt.route = &route;
             plan.push_back(std::move(attempt));
           }
+        }
+      }
+      for (const v1::DownloadService& service : catalogue.downloads()) {
+        if (rank >= service.ports_size() || !allowed(service.ports(rank))) continue;
+        std::vector<std::string> destinations;
+        if (ProxyResolvesNames(route.endpoint) || service.addresses().empty()) {
+          destinations.push_back(service.host());
+        } else {
+          destinations.assign(service.addresses().begin(), service.addresses().end());
+        }
+        for (const std::string& address : destinations) {
+          PlannedAttempt attempt;
+          attempt.region = service.region();
+          attempt.relay = service.id();
+          attempt.address = address;
+          attempt.port = static_cast<uint16_t>(service.ports(rank));
+          attempt.route = &route;
+          attempt.download = &service;
+          plan.push_back(std::move(attempt));
         }
       }
     }

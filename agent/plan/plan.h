@@ -40,11 +40,20 @@ struct PlannedAttempt {
   std::string address;
   uint16_t port = 0;
   const Route* route = nullptr;  // points into the routes given to Plan
+  // Set for a download check: the service (in the catalogue given to
+  // Plan; `relay` is its id, `region` its region). Unset: a relay.
+  const v1::DownloadService* download = nullptr;
 };
 
 // Plans attempts for every relay address and port of `catalogue` over every
-// route of `routes` (in their preference order). Ports are limited to
-// `allowed_ports` when it is not empty. `routes` must outlive the result.
+// route of `routes` (in their preference order), and a download check for
+// every download service's port over every route, each beside the relays'
+// attempts of the same port rank. A download check goes to each listed
+// address over DIRECT and through proxies that take addresses (SOCKS4,
+// SOCKS5 with local DNS), and to the service's host name through proxies
+// that resolve names (HTTP, HTTPS, SOCKS4a, socks5h), as a browser asks
+// them. Ports are limited to `allowed_ports` when it is not empty.
+// `catalogue` and `routes` must outlive the result.
 std::vector<PlannedAttempt> Plan(const v1::Catalogue& catalogue, const std::vector<Route>& routes,
                                  const std::vector<uint16_t>& allowed_ports = {});
 

@@ -170,6 +170,21 @@ Attribution Attribute(const v1::Attempt& a, const SessionFacts& facts) {
   const bool proxied = Proxied(a);
   const v1::Outcome o = a.outcome();
   const v1::Phase phase = a.failed_phase();
+  // Download checks: what TLS with the service found. Through a proxy the
+  // proxy is the first suspect (an inspecting proxy re-signs or filters).
+  switch (o) {
+    case v1::OUTCOME_TLS_INTERCEPTED:
+      return {v1::CAUSE_KIND_TLS_INTERCEPTED, proxied ? v1::HOP_PROXY : v1::HOP_NETWORK};
+    case v1::OUTCOME_SNI_FILTERED:
+      return {v1::CAUSE_KIND_SNI_FILTERED, proxied ? v1::HOP_PROXY : v1::HOP_NETWORK};
+    case v1::OUTCOME_TLS_REFUSED:
+      return {v1::CAUSE_KIND_TLS_REFUSED, v1::HOP_RELAY};
+    case v1::OUTCOME_TLS_FAILURE:
+      if (phase == v1::PHASE_SERVER_TLS) return {v1::CAUSE_KIND_INVALID_REPLY, v1::HOP_RELAY};
+      break;
+    default:
+      break;
+  }
   if (!proxied) {
     switch (o) {
       case v1::OUTCOME_DNS_FAILURE:
@@ -335,6 +350,70 @@ struct Text {
   std::string explanation;
   std::string advice;
 };
+
+// The download check's own causes, naming the certificate, the name sent
+// and the alert.
+Text ExplainTls(v1::CauseKind kind, const v1::Attempt& a, const std::string& targets,
+                const std::string& route) {
+  const v1::TlsEvidence& tls = a.tls();
+  const std::string host = tls.sni().empty() ? a.address() : tls.sni();
+  const bool proxied = Proxied(a);
+  const std::string through = proxied ? absl::StrCat(" through the ", route) : "";
+  switch (kind) {
+    case v1::CAUSE_KIND_TLS_INTERCEPTED: {
+      const v1::CertificateEvidence& cert = tls.certificate();
+      const std::string issuer = cert.issuer().empty() ? cert.subject() : cert.issuer();
+      if (tls.pin_matched() && !tls.name_matched()) {
+        return {absl::StrCat("The server at ", targets, through,
+                             " presents a certificate without the name ", host, " (for '",
+                             cert.subject(), "', issued by '", issuer, "')."),
+                absl::StrCat("Check that ", targets, " is the address of ", host,
+                             "; report the certificate to the service operator.")};
+      }
+      std::string explanation =
+          absl::StrCat("TLS to ", targets, " (", host, ")", through,
+                       " is intercepted: the certificate is issued by '", issuer, "'");
+      if (!cert.subject().empty() && cert.subject() != issuer) {
+        absl::StrAppend(&explanation, " for '", cert.subject(), "'");
+      }
+      absl::StrAppend(&explanation, ", not the genuine server's, ");
+      if (cert.trusted()) {
+        absl::StrAppend(
+            &explanation, "and this machine trusts it: a corporate TLS inspection device",
+            proxied ? " (the proxy itself, most likely)" : "", " re-signs the connection.");
+      } else {
+        absl::StrAppend(
+            &explanation, "and this machine does not trust it",
+            cert.verify_error().empty() ? "" : absl::StrCat(" (", cert.verify_error(), ")"),
+            ": something in the path re-signs the connection.");
+      }
+      return {explanation,
+              absl::StrCat("Ask the ", proxied ? "proxy" : "network",
+                           " administrator for a TLS-inspection exemption for ", host, " (port ",
+                           a.port(), "): the download must see the genuine certificate.")};
+    }
+    case v1::CAUSE_KIND_SNI_FILTERED: {
+      const bool silent = a.os_error_name() == "ETIMEDOUT";
+      return {
+          absl::StrCat("TLS to ", targets, through, " is ", silent ? "dropped" : "cut",
+                       " when the ClientHello names ", host, ", while one naming another server (",
+                       tls.control().sni(), ") is answered: ",
+                       proxied ? "the proxy or a firewall behind it" : "a firewall",
+                       " filters TLS by server name (SNI)."),
+          absl::StrCat("Ask the ", proxied ? "proxy" : "network", " administrator to allow TLS to ",
+                       host, " (server name ", host, ") on port ", a.port(), ".")};
+    }
+    default: {
+      const std::string alert =
+          tls.alert().empty() ? "" : absl::StrCat(" (alert '", tls.alert(), "')");
+      return {absl::StrCat(targets, through, " refuses the TLS handshake", alert,
+                           ": it accepts none of the TLS versions or ciphers a browser offers "
+                           "(TLS 1.2 and 1.3)."),
+              absl::StrCat("Ask the operator of ", host, " (or of the device answering at ",
+                           targets, ") to accept TLS 1.2 or 1.3.")};
+    }
+  }
+}
 
 Text Explain(const Group& g, bool everywhere, const SessionFacts& facts) {
   const v1::Attempt& a = *g.attempts.front();
@@ -514,6 +593,17 @@ Text Explain(const Group& g, bool everywhere, const SessionFacts& facts) {
               "Check this machine's DNS settings, or ask the network administrator whether the "
               "relay's name is blocked."};
     case v1::CAUSE_KIND_INTERCEPTED:
+      if (a.target() == v1::TARGET_DOWNLOAD) {
+        return {
+            absl::StrCat("TLS to ", targets, Proxied(a) ? absl::StrCat(" through the ", route) : "",
+                         " is answered by something that does not speak TLS (",
+                         InterferenceWords(a), "): ",
+                         Proxied(a) ? "the proxy answers it itself."
+                                    : "a transparent proxy or filtering device intercepts it."),
+            absl::StrCat("Ask for TLS to ", a.tls().sni(), " on port ", a.port(),
+                         " to pass unmodified (no HTTP interception)",
+                         Proxied(a) ? " through this proxy." : ".")};
+      }
       if (Proxied(a)) {
         return {absl::StrCat(proxy_name, " opened the tunnel to ", targets,
                              ", but something other than the relay answered through it (",
@@ -541,7 +631,16 @@ Text Explain(const Group& g, bool everywhere, const SessionFacts& facts) {
                            " ms: a device in the path holds the traffic."),
               absl::StrCat("Ask for traffic to ", targets,
                            " to pass unmodified (no inspection or filtering).")};
+    case v1::CAUSE_KIND_TLS_INTERCEPTED:
+    case v1::CAUSE_KIND_SNI_FILTERED:
+    case v1::CAUSE_KIND_TLS_REFUSED:
+      return ExplainTls(g.at.kind, a, targets, route);
     case v1::CAUSE_KIND_INVALID_REPLY:
+      if (a.target() == v1::TARGET_DOWNLOAD) {
+        return {absl::StrCat("The TLS answer from ", targets, " is broken (", a.detail(), ")."),
+                absl::StrCat("Check that ", targets, " is really ", a.tls().sni(),
+                             "; report it to the service operator.")};
+      }
       if (InvalidReplyKind(a) == Reply::kMacError) {
         return {absl::StrCat("The reply from ", targets,
                              " does not verify (key confirmation failed): it was altered in "
@@ -597,6 +696,7 @@ v1::DeviceEvidence EvidenceOf(const v1::Attempt& a) {
   if (a.has_proxy_auth()) *e.mutable_proxy_auth() = a.proxy_auth();
   if (a.has_proxy_certificate()) *e.mutable_certificate() = a.proxy_certificate();
   if (a.has_interference()) *e.mutable_interference() = a.interference();
+  if (a.has_tls()) *e.mutable_tls() = a.tls();
   e.set_os_error_name(a.os_error_name());
   return e;
 }
@@ -710,8 +810,11 @@ std::string DescribeAttempt(const v1::Attempt& a) {
   return absl::StrCat(a.relay(), " ", HostPort(a.address(), a.port()), " via ", DescribeRoute(a));
 }
 
-v1::Verdict ComputeVerdict(const v1::Catalogue& catalogue,
-                           const std::vector<v1::Attempt>& attempts) {
+namespace {
+
+// The verdict over the attempts of one set of targets: the relays of
+// `catalogue`, or one download service posing as a one-relay catalogue.
+v1::Verdict VerdictOver(const v1::Catalogue& catalogue, const std::vector<v1::Attempt>& attempts) {
   v1::Verdict verdict;
 
   // 1. Fold retries: each route is judged by its last attempt; a 407 before
@@ -784,6 +887,8 @@ v1::Verdict ComputeVerdict(const v1::Catalogue& catalogue,
       words = a.interference().status_line();
     } else if (at.kind == v1::CAUSE_KIND_PROXY_CERTIFICATE_UNTRUSTED) {
       words = a.proxy_certificate().issuer();
+    } else if (at.kind == v1::CAUSE_KIND_TLS_INTERCEPTED) {
+      words = a.tls().certificate().issuer();
     } else if (!wide) {
       words = absl::StrCat(a.proxy_status(), " ", a.proxy_reply().status_line(), " ",
                            static_cast<int>(a.outcome()));
@@ -1041,6 +1146,81 @@ v1::Verdict ComputeVerdict(const v1::Catalogue& catalogue,
     verdict.set_summary(summary);
   }
   verdict.set_summary(Bounded(verdict.summary(), kMaxSummary));
+  return verdict;
+}
+
+std::string LowerFirst(std::string text) {
+  if (!text.empty()) text[0] = absl::ascii_tolower(static_cast<unsigned char>(text[0]));
+  return text;
+}
+
+std::string WithoutStop(std::string text) {
+  while (!text.empty() && text.back() == '.') text.pop_back();
+  return text;
+}
+
+// The line of one download service.
+v1::DownloadCheck CheckDownload(const v1::Catalogue& catalogue, const v1::DownloadService& service,
+                                const std::vector<v1::Attempt>& attempts) {
+  v1::DownloadCheck check;
+  check.set_service(service.id());
+  const std::string name = service.display_name().empty() ? service.id() : service.display_name();
+  check.set_display_name(name);
+  // The service as a one-relay region, so its routes fold, attribute and
+  // rank as the relays' do.
+  v1::Catalogue one;
+  one.set_name(catalogue.name());
+  v1::Region* region = one.add_regions();
+  region->set_id(service.region());
+  region->set_display_name(name);
+  v1::Relay* relay = region->add_relays();
+  relay->set_id(service.id());
+  relay->set_host(service.host());
+  *relay->mutable_addresses() = service.addresses();
+  *relay->mutable_ports() = service.ports();
+  std::vector<v1::Attempt> mine;
+  for (const v1::Attempt& a : attempts) {
+    if (a.relay() == service.id()) mine.push_back(a);
+  }
+  v1::Verdict v = VerdictOver(one, mine);
+  for (std::string& line : *v.mutable_working()) check.add_working(std::move(line));
+  const v1::Blocker* main = nullptr;
+  for (const v1::Blocker& b : v.blockers()) {
+    if (!b.context() && main == nullptr) main = &b;
+  }
+  if (main == nullptr && !v.blockers().empty()) main = &v.blockers(0);
+  check.set_reachable(!check.working().empty());
+  std::string summary;
+  if (mine.empty()) {
+    summary = absl::StrCat(name, ": not checked (none of its ports was tried).");
+  } else if (check.reachable()) {
+    summary = absl::StrCat(name, ": works via ", check.working(0), ".");
+    if (main != nullptr && !main->context()) {
+      absl::StrAppend(&summary, " Other routes: ", main->explanation());
+    }
+  } else if (main != nullptr) {
+    summary = absl::StrCat(name, ": blocked, ", LowerFirst(WithoutStop(main->explanation())), "; ",
+                           LowerFirst(main->advice()));
+  } else {
+    summary = absl::StrCat(name, ": blocked on every route.");
+  }
+  check.set_summary(Bounded(summary, kMaxSummary));
+  for (v1::Blocker& b : *v.mutable_blockers()) *check.add_blockers() = std::move(b);
+  return check;
+}
+
+}  // namespace
+
+v1::Verdict ComputeVerdict(const v1::Catalogue& catalogue,
+                           const std::vector<v1::Attempt>& attempts) {
+  std::vector<v1::Attempt> relays, downloads;
+  for (const v1::Attempt& a : attempts) {
+    (a.target() == v1::TARGET_DOWNLOAD ? downloads : relays).push_back(a);
+  }
+  v1::Verdict verdict = VerdictOver(catalogue, relays);
+  for (const v1::DownloadService& service : catalogue.downloads()) {
+    *verdict.add_downloads() = CheckDownload(catalogue, service, downloads);
+  }
   return verdict;
 }
 

@@ -14,6 +14,7 @@
 #include "absl/synchronization/mutex.h"
 #include "agent/attempt/attempt.h"
 #include "agent/attempt/dns_check.h"
+#include "agent/attempt/tls_check.h"
 #include "agent/report/verdict.h"
 #include "common/proto_time.h"
 
@@ -237,8 +238,12 @@ class Session {
 
   v1::Attempt RunOne(const PlannedAttempt& planned, const ProxyUrl& endpoint, absl::Time deadline) {
     AttemptTrace trace;
-    v1::Attempt attempt = RunAttempt(Destination{planned.address, planned.port}, endpoint, deadline,
-                                     transport_, options_.traces != nullptr ? &trace : nullptr);
+    const Destination destination{planned.address, planned.port};
+    v1::Attempt attempt = planned.download != nullptr
+                              ? RunTlsCheck(*planned.download, destination, endpoint, deadline,
+                                            transport_, options_.tls)
+                              : RunAttempt(destination, endpoint, deadline, transport_,
+                                           options_.traces != nullptr ? &trace : nullptr);
     if (options_.traces != nullptr) {
       absl::MutexLock lock(&trace_mu_);
       traces_[StartOf(attempt)] = std::move(trace);
@@ -319,6 +324,9 @@ class RelayOrder {
       for (const v1::Relay& relay : region.relays()) {
         ports_[relay.id()].assign(relay.ports().begin(), relay.ports().end());
       }
+    }
+    for (const v1::DownloadService& service : catalogue.downloads()) {
+      ports_[service.id()].assign(service.ports().begin(), service.ports().end());
     }
   }
 

@@ -1,5 +1,6 @@
-// One diagnosis session: plan every relay x port x route of a catalogue,
-// race the attempts, and conclude with a verdict, as a SessionReport.
+// One diagnosis session: plan every relay x port x route of a catalogue
+// (and every download service's TLS check beside them), race the attempts,
+// and conclude with a verdict, as a SessionReport.
 //
 // This is the whole agent run minus the user interface and the upload; the
 // binary and the tests call it the same way.
@@ -15,6 +16,7 @@
 #include "agent/attempt/attempt.h"
 #include "agent/attempt/race.h"
 #include "agent/attempt/resolver.h"
+#include "agent/attempt/tls_check.h"
 #include "agent/plan/plan.h"
 #include "relayscope/v1/catalogue.pb.h"
 #include "relayscope/v1/telemetry.pb.h"
@@ -80,6 +82,8 @@ struct DiagnoseOptions {
   // its route's role, rank and bypass entry (not the copies given to
   // on_attempt). Empty: every relay tries `routes` in their order.
   std::map<std::string, std::vector<RelayRouteChoice>> relay_routes;
+  // The roots download checks trust (agent/attempt/tls_check.h).
+  TlsCheckOptions tls;
   // When given, receives each attempt's hexdumps by sequence number (for
   // the text log; never uploaded).
   std::map<uint64_t, AttemptTrace>* traces = nullptr;

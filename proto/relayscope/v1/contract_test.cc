@@ -17,7 +17,9 @@ namespace {
 using google::protobuf::Descriptor;
 using google::protobuf::FieldDescriptor;
 
-// DESIGN.md, data-flow step 4: the closed outcome set.
+// DESIGN.md, data-flow step 4: the closed outcome set, plus the three the
+// download check of the plugin server adds (its reference scenario: TLS
+// interception, SNI filtering, TLS refused).
 TEST(Contract, OutcomeSetIsExactlyTheDesignedClosedSet) {
   const std::set<std::string> expected = {"ok",
                                           "dns_failure",
@@ -32,7 +34,10 @@ TEST(Contract, OutcomeSetIsExactlyTheDesignedClosedSet) {
                                           "tls_failure",
                                           "protocol_interference",
                                           "handshake_timeout",
-                                          "handshake_invalid"};
+                                          "handshake_invalid",
+                                          "tls_intercepted",
+                                          "sni_filtered",
+                                          "tls_refused"};
   std::set<std::string> actual;
   const auto* outcomes = Outcome_descriptor();
   for (int i = 0; i < outcomes->value_count(); ++i) {
