@@ -47,10 +47,17 @@ std::string CertificateSha256(X509* cert) {
 }
 
 std::string SpkiSha256(X509* cert) {
+  // The whole DER SubjectPublicKeyInfo (algorithm and key), as key pins
+  // hash it; X509_pubkey_digest would hash the key bits alone.
+  unsigned char* der = nullptr;
+  const int size = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(cert), &der);
+  if (size <= 0) return "";
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int length = 0;
-  if (X509_pubkey_digest(cert, EVP_sha256(), digest, &length) != 1) return "";
-  return Hex(digest, length);
+  const bool ok =
+      EVP_Digest(der, static_cast<size_t>(size), digest, &length, EVP_sha256(), nullptr) == 1;
+  OPENSSL_free(der);
+  return ok ? Hex(digest, length) : "";
 }
 
 int RecordChain(int preverify_ok, X509_STORE_CTX* store, bool* seen, bool* failed,

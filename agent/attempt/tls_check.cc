@@ -152,8 +152,9 @@ Handshake RunHandshake(SSL* ssl, Tunnel& tunnel, absl::Time deadline, Clock& clo
   Handshake h;
   uint8_t buffer[16384];
   auto tunnel_end = [](const absl::Status& status) {
-    return TunnelFailureOf(status).outcome == v1::OUTCOME_CONNECTION_RESET ? Handshake::End::kReset
-                                                                           : Handshake::End::kTimeout;
+    return TunnelFailureOf(status).outcome == v1::OUTCOME_CONNECTION_RESET
+               ? Handshake::End::kReset
+               : Handshake::End::kTimeout;
   };
   for (;;) {
     ERR_clear_error();
@@ -231,8 +232,8 @@ v1::SniControl RunControl(SSL_CTX* ctx, const Destination& destination, const Pr
   const absl::Time start = clock.Now();
   OpenResult open = transport.Open(destination, proxy, deadline);
   if (open.tunnel == nullptr) {
-    control.set_detail(EscapeEvidence(
-        absl::StrCat("the route did not open again: ", open.detail), kMaxReplyField));
+    control.set_detail(EscapeEvidence(absl::StrCat("the route did not open again: ", open.detail),
+                                      kMaxReplyField));
     return control;
   }
   HandshakeRecord record;
@@ -248,8 +249,9 @@ v1::SniControl RunControl(SSL_CTX* ctx, const Destination& destination, const Pr
     control.set_detail(EscapeEvidence(
         h.end == Handshake::End::kDone
             ? absl::StrCat("answered with TLS (", SSL_get_version(ssl.get()), ")")
-            : absl::StrCat("answered with TLS",
-                           record.alert.empty() ? "" : absl::StrCat(" (alert: ", record.alert, ")")),
+            : absl::StrCat("answered with TLS", record.alert.empty()
+                                                    ? ""
+                                                    : absl::StrCat(" (alert: ", record.alert, ")")),
         kMaxReplyField));
     return control;
   }
@@ -261,8 +263,8 @@ v1::SniControl RunControl(SSL_CTX* ctx, const Destination& destination, const Pr
       control.set_detail("closed too");
       break;
     case Handshake::End::kTimeout:
-      control.set_detail(absl::StrCat("no answer within ",
-                                      absl::ToInt64Milliseconds(clock.Now() - start), " ms either"));
+      control.set_detail(absl::StrCat(
+          "no answer within ", absl::ToInt64Milliseconds(clock.Now() - start), " ms either"));
       break;
     default:
       control.set_detail("no TLS answer either");
@@ -294,7 +296,7 @@ bool PinMatches(SSL* ssl, X509* leaf, const v1::ExpectedCertificate& expected) {
   }
   std::vector<X509*> chain;
   if (leaf != nullptr) chain.push_back(leaf);
-  for (STACK_OF(X509)* stack : {SSL_get_peer_cert_chain(ssl), SSL_get0_verified_chain(ssl)}) {
+  for (STACK_OF(X509) * stack : {SSL_get_peer_cert_chain(ssl), SSL_get0_verified_chain(ssl)}) {
     if (stack == nullptr) continue;
     for (int i = 0; i < sk_X509_num(stack); ++i) chain.push_back(sk_X509_value(stack, i));
   }
@@ -357,8 +359,8 @@ v1::Attempt RunTlsCheck(const v1::DownloadService& service, const Destination& d
     phase->set_completed(completed);
   };
   HandshakeRecord record;
-  SslPtr ssl = ctx != nullptr ? NewSsl(ctx.get(), service.host(), &record)
-                              : SslPtr(nullptr, &SSL_free);
+  SslPtr ssl =
+      ctx != nullptr ? NewSsl(ctx.get(), service.host(), &record) : SslPtr(nullptr, &SSL_free);
   if (ssl == nullptr) {
     record_phase(false);
     return finish(v1::OUTCOME_TLS_FAILURE, error.empty() ? "cannot set up TLS" : error);
@@ -389,10 +391,10 @@ v1::Attempt RunTlsCheck(const v1::DownloadService& service, const Destination& d
       tls.set_name_matched(CarriesName(leaf, service));
       tls.set_pin_matched(pinned ? PinMatches(ssl.get(), leaf, expected) : trusted);
       if (tls.name_matched() && tls.pin_matched()) {
-        return finish(v1::OUTCOME_OK,
-                      absl::StrCat(tls.version(), " with ", service.host(), ", the genuine "
-                                   "certificate (issued by '",
-                                   tls.certificate().issuer(), "')"));
+        return finish(v1::OUTCOME_OK, absl::StrCat(tls.version(), " with ", service.host(),
+                                                   ", the genuine "
+                                                   "certificate (issued by '",
+                                                   tls.certificate().issuer(), "')"));
       }
       const v1::CertificateEvidence& cert = tls.certificate();
       std::string why;
@@ -428,9 +430,9 @@ v1::Attempt RunTlsCheck(const v1::DownloadService& service, const Destination& d
       if (reason == SSL_R_UNSUPPORTED_PROTOCOL || reason == SSL_R_NO_PROTOCOLS_AVAILABLE ||
           reason == SSL_R_NO_CIPHERS_AVAILABLE || reason == SSL_R_WRONG_CIPHER_RETURNED) {
         tls.set_alert(EscapeEvidence(h.error, kMaxAlert));
-        return finish(v1::OUTCOME_TLS_REFUSED,
-                      absl::StrCat("the server chose TLS this agent refuses as browsers do (",
-                                   h.error, ")"));
+        return finish(
+            v1::OUTCOME_TLS_REFUSED,
+            absl::StrCat("the server chose TLS this agent refuses as browsers do (", h.error, ")"));
       }
       return finish(v1::OUTCOME_TLS_FAILURE, absl::StrCat("TLS failed: ", h.error));
     }
@@ -442,20 +444,19 @@ v1::Attempt RunTlsCheck(const v1::DownloadService& service, const Destination& d
   record_phase(false);
   const bool silent = h.end == Handshake::End::kTimeout;
   const std::string how =
-      h.end == Handshake::End::kReset    ? "the connection was reset"
-      : h.end == Handshake::End::kClosed ? "the connection was closed"
-                                         : absl::StrCat("no answer came within ",
-                                                        absl::ToInt64Milliseconds(
-                                                            clock.Now() - tls_start),
-                                                        " ms");
+      h.end == Handshake::End::kReset ? "the connection was reset"
+      : h.end == Handshake::End::kClosed
+          ? "the connection was closed"
+          : absl::StrCat("no answer came within ",
+                         absl::ToInt64Milliseconds(clock.Now() - tls_start), " ms");
   set_error(silent ? ETIMEDOUT : ECONNRESET);
   const v1::Outcome plain = silent ? v1::OUTCOME_HANDSHAKE_TIMEOUT : v1::OUTCOME_CONNECTION_RESET;
   if (h.bytes_received > 0) {
     // Cut in the middle of the server's answer: not a filter on the name.
     return finish(plain, absl::StrCat(how, " during the TLS handshake"));
   }
-  *tls.mutable_control() = RunControl(ctx.get(), destination, proxy,
-                                      std::max(deadline, clock.Now() + kSniControlGrace), transport);
+  *tls.mutable_control() = RunControl(
+      ctx.get(), destination, proxy, std::max(deadline, clock.Now() + kSniControlGrace), transport);
   if (tls.control().result() == v1::SniControl::RESULT_ANSWERED) {
     return finish(v1::OUTCOME_SNI_FILTERED,
                   absl::StrCat(how, " right after the ClientHello naming ", service.host(),

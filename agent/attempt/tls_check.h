@@ -57,7 +57,8 @@ struct TlsCheckOptions {
 // region, relay (the service id) and proxy description.
 v1::Attempt RunTlsCheck(const v1::DownloadService& service, const Destination& destination,
                         const ProxyUrl& proxy, absl::Time deadline,
-                        Transport& transport = RealTransport(), const TlsCheckOptions& options = {});
+                        Transport& transport = RealTransport(),
+                        const TlsCheckOptions& options = {});
 
 // True when `received` (the first bytes back) can be the start of a TLS
 // record: a handshake (22) or alert (21) record of TLS version 3.x.

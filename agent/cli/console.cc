@@ -75,6 +75,10 @@ std::string RenderVerdict(const v1::Verdict& verdict, bool terminal) {
     absl::StrAppend(&out, blocker.context() ? "  normal:  " : "  blocked: ", blocker.explanation(),
                     "\n           -> ", blocker.advice(), "\n");
   }
+  for (const v1::DownloadCheck& download : verdict.downloads()) {
+    absl::StrAppend(&out, "\nDownload check: ", download.reachable() ? "OK" : "BLOCKED", "\n",
+                    download.summary(), "\n");
+  }
   return out;
 }
 

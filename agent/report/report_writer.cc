@@ -84,6 +84,23 @@ std::string Evidence(const v1::Attempt& a) {
                     c.trusted() ? "trusted" : "not trusted",
                     c.verify_error().empty() ? "" : absl::StrCat(" (", c.verify_error(), ")"));
   }
+  if (a.has_tls()) {
+    const v1::TlsEvidence& t = a.tls();
+    absl::StrAppend(&out, "; TLS sni=", t.sni());
+    if (!t.version().empty()) absl::StrAppend(&out, " ", t.version(), " ", t.cipher());
+    if (t.has_certificate()) {
+      const v1::CertificateEvidence& c = t.certificate();
+      absl::StrAppend(&out, ", certificate '", c.subject(), "' issued by '", c.issuer(), "', ",
+                      c.trusted() ? "trusted" : "not trusted",
+                      c.verify_error().empty() ? "" : absl::StrCat(" (", c.verify_error(), ")"),
+                      t.pin_matched() ? ", genuine" : ", not the genuine chain",
+                      t.name_matched() ? "" : ", without the service's name");
+    }
+    if (!t.alert().empty()) absl::StrAppend(&out, ", alert '", t.alert(), "'");
+    if (t.has_control()) {
+      absl::StrAppend(&out, "; SNI control ", t.control().sni(), ": ", t.control().detail());
+    }
+  }
   if (a.has_dns() && a.dns().status() != v1::DnsEvidence::STATUS_UNSPECIFIED) {
     std::string status = v1::DnsEvidence::Status_Name(a.dns().status());
     absl::StrReplaceAll({{"STATUS_", ""}}, &status);
@@ -186,6 +203,14 @@ std::string RenderText(const v1::SessionReport& report,
     line(report.end_time(), BlockerHeading(b) + b.explanation());
     line(report.end_time(), "    what to do: " + b.advice());
   }
+  for (const v1::DownloadCheck& d : v.downloads()) {
+    line(report.end_time(),
+         absl::StrCat("DOWNLOAD CHECK: ", d.reachable() ? "OK" : "BLOCKED", ": ", d.summary()));
+    for (const v1::Blocker& b : d.blockers()) {
+      line(report.end_time(), BlockerHeading(b) + b.explanation());
+      line(report.end_time(), "    what to do: " + b.advice());
+    }
+  }
   return out;
 }
 
@@ -220,6 +245,22 @@ std::string RenderHtml(const v1::SessionReport& report) {
                       "</td></tr>\n");
     }
     absl::StrAppend(&out, "</table>\n");
+  }
+  if (!v.downloads().empty()) {
+    absl::StrAppend(&out, "<h2>Download check</h2>\n");
+    for (const v1::DownloadCheck& d : v.downloads()) {
+      absl::StrAppend(&out, "<p class=\"download ", d.reachable() ? "ok" : "bad", "\">",
+                      HtmlEscape(d.summary()), "</p>\n");
+      if (d.blockers().empty()) continue;
+      absl::StrAppend(&out, "<table><tr><th>Where</th><th>What</th><th>What to do</th></tr>\n");
+      for (const v1::Blocker& b : d.blockers()) {
+        absl::StrAppend(&out, "<tr><td>",
+                        HtmlEscape(b.context() ? "normal here" : DescribeHop(b.hop())), "</td><td>",
+                        HtmlEscape(b.explanation()), "</td><td>", HtmlEscape(b.advice()),
+                        "</td></tr>\n");
+      }
+      absl::StrAppend(&out, "</table>\n");
+    }
   }
   absl::StrAppend(&out,
                   "<h2>Every attempt</h2><table><tr><th>#</th><th>Time</th><th>Relay</th>"

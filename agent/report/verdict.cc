@@ -1149,7 +1149,9 @@ v1::Verdict VerdictOver(const v1::Catalogue& catalogue, const std::vector<v1::At
   return verdict;
 }
 
+// "The proxy ..." -> "the proxy ..."; an acronym ("TLS to ...") stays.
 std::string LowerFirst(std::string text) {
+  if (text.size() > 1 && absl::ascii_isupper(static_cast<unsigned char>(text[1]))) return text;
   if (!text.empty()) text[0] = absl::ascii_tolower(static_cast<unsigned char>(text[0]));
   return text;
 }

@@ -45,6 +45,34 @@ absl::Status Firewall::Unreachable(absl::string_view address, uint16_t port, boo
               "--reject-with", kind});
 }
 
+absl::Status Firewall::BlockCarrying(absl::string_view address, uint16_t port,
+                                     absl::string_view text, bool drop) {
+  const bool v6 = address.find(':') != absl::string_view::npos;
+  std::vector<std::string> rule = {v6 ? "/usr/sbin/ip6tables" : "/usr/sbin/iptables",
+                                   "-w",
+                                   "-A",
+                                   "INPUT",
+                                   "-p",
+                                   "tcp",
+                                   "-d",
+                                   std::string(address),
+                                   "--dport",
+                                   absl::StrCat(port),
+                                   "-m",
+                                   "string",
+                                   "--string",
+                                   std::string(text),
+                                   "--algo",
+                                   "bm",
+                                   "-j"};
+  if (drop) {
+    rule.push_back("DROP");
+  } else {
+    rule.insert(rule.end(), {"REJECT", "--reject-with", "tcp-reset"});
+  }
+  return Run(std::move(rule));
+}
+
 absl::Status Firewall::DropUnlessFromUser(absl::string_view address, uid_t uid) {
   const bool v6 = address.find(':') != absl::string_view::npos;
   return Run({v6 ? "/usr/sbin/ip6tables" : "/usr/sbin/iptables", "-w", "-A", "OUTPUT", "-p", "tcp",

@@ -35,6 +35,12 @@ class Firewall {
   // process runs as `uid`: "only the proxy may go out", when the proxy
   // runs as that user (squid and dante run as nobody in the rig).
   absl::Status DropUnlessFromUser(absl::string_view address, uid_t uid);
+  // Incoming TCP to address:port whose packet carries `text` (iptables'
+  // string match, Boyer-Moore over the whole packet) is answered with a
+  // TCP reset, or with `drop` silently dropped: a filter on, say, the
+  // server name in a TLS ClientHello, while other packets pass.
+  absl::Status BlockCarrying(absl::string_view address, uint16_t port, absl::string_view text,
+                             bool drop);
   // Removes every rule this object added.
   void Clear();
 
