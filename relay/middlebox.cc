@@ -9,8 +9,14 @@
 //   --mode=blackhole  a dropped port: the listening socket's accept queue is
 //                     kept full and never drained, so the kernel drops every
 //                     new SYN and clients time out, as behind a DROP rule.
+//   --mode=tls        a TLS server (the demo's plugin download server): the
+//                     handshake with --cert/--key (OpenSSL), a one-line
+//                     HTTP answer, close. Give it a genuine certificate, or
+//                     one from another CA to rehearse TLS interception.
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -32,7 +38,9 @@
 #include "common/files.h"
 
 ABSL_FLAG(std::string, listen, "", "address:port to listen on (IPv4), e.g. 127.0.73.1:8080");
-ABSL_FLAG(std::string, mode, "intercept", "intercept | blackhole");
+ABSL_FLAG(std::string, mode, "intercept", "intercept | blackhole | tls");
+ABSL_FLAG(std::string, cert, "", "--mode=tls: the certificate chain (PEM, leaf first)");
+ABSL_FLAG(std::string, key, "", "--mode=tls: the certificate's private key (PEM)");
 ABSL_FLAG(std::string, ready_file, "", "Written once listening: listen=<address:port>");
 
 namespace {
@@ -66,6 +74,24 @@ void Intercept(int fd) {
   --open_connections;
 }
 
+// The TLS handshake (at most 2 s of waiting for the client), a one-line
+// answer, close.
+void ServeTls(SSL_CTX* ctx, int fd) {
+  timeval timeout{2, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+  SSL* ssl = SSL_new(ctx);
+  if (ssl != nullptr && SSL_set_fd(ssl, fd) == 1 && SSL_accept(ssl) == 1) {
+    static constexpr char kAnswer[] =
+        "HTTP/1.1 200 OK\r\nServer: middlebox\r\nContent-Length: 7\r\n"
+        "Connection: close\r\n\r\nplugin\n";
+    (void)SSL_write(ssl, kAnswer, sizeof(kAnswer) - 1);
+    SSL_shutdown(ssl);
+  }
+  SSL_free(ssl);
+  close(fd);
+  --open_connections;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -75,8 +101,21 @@ int main(int argc, char** argv) {
       "rehearsal tool; see the comment at the top of relay/middlebox.cc)");
   const std::string listen = absl::GetFlag(FLAGS_listen);
   const std::string mode = absl::GetFlag(FLAGS_mode);
-  if (mode != "intercept" && mode != "blackhole") {
-    return Fail("--mode must be intercept or blackhole, not \"" + mode + "\"");
+  if (mode != "intercept" && mode != "blackhole" && mode != "tls") {
+    return Fail("--mode must be intercept, blackhole or tls, not \"" + mode + "\"");
+  }
+  SSL_CTX* tls = nullptr;
+  if (mode == "tls") {
+    tls = SSL_CTX_new(TLS_server_method());
+    const std::string cert = absl::GetFlag(FLAGS_cert);
+    const std::string key = absl::GetFlag(FLAGS_key);
+    if (tls == nullptr || SSL_CTX_use_certificate_chain_file(tls, cert.c_str()) != 1 ||
+        SSL_CTX_use_PrivateKey_file(tls, key.c_str(), SSL_FILETYPE_PEM) != 1) {
+      char reason[256];
+      ERR_error_string_n(ERR_get_error(), reason, sizeof(reason));
+      return Fail(absl::StrCat("--mode=tls: cannot use --cert=\"", cert, "\" and --key=\"", key,
+                               "\": ", reason));
+    }
   }
   const size_t colon = listen.rfind(':');
   uint32_t port = 0;
@@ -145,6 +184,10 @@ int main(int argc, char** argv) {
       continue;
     }
     ++open_connections;
-    std::thread(Intercept, client).detach();
+    if (tls != nullptr) {
+      std::thread(ServeTls, tls, client).detach();
+    } else {
+      std::thread(Intercept, client).detach();
+    }
   }
 }

@@ -399,7 +399,7 @@ v1::Attempt RunTlsCheck(const v1::DownloadService& service, const Destination& d
       const v1::CertificateEvidence& cert = tls.certificate();
       std::string why;
       if (!tls.pin_matched()) {
-        why = pinned ? "not the pinned chain" : "a chain this machine does not trust";
+        why = pinned ? "a chain that is not the pinned one" : "a chain this machine does not trust";
       } else {
         why = absl::StrCat("a certificate without the name ", service.host());
       }

@@ -122,6 +122,34 @@ start intercept-apac-1-8080 "$state/intercept.ready" "$build/relay/relayscope-mi
 start drop-apac-1-8443 "$state/drop.ready" "$build/relay/relayscope-middlebox" \
   --listen=127.0.73.1:8443 --mode=blackhole --ready_file="$state/drop.ready"
 
+# The plugin download server of the demo catalogue: a demo CA (pinned by
+# its name in demo.textproto) signs the genuine certificate served on 8443;
+# 8080 serves one from a "Demo Inspection CA", as a TLS-inspecting firewall
+# would, so the download check has interception to name.
+pki=$state/pki
+mkdir -p "$pki"
+demo_cert() { # demo_cert STEM CA_NAME
+  local stem=$1 ca_name=$2
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 30 \
+    -keyout "$pki/$stem-ca.key" -out "$pki/$stem-ca.pem" -subj "/O=relayscope demo/CN=$ca_name" \
+    2>/dev/null
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+    -keyout "$pki/$stem.key" -out "$pki/$stem.csr" -subj "/CN=downloads.demo.relayscope.test" \
+    2>/dev/null
+  printf 'subjectAltName=DNS:downloads.demo.relayscope.test\n' >"$pki/$stem.ext"
+  openssl x509 -req -in "$pki/$stem.csr" -CA "$pki/$stem-ca.pem" -CAkey "$pki/$stem-ca.key" \
+    -CAcreateserial -days 30 -extfile "$pki/$stem.ext" -out "$pki/$stem.crt" 2>/dev/null
+  cat "$pki/$stem.crt" "$pki/$stem-ca.pem" >"$pki/$stem-chain.pem"
+}
+demo_cert download "relayscope demo CA"
+demo_cert inspection "Demo Inspection CA"
+start download-8443 "$state/download-8443.ready" "$build/relay/relayscope-middlebox" \
+  --listen=127.0.74.1:8443 --mode=tls --cert="$pki/download-chain.pem" \
+  --key="$pki/download.key" --ready_file="$state/download-8443.ready"
+start download-8080 "$state/download-8080.ready" "$build/relay/relayscope-middlebox" \
+  --listen=127.0.74.1:8080 --mode=tls --cert="$pki/inspection-chain.pem" \
+  --key="$pki/inspection.key" --ready_file="$state/download-8080.ready"
+
 # Port 0: the collector picks free ports and writes them to its ready file.
 start collector "$state/collector.ready" "$build/collector/relayscope-collector" \
   --store="sqlite://$state/collector.db" --catalogue="$catalogue" \

@@ -134,10 +134,16 @@ TEST_F(AgentCommandLine, NoArgumentsRunsTheBuiltInCatalogueAndLeavesOnlyItsRepor
   }
   EXPECT_EQ(left.size(), 3u);  // connrpt.html, relayscope-<session>.log and .json
   EXPECT_TRUE(left.count("tmp/connrpt.html"));
-  // Every relay of deploy/catalogue/aos.textproto was tried.
-  std::set<std::string> relays;
-  for (const v1::Attempt& a : report.attempts()) relays.insert(a.relay());
+  // Every relay of deploy/catalogue/aos.textproto was tried, and its
+  // plugin download server was checked.
+  std::set<std::string> relays, downloads;
+  for (const v1::Attempt& a : report.attempts()) {
+    (a.target() == v1::TARGET_DOWNLOAD ? downloads : relays).insert(a.relay());
+  }
   EXPECT_EQ(relays, (std::set<std::string>{"americas-1", "emea-1", "apac-1"}));
+  EXPECT_EQ(downloads, (std::set<std::string>{"plugin"}));
+  ASSERT_EQ(report.verdict().downloads_size(), 1);
+  EXPECT_EQ(report.verdict().downloads(0).service(), "plugin");
   EXPECT_FALSE(report.agent().agent_id().empty());
 }
 

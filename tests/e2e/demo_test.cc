@@ -55,7 +55,13 @@ TEST_F(Demo, ExplainsTheBlockedPortsServesTheDashboardAndStopsEverythingOnCtrlC)
   EXPECT_THAT(output, HasSubstr("apac-1 127.0.73.1:8080 via direct: protocol interference"));
   EXPECT_THAT(output, HasSubstr("apac-1 127.0.73.1:8443 via direct: connect timeout"));
   EXPECT_THAT(output, HasSubstr("Verdict: REACHABLE"));
-  EXPECT_THAT(output, HasSubstr("Telemetry: 8 attempts delivered"));
+  // The plugin download: genuine on 8443, re-signed on 8080.
+  EXPECT_THAT(output, HasSubstr("plugin 127.0.74.1:8443 via direct: OK"));
+  EXPECT_THAT(output, HasSubstr("plugin 127.0.74.1:8080 via direct: tls intercepted"));
+  EXPECT_THAT(output, HasSubstr("Download check: OK"));
+  EXPECT_THAT(output, HasSubstr("plugin download (demo): works via plugin 127.0.74.1:8443"));
+  EXPECT_THAT(output, HasSubstr("issued by 'CN=Demo Inspection CA,O=relayscope demo'"));
+  EXPECT_THAT(output, HasSubstr("Telemetry: 10 attempts delivered"));
   EXPECT_TRUE(std::filesystem::exists(state + "/reports/connrpt.html"));
   std::smatch dashboard, metrics;
   ASSERT_TRUE(std::regex_search(output, dashboard, std::regex("dashboard: (http://\\S+)")));
@@ -75,7 +81,8 @@ TEST_F(Demo, ExplainsTheBlockedPortsServesTheDashboardAndStopsEverythingOnCtrlC)
   for (const auto& entry : std::filesystem::directory_iterator(state + "/pids")) {
     started.push_back(std::stoi(ReadFile(entry.path())));
   }
-  ASSERT_EQ(started.size(), 7u);  // 3 relays, 2 middleboxes, collector, dashboard
+  // 3 relays, 2 middleboxes, 2 download servers, collector, dashboard
+  ASSERT_EQ(started.size(), 9u);
   // Ctrl-C: SIGINT to the script alone (a terminal would send it to the
   // whole foreground group; the script must not rely on that).
   ASSERT_EQ(kill((*demo)->pid(), SIGINT), 0);

@@ -3,10 +3,10 @@
 // namespace, against a genuine server (nginx with a certificate from the
 // test's "Rig Genuine CA", pinned in the catalogue) reached directly and
 // through squid, an intercepting box (nginx with the test's "Rig
-// Inspection CA"), both trusted by the agent's trust store and not, an SNI filter (iptables string match on the service's name), a
-// plain-HTTP answer on the TLS port, a server that refuses TLS 1.2 and 1.3,
-// and a dropped port. Each test asserts the outcome, the evidence and the
-// download line the customer reads.
+// Inspection CA"), both trusted by the agent's trust store and not, an SNI filter (iptables string
+// match on the service's name), a plain-HTTP answer on the TLS port, a server that refuses TLS 1.2
+// and 1.3, and a dropped port. Each test asserts the outcome, the evidence and the download line
+// the customer reads.
 #include <filesystem>
 #include <fstream>
 
@@ -102,8 +102,8 @@ class DownloadCheckOnTheRig : public rig::RigTest {
              "/O=Example/CN=" + ca_name});
     OpenSsl({"req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
              "-keyout", pki.key, "-out", csr, "-subj", absl::StrCat("/CN=", kHost)});
-    OpenSsl({"x509", "-req", "-in", csr, "-CA", pki.ca, "-CAkey",
-             pki.ca_key, "-CAcreateserial", "-out", pki.cert, "-days", "2", "-extfile", ext});
+    OpenSsl({"x509", "-req", "-in", csr, "-CA", pki.ca, "-CAkey", pki.ca_key, "-CAcreateserial",
+             "-out", pki.cert, "-days", "2", "-extfile", ext});
     return pki;
   }
 
@@ -123,9 +123,18 @@ class DownloadCheckOnTheRig : public rig::RigTest {
   // `extra` arguments.
   void StartTlsServer(const Pki& pki, std::vector<std::string> extra = {}) {
     rig::Process::Options options;
-    options.argv = {"/usr/bin/openssl", "s_server",  "-accept", absl::StrCat(kAddress, ":", kPort),
-                    "-cert",            pki.cert,    "-key",    pki.key,
-                    "-cert_chain",      pki.ca,      "-quiet",  "-naccept",
+    options.argv = {"/usr/bin/openssl",
+                    "s_server",
+                    "-accept",
+                    absl::StrCat(kAddress, ":", kPort),
+                    "-cert",
+                    pki.cert,
+                    "-key",
+                    pki.key,
+                    "-cert_chain",
+                    pki.ca,
+                    "-quiet",
+                    "-naccept",
                     "64"};
     options.argv.insert(options.argv.end(), extra.begin(), extra.end());
     options.log_path = dir() + "/s_server.log";
@@ -194,8 +203,8 @@ class DownloadCheckOnTheRig : public rig::RigTest {
     argv.insert(argv.end(), args.begin(), args.end());
     AgentRun run;
     const absl::Time start = absl::Now();
-    auto result = rig::RunCommand(argv, absl::Seconds(60),
-                                  {"HOME=" + dir(), "SSL_CERT_FILE=" + trust});
+    auto result =
+        rig::RunCommand(argv, absl::Seconds(60), {"HOME=" + dir(), "SSL_CERT_FILE=" + trust});
     run.wall = absl::Now() - start;
     EXPECT_TRUE(result.ok()) << result.status();
     if (!result.ok()) return run;
@@ -244,8 +253,8 @@ TEST_F(DownloadCheckOnTheRig, GenuineServerDirectAndThroughSquidIsOkWithThePinMa
   auto started = rig::Squid::Start(squid, dir());
   ASSERT_TRUE(started.ok()) << started.status();
   squid_ = *std::move(started);
-  const AgentRun run = RunAgent(WriteCatalogue(SpkiPin(genuine.ca)), genuine.ca,
-                                {"--proxy=http://127.0.74.1:3128"});
+  const AgentRun run =
+      RunAgent(WriteCatalogue(SpkiPin(genuine.ca)), genuine.ca, {"--proxy=http://127.0.74.1:3128"});
   EXPECT_EQ(run.exit_code, 0) << run.output;
   const auto downloads = Downloads(run.report);
   ASSERT_EQ(downloads.size(), 2u) << run.output;
