@@ -89,5 +89,39 @@ TEST(Plan, AllowedPortsRestrictThePlan) {
   EXPECT_EQ(Key(plan[1]), "apac-1:443:direct");
 }
 
+// A download service is checked beside the relays of the same port rank:
+// by address over DIRECT and SOCKS4, by name through proxies that resolve
+// names (as a browser asks them).
+TEST(Plan, DownloadServicesAreCheckedBesideTheRelaysByNameThroughProxies) {
+  v1::Catalogue catalogue = Seed();
+  v1::DownloadService* d = catalogue.add_downloads();
+  d->set_id("plugin");
+  d->set_region("americas");
+  d->set_host("aos.us.ihost.com");
+  d->add_addresses("72.15.208.234");
+  d->add_ports(8200);
+  Route http;
+  http.endpoint.kind = v1::ROUTE_KIND_HTTP_CONNECT;
+  http.proxy.set_host("proxy");
+  Route socks4;
+  socks4.endpoint.kind = v1::ROUTE_KIND_SOCKS4;
+  socks4.proxy.set_host("socks");
+  std::vector<Route> routes = {http, socks4, DirectRoute()};
+  auto plan = Plan(catalogue, routes);
+  std::vector<const PlannedAttempt*> checks;
+  for (const PlannedAttempt& p : plan) {
+    if (p.download != nullptr) checks.push_back(&p);
+  }
+  ASSERT_EQ(checks.size(), 3u);
+  EXPECT_EQ(checks[0]->address, "aos.us.ihost.com");  // HTTP CONNECT: by name
+  EXPECT_EQ(checks[1]->address, "72.15.208.234");     // SOCKS4: the agent resolves
+  EXPECT_EQ(checks[2]->address, "72.15.208.234");     // DIRECT
+  EXPECT_EQ(checks[0]->relay, "plugin");
+  EXPECT_EQ(checks[0]->region, "americas");
+  // Port rank 0 of every route comes before any relay's second port.
+  // (3 routes x (3 relays + 1 download) attempts of rank 0.)
+  EXPECT_LT(checks[2] - plan.data(), 12);
+}
+
 }  // namespace
 }  // namespace relayscope::agent
