@@ -1,17 +1,19 @@
 #include "agent/attempt/tls_check.h"
 
-#include <openssl/bio.h>
-#include <openssl/err.h>
-#include <openssl/ssl.h>
-#include <openssl/x509.h>
-#include <openssl/x509v3.h>
-
 #ifdef _WIN32
+// Before OpenSSL's headers, which undefine wincrypt.h's X509_NAME and
+// friends (macros that would otherwise break OpenSSL's types).
 // clang-format off
 #include <windows.h>
 #include <wincrypt.h>
 // clang-format on
 #endif
+
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include <algorithm>
 #include <cerrno>

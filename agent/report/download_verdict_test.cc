@@ -23,7 +23,11 @@ v1::Catalogue Catalogue() {
         regions {
           id: "americas"
           display_name: "Americas"
-          relays { id: "americas-1" addresses: "72.15.208.234" ports: [ 8200 ] }
+          relays {
+            id: "americas-1"
+            addresses: "72.15.208.234"
+            ports: [ 8200 ]
+          }
         }
         downloads {
           id: "plugin"
@@ -45,24 +49,39 @@ v1::Attempt Parse(const std::string& text) {
 }
 
 constexpr char kRelayOk[] = R"pb(
-  region: "americas" relay: "americas-1" address: "72.15.208.234" port: 8200
-  route_kind: ROUTE_KIND_DIRECT outcome: OUTCOME_OK target: TARGET_RELAY
+  region: "americas"
+  relay: "americas-1"
+  address: "72.15.208.234"
+  port: 8200
+  route_kind: ROUTE_KIND_DIRECT
+  outcome: OUTCOME_OK
+  target: TARGET_RELAY
 )pb";
 
 constexpr char kInterceptedDirect[] = R"pb(
-  region: "americas" relay: "plugin" address: "72.15.208.234" port: 8200
-  route_kind: ROUTE_KIND_DIRECT outcome: OUTCOME_TLS_INTERCEPTED failed_phase: PHASE_SERVER_TLS
+  region: "americas"
+  relay: "plugin"
+  address: "72.15.208.234"
+  port: 8200
+  route_kind: ROUTE_KIND_DIRECT
+  outcome: OUTCOME_TLS_INTERCEPTED
+  failed_phase: PHASE_SERVER_TLS
   target: TARGET_DOWNLOAD
   tls {
-    sni: "aos.us.ihost.com" version: "TLSv1.3"
-    certificate { subject: "CN=aos.us.ihost.com" issuer: "CN=Corp Inspection CA,O=Acme" trusted: true }
-    pin_matched: false name_matched: true
+    sni: "aos.us.ihost.com"
+    version: "TLSv1.3"
+    certificate {
+      subject: "CN=aos.us.ihost.com"
+      issuer: "CN=Corp Inspection CA,O=Acme"
+      trusted: true
+    }
+    pin_matched: false
+    name_matched: true
   }
 )pb";
 
 TEST(DownloadVerdict, TrustedInterceptionIsNamedWithItsIssuerAndTheExemptionToAskFor) {
-  const v1::Verdict v = ComputeVerdict(
-      Catalogue(), {Parse(kRelayOk), Parse(kInterceptedDirect)});
+  const v1::Verdict v = ComputeVerdict(Catalogue(), {Parse(kRelayOk), Parse(kInterceptedDirect)});
   // The relays' verdict knows nothing of the download.
   EXPECT_EQ(v.status(), v1::VERDICT_STATUS_REACHABLE);
   EXPECT_EQ(v.blockers_size(), 0);
@@ -84,17 +103,33 @@ TEST(DownloadVerdict, TrustedInterceptionIsNamedWithItsIssuerAndTheExemptionToAs
 TEST(DownloadVerdict, InterceptionByTheProxyBlamesTheProxyAndDirectClosedIsContext) {
   const v1::Verdict v = ComputeVerdict(
       Catalogue(),
-      {Parse(R"pb(region: "americas" relay: "plugin" address: "aos.us.ihost.com" port: 8200
-                 route_kind: ROUTE_KIND_HTTP_CONNECT
-                 proxy { kind: ROUTE_KIND_HTTP_CONNECT host: "10.0.0.1" port: 3128
-                         source: PROXY_SOURCE_ENV source_detail: "https_proxy" }
-                 outcome: OUTCOME_TLS_INTERCEPTED failed_phase: PHASE_SERVER_TLS
-                 target: TARGET_DOWNLOAD
-                 tls { sni: "aos.us.ihost.com"
-                       certificate { issuer: "CN=Proxy CA" subject: "CN=aos.us.ihost.com" } })pb"),
-       Parse(R"pb(region: "americas" relay: "plugin" address: "72.15.208.234" port: 8200
-                 route_kind: ROUTE_KIND_DIRECT outcome: OUTCOME_CONNECT_TIMEOUT
-                 failed_phase: PHASE_TCP_CONNECT target: TARGET_DOWNLOAD)pb")});
+      {Parse(R"pb(region: "americas"
+                  relay: "plugin"
+                  address: "aos.us.ihost.com"
+                  port: 8200
+                  route_kind: ROUTE_KIND_HTTP_CONNECT
+                  proxy {
+                    kind: ROUTE_KIND_HTTP_CONNECT
+                    host: "10.0.0.1"
+                    port: 3128
+                    source: PROXY_SOURCE_ENV
+                    source_detail: "https_proxy"
+                  }
+                  outcome: OUTCOME_TLS_INTERCEPTED
+                  failed_phase: PHASE_SERVER_TLS
+                  target: TARGET_DOWNLOAD
+                  tls {
+                    sni: "aos.us.ihost.com"
+                    certificate { issuer: "CN=Proxy CA" subject: "CN=aos.us.ihost.com" }
+                  })pb"),
+       Parse(R"pb(region: "americas"
+                  relay: "plugin"
+                  address: "72.15.208.234"
+                  port: 8200
+                  route_kind: ROUTE_KIND_DIRECT
+                  outcome: OUTCOME_CONNECT_TIMEOUT
+                  failed_phase: PHASE_TCP_CONNECT
+                  target: TARGET_DOWNLOAD)pb")});
   ASSERT_EQ(v.downloads_size(), 1);
   const v1::DownloadCheck& d = v.downloads(0);
   ASSERT_GE(d.blockers_size(), 2);
@@ -109,13 +144,20 @@ TEST(DownloadVerdict, InterceptionByTheProxyBlamesTheProxyAndDirectClosedIsConte
 
 TEST(DownloadVerdict, SniFilteringAndTlsRefusedAreExplainedAsSuch) {
   const v1::Verdict sni = ComputeVerdict(
-      Catalogue(), {Parse(R"pb(region: "americas" relay: "plugin" address: "72.15.208.234"
-                               port: 8200 route_kind: ROUTE_KIND_DIRECT
-                               outcome: OUTCOME_SNI_FILTERED failed_phase: PHASE_SERVER_TLS
-                               os_error_name: "ECONNRESET" target: TARGET_DOWNLOAD
-                               tls { sni: "aos.us.ihost.com"
-                                     control { sni: "sni-control.relayscope.invalid"
-                                               result: RESULT_ANSWERED } })pb")});
+      Catalogue(),
+      {Parse(R"pb(region: "americas"
+                  relay: "plugin"
+                  address: "72.15.208.234"
+                  port: 8200
+                  route_kind: ROUTE_KIND_DIRECT
+                  outcome: OUTCOME_SNI_FILTERED
+                  failed_phase: PHASE_SERVER_TLS
+                  os_error_name: "ECONNRESET"
+                  target: TARGET_DOWNLOAD
+                  tls {
+                    sni: "aos.us.ihost.com"
+                    control { sni: "sni-control.relayscope.invalid" result: RESULT_ANSWERED }
+                  })pb")});
   ASSERT_EQ(sni.downloads_size(), 1);
   EXPECT_THAT(sni.downloads(0).summary(), HasSubstr("is cut when the ClientHello names "
                                                     "aos.us.ihost.com"));
@@ -123,9 +165,13 @@ TEST(DownloadVerdict, SniFilteringAndTlsRefusedAreExplainedAsSuch) {
   EXPECT_THAT(sni.downloads(0).summary(), HasSubstr("allow TLS to aos.us.ihost.com"));
 
   const v1::Verdict refused = ComputeVerdict(
-      Catalogue(), {Parse(R"pb(region: "americas" relay: "plugin" address: "72.15.208.234"
-                               port: 8200 route_kind: ROUTE_KIND_DIRECT
-                               outcome: OUTCOME_TLS_REFUSED failed_phase: PHASE_SERVER_TLS
+      Catalogue(), {Parse(R"pb(region: "americas"
+                               relay: "plugin"
+                               address: "72.15.208.234"
+                               port: 8200
+                               route_kind: ROUTE_KIND_DIRECT
+                               outcome: OUTCOME_TLS_REFUSED
+                               failed_phase: PHASE_SERVER_TLS
                                target: TARGET_DOWNLOAD
                                tls { sni: "aos.us.ihost.com" alert: "protocol version" })pb")});
   ASSERT_EQ(refused.downloads_size(), 1);
