@@ -23,6 +23,7 @@
 #include "tests/rig/fixture.h"
 #include "tests/rig/hosts_override.h"
 #include "tests/rig/interceptor.h"
+#include "tests/rig/pki.h"
 #include "tests/rig/process.h"
 #include "tests/rig/squid.h"
 
@@ -43,13 +44,7 @@ struct AgentRun {
   absl::Duration wall;
 };
 
-// A CA and a certificate it issued for kHost, as PEM files.
-struct Pki {
-  std::string ca;
-  std::string ca_key;
-  std::string cert;
-  std::string key;
-};
+using Pki = rig::TestPki;
 
 class DownloadCheckOnTheRig : public rig::RigTest {
  protected:
@@ -82,41 +77,17 @@ class DownloadCheckOnTheRig : public rig::RigTest {
     servers_.push_back(*std::move(relay));
   }
 
-  void OpenSsl(std::vector<std::string> args) {
-    args.insert(args.begin(), "/usr/bin/openssl");
-    auto result = rig::RunCommand(args, absl::Seconds(30));
-    ASSERT_TRUE(result.ok()) << result.status();
-    ASSERT_EQ(result->exit_code, 0) << result->output;
-  }
-
-  // A CA named "CN=<ca_name>,O=Example" and a certificate it issued for
-  // kHost (subjectAltName DNS:kHost).
+  // A CA "CN=<ca_name>,O=Example" and a certificate it issued for kHost.
   Pki MakePki(const std::string& stem, const std::string& ca_name) {
-    Pki pki{dir() + "/" + stem + "-ca.pem", dir() + "/" + stem + "-ca.key",
-            dir() + "/" + stem + ".pem", dir() + "/" + stem + ".key"};
-    const std::string csr = dir() + "/" + stem + ".csr";
-    const std::string ext = dir() + "/" + stem + ".ext";
-    std::ofstream(ext) << "subjectAltName=DNS:" << kHost << "\n";
-    OpenSsl({"req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-             "-keyout", pki.ca_key, "-out", pki.ca, "-days", "2", "-subj",
-             "/O=Example/CN=" + ca_name});
-    OpenSsl({"req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-             "-keyout", pki.key, "-out", csr, "-subj", absl::StrCat("/CN=", kHost)});
-    OpenSsl({"x509", "-req", "-in", csr, "-CA", pki.ca, "-CAkey", pki.ca_key, "-CAcreateserial",
-             "-out", pki.cert, "-days", "2", "-extfile", ext});
-    return pki;
+    auto pki = rig::MakeTestPki(dir(), stem, ca_name, absl::StrCat("DNS:", kHost));
+    EXPECT_TRUE(pki.ok()) << pki.status();
+    return pki.ok() ? *pki : Pki{};
   }
 
-  // The SHA-256 of a certificate's SubjectPublicKeyInfo, in hex.
-  std::string SpkiPin(const std::string& pem) {
-    auto result = rig::RunCommand(
-        {"/bin/sh", "-c",
-         absl::StrCat("/usr/bin/openssl x509 -in ", pem,
-                      " -pubkey -noout | /usr/bin/openssl pkey -pubin -outform der | "
-                      "/usr/bin/openssl dgst -sha256 -r")},
-        absl::Seconds(30));
-    EXPECT_TRUE(result.ok());
-    return result.ok() ? result->output.substr(0, 64) : "";
+  static std::string SpkiPin(const std::string& pem) {
+    auto pin = rig::SpkiSha256Of(pem);
+    EXPECT_TRUE(pin.ok()) << pin.status();
+    return pin.value_or("");
   }
 
   // openssl s_server on kAddress:kPort with `pki`'s certificate, plus

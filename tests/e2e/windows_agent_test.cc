@@ -33,6 +33,7 @@
 #include "tests/rig/firewall.h"
 #include "tests/rig/fixture.h"
 #include "tests/rig/interceptor.h"
+#include "tests/rig/pki.h"
 #include "tests/rig/process.h"
 #include "tests/rig/squid.h"
 
@@ -232,6 +233,70 @@ class WindowsAgentUnderWine : public rig::RigTest {
   std::unique_ptr<rig::Process> pac_server_;
   rig::Firewall firewall_;
 };
+
+// The download check from the .exe: OpenSSL over Winsock with the Windows
+// trust store added; a genuine server (pinned) works, a re-signing one on
+// the next port is named as interception with its issuer.
+TEST_F(WindowsAgentUnderWine, DownloadCheckNamesTheGenuineAndTheReSigningServer) {
+  StartRelay();
+  constexpr char kHost[] = "downloads.wine.example";
+  constexpr char kDownload[] = "127.0.75.1";
+  auto genuine = rig::MakeTestPki(dir(), "genuine", "Rig Genuine CA", "DNS:downloads.wine.example");
+  auto inspection =
+      rig::MakeTestPki(dir(), "inspection", "Rig Inspection CA", "DNS:downloads.wine.example");
+  ASSERT_TRUE(genuine.ok() && inspection.ok());
+  auto pin = rig::SpkiSha256Of(genuine->ca);
+  ASSERT_TRUE(pin.ok()) << pin.status();
+  std::vector<std::unique_ptr<rig::Process>> servers;
+  for (const auto& [pki, port] : {std::pair{&*genuine, 8443}, std::pair{&*inspection, 8444}}) {
+    rig::Process::Options options;
+    options.argv = {"/usr/bin/openssl",
+                    "s_server",
+                    "-accept",
+                    absl::StrCat(kDownload, ":", port),
+                    "-cert",
+                    pki->cert,
+                    "-key",
+                    pki->key,
+                    "-cert_chain",
+                    pki->ca,
+                    "-quiet"};
+    options.log_path = absl::StrCat(dir(), "/s_server-", port, ".log");
+    auto server = rig::Process::Start(options);
+    ASSERT_TRUE(server.ok()) << server.status();
+    ASSERT_TRUE(
+        rig::WaitForPort(kDownload, static_cast<uint16_t>(port), absl::Seconds(10), server->get())
+            .ok());
+    servers.push_back(*std::move(server));
+  }
+  ASSERT_TRUE(stack_
+                  ->WriteCatalogue(absl::StrCat(
+                      "name: \"wine\"\nregions { id: \"emea\" display_name: \"EMEA\" relays { "
+                      "id: \"emea-1\" addresses: \"",
+                      kRelayAddress, "\" ports: [ ", kOpenPort, " ] } }\n",
+                      "downloads { id: \"plugin\" region: \"emea\" host: \"", kHost,
+                      "\" addresses: \"", kDownload,
+                      "\" ports: [ 8443, 8444 ] expected { "
+                      "spki_sha256: \"",
+                      *pin, "\" } }\n"))
+                  .ok());
+  const rig::CommandResult run = Agent(Diagnose({"--discover=false"}));
+  EXPECT_EQ(run.exit_code, 0) << run.output;
+  const v1::SessionReport report = LastReport();
+  std::map<uint32_t, const v1::Attempt*> download;
+  for (const v1::Attempt& a : report.attempts()) {
+    if (a.target() == v1::TARGET_DOWNLOAD) download[a.port()] = &a;
+  }
+  ASSERT_EQ(download.size(), 2u) << run.output;
+  EXPECT_EQ(download[8443]->outcome(), v1::OUTCOME_OK) << download[8443]->DebugString();
+  EXPECT_EQ(download[8443]->tls().sni(), kHost);
+  EXPECT_EQ(download[8444]->outcome(), v1::OUTCOME_TLS_INTERCEPTED)
+      << download[8444]->DebugString();
+  EXPECT_EQ(download[8444]->tls().certificate().issuer(), "CN=Rig Inspection CA,O=Example");
+  ASSERT_EQ(report.verdict().downloads_size(), 1);
+  EXPECT_TRUE(report.verdict().downloads(0).reachable());
+  EXPECT_THAT(run.output, HasSubstr("Download check: OK"));
+}
 
 TEST_F(WindowsAgentUnderWine, PrintsItsVersion) {
   const rig::CommandResult run = Wine({exe_, "--version"}, absl::Seconds(60));

@@ -65,9 +65,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   service.set_id("plugin");
   service.set_host("downloads.fuzz.example");
   service.add_ports(443);
-  const v1::Attempt a = relayscope::agent::RunTlsCheck(
-      service, Destination{"192.0.2.1", 443}, ProxyUrl::Direct(),
-      relayscope::Clock::Real().Now() + absl::Seconds(1), transport);
+  const v1::Attempt a =
+      relayscope::agent::RunTlsCheck(service, Destination{"192.0.2.1", 443}, ProxyUrl::Direct(),
+                                     relayscope::Clock::Real().Now() + absl::Seconds(1), transport);
   switch (a.outcome()) {
     case v1::OUTCOME_OK:  // no input can carry the genuine chain: no pin, no trust
       FUZZ_CHECK(false);
