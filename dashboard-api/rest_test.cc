@@ -40,8 +40,19 @@ class RestTest : public ::testing::Test {
       }
       batch.attempts.push_back(a.Build());
     }
+    // And one download check of the "plugin" service, re-signed by a proxy.
+    test::AttemptBuilder download;
+    download.Session("s-7")
+        .Sequence(4)
+        .StartedAt(kNow - absl::Minutes(10))
+        .To("emea", "plugin", 443)
+        .Route(v1::ROUTE_KIND_HTTP_CONNECT)
+        .Outcome(v1::OUTCOME_TLS_INTERCEPTED);
+    batch.attempts.push_back(download.Build());
+    batch.attempts.back().set_target(v1::TARGET_DOWNLOAD);
     ASSERT_TRUE(store_->Commit(std::move(batch)).ok());
-    engine_ = std::make_unique<collector::QueryEngine>(store_.get());
+    engine_ = std::make_unique<collector::QueryEngine>(store_.get(), collector::QueryLimits{},
+                                                       std::set<std::string>{"plugin"});
     service_ = std::make_unique<collector::FleetQueryService>(engine_.get(), &tokens_);
     grpc::ServerBuilder builder;
     builder.RegisterService(service_.get());
@@ -86,6 +97,42 @@ TEST_F(RestTest, ReachabilityAsJsonWithProtoFieldNames) {
   EXPECT_THAT(r.body, HasSubstr("\"port\":443"));
   EXPECT_THAT(r.body, HasSubstr("\"success_ratio\":1"));
   EXPECT_THAT(r.body, HasSubstr("\"attempts\":\"2\""));  // uint64: a JSON string
+}
+
+TEST_F(RestTest, ReachabilityServesDownloadChecksApartFromRelays) {
+  HttpResponse r = api_->Get("/api/v1/reachability", "window=1h&step=0&group_by=relay");
+  ASSERT_EQ(r.status, 200) << r.body;
+  google::protobuf::Struct body;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(r.body, &body).ok()) << r.body;
+  const auto& series = body.fields().at("series").list_value().values();
+  ASSERT_EQ(series.size(), 1) << r.body;  // emea-1 only
+  EXPECT_EQ(series[0].struct_value().fields().at("relay").string_value(), "emea-1");
+  const auto& downloads = body.fields().at("downloads").list_value().values();
+  ASSERT_EQ(downloads.size(), 1) << r.body;
+  const auto& row = downloads[0].struct_value().fields();
+  EXPECT_EQ(row.at("service").string_value(), "plugin");
+  EXPECT_EQ(row.at("port").number_value(), 443);
+  EXPECT_EQ(row.at("route_kind").string_value(), "ROUTE_KIND_HTTP_CONNECT");
+  EXPECT_EQ(row.at("attempts").string_value(), "1");
+  EXPECT_EQ(row.at("ok").string_value(), "0");  // printed although zero
+  const auto& outcome = row.at("outcomes").list_value().values(0).struct_value().fields();
+  EXPECT_EQ(outcome.at("outcome").string_value(), "OUTCOME_TLS_INTERCEPTED");
+  // The relay filter narrows both.
+  r = api_->Get("/api/v1/reachability", "window=1h&step=0&relay=plugin");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_THAT(r.body, HasSubstr("\"series\":[]"));
+  EXPECT_THAT(r.body, HasSubstr("\"service\":\"plugin\""));
+}
+
+TEST_F(RestTest, FailurePatternsNameDownloadChecks) {
+  HttpResponse r = api_->Get("/api/v1/failure-patterns", "window=1h&relay=plugin");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_THAT(r.body, HasSubstr("\"target\":\"TARGET_DOWNLOAD\""));
+  EXPECT_THAT(r.body, HasSubstr("OUTCOME_TLS_INTERCEPTED"));
+  r = api_->Get("/api/v1/failure-patterns", "window=1h&relay=emea-1");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_THAT(r.body, HasSubstr("\"target\":\"TARGET_RELAY\""));
+  EXPECT_THAT(r.body, Not(HasSubstr("TARGET_DOWNLOAD")));
 }
 
 TEST_F(RestTest, FailurePatternsCarryEvidenceAsJsonText) {

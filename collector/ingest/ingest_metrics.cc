@@ -64,6 +64,18 @@ IngestMetrics::IngestMetrics(prometheus::Registry& registry)
                       .Help("Sites that tried a port in the last 15 minutes: reachable=\"true\" if "
                             "they reached a relay on it at least once, \"false\" if never.")
                       .Register(registry)),
+      download_attempts_(prometheus::BuildCounter()
+                             .Name("relayscope_download_attempts_total")
+                             .Help("Download checks (TLS to a catalogue download service) "
+                                   "reported by agents, counted once each, by region, service, "
+                                   "port, route and outcome.")
+                             .Register(registry)),
+      download_sites_(prometheus::BuildGauge()
+                          .Name("relayscope_download_sites")
+                          .Help("Sites that checked a download service in the last 15 minutes: "
+                                "reachable=\"true\" if they reached the genuine service at least "
+                                "once, \"false\" if never.")
+                          .Register(registry)),
       batches_(prometheus::BuildCounter()
                    .Name("relayscope_ingest_batches_total")
                    .Help("Ingest batches by result.")
@@ -89,12 +101,14 @@ IngestMetrics::IngestMetrics(prometheus::Registry& registry)
                        .Add({})),
       by_region_(kActiveWindow, kMaxSites),
       by_relay_(kActiveWindow, kMaxSites * 5),
-      by_port_(kActiveWindow, kMaxSites * 2) {}
+      by_port_(kActiveWindow, kMaxSites * 2),
+      by_download_(kActiveWindow, kMaxSites * 2) {}
 
 IngestMetrics::Sample IngestMetrics::Resolve(const v1::Attempt& a) {
+  const bool download = a.target() == v1::TARGET_DOWNLOAD;
   const std::string key =
-      absl::StrCat(a.region(), "\x1f", a.relay(), "\x1f", a.port(), "\x1f",
-                   static_cast<int>(a.route_kind()), "\x1f", static_cast<int>(a.outcome()));
+      absl::StrCat(download ? "d" : "r", "\x1f", a.region(), "\x1f", a.relay(), "\x1f", a.port(),
+                   "\x1f", static_cast<int>(a.route_kind()), "\x1f", static_cast<int>(a.outcome()));
   Sample sample;
   {
     absl::MutexLock lock(&mu_);
@@ -103,22 +117,36 @@ IngestMetrics::Sample IngestMetrics::Resolve(const v1::Attempt& a) {
       // First time for these label values: build the label sets once.
       const std::string route = Lower(v1::RouteKind_Name(a.route_kind()).substr(11));
       const std::string port = a.port() == 0 ? std::string(kOther) : absl::StrCat(a.port());
+      const std::string outcome = Lower(v1::Outcome_Name(a.outcome()).substr(8));
       Sample& s = it->second;
-      s.attempts = &attempts_.Add({{"region", a.region()},
-                                   {"relay", a.relay()},
-                                   {"port", port},
-                                   {"route", route},
-                                   {"outcome", Lower(v1::Outcome_Name(a.outcome()).substr(8))}});
-      const prometheus::Labels labels = {{"region", a.region()}, {"port", port}, {"route", route}};
-      s.connect = &connect_.Add(labels, LatencyBuckets());
-      s.handshake = &handshake_.Add(labels, LatencyBuckets());
       s.reached = a.outcome() == v1::OUTCOME_OK;
-      s.region = by_region_.Find({{"region", a.region()}});
-      s.relay = by_relay_.Find({{"region", a.region()}, {"relay", a.relay()}});
-      s.port = by_port_.Find({{"port", port}});
+      if (download) {
+        // The validator made `relay` a catalogue download service.
+        s.attempts = &download_attempts_.Add({{"region", a.region()},
+                                              {"service", a.relay()},
+                                              {"port", port},
+                                              {"route", route},
+                                              {"outcome", outcome}});
+        // No durations: the connect and handshake histograms are relays'.
+        s.download = by_download_.Find({{"region", a.region()}, {"service", a.relay()}});
+      } else {
+        s.attempts = &attempts_.Add({{"region", a.region()},
+                                     {"relay", a.relay()},
+                                     {"port", port},
+                                     {"route", route},
+                                     {"outcome", outcome}});
+        const prometheus::Labels labels = {
+            {"region", a.region()}, {"port", port}, {"route", route}};
+        s.connect = &connect_.Add(labels, LatencyBuckets());
+        s.handshake = &handshake_.Add(labels, LatencyBuckets());
+        s.region = by_region_.Find({{"region", a.region()}});
+        s.relay = by_relay_.Find({{"region", a.region()}, {"relay", a.relay()}});
+        s.port = by_port_.Find({{"port", port}});
+      }
     }
     sample = it->second;
   }
+  if (sample.download != nullptr) return sample;
   if (auto s = PhaseSeconds(a, v1::PHASE_TCP_CONNECT)) {
     sample.connect_seconds = *s;
   } else {
@@ -146,6 +174,14 @@ void IngestMetrics::Count(const std::vector<Sample>& samples, const std::vector<
     if (s.connect != nullptr) s.connect->Observe(s.connect_seconds);
     if (s.handshake != nullptr) s.handshake->Observe(s.handshake_seconds);
     const bool same = previous != nullptr && previous->reached == s.reached;
+    if (s.download != nullptr) {
+      if (!(same && previous->download == s.download) &&
+          by_download_.Record(s.download, who, s.reached, now)) {
+        SetSplitGauges(download_sites_, *s.download);
+      }
+      previous = &s;
+      continue;
+    }
     if (!(same && previous->region == s.region) &&
         by_region_.Record(s.region, who, s.reached, now)) {
       SetRegionGauge(*s.region);
@@ -180,6 +216,8 @@ void IngestMetrics::UpdateActiveSites(absl::Time now) {
   by_region_.Expire(now, [&](const SiteWindow::Slot& slot) { SetRegionGauge(slot); });
   by_relay_.Expire(now, [&](const SiteWindow::Slot& slot) { SetSplitGauges(relay_sites_, slot); });
   by_port_.Expire(now, [&](const SiteWindow::Slot& slot) { SetSplitGauges(port_sites_, slot); });
+  by_download_.Expire(now,
+                      [&](const SiteWindow::Slot& slot) { SetSplitGauges(download_sites_, slot); });
 }
 
 void IngestMetrics::CountBatch(const std::string& result) {

@@ -2,6 +2,11 @@
 // handshake durations, the sites active per region / relay / port, batches
 // by result, rejected and duplicate attempts, and the store's commit
 // latency and queue depth. Labels come only from bounded sets.
+//
+// Download checks (Attempt.target = TARGET_DOWNLOAD) have their own
+// families, relayscope_download_attempts_total and relayscope_download_sites:
+// a TLS handshake with a download server is not a relay attempt, and
+// counting it among them would move relay reachability and its alerts.
 #ifndef COLLECTOR_INGEST_INGEST_METRICS_H_
 #define COLLECTOR_INGEST_INGEST_METRICS_H_
 
@@ -41,16 +46,21 @@ class IngestMetrics {
     double handshake_seconds = 0;
     bool reached = false;  // the attempt completed the handshake
     // The attempt's region, relay and port in the site windows.
+    // Null for download checks, which count in `download` alone.
     SiteWindow::Slot* region = nullptr;
     SiteWindow::Slot* relay = nullptr;
     SiteWindow::Slot* port = nullptr;
+    // A download check's service in the site window (null for relays).
+    SiteWindow::Slot* download = nullptr;
   };
   Sample Resolve(const v1::Attempt& attempt);
   // Counts newly stored attempts: relayscope_attempts_total, the connect and
   // handshake duration histograms, and the site as active in each region,
   // on each relay and on each port, reaching them or not (the site itself is
   // never a label; a site new to a key, or newly reaching it, shows in the
-  // gauges at once).
+  // gauges at once). Download checks count in
+  // relayscope_download_attempts_total{region, service, port, route,
+  // outcome} and relayscope_download_sites instead.
   void Count(const std::vector<Sample>& samples, const std::vector<bool>& is_new,
              const std::string& site, absl::Time now);
   // relayscope_ingest_batches_total{result}.
@@ -66,7 +76,8 @@ class IngestMetrics {
   // second: relayscope_sites_active{region}, relayscope_relay_sites{region,
   // relay, reachable} and relayscope_port_sites{port, reachable}
   // (reachable="true": the site reached it at least once in the window;
-  // "false": it tried and never did).
+  // "false": it tried and never did), and relayscope_download_sites{region,
+  // service, reachable} (reachable="true": it reached the genuine service).
   void UpdateActiveSites(absl::Time now);
 
   static constexpr absl::Duration kActiveWindow = absl::Minutes(15);
@@ -78,6 +89,8 @@ class IngestMetrics {
   prometheus::Family<prometheus::Gauge>& sites_active_;
   prometheus::Family<prometheus::Gauge>& relay_sites_;
   prometheus::Family<prometheus::Gauge>& port_sites_;
+  prometheus::Family<prometheus::Counter>& download_attempts_;
+  prometheus::Family<prometheus::Gauge>& download_sites_;
   prometheus::Family<prometheus::Counter>& batches_;
   prometheus::Family<prometheus::Counter>& rejected_;
   prometheus::Counter& duplicates_;
@@ -98,6 +111,7 @@ class IngestMetrics {
   SiteWindow by_region_ ABSL_GUARDED_BY(mu_);
   SiteWindow by_relay_ ABSL_GUARDED_BY(mu_);
   SiteWindow by_port_ ABSL_GUARDED_BY(mu_);
+  SiteWindow by_download_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace relayscope::collector

@@ -72,5 +72,89 @@ TEST(IngestMetricsTest, SitesThatReachOrNeverReachARelayAndAPortAreGauges) {
   EXPECT_EQ(GaugeValue(registry, "relayscope_sites_active", {{"region", "emea"}}), 0);
 }
 
+// The value of the counter `family_name` with exactly `labels`, or -1.
+double CounterValue(prometheus::Registry& registry, const std::string& family_name,
+                    const std::map<std::string, std::string>& labels) {
+  for (const auto& family : registry.Collect()) {
+    if (family.name != family_name) continue;
+    for (const auto& metric : family.metric) {
+      std::map<std::string, std::string> have;
+      for (const auto& label : metric.label) have[label.name] = label.value;
+      if (have == labels) return metric.counter.value;
+    }
+  }
+  return -1;
+}
+
+// Series of `family_name` (any labels).
+size_t SeriesCount(prometheus::Registry& registry, const std::string& family_name) {
+  for (const auto& family : registry.Collect()) {
+    if (family.name == family_name) return family.metric.size();
+  }
+  return 0;
+}
+
+TEST(IngestMetricsTest, DownloadChecksHaveTheirOwnFamiliesAndLeaveRelaySeriesAlone) {
+  prometheus::Registry registry;
+  IngestMetrics metrics(registry);
+  const absl::Time now = absl::FromUnixSeconds(1764000000);
+  auto download = [](uint32_t port, v1::Outcome outcome) {
+    v1::Attempt a;
+    a.set_target(v1::TARGET_DOWNLOAD);
+    a.set_region("emea");
+    a.set_relay("plugin");
+    a.set_port(port);
+    a.set_route_kind(v1::ROUTE_KIND_HTTP_CONNECT);
+    a.set_outcome(outcome);
+    v1::PhaseTiming* connect = a.add_phases();
+    connect->set_phase(v1::PHASE_TCP_CONNECT);
+    connect->set_completed(true);
+    connect->mutable_duration()->set_nanos(2000000);
+    return a;
+  };
+  auto count = [&](const std::string& site, std::vector<v1::Attempt> attempts) {
+    std::vector<IngestMetrics::Sample> samples;
+    for (const auto& a : attempts) samples.push_back(metrics.Resolve(a));
+    metrics.Count(samples, std::vector<bool>(samples.size(), true), site, now);
+  };
+  // paris is intercepted on 443 and reaches the service on 8443; lyon is
+  // intercepted twice and never reaches it.
+  count("paris", {download(443, v1::OUTCOME_TLS_INTERCEPTED), download(8443, v1::OUTCOME_OK)});
+  count("lyon",
+        {download(443, v1::OUTCOME_TLS_INTERCEPTED), download(443, v1::OUTCOME_TLS_INTERCEPTED)});
+  EXPECT_EQ(CounterValue(registry, "relayscope_download_attempts_total",
+                         {{"region", "emea"},
+                          {"service", "plugin"},
+                          {"port", "443"},
+                          {"route", "http_connect"},
+                          {"outcome", "tls_intercepted"}}),
+            3);
+  EXPECT_EQ(CounterValue(registry, "relayscope_download_attempts_total",
+                         {{"region", "emea"},
+                          {"service", "plugin"},
+                          {"port", "8443"},
+                          {"route", "http_connect"},
+                          {"outcome", "ok"}}),
+            1);
+  EXPECT_EQ(GaugeValue(registry, "relayscope_download_sites",
+                       {{"region", "emea"}, {"service", "plugin"}, {"reachable", "true"}}),
+            1);
+  EXPECT_EQ(GaugeValue(registry, "relayscope_download_sites",
+                       {{"region", "emea"}, {"service", "plugin"}, {"reachable", "false"}}),
+            1);
+  // Nothing of it in the relay families: no attempts, no latencies, no
+  // sites (a site that only checked downloads is no active relay site).
+  for (const char* family : {"relayscope_attempts_total", "relayscope_connect_duration_seconds",
+                             "relayscope_handshake_duration_seconds", "relayscope_sites_active",
+                             "relayscope_relay_sites", "relayscope_port_sites"}) {
+    EXPECT_EQ(SeriesCount(registry, family), 0u) << family;
+  }
+  // The window empties the download gauges as it does the relay ones.
+  metrics.UpdateActiveSites(now + absl::Minutes(16));
+  EXPECT_EQ(GaugeValue(registry, "relayscope_download_sites",
+                       {{"region", "emea"}, {"service", "plugin"}, {"reachable", "false"}}),
+            0);
+}
+
 }  // namespace
 }  // namespace relayscope::collector

@@ -76,6 +76,12 @@ class IngestorTest : public ::testing::Test {
                  addresses: "127.0.0.2"
                  ports: [ 8200 ]
                }
+             }
+             downloads {
+               id: "plugin"
+               region: "emea"
+               host: "dl.example"
+               ports: [ 443 ]
              })pb",
         &catalogue_);
   }
@@ -139,6 +145,34 @@ TEST_F(IngestorTest, ValidBatchIsAckedStoredAndCounted) {
   EXPECT_EQ(*store_->CountAttempts(), 3u);
   EXPECT_EQ(Counter("relayscope_attempts_total", "outcome", "ok"), 3);
   EXPECT_EQ(Counter("relayscope_ingest_batches_total", "result", "ok"), 1);
+}
+
+TEST_F(IngestorTest, DownloadChecksAreStoredAndCountedApartFromRelays) {
+  v1::UploadRequest r = Request(3, {1});
+  for (uint64_t seq : {2, 3}) {
+    v1::Attempt a = test::AttemptBuilder()
+                        .Session("s-1")
+                        .Sequence(seq)
+                        .StartedAt(now_ - absl::Seconds(5))
+                        .To("emea", seq == 2 ? "plugin" : "emea-1", 443)
+                        .Outcome(v1::OUTCOME_TLS_INTERCEPTED)
+                        .Build();
+    a.set_target(v1::TARGET_DOWNLOAD);
+    *r.mutable_session()->add_attempts() = a;
+  }
+  auto ack = ingestor_->Ingest(caller_, r);
+  ASSERT_TRUE(ack.ok()) << ack.status();
+  // The relay attempt and the plugin check are stored; a download check
+  // under a relay's id is rejected, naming the field.
+  EXPECT_EQ(ack->accepted(), 2u);
+  ASSERT_EQ(ack->rejected_size(), 1);
+  EXPECT_EQ(ack->rejected(0).sequence(), 3u);
+  EXPECT_EQ(ack->rejected(0).field(), "relay");
+  EXPECT_EQ(*store_->CountAttempts(), 2u);
+  EXPECT_EQ(Counter("relayscope_attempts_total"), 1);
+  EXPECT_EQ(Counter("relayscope_attempts_total", "outcome", "tls_intercepted"), 0);
+  EXPECT_EQ(Counter("relayscope_download_attempts_total", "service", "plugin"), 1);
+  EXPECT_EQ(Counter("relayscope_ingest_rejected_attempts_total", "field", "relay"), 1);
 }
 
 TEST_F(IngestorTest, InvalidEnvelopeIsRefusedWithTheValidatorsMessage) {

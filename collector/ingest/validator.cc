@@ -14,6 +14,8 @@ constexpr size_t kMaxEvidence = 256;
 constexpr int kMaxPhases = 8;
 constexpr int kMaxProxies = 64;
 constexpr int kMaxBlockers = 256;
+// Download services per verdict: a catalogue lists a handful.
+constexpr int kMaxDownloads = 16;
 const absl::Duration kMaxDuration = absl::Hours(1);
 
 // Identifiers chosen by agents: UUIDs and similar.
@@ -97,6 +99,27 @@ std::optional<Problem> CheckCertificate(const std::string& field,
   return CheckText(field + ".sha256", c.sha256(), 64);
 }
 
+std::optional<Problem> CheckTls(const std::string& field, const v1::TlsEvidence& t) {
+  if (auto p = CheckText(field + ".sni", t.sni(), kMaxEvidence)) return p;
+  if (auto p = CheckText(field + ".version", t.version(), kMaxShort)) return p;
+  if (auto p = CheckText(field + ".cipher", t.cipher(), kMaxShort)) return p;
+  if (auto p = CheckCertificate(field + ".certificate", t.certificate())) return p;
+  if (auto p = CheckText(field + ".alert", t.alert(), 128)) return p;
+  const v1::SniControl& c = t.control();
+  if (!v1::SniControl::Result_IsValid(c.result())) {
+    return Problem{field + ".control.result", "unknown"};
+  }
+  if (auto p = CheckText(field + ".control.sni", c.sni(), kMaxEvidence)) return p;
+  return CheckText(field + ".control.detail", c.detail(), kMaxEvidence);
+}
+
+// Outcomes only a download check produces (a TLS handshake with a
+// service); a relay attempt carrying one is malformed.
+bool IsDownloadOnly(v1::Outcome outcome) {
+  return outcome == v1::OUTCOME_TLS_INTERCEPTED || outcome == v1::OUTCOME_SNI_FILTERED ||
+         outcome == v1::OUTCOME_TLS_REFUSED;
+}
+
 std::optional<Problem> CheckDns(const std::string& field, const v1::DnsEvidence& d) {
   if (!v1::DnsEvidence::Status_IsValid(d.status())) return Problem{field + ".status", "unknown"};
   if (d.answers_size() > 16) return Problem{field + ".answers", "more than 16"};
@@ -112,6 +135,7 @@ std::optional<Problem> CheckAttemptEvidence(const v1::Attempt& a) {
   if (auto p = CheckProxyAuth("proxy_auth", a.proxy_auth())) return p;
   if (auto p = CheckCertificate("proxy_certificate", a.proxy_certificate())) return p;
   if (auto p = CheckDns("dns", a.dns())) return p;
+  if (auto p = CheckTls("tls", a.tls())) return p;
   if (!v1::RouteRole_IsValid(a.route_role())) return Problem{"route_role", "unknown"};
   if (a.route_rank() > static_cast<uint32_t>(kMaxProxies) + 1) {
     return Problem{"route_rank", absl::StrCat("more than ", kMaxProxies + 1)};
@@ -138,11 +162,41 @@ std::optional<Problem> CheckBlocker(const std::string& field, const v1::Blocker&
   if (auto p = CheckProxyAuth(field + ".evidence.proxy_auth", e.proxy_auth())) return p;
   if (auto p = CheckCertificate(field + ".evidence.certificate", e.certificate())) return p;
   if (auto p = CheckDns(field + ".evidence.dns", e.dns())) return p;
+  if (auto p = CheckTls(field + ".evidence.tls", e.tls())) return p;
   const v1::InterferenceEvidence& i = e.interference();
   for (const auto* text : {&i.status_line(), &i.page_title(), &i.server(), &i.excerpt()}) {
     if (auto p = CheckText(field + ".evidence.interference", *text, kMaxEvidence)) return p;
   }
   return CheckText(field + ".evidence.os_error_name", e.os_error_name(), 32);
+}
+
+// Working routes and blockers, bounded alike in the verdict and in each of
+// its download checks.
+std::optional<Problem> CheckWorkingAndBlockers(
+    const std::string& field, const google::protobuf::RepeatedPtrField<std::string>& working,
+    const google::protobuf::RepeatedPtrField<v1::Blocker>& blockers) {
+  if (working.size() > kMaxBlockers || blockers.size() > kMaxBlockers) {
+    return Problem{field, absl::StrCat("more than ", kMaxBlockers, " entries")};
+  }
+  for (const std::string& w : working) {
+    if (auto p = CheckText(field + ".working", w, kMaxText)) return p;
+  }
+  for (int i = 0; i < blockers.size(); ++i) {
+    const v1::Blocker& b = blockers.Get(i);
+    const std::string where = absl::StrCat(field, ".blockers[", i, "]");
+    for (const auto* text : {&b.explanation(), &b.advice()}) {
+      if (auto p = CheckText(where, *text, 2 * kMaxText)) return p;
+    }
+    if (auto p = CheckBlocker(where, b)) return p;
+  }
+  return std::nullopt;
+}
+
+std::optional<Problem> CheckDownloadCheck(const std::string& field, const v1::DownloadCheck& d) {
+  if (auto p = CheckText(field + ".service", d.service(), kMaxShort)) return p;
+  if (auto p = CheckText(field + ".display_name", d.display_name(), 128)) return p;
+  if (auto p = CheckText(field + ".summary", d.summary(), 4 * kMaxText)) return p;
+  return CheckWorkingAndBlockers(field, d.working(), d.blockers());
 }
 
 }  // namespace
@@ -154,6 +208,10 @@ Validator::Validator(const v1::Catalogue& catalogue, ValidationLimits limits) : 
       relays_[relay.id()] = {region.id(),
                              std::set<uint32_t>(relay.ports().begin(), relay.ports().end())};
     }
+  }
+  for (const v1::DownloadService& service : catalogue.downloads()) {
+    downloads_[service.id()] = {service.region(),
+                                std::set<uint32_t>(service.ports().begin(), service.ports().end())};
   }
 }
 
@@ -203,20 +261,17 @@ absl::Status Validator::ValidateEnvelope(const v1::UploadRequest& request) const
   if (auto p = CheckText("session.verdict.summary", v.summary(), 4 * kMaxText)) {
     return fail(p->field, p->reason);
   }
-  if (v.working_size() > kMaxBlockers || v.blockers_size() > kMaxBlockers) {
-    return fail("session.verdict", absl::StrCat("more than ", kMaxBlockers, " entries"));
+  if (auto p = CheckWorkingAndBlockers("session.verdict", v.working(), v.blockers())) {
+    return fail(p->field, p->reason);
   }
-  for (const std::string& w : v.working()) {
-    if (auto p = CheckText("session.verdict.working", w, kMaxText))
+  if (v.downloads_size() > kMaxDownloads) {
+    return fail("session.verdict.downloads", absl::StrCat("more than ", kMaxDownloads));
+  }
+  for (int i = 0; i < v.downloads_size(); ++i) {
+    if (auto p = CheckDownloadCheck(absl::StrCat("session.verdict.downloads[", i, "]"),
+                                    v.downloads(i))) {
       return fail(p->field, p->reason);
-  }
-  for (int i = 0; i < v.blockers_size(); ++i) {
-    const v1::Blocker& b = v.blockers(i);
-    const std::string field = absl::StrCat("session.verdict.blockers[", i, "]");
-    for (const auto* text : {&b.explanation(), &b.advice()}) {
-      if (auto p = CheckText(field, *text, 2 * kMaxText)) return fail(p->field, p->reason);
     }
-    if (auto p = CheckBlocker(field, b)) return fail(p->field, p->reason);
   }
   return absl::OkStatus();
 }
@@ -224,6 +279,7 @@ absl::Status Validator::ValidateEnvelope(const v1::UploadRequest& request) const
 std::optional<v1::RejectedAttempt> Validator::ValidateAttempt(const std::string& session_id,
                                                               absl::Time now,
                                                               v1::Attempt* a) const {
+  const bool download = a->target() == v1::TARGET_DOWNLOAD;
   auto check = [&]() -> std::optional<Problem> {
     if (a->session_id() != session_id) return Problem{"session_id", "differs from the batch's"};
     if (a->sequence() == 0) return Problem{"sequence", "must be at least 1"};
@@ -239,6 +295,10 @@ std::optional<v1::RejectedAttempt> Validator::ValidateAttempt(const std::string&
     }
     if (a->outcome() == v1::OUTCOME_UNSPECIFIED || !v1::Outcome_IsValid(a->outcome())) {
       return Problem{"outcome", "required, one of Outcome"};
+    }
+    if (!v1::Target_IsValid(a->target())) return Problem{"target", "unknown, one of Target"};
+    if (!download && IsDownloadOnly(a->outcome())) {
+      return Problem{"outcome", "a download check's outcome on a relay attempt"};
     }
     if (!v1::Phase_IsValid(a->failed_phase())) return Problem{"failed_phase", "unknown phase"};
     if (a->port() == 0 || a->port() > 65535) return Problem{"port", "out of range"};
@@ -258,6 +318,9 @@ std::optional<v1::RejectedAttempt> Validator::ValidateAttempt(const std::string&
     if (a->proxy_status() > 999) return Problem{"proxy_status", "out of range"};
     if (auto p = CheckText("region", a->region(), kMaxShort)) return p;
     if (auto p = CheckText("relay", a->relay(), kMaxShort)) return p;
+    if (download && !downloads_.count(a->relay())) {
+      return Problem{"relay", "not a download service of the collector's catalogue"};
+    }
     if (auto p = CheckText("address", a->address(), kMaxHost)) return p;
     if (auto p = CheckText("os_error_name", a->os_error_name(), 32)) return p;
     if (auto p = CheckText("detail", a->detail(), kMaxText)) return p;
@@ -276,7 +339,14 @@ std::optional<v1::RejectedAttempt> Validator::ValidateAttempt(const std::string&
     rejected.set_reason(problem->reason);
     return rejected;
   }
-  // Fold names the catalogue does not know: bounded label sets.
+  // Fold names the catalogue does not know: bounded label sets. A
+  // download attempt names a known service (checked above).
+  if (download) {
+    const auto& [region, ports] = downloads_.at(a->relay());
+    a->set_region(region);
+    if (!ports.count(a->port())) a->set_port(0);
+    return std::nullopt;
+  }
   auto relay = relays_.find(a->relay());
   if (relay == relays_.end()) {
     a->set_relay(kOther);

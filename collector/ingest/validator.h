@@ -4,6 +4,15 @@
 // does not list are folded into "other" (port 0) so that no client can
 // create metric label cardinality. A bad attempt is rejected on its own,
 // naming the field; the rest of its batch still counts.
+//
+// Download checks (Attempt.target = TARGET_DOWNLOAD) name a download
+// service of the catalogue in `relay`. The store tells them from relay
+// attempts by that id alone (it keeps no target), so the two id sets never
+// mix: a relay attempt naming a download service is folded into "other"
+// like any id that is not a relay, and a download attempt naming anything
+// but a download service is rejected (there is no "other" download that
+// would not read as a relay). Download-only outcomes on a relay attempt
+// are rejected too, so relay metrics and alerts never see them.
 #ifndef COLLECTOR_INGEST_VALIDATOR_H_
 #define COLLECTOR_INGEST_VALIDATOR_H_
 
@@ -51,6 +60,8 @@ class Validator {
   std::set<std::string> regions_;
   // relay id -> (region id, ports)
   std::map<std::string, std::pair<std::string, std::set<uint32_t>>> relays_;
+  // download service id -> (region id, ports)
+  std::map<std::string, std::pair<std::string, std::set<uint32_t>>> downloads_;
 };
 
 }  // namespace relayscope::collector

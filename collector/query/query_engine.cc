@@ -236,7 +236,8 @@ absl::Duration HistogramQuantile(const std::vector<uint64_t>& buckets, double q)
   return absl::Milliseconds(kLatencyBucketsMs[buckets.size() - 2]);
 }
 
-QueryEngine::QueryEngine(Store* store, QueryLimits limits) : store_(store), limits_(limits) {}
+QueryEngine::QueryEngine(Store* store, QueryLimits limits, std::set<std::string> download_services)
+    : store_(store), limits_(limits), download_services_(std::move(download_services)) {}
 
 absl::StatusOr<size_t> QueryEngine::PageSize(uint32_t requested) const {
   if (requested == 0) return static_cast<size_t>(limits_.default_page_size);
@@ -289,11 +290,21 @@ absl::StatusOr<v1::ReachabilityResponse> QueryEngine::GetReachability(
   const int64_t points = StepsIn(range.end - range.start, step);
   using Key = std::tuple<std::string, std::string, uint32_t, int, int>;
   std::map<Key, std::vector<Accumulator>> series;
+  // (service, port, route kind) -> (region, attempts per outcome).
+  using DownloadKey = std::tuple<std::string, uint32_t, int>;
+  std::map<DownloadKey, std::pair<std::string, std::map<int, uint64_t>>> downloads;
   const v1::Filter& filter = request.filter();
   for (const RollupRow& row : rows) {
     if (!Matches(filter.regions(), row.region) || !Matches(filter.relays(), row.relay) ||
         !Matches(filter.ports(), row.port) ||
         !Matches(filter.route_kinds(), static_cast<int>(row.route_kind))) {
+      continue;
+    }
+    if (IsDownload(row.relay)) {
+      auto& [region, outcomes] =
+          downloads[DownloadKey{row.relay, row.port, static_cast<int>(row.route_kind)}];
+      region = row.region;
+      outcomes[static_cast<int>(row.outcome)] += row.attempts;
       continue;
     }
     Key key{by_region ? row.region : "", by_relay ? row.relay : "", by_port ? row.port : 0,
@@ -321,6 +332,28 @@ absl::StatusOr<v1::ReachabilityResponse> QueryEngine::GetReachability(
       total.Add(accumulators[i]);
     }
     total.Fill(range.start, out->mutable_total());
+  }
+  for (const auto& [key, value] : downloads) {
+    const auto& [region, outcomes] = value;
+    v1::DownloadReachability* out = response.add_downloads();
+    out->set_service(std::get<0>(key));
+    out->set_region(region);
+    out->set_port(std::get<1>(key));
+    out->set_route_kind(static_cast<v1::RouteKind>(std::get<2>(key)));
+    std::vector<std::pair<int, uint64_t>> counts(outcomes.begin(), outcomes.end());
+    std::stable_sort(counts.begin(), counts.end(),
+                     [](const auto& a, const auto& b) { return a.second > b.second; });
+    uint64_t attempts = 0, ok = 0;
+    for (const auto& [outcome, n] : counts) {
+      attempts += n;
+      if (outcome == v1::OUTCOME_OK) ok += n;
+      v1::OutcomeCount* count = out->add_outcomes();
+      count->set_outcome(static_cast<v1::Outcome>(outcome));
+      count->set_attempts(n);
+    }
+    out->set_attempts(attempts);
+    out->set_ok(ok);
+    out->set_success_ratio(Ratio(ok, attempts));
   }
   return response;
 }
@@ -358,6 +391,9 @@ absl::StatusOr<v1::ListFailurePatternsResponse> QueryEngine::ListFailurePatterns
         p->set_example_agent_id(g.example_agent_id);
         p->set_example_session_id(g.example.session_id());
       });
+  for (v1::FailurePattern& p : *response.mutable_patterns()) {
+    p.set_target(IsDownload(p.relay()) ? v1::TARGET_DOWNLOAD : v1::TARGET_RELAY);
+  }
   return response;
 }
 

@@ -5,10 +5,16 @@
 //
 // Transport-free, so it is unit-tested over a store filled with known
 // attempts; collector/query/fleet_query_service.h puts it on gRPC.
+//
+// The store keeps no attempt target: download checks are told from relay
+// attempts by their `relay` column naming one of the catalogue's download
+// services (the validator keeps the two id sets apart). Reachability
+// series are relays only; the download checks are its `downloads` rows.
 #ifndef COLLECTOR_QUERY_QUERY_ENGINE_H_
 #define COLLECTOR_QUERY_QUERY_ENGINE_H_
 
 #include <functional>
+#include <set>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -30,7 +36,9 @@ struct QueryLimits {
 
 class QueryEngine {
  public:
-  explicit QueryEngine(Store* store, QueryLimits limits = {});
+  // `download_services`: the catalogue's DownloadService ids.
+  explicit QueryEngine(Store* store, QueryLimits limits = {},
+                       std::set<std::string> download_services = {});
 
   // INVALID_ARGUMENT (naming the field) for a bad range, step, filter or
   // page token; store errors pass through.
@@ -46,8 +54,11 @@ class QueryEngine {
  private:
   absl::StatusOr<size_t> PageSize(uint32_t requested) const;
 
+  bool IsDownload(const std::string& relay) const { return download_services_.count(relay) > 0; }
+
   Store* store_;
   QueryLimits limits_;
+  const std::set<std::string> download_services_;
 };
 
 // Page tokens: opaque to clients; they carry the offset of the next page

@@ -380,6 +380,125 @@ TEST_F(QueryEngineTest, BadRangesStepsAndFiltersNameTheField) {
   }
 }
 
+// The same fleet, plus download checks of the catalogue's "plugin"
+// service in emea: direct works on 443, the proxy re-signs TLS, 8443 is
+// filtered by SNI.
+class QueryEngineDownloadsTest : public QueryEngineTest {
+ protected:
+  void SetUp() override {
+    QueryEngineTest::SetUp();
+    const absl::Time t3 = kT0 + absl::Minutes(3);
+    const auto direct = v1::ROUTE_KIND_DIRECT;
+    const auto proxy = v1::ROUTE_KIND_HTTP_CONNECT;
+    IngestBatch batch =
+        MakeBatch("a4", "acme", "s4",
+                  {{t3, "emea", "plugin", 443, direct, v1::OUTCOME_OK, 0, ""},
+                   {t3, "emea", "plugin", 443, proxy, v1::OUTCOME_TLS_INTERCEPTED, 0, ""},
+                   {t3, "emea", "plugin", 443, proxy, v1::OUTCOME_TLS_INTERCEPTED, 0, ""},
+                   {t3, "emea", "plugin", 443, proxy, v1::OUTCOME_OK, 0, ""},
+                   {t3, "emea", "plugin", 8443, direct, v1::OUTCOME_SNI_FILTERED, 0, ""}});
+    for (v1::Attempt& a : batch.attempts) a.set_target(v1::TARGET_DOWNLOAD);
+    Commit(std::move(batch));
+  }
+  QueryEngine engine() { return QueryEngine(store_.get(), {}, {"plugin"}); }
+};
+
+TEST_F(QueryEngineDownloadsTest, RelaySeriesLeaveDownloadChecksOut) {
+  v1::ReachabilityRequest request;
+  SetRange(kT0, kT0 + absl::Minutes(10), request.mutable_range());
+  request.add_group_by(v1::DIMENSION_REGION);
+  request.add_group_by(v1::DIMENSION_RELAY);
+  auto response = engine().GetReachability(request);
+  ASSERT_TRUE(response.ok()) << response.status();
+  ASSERT_EQ(response->series_size(), 2);  // apac-1 and emea-1, no "plugin"
+  EXPECT_EQ(response->series(1).relay(), "emea-1");
+  EXPECT_EQ(response->series(1).total().attempts(), 6u);  // as without downloads
+  EXPECT_EQ(response->series(1).total().ok(), 3u);
+  // By outcome too: the download-only outcomes never show among relays.
+  request.clear_group_by();
+  request.add_group_by(v1::DIMENSION_OUTCOME);
+  response = engine().GetReachability(request);
+  ASSERT_TRUE(response.ok()) << response.status();
+  for (const v1::ReachabilitySeries& s : response->series()) {
+    EXPECT_NE(s.outcome(), v1::OUTCOME_TLS_INTERCEPTED);
+    EXPECT_NE(s.outcome(), v1::OUTCOME_SNI_FILTERED);
+  }
+  // Without the catalogue's download ids the same rows read as a relay:
+  // what the engine's download set prevents.
+  response = QueryEngine(store_.get()).GetReachability(request);
+  ASSERT_TRUE(response.ok());
+  EXPECT_EQ(response->downloads_size(), 0);
+  bool intercepted_as_relay = false;
+  for (const v1::ReachabilitySeries& s : response->series()) {
+    intercepted_as_relay |= s.outcome() == v1::OUTCOME_TLS_INTERCEPTED;
+  }
+  EXPECT_TRUE(intercepted_as_relay);
+}
+
+TEST_F(QueryEngineDownloadsTest, DownloadRowsPerServicePortAndRouteWithOutcomes) {
+  v1::ReachabilityRequest request;
+  SetRange(kT0, kT0 + absl::Minutes(10), request.mutable_range());
+  request.add_group_by(v1::DIMENSION_REGION);  // does not change the rows
+  auto response = engine().GetReachability(request);
+  ASSERT_TRUE(response.ok()) << response.status();
+  ASSERT_EQ(response->downloads_size(), 3);
+  const v1::DownloadReachability& direct = response->downloads(0);
+  EXPECT_EQ(direct.service(), "plugin");
+  EXPECT_EQ(direct.region(), "emea");
+  EXPECT_EQ(direct.port(), 443u);
+  EXPECT_EQ(direct.route_kind(), v1::ROUTE_KIND_DIRECT);
+  EXPECT_EQ(direct.attempts(), 1u);
+  EXPECT_EQ(direct.ok(), 1u);
+  EXPECT_DOUBLE_EQ(direct.success_ratio(), 1.0);
+  const v1::DownloadReachability& proxied = response->downloads(1);
+  EXPECT_EQ(proxied.port(), 443u);
+  EXPECT_EQ(proxied.route_kind(), v1::ROUTE_KIND_HTTP_CONNECT);
+  EXPECT_EQ(proxied.attempts(), 3u);
+  EXPECT_EQ(proxied.ok(), 1u);
+  ASSERT_EQ(proxied.outcomes_size(), 2);  // most frequent first
+  EXPECT_EQ(proxied.outcomes(0).outcome(), v1::OUTCOME_TLS_INTERCEPTED);
+  EXPECT_EQ(proxied.outcomes(0).attempts(), 2u);
+  EXPECT_EQ(proxied.outcomes(1).outcome(), v1::OUTCOME_OK);
+  const v1::DownloadReachability& filtered = response->downloads(2);
+  EXPECT_EQ(filtered.port(), 8443u);
+  EXPECT_EQ(filtered.ok(), 0u);
+  EXPECT_DOUBLE_EQ(filtered.success_ratio(), 0.0);
+  ASSERT_EQ(filtered.outcomes_size(), 1);
+  EXPECT_EQ(filtered.outcomes(0).outcome(), v1::OUTCOME_SNI_FILTERED);
+
+  // The filter applies to them: a route, and a relay list that names no
+  // service leaves none.
+  request.mutable_filter()->add_route_kinds(v1::ROUTE_KIND_HTTP_CONNECT);
+  response = engine().GetReachability(request);
+  ASSERT_TRUE(response.ok());
+  ASSERT_EQ(response->downloads_size(), 1);
+  EXPECT_EQ(response->downloads(0).attempts(), 3u);
+  request.mutable_filter()->clear_route_kinds();
+  request.mutable_filter()->add_relays("emea-1");
+  response = engine().GetReachability(request);
+  ASSERT_TRUE(response.ok());
+  EXPECT_EQ(response->downloads_size(), 0);
+  EXPECT_EQ(response->series_size(), 1);
+  request.mutable_filter()->add_relays("plugin");
+  response = engine().GetReachability(request);
+  ASSERT_TRUE(response.ok());
+  EXPECT_EQ(response->downloads_size(), 3);
+}
+
+TEST_F(QueryEngineDownloadsTest, FailurePatternsNameTheirTarget) {
+  v1::ListFailurePatternsRequest request;
+  SetRange(kT0, kT0 + absl::Minutes(10), request.mutable_range());
+  auto response = engine().ListFailurePatterns(request);
+  ASSERT_TRUE(response.ok()) << response.status();
+  int downloads = 0;
+  for (const v1::FailurePattern& p : response->patterns()) {
+    EXPECT_EQ(p.target(), p.relay() == "plugin" ? v1::TARGET_DOWNLOAD : v1::TARGET_RELAY)
+        << p.relay();
+    if (p.target() == v1::TARGET_DOWNLOAD) ++downloads;
+  }
+  EXPECT_EQ(downloads, 2);  // tls_intercepted via the proxy, sni_filtered on 8443
+}
+
 TEST(HistogramQuantileTest, InterpolatesInsideTheBucket) {
   std::vector<uint64_t> buckets(kLatencyBuckets);
   EXPECT_EQ(HistogramQuantile(buckets, 0.5), absl::ZeroDuration());

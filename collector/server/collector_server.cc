@@ -9,6 +9,8 @@
 #include <cstdio>
 #include <limits>
 #include <mutex>
+#include <set>
+#include <string>
 #include <utility>
 
 #include "absl/strings/escaping.h"
@@ -42,6 +44,13 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(
   grpc::SslServerCredentialsOptions tls;
   tls.pem_key_cert_pairs.push_back({*key, *cert});
   return grpc::SslServerCredentials(tls);
+}
+
+// The query engine tells download checks from relay attempts by these.
+std::set<std::string> DownloadServiceIds(const v1::Catalogue& catalogue) {
+  std::set<std::string> ids;
+  for (const v1::DownloadService& service : catalogue.downloads()) ids.insert(service.id());
+  return ids;
 }
 
 }  // namespace
@@ -92,7 +101,7 @@ CollectorServer::CollectorServer(const CollectorConfig& config, v1::Catalogue ca
                     : nullptr,
                 config.now),
       ingest_(&auth_.agents, &ingestor_),
-      query_engine_(store_.get()),
+      query_engine_(store_.get(), {}, DownloadServiceIds(catalogue)),
       fleet_query_(&query_engine_, &auth_.readers) {}
 
 absl::Status CollectorServer::Start() {

@@ -29,6 +29,9 @@ const OUTCOME_COLORS = {
   OUTCOME_PROTOCOL_INTERFERENCE: '#1565c0',
   OUTCOME_HANDSHAKE_TIMEOUT: '#5e35b1',
   OUTCOME_HANDSHAKE_INVALID: '#283593',
+  OUTCOME_TLS_INTERCEPTED: '#880e4f',
+  OUTCOME_SNI_FILTERED: '#bf360c',
+  OUTCOME_TLS_REFUSED: '#4a148c',
 };
 
 // ---- helpers ---------------------------------------------------------------
@@ -144,6 +147,32 @@ function renderMatrix(reply) {
     el('tbody', {}, rows)));
 }
 
+// Download checks (TLS to the catalogue's download services): their own
+// rows of the reachability reply, never part of the relay series.
+function renderDownloads(reply) {
+  const rows = reply.downloads || [];
+  if (rows.length === 0) {
+    replace($('downloads'), el('p', {class: 'muted'}, 'No download checks in this window.'));
+    return;
+  }
+  replace($('downloads'), table(
+    [['Service'], ['Port', 'num'], ['Route'], ['Checks', 'num'], ['Genuine', 'num'],
+     ['Success', 'num'], ['Outcomes']],
+    rows.map((d) => {
+      const ratio = Number(d.success_ratio || 0);
+      return el('tr', {'data-service': d.service, 'data-port': d.port,
+        'data-route': d.route_kind, 'data-ratio': ratio},
+        el('td', {}, `${d.region} / ${d.service}`),
+        el('td', {class: 'num'}, num(d.port) === 0 ? 'other' : String(d.port)),
+        el('td', {}, routeLabel(d.route_kind)),
+        el('td', {class: 'num'}, num(d.attempts)),
+        el('td', {class: 'num'}, num(d.ok)),
+        el('td', {class: 'num', style: `background:${ratioColor(ratio)}`}, pct(ratio)),
+        el('td', {}, (d.outcomes || []).map((o) =>
+          el('span', {class: 'outcome-count'}, outcomeBadge(o.outcome), ` ${num(o.attempts)} `))));
+    })));
+}
+
 function renderChart(reply) {
   const series = (reply.series || []).filter((s) => num(s.total && s.total.attempts) > 0);
   const svgNS = 'http://www.w3.org/2000/svg';
@@ -220,7 +249,8 @@ function renderPatterns(reply) {
      ['First seen'], ['Last seen'], ['Evidence'], ['']],
     patterns.map((p) => el('tr', {'data-outcome': p.outcome},
       el('td', {}, outcomeBadge(p.outcome)),
-      el('td', {}, `${p.region} / ${p.relay}:${p.port}`),
+      el('td', {}, p.target === 'TARGET_DOWNLOAD' ? 'download ' : '',
+         `${p.region} / ${p.relay}:${p.port}`),
       el('td', {}, routeLabel(p.route_kind), p.proxy_status ? ` (proxy ${p.proxy_status})` : ''),
       el('td', {class: 'num'}, num(p.count)),
       el('td', {class: 'num'}, num(p.sites)),
@@ -309,21 +339,30 @@ function renderSession(session) {
     el('p', {class: 'muted'}, `agent ${agent.agent_id || '?'} · ${agent.os || ''} · version ${agent.version || '?'}` +
        ` · site ${agent.site || '(none)'} · started ${timeText(session.start_time)}`),
     blockers.length ? el('ul', {}, blockers) : null,
+    (verdict.downloads || []).length
+      ? el('ul', {class: 'downloads'}, verdict.downloads.map((d) => el('li', {'data-service': d.service},
+          el('strong', {}, `${d.display_name || d.service}: `), d.reachable ? 'reachable' : 'blocked',
+          d.summary ? el('div', {class: 'muted'}, d.summary) : null)))
+      : null,
     table([['#', 'num'], ['Relay'], ['Address'], ['Route'], ['Outcome'], ['Connect ms', 'num'],
-           ['Handshake ms', 'num'], ['Total ms', 'num'], ['Evidence / detail']],
+           ['Handshake / TLS ms', 'num'], ['Total ms', 'num'], ['Evidence / detail']],
       attempts.map((a) => el('tr', {'data-outcome': a.outcome},
         el('td', {class: 'num'}, num(a.sequence)),
-        el('td', {}, `${a.region} / ${a.relay}`),
+        el('td', {}, a.target === 'TARGET_DOWNLOAD' ? 'download ' : '', `${a.region} / ${a.relay}`),
         el('td', {}, `${a.address}:${a.port}`),
         el('td', {}, routeLabel(a.route_kind),
            a.proxy && a.proxy.host ? ` via ${a.proxy.host}:${a.proxy.port}` : ''),
         el('td', {}, outcomeBadge(a.outcome)),
         el('td', {class: 'num'}, phaseMs(a, 'PHASE_TCP_CONNECT') ?? '—'),
-        el('td', {class: 'num'}, phaseMs(a, 'PHASE_HANDSHAKE') ?? '—'),
+        el('td', {class: 'num'},
+           phaseMs(a, a.target === 'TARGET_DOWNLOAD' ? 'PHASE_SERVER_TLS' : 'PHASE_HANDSHAKE') ?? '—'),
         el('td', {class: 'num'}, durationMs(a.total_duration) ?? '—'),
         el('td', {}, el('div', {class: 'evidence'}, [
           a.interference && a.interference.status_line,
           a.interference && a.interference.page_title && `title: ${a.interference.page_title}`,
+          a.tls && a.tls.certificate && a.tls.certificate.issuer &&
+            `certificate issuer: ${a.tls.certificate.issuer}`,
+          a.tls && a.tls.alert && `TLS alert: ${a.tls.alert}`,
           a.detail].filter(Boolean).join('\n')))))));
 }
 
@@ -347,11 +386,12 @@ async function refresh() {
     ]);
     if (span !== state.window) return;  // the window changed meanwhile
     renderMatrix(matrix);
+    renderDownloads(matrix);
     renderChart(outcomes);
     renderPatterns(patterns);
     renderSites(sites);
     renderSessions(sessions);
-    const empty = (matrix.series || []).length === 0;
+    const empty = (matrix.series || []).length === 0 && (matrix.downloads || []).length === 0;
     $('empty').hidden = !empty;
     $('banner').hidden = true;
     $('main').classList.remove('stale');

@@ -1,7 +1,11 @@
 // Fleet queries end to end: a real agent diagnoses relays on the rig (one
 // port answered by an interceptor whose page title is a script tag, one
 // refused), uploads to a real collector, and relayscope-dashboard serves
-// what the collector knows, over REST and in headless Chromium.
+// what the collector knows, over REST and in headless Chromium. The
+// collector's catalogue also lists a download service, whose checks one
+// test uploads itself (the agent's catalogue has none).
+#include <grpcpp/grpcpp.h>
+
 #include <filesystem>
 #include <fstream>
 #include <regex>
@@ -12,10 +16,12 @@
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "relayscope/v1/ingest.grpc.pb.h"
 #include "tests/e2e/stack.h"
 #include "tests/rig/fixture.h"
 #include "tests/rig/interceptor.h"
 #include "tests/rig/process.h"
+#include "tests/support/telemetry_builders.h"
 
 namespace relayscope {
 namespace {
@@ -47,6 +53,15 @@ constexpr char kCatalogue[] = R"pb(name: "e2e-dashboard"
                                      }
                                    }
 )pb";
+constexpr char kDownloads[] = R"pb(downloads {
+                                     id: "plugin"
+                                     display_name: "plugin download"
+                                     region: "emea"
+                                     host: "dl.example"
+                                     addresses: "127.0.72.9"
+                                     ports: [ 443 ]
+                                   }
+)pb";
 
 class DashboardTest : public rig::RigTest {
  protected:
@@ -56,7 +71,12 @@ class DashboardTest : public rig::RigTest {
     stack_ = std::make_unique<e2e::Stack>(dir(), e2e::Binaries{.relay = RELAY_BINARY,
                                                                .collector = COLLECTOR_BINARY,
                                                                .dashboard = DASHBOARD_BINARY});
-    ASSERT_TRUE(stack_->WriteCatalogue(kCatalogue).ok());
+    ASSERT_TRUE(
+        stack_
+            ->WriteCatalogue(absl::StrCat(kCatalogue, kDownloads), "collector-catalogue.textproto")
+            .ok());
+    const std::string collector_catalogue = stack_->catalogue();
+    ASSERT_TRUE(stack_->WriteCatalogue(kCatalogue).ok());  // what the agent gets
     std::ofstream(dir() + "/agent.token") << kAgentToken;
     ASSERT_TRUE(stack_->WriteSecret("dashboard.token", kQueryToken).ok());
     ASSERT_TRUE(stack_->WriteTokens("agent-tokens", {{"agents", kAgentToken}}).ok());
@@ -74,7 +94,8 @@ class DashboardTest : public rig::RigTest {
     interceptor_ = *std::move(interceptor);
 
     auto collector =
-        stack_->StartCollector({.tokens = dir() + "/agent-tokens",
+        stack_->StartCollector({.catalogue = collector_catalogue,
+                                .tokens = dir() + "/agent-tokens",
                                 .extra_args = {"--query-tokens=" + dir() + "/query-tokens"}});
     ASSERT_TRUE(collector.ok()) << collector.status();
     auto dashboard = stack_->StartDashboard(
@@ -213,6 +234,50 @@ TEST_F(DashboardTest, BrowserDrillsDownIntoTheSession) {
                          HasSubstr("127.0.73.1:8443"), HasSubstr("paris-office")));
   EXPECT_THAT(dom, HasSubstr("title: &lt;script&gt;alert(1)&lt;/script&gt;"));
   EXPECT_THAT(dom, Not(HasSubstr(kHostileTitle)));
+}
+
+TEST_F(DashboardTest, BrowserShowsTheDownloadCheckApartFromRelays) {
+  {  // Download checks as an agent with download checks sends them.
+    auto stub = v1::Ingest::NewStub(
+        grpc::CreateChannel(stack_->collector()->address(), grpc::InsecureChannelCredentials()));
+    grpc::ClientContext context;
+    context.AddMetadata("authorization", absl::StrCat("Bearer ", kAgentToken));
+    auto stream = stub->Upload(&context);
+    std::vector<v1::Attempt> attempts;
+    for (v1::Outcome outcome :
+         {v1::OUTCOME_TLS_INTERCEPTED, v1::OUTCOME_TLS_INTERCEPTED, v1::OUTCOME_OK}) {
+      attempts.push_back(test::AttemptBuilder()
+                             .Sequence(attempts.size() + 1)
+                             .To("emea", "plugin", 443)
+                             .Address("127.0.72.9")
+                             .Route(v1::ROUTE_KIND_DIRECT)
+                             .Outcome(outcome)
+                             .Build());
+      attempts.back().set_target(v1::TARGET_DOWNLOAD);
+    }
+    v1::UploadRequest batch = test::UploadBatch(1, "download-agent", "dl-1", attempts);
+    batch.mutable_session()->mutable_agent()->set_site("lyon-office");
+    v1::UploadResponse ack;
+    ASSERT_TRUE(stream->Write(batch) && stream->Read(&ack));
+    EXPECT_EQ(ack.accepted(), 3u);
+    stream->WritesDone();
+    ASSERT_TRUE(stream->Finish().ok());
+  }
+  const std::string matrix = Get("/api/v1/reachability?window=15m&step=0&group_by=relay");
+  ASSERT_EQ(StatusOf(matrix), 200) << matrix;
+  EXPECT_THAT(matrix,
+              AllOf(HasSubstr(R"("service":"plugin")"), HasSubstr(R"("attempts":"3","ok":"1")"),
+                    Not(HasSubstr(R"("relay":"plugin")"))));
+
+  const std::string dom = RenderedDom("ready", "dashboard-downloads.png");
+  ASSERT_THAT(dom, HasSubstr(R"(data-state="ready")")) << dom;
+  // One row for plugin:443 direct, its outcomes counted; relays unchanged.
+  EXPECT_THAT(dom, AllOf(HasSubstr(R"(data-service="plugin")"), HasSubstr("emea / plugin"),
+                         HasSubstr("tls intercepted"), HasSubstr(R"(data-port="8200")")));
+  // In the failure patterns, marked as a download check.
+  EXPECT_THAT(dom, HasSubstr("download emea / plugin:443"));
+  // The relay matrix has no column for the service's port.
+  EXPECT_THAT(dom, Not(HasSubstr(R"(data-region="emea" data-port="443")")));
 }
 
 TEST_F(DashboardTest, CollectorDownIs503AndThePageSaysSo) {

@@ -76,7 +76,12 @@ TEST_F(MetricNames, DashboardRulesAndAlertsUseOnlyExportedMetricsAndDefinedRules
                            .collector = COLLECTOR_BINARY,
                            .dashboard = DASHBOARD_BINARY,
                            .agent = AGENT_BINARY});
-  ASSERT_TRUE(stack.WriteCatalogue(e2e::CatalogueText("127.0.72.1")).ok());
+  // With a download service, whose checks have their own families.
+  ASSERT_TRUE(stack
+                  .WriteCatalogue(e2e::CatalogueText("127.0.72.1") +
+                                  "\ndownloads { id: \"plugin\" region: \"emea\" host: "
+                                  "\"dl.example\" addresses: \"127.0.72.9\" ports: 443 }\n")
+                  .ok());
   auto relay = stack.StartRelay("127.0.72.1:8200", {"--metrics=127.0.0.1:9464"});
   ASSERT_TRUE(relay.ok()) << relay.status();
   ASSERT_TRUE(stack.WriteTokens("tokens", {{"agents", "metric-names-token"}}).ok());
@@ -92,17 +97,24 @@ TEST_F(MetricNames, DashboardRulesAndAlertsUseOnlyExportedMetricsAndDefinedRules
   auto agent = rig::RunCommand(stack.AgentDiagnoseArgv(collector), absl::Seconds(30));
   ASSERT_TRUE(agent.ok());
   ASSERT_THAT(agent->output, ::testing::HasSubstr("attempts delivered")) << agent->output;
-  {  // and one attempt the collector rejects (a port out of range)
+  {  // one attempt the collector rejects (a port out of range), and a
+     // download check (an agent without download checks sends none)
     auto stub = v1::Ingest::NewStub(
         grpc::CreateChannel(collector.address(), grpc::InsecureChannelCredentials()));
     grpc::ClientContext context;
     context.AddMetadata("authorization", "Bearer metric-names-token");
     auto stream = stub->Upload(&context);
-    v1::UploadRequest batch = e2e::MakeBatch("client", "s", 1, 1, 2);
+    v1::UploadRequest batch = e2e::MakeBatch("client", "s", 1, 1, 3);
     batch.mutable_session()->mutable_attempts(1)->set_port(70000);
+    v1::Attempt* download = batch.mutable_session()->mutable_attempts(2);
+    download->set_target(v1::TARGET_DOWNLOAD);
+    download->set_relay("plugin");
+    download->set_port(443);
+    download->set_outcome(v1::OUTCOME_TLS_INTERCEPTED);
     v1::UploadResponse ack;
     ASSERT_TRUE(stream->Write(batch) && stream->Read(&ack));
     EXPECT_EQ(ack.rejected_size(), 1);
+    EXPECT_EQ(ack.accepted(), 2u);
     stream->WritesDone();
     ASSERT_TRUE(stream->Finish().ok());
   }
@@ -122,7 +134,8 @@ TEST_F(MetricNames, DashboardRulesAndAlertsUseOnlyExportedMetricsAndDefinedRules
   for (const char* must :
        {"relayscope_attempts_total", "relayscope_relay_sites", "relayscope_port_sites",
         "relayscope_connect_duration_seconds_bucket", "relayscope_dashboard_requests_total",
-        "relayscope_relay_handshakes_total"}) {
+        "relayscope_relay_handshakes_total", "relayscope_download_attempts_total",
+        "relayscope_download_sites"}) {
     EXPECT_TRUE(exported.count(must)) << must << " is not exported";
   }
 
