@@ -75,6 +75,9 @@ TEST_F(Demo, ExplainsTheBlockedPortsServesTheDashboardAndStopsEverythingOnCtrlC)
   EXPECT_THAT(
       scrape->output,
       HasSubstr("relayscope_attempts_total{outcome=\"protocol_interference\",port=\"8080\""));
+  // The download check counts apart from the relays.
+  EXPECT_THAT(scrape->output,
+              HasSubstr("relayscope_download_attempts_total{outcome=\"tls_intercepted\""));
 
   // What it started, by the PIDs it recorded.
   std::vector<pid_t> started;

@@ -15,23 +15,31 @@ absl::Status Firewall::Reject(absl::string_view address, uint16_t port) {
   return Add(address, port, /*reject=*/true);
 }
 
-absl::Status Firewall::Add(absl::string_view address, uint16_t port, bool reject) {
+namespace {
+
+// "iptables -w -A INPUT -p tcp -d address --dport port" (ip6tables for IPv6).
+std::vector<std::string> IncomingTcp(absl::string_view address, uint16_t port) {
   const bool v6 = address.find(':') != absl::string_view::npos;
-  std::vector<std::string> rule = {v6 ? "/usr/sbin/ip6tables" : "/usr/sbin/iptables",
-                                   "-w",
-                                   "-A",
-                                   "INPUT",
-                                   "-p",
-                                   "tcp",
-                                   "-d",
-                                   std::string(address),
-                                   "--dport",
-                                   absl::StrCat(port),
-                                   "-j"};
+  return {v6 ? "/usr/sbin/ip6tables" : "/usr/sbin/iptables",
+          "-w",
+          "-A",
+          "INPUT",
+          "-p",
+          "tcp",
+          "-d",
+          std::string(address),
+          "--dport",
+          absl::StrCat(port)};
+}
+
+}  // namespace
+
+absl::Status Firewall::Add(absl::string_view address, uint16_t port, bool reject) {
+  std::vector<std::string> rule = IncomingTcp(address, port);
   if (reject) {
-    rule.insert(rule.end(), {"REJECT", "--reject-with", "tcp-reset"});
+    rule.insert(rule.end(), {"-j", "REJECT", "--reject-with", "tcp-reset"});
   } else {
-    rule.push_back("DROP");
+    rule.insert(rule.end(), {"-j", "DROP"});
   }
   return Run(std::move(rule));
 }
@@ -47,24 +55,8 @@ absl::Status Firewall::Unreachable(absl::string_view address, uint16_t port, boo
 
 absl::Status Firewall::BlockCarrying(absl::string_view address, uint16_t port,
                                      absl::string_view text, bool drop) {
-  const bool v6 = address.find(':') != absl::string_view::npos;
-  std::vector<std::string> rule = {v6 ? "/usr/sbin/ip6tables" : "/usr/sbin/iptables",
-                                   "-w",
-                                   "-A",
-                                   "INPUT",
-                                   "-p",
-                                   "tcp",
-                                   "-d",
-                                   std::string(address),
-                                   "--dport",
-                                   absl::StrCat(port),
-                                   "-m",
-                                   "string",
-                                   "--string",
-                                   std::string(text),
-                                   "--algo",
-                                   "bm",
-                                   "-j"};
+  std::vector<std::string> rule = IncomingTcp(address, port);
+  rule.insert(rule.end(), {"-m", "string", "--string", std::string(text), "--algo", "bm", "-j"});
   if (drop) {
     rule.push_back("DROP");
   } else {

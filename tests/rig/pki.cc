@@ -34,8 +34,8 @@ absl::StatusOr<TestPki> MakeTestPki(const std::string& dir, const std::string& s
   const std::string cn = subject_alt_name.substr(subject_alt_name.find(':') + 1);
   std::ofstream(ext) << "subjectAltName=" << subject_alt_name << "\n";
   absl::Status made = OpenSsl({"req", "-x509", "-newkey", "ec", "-pkeyopt",
-                                "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", ca_key,
-                                "-out", pki.ca, "-days", "2", "-subj", "/O=Example/CN=" + ca_name});
+                               "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", ca_key, "-out",
+                               pki.ca, "-days", "2", "-subj", "/O=Example/CN=" + ca_name});
   if (made.ok()) {
     made = OpenSsl({"req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
                     "-keyout", pki.key, "-out", csr, "-subj", "/CN=" + cn});

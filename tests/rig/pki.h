@@ -11,10 +11,10 @@
 namespace relayscope::rig {
 
 struct TestPki {
-  std::string ca;      // the CA certificate
-  std::string cert;    // the server certificate, issued by the CA
-  std::string key;     // its private key (readable by all: daemons run as nobody)
-  std::string chain;   // cert then ca, for servers that send the chain
+  std::string ca;     // the CA certificate
+  std::string cert;   // the server certificate, issued by the CA
+  std::string key;    // its private key (readable by all: daemons run as nobody)
+  std::string chain;  // cert then ca, for servers that send the chain
 };
 
 // A CA "CN=<ca_name>,O=Example" (P-256, two days) and a certificate it
