@@ -34,6 +34,18 @@ absl::Status ValidateCatalogue(const v1::Catalogue& catalogue);
 absl::StatusOr<v1::Catalogue> SelectRegions(const v1::Catalogue& catalogue,
                                             const std::vector<std::string>& region_ids);
 
+// A download service in the shape of a relay (its id, host, addresses and
+// ports), for the code that treats both alike: discovery asks PACs and
+// bypass lists about it, the verdict judges its routes as a relay's.
+inline v1::Relay DownloadAsRelay(const v1::DownloadService& service) {
+  v1::Relay relay;
+  relay.set_id(service.id());
+  relay.set_host(service.host());
+  *relay.mutable_addresses() = service.addresses();
+  *relay.mutable_ports() = service.ports();
+  return relay;
+}
+
 // Finds a relay by id; nullptr if the catalogue has none.
 const v1::Relay* FindRelay(const v1::Catalogue& catalogue, absl::string_view relay_id);
 

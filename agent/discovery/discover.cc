@@ -15,6 +15,7 @@
 #include "agent/discovery/windows_source.h"
 #include "agent/discovery/wpad.h"
 #include "agent/pac/pac_fetch.h"
+#include "common/catalogue.h"
 
 namespace relayscope::agent {
 namespace {
@@ -329,12 +330,7 @@ ProxySetup DiscoverProxies(const v1::Catalogue& catalogue, DiscoverOptions optio
     for (const v1::Relay& relay : region.relays()) asked.emplace_back(region.id(), relay);
   }
   for (const v1::DownloadService& service : catalogue.downloads()) {
-    v1::Relay as_relay;
-    as_relay.set_id(service.id());
-    as_relay.set_host(service.host());
-    *as_relay.mutable_addresses() = service.addresses();
-    *as_relay.mutable_ports() = service.ports();
-    asked.emplace_back(service.region(), std::move(as_relay));
+    asked.emplace_back(service.region(), DownloadAsRelay(service));
   }
   std::vector<PacQuery> queries;
   std::vector<BypassTarget> targets;

@@ -13,6 +13,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "agent/proxy/proxy_url.h"
+#include "common/catalogue.h"
 #include "common/host_port.h"
 #include "google/protobuf/util/time_util.h"
 
@@ -1175,11 +1176,7 @@ v1::DownloadCheck CheckDownload(const v1::Catalogue& catalogue, const v1::Downlo
   v1::Region* region = one.add_regions();
   region->set_id(service.region());
   region->set_display_name(name);
-  v1::Relay* relay = region->add_relays();
-  relay->set_id(service.id());
-  relay->set_host(service.host());
-  *relay->mutable_addresses() = service.addresses();
-  *relay->mutable_ports() = service.ports();
+  *region->add_relays() = DownloadAsRelay(service);
   std::vector<v1::Attempt> mine;
   for (const v1::Attempt& a : attempts) {
     if (a.relay() == service.id()) mine.push_back(a);
