@@ -17,11 +17,12 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <map>
 #include <memory>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
+#include "absl/synchronization/mutex.h"
 #include "agent/attempt/attempt.h"
 #include "agent/attempt/certificate.h"
 #include "agent/attempt/proxy_evidence.h"
@@ -124,6 +125,24 @@ ContextPtr NewContext(const TlsCheckOptions& options, std::string* error) {
   SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER, VerifyAndContinue);
   SSL_CTX_set_info_callback(ctx.get(), RecordAlert);
   return ctx;
+}
+
+// The context for `options`, made once per process and CA file: reading
+// the roots (a bundle of some 150 certificates, or the Windows store) is
+// not repeated for every check. A context that cannot be made is not kept,
+// so each check reports why. SSL_new on a shared context is thread-safe;
+// everything per handshake lives in the SSL (HandshakeRecord).
+SSL_CTX* ContextFor(const TlsCheckOptions& options, std::string* error) {
+  static absl::Mutex mu(absl::kConstInit);
+  static auto* const contexts = new std::map<std::string, ContextPtr>();
+  absl::MutexLock lock(&mu);
+  auto it = contexts->find(options.ca_file);
+  if (it == contexts->end()) {
+    ContextPtr ctx = NewContext(options, error);
+    if (ctx == nullptr) return nullptr;
+    it = contexts->emplace(options.ca_file, std::move(ctx)).first;
+  }
+  return it->second.get();
 }
 
 // How one TLS handshake over a tunnel ended.
@@ -352,7 +371,7 @@ v1::Attempt RunTlsCheck(const v1::DownloadService& service, const Destination& d
   set_error(0);
 
   std::string error;
-  ContextPtr ctx = NewContext(options, &error);
+  SSL_CTX* ctx = ContextFor(options, &error);
   const absl::Time tls_start = clock.Now();
   auto record_phase = [&](bool completed) {
     v1::PhaseTiming* phase = attempt.add_phases();
@@ -361,8 +380,7 @@ v1::Attempt RunTlsCheck(const v1::DownloadService& service, const Destination& d
     phase->set_completed(completed);
   };
   HandshakeRecord record;
-  SslPtr ssl =
-      ctx != nullptr ? NewSsl(ctx.get(), service.host(), &record) : SslPtr(nullptr, &SSL_free);
+  SslPtr ssl = ctx != nullptr ? NewSsl(ctx, service.host(), &record) : SslPtr(nullptr, &SSL_free);
   if (ssl == nullptr) {
     record_phase(false);
     return finish(v1::OUTCOME_TLS_FAILURE, error.empty() ? "cannot set up TLS" : error);
@@ -458,7 +476,7 @@ v1::Attempt RunTlsCheck(const v1::DownloadService& service, const Destination& d
     return finish(plain, absl::StrCat(how, " during the TLS handshake"));
   }
   *tls.mutable_control() = RunControl(
-      ctx.get(), destination, proxy, std::max(deadline, clock.Now() + kSniControlGrace), transport);
+      ctx, destination, proxy, std::max(deadline, clock.Now() + kSniControlGrace), transport);
   if (tls.control().result() == v1::SniControl::RESULT_ANSWERED) {
     return finish(v1::OUTCOME_SNI_FILTERED,
                   absl::StrCat(how, " right after the ClientHello naming ", service.host(),

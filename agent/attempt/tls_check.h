@@ -46,6 +46,7 @@ struct TlsCheckOptions {
   // PEM file of the roots to trust instead of this machine's (tests);
   // empty: the system roots (OpenSSL's default paths, SSL_CERT_FILE /
   // SSL_CERT_DIR honoured; on Windows the ROOT certificate store as well).
+  // The roots are read at the first check and kept for the process.
   std::string ca_file;
 };
 
