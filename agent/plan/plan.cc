@@ -51,6 +51,22 @@ std::vector<PlannedAttempt> Plan(const v1::Catalogue& catalogue, const std::vect
     max_ports = std::max(max_ports, service.ports_size());
   }
   std::vector<PlannedAttempt> plan;
+  // One attempt per destination of a relay or download service (`download`
+  // set) on its port of this rank over `route`.
+  auto add = [&](const std::string& region, const std::string& id,
+                 const std::vector<std::string>& destinations, uint32_t port, const Route& route,
+                 const v1::DownloadService* download) {
+    for (const std::string& address : destinations) {
+      PlannedAttempt attempt;
+      attempt.region = region;
+      attempt.relay = id;
+      attempt.address = address;
+      attempt.port = static_cast<uint16_t>(port);
+      attempt.route = &route;
+      attempt.download = download;
+      plan.push_back(std::move(attempt));
+    }
+  };
   // Port preference rank first, then route preference, then region order:
   // breadth before depth.
   for (int rank = 0; rank < max_ports; ++rank) {
@@ -60,35 +76,17 @@ std::vector<PlannedAttempt> Plan(const v1::Catalogue& catalogue, const std::vect
           if (rank >= relay.ports_size() || !allowed(relay.ports(rank))) continue;
           std::vector<std::string> destinations(relay.addresses().begin(), relay.addresses().end());
           if (destinations.empty()) destinations.push_back(relay.host());
-          for (const std::string& address : destinations) {
-            PlannedAttempt attempt;
-            attempt.region = region.id();
-            attempt.relay = relay.id();
-            attempt.address = address;
-            attempt.port = static_cast<uint16_t>(relay.ports(rank));
-            attempt.route = &route;
-            plan.push_back(std::move(attempt));
-          }
+          add(region.id(), relay.id(), destinations, relay.ports(rank), route, nullptr);
         }
       }
       for (const v1::DownloadService& service : catalogue.downloads()) {
         if (rank >= service.ports_size() || !allowed(service.ports(rank))) continue;
-        std::vector<std::string> destinations;
-        if (ProxyResolvesNames(route.endpoint) || service.addresses().empty()) {
-          destinations.push_back(service.host());
-        } else {
-          destinations.assign(service.addresses().begin(), service.addresses().end());
+        std::vector<std::string> destinations(service.addresses().begin(),
+                                              service.addresses().end());
+        if (ProxyResolvesNames(route.endpoint) || destinations.empty()) {
+          destinations = {service.host()};
         }
-        for (const std::string& address : destinations) {
-          PlannedAttempt attempt;
-          attempt.region = service.region();
-          attempt.relay = service.id();
-          attempt.address = address;
-          attempt.port = static_cast<uint16_t>(service.ports(rank));
-          attempt.route = &route;
-          attempt.download = &service;
-          plan.push_back(std::move(attempt));
-        }
+        add(service.region(), service.id(), destinations, service.ports(rank), route, &service);
       }
     }
   }
