@@ -7,18 +7,14 @@
 // match on the service's name), a plain-HTTP answer on the TLS port, a server that refuses TLS 1.2
 // and 1.3, and a dropped port. Each test asserts the outcome, the evidence and the download line
 // the customer reads.
-#include <filesystem>
 #include <fstream>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
-#include "absl/time/clock.h"
-#include "common/files.h"
 #include "gmock/gmock.h"
-#include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
 #include "relayscope/v1/telemetry.pb.h"
+#include "tests/e2e/agent_run.h"
 #include "tests/rig/firewall.h"
 #include "tests/rig/fixture.h"
 #include "tests/rig/hosts_override.h"
@@ -37,13 +33,7 @@ constexpr char kHost[] = "downloads.rig.example";
 constexpr char kAddress[] = "127.0.75.1";
 constexpr uint16_t kPort = 8443;
 
-struct AgentRun {
-  int exit_code = -1;
-  std::string output;
-  v1::SessionReport report;
-  absl::Duration wall;
-};
-
+using e2e::AgentRun;
 using Pki = rig::TestPki;
 
 class DownloadCheckOnTheRig : public rig::RigTest {
@@ -92,26 +82,9 @@ class DownloadCheckOnTheRig : public rig::RigTest {
 
   // openssl s_server on kAddress:kPort with `pki`'s certificate, plus
   // `extra` arguments.
-  void StartTlsServer(const Pki& pki, std::vector<std::string> extra = {}) {
-    rig::Process::Options options;
-    options.argv = {"/usr/bin/openssl",
-                    "s_server",
-                    "-accept",
-                    absl::StrCat(kAddress, ":", kPort),
-                    "-cert",
-                    pki.cert,
-                    "-key",
-                    pki.key,
-                    "-cert_chain",
-                    pki.ca,
-                    "-quiet",
-                    "-naccept",
-                    "64"};
-    options.argv.insert(options.argv.end(), extra.begin(), extra.end());
-    options.log_path = dir() + "/s_server.log";
-    auto server = rig::Process::Start(options);
+  void StartTlsServer(const Pki& pki, const std::vector<std::string>& extra) {
+    auto server = rig::StartOpenSslServer(pki, kAddress, kPort, dir() + "/s_server.log", extra);
     ASSERT_TRUE(server.ok()) << server.status();
-    ASSERT_TRUE(rig::WaitForPort(kAddress, kPort, absl::Seconds(10), server->get()).ok());
     servers_.push_back(*std::move(server));
   }
 
@@ -158,35 +131,12 @@ class DownloadCheckOnTheRig : public rig::RigTest {
     return path;
   }
 
-  // Runs `relayscope-agent diagnose`; `trust` is the PEM file the agent's
-  // OpenSSL trusts (SSL_CERT_FILE), the test's own trust store.
+  // Runs `relayscope-agent diagnose` (e2e::RunDiagnose); `trust` is the PEM
+  // file the agent's OpenSSL trusts (SSL_CERT_FILE), the test's own trust
+  // store.
   AgentRun RunAgent(const std::string& catalogue, const std::string& trust,
-                    std::vector<std::string> args = {}) {
-    const std::string reports = dir() + "/reports";
-    std::filesystem::remove_all(reports);
-    std::vector<std::string> argv = {AGENT_BINARY,
-                                     "diagnose",
-                                     "--catalogue=" + catalogue,
-                                     "--timeout=2s",
-                                     "--report-dir=" + reports,
-                                     "--agent-id-file=" + dir() + "/agent-id",
-                                     "--proxy-file=" + dir() + "/no-proxy-file"};
-    argv.insert(argv.end(), args.begin(), args.end());
-    AgentRun run;
-    const absl::Time start = absl::Now();
-    auto result =
-        rig::RunCommand(argv, absl::Seconds(60), {"HOME=" + dir(), "SSL_CERT_FILE=" + trust});
-    run.wall = absl::Now() - start;
-    EXPECT_TRUE(result.ok()) << result.status();
-    if (!result.ok()) return run;
-    run.exit_code = result->exit_code;
-    run.output = result->output;
-    for (const auto& entry : std::filesystem::directory_iterator(reports)) {
-      if (entry.path().extension() != ".json") continue;
-      const std::string json = ReadFileToString(entry.path()).value_or("");
-      EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(json, &run.report).ok()) << json;
-    }
-    return run;
+                    const std::vector<std::string>& args = {}) {
+    return e2e::RunDiagnose(AGENT_BINARY, dir(), catalogue, args, {"SSL_CERT_FILE=" + trust});
   }
 
   static std::vector<const v1::Attempt*> Downloads(const v1::SessionReport& report) {

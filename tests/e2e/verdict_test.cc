@@ -4,22 +4,21 @@
 // test's own /etc/hosts sinkholes, in the test's network namespace. Each test builds
 // one kind of network and asserts the main cause, the hop it blames and the
 // words of the remedy in the session report the agent wrote.
-#include <filesystem>
 #include <fstream>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "common/files.h"
 #include "gmock/gmock.h"
-#include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
 #include "relayscope/v1/telemetry.pb.h"
+#include "tests/e2e/agent_run.h"
 #include "tests/rig/dante.h"
 #include "tests/rig/firewall.h"
 #include "tests/rig/fixture.h"
 #include "tests/rig/hosts_override.h"
 #include "tests/rig/interceptor.h"
+#include "tests/rig/pki.h"
 #include "tests/rig/process.h"
 #include "tests/rig/squid.h"
 
@@ -31,13 +30,7 @@ using ::testing::Not;
 
 constexpr char kPassword[] = "Verdict-Secret-41c9";
 
-// What a run of the agent left: its exit status, its output and the session
-// report it wrote.
-struct AgentRun {
-  int exit_code = -1;
-  std::string output;
-  v1::SessionReport report;
-};
+using e2e::AgentRun;
 
 const v1::Blocker* MainCause(const v1::Verdict& v) {
   for (const v1::Blocker& b : v.blockers()) {
@@ -103,69 +96,21 @@ class VerdictOnTheRig : public rig::RigTest {
     return path;
   }
 
-  // Runs `relayscope-agent diagnose` with `args`; HOME is the scenario dir,
-  // so no browser or desktop setting of this machine is read.
+  // Runs `relayscope-agent diagnose` with `args` (e2e::RunDiagnose).
   AgentRun RunAgent(const std::string& catalogue, std::vector<std::string> args,
                     std::vector<std::string> env = {}) {
-    const std::string reports = dir() + "/reports";
-    std::filesystem::remove_all(reports);
-    std::vector<std::string> argv = {AGENT_BINARY,
-                                     "diagnose",
-                                     "--catalogue=" + catalogue,
-                                     "--timeout=2s",
-                                     "--report-dir=" + reports,
-                                     "--agent-id-file=" + dir() + "/agent-id",
-                                     "--proxy-file=" + dir() + "/no-proxy-file"};
-    argv.insert(argv.end(), args.begin(), args.end());
-    env.push_back("HOME=" + dir());
-    AgentRun run;
-    auto result = rig::RunCommand(argv, absl::Seconds(60), env);
-    EXPECT_TRUE(result.ok()) << result.status();
-    if (!result.ok()) return run;
-    run.exit_code = result->exit_code;
-    run.output = result->output;
-    for (const auto& entry : std::filesystem::directory_iterator(reports)) {
-      if (entry.path().extension() != ".json") continue;
-      const std::string json = ReadFileToString(entry.path()).value_or("");
-      EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(json, &run.report).ok()) << json;
-    }
+    AgentRun run = e2e::RunDiagnose(AGENT_BINARY, dir(), catalogue, args, std::move(env));
     EXPECT_GT(run.report.attempts_size(), 0) << run.output;
     return run;
-  }
-
-  // Runs openssl with `args`; the test fails on a non-zero exit.
-  void OpenSsl(std::vector<std::string> args) {
-    args.insert(args.begin(), "/usr/bin/openssl");
-    auto result = rig::RunCommand(args, absl::Seconds(30));
-    ASSERT_TRUE(result.ok()) << result.status();
-    ASSERT_EQ(result->exit_code, 0) << result->output;
   }
 
   // A TLS-inspection CA ("CN=Rig Inspection CA,O=Example") and a
   // certificate it issued for `address`, as PEM files in the scenario dir
   // that squid (running as nobody) can read.
-  struct InspectionCa {
-    std::string ca;
-    std::string cert;
-    std::string key;
-  };
-  InspectionCa MakeInspectionCa(const std::string& address) {
-    InspectionCa files{dir() + "/inspection-ca.pem", dir() + "/proxy.pem", dir() + "/proxy.key"};
-    const std::string ca_key = dir() + "/inspection-ca.key";
-    const std::string csr = dir() + "/proxy.csr";
-    const std::string ext = dir() + "/proxy.ext";
-    std::ofstream(ext) << "subjectAltName=IP:" << address << "\n";
-    OpenSsl({"req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-             "-keyout", ca_key, "-out", files.ca, "-days", "2", "-subj",
-             "/O=Example/CN=Rig Inspection CA"});
-    OpenSsl({"req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-             "-keyout", files.key, "-out", csr, "-subj", "/CN=" + address});
-    OpenSsl({"x509", "-req", "-in", csr, "-CA", files.ca, "-CAkey", ca_key, "-CAcreateserial",
-             "-out", files.cert, "-days", "2", "-extfile", ext});
-    std::filesystem::permissions(files.key, std::filesystem::perms::owner_read |
-                                                std::filesystem::perms::group_read |
-                                                std::filesystem::perms::others_read);
-    return files;
+  rig::TestPki MakeInspectionCa(const std::string& address) {
+    auto pki = rig::MakeTestPki(dir(), "inspection", "Rig Inspection CA", "IP:" + address);
+    EXPECT_TRUE(pki.ok()) << pki.status();
+    return pki.ok() ? *pki : rig::TestPki{};
   }
 
   std::vector<std::unique_ptr<rig::Process>> relays_;
@@ -341,7 +286,7 @@ TEST_F(VerdictOnTheRig, SquidOfferingOnlyNtlmAsksForADomainAccount) {
 // CA with --proxy-ca, the same proxy is a working route.
 TEST_F(VerdictOnTheRig, HttpsProxyFromAnUntrustedInspectionCaThenTrustedWithProxyCa) {
   StartRelay("127.0.73.1:8200");
-  const InspectionCa ca = MakeInspectionCa("127.0.76.1");
+  const rig::TestPki ca = MakeInspectionCa("127.0.76.1");
   if (HasFailure()) return;
   rig::Squid::Options options;
   options.address = "127.0.76.1";

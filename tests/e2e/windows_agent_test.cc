@@ -249,24 +249,9 @@ TEST_F(WindowsAgentUnderWine, DownloadCheckNamesTheGenuineAndTheReSigningServer)
   ASSERT_TRUE(pin.ok()) << pin.status();
   std::vector<std::unique_ptr<rig::Process>> servers;
   for (const auto& [pki, port] : {std::pair{&*genuine, 8443}, std::pair{&*inspection, 8444}}) {
-    rig::Process::Options options;
-    options.argv = {"/usr/bin/openssl",
-                    "s_server",
-                    "-accept",
-                    absl::StrCat(kDownload, ":", port),
-                    "-cert",
-                    pki->cert,
-                    "-key",
-                    pki->key,
-                    "-cert_chain",
-                    pki->ca,
-                    "-quiet"};
-    options.log_path = absl::StrCat(dir(), "/s_server-", port, ".log");
-    auto server = rig::Process::Start(options);
+    auto server = rig::StartOpenSslServer(*pki, kDownload, static_cast<uint16_t>(port),
+                                          absl::StrCat(dir(), "/s_server-", port, ".log"));
     ASSERT_TRUE(server.ok()) << server.status();
-    ASSERT_TRUE(
-        rig::WaitForPort(kDownload, static_cast<uint16_t>(port), absl::Seconds(10), server->get())
-            .ok());
     servers.push_back(*std::move(server));
   }
   ASSERT_TRUE(stack_

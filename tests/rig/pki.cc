@@ -66,4 +66,33 @@ absl::StatusOr<std::string> SpkiSha256Of(const std::string& pem) {
   return result->output.substr(0, 64);
 }
 
+absl::StatusOr<std::unique_ptr<Process>> StartOpenSslServer(const TestPki& pki,
+                                                            const std::string& address,
+                                                            uint16_t port,
+                                                            const std::string& log_path,
+                                                            const std::vector<std::string>& extra) {
+  Process::Options options;
+  options.argv = {"/usr/bin/openssl",
+                  "s_server",
+                  "-accept",
+                  absl::StrCat(address, ":", port),
+                  "-cert",
+                  pki.cert,
+                  "-key",
+                  pki.key,
+                  "-cert_chain",
+                  pki.ca,
+                  "-quiet",
+                  "-naccept",
+                  "64"};
+  options.argv.insert(options.argv.end(), extra.begin(), extra.end());
+  options.log_path = log_path;
+  auto server = Process::Start(options);
+  if (!server.ok()) return server.status();
+  if (absl::Status up = WaitForPort(address, port, absl::Seconds(10), server->get()); !up.ok()) {
+    return up;
+  }
+  return server;
+}
+
 }  // namespace relayscope::rig

@@ -4,9 +4,13 @@
 #ifndef TESTS_RIG_PKI_H_
 #define TESTS_RIG_PKI_H_
 
+#include <cstdint>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
+#include "tests/rig/process.h"
 
 namespace relayscope::rig {
 
@@ -28,6 +32,14 @@ absl::StatusOr<TestPki> MakeTestPki(const std::string& dir, const std::string& s
 // SHA-256 of the DER SubjectPublicKeyInfo of the certificate in `pem`,
 // lower-case hex.
 absl::StatusOr<std::string> SpkiSha256Of(const std::string& pem);
+
+// openssl s_server on address:port presenting `pki`'s certificate with its
+// CA as the chain, serving at most 64 connections, one at a time, plus
+// `extra` arguments ("-no_tls1_2"); returns once it accepts connections.
+// Stopped by its PID when the returned Process goes.
+absl::StatusOr<std::unique_ptr<Process>> StartOpenSslServer(
+    const TestPki& pki, const std::string& address, uint16_t port, const std::string& log_path,
+    const std::vector<std::string>& extra = {});
 
 }  // namespace relayscope::rig
 
