@@ -11,15 +11,18 @@
 namespace relayscope::collector {
 namespace {
 
-// The gauge value of `family` with exactly `labels`, or -1.
-double GaugeValue(prometheus::Registry& registry, const std::string& family_name,
-                  const std::map<std::string, std::string>& labels) {
+// The value of the series of `family_name` with exactly `labels` (a
+// gauge's or a counter's), or -1.
+double SeriesValue(prometheus::Registry& registry, const std::string& family_name,
+                   const std::map<std::string, std::string>& labels) {
   for (const auto& family : registry.Collect()) {
     if (family.name != family_name) continue;
     for (const auto& metric : family.metric) {
       std::map<std::string, std::string> have;
       for (const auto& label : metric.label) have[label.name] = label.value;
-      if (have == labels) return metric.gauge.value;
+      if (have != labels) continue;
+      return family.type == prometheus::MetricType::Counter ? metric.counter.value
+                                                            : metric.gauge.value;
     }
   }
   return -1;
@@ -49,41 +52,27 @@ TEST(IngestMetricsTest, SitesThatReachOrNeverReachARelayAndAPortAreGauges) {
   count("lyon", {attempt("emea-1", 80, v1::OUTCOME_PROTOCOL_INTERFERENCE),
                  attempt("emea-1", 8200, v1::OUTCOME_CONNECT_TIMEOUT)});
   // The gauges move as sites arrive, before any sweep.
-  EXPECT_EQ(GaugeValue(registry, "relayscope_sites_active", {{"region", "emea"}}), 2);
-  EXPECT_EQ(GaugeValue(registry, "relayscope_relay_sites",
-                       {{"region", "emea"}, {"relay", "emea-1"}, {"reachable", "true"}}),
+  EXPECT_EQ(SeriesValue(registry, "relayscope_sites_active", {{"region", "emea"}}), 2);
+  EXPECT_EQ(SeriesValue(registry, "relayscope_relay_sites",
+                        {{"region", "emea"}, {"relay", "emea-1"}, {"reachable", "true"}}),
             1);
-  EXPECT_EQ(GaugeValue(registry, "relayscope_relay_sites",
-                       {{"region", "emea"}, {"relay", "emea-1"}, {"reachable", "false"}}),
+  EXPECT_EQ(SeriesValue(registry, "relayscope_relay_sites",
+                        {{"region", "emea"}, {"relay", "emea-1"}, {"reachable", "false"}}),
             1);
-  EXPECT_EQ(GaugeValue(registry, "relayscope_port_sites", {{"port", "80"}, {"reachable", "false"}}),
-            2);
   EXPECT_EQ(
-      GaugeValue(registry, "relayscope_port_sites", {{"port", "8200"}, {"reachable", "true"}}), 1);
+      SeriesValue(registry, "relayscope_port_sites", {{"port", "80"}, {"reachable", "false"}}), 2);
+  EXPECT_EQ(
+      SeriesValue(registry, "relayscope_port_sites", {{"port", "8200"}, {"reachable", "true"}}), 1);
   metrics.UpdateActiveSites(now);  // a sweep agrees
-  EXPECT_EQ(GaugeValue(registry, "relayscope_relay_sites",
-                       {{"region", "emea"}, {"relay", "emea-1"}, {"reachable", "false"}}),
+  EXPECT_EQ(SeriesValue(registry, "relayscope_relay_sites",
+                        {{"region", "emea"}, {"relay", "emea-1"}, {"reachable", "false"}}),
             1);
   // Fifteen minutes on, nobody has reported: every gauge reads 0.
   metrics.UpdateActiveSites(now + absl::Minutes(16));
-  EXPECT_EQ(GaugeValue(registry, "relayscope_relay_sites",
-                       {{"region", "emea"}, {"relay", "emea-1"}, {"reachable", "false"}}),
+  EXPECT_EQ(SeriesValue(registry, "relayscope_relay_sites",
+                        {{"region", "emea"}, {"relay", "emea-1"}, {"reachable", "false"}}),
             0);
-  EXPECT_EQ(GaugeValue(registry, "relayscope_sites_active", {{"region", "emea"}}), 0);
-}
-
-// The value of the counter `family_name` with exactly `labels`, or -1.
-double CounterValue(prometheus::Registry& registry, const std::string& family_name,
-                    const std::map<std::string, std::string>& labels) {
-  for (const auto& family : registry.Collect()) {
-    if (family.name != family_name) continue;
-    for (const auto& metric : family.metric) {
-      std::map<std::string, std::string> have;
-      for (const auto& label : metric.label) have[label.name] = label.value;
-      if (have == labels) return metric.counter.value;
-    }
-  }
-  return -1;
+  EXPECT_EQ(SeriesValue(registry, "relayscope_sites_active", {{"region", "emea"}}), 0);
 }
 
 // Series of `family_name` (any labels).
@@ -122,25 +111,25 @@ TEST(IngestMetricsTest, DownloadChecksHaveTheirOwnFamiliesAndLeaveRelaySeriesAlo
   count("paris", {download(443, v1::OUTCOME_TLS_INTERCEPTED), download(8443, v1::OUTCOME_OK)});
   count("lyon",
         {download(443, v1::OUTCOME_TLS_INTERCEPTED), download(443, v1::OUTCOME_TLS_INTERCEPTED)});
-  EXPECT_EQ(CounterValue(registry, "relayscope_download_attempts_total",
-                         {{"region", "emea"},
-                          {"service", "plugin"},
-                          {"port", "443"},
-                          {"route", "http_connect"},
-                          {"outcome", "tls_intercepted"}}),
+  EXPECT_EQ(SeriesValue(registry, "relayscope_download_attempts_total",
+                        {{"region", "emea"},
+                         {"service", "plugin"},
+                         {"port", "443"},
+                         {"route", "http_connect"},
+                         {"outcome", "tls_intercepted"}}),
             3);
-  EXPECT_EQ(CounterValue(registry, "relayscope_download_attempts_total",
-                         {{"region", "emea"},
-                          {"service", "plugin"},
-                          {"port", "8443"},
-                          {"route", "http_connect"},
-                          {"outcome", "ok"}}),
+  EXPECT_EQ(SeriesValue(registry, "relayscope_download_attempts_total",
+                        {{"region", "emea"},
+                         {"service", "plugin"},
+                         {"port", "8443"},
+                         {"route", "http_connect"},
+                         {"outcome", "ok"}}),
             1);
-  EXPECT_EQ(GaugeValue(registry, "relayscope_download_sites",
-                       {{"region", "emea"}, {"service", "plugin"}, {"reachable", "true"}}),
+  EXPECT_EQ(SeriesValue(registry, "relayscope_download_sites",
+                        {{"region", "emea"}, {"service", "plugin"}, {"reachable", "true"}}),
             1);
-  EXPECT_EQ(GaugeValue(registry, "relayscope_download_sites",
-                       {{"region", "emea"}, {"service", "plugin"}, {"reachable", "false"}}),
+  EXPECT_EQ(SeriesValue(registry, "relayscope_download_sites",
+                        {{"region", "emea"}, {"service", "plugin"}, {"reachable", "false"}}),
             1);
   // Nothing of it in the relay families: no attempts, no latencies, no
   // sites (a site that only checked downloads is no active relay site).
@@ -151,8 +140,8 @@ TEST(IngestMetricsTest, DownloadChecksHaveTheirOwnFamiliesAndLeaveRelaySeriesAlo
   }
   // The window empties the download gauges as it does the relay ones.
   metrics.UpdateActiveSites(now + absl::Minutes(16));
-  EXPECT_EQ(GaugeValue(registry, "relayscope_download_sites",
-                       {{"region", "emea"}, {"service", "plugin"}, {"reachable", "false"}}),
+  EXPECT_EQ(SeriesValue(registry, "relayscope_download_sites",
+                        {{"region", "emea"}, {"service", "plugin"}, {"reachable", "false"}}),
             0);
 }
 
