@@ -54,6 +54,19 @@ constexpr RollupLevel kRollupLevels[] = {
     {"rollups", 60}, {"rollups_hour", 3600}, {"rollups_day", 86400}};
 constexpr int kRollupLevelCount = 3;
 
+// The attempts table's columns (schema 5): no key, rows in arrival order.
+// `attempt` is the serialized attempt without the fields held in columns.
+constexpr char kAttemptColumnDefs[] =
+    "agent_id TEXT NOT NULL, session_id TEXT NOT NULL, sequence INTEGER NOT NULL,"
+    " start_us INTEGER NOT NULL, site TEXT NOT NULL, region TEXT NOT NULL,"
+    " relay TEXT NOT NULL, port INTEGER NOT NULL, route_kind INTEGER NOT NULL,"
+    " outcome INTEGER NOT NULL, proxy_status INTEGER NOT NULL, attempt BLOB NOT NULL";
+
+// The columns an attempt is read back from (internal::AttemptColumns, then
+// the blob), in ReadAttempt's order.
+constexpr char kAttemptReadColumns[] =
+    "sequence, start_us, region, relay, port, route_kind, outcome, proxy_status, attempt";
+
 // Schema migrations, applied in order; PRAGMA user_version counts them.
 std::vector<std::string> Migrations() {
   std::string bucket_defs;
@@ -114,6 +127,47 @@ std::vector<std::string> Migrations() {
       // 4: reachability over days reads a few hundred rows per day instead
       // of every minute's (P3 in bench/README.md).
       coarse,
+      // 5: attempts appended in arrival order (a rowid table: a commit
+      // writes the table's last pages, not a leaf per session), with
+      // de-duplication moved to the session's row: the sequences it holds
+      // (a range set, "1-12"), the rowids of its attempts, and its counts.
+      // Existing attempts are copied session by session, so each session's
+      // rowids are one range. A session row is now appended too, found by a
+      // narrow unique index (P2 in bench/README.md).
+      absl::StrCat(
+          "CREATE TABLE attempts_v5 (", kAttemptColumnDefs,
+          ");"
+          "INSERT INTO attempts_v5 SELECT agent_id, session_id, sequence, start_us, site, region,"
+          " relay, port, route_kind, outcome, proxy_status, attempt FROM attempts"
+          " ORDER BY agent_id, session_id, sequence;"
+          "DROP TABLE attempts;"
+          "ALTER TABLE attempts_v5 RENAME TO attempts;"
+          "CREATE INDEX attempts_by_start_covering ON attempts(start_us, outcome, region, relay, "
+          "port, route_kind, site, agent_id, session_id);"
+          "CREATE TABLE sessions_v5 ("
+          " agent_id TEXT NOT NULL, session_id TEXT NOT NULL, site TEXT NOT NULL,"
+          " updated_us INTEGER NOT NULL, report BLOB NOT NULL,"
+          " attempts INTEGER NOT NULL, failures INTEGER NOT NULL,"
+          " sequences TEXT NOT NULL, rowids TEXT NOT NULL);"
+          "INSERT INTO sessions_v5 SELECT s.agent_id, s.session_id, s.site, s.updated_us, s.report,"
+          " COALESCE(a.n, 0), COALESCE(a.f, 0), COALESCE(q.ranges, ''),"
+          " COALESCE(a.lo || '-' || a.hi, '') FROM sessions s"
+          " LEFT JOIN (SELECT agent_id, session_id, COUNT(*) AS n, SUM(outcome != ",
+          v1::OUTCOME_OK,
+          ") AS f, MIN(rowid) AS lo, MAX(rowid) AS hi FROM attempts GROUP BY agent_id, session_id)"
+          " a USING (agent_id, session_id)"
+          // Consecutive sequences share sequence - row_number(): one range each.
+          " LEFT JOIN (SELECT agent_id, session_id, group_concat(lo || '-' || hi, ',') AS ranges"
+          " FROM (SELECT agent_id, session_id, MIN(sequence) AS lo, MAX(sequence) AS hi FROM"
+          " (SELECT agent_id, session_id, sequence, sequence - ROW_NUMBER() OVER (PARTITION BY"
+          " agent_id, session_id ORDER BY sequence) AS run FROM attempts)"
+          " GROUP BY agent_id, session_id, run) GROUP BY agent_id, session_id)"
+          " q USING (agent_id, session_id)"
+          " ORDER BY s.updated_us;"
+          "DROP TABLE sessions;"
+          "ALTER TABLE sessions_v5 RENAME TO sessions;"
+          "CREATE UNIQUE INDEX sessions_by_key ON sessions(agent_id, session_id);"
+          "CREATE INDEX sessions_by_updated ON sessions(updated_us);"),
   };
 }
 
@@ -167,6 +221,23 @@ std::string ColumnBlob(sqlite3_stmt* s, int i) {
   return blob ? std::string(static_cast<const char*>(blob),
                             static_cast<size_t>(sqlite3_column_bytes(s, i)))
               : std::string();
+}
+
+// An attempt from kAttemptReadColumns starting at column `first`.
+v1::Attempt ReadAttempt(sqlite3_stmt* s, int first) {
+  internal::AttemptColumns columns;
+  columns.sequence = static_cast<uint64_t>(sqlite3_column_int64(s, first));
+  columns.start_us = sqlite3_column_int64(s, first + 1);
+  columns.region = ColumnText(s, first + 2);
+  columns.relay = ColumnText(s, first + 3);
+  columns.port = static_cast<uint32_t>(sqlite3_column_int64(s, first + 4));
+  columns.route_kind = sqlite3_column_int(s, first + 5);
+  columns.outcome = sqlite3_column_int(s, first + 6);
+  columns.proxy_status = sqlite3_column_int64(s, first + 7);
+  v1::Attempt attempt;
+  attempt.ParseFromString(ColumnBlob(s, first + 8));
+  internal::PutColumnsBack(columns, &attempt);
+  return attempt;
 }
 
 // Binds `where`'s values to the statement's numbered placeholders.
@@ -225,8 +296,9 @@ class SqliteStore final : public Store {
   ~SqliteStore() override {
     queue_.Stop();
     insert_attempt_.reset();
-    upsert_session_.reset();
+    select_session_.reset();
     insert_session_.reset();
+    update_session_.reset();
     for (auto& statement : upsert_rollups_) statement.reset();
     sqlite3_close(reader_);
     sqlite3_close(writer_);
@@ -352,7 +424,8 @@ class SqliteStore final : public Store {
     Bind(s.get(), where);
     Statement example;
     if (absl::Status st = example.Prepare(
-            reader_, absl::StrCat("SELECT attempt, agent_id FROM attempts WHERE ", where.sql,
+            reader_, absl::StrCat("SELECT agent_id, ", kAttemptReadColumns, " FROM attempts WHERE ",
+                                  where.sql,
                                   " AND start_us = ? AND outcome = ? AND region = ? AND relay = ? "
                                   "AND port = ? AND route_kind = ? LIMIT 1"));
         !st.ok()) {
@@ -382,8 +455,8 @@ class SqliteStore final : public Store {
       sqlite3_bind_int64(example.get(), next++, g.port);
       sqlite3_bind_int(example.get(), next++, g.route_kind);
       if (sqlite3_step(example.get()) == SQLITE_ROW) {
-        g.example.ParseFromString(ColumnBlob(example.get(), 0));
-        g.example_agent_id = ColumnText(example.get(), 1);
+        g.example_agent_id = ColumnText(example.get(), 0);
+        g.example = ReadAttempt(example.get(), 1);
       }
       groups.push_back(std::move(g));
     }
@@ -481,17 +554,12 @@ class SqliteStore final : public Store {
                                                    size_t limit) override {
     absl::MutexLock lock(&reader_mu_);
     Statement s;
-    if (absl::Status st = s.Prepare(
-            reader_,
-            absl::StrCat("SELECT s.agent_id, s.session_id, s.site, s.updated_us, s.report, "
-                         "(SELECT COUNT(*) FROM attempts a WHERE a.agent_id = s.agent_id AND "
-                         "a.session_id = s.session_id), (SELECT COUNT(*) FROM attempts a WHERE "
-                         "a.agent_id = s.agent_id AND a.session_id = s.session_id AND "
-                         "a.outcome != ",
-                         v1::OUTCOME_OK,
-                         ") FROM sessions s WHERE s.updated_us >= ?1 AND s.updated_us < ?2 AND "
-                         "(?3 = '' OR s.site = ?3) ORDER BY s.updated_us DESC, s.agent_id, "
-                         "s.session_id LIMIT ?4 OFFSET ?5"));
+    if (absl::Status st =
+            s.Prepare(reader_,
+                      "SELECT agent_id, session_id, site, updated_us, report, attempts, failures "
+                      "FROM sessions WHERE updated_us >= ?1 AND updated_us < ?2 AND "
+                      "(?3 = '' OR site = ?3) ORDER BY updated_us DESC, agent_id, "
+                      "session_id LIMIT ?4 OFFSET ?5");
         !st.ok()) {
       return st;
     }
@@ -523,29 +591,49 @@ class SqliteStore final : public Store {
     v1::SessionReport report;
     Statement meta;
     if (absl::Status st = meta.Prepare(
-            reader_, "SELECT report FROM sessions WHERE agent_id = ? AND session_id = ?");
+            reader_, "SELECT report, rowids FROM sessions WHERE agent_id = ? AND session_id = ?");
         !st.ok()) {
       return st;
     }
     BindText(meta.get(), 1, agent_id);
     BindText(meta.get(), 2, session_id);
+    std::string rowids;
     if (sqlite3_step(meta.get()) == SQLITE_ROW) {
       report.ParseFromString(ColumnBlob(meta.get(), 0));
+      rowids = ColumnText(meta.get(), 1);
     }
+    absl::StatusOr<internal::RangeSet> ranges = internal::RangeSet::Parse(rowids);
+    if (!ranges.ok()) {
+      return absl::DataLossError(absl::StrCat("session ", session_id, " of agent ", agent_id, ": ",
+                                              ranges.status().message()));
+    }
+    // The session's attempts by rowid; the ids are checked too, because a
+    // rowid freed by a prune can be given to a later attempt.
     Statement rows;
-    if (absl::Status st = rows.Prepare(reader_,
-                                       "SELECT attempt FROM attempts WHERE agent_id = ? AND "
-                                       "session_id = ? ORDER BY sequence");
+    if (absl::Status st = rows.Prepare(
+            reader_, absl::StrCat("SELECT ", kAttemptReadColumns,
+                                  " FROM attempts WHERE rowid BETWEEN ? AND ? AND agent_id = ? "
+                                  "AND session_id = ? ORDER BY rowid"));
         !st.ok()) {
       return st;
     }
-    BindText(rows.get(), 1, agent_id);
-    BindText(rows.get(), 2, session_id);
-    int rc;
-    while ((rc = sqlite3_step(rows.get())) == SQLITE_ROW) {
-      report.add_attempts()->ParseFromString(ColumnBlob(rows.get(), 0));
+    std::vector<v1::Attempt> attempts;
+    for (const auto& [first, last] : ranges->ranges()) {
+      rows.Reset();
+      sqlite3_bind_int64(rows.get(), 1, static_cast<int64_t>(first));
+      sqlite3_bind_int64(rows.get(), 2, static_cast<int64_t>(last));
+      BindText(rows.get(), 3, agent_id);
+      BindText(rows.get(), 4, session_id);
+      int rc;
+      while ((rc = sqlite3_step(rows.get())) == SQLITE_ROW) {
+        attempts.push_back(ReadAttempt(rows.get(), 0));
+      }
+      if (rc != SQLITE_DONE) return SqliteError(reader_, rc, "reading a session");
     }
-    if (rc != SQLITE_DONE) return SqliteError(reader_, rc, "reading a session");
+    std::stable_sort(
+        attempts.begin(), attempts.end(),
+        [](const v1::Attempt& a, const v1::Attempt& b) { return a.sequence() < b.sequence(); });
+    for (v1::Attempt& attempt : attempts) *report.add_attempts() = std::move(attempt);
     if (report.attempts().empty()) {
       return absl::NotFoundError(
           absl::StrCat("no attempts stored for session ", session_id, " of agent ", agent_id));
@@ -572,17 +660,11 @@ class SqliteStore final : public Store {
 
   // One attempt, ready to bind.
   struct Row {
-    int64_t sequence = 0;
-    int64_t start_us = 0;
-    int64_t minute = 0;  // unix seconds of the start's minute
-    std::string region, relay;
-    uint32_t port = 0;
-    int route_kind = 0;
-    int outcome = 0;
-    int64_t proxy_status = 0;
+    internal::AttemptColumns columns;
+    int64_t minute = 0;         // unix seconds of the start's minute
     int connect_bucket = -1;    // -1: no completed connect
     int handshake_bucket = -1;  // -1: no completed handshake
-    std::string blob;           // the attempt, serialized
+    std::string blob;           // the attempt without its columns, serialized
   };
   // A batch to commit, or (prune_before set) a retention prune.
   struct Pending {
@@ -600,19 +682,12 @@ class SqliteStore final : public Store {
     p.site = batch.agent.site();
     p.rows.resize(batch.attempts.size());
     for (size_t i = 0; i < batch.attempts.size(); ++i) {
-      const v1::Attempt& a = batch.attempts[i];
+      v1::Attempt& a = batch.attempts[i];
       Row& row = p.rows[i];
-      row.sequence = static_cast<int64_t>(a.sequence());
-      row.start_us = TimeUtil::TimestampToMicroseconds(a.start_time());
       row.minute = a.start_time().seconds() / 60 * 60;
-      row.region = a.region();
-      row.relay = a.relay();
-      row.port = a.port();
-      row.route_kind = a.route_kind();
-      row.outcome = a.outcome();
-      row.proxy_status = a.proxy_status();
       row.connect_bucket = internal::LatencyBucket(a, v1::PHASE_TCP_CONNECT);
       row.handshake_bucket = internal::LatencyBucket(a, v1::PHASE_HANDSHAKE);
+      internal::MoveColumnsOut(&a, &row.columns);
       a.SerializeToString(&row.blob);
     }
     // Session metadata: the latest batch that carries some (proxies or a
@@ -620,6 +695,20 @@ class SqliteStore final : public Store {
     p.session = internal::TakeSessionMetadata(&batch);
     return p;
   }
+
+  // A session's row as a group commit changes it: loaded once per group,
+  // written once at its end.
+  struct SessionState {
+    int64_t rowid = 0;  // 0: not stored yet
+    internal::RangeSet sequences, rowids;
+    int64_t attempts = 0, failures = 0;
+    // The batch whose site and report the row takes (null: keep the
+    // stored ones), and when.
+    const Pending* metadata = nullptr;
+    int64_t updated_us = 0;
+    bool changed = false;
+  };
+  using SessionKey = std::pair<std::string, std::string>;  // agent, session
 
   using RollupKey = internal::RollupKey;
   using RollupDelta = internal::RollupDelta;
@@ -659,28 +748,37 @@ class SqliteStore final : public Store {
 
   absl::Status PrepareWriter() {
     insert_attempt_ = std::make_unique<Statement>();
-    upsert_session_ = std::make_unique<Statement>();
+    select_session_ = std::make_unique<Statement>();
     insert_session_ = std::make_unique<Statement>();
+    update_session_ = std::make_unique<Statement>();
     if (absl::Status s = insert_attempt_->Prepare(
             writer_,
-            "INSERT OR IGNORE INTO attempts (agent_id, session_id, sequence, start_us, site, "
+            "INSERT INTO attempts (agent_id, session_id, sequence, start_us, site, "
             "region, relay, port, route_kind, outcome, proxy_status, attempt) "
             "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)");
         !s.ok()) {
       return s;
     }
-    if (absl::Status s = upsert_session_->Prepare(
+    if (absl::Status s = select_session_->Prepare(
             writer_,
-            "INSERT INTO sessions (agent_id, session_id, site, updated_us, report) "
-            "VALUES (?,?,?,?,?) ON CONFLICT (agent_id, session_id) DO UPDATE SET "
-            "site = excluded.site, updated_us = excluded.updated_us, report = excluded.report");
+            "SELECT rowid, sequences, rowids, attempts, failures FROM sessions "
+            "WHERE agent_id = ? AND session_id = ?");
         !s.ok()) {
       return s;
     }
     if (absl::Status s = insert_session_->Prepare(
             writer_,
-            "INSERT OR IGNORE INTO sessions (agent_id, session_id, site, updated_us, report) "
-            "VALUES (?,?,?,?,?)");
+            "INSERT INTO sessions (agent_id, session_id, site, updated_us, report, attempts, "
+            "failures, sequences, rowids) VALUES (?,?,?,?,?,?,?,?,?)");
+        !s.ok()) {
+      return s;
+    }
+    // NULL site, time and report keep the stored ones.
+    if (absl::Status s = update_session_->Prepare(
+            writer_,
+            "UPDATE sessions SET site = COALESCE(?1, site), updated_us = COALESCE(?2, updated_us),"
+            " report = COALESCE(?3, report), attempts = ?4, failures = ?5, sequences = ?6,"
+            " rowids = ?7 WHERE rowid = ?8");
         !s.ok()) {
       return s;
     }
@@ -714,12 +812,15 @@ class SqliteStore final : public Store {
     std::vector<absl::StatusOr<CommitResult>> results(work.size());
     absl::Status status = Exec(writer_, "BEGIN IMMEDIATE;");
     std::map<RollupKey, RollupDelta> rollups;
+    std::map<SessionKey, SessionState> sessions;
+    const int64_t now_us = absl::ToUnixMicros(absl::Now());
     for (size_t i = 0; status.ok() && i < work.size(); ++i) {
       CommitResult result;
       status = work[i].prune_before ? Prune(*work[i].prune_before, &result)
-                                    : Apply(work[i], &result, &rollups);
+                                    : Apply(work[i], now_us, &result, &sessions, &rollups);
       results[i] = result;
     }
+    if (status.ok()) status = WriteSessions(sessions);
     if (status.ok()) status = WriteRollups(rollups);
     if (status.ok()) status = Exec(writer_, "COMMIT;");
     if (!status.ok()) {
@@ -729,8 +830,49 @@ class SqliteStore final : public Store {
     for (size_t i = 0; i < work.size(); ++i) work[i].done(results[i]);
   }
 
-  absl::Status Apply(const Pending& batch, CommitResult* result,
+  // The session's row as stored, or a new state if there is none.
+  absl::Status LoadSession(const Pending& batch, SessionState* state) {
+    Statement& statement = *select_session_;
+    statement.Reset();
+    sqlite3_stmt* s = statement.get();
+    BindText(s, 1, batch.agent_id);
+    BindText(s, 2, batch.session_id);
+    const int rc = sqlite3_step(s);
+    if (rc == SQLITE_DONE) return absl::OkStatus();
+    if (rc != SQLITE_ROW) return SqliteError(writer_, rc, "reading a session");
+    state->rowid = sqlite3_column_int64(s, 0);
+    absl::StatusOr<internal::RangeSet> sequences = internal::RangeSet::Parse(ColumnText(s, 1));
+    absl::StatusOr<internal::RangeSet> rowids = internal::RangeSet::Parse(ColumnText(s, 2));
+    if (!sequences.ok() || !rowids.ok()) {
+      // Refusing the batch keeps the count exact; the agent retries, and
+      // the error names the row to repair.
+      return absl::DataLossError(
+          absl::StrCat("session ", batch.session_id, " of agent ", batch.agent_id, ": ",
+                       (sequences.ok() ? rowids.status() : sequences.status()).message()));
+    }
+    state->sequences = *std::move(sequences);
+    state->rowids = *std::move(rowids);
+    state->attempts = sqlite3_column_int64(s, 3);
+    state->failures = sqlite3_column_int64(s, 4);
+    statement.Reset();
+    return absl::OkStatus();
+  }
+
+  absl::Status Apply(const Pending& batch, int64_t now_us, CommitResult* result,
+                     std::map<SessionKey, SessionState>* sessions,
                      std::map<RollupKey, RollupDelta>* rollups) {
+    auto [it, first_in_group] = sessions->try_emplace(SessionKey{batch.agent_id, batch.session_id});
+    SessionState& state = it->second;
+    if (first_in_group) {
+      if (absl::Status st = LoadSession(batch, &state); !st.ok()) return st;
+    }
+    // The latest batch that carries metadata wins; a batch of attempts
+    // only gives a new session its first row.
+    if (batch.session.carries_metadata || (state.rowid == 0 && state.metadata == nullptr)) {
+      state.metadata = &batch;
+      state.updated_us = now_us;
+      state.changed = true;
+    }
     sqlite3_stmt* insert = insert_attempt_->get();
     // Every bound value outlives the step: SQLite need not copy it.
     auto bind = [](sqlite3_stmt* s, int i, const std::string& v) {
@@ -738,46 +880,82 @@ class SqliteStore final : public Store {
     };
     result->is_new.reserve(batch.rows.size());
     for (const Row& row : batch.rows) {
+      const internal::AttemptColumns& c = row.columns;
+      if (state.sequences.Contains(c.sequence)) {
+        result->is_new.push_back(false);
+        ++result->duplicates;  // already stored: not counted again
+        continue;
+      }
       sqlite3_reset(insert);
       bind(insert, 1, batch.agent_id);
       bind(insert, 2, batch.session_id);
-      sqlite3_bind_int64(insert, 3, row.sequence);
-      sqlite3_bind_int64(insert, 4, row.start_us);
+      sqlite3_bind_int64(insert, 3, static_cast<int64_t>(c.sequence));
+      sqlite3_bind_int64(insert, 4, c.start_us);
       bind(insert, 5, batch.site);
-      bind(insert, 6, row.region);
-      bind(insert, 7, row.relay);
-      sqlite3_bind_int64(insert, 8, row.port);
-      sqlite3_bind_int(insert, 9, row.route_kind);
-      sqlite3_bind_int(insert, 10, row.outcome);
-      sqlite3_bind_int64(insert, 11, row.proxy_status);
+      bind(insert, 6, c.region);
+      bind(insert, 7, c.relay);
+      sqlite3_bind_int64(insert, 8, c.port);
+      sqlite3_bind_int(insert, 9, c.route_kind);
+      sqlite3_bind_int(insert, 10, c.outcome);
+      sqlite3_bind_int64(insert, 11, c.proxy_status);
       sqlite3_bind_blob(insert, 12, row.blob.data(), static_cast<int>(row.blob.size()),
                         SQLITE_STATIC);
       const int rc = sqlite3_step(insert);
       if (rc != SQLITE_DONE) return SqliteError(writer_, rc, "storing an attempt");
-      const bool is_new = sqlite3_changes(writer_) > 0;
-      result->is_new.push_back(is_new);
-      if (!is_new) {
-        ++result->duplicates;  // already stored: not counted again
-        continue;
-      }
+      state.sequences.Add(c.sequence);
+      state.rowids.Add(static_cast<uint64_t>(sqlite3_last_insert_rowid(writer_)));
+      ++state.attempts;
+      if (c.outcome != v1::OUTCOME_OK) ++state.failures;
+      state.changed = true;
+      result->is_new.push_back(true);
       ++result->accepted;
-      RollupDelta& delta = (*rollups)[RollupKey{row.minute, row.region, row.relay, row.port,
-                                                row.route_kind, row.outcome}];
+      RollupDelta& delta =
+          (*rollups)[RollupKey{row.minute, c.region, c.relay, c.port, c.route_kind, c.outcome}];
       ++delta.attempts;
       if (row.connect_bucket >= 0) ++delta.connect[row.connect_bucket];
       if (row.handshake_bucket >= 0) ++delta.handshake[row.handshake_bucket];
     }
-    Statement& statement = batch.session.carries_metadata ? *upsert_session_ : *insert_session_;
-    sqlite3_stmt* upsert = statement.get();
-    sqlite3_reset(upsert);
-    bind(upsert, 1, batch.agent_id);
-    bind(upsert, 2, batch.session_id);
-    bind(upsert, 3, batch.site);
-    sqlite3_bind_int64(upsert, 4, absl::ToUnixMicros(absl::Now()));
-    sqlite3_bind_blob(upsert, 5, batch.session.report.data(),
-                      static_cast<int>(batch.session.report.size()), SQLITE_STATIC);
-    const int rc = sqlite3_step(upsert);
-    return rc == SQLITE_DONE ? absl::OkStatus() : SqliteError(writer_, rc, "storing a session");
+    return absl::OkStatus();
+  }
+
+  // Every session the group changed, one write each.
+  absl::Status WriteSessions(const std::map<SessionKey, SessionState>& sessions) {
+    for (const auto& [key, state] : sessions) {
+      if (!state.changed) continue;
+      const std::string sequences = state.sequences.ToString();
+      const std::string rowids = state.rowids.ToString();
+      const Pending* meta = state.metadata;
+      Statement& statement = state.rowid == 0 ? *insert_session_ : *update_session_;
+      statement.Reset();
+      sqlite3_stmt* s = statement.get();
+      if (state.rowid == 0) {
+        BindText(s, 1, key.first);
+        BindText(s, 2, key.second);
+        BindText(s, 3, meta->site);
+        sqlite3_bind_int64(s, 4, state.updated_us);
+        sqlite3_bind_blob(s, 5, meta->session.report.data(),
+                          static_cast<int>(meta->session.report.size()), SQLITE_STATIC);
+        sqlite3_bind_int64(s, 6, state.attempts);
+        sqlite3_bind_int64(s, 7, state.failures);
+        BindText(s, 8, sequences);
+        BindText(s, 9, rowids);
+      } else {
+        if (meta != nullptr) {
+          BindText(s, 1, meta->site);
+          sqlite3_bind_int64(s, 2, state.updated_us);
+          sqlite3_bind_blob(s, 3, meta->session.report.data(),
+                            static_cast<int>(meta->session.report.size()), SQLITE_STATIC);
+        }
+        sqlite3_bind_int64(s, 4, state.attempts);
+        sqlite3_bind_int64(s, 5, state.failures);
+        BindText(s, 6, sequences);
+        BindText(s, 7, rowids);
+        sqlite3_bind_int64(s, 8, state.rowid);
+      }
+      const int rc = sqlite3_step(s);
+      if (rc != SQLITE_DONE) return SqliteError(writer_, rc, "storing a session");
+    }
+    return absl::OkStatus();
   }
 
   // Rollup increments of the whole group, written once per key.
@@ -843,7 +1021,7 @@ class SqliteStore final : public Store {
   sqlite3* writer_ = nullptr;  // used by the committer thread (and Open)
   absl::Mutex reader_mu_;
   sqlite3* reader_ ABSL_GUARDED_BY(reader_mu_) = nullptr;
-  std::unique_ptr<Statement> insert_attempt_, upsert_session_, insert_session_;
+  std::unique_ptr<Statement> insert_attempt_, select_session_, insert_session_, update_session_;
   std::unique_ptr<Statement> upsert_rollups_[kRollupLevelCount];  // per level
   internal::CommitQueue<Pending> queue_;
 };

@@ -1,8 +1,16 @@
 #include "collector/store/store_internal.h"
 
+#include <google/protobuf/util/time_util.h>
+
+#include <algorithm>
+#include <iterator>
+
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/synchronization/notification.h"
 
 namespace relayscope::collector {
@@ -45,6 +53,100 @@ SessionUpdate TakeSessionMetadata(IngestBatch* batch) {
   meta.SerializeToString(&update.report);
   meta.Clear();
   return update;
+}
+
+absl::StatusOr<RangeSet> RangeSet::Parse(absl::string_view text) {
+  RangeSet set;
+  if (text.empty()) return set;
+  for (absl::string_view part : absl::StrSplit(text, ',')) {
+    const size_t dash = part.find('-');
+    const absl::string_view low = part.substr(0, dash);
+    const absl::string_view high = dash == absl::string_view::npos ? low : part.substr(dash + 1);
+    uint64_t first = 0, last = 0;
+    // SimpleAtoi accepts a sign and spaces, which ToString never writes.
+    auto digits = [](absl::string_view v) {
+      return !v.empty() && std::all_of(v.begin(), v.end(), [](char c) {
+        return absl::ascii_isdigit(static_cast<unsigned char>(c));
+      });
+    };
+    if (!digits(low) || !digits(high) || !absl::SimpleAtoi(low, &first) ||
+        !absl::SimpleAtoi(high, &last) || first > last) {
+      return absl::InvalidArgumentError(absl::StrCat("bad range \"", part, "\" in a range set"));
+    }
+    set.AddRange(first, last);
+  }
+  return set;
+}
+
+bool RangeSet::Contains(uint64_t value) const {
+  auto it = std::upper_bound(ranges_.begin(), ranges_.end(), value,
+                             [](uint64_t v, const auto& range) { return v < range.first; });
+  return it != ranges_.begin() && std::prev(it)->second >= value;
+}
+
+void RangeSet::AddRange(uint64_t first, uint64_t last) {
+  // Appending past the end is the common case (ids and sequences grow).
+  if (ranges_.empty() ||
+      (ranges_.back().second != UINT64_MAX && ranges_.back().second + 1 < first)) {
+    ranges_.emplace_back(first, last);
+    return;
+  }
+  // The first range that ends at or after first - 1 (it may touch or overlap).
+  auto lo =
+      std::lower_bound(ranges_.begin(), ranges_.end(), first, [](const auto& range, uint64_t v) {
+        return range.second != UINT64_MAX && range.second + 1 < v;
+      });
+  auto hi = lo;
+  while (hi != ranges_.end() && (last == UINT64_MAX || hi->first <= last + 1)) {
+    first = std::min(first, hi->first);
+    last = std::max(last, hi->second);
+    ++hi;
+  }
+  lo = ranges_.erase(lo, hi);
+  ranges_.insert(lo, {first, last});
+}
+
+std::string RangeSet::ToString() const {
+  std::string out;
+  for (const auto& [first, last] : ranges_) {
+    if (!out.empty()) out.push_back(',');
+    absl::StrAppend(&out, first);
+    if (last != first) absl::StrAppend(&out, "-", last);
+  }
+  return out;
+}
+
+void MoveColumnsOut(v1::Attempt* a, AttemptColumns* c) {
+  c->sequence = a->sequence();
+  c->start_us = google::protobuf::util::TimeUtil::TimestampToMicroseconds(a->start_time());
+  c->region = std::move(*a->mutable_region());
+  c->relay = std::move(*a->mutable_relay());
+  c->port = a->port();
+  c->route_kind = a->route_kind();
+  c->outcome = a->outcome();
+  c->proxy_status = a->proxy_status();
+  a->clear_sequence();
+  if (a->start_time().nanos() % 1000 == 0) a->clear_start_time();
+  a->clear_region();
+  a->clear_relay();
+  a->clear_port();
+  a->clear_route_kind();
+  a->clear_outcome();
+  a->clear_proxy_status();
+}
+
+void PutColumnsBack(const AttemptColumns& c, v1::Attempt* a) {
+  a->set_sequence(c.sequence);
+  if (!a->has_start_time()) {
+    *a->mutable_start_time() =
+        google::protobuf::util::TimeUtil::MicrosecondsToTimestamp(c.start_us);
+  }
+  a->set_region(c.region);
+  a->set_relay(c.relay);
+  a->set_port(c.port);
+  a->set_route_kind(static_cast<v1::RouteKind>(c.route_kind));
+  a->set_outcome(static_cast<v1::Outcome>(c.outcome));
+  a->set_proxy_status(static_cast<uint32_t>(c.proxy_status));
 }
 
 Where FilterClause(const AttemptFilter& filter, bool with_site, char prefix, int first) {

@@ -12,10 +12,12 @@
 #include <string>
 #include <thread>
 #include <tuple>
+#include <utility>
 #include <variant>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
@@ -56,6 +58,47 @@ struct SessionUpdate {
 };
 // Takes the session report out of `batch` (its attempts are not part of it).
 SessionUpdate TakeSessionMetadata(IngestBatch* batch);
+
+// A set of non-negative integers (a session's stored sequence numbers, or
+// the ids of its attempts) kept as sorted, disjoint, non-adjacent ranges,
+// written as text: "1-12,14,20-31". A session's sequences are almost always
+// one range, so the set costs a few bytes however many attempts it holds.
+class RangeSet {
+ public:
+  RangeSet() = default;
+  // Parses ToString's form; ranges may come in any order and overlap (a
+  // migration writes them so). Anything else is INVALID_ARGUMENT.
+  static absl::StatusOr<RangeSet> Parse(absl::string_view text);
+
+  bool Contains(uint64_t value) const;
+  void Add(uint64_t value) { AddRange(value, value); }
+  void AddRange(uint64_t first, uint64_t last);
+  bool empty() const { return ranges_.empty(); }
+  // [first, last] pairs in order.
+  const std::vector<std::pair<uint64_t, uint64_t>>& ranges() const { return ranges_; }
+  std::string ToString() const;
+
+ private:
+  std::vector<std::pair<uint64_t, uint64_t>> ranges_;
+};
+
+// The fields of an attempt the attempts table holds in columns: the stored
+// blob leaves them out (a third of its bytes) and reads put them back.
+struct AttemptColumns {
+  uint64_t sequence = 0;
+  int64_t start_us = 0;
+  std::string region, relay;
+  uint32_t port = 0;
+  int route_kind = 0;
+  int outcome = 0;
+  int64_t proxy_status = 0;
+};
+// Fills `columns` from `attempt` and clears those fields in it. The start
+// time stays in the blob when it is finer than a microsecond (the column's
+// unit), so a read always gives back the attempt as it was sent.
+void MoveColumnsOut(v1::Attempt* attempt, AttemptColumns* columns);
+// Puts the columns back into an attempt parsed from its stored blob.
+void PutColumnsBack(const AttemptColumns& columns, v1::Attempt* attempt);
 
 // Distinct sessions are counted by this key: agent and session ids are
 // printable, so the unit separator (a literal 0x1f, which SQLite and
