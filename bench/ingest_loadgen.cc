@@ -12,6 +12,7 @@
 //   ingest_loadgen --collector_binary=build/.../relayscope-collector   # starts one (SQLite)
 //   ingest_loadgen --collector=10.0.0.5:50051 --collector_pid=1234    # an existing one
 #include <grpcpp/grpcpp.h>
+#include <sqlite3.h>
 #include <sys/resource.h>
 
 #include <atomic>
@@ -55,6 +56,9 @@ ABSL_FLAG(int, attempts_per_batch, 12,
 ABSL_FLAG(absl::Duration, duration, absl::Seconds(10), "How long the main run lasts");
 ABSL_FLAG(absl::Duration, baseline_duration, absl::Seconds(3),
           "How long the single-stream baseline lasts (0: skip it)");
+ABSL_FLAG(absl::Duration, disk_ceiling_duration, absl::Seconds(5),
+          "How long the disk's own ceiling is measured (rows of the same shape appended to a "
+          "plain SQLite table, same fsync policy; 0: not measured)");
 ABSL_FLAG(absl::Duration, store_alone_duration, absl::Seconds(5),
           "How long the store-alone ceiling runs: the same batches committed in-process to a "
           "fresh SQLite store, no gRPC, no validation, no metrics (0: skip it)");
@@ -293,6 +297,92 @@ RunResult StoreAlone(const std::string& url, int in_flight, absl::Duration durat
   return r;
 }
 
+// The disk's own durable-write ceiling, measured in the same run: rows of
+// the store-alone batches' shape and size (the attempts table's twelve
+// columns, the blob without the fields held in columns) appended to a plain
+// SQLite table with the store's journal and fsync policy (WAL,
+// synchronous=FULL, the same cache and checkpoint interval), 10 000 rows a
+// transaction, on one thread. No key, no index, no rollups, no sessions:
+// what any store on this disk could at best commit.
+RunResult DiskCeiling(const std::string& path, absl::Duration duration) {
+  RunResult r;
+  sqlite3* db = nullptr;
+  auto fail = [&](const char* what) {
+    std::fprintf(stderr, "disk-ceiling: %s: %s\n", what, db ? sqlite3_errmsg(db) : "open");
+    r.failed_streams = 1;
+    sqlite3_close(db);
+    return r;
+  };
+  if (sqlite3_open(path.c_str(), &db) != SQLITE_OK) return fail("open");
+  if (sqlite3_exec(db,
+                   "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA cache_size=-65536;"
+                   "PRAGMA wal_autocheckpoint=10000;"
+                   "CREATE TABLE rows (agent_id TEXT, session_id TEXT, sequence INTEGER,"
+                   " start_us INTEGER, site TEXT, region TEXT, relay TEXT, port INTEGER,"
+                   " route_kind INTEGER, outcome INTEGER, proxy_status INTEGER, attempt BLOB);",
+                   nullptr, nullptr, nullptr) != SQLITE_OK) {
+    return fail("create");
+  }
+  sqlite3_stmt* insert = nullptr;
+  if (sqlite3_prepare_v2(db, "INSERT INTO rows VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", -1, &insert,
+                         nullptr) != SQLITE_OK) {
+    return fail("prepare");
+  }
+  const FleetShape shape;
+  const size_t per_batch = static_cast<size_t>(absl::GetFlag(FLAGS_attempts_per_batch));
+  std::vector<v1::Attempt> attempts(per_batch);
+  std::vector<std::string> blobs(per_batch);
+  for (size_t i = 0; i < per_batch; ++i) {
+    FillAttempt(shape, 1, i + 1, "alone-0-0", absl::Now() - absl::Seconds(5), &attempts[i]);
+    v1::Attempt stripped = attempts[i];  // without what the store keeps in columns
+    stripped.clear_sequence();
+    stripped.clear_start_time();
+    stripped.clear_region();
+    stripped.clear_relay();
+    stripped.clear_port();
+    stripped.clear_route_kind();
+    stripped.clear_outcome();
+    stripped.clear_proxy_status();
+    stripped.SerializeToString(&blobs[i]);
+  }
+  constexpr int kRowsPerTransaction = 10000;
+  const absl::Time begin = absl::Now();
+  const absl::Time deadline = begin + duration;
+  uint64_t rows = 0;
+  while (absl::Now() < deadline) {
+    if (sqlite3_exec(db, "BEGIN", nullptr, nullptr, nullptr) != SQLITE_OK) return fail("begin");
+    for (int n = 0; n < kRowsPerTransaction; ++n, ++rows) {
+      const size_t i = rows % per_batch;
+      const v1::Attempt& a = attempts[i];
+      const std::string agent = absl::StrCat("alone-0-", (rows / per_batch) % 1000);
+      const std::string session = absl::StrCat("alone-0-", rows / per_batch);
+      sqlite3_reset(insert);
+      sqlite3_bind_text(insert, 1, agent.data(), static_cast<int>(agent.size()), SQLITE_STATIC);
+      sqlite3_bind_text(insert, 2, session.data(), static_cast<int>(session.size()), SQLITE_STATIC);
+      sqlite3_bind_int64(insert, 3, static_cast<int64_t>(a.sequence()));
+      sqlite3_bind_int64(insert, 4, a.start_time().seconds() * 1000000);
+      sqlite3_bind_text(insert, 5, "site-alone", -1, SQLITE_STATIC);
+      sqlite3_bind_text(insert, 6, a.region().data(), static_cast<int>(a.region().size()),
+                        SQLITE_STATIC);
+      sqlite3_bind_text(insert, 7, a.relay().data(), static_cast<int>(a.relay().size()),
+                        SQLITE_STATIC);
+      sqlite3_bind_int64(insert, 8, a.port());
+      sqlite3_bind_int(insert, 9, a.route_kind());
+      sqlite3_bind_int(insert, 10, a.outcome());
+      sqlite3_bind_int64(insert, 11, a.proxy_status());
+      sqlite3_bind_blob(insert, 12, blobs[i].data(), static_cast<int>(blobs[i].size()),
+                        SQLITE_STATIC);
+      if (sqlite3_step(insert) != SQLITE_DONE) return fail("insert");
+    }
+    if (sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK) return fail("commit");
+  }
+  r.elapsed = absl::Now() - begin;
+  r.accepted = rows;
+  sqlite3_finalize(insert);
+  sqlite3_close(db);
+  return r;
+}
+
 double PerSecond(const RunResult& r) {
   return static_cast<double>(r.accepted) / absl::ToDoubleSeconds(r.elapsed);
 }
@@ -393,6 +483,20 @@ int Main() {
         static_cast<double>(alone.accepted) / alone.loadgen_cpu_seconds);
     std::printf("ratio main/store-alone=%.2f\n", PerSecond(main_run) / PerSecond(alone));
     ok = ok && alone.failed_streams == 0 && alone.accepted > 0;
+    if (absl::GetFlag(FLAGS_disk_ceiling_duration) > absl::ZeroDuration()) {
+      std::filesystem::create_directories(alone_dir);
+      const RunResult disk = DiskCeiling((alone_dir / "ceiling.db").string(),
+                                         absl::GetFlag(FLAGS_disk_ceiling_duration));
+      std::filesystem::remove_all(alone_dir, ignored);
+      std::printf("disk-ceiling rows=%llu elapsed=%.2fs rows_per_s=%.0f\n",
+                  static_cast<unsigned long long>(disk.accepted),
+                  absl::ToDoubleSeconds(disk.elapsed), PerSecond(disk));
+      if (disk.accepted > 0) {
+        std::printf("ratio main/disk-ceiling=%.2f store-alone/disk-ceiling=%.2f\n",
+                    PerSecond(main_run) / PerSecond(disk), PerSecond(alone) / PerSecond(disk));
+      }
+      ok = ok && disk.failed_streams == 0 && disk.accepted > 0;
+    }
   }
   if (pid) {
     std::printf("collector peak_rss=%.1fMB\n", static_cast<double>(PeakRssKb(pid)) / 1024);

@@ -108,8 +108,9 @@ TEST_F(SqliteFile, AttemptsAreAppendedAndTheirBlobsLeaveOutTheColumns) {
     EXPECT_EQ(stored.phases_size(), 1);  // what has no column stays
   }
   sqlite3_finalize(s);
-  ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT sequences, rowids, attempts, failures FROM sessions "
-                                   "WHERE agent_id = 'b'",
+  ASSERT_EQ(sqlite3_prepare_v2(db,
+                               "SELECT sequences, rowids, attempts, failures FROM sessions "
+                               "WHERE agent_id = 'b'",
                                -1, &s, nullptr),
             SQLITE_OK);
   ASSERT_EQ(sqlite3_step(s), SQLITE_ROW);
@@ -156,8 +157,8 @@ void WriteSchema4(const std::string& path) {
   // Session "s1": sequences 1, 2, 3 and 7 (a gap), one failure; session
   // "s2": sequence 1; "s3" has metadata only.
   auto row = [](const char* session, uint64_t sequence, v1::Outcome outcome) {
-    v1::Attempt a = MakeAttempt(sequence, kT0 + absl::Seconds(static_cast<int64_t>(sequence)),
-                                outcome);
+    v1::Attempt a =
+        MakeAttempt(sequence, kT0 + absl::Seconds(static_cast<int64_t>(sequence)), outcome);
     a.set_session_id(session);
     std::string blob;
     a.SerializeToString(&blob);
@@ -169,8 +170,8 @@ void WriteSchema4(const std::string& path) {
                         ", 0, X'", hex, "');");
   };
   for (uint64_t sequence : {7, 1, 3, 2}) {
-    absl::StrAppend(&sql, row("s1", sequence,
-                              sequence == 3 ? v1::OUTCOME_CONNECT_TIMEOUT : v1::OUTCOME_OK));
+    absl::StrAppend(
+        &sql, row("s1", sequence, sequence == 3 ? v1::OUTCOME_CONNECT_TIMEOUT : v1::OUTCOME_OK));
   }
   absl::StrAppend(&sql, row("s2", 1, v1::OUTCOME_OK));
   for (const char* session : {"s1", "s2", "s3"}) {
@@ -227,11 +228,10 @@ TEST_F(SqliteFile, SchemaFourIsUpgradedWithItsSessionsAndTheirDeduplication) {
   ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_EQ(again->accepted, 4u);  // 4, 5, 6, 8
   EXPECT_EQ(again->duplicates, 4u);
-  EXPECT_EQ(again->is_new,
-            (std::vector<bool>{false, false, false, true, true, true, false, true}));
-  EXPECT_EQ((*store)->Commit(Batch("agent", "s2", {MakeAttempt(1, kT0, v1::OUTCOME_OK)}))
-                ->duplicates,
-            1u);
+  EXPECT_EQ(again->is_new, (std::vector<bool>{false, false, false, true, true, true, false, true}));
+  EXPECT_EQ(
+      (*store)->Commit(Batch("agent", "s2", {MakeAttempt(1, kT0, v1::OUTCOME_OK)}))->duplicates,
+      1u);
   EXPECT_EQ((*store)->Session("agent", "s1")->attempts_size(), 8);
 }
 
@@ -274,8 +274,8 @@ TEST(RangeSet, KeepsSortedDisjointRangesAndReadsItsOwnText) {
   // A migration may write ranges out of order, overlapping or single.
   EXPECT_EQ(internal::RangeSet::Parse("7-9,1-3,2-4,5-5")->ToString(), "1-5,7-9");
   EXPECT_TRUE(internal::RangeSet::Parse("")->empty());
-  for (const char* bad : {"1-", "-3", "3-1", "a", "1,,2", " 1", "+1", "1-2-3",
-                          "99999999999999999999"}) {
+  for (const char* bad :
+       {"1-", "-3", "3-1", "a", "1,,2", " 1", "+1", "1-2-3", "99999999999999999999"}) {
     EXPECT_EQ(internal::RangeSet::Parse(bad).status().code(), absl::StatusCode::kInvalidArgument)
         << bad;
   }

@@ -227,5 +227,45 @@ TEST_F(Pipeline, KillNineBetweenBatchesLosesNoAcknowledgedAttempt) {
   }
 }
 
+TEST_F(Pipeline, ABatchCommittedButNotAckedBeforeAKillCountsOnceWhenResent) {
+  auto stub = Stub();
+  {
+    grpc::ClientContext context;
+    context.AddMetadata("authorization", std::string("Bearer ") + kToken);
+    auto stream = stub->Upload(&context);
+    ASSERT_TRUE(stream->Write(Batch(1, 1, 20)));
+    // The agent never reads the ack: the collector is killed once the batch
+    // is durably committed (what another reader of the store sees), which is
+    // as close to "between the commit and the ack" as a kill can be placed.
+    int64_t stored = 0;
+    for (int i = 0; i < 200 && stored < 20; ++i) {
+      absl::SleepFor(absl::Milliseconds(25));
+      auto count =
+          collector_->QueryInt("SELECT COUNT(*) FROM attempts WHERE session_id = 'client-session'");
+      stored = count.ok() ? *count : 0;
+    }
+    ASSERT_EQ(stored, 20);
+    collector_->Kill();
+    stream->Finish();
+  }
+  StartCollector();
+  // The agent resends the batch it holds no ack for: all of it is known.
+  grpc::ClientContext context;
+  context.AddMetadata("authorization", std::string("Bearer ") + kToken);
+  auto stream = stub->Upload(&context);
+  v1::UploadResponse ack;
+  ASSERT_TRUE(stream->Write(Batch(1, 1, 20)) && stream->Read(&ack));
+  EXPECT_EQ(ack.accepted(), 0u);
+  EXPECT_EQ(ack.duplicates(), 20u);
+  stream->WritesDone();
+  EXPECT_TRUE(stream->Finish().ok());
+  EXPECT_EQ(*collector_->QueryInt("SELECT COUNT(*) FROM attempts"), 20);
+  EXPECT_EQ(*collector_->QueryInt("SELECT SUM(attempts) FROM rollups"), 20);
+  EXPECT_EQ(*collector_->QueryInt("SELECT attempts FROM sessions"), 20);
+  const std::string metrics = Scrape();
+  EXPECT_EQ(e2e::SumMetric(metrics, "relayscope_attempts_total"), 0);  // counted before the kill
+  EXPECT_EQ(e2e::SumMetric(metrics, "relayscope_ingest_duplicate_attempts_total"), 20);
+}
+
 }  // namespace
 }  // namespace relayscope

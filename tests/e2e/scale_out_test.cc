@@ -238,5 +238,43 @@ TEST_F(ScaleOut, ARealAgentFailsOverToTheOtherReplicaAndNothingIsCountedTwice) {
   EXPECT_EQ(sites.sites(0).sessions(), 3u);
 }
 
+TEST_F(ScaleOut, ABatchCommittedButNotAckedBeforeAKillCountsOnceOnTheOtherReplica) {
+  const v1::UploadRequest batch = Batch("agent-killed", 1, 25);
+  {
+    auto stub = v1::Ingest::NewStub(
+        grpc::CreateChannel(GrpcAddress(0), grpc::InsecureChannelCredentials()));
+    grpc::ClientContext context;
+    context.AddMetadata("authorization", std::string("Bearer ") + kToken);
+    auto stream = stub->Upload(&context);
+    ASSERT_TRUE(stream->Write(batch));
+    // Replica 0 is killed once the batch is committed (visible to another
+    // session of the database), before the agent has read any ack.
+    int64_t stored = 0;
+    for (int i = 0; i < 200 && stored < 25; ++i) {
+      absl::SleepFor(absl::Milliseconds(25));
+      stored = StoreCount("SELECT COUNT(*) FROM attempts WHERE agent_id = 'agent-killed'");
+    }
+    ASSERT_EQ(stored, 25);
+    collectors_[0]->Kill();
+    stream->Finish();
+  }
+  // The agent resends it to the other replica, as a load balancer would.
+  auto stub =
+      v1::Ingest::NewStub(grpc::CreateChannel(GrpcAddress(1), grpc::InsecureChannelCredentials()));
+  grpc::ClientContext context;
+  context.AddMetadata("authorization", std::string("Bearer ") + kToken);
+  auto stream = stub->Upload(&context);
+  v1::UploadResponse ack;
+  ASSERT_TRUE(stream->Write(batch) && stream->Read(&ack));
+  EXPECT_EQ(ack.accepted(), 0u);
+  EXPECT_EQ(ack.duplicates(), 25u);
+  stream->WritesDone();
+  EXPECT_TRUE(stream->Finish().ok());
+  EXPECT_EQ(StoreCount("SELECT COUNT(*) FROM attempts"), 25);
+  EXPECT_EQ(StoreCount("SELECT SUM(attempts) FROM rollups"), 25);
+  EXPECT_EQ(e2e::SumMetric(Scrape(1), "relayscope_attempts_total"), 0);
+  EXPECT_EQ(e2e::SumMetric(Scrape(1), "relayscope_ingest_duplicate_attempts_total"), 25);
+}
+
 }  // namespace
 }  // namespace relayscope
