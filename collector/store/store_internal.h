@@ -127,20 +127,32 @@ Where FilterClause(const AttemptFilter& filter, bool with_site, char placeholder
 // with the group's items freed there too: the committer goes straight on
 // to the next group while the acks of the last one are sent (P2 in
 // bench/README.md). Callbacks still run in commit order.
+//
+// StartCommitters runs several committer threads instead (a server store
+// with one connection each): an idle committer takes everything queued, as
+// the single one does, so while one group waits for its commit the next
+// idle committer takes what arrived meanwhile; each knows its index. One
+// completer serves them all, in the order their groups committed.
 template <typename Pending>
 class CommitQueue {
  public:
   using GroupFn = std::function<void(std::deque<Pending>& group)>;
+  using IndexedGroupFn = std::function<void(int committer, std::deque<Pending>& group)>;
 
   explicit CommitQueue(size_t max_queued) : max_queued_(max_queued) {}
-  // Drains what is queued, then stops the committer.
+  // Drains what is queued, then stops the committers.
   ~CommitQueue() { Stop(); }
   CommitQueue(const CommitQueue&) = delete;
   CommitQueue& operator=(const CommitQueue&) = delete;
 
   void Start(GroupFn commit_group) {
+    StartCommitters(1, [fn = std::move(commit_group)](int, std::deque<Pending>& group) {
+      fn(group);
+    });
+  }
+  void StartCommitters(int committers, IndexedGroupFn commit_group) {
     commit_group_ = std::move(commit_group);
-    committer_ = std::thread([this] { Loop(); });
+    for (int i = 0; i < committers; ++i) committers_.emplace_back([this, i] { Loop(i); });
     completer_ = std::thread([this] { Complete(); });
   }
   void Stop() {
@@ -148,7 +160,9 @@ class CommitQueue {
       absl::MutexLock lock(&mu_);
       stopping_ = true;
     }
-    if (committer_.joinable()) committer_.join();
+    for (std::thread& committer : committers_) {
+      if (committer.joinable()) committer.join();
+    }
     {
       absl::MutexLock lock(&completions_mu_);
       committer_done_ = true;
@@ -201,7 +215,7 @@ class CommitQueue {
     std::vector<std::pair<Store::CommitCallback, absl::StatusOr<CommitResult>>> results;
   };
 
-  void Loop() {
+  void Loop(int committer) {
     for (;;) {
       Completion completion;
       {
@@ -226,7 +240,7 @@ class CommitQueue {
           results.emplace_back(std::move(done), std::move(r));
         };
       }
-      commit_group_(completion.group);
+      commit_group_(committer, completion.group);
       absl::MutexLock lock(&completions_mu_);
       completions_.push_back(std::move(completion));
     }
@@ -252,11 +266,11 @@ class CommitQueue {
   }
 
   const size_t max_queued_;
-  GroupFn commit_group_;
+  IndexedGroupFn commit_group_;
   absl::Mutex mu_;
   std::deque<Pending> queue_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  std::thread committer_;
+  std::vector<std::thread> committers_;
   absl::Mutex completions_mu_;
   std::deque<Completion> completions_ ABSL_GUARDED_BY(completions_mu_);
   bool committer_done_ ABSL_GUARDED_BY(completions_mu_) = false;
