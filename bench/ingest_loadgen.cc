@@ -11,6 +11,9 @@
 //
 //   ingest_loadgen --collector_binary=build/.../relayscope-collector   # starts one (SQLite)
 //   ingest_loadgen --collector=10.0.0.5:50051 --collector_pid=1234    # an existing one
+//   ingest_loadgen --collector_binary=... --store=postgresql://... --collectors=2
+//       # two collectors on one database: the main run against one of them,
+//       # then the same streams split between both, and the ratio
 #include <grpcpp/grpcpp.h>
 #include <sqlite3.h>
 #include <sys/resource.h>
@@ -45,6 +48,10 @@ ABSL_FLAG(std::string, collector_binary, "",
           "relayscope-collector to start on 127.0.0.1 with a fresh store");
 ABSL_FLAG(std::string, store, "",
           "Store URL for the started collector (default: SQLite in a temp dir)");
+ABSL_FLAG(int, collectors, 1,
+          "Collectors to start on the same --store (a PostgreSQL URL); above 1, after the main "
+          "run against the first one, the same number of streams is split between all of them "
+          "and the ratio of the two rates is printed");
 ABSL_FLAG(std::string, token, "", "Agent bearer token (empty: the collector accepts anyone)");
 ABSL_FLAG(int, streams, 1000, "Concurrent Upload streams");
 ABSL_FLAG(int, connections, 8, "HTTP/2 connections the streams are spread over");
@@ -196,27 +203,37 @@ struct RunResult {
   double loadgen_cpu_seconds = 0;
 };
 
-RunResult Drive(const std::string& target, int first_stream, int streams, int connections,
-                absl::Duration duration, int collector_pid) {
+// Streams go round-robin over `targets` (collectors, with their PIDs for
+// the CPU time; 0 when unknown), `connections` HTTP/2 connections each.
+RunResult Drive(const std::vector<std::string>& targets, int first_stream, int streams,
+                int connections, absl::Duration duration, const std::vector<int>& collector_pids) {
   const FleetShape shape;
   std::vector<std::unique_ptr<v1::Ingest::Stub>> stubs;
   for (int c = 0; c < connections; ++c) {
-    grpc::ChannelArguments args;
-    args.SetInt("relayscope.bench.connection", c);  // a distinct arg: its own connection
-    args.SetMaxSendMessageSize(8 << 20);
-    stubs.push_back(v1::Ingest::NewStub(
-        grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args)));
+    for (const std::string& target : targets) {
+      grpc::ChannelArguments args;
+      args.SetInt("relayscope.bench.connection", c);  // a distinct arg: its own connection
+      args.SetMaxSendMessageSize(8 << 20);
+      stubs.push_back(v1::Ingest::NewStub(
+          grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args)));
+    }
   }
   Totals totals;
   absl::Notification all_done;
   std::atomic<int> running{streams};
-  const double collector_cpu_before = collector_pid ? ProcessCpuSeconds(collector_pid) : 0;
+  auto collectors_cpu = [&] {
+    double total = 0;
+    for (int pid : collector_pids) total += pid ? ProcessCpuSeconds(pid) : 0;
+    return total;
+  };
+  const double collector_cpu_before = collectors_cpu();
   const double self_cpu_before = SelfCpuSeconds();
   const absl::Time begin = absl::Now();
   const absl::Time deadline = begin + duration;
   for (int i = 0; i < streams; ++i) {
     auto* stream = new Stream(first_stream + i, shape, deadline, &totals, &all_done, &running);
-    stream->Start(stubs[static_cast<size_t>(i % connections)].get(), absl::GetFlag(FLAGS_token));
+    // Stub i % stubs: consecutive streams alternate between the targets.
+    stream->Start(stubs[static_cast<size_t>(i) % stubs.size()].get(), absl::GetFlag(FLAGS_token));
   }
   all_done.WaitForNotification();
   RunResult r;
@@ -226,8 +243,7 @@ RunResult Drive(const std::string& target, int first_stream, int streams, int co
   r.rejected = totals.rejected;
   r.batches = totals.batches;
   r.failed_streams = totals.failed_streams;
-  if (collector_pid)
-    r.collector_cpu_seconds = ProcessCpuSeconds(collector_pid) - collector_cpu_before;
+  r.collector_cpu_seconds = collectors_cpu() - collector_cpu_before;
   r.loadgen_cpu_seconds = SelfCpuSeconds() - self_cpu_before;
   return r;
 }
@@ -249,6 +265,8 @@ RunResult StoreAlone(const std::string& url, int in_flight, absl::Duration durat
   for (size_t i = 0; i < attempts.size(); ++i) {
     FillAttempt(shape, 1, i + 1, "alone", absl::Now() - absl::Seconds(5), &attempts[i]);
   }
+  // Unique across runs, so a rerun against the same database counts.
+  const std::string run = absl::StrCat(absl::ToUnixNanos(absl::Now()));
   absl::Mutex mu;
   int queued = 0;
   std::atomic<uint64_t> accepted{0}, failed{0};
@@ -267,7 +285,7 @@ RunResult StoreAlone(const std::string& url, int in_flight, absl::Duration durat
       collector::IngestBatch batch;
       batch.agent = session.agent();
       batch.agent.set_agent_id(absl::StrCat("alone-", producer, "-", n % 1000));
-      batch.session_id = absl::StrCat("alone-", producer, "-", n);
+      batch.session_id = absl::StrCat("alone-", run, "-", producer, "-", n);
       batch.session = session;
       batch.attempts = attempts;
       for (v1::Attempt& a : batch.attempts) a.set_session_id(batch.session_id);
@@ -402,11 +420,16 @@ void Print(const char* name, int streams, const RunResult& r) {
 }
 
 int Main() {
-  std::string target = absl::GetFlag(FLAGS_collector);
-  int pid = absl::GetFlag(FLAGS_collector_pid);
-  std::unique_ptr<rig::Process> collector;
+  std::vector<std::string> targets;
+  std::vector<int> pids;
+  if (!absl::GetFlag(FLAGS_collector).empty()) {
+    targets.push_back(absl::GetFlag(FLAGS_collector));
+    pids.push_back(absl::GetFlag(FLAGS_collector_pid));
+  }
+  std::vector<std::unique_ptr<rig::Process>> collectors;
   std::filesystem::path dir;
-  if (target.empty()) {
+  std::string store;
+  if (targets.empty()) {
     if (absl::GetFlag(FLAGS_collector_binary).empty()) {
       std::fprintf(stderr, "ingest_loadgen: give --collector=host:port or --collector_binary\n");
       return 64;
@@ -414,65 +437,96 @@ int Main() {
     dir = std::filesystem::temp_directory_path() / absl::StrCat("relayscope-loadgen-", getpid());
     std::filesystem::create_directories(dir);
     std::ofstream(dir / "catalogue.textproto") << CatalogueText(FleetShape{});
-    const std::string store = absl::GetFlag(FLAGS_store).empty()
-                                  ? absl::StrCat("sqlite://", (dir / "collector.db").string())
-                                  : absl::GetFlag(FLAGS_store);
-    rig::Process::Options options;
-    options.argv = {absl::GetFlag(FLAGS_collector_binary),
-                    "--listen=127.0.0.1:0",
-                    "--store=" + store,
-                    "--catalogue=" + (dir / "catalogue.textproto").string(),
-                    "--allow_unauthenticated",
-                    "--metrics=127.0.0.1:0",
-                    "--ready_file=" + (dir / "ready").string()};
-    options.log_path = (dir / "collector.log").string();
-    auto started = rig::Process::Start(options);
-    if (!started.ok()) {
-      std::fprintf(stderr, "ingest_loadgen: %s\n", started.status().ToString().c_str());
-      return 1;
+    store = absl::GetFlag(FLAGS_store).empty()
+                ? absl::StrCat("sqlite://", (dir / "collector.db").string())
+                : absl::GetFlag(FLAGS_store);
+    const int count = std::max(1, absl::GetFlag(FLAGS_collectors));
+    if (count > 1 && store.rfind("postgres", 0) != 0) {
+      std::fprintf(stderr, "ingest_loadgen: --collectors=%d needs a postgresql:// --store\n",
+                   count);
+      return 64;
     }
-    collector = *std::move(started);
-    if (absl::Status up =
-            rig::WaitForFile((dir / "ready").string(), absl::Seconds(20), collector.get());
-        !up.ok()) {
-      std::fprintf(stderr, "ingest_loadgen: collector did not start: %s\n", up.ToString().c_str());
-      return 1;
+    for (int c = 0; c < count; ++c) {
+      const std::filesystem::path own = dir / absl::StrCat("collector-", c);
+      std::filesystem::create_directories(own);
+      rig::Process::Options options;
+      options.argv = {absl::GetFlag(FLAGS_collector_binary),
+                      "--listen=127.0.0.1:0",
+                      "--store=" + store,
+                      "--catalogue=" + (dir / "catalogue.textproto").string(),
+                      "--allow_unauthenticated",
+                      "--metrics=127.0.0.1:0",
+                      "--ready_file=" + (own / "ready").string()};
+      options.log_path = (own / "collector.log").string();
+      auto started = rig::Process::Start(options);
+      if (!started.ok()) {
+        std::fprintf(stderr, "ingest_loadgen: %s\n", started.status().ToString().c_str());
+        return 1;
+      }
+      collectors.push_back(*std::move(started));
+      if (absl::Status up = rig::WaitForFile((own / "ready").string(), absl::Seconds(20),
+                                             collectors.back().get());
+          !up.ok()) {
+        std::fprintf(stderr, "ingest_loadgen: collector did not start: %s\n",
+                     up.ToString().c_str());
+        return 1;
+      }
+      std::ifstream ready(own / "ready");
+      std::string line;
+      while (std::getline(ready, line)) {
+        if (line.rfind("grpc=", 0) == 0) targets.push_back(line.substr(5));
+      }
+      pids.push_back(collectors.back()->pid());
+      std::printf("collector pid=%d at %s, store %s\n", pids.back(), targets.back().c_str(),
+                  collector::RedactUrl(store).c_str());
     }
-    std::ifstream ready(dir / "ready");
-    std::string line;
-    while (std::getline(ready, line)) {
-      if (line.rfind("grpc=", 0) == 0) target = line.substr(5);
-    }
-    pid = collector->pid();
-    std::printf("collector pid=%d at %s, store %s\n", pid, target.c_str(), store.c_str());
   }
 
   const int streams = absl::GetFlag(FLAGS_streams);
+  const int connections = std::min(streams, absl::GetFlag(FLAGS_connections));
+  const std::vector<std::string> first_target = {targets[0]};
+  const std::vector<int> first_pid = {pids[0]};
   bool ok = true;
   double baseline_rate = 0;
   if (absl::GetFlag(FLAGS_baseline_duration) > absl::ZeroDuration()) {
     const RunResult baseline =
-        Drive(target, streams, 1, 1, absl::GetFlag(FLAGS_baseline_duration), pid);
+        Drive(first_target, streams, 1, 1, absl::GetFlag(FLAGS_baseline_duration), first_pid);
     Print("baseline", 1, baseline);
     baseline_rate = PerSecond(baseline);
     ok = ok && baseline.accepted > 0 && baseline.failed_streams == 0;
   }
   const RunResult main_run =
-      Drive(target, 0, streams, std::min(streams, absl::GetFlag(FLAGS_connections)),
-            absl::GetFlag(FLAGS_duration), pid);
+      Drive(first_target, 0, streams, connections, absl::GetFlag(FLAGS_duration), first_pid);
   Print("main", streams, main_run);
   ok = ok && main_run.accepted > 0 && main_run.failed_streams == 0 && main_run.duplicates == 0 &&
        main_run.rejected == 0;
   if (baseline_rate > 0) {
     std::printf("ratio main/baseline=%.1fx\n", PerSecond(main_run) / baseline_rate);
   }
+  if (targets.size() > 1) {
+    // The same streams, split over every collector (new stream numbers, so
+    // new agents and sessions).
+    const RunResult scaled =
+        Drive(targets, streams + 1, streams, connections, absl::GetFlag(FLAGS_duration), pids);
+    Print(absl::StrCat("scaled-", targets.size()).c_str(), streams, scaled);
+    ok = ok && scaled.accepted > 0 && scaled.failed_streams == 0 && scaled.duplicates == 0 &&
+         scaled.rejected == 0;
+    std::printf("ratio scaled-%zu/main=%.2fx\n", targets.size(),
+                PerSecond(scaled) / PerSecond(main_run));
+  }
   if (absl::GetFlag(FLAGS_store_alone_duration) > absl::ZeroDuration()) {
+    // A PostgreSQL store is measured alone on the same database; SQLite in
+    // a fresh file.
     std::filesystem::path alone_dir = dir.empty() ? std::filesystem::temp_directory_path() /
                                                         absl::StrCat("relayscope-alone-", getpid())
                                                   : dir / "alone";
     std::filesystem::create_directories(alone_dir);
-    const RunResult alone = StoreAlone(absl::StrCat("sqlite://", (alone_dir / "alone.db").string()),
-                                       streams, absl::GetFlag(FLAGS_store_alone_duration));
+    const std::string alone_url =
+        store.rfind("postgres", 0) == 0
+            ? store
+            : absl::StrCat("sqlite://", (alone_dir / "alone.db").string());
+    const RunResult alone =
+        StoreAlone(alone_url, streams, absl::GetFlag(FLAGS_store_alone_duration));
     std::error_code ignored;
     std::filesystem::remove_all(alone_dir, ignored);
     std::printf(
@@ -498,10 +552,13 @@ int Main() {
       ok = ok && disk.failed_streams == 0 && disk.accepted > 0;
     }
   }
-  if (pid) {
-    std::printf("collector peak_rss=%.1fMB\n", static_cast<double>(PeakRssKb(pid)) / 1024);
+  for (size_t c = 0; c < pids.size(); ++c) {
+    if (pids[c]) {
+      std::printf("collector %zu peak_rss=%.1fMB\n", c,
+                  static_cast<double>(PeakRssKb(pids[c])) / 1024);
+    }
   }
-  if (collector) {
+  if (!collectors.empty()) {
     std::error_code no_size;
     const auto db = std::filesystem::file_size(dir / "collector.db", no_size);
     const auto wal = std::filesystem::file_size(dir / "collector.db-wal", no_size);
@@ -509,7 +566,7 @@ int Main() {
       std::printf("store size=%.1fMB wal=%.1fMB\n", static_cast<double>(db) / 1e6,
                   wal == static_cast<uintmax_t>(-1) ? 0.0 : static_cast<double>(wal) / 1e6);
     }
-    collector->Stop();
+    for (auto& collector : collectors) collector->Stop();
     std::error_code ignored;
     if (ok)
       std::filesystem::remove_all(dir, ignored);
