@@ -424,10 +424,15 @@ std::string PartitionName(int64_t day) {
 // The day a partition's name stands for, if it is a daily partition.
 std::optional<int64_t> PartitionDay(absl::string_view name) {
   if (!absl::ConsumePrefix(&name, "attempts_p") || name.size() != 8) return std::nullopt;
-  absl::Time day;
-  std::string error;
-  if (!absl::ParseTime("%Y%m%d", name, absl::UTCTimeZone(), &day, &error)) return std::nullopt;
-  return absl::ToUnixSeconds(day) / 86400;
+  // By hand: absl::ParseTime's %Y would take all eight digits as the year.
+  int year = 0, month = 0, day = 0;
+  if (!absl::SimpleAtoi(name.substr(0, 4), &year) || !absl::SimpleAtoi(name.substr(4, 2), &month) ||
+      !absl::SimpleAtoi(name.substr(6, 2), &day)) {
+    return std::nullopt;
+  }
+  const absl::CivilDay civil(year, month, day);
+  if (civil.year() != year || civil.month() != month || civil.day() != day) return std::nullopt;
+  return absl::ToUnixSeconds(absl::FromCivil(civil, absl::UTCTimeZone())) / 86400;
 }
 int64_t DayOf(int64_t start_us) {
   return start_us >= 0 ? start_us / kMicrosPerDay : (start_us + 1) / kMicrosPerDay - 1;

@@ -7,6 +7,7 @@
 #include <numeric>
 #include <thread>
 
+#include "absl/strings/escaping.h"
 #include "collector/store/store_internal.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -443,6 +444,112 @@ TEST_P(PostgresStoreTest, AnUnreachableServerIsUnavailableAndThePasswordStaysOut
   EXPECT_EQ(store.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_THAT(std::string(store.status().message()), HasSubstr("127.0.0.1:1"));
   EXPECT_THAT(std::string(store.status().message()), ::testing::Not(HasSubstr("hunter2")));
+}
+
+TEST_P(PostgresStoreTest, PruneDropsWholeDailyPartitionsAndCountsWhatWentWithThem) {
+  const absl::Time today = absl::FromUnixSeconds(absl::ToUnixSeconds(absl::Now()) / 86400 * 86400);
+  ASSERT_TRUE(
+      store_
+          ->Commit(Batch("agent-1", "s-1",
+                         {MakeAttempt(1, today - absl::Hours(72), "emea-1", 8200, v1::OUTCOME_OK),
+                          MakeAttempt(2, today - absl::Hours(70), "emea-1", 8200, v1::OUTCOME_OK),
+                          MakeAttempt(3, today - absl::Hours(47), "emea-1", 8200, v1::OUTCOME_OK),
+                          MakeAttempt(4, today + absl::Minutes(1), "emea-1", 8200, v1::OUTCOME_OK),
+                          MakeAttempt(5, kT0, "emea-1", 8200, v1::OUTCOME_OK)}))
+          .ok());
+  const std::string database = url_.substr(url_.rfind('/') + 1);
+  const char kPartitions[] =
+      "SELECT COUNT(*) FROM pg_inherits WHERE inhparent = 'attempts'::regclass";
+  // Three days on demand, and the default partition (kT0 is a year back).
+  EXPECT_EQ(*PostgresServer::Get().server()->QueryValue(database, kPartitions), "4");
+  // Day -3 goes whole; of day -2 only the attempt before the cutoff; and
+  // kT0's from the default partition.
+  auto pruned = store_->PruneAttemptsBefore(today - absl::Hours(47) + absl::Seconds(1));
+  ASSERT_TRUE(pruned.ok()) << pruned.status();
+  EXPECT_EQ(*pruned, 4u);
+  EXPECT_EQ(*PostgresServer::Get().server()->QueryValue(database, kPartitions), "3");
+  EXPECT_EQ(*store_->CountAttempts(), 1u);
+  // A resend of pruned attempts stays a duplicate: the session row knows them.
+  auto resent = store_->Commit(Batch(
+      "agent-1", "s-1", {MakeAttempt(1, today - absl::Hours(72), "emea-1", 8200, v1::OUTCOME_OK)}));
+  ASSERT_TRUE(resent.ok()) << resent.status();
+  EXPECT_EQ(resent->duplicates, 1u);
+  // The dropped day's partition comes back on demand for a new attempt.
+  ASSERT_TRUE(
+      store_
+          ->Commit(Batch("agent-1", "s-2",
+                         {MakeAttempt(1, today - absl::Hours(71), "emea-1", 8200, v1::OUTCOME_OK)}))
+          .ok());
+  EXPECT_EQ(*store_->CountAttempts(), 2u);
+}
+
+TEST_P(PostgresStoreTest, MigratesTheKeyedSchemaKeepingItsData) {
+  // Schema 2 as the previous collector left it, with one session's rows.
+  auto url = PostgresServer::Get().server()->CreateDatabase("migrate_from_2");
+  ASSERT_TRUE(url.ok()) << url.status();
+  std::string buckets;
+  for (const char* prefix : {"c", "h"}) {
+    for (int i = 0; i < kLatencyBuckets; ++i) {
+      absl::StrAppend(&buckets, ", ", prefix, i, " bigint NOT NULL DEFAULT 0");
+    }
+  }
+  std::string sql = absl::StrCat(
+      "CREATE TABLE relayscope_schema (version integer NOT NULL); INSERT INTO relayscope_schema "
+      "VALUES (2);"
+      "CREATE TABLE attempts (agent_id text COLLATE \"C\" NOT NULL, session_id text COLLATE "
+      "\"C\" NOT NULL, sequence bigint NOT NULL, start_us bigint NOT NULL, site text COLLATE "
+      "\"C\" NOT NULL, region text COLLATE \"C\" NOT NULL, relay text COLLATE \"C\" NOT NULL, "
+      "port bigint NOT NULL, route_kind bigint NOT NULL, outcome bigint NOT NULL, proxy_status "
+      "bigint NOT NULL, attempt bytea NOT NULL, PRIMARY KEY (agent_id, session_id, sequence));"
+      "CREATE INDEX attempts_by_start ON attempts(start_us);"
+      "CREATE TABLE sessions (agent_id text COLLATE \"C\" NOT NULL, session_id text COLLATE "
+      "\"C\" NOT NULL, site text COLLATE \"C\" NOT NULL, updated_us bigint NOT NULL, report "
+      "bytea NOT NULL, PRIMARY KEY (agent_id, session_id));"
+      "CREATE INDEX sessions_by_updated ON sessions(updated_us);"
+      "CREATE TABLE rollups (minute bigint NOT NULL, region text COLLATE \"C\" NOT NULL, relay "
+      "text COLLATE \"C\" NOT NULL, port bigint NOT NULL, route_kind bigint NOT NULL, outcome "
+      "bigint NOT NULL, attempts bigint NOT NULL",
+      buckets, ", PRIMARY KEY (minute, region, relay, port, route_kind, outcome));");
+  v1::SessionReport report;
+  report.set_session_id("s-1");
+  report.mutable_agent()->set_agent_id("agent-1");
+  report.mutable_agent()->set_site("acme");
+  report.mutable_verdict()->set_summary("kept");
+  absl::StrAppend(&sql, "INSERT INTO sessions VALUES ('agent-1', 's-1', 'acme', 1, '\\x",
+                  absl::BytesToHexString(report.SerializeAsString()), "');");
+  const std::vector<std::pair<uint64_t, v1::Outcome>> rows = {
+      {1, v1::OUTCOME_OK}, {2, v1::OUTCOME_CONNECT_TIMEOUT}, {4, v1::OUTCOME_OK}};
+  for (const auto& [sequence, outcome] : rows) {
+    const v1::Attempt a = MakeAttempt(sequence, kT0, "emea-1", 8200, outcome);
+    absl::StrAppend(&sql, "INSERT INTO attempts VALUES ('agent-1', 's-1', ", sequence, ", ",
+                    absl::ToUnixMicros(kT0), ", 'acme', 'emea', 'emea-1', 8200, ", a.route_kind(),
+                    ", ", outcome, ", 0, '\\x", absl::BytesToHexString(a.SerializeAsString()),
+                    "');");
+  }
+  ASSERT_TRUE(PostgresServer::Get().server()->Execute("migrate_from_2", sql).ok());
+
+  auto store = OpenStore(*url);
+  ASSERT_TRUE(store.ok()) << store.status();
+  EXPECT_EQ(*(*store)->CountAttempts(), 3u);
+  auto session = (*store)->Session("agent-1", "s-1");
+  ASSERT_TRUE(session.ok()) << session.status();
+  ASSERT_EQ(session->attempts_size(), 3);
+  EXPECT_EQ(session->attempts(2).sequence(), 4u);
+  EXPECT_EQ(session->attempts(1).outcome(), v1::OUTCOME_CONNECT_TIMEOUT);
+  EXPECT_EQ(session->verdict().summary(), "kept");
+  auto listed = (*store)->Sessions(absl::FromUnixMicros(0), absl::FromUnixMicros(2), "", 0, 10);
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ((*listed)[0].attempts, 3u);
+  EXPECT_EQ((*listed)[0].failures, 1u);
+  // The migrated sequences still de-duplicate; the gap (3) is new.
+  auto again = (*store)->Commit(Batch("agent-1", "s-1",
+                                      {MakeAttempt(1, kT0, "emea-1", 8200, v1::OUTCOME_OK),
+                                       MakeAttempt(3, kT0, "emea-1", 8200, v1::OUTCOME_OK),
+                                       MakeAttempt(4, kT0, "emea-1", 8200, v1::OUTCOME_OK)}));
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->is_new, (std::vector<bool>{false, true, false}));
+  EXPECT_EQ((*store)->Session("agent-1", "s-1")->attempts_size(), 4);
 }
 
 TEST(RedactUrl, HidesOnlyThePassword) {
