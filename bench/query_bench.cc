@@ -158,8 +158,7 @@ int Main() {
         return 1;
       }
       std::printf("generated %lld attempts in %.0fs in %s\n", static_cast<long long>(attempts),
-                  absl::ToDoubleSeconds(absl::Now() - begin),
-                  collector::RedactUrl(url).c_str());
+                  absl::ToDoubleSeconds(absl::Now() - begin), collector::RedactUrl(url).c_str());
     } else if (static_cast<int64_t>(*count) != attempts) {
       std::fprintf(stderr, "query_bench: the store holds %llu attempts, not --attempts=%lld\n",
                    static_cast<unsigned long long>(*count), static_cast<long long>(attempts));
