@@ -524,8 +524,14 @@ class SqliteStore final : public Store {
     // of the ragged ends); the rollups keep no sites, so one site's
     // patterns come from its attempts.
     std::vector<FailureGroup> groups;
-    if (absl::Status st = filter.site.empty() ? FailureCountsFromRollups(filter, &groups)
-                                              : FailureCountsFromAttempts(filter, &groups);
+    // A page's distinct agents and sites are read for the page's groups
+    // only: the union of every group's sets over a week is most of the
+    // work otherwise (P3 in bench/README.md).
+    const bool every_group = examples_from == 0 && examples_count == SIZE_MAX;
+    FailurePieces pieces;
+    if (absl::Status st = filter.site.empty()
+                              ? FailureCountsFromRollups(filter, every_group, &groups, &pieces)
+                              : FailureCountsFromAttempts(filter, &groups);
         !st.ok()) {
       return st;
     }
@@ -549,6 +555,9 @@ class SqliteStore final : public Store {
     }
     for (size_t i = examples_from; i < groups.size() && i - examples_from < examples_count; ++i) {
       FailureGroup& g = groups[i];
+      if (filter.site.empty() && !every_group) {
+        if (absl::Status st = CountFailureSets(pieces, &g); !st.ok()) return st;
+      }
       example.Reset();
       Bind(example.get(), where);
       int next = where.next_placeholder;  // the plain ?s that follow
@@ -611,8 +620,70 @@ class SqliteStore final : public Store {
   // and the attempts of its ragged ends. The range is first narrowed to the
   // attempts still stored, so the answer is the attempts' own after a
   // prune too (rollups of pruned intervals are not read).
-  absl::Status FailureCountsFromRollups(const AttemptFilter& filter,
-                                        std::vector<FailureGroup>* groups)
+  using FailureGroupKey = std::tuple<int, std::string, std::string, uint32_t, int>;
+  // Where FailureCountsFromRollups read a group's counts from: pieces of
+  // one rollup level (level >= 1: [from, to) in microseconds), and the
+  // agents and sites of the ragged ends (from the attempts), per group.
+  struct FailurePieces {
+    std::vector<std::tuple<int, int64_t, int64_t>> pieces;
+    std::map<FailureGroupKey, std::pair<std::vector<uint64_t>, std::vector<uint64_t>>> edges;
+  };
+
+  // Fills `g`'s distinct agents and sites from the sets of its rollup rows
+  // in `pieces` (point lookups, one per interval) and its ragged ends.
+  absl::Status CountFailureSets(const FailurePieces& pieces, FailureGroup* g)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(reader_mu_) {
+    const FailureGroupKey key{g->outcome, g->region, g->relay, g->port, g->route_kind};
+    std::vector<uint64_t> agents, sites;
+    if (auto it = pieces.edges.find(key); it != pieces.edges.end()) {
+      agents = it->second.first;
+      sites = it->second.second;
+    }
+    std::unique_ptr<Statement> lookups[internal::kFailureLevels];
+    for (const auto& [level, from, to] : pieces.pieces) {
+      std::unique_ptr<Statement>& lookup = lookups[level - 1];
+      if (lookup == nullptr) {
+        lookup = std::make_unique<Statement>();
+        if (absl::Status st = lookup->Prepare(
+                reader_, absl::StrCat("SELECT agents, sites FROM ", kFailureTables[level - 1],
+                                      " WHERE minute = ? AND outcome = ? AND region = ? AND "
+                                      "relay = ? AND port = ? AND route_kind = ?"));
+            !st.ok()) {
+          return st;
+        }
+      }
+      const int64_t w = internal::kFailureLevelSeconds[level - 1];
+      for (int64_t minute = from / 1000000; minute < to / 1000000; minute += w) {
+        sqlite3_stmt* s = lookup->get();
+        lookup->Reset();
+        sqlite3_bind_int64(s, 1, minute);
+        sqlite3_bind_int(s, 2, g->outcome);
+        BindText(s, 3, g->region);
+        BindText(s, 4, g->relay);
+        sqlite3_bind_int64(s, 5, g->port);
+        sqlite3_bind_int(s, 6, g->route_kind);
+        const int rc = sqlite3_step(s);
+        if (rc == SQLITE_DONE) continue;
+        if (rc != SQLITE_ROW) return SqliteError(reader_, rc, "reading failure sets");
+        for (auto [column, ids] : {std::pair{0, &agents}, std::pair{1, &sites}}) {
+          const void* blob = sqlite3_column_blob(s, column);
+          if (blob == nullptr) continue;
+          internal::DecodeIdSet(
+              absl::string_view(static_cast<const char*>(blob),
+                                static_cast<size_t>(sqlite3_column_bytes(s, column))),
+              ids);
+        }
+      }
+    }
+    g->agents = internal::CountDistinct(&agents);
+    g->sites = internal::CountDistinct(&sites);
+    return absl::OkStatus();
+  }
+
+  // With `with_sets` false, the groups' agents and sites are left 0 and
+  // `pieces` says where CountFailureSets finds them.
+  absl::Status FailureCountsFromRollups(const AttemptFilter& filter, bool with_sets,
+                                        std::vector<FailureGroup>* groups, FailurePieces* pieces)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(reader_mu_) {
     int64_t stored[2] = {0, 0};
     int index = 0;
@@ -627,7 +698,7 @@ class SqliteStore final : public Store {
     }
     const int64_t from = std::max(absl::ToUnixMicros(filter.start), stored[0]);
     const int64_t to = std::min(absl::ToUnixMicros(filter.end), stored[1] + 1);
-    using GroupKey = std::tuple<int, std::string, std::string, uint32_t, int>;
+    using GroupKey = FailureGroupKey;
     struct Sum {
       uint64_t count = 0;
       int64_t first_us = 0, last_us = 0;
@@ -639,6 +710,7 @@ class SqliteStore final : public Store {
                                      internal::kFailureLevelSeconds[1] * 1000000,
                                      internal::kFailureLevelSeconds[2] * 1000000};
     auto read = [&](int level, int64_t a, int64_t b) -> absl::Status {
+      if (level > 0) pieces->pieces.emplace_back(level, a, b);
       const std::string sql =
           level == 0 ? absl::StrCat(
                            "SELECT outcome, region, relay, port, route_kind, COUNT(*), "
@@ -668,7 +740,18 @@ class SqliteStore final : public Store {
         if (sum.count == 0 || first_us < sum.first_us) sum.first_us = first_us;
         if (sum.count == 0 || last_us > sum.last_us) sum.last_us = last_us;
         sum.count += ColumnCount(s.get(), 5);
-        for (auto [column, ids] : {std::pair{8, &sum.agents}, std::pair{9, &sum.sites}}) {
+        std::vector<uint64_t>* agents = &sum.agents;
+        std::vector<uint64_t>* sites = &sum.sites;
+        if (!with_sets && level > 0) continue;
+        if (!with_sets) {
+          auto& edge = pieces->edges[GroupKey{
+              sqlite3_column_int(s.get(), 0), ColumnText(s.get(), 1), ColumnText(s.get(), 2),
+              static_cast<uint32_t>(sqlite3_column_int64(s.get(), 3)),
+              sqlite3_column_int(s.get(), 4)}];
+          agents = &edge.first;
+          sites = &edge.second;
+        }
+        for (auto [column, ids] : {std::pair{8, agents}, std::pair{9, sites}}) {
           const void* blob = sqlite3_column_blob(s.get(), column);
           if (blob == nullptr) continue;
           internal::DecodeIdSet(

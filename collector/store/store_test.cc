@@ -465,6 +465,17 @@ void ExpectFailureGroupsOf(Store& store, const std::vector<Spread>& all, const A
       EXPECT_GE((*groups)[i - 1].count, g.count);  // most frequent first
     }
   }
+  // A page: the same groups in the same order, its own filled.
+  auto page = store.FailureGroupsPage(f, 1, 2);
+  ASSERT_TRUE(page.ok()) << page.status();
+  ASSERT_EQ(page->size(), groups->size());
+  for (size_t i = 1; i < std::min<size_t>(3, page->size()); ++i) {
+    const FailureGroup& g = (*page)[i];
+    EXPECT_EQ(g.count, (*groups)[i].count);
+    EXPECT_EQ(g.sites, (*groups)[i].sites) << f.start << " " << f.end;
+    EXPECT_EQ(g.agents, (*groups)[i].agents);
+    EXPECT_EQ(g.example_agent_id, (*groups)[i].example_agent_id);
+  }
 }
 
 TEST_P(StoreTest, FailureGroupsAndReachabilityAreExactAcrossRaggedEdges) {
