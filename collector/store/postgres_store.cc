@@ -34,6 +34,79 @@ namespace {
 
 using google::protobuf::util::TimeUtil;
 
+// Rollup levels, finest first, as in the SQLite store: `table` keyed by
+// every dimension, `reach_table` per region, relay and port with the OK
+// count (the reachability matrix).
+struct RollupLevel {
+  const char* table;
+  const char* reach_table;
+  int64_t seconds;
+};
+constexpr RollupLevel kRollupLevels[] = {{"rollups", "reach_minute", 60},
+                                         {"rollups_10m", "reach_10m", 600},
+                                         {"rollups_hour", "reach_hour", 3600},
+                                         {"rollups_day", "reach_day", 86400}};
+constexpr int kRollupLevelCount = 4;
+constexpr int64_t kRollupLevelSeconds[] = {60, 600, 3600, 86400};
+// Failure-pattern rollups, one per kFailureLevelSeconds. Their agent and
+// site sets are bigint[] of hashtextextended(id, 0), sorted and distinct:
+// PostgreSQL hashes at ingest and when filling them from stored attempts,
+// so the two agree.
+constexpr const char* kFailureTables[] = {"failures_10m", "failures_hour", "failures_day"};
+
+// 10-minute, hourly and daily rollups, reachability and failure-pattern
+// rollups (P3 in bench/README.md), filled from what is stored.
+std::string WindowRollupsMigration(const std::string& bucket_defs) {
+  std::string sums;
+  for (const char* prefix : {"c", "h"}) {
+    for (int i = 0; i < kLatencyBuckets; ++i) absl::StrAppend(&sums, ", SUM(", prefix, i, ")");
+  }
+  std::string sql;
+  for (int level = 1; level < kRollupLevelCount; ++level) {
+    const RollupLevel& l = kRollupLevels[level];
+    absl::StrAppend(
+        &sql, "CREATE TABLE ", l.table,
+        " (minute bigint NOT NULL, region text COLLATE \"C\" NOT NULL,"
+        " relay text COLLATE \"C\" NOT NULL, port bigint NOT NULL,"
+        " route_kind bigint NOT NULL, outcome bigint NOT NULL, attempts bigint NOT NULL",
+        bucket_defs,
+        ", PRIMARY KEY (minute, region, relay, port, route_kind, outcome));"
+        "INSERT INTO ",
+        l.table, " SELECT minute - minute % ", l.seconds,
+        " AS m, region, relay, port, route_kind, outcome, SUM(attempts)", sums,
+        " FROM rollups GROUP BY m, region, relay, port, route_kind, outcome;");
+  }
+  for (const RollupLevel& l : kRollupLevels) {
+    absl::StrAppend(&sql, "CREATE TABLE ", l.reach_table,
+                    " (minute bigint NOT NULL, region text COLLATE \"C\" NOT NULL,"
+                    " relay text COLLATE \"C\" NOT NULL, port bigint NOT NULL,"
+                    " attempts bigint NOT NULL, ok bigint NOT NULL",
+                    bucket_defs, ", PRIMARY KEY (minute, region, relay, port));", "INSERT INTO ",
+                    l.reach_table,
+                    " SELECT minute, region, relay, port, SUM(attempts), SUM(CASE WHEN outcome = ",
+                    v1::OUTCOME_OK, " THEN attempts ELSE 0 END)", sums, " FROM ", l.table,
+                    " GROUP BY minute, region, relay, port;");
+  }
+  for (int level = 0; level < kFailureLevels; ++level) {
+    const int64_t w = kFailureLevelSeconds[level];
+    absl::StrAppend(&sql, "CREATE TABLE ", kFailureTables[level],
+                    " (minute bigint NOT NULL, outcome bigint NOT NULL,"
+                    " region text COLLATE \"C\" NOT NULL, relay text COLLATE \"C\" NOT NULL,"
+                    " port bigint NOT NULL, route_kind bigint NOT NULL, n bigint NOT NULL,"
+                    " first_us bigint NOT NULL, last_us bigint NOT NULL, agents bigint[] NOT NULL,"
+                    " sites bigint[] NOT NULL,"
+                    " PRIMARY KEY (minute, outcome, region, relay, port, route_kind));",
+                    "INSERT INTO ", kFailureTables[level], " SELECT floor(start_us / ", w * 1000000,
+                    ".0)::bigint * ", w,
+                    " AS m, outcome, region, relay, port, route_kind, COUNT(*), MIN(start_us),"
+                    " MAX(start_us), ARRAY_AGG(DISTINCT hashtextextended(agent_id, 0) ORDER BY"
+                    " hashtextextended(agent_id, 0)), ARRAY_AGG(DISTINCT hashtextextended(site, 0)"
+                    " ORDER BY hashtextextended(site, 0)) FROM attempts WHERE outcome <> ",
+                    v1::OUTCOME_OK, " GROUP BY m, outcome, region, relay, port, route_kind;");
+  }
+  return sql;
+}
+
 // Schema migrations, applied in order; relayscope_schema.version counts
 // them. They mirror the SQLite store's. Text columns use the "C" collation
 // so that ordering is bytewise, as in SQLite, whatever the cluster's locale.
@@ -64,6 +137,7 @@ std::vector<std::string> Migrations() {
           " outcome bigint NOT NULL, attempts bigint NOT NULL",
           bucket_defs, ", PRIMARY KEY (minute, region, relay, port, route_kind, outcome));"),
       "CREATE INDEX sessions_by_updated ON sessions(updated_us);",
+      WindowRollupsMigration(bucket_defs),
   };
 }
 
@@ -254,17 +328,90 @@ class PostgresStore final : public Store {
   }
 
   absl::StatusOr<std::vector<RollupRow>> Rollups(absl::Time start, absl::Time end) override {
+    absl::MutexLock lock(&reader_mu_);
+    std::vector<RollupRow> rows;
+    if (absl::Status st =
+            ReadRollups(0, absl::ToUnixSeconds(start), absl::ToUnixSeconds(end), &rows);
+        !st.ok()) {
+      return st;
+    }
+    return rows;
+  }
+
+  absl::StatusOr<std::vector<RollupRow>> RollupsAtResolution(absl::Time start, absl::Time end,
+                                                             absl::Duration resolution) override {
+    const int64_t from = absl::ToUnixSeconds(start);
+    const int64_t to = absl::ToUnixSeconds(end);
+    const int level = UsableLevel(kRollupLevelSeconds, kRollupLevelCount, from, to,
+                                  absl::ToInt64Seconds(resolution));
+    absl::MutexLock lock(&reader_mu_);
+    std::vector<RollupRow> rows;
+    if (absl::Status st =
+            CoverRange(kRollupLevelSeconds, level, from, to,
+                       [&](int l, int64_t a, int64_t b) { return ReadRollups(l, a, b, &rows); });
+        !st.ok()) {
+      return st;
+    }
+    std::sort(rows.begin(), rows.end(), [](const RollupRow& a, const RollupRow& b) {
+      return std::tie(a.minute, a.region, a.relay, a.port, a.route_kind, a.outcome) <
+             std::tie(b.minute, b.region, b.relay, b.port, b.route_kind, b.outcome);
+    });
+    return rows;
+  }
+
+  absl::StatusOr<std::vector<ReachabilityRow>> ReachabilityRollups(
+      absl::Time start, absl::Time end, absl::Duration resolution) override {
+    const int64_t from = absl::ToUnixSeconds(start);
+    const int64_t to = absl::ToUnixSeconds(end);
+    const int level = UsableLevel(kRollupLevelSeconds, kRollupLevelCount, from, to,
+                                  absl::ToInt64Seconds(resolution));
+    absl::MutexLock lock(&reader_mu_);
+    std::vector<ReachabilityRow> rows;
+    auto read = [&](int l, int64_t a, int64_t b) -> absl::Status {
+      Params p;
+      const std::string sql =
+          absl::StrCat("SELECT minute, region, relay, port, attempts, ok, ", BucketColumns("c"),
+                       ", ", BucketColumns("h"), " FROM ", kRollupLevels[l].reach_table,
+                       " WHERE minute >= ", p.Int(a), " AND minute < ", p.Int(b));
+      auto r = Query(sql, p, "reading reachability rollups");
+      if (!r.ok()) return r.status();
+      const PGresult* res = r->get();
+      for (int i = 0; i < PQntuples(res); ++i) {
+        ReachabilityRow row;
+        row.minute = absl::FromUnixSeconds(CellInt(res, i, 0));
+        row.region = Cell(res, i, 1);
+        row.relay = Cell(res, i, 2);
+        row.port = static_cast<uint32_t>(CellInt(res, i, 3));
+        row.attempts = CellCount(res, i, 4);
+        row.ok = CellCount(res, i, 5);
+        for (int k = 0; k < kLatencyBuckets; ++k) {
+          row.connect_buckets.push_back(CellCount(res, i, 6 + k));
+          row.handshake_buckets.push_back(CellCount(res, i, 6 + kLatencyBuckets + k));
+        }
+        rows.push_back(std::move(row));
+      }
+      return absl::OkStatus();
+    };
+    if (absl::Status st = CoverRange(kRollupLevelSeconds, level, from, to, read); !st.ok()) {
+      return st;
+    }
+    std::sort(rows.begin(), rows.end(), [](const ReachabilityRow& a, const ReachabilityRow& b) {
+      return std::tie(a.minute, a.region, a.relay, a.port) <
+             std::tie(b.minute, b.region, b.relay, b.port);
+    });
+    return rows;
+  }
+
+  absl::Status ReadRollups(int level, int64_t from, int64_t to, std::vector<RollupRow>* rows)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(reader_mu_) {
     Params p;
     const std::string sql =
         absl::StrCat("SELECT minute, region, relay, port, route_kind, outcome, attempts, ",
-                     BucketColumns("c"), ", ", BucketColumns("h"),
-                     " FROM rollups WHERE minute >= ", p.Int(absl::ToUnixSeconds(start)),
-                     " AND minute < ", p.Int(absl::ToUnixSeconds(end)),
-                     " ORDER BY minute, region, relay, port, route_kind, outcome");
-    absl::MutexLock lock(&reader_mu_);
+                     BucketColumns("c"), ", ", BucketColumns("h"), " FROM ",
+                     kRollupLevels[level].table, " WHERE minute >= ", p.Int(from), " AND minute < ",
+                     p.Int(to), " ORDER BY minute, region, relay, port, route_kind, outcome");
     auto r = Query(sql, p, "reading rollups");
     if (!r.ok()) return r.status();
-    std::vector<RollupRow> rows;
     const PGresult* res = r->get();
     for (int i = 0; i < PQntuples(res); ++i) {
       RollupRow row;
@@ -279,12 +426,142 @@ class PostgresStore final : public Store {
         row.connect_buckets.push_back(CellCount(res, i, 7 + b));
         row.handshake_buckets.push_back(CellCount(res, i, 7 + kLatencyBuckets + b));
       }
-      rows.push_back(std::move(row));
+      rows->push_back(std::move(row));
     }
-    return rows;
+    return absl::OkStatus();
+  }
+
+  // Failure groups without a site filter: counts from the failure-pattern
+  // rollups of the whole intervals in the range and the attempts of its
+  // ragged ends (the range narrowed to the attempts still stored); the
+  // distinct agents and sites, and the example, for the page's groups
+  // only (all of them from FailureGroups).
+  absl::StatusOr<std::vector<FailureGroup>> FailureGroupsPage(const AttemptFilter& filter,
+                                                              size_t examples_from,
+                                                              size_t examples_count) override {
+    if (!filter.site.empty()) return FailureGroups(filter);
+    absl::MutexLock lock(&reader_mu_);
+    auto range = Query("SELECT MIN(start_us), MAX(start_us) FROM attempts", Params(),
+                       "reading the stored range");
+    if (!range.ok()) return range.status();
+    std::vector<FailureGroup> groups;
+    if (PQgetisnull(range->get(), 0, 0)) return groups;
+    const int64_t from = std::max(absl::ToUnixMicros(filter.start), CellInt(range->get(), 0, 0));
+    const int64_t to = std::min(absl::ToUnixMicros(filter.end), CellInt(range->get(), 0, 1) + 1);
+    if (from >= to) return groups;
+    constexpr int64_t kWidthsUs[] = {1, kFailureLevelSeconds[0] * 1000000,
+                                     kFailureLevelSeconds[1] * 1000000,
+                                     kFailureLevelSeconds[2] * 1000000};
+    // One statement: the pieces as a UNION ALL (with_sets: their id sets).
+    auto pieces_sql = [&](Params* p, bool with_sets, const std::string& keys) {
+      const Where dims = DimensionClause(filter, '$', p->size() + 1);
+      p->AddAll(dims);
+      std::vector<std::string> parts;
+      CoverRange(kWidthsUs, kFailureLevels, from, to, [&](int level, int64_t a, int64_t b) {
+        if (level == 0) {
+          parts.push_back(
+              absl::StrCat("SELECT outcome, region, relay, port, route_kind, ",
+                           with_sets ? "ARRAY[hashtextextended(agent_id, 0)] AS agents, "
+                                       "ARRAY[hashtextextended(site, 0)] AS sites"
+                                     : "1::bigint AS n, start_us AS first_us, start_us AS last_us",
+                           " FROM attempts WHERE start_us >= ", p->Int(a), " AND start_us < ",
+                           p->Int(b), " AND outcome <> ", v1::OUTCOME_OK, dims.sql, keys));
+        } else {
+          parts.push_back(absl::StrCat("SELECT outcome, region, relay, port, route_kind, ",
+                                       with_sets ? "agents, sites" : "n, first_us, last_us",
+                                       " FROM ", kFailureTables[level - 1],
+                                       " WHERE minute >= ", p->Int(a / 1000000), " AND minute < ",
+                                       p->Int(b / 1000000), dims.sql, keys));
+        }
+        return absl::OkStatus();
+      }).IgnoreError();
+      return absl::StrJoin(parts, " UNION ALL ");
+    };
+    {
+      Params p;
+      const std::string sql = absl::StrCat(
+          "SELECT outcome, region, relay, port, route_kind, SUM(n), MIN(first_us), MAX(last_us) "
+          "FROM (",
+          pieces_sql(&p, false, ""), ") pieces GROUP BY outcome, region, relay, port, route_kind");
+      auto r = Query(sql, p, "reading failure rollups");
+      if (!r.ok()) return r.status();
+      const PGresult* res = r->get();
+      for (int i = 0; i < PQntuples(res); ++i) {
+        FailureGroup g;
+        g.outcome = static_cast<v1::Outcome>(CellInt(res, i, 0));
+        g.region = Cell(res, i, 1);
+        g.relay = Cell(res, i, 2);
+        g.port = static_cast<uint32_t>(CellInt(res, i, 3));
+        g.route_kind = static_cast<v1::RouteKind>(CellInt(res, i, 4));
+        g.count = CellCount(res, i, 5);
+        g.first_seen = CellMicros(res, i, 6);
+        g.last_seen = CellMicros(res, i, 7);
+        groups.push_back(std::move(g));
+      }
+    }
+    std::sort(groups.begin(), groups.end(), [](const FailureGroup& a, const FailureGroup& b) {
+      if (a.count != b.count) return a.count > b.count;
+      if (a.last_seen != b.last_seen) return a.last_seen > b.last_seen;
+      return std::tie(a.outcome, a.region, a.relay, a.port, a.route_kind) <
+             std::tie(b.outcome, b.region, b.relay, b.port, b.route_kind);
+    });
+    const size_t page_end = examples_from + std::min(examples_count, groups.size());
+    if (examples_from >= groups.size()) return groups;
+    // The page's distinct agents and sites, in one statement.
+    Params p;
+    std::vector<std::string> tuples;
+    std::map<std::tuple<int, std::string, std::string, uint32_t, int>, FailureGroup*> by_key;
+    for (size_t i = examples_from; i < groups.size() && i < page_end; ++i) {
+      FailureGroup& g = groups[i];
+      tuples.push_back(absl::StrCat("(", p.Int(g.outcome), "::bigint,", p.Text(g.region), "::text,",
+                                    p.Text(g.relay), "::text,", p.Int(g.port), "::bigint,",
+                                    p.Int(g.route_kind), "::bigint)"));
+      by_key[{g.outcome, g.region, g.relay, g.port, g.route_kind}] = &g;
+    }
+    const std::string keys = absl::StrCat(" AND (outcome, region, relay, port, route_kind) IN (",
+                                          absl::StrJoin(tuples, ","), ")");
+    const std::string sql = absl::StrCat(
+        "WITH s AS (", pieces_sql(&p, true, keys),
+        ") SELECT outcome, region, relay, port, route_kind, (SELECT COUNT(DISTINCT a) FROM "
+        "unnest(array_agg_agents) a), (SELECT COUNT(DISTINCT b) FROM unnest(array_agg_sites) b) "
+        "FROM (SELECT outcome, region, relay, port, route_kind, array_agg(x.a) AS "
+        "array_agg_agents, array_agg(x.b) AS array_agg_sites FROM s, LATERAL (SELECT "
+        "unnest(s.agents) AS a, NULL::bigint AS b UNION ALL SELECT NULL, unnest(s.sites)) x "
+        "GROUP BY outcome, region, relay, port, route_kind) g");
+    auto r = Query(sql, p, "reading failure sets");
+    if (!r.ok()) return r.status();
+    for (int i = 0; i < PQntuples(r->get()); ++i) {
+      auto it = by_key.find({static_cast<int>(CellInt(r->get(), i, 0)), Cell(r->get(), i, 1),
+                             Cell(r->get(), i, 2), static_cast<uint32_t>(CellInt(r->get(), i, 3)),
+                             static_cast<int>(CellInt(r->get(), i, 4))});
+      if (it == by_key.end()) continue;
+      it->second->agents = CellCount(r->get(), i, 5);
+      it->second->sites = CellCount(r->get(), i, 6);
+    }
+    // Each shown group's latest attempt, by the time index.
+    for (auto& [key, g] : by_key) {
+      const Where where = FilterClause(filter, /*with_site=*/true, '$');
+      Params q;
+      q.AddAll(where);
+      const std::string example =
+          absl::StrCat("SELECT attempt, agent_id FROM attempts WHERE ", where.sql,
+                       " AND start_us = ", q.Int(absl::ToUnixMicros(g->last_seen)),
+                       " AND outcome = ", q.Int(g->outcome), " AND region = ", q.Text(g->region),
+                       " AND relay = ", q.Text(g->relay), " AND port = ", q.Int(g->port),
+                       " AND route_kind = ", q.Int(g->route_kind),
+                       " ORDER BY agent_id DESC, session_id DESC, sequence DESC LIMIT 1");
+      auto e = Query(example, q, "reading a failure example");
+      if (!e.ok()) return e.status();
+      if (PQntuples(e->get()) > 0) {
+        g->example.ParseFromString(CellBytes(e->get(), 0, 0));
+        g->example_agent_id = Cell(e->get(), 0, 1);
+      }
+    }
+    return groups;
   }
 
   absl::StatusOr<std::vector<FailureGroup>> FailureGroups(const AttemptFilter& filter) override {
+    if (filter.site.empty()) return FailureGroupsPage(filter, 0, SIZE_MAX);
     const Where where = FilterClause(filter, /*with_site=*/true, '$');
     Params p;
     p.AddAll(where);
@@ -576,7 +853,140 @@ class PostgresStore final : public Store {
       if (!created && update.carries_metadata) it->second = {batch.agent.site(), update};
     }
     if (absl::Status s = WriteSessions(sessions); !s.ok()) return s;
-    return WriteRollups(rollups);
+    if (absl::Status s = WriteRollups(rollups); !s.ok()) return s;
+    return WriteWindowRollups(work, *results, rollups);
+  }
+
+  // The coarse, reachability and failure-pattern rollups of the group's
+  // new attempts, summed in memory: one upsert per key and level, in key
+  // order (two writers never wait for each other in opposite orders).
+  absl::Status WriteWindowRollups(const std::deque<Pending>& work,
+                                  const std::vector<absl::StatusOr<CommitResult>>& results,
+                                  const RollupDeltas& minutes) {
+    for (int level = 1; level < kRollupLevelCount; ++level) {
+      if (absl::Status s = WriteRollupsTo(kRollupLevels[level].table,
+                                          CoarsenRollups(minutes, kRollupLevels[level].seconds));
+          !s.ok()) {
+        return s;
+      }
+    }
+    for (int level = 0; level < kRollupLevelCount; ++level) {
+      if (absl::Status s = WriteReachability(kRollupLevels[level].reach_table,
+                                             ToReachability(minutes, kRollupLevels[level].seconds));
+          !s.ok()) {
+        return s;
+      }
+    }
+    for (int level = 0; level < kFailureLevels; ++level) {
+      // Per key: the agents' and sites' ids (hashed by PostgreSQL).
+      std::map<FailureKey,
+               std::tuple<FailureDelta, std::vector<std::string>, std::vector<std::string>>>
+          failures;
+      for (size_t i = 0; i < work.size(); ++i) {
+        if (work[i].prune_before || !results[i].ok()) continue;
+        const IngestBatch& batch = work[i].batch;
+        const std::vector<bool>& is_new = results[i]->is_new;
+        for (size_t j = 0; j < batch.attempts.size() && j < is_new.size(); ++j) {
+          const v1::Attempt& a = batch.attempts[j];
+          if (!is_new[j] || a.outcome() == v1::OUTCOME_OK) continue;
+          FailureDeltas one;
+          AddFailure(kFailureLevelSeconds[level], TimeUtil::TimestampToMicroseconds(a.start_time()),
+                     a.outcome(), a.region(), a.relay(), a.port(), a.route_kind(),
+                     batch.agent.agent_id(), batch.agent.site(), &one);
+          auto& [key, d] = *one.begin();
+          auto& [sum, agents, sites] = failures[key];
+          if (sum.count == 0 || d.first_us < sum.first_us) sum.first_us = d.first_us;
+          if (sum.count == 0 || d.last_us > sum.last_us) sum.last_us = d.last_us;
+          ++sum.count;
+          agents.push_back(batch.agent.agent_id());
+          sites.push_back(batch.agent.site());
+        }
+      }
+      auto array = [](const std::vector<std::string>& ids) {
+        std::string out = "{";
+        for (size_t i = 0; i < ids.size(); ++i) {
+          absl::StrAppend(&out, i ? "," : "", "\"");
+          for (char c : ids[i]) {
+            if (c == '"' || c == '\\') out.push_back('\\');
+            out.push_back(c);
+          }
+          out.push_back('"');
+        }
+        return out + "}";
+      };
+      const std::string table = kFailureTables[level];
+      auto it = failures.begin();
+      while (it != failures.end()) {
+        Params p;
+        std::string sql = absl::StrCat(
+            "INSERT INTO ", table,
+            " (minute, outcome, region, relay, port, route_kind, n, first_us, last_us, agents, "
+            "sites) VALUES ");
+        for (size_t n = 0; it != failures.end() && n < kRowsPerStatement; ++it, ++n) {
+          const auto& [key, value] = *it;
+          const auto& [sum, agents, sites] = value;
+          absl::StrAppend(
+              &sql, n == 0 ? "(" : ",(", p.Int(std::get<0>(key)), "::bigint,",
+              p.Int(std::get<1>(key)), "::bigint,", p.Text(std::get<2>(key)), ",",
+              p.Text(std::get<3>(key)), ",", p.Int(std::get<4>(key)), "::bigint,",
+              p.Int(std::get<5>(key)), "::bigint,", p.Int(static_cast<int64_t>(sum.count)),
+              "::bigint,", p.Int(sum.first_us), "::bigint,", p.Int(sum.last_us),
+              "::bigint, ARRAY(SELECT DISTINCT hashtextextended(x, 0) FROM unnest(",
+              p.Text(array(agents)),
+              "::text[]) x ORDER BY 1), ARRAY(SELECT DISTINCT hashtextextended(x, 0) FROM unnest(",
+              p.Text(array(sites)), "::text[]) x ORDER BY 1))");
+        }
+        absl::StrAppend(&sql,
+                        " ON CONFLICT (minute, outcome, region, relay, port, route_kind) DO "
+                        "UPDATE SET n = ",
+                        table, ".n + excluded.n, first_us = LEAST(", table,
+                        ".first_us, excluded.first_us), last_us = GREATEST(", table,
+                        ".last_us, excluded.last_us), agents = ARRAY(SELECT DISTINCT unnest(",
+                        table,
+                        ".agents || excluded.agents) ORDER BY 1), sites = ARRAY(SELECT "
+                        "DISTINCT unnest(",
+                        table, ".sites || excluded.sites) ORDER BY 1)");
+        auto r = writer_->Exec(sql, p, "updating failure rollups");
+        if (!r.ok()) return r.status();
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status WriteReachability(const char* table, const ReachabilityDeltas& rows) {
+    std::string updates;
+    for (const char* prefix : {"c", "h"}) {
+      for (int i = 0; i < kLatencyBuckets; ++i) {
+        absl::StrAppend(&updates, ", ", prefix, i, " = ", table, ".", prefix, i, " + excluded.",
+                        prefix, i);
+      }
+    }
+    auto it = rows.begin();
+    while (it != rows.end()) {
+      Params p;
+      std::string sql =
+          absl::StrCat("INSERT INTO ", table, " (minute, region, relay, port, attempts, ok, ",
+                       BucketColumns("c"), ", ", BucketColumns("h"), ") VALUES ");
+      for (size_t n = 0; it != rows.end() && n < kRowsPerStatement; ++it, ++n) {
+        const auto& [key, delta] = *it;
+        absl::StrAppend(&sql, n == 0 ? "(" : ",(", p.Int(std::get<0>(key)), ",",
+                        p.Text(std::get<1>(key)), ",", p.Text(std::get<2>(key)), ",",
+                        p.Int(std::get<3>(key)), ",", p.Int(static_cast<int64_t>(delta.attempts)),
+                        ",", p.Int(static_cast<int64_t>(delta.ok)));
+        for (const auto* buckets : {&delta.connect, &delta.handshake}) {
+          for (uint64_t count : *buckets) {
+            absl::StrAppend(&sql, ",", p.Int(static_cast<int64_t>(count)));
+          }
+        }
+        absl::StrAppend(&sql, ")");
+      }
+      absl::StrAppend(&sql,
+                      " ON CONFLICT (minute, region, relay, port) DO UPDATE SET attempts = ", table,
+                      ".attempts + excluded.attempts, ok = ", table, ".ok + excluded.ok", updates);
+      auto r = writer_->Exec(sql, p, "updating reachability rollups");
+      if (!r.ok()) return r.status();
+    }
+    return absl::OkStatus();
   }
 
   // Inserts every attempt of the group in key order; `inserted` gets the
@@ -659,18 +1069,22 @@ class PostgresStore final : public Store {
   }
 
   absl::Status WriteRollups(const RollupDeltas& rollups) {
+    return WriteRollupsTo("rollups", rollups);
+  }
+
+  absl::Status WriteRollupsTo(const std::string& table, const RollupDeltas& rollups) {
     std::string updates;
     for (const char* prefix : {"c", "h"}) {
       for (int i = 0; i < kLatencyBuckets; ++i) {
-        absl::StrAppend(&updates, ", ", prefix, i, " = rollups.", prefix, i, " + excluded.", prefix,
-                        i);
+        absl::StrAppend(&updates, ", ", prefix, i, " = ", table, ".", prefix, i, " + excluded.",
+                        prefix, i);
       }
     }
     auto it = rollups.begin();
     while (it != rollups.end()) {
       Params p;
       std::string sql = absl::StrCat(
-          "INSERT INTO rollups (minute, region, relay, port, route_kind, outcome, attempts, ",
+          "INSERT INTO ", table, " (minute, region, relay, port, route_kind, outcome, attempts, ",
           BucketColumns("c"), ", ", BucketColumns("h"), ") VALUES ");
       for (size_t n = 0; it != rollups.end() && n < kRowsPerStatement; ++it, ++n) {
         const auto& [key, delta] = *it;
@@ -687,8 +1101,8 @@ class PostgresStore final : public Store {
       }
       absl::StrAppend(&sql,
                       " ON CONFLICT (minute, region, relay, port, route_kind, outcome) DO UPDATE "
-                      "SET attempts = rollups.attempts + excluded.attempts",
-                      updates);
+                      "SET attempts = ",
+                      table, ".attempts + excluded.attempts", updates);
       auto r = writer_->Exec(sql, p, "updating rollups");
       if (!r.ok()) return r.status();
     }

@@ -67,33 +67,11 @@ constexpr int64_t kRollupLevelSeconds[] = {60, 600, 3600, 86400};
 // Failure-pattern rollup tables, one per internal::kFailureLevelSeconds.
 constexpr const char* kFailureTables[] = {"failures_10m", "failures_hour", "failures_day"};
 
-// Splits [from, to) into the coarsest intervals of `widths[level]` that lie
-// wholly inside it and finer ones at the ragged ends (level 0 at the very
-// ends), calling `read(level, from, to)` for each piece, in time order.
-// Every width divides the next.
-absl::Status CoverRange(const int64_t* widths, int level, int64_t from, int64_t to,
-                        const std::function<absl::Status(int, int64_t, int64_t)>& read) {
-  if (from >= to) return absl::OkStatus();
-  if (level == 0) return read(0, from, to);
-  const int64_t w = widths[level];
-  const int64_t floor_from = internal::FloorTo(from, w);
-  const int64_t first = floor_from == from ? from : floor_from + w;
-  const int64_t last = internal::FloorTo(to, w);
-  if (first >= last) return CoverRange(widths, level - 1, from, to, read);
-  if (absl::Status st = CoverRange(widths, level - 1, from, first, read); !st.ok()) return st;
-  if (absl::Status st = read(level, first, last); !st.ok()) return st;
-  return CoverRange(widths, level - 1, last, to, read);
-}
+using internal::CoverRange;
 
-// The coarsest level whose rows never straddle two of a caller's steps of
-// `step` seconds starting at `from` over [from, to).
+// The coarsest level whose rows never straddle two of a caller's steps.
 int UsableLevel(int64_t from, int64_t to, int64_t step) {
-  for (int level = 1; level < kRollupLevelCount; ++level) {
-    const int64_t w = kRollupLevelSeconds[level];
-    const bool usable = step >= to - from || (step % w == 0 && internal::FloorTo(from, w) == from);
-    if (!usable) return level - 1;
-  }
-  return kRollupLevelCount - 1;
+  return internal::UsableLevel(kRollupLevelSeconds, kRollupLevelCount, from, to, step);
 }
 
 // Schema migrations, applied in order; PRAGMA user_version counts them.

@@ -37,6 +37,44 @@ void AddToRollups(const v1::Attempt& a, RollupDeltas* rollups) {
   if (int b = LatencyBucket(a, v1::PHASE_HANDSHAKE); b >= 0) ++delta.handshake[b];
 }
 
+absl::Status CoverRange(const int64_t* widths, int level, int64_t from, int64_t to,
+                        const std::function<absl::Status(int, int64_t, int64_t)>& read) {
+  if (from >= to) return absl::OkStatus();
+  if (level == 0) return read(0, from, to);
+  const int64_t w = widths[level];
+  const int64_t floor_from = FloorTo(from, w);
+  const int64_t first = floor_from == from ? from : floor_from + w;
+  const int64_t last = FloorTo(to, w);
+  if (first >= last) return CoverRange(widths, level - 1, from, to, read);
+  if (absl::Status st = CoverRange(widths, level - 1, from, first, read); !st.ok()) return st;
+  if (absl::Status st = read(level, first, last); !st.ok()) return st;
+  return CoverRange(widths, level - 1, last, to, read);
+}
+
+int UsableLevel(const int64_t* widths, int levels, int64_t from, int64_t to, int64_t step) {
+  for (int level = 1; level < levels; ++level) {
+    const int64_t w = widths[level];
+    const bool usable = step >= to - from || (step % w == 0 && FloorTo(from, w) == from);
+    if (!usable) return level - 1;
+  }
+  return levels - 1;
+}
+
+RollupDeltas CoarsenRollups(const RollupDeltas& rollups, int64_t width) {
+  RollupDeltas coarse;
+  for (const auto& [key, delta] : rollups) {
+    RollupKey k = key;
+    std::get<0>(k) = FloorTo(std::get<0>(key), width);
+    RollupDelta& sum = coarse[k];
+    sum.attempts += delta.attempts;
+    for (int i = 0; i < kLatencyBuckets; ++i) {
+      sum.connect[i] += delta.connect[i];
+      sum.handshake[i] += delta.handshake[i];
+    }
+  }
+  return coarse;
+}
+
 ReachabilityDeltas ToReachability(const RollupDeltas& rollups, int64_t width) {
   ReachabilityDeltas out;
   for (const auto& [key, delta] : rollups) {

@@ -54,6 +54,21 @@ inline int64_t FloorTo(int64_t seconds, int64_t width) {
   return seconds - ((seconds % width) + width) % width;
 }
 
+// Splits [from, to) into the coarsest intervals of `widths[level]` that lie
+// wholly inside it and finer ones at the ragged ends (level 0 at the very
+// ends), calling `read(level, from, to)` for each piece, in time order.
+// Every width divides the next.
+absl::Status CoverRange(const int64_t* widths, int level, int64_t from, int64_t to,
+                        const std::function<absl::Status(int, int64_t, int64_t)>& read);
+
+// Of `levels` rollup levels `widths` (seconds, finest first), the coarsest
+// whose rows never straddle two of a caller's steps of `step` seconds
+// starting at `from` over [from, to).
+int UsableLevel(const int64_t* widths, int levels, int64_t from, int64_t to, int64_t step);
+
+// `rollups` (per minute) summed into `width`-second rows.
+RollupDeltas CoarsenRollups(const RollupDeltas& rollups, int64_t width);
+
 // Reachability rollups: (interval start, region, relay, port), summed over
 // route kinds and outcomes.
 using ReachabilityKey = std::tuple<int64_t, std::string, std::string, uint32_t>;
