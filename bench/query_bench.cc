@@ -7,8 +7,12 @@
 //
 // Queries go through QueryEngine, as the dashboard's: the reachability
 // matrix (step 0, by region and port) and the failure-pattern list (a page
-// of 25), unfiltered and drilled down to one region and port, over several
-// windows ending at the data's end. Baseline in the same run: GetSession,
+// of 25), unfiltered and drilled down to one region and port, over every
+// window the dashboard offers (15 m, 1 h, 6 h, 24 h, 7 d; and 30 d), each
+// ending at the data's end (a midnight) and 17 minutes earlier (a window
+// ending "now" rarely ends on an hour). --store=postgresql://... runs the
+// same over a PostgreSQL store (generated there once, when it holds no
+// attempts). Baseline in the same run: GetSession,
 // one session's attempts by key (the cheapest real query).
 #include <algorithm>
 #include <cstdio>
@@ -33,6 +37,9 @@ ABSL_FLAG(int64_t, attempts, 10000000, "Attempts in the store");
 ABSL_FLAG(std::string, data_dir, "build/bench-data",
           "Where the generated store is kept (reused when it exists)");
 ABSL_FLAG(int, repetitions, 30, "Runs of each query (p50 and p99 over them)");
+ABSL_FLAG(std::string, store, "",
+          "A PostgreSQL store URL (postgresql://...) to query instead of the SQLite file "
+          "under --data_dir; filled with the generated attempts if it holds none");
 
 namespace relayscope::bench {
 namespace {
@@ -131,32 +138,64 @@ absl::StatusOr<Latency> Time(int n, const std::function<absl::StatusOr<size_t>()
 
 int Main() {
   const int64_t attempts = absl::GetFlag(FLAGS_attempts);
-  const std::filesystem::path dir = absl::GetFlag(FLAGS_data_dir);
-  std::filesystem::create_directories(dir);
-  const std::filesystem::path db = dir / absl::StrCat("fleet-", attempts, ".db");
-  const std::string url = absl::StrCat("sqlite://", std::filesystem::absolute(db).string());
-  if (!std::filesystem::exists(db)) {
-    const std::filesystem::path partial = dir / absl::StrCat("fleet-", attempts, ".partial.db");
-    for (const char* suffix : {"", "-wal", "-shm"}) {
-      std::filesystem::remove(partial.string() + suffix);
-    }
-    const absl::Time begin = absl::Now();
-    const std::string partial_url =
-        absl::StrCat("sqlite://", std::filesystem::absolute(partial).string());
-    if (absl::Status s = Generate(partial_url, attempts); !s.ok()) {
-      std::fprintf(stderr, "query_bench: generating the store: %s\n", s.ToString().c_str());
+  std::string url = absl::GetFlag(FLAGS_store);
+  if (!url.empty()) {
+    auto existing = collector::OpenStore(url);
+    if (!existing.ok()) {
+      std::fprintf(stderr, "query_bench: %s\n", existing.status().ToString().c_str());
       return 1;
     }
-    std::filesystem::rename(partial, db);  // the store is closed: its WAL is merged
-    std::printf("generated %lld attempts in %.0fs: %s (%.0f MB)\n",
-                static_cast<long long>(attempts), absl::ToDoubleSeconds(absl::Now() - begin),
-                db.c_str(), static_cast<double>(std::filesystem::file_size(db)) / 1e6);
+    auto count = (*existing)->CountAttempts();
+    existing->reset();
+    if (!count.ok()) {
+      std::fprintf(stderr, "query_bench: %s\n", count.status().ToString().c_str());
+      return 1;
+    }
+    if (*count == 0) {
+      const absl::Time begin = absl::Now();
+      if (absl::Status s = Generate(url, attempts); !s.ok()) {
+        std::fprintf(stderr, "query_bench: generating the store: %s\n", s.ToString().c_str());
+        return 1;
+      }
+      std::printf("generated %lld attempts in %.0fs in %s\n", static_cast<long long>(attempts),
+                  absl::ToDoubleSeconds(absl::Now() - begin), collector::RedactUrl(url).c_str());
+    } else if (static_cast<int64_t>(*count) != attempts) {
+      std::fprintf(stderr, "query_bench: the store holds %llu attempts, not --attempts=%lld\n",
+                   static_cast<unsigned long long>(*count), static_cast<long long>(attempts));
+      return 1;
+    }
+  } else {
+    const std::filesystem::path dir = absl::GetFlag(FLAGS_data_dir);
+    std::filesystem::create_directories(dir);
+    const std::filesystem::path db = dir / absl::StrCat("fleet-", attempts, ".db");
+    url = absl::StrCat("sqlite://", std::filesystem::absolute(db).string());
+    if (!std::filesystem::exists(db)) {
+      const std::filesystem::path partial = dir / absl::StrCat("fleet-", attempts, ".partial.db");
+      for (const char* suffix : {"", "-wal", "-shm"}) {
+        std::filesystem::remove(partial.string() + suffix);
+      }
+      const absl::Time begin = absl::Now();
+      const std::string partial_url =
+          absl::StrCat("sqlite://", std::filesystem::absolute(partial).string());
+      if (absl::Status s = Generate(partial_url, attempts); !s.ok()) {
+        std::fprintf(stderr, "query_bench: generating the store: %s\n", s.ToString().c_str());
+        return 1;
+      }
+      std::filesystem::rename(partial, db);  // the store is closed: its WAL is merged
+      std::printf("generated %lld attempts in %.0fs: %s (%.0f MB)\n",
+                  static_cast<long long>(attempts), absl::ToDoubleSeconds(absl::Now() - begin),
+                  db.c_str(), static_cast<double>(std::filesystem::file_size(db)) / 1e6);
+    }
   }
+  const absl::Time opening = absl::Now();
   auto store = collector::OpenStore(url);
   if (!store.ok()) {
     std::fprintf(stderr, "query_bench: %s\n", store.status().ToString().c_str());
     return 1;
   }
+  // Opening migrates an older schema (filling new rollups): say how long.
+  std::printf("opened %s in %.1fs\n", collector::RedactUrl(url).c_str(),
+              absl::ToDoubleSeconds(absl::Now() - opening));
   collector::QueryEngine engine(store->get());
   const int n = std::max(1, absl::GetFlag(FLAGS_repetitions));
   bool ok = true;
@@ -167,7 +206,7 @@ int Main() {
       ok = false;
       return;
     }
-    std::printf("%-44s p50=%8.2fms p99=%8.2fms runs=%zu items=%zu\n", name.c_str(), latency->p50_ms,
+    std::printf("%-48s p50=%8.2fms p99=%8.2fms runs=%zu items=%zu\n", name.c_str(), latency->p50_ms,
                 latency->p99_ms, latency->runs, latency->items);
   };
 
@@ -181,43 +220,39 @@ int Main() {
            return static_cast<size_t>(r->session().attempts_size());
          }));
   const FleetShape shape;
-  for (const auto& [label, window] : {std::pair<const char*, absl::Duration>{"1h", absl::Hours(1)},
-                                      {"24h", absl::Hours(24)},
-                                      {"7d", absl::Hours(24 * 7)},
-                                      {"30d", kSpan}}) {
-    v1::ReachabilityRequest matrix;
-    *matrix.mutable_range() = Window(window);
-    matrix.add_group_by(v1::DIMENSION_REGION);
-    matrix.add_group_by(v1::DIMENSION_PORT);
-    report(absl::StrCat("reachability matrix (region x port) ", label),
-           Time(n, [&]() -> absl::StatusOr<size_t> {
-             auto r = engine.GetReachability(matrix);
-             if (!r.ok()) return r.status();
-             return static_cast<size_t>(r->series_size());
-           }));
-    *matrix.mutable_range() = Window(window, absl::Minutes(17));
-    report(absl::StrCat("reachability matrix, ending mid-hour ", label),
-           Time(n, [&]() -> absl::StatusOr<size_t> {
-             auto r = engine.GetReachability(matrix);
-             if (!r.ok()) return r.status();
-             return static_cast<size_t>(r->series_size());
-           }));
-    v1::ListFailurePatternsRequest patterns;
-    *patterns.mutable_range() = Window(window);
-    patterns.set_page_size(25);
-    report(absl::StrCat("failure patterns, all ", label), Time(n, [&]() -> absl::StatusOr<size_t> {
-             auto r = engine.ListFailurePatterns(patterns);
-             if (!r.ok()) return r.status();
-             return static_cast<size_t>(r->patterns_size());
-           }));
-    patterns.mutable_filter()->add_regions(RegionName(shape, 1));
-    patterns.mutable_filter()->add_ports(PortNumber(1));
-    report(absl::StrCat("failure patterns, drill-down region+port ", label),
-           Time(n, [&]() -> absl::StatusOr<size_t> {
-             auto r = engine.ListFailurePatterns(patterns);
-             if (!r.ok()) return r.status();
-             return static_cast<size_t>(r->patterns_size());
-           }));
+  const std::pair<const char*, absl::Duration> windows[] = {
+      {"15m", absl::Minutes(15)}, {"1h", absl::Hours(1)},      {"6h", absl::Hours(6)},
+      {"24h", absl::Hours(24)},   {"7d", absl::Hours(24 * 7)}, {"30d", kSpan}};
+  for (const auto& [label, window] : windows) {
+    for (const bool on_the_hour : {true, false}) {
+      const absl::Duration shift = on_the_hour ? absl::ZeroDuration() : absl::Minutes(17);
+      const std::string when = absl::StrCat(label, on_the_hour ? "" : " off the hour");
+      v1::ReachabilityRequest matrix;
+      *matrix.mutable_range() = Window(window, shift);
+      matrix.add_group_by(v1::DIMENSION_REGION);
+      matrix.add_group_by(v1::DIMENSION_PORT);
+      report(absl::StrCat("reachability matrix ", when), Time(n, [&]() -> absl::StatusOr<size_t> {
+               auto r = engine.GetReachability(matrix);
+               if (!r.ok()) return r.status();
+               return static_cast<size_t>(r->series_size());
+             }));
+      v1::ListFailurePatternsRequest patterns;
+      *patterns.mutable_range() = Window(window, shift);
+      patterns.set_page_size(25);
+      report(absl::StrCat("failure patterns, all ", when), Time(n, [&]() -> absl::StatusOr<size_t> {
+               auto r = engine.ListFailurePatterns(patterns);
+               if (!r.ok()) return r.status();
+               return static_cast<size_t>(r->patterns_size());
+             }));
+      patterns.mutable_filter()->add_regions(RegionName(shape, 1));
+      patterns.mutable_filter()->add_ports(PortNumber(1));
+      report(absl::StrCat("failure patterns, region+port ", when),
+             Time(n, [&]() -> absl::StatusOr<size_t> {
+               auto r = engine.ListFailurePatterns(patterns);
+               if (!r.ok()) return r.status();
+               return static_cast<size_t>(r->patterns_size());
+             }));
+    }
   }
   return ok ? 0 : 1;
 }
@@ -228,7 +263,8 @@ int Main() {
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "FleetQuery latency (P3) over a generated store.\n"
-      "  query_bench [--attempts=10000000] [--data_dir=build/bench-data]");
+      "  query_bench [--attempts=10000000] [--data_dir=build/bench-data]\n"
+      "  query_bench --store=postgresql://user@host/database");
   absl::ParseCommandLine(argc, argv);
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
   return relayscope::bench::Main();

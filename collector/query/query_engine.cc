@@ -159,6 +159,16 @@ struct Accumulator {
       }
     }
   }
+  void Add(const ReachabilityRow& row) {
+    attempts += row.attempts;
+    ok += row.ok;
+    for (int i = 0; i < kLatencyBuckets; ++i) {
+      if (static_cast<size_t>(i) < row.connect_buckets.size()) connect[i] += row.connect_buckets[i];
+      if (static_cast<size_t>(i) < row.handshake_buckets.size()) {
+        handshake[i] += row.handshake_buckets[i];
+      }
+    }
+  }
   void Add(const Accumulator& other) {
     attempts += other.attempts;
     ok += other.ok;
@@ -282,11 +292,6 @@ absl::StatusOr<v1::ReachabilityResponse> QueryEngine::GetReachability(
         return absl::InvalidArgumentError("group_by: unknown dimension");
     }
   }
-  // Hourly and daily rows where they fit in one step: a day's reachability
-  // is a few thousand rows, not every minute's.
-  ASSIGN_OR_RETURN(std::vector<RollupRow> rows,
-                   store_->RollupsAtResolution(range.start, range.end, step));
-
   const int64_t points = StepsIn(range.end - range.start, step);
   using Key = std::tuple<std::string, std::string, uint32_t, int, int>;
   std::map<Key, std::vector<Accumulator>> series;
@@ -294,28 +299,71 @@ absl::StatusOr<v1::ReachabilityResponse> QueryEngine::GetReachability(
   using DownloadKey = std::tuple<std::string, uint32_t, int>;
   std::map<DownloadKey, std::pair<std::string, std::map<int, uint64_t>>> downloads;
   const v1::Filter& filter = request.filter();
-  for (const RollupRow& row : rows) {
-    if (!Matches(filter.regions(), row.region) || !Matches(filter.relays(), row.relay) ||
-        !Matches(filter.ports(), row.port) ||
-        !Matches(filter.route_kinds(), static_cast<int>(row.route_kind))) {
-      continue;
-    }
-    if (IsDownload(row.relay)) {
+  auto add_point = [&](const Key& key, absl::Time minute, const auto& row) {
+    std::vector<Accumulator>& acc = series[key];
+    if (acc.empty()) acc.resize(static_cast<size_t>(points));
+    absl::Duration unused;
+    const int64_t index = absl::IDivDuration(minute - range.start, step, &unused);
+    if (index < 0 || index >= points) return;
+    acc[static_cast<size_t>(index)].Add(row);
+  };
+  auto add_downloads = [&](const std::vector<RollupRow>& rows) {
+    for (const RollupRow& row : rows) {
+      if (!IsDownload(row.relay) || !Matches(filter.regions(), row.region) ||
+          !Matches(filter.relays(), row.relay) || !Matches(filter.ports(), row.port) ||
+          !Matches(filter.route_kinds(), static_cast<int>(row.route_kind))) {
+        continue;
+      }
       auto& [region, outcomes] =
           downloads[DownloadKey{row.relay, row.port, static_cast<int>(row.route_kind)}];
       region = row.region;
       outcomes[static_cast<int>(row.outcome)] += row.attempts;
-      continue;
     }
-    Key key{by_region ? row.region : "", by_relay ? row.relay : "", by_port ? row.port : 0,
-            by_route ? static_cast<int>(row.route_kind) : 0,
-            by_outcome ? static_cast<int>(row.outcome) : 0};
-    std::vector<Accumulator>& acc = series[key];
-    if (acc.empty()) acc.resize(static_cast<size_t>(points));
-    absl::Duration unused;
-    const int64_t index = absl::IDivDuration(row.minute - range.start, step, &unused);
-    if (index < 0 || index >= points) continue;
-    acc[static_cast<size_t>(index)].Add(row);
+  };
+  // A matrix by region, relay and port (the dashboard's) reads the
+  // reachability rollups, which sum route kinds and outcomes: a few dozen
+  // rows per interval instead of a few hundred. Either way the store uses
+  // 10-minute, hourly and daily rows where they fit in one step.
+  if (!by_route && !by_outcome && filter.route_kinds().empty()) {
+    ASSIGN_OR_RETURN(std::vector<ReachabilityRow> rows,
+                     store_->ReachabilityRollups(range.start, range.end, step));
+    bool any_download = false;
+    for (const ReachabilityRow& row : rows) {
+      if (!Matches(filter.regions(), row.region) || !Matches(filter.relays(), row.relay) ||
+          !Matches(filter.ports(), row.port)) {
+        continue;
+      }
+      if (IsDownload(row.relay)) {
+        any_download = true;
+        continue;
+      }
+      add_point(
+          Key{by_region ? row.region : "", by_relay ? row.relay : "", by_port ? row.port : 0, 0, 0},
+          row.minute, row);
+    }
+    // Download checks are reported per route kind and outcome over the
+    // whole range: only when there are some, from the full rollups.
+    if (any_download) {
+      ASSIGN_OR_RETURN(
+          std::vector<RollupRow> full,
+          store_->RollupsAtResolution(range.start, range.end, range.end - range.start));
+      add_downloads(full);
+    }
+  } else {
+    ASSIGN_OR_RETURN(std::vector<RollupRow> rows,
+                     store_->RollupsAtResolution(range.start, range.end, step));
+    add_downloads(rows);
+    for (const RollupRow& row : rows) {
+      if (IsDownload(row.relay) || !Matches(filter.regions(), row.region) ||
+          !Matches(filter.relays(), row.relay) || !Matches(filter.ports(), row.port) ||
+          !Matches(filter.route_kinds(), static_cast<int>(row.route_kind))) {
+        continue;
+      }
+      add_point(Key{by_region ? row.region : "", by_relay ? row.relay : "", by_port ? row.port : 0,
+                    by_route ? static_cast<int>(row.route_kind) : 0,
+                    by_outcome ? static_cast<int>(row.outcome) : 0},
+                row.minute, row);
+    }
   }
 
   v1::ReachabilityResponse response;
@@ -368,8 +416,10 @@ absl::StatusOr<v1::ListFailurePatternsResponse> QueryEngine::ListFailurePatterns
   query.clear_page_size();
   query.clear_page_token();
   ASSIGN_OR_RETURN(const size_t offset, ParsePageToken(request.page_token(), query));
-  ASSIGN_OR_RETURN(std::vector<FailureGroup> groups,
-                   store_->FailureGroups(ToAttemptFilter(range, request.filter())));
+  // Examples (evidence) only for the page shown.
+  ASSIGN_OR_RETURN(
+      std::vector<FailureGroup> groups,
+      store_->FailureGroupsPage(ToAttemptFilter(range, request.filter()), offset, page_size));
   v1::ListFailurePatternsResponse response;
   Paginate<v1::ListFailurePatternsResponse, FailureGroup>(
       std::move(groups), offset, page_size, query, &response,

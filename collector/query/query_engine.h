@@ -1,7 +1,10 @@
 // Answers FleetQuery requests from the store: validates each request (time
 // ranges, steps, page tokens, names), runs the store's queries and shapes
-// the replies. Reachability comes from the per-minute rollups only; the
-// other queries group raw attempts (within retention) in the store.
+// the replies. Reachability comes from the rollups only (per minute, 10
+// minutes, hour and day; the dashboard's matrix from the ones summed per
+// region, relay and port); failure patterns from the store's failure
+// rollups and the attempts at a window's ragged ends; the other queries
+// group raw attempts (within retention) in the store.
 //
 // Transport-free, so it is unit-tested over a store filled with known
 // attempts; collector/query/fleet_query_service.h puts it on gRPC.

@@ -6,7 +6,9 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <optional>
 #include <thread>
@@ -44,15 +46,33 @@ constexpr char kPragmas[] =
 
 using internal::BucketColumns;
 
-// Rollup tables, finest first: per minute, per hour, per day. `minute` is
-// the start of a row's interval (unix seconds) in all of them.
+// Rollup tables, finest first: per minute, 10 minutes, hour, day. `minute`
+// is the start of a row's interval (unix seconds) in all of them. `table`
+// is keyed by every dimension; `reach_table` sums route kinds and outcomes
+// (keeping the OK count) for the reachability matrix. The 10-minute level
+// keeps the ragged ends of a window that does not end on the hour to a few
+// minutes of per-minute rows (P3 in bench/README.md).
 struct RollupLevel {
   const char* table;
+  const char* reach_table;
   int64_t seconds;
 };
-constexpr RollupLevel kRollupLevels[] = {
-    {"rollups", 60}, {"rollups_hour", 3600}, {"rollups_day", 86400}};
-constexpr int kRollupLevelCount = 3;
+constexpr RollupLevel kRollupLevels[] = {{"rollups", "reach_minute", 60},
+                                         {"rollups_10m", "reach_10m", 600},
+                                         {"rollups_hour", "reach_hour", 3600},
+                                         {"rollups_day", "reach_day", 86400}};
+constexpr int kRollupLevelCount = 4;
+constexpr int64_t kRollupLevelSeconds[] = {60, 600, 3600, 86400};
+
+// Failure-pattern rollup tables, one per internal::kFailureLevelSeconds.
+constexpr const char* kFailureTables[] = {"failures_10m", "failures_hour", "failures_day"};
+
+using internal::CoverRange;
+
+// The coarsest level whose rows never straddle two of a caller's steps.
+int UsableLevel(int64_t from, int64_t to, int64_t step) {
+  return internal::UsableLevel(kRollupLevelSeconds, kRollupLevelCount, from, to, step);
+}
 
 // The attempts table's columns (schema 5): no key, rows in arrival order.
 // `attempt` is the serialized attempt without the fields held in columns.
@@ -75,14 +95,13 @@ std::vector<std::string> Migrations() {
       absl::StrAppend(&bucket_defs, ", ", prefix, i, " INTEGER NOT NULL DEFAULT 0");
     }
   }
+  std::string sums;
+  for (const char* prefix : {"c", "h"}) {
+    for (int i = 0; i < kLatencyBuckets; ++i) absl::StrAppend(&sums, ", SUM(", prefix, i, ")");
+  }
   // 4: hourly and daily rollups, filled from the per-minute ones.
   std::string coarse;
-  for (int level = 1; level < kRollupLevelCount; ++level) {
-    const RollupLevel& l = kRollupLevels[level];
-    std::string sums;
-    for (const char* prefix : {"c", "h"}) {
-      for (int i = 0; i < kLatencyBuckets; ++i) absl::StrAppend(&sums, ", SUM(", prefix, i, ")");
-    }
+  for (const RollupLevel& l : {kRollupLevels[2], kRollupLevels[3]}) {
     absl::StrAppend(
         &coarse, "CREATE TABLE ", l.table,
         " (minute INTEGER NOT NULL, region TEXT NOT NULL, relay TEXT NOT NULL,"
@@ -93,6 +112,56 @@ std::vector<std::string> Migrations() {
         "INSERT INTO ", l.table, " SELECT minute / ", l.seconds, " * ", l.seconds,
         " AS m, region, relay, port, route_kind, outcome, SUM(attempts)", sums,
         " FROM rollups GROUP BY m, region, relay, port, route_kind, outcome;");
+  }
+  // 5: the 10-minute level; reachability rollups per region, relay and port
+  // at every level; failure-pattern rollups (P3 in bench/README.md). Filled
+  // from the rollups and attempts already stored; relayscope_idset is the
+  // aggregate the store registers on its connections (an id set from ids
+  // or from sets).
+  std::string windows = absl::StrCat(
+      "CREATE TABLE rollups_10m (minute INTEGER NOT NULL, region TEXT NOT NULL,"
+      " relay TEXT NOT NULL, port INTEGER NOT NULL, route_kind INTEGER NOT NULL,"
+      " outcome INTEGER NOT NULL, attempts INTEGER NOT NULL",
+      bucket_defs,
+      ", PRIMARY KEY (minute, region, relay, port, route_kind, outcome)) WITHOUT ROWID;"
+      "INSERT INTO rollups_10m SELECT minute / 600 * 600 AS m, region, relay, port, route_kind,"
+      " outcome, SUM(attempts)",
+      sums, " FROM rollups GROUP BY m, region, relay, port, route_kind, outcome;");
+  for (const RollupLevel& l : kRollupLevels) {
+    absl::StrAppend(&windows, "CREATE TABLE ", l.reach_table,
+                    " (minute INTEGER NOT NULL, region TEXT NOT NULL, relay TEXT NOT NULL,"
+                    " port INTEGER NOT NULL, attempts INTEGER NOT NULL, ok INTEGER NOT NULL",
+                    bucket_defs, ", PRIMARY KEY (minute, region, relay, port)) WITHOUT ROWID;",
+                    "INSERT INTO ", l.reach_table,
+                    " SELECT minute, region, relay, port, SUM(attempts), SUM(CASE WHEN outcome = ",
+                    v1::OUTCOME_OK, " THEN attempts ELSE 0 END)", sums, " FROM ", l.table,
+                    " GROUP BY minute, region, relay, port;");
+  }
+  for (int level = 0; level < internal::kFailureLevels; ++level) {
+    const int64_t w = internal::kFailureLevelSeconds[level];
+    absl::StrAppend(
+        &windows, "CREATE TABLE ", kFailureTables[level],
+        " (minute INTEGER NOT NULL, outcome INTEGER NOT NULL, region TEXT NOT NULL,"
+        " relay TEXT NOT NULL, port INTEGER NOT NULL, route_kind INTEGER NOT NULL,"
+        " n INTEGER NOT NULL, first_us INTEGER NOT NULL, last_us INTEGER NOT NULL,"
+        " agents BLOB NOT NULL, sites BLOB NOT NULL,"
+        " PRIMARY KEY (minute, outcome, region, relay, port, route_kind)) WITHOUT ROWID;");
+    if (level == 0) {
+      const int64_t w_us = w * 1000000;
+      absl::StrAppend(
+          &windows, "INSERT INTO ", kFailureTables[level], " SELECT (start_us - ((start_us % ",
+          w_us, ") + ", w_us, ") % ", w_us,
+          ") / 1000000 AS m, outcome, region, relay, port, route_kind, COUNT(*), MIN(start_us),"
+          " MAX(start_us), relayscope_idset(agent_id), relayscope_idset(site)"
+          " FROM attempts WHERE outcome != ",
+          v1::OUTCOME_OK, " GROUP BY m, outcome, region, relay, port, route_kind;");
+    } else {
+      absl::StrAppend(
+          &windows, "INSERT INTO ", kFailureTables[level], " SELECT minute / ", w, " * ", w,
+          " AS m, outcome, region, relay, port, route_kind, SUM(n), MIN(first_us),"
+          " MAX(last_us), relayscope_idset(agents), relayscope_idset(sites) FROM ",
+          kFailureTables[level - 1], " GROUP BY m, outcome, region, relay, port, route_kind;");
+    }
   }
   return {
       // 1: raw attempts, sessions, per-minute rollups.
@@ -168,6 +237,7 @@ std::vector<std::string> Migrations() {
           "ALTER TABLE sessions_v5 RENAME TO sessions;"
           "CREATE UNIQUE INDEX sessions_by_key ON sessions(agent_id, session_id);"
           "CREATE INDEX sessions_by_updated ON sessions(updated_us);"),
+      windows,
   };
 }
 
@@ -184,6 +254,54 @@ absl::Status SqliteError(sqlite3* db, int rc, absl::string_view what) {
     default:
       return absl::InternalError(message);
   }
+}
+
+// relayscope_idset(x), an aggregate: the encoded id set (see
+// internal::EncodeIdSet) of its TEXT arguments' hashes and of the sets its
+// BLOB arguments hold. relayscope_idset_union(a, b): the union of two sets.
+void IdSetStep(sqlite3_context* ctx, int, sqlite3_value** argv) {
+  auto** ids = static_cast<std::vector<uint64_t>**>(
+      sqlite3_aggregate_context(ctx, sizeof(std::vector<uint64_t>*)));
+  if (ids == nullptr) return sqlite3_result_error_nomem(ctx);
+  if (*ids == nullptr) *ids = new std::vector<uint64_t>();
+  const int type = sqlite3_value_type(argv[0]);
+  const auto* data =
+      static_cast<const char*>(type == SQLITE_BLOB ? sqlite3_value_blob(argv[0]) : nullptr);
+  if (type == SQLITE_BLOB) {
+    internal::DecodeIdSet(
+        absl::string_view(data, static_cast<size_t>(sqlite3_value_bytes(argv[0]))), *ids);
+  } else if (type == SQLITE_TEXT) {
+    const auto* text = reinterpret_cast<const char*>(sqlite3_value_text(argv[0]));
+    (*ids)->push_back(internal::IdHash(
+        absl::string_view(text, static_cast<size_t>(sqlite3_value_bytes(argv[0])))));
+  }
+}
+void IdSetFinal(sqlite3_context* ctx) {
+  auto** ids = static_cast<std::vector<uint64_t>**>(sqlite3_aggregate_context(ctx, 0));
+  std::string encoded;
+  if (ids != nullptr && *ids != nullptr) {
+    encoded = internal::EncodeIdSet(std::move(**ids));
+    delete *ids;
+  }
+  sqlite3_result_blob(ctx, encoded.data(), static_cast<int>(encoded.size()), SQLITE_TRANSIENT);
+}
+void IdSetUnion(sqlite3_context* ctx, int, sqlite3_value** argv) {
+  auto view = [](sqlite3_value* v) {
+    const void* blob = sqlite3_value_blob(v);
+    return blob ? absl::string_view(static_cast<const char*>(blob),
+                                    static_cast<size_t>(sqlite3_value_bytes(v)))
+                : absl::string_view();
+  };
+  const std::string merged = internal::UnionIdSets(view(argv[0]), view(argv[1]));
+  sqlite3_result_blob(ctx, merged.data(), static_cast<int>(merged.size()), SQLITE_TRANSIENT);
+}
+int RegisterFunctions(sqlite3* db) {
+  const int flags = SQLITE_UTF8 | SQLITE_DETERMINISTIC;
+  int rc = sqlite3_create_function_v2(db, "relayscope_idset", 1, flags, nullptr, nullptr, IdSetStep,
+                                      IdSetFinal, nullptr);
+  if (rc != SQLITE_OK) return rc;
+  return sqlite3_create_function_v2(db, "relayscope_idset_union", 2, flags, nullptr, IdSetUnion,
+                                    nullptr, nullptr, nullptr);
 }
 
 // Prepared statement owner.
@@ -276,6 +394,9 @@ class SqliteStore final : public Store {
     int rc = sqlite3_open_v2(name.c_str(), &store->writer_, flags, nullptr);
     if (rc != SQLITE_OK) return SqliteError(store->writer_, rc, absl::StrCat("open ", path));
     if (absl::Status s = store->Exec(store->writer_, kPragmas); !s.ok()) return s;
+    if ((rc = RegisterFunctions(store->writer_)) != SQLITE_OK) {
+      return SqliteError(store->writer_, rc, "registering functions");
+    }
     if (absl::Status s = store->Migrate(); !s.ok()) return s;
     {
       // Nobody else has the store yet; the lock is what the reader's
@@ -285,6 +406,9 @@ class SqliteStore final : public Store {
       if (rc != SQLITE_OK) return SqliteError(store->reader_, rc, absl::StrCat("open ", path));
       if (absl::Status s = store->Exec(store->reader_, "PRAGMA busy_timeout=5000;"); !s.ok()) {
         return s;
+      }
+      if ((rc = RegisterFunctions(store->reader_)) != SQLITE_OK) {
+        return SqliteError(store->reader_, rc, "registering functions");
       }
     }
     if (absl::Status s = store->PrepareWriter(); !s.ok()) return s;
@@ -300,6 +424,8 @@ class SqliteStore final : public Store {
     insert_session_.reset();
     update_session_.reset();
     for (auto& statement : upsert_rollups_) statement.reset();
+    for (auto& statement : upsert_reach_) statement.reset();
+    for (auto& statement : upsert_failures_) statement.reset();
     sqlite3_close(reader_);
     sqlite3_close(writer_);
   }
@@ -329,21 +455,14 @@ class SqliteStore final : public Store {
     const int64_t from = absl::ToUnixSeconds(start);
     const int64_t to = absl::ToUnixSeconds(end);
     const int64_t step = absl::ToInt64Seconds(resolution);
-    // A coarse row is usable when it cannot straddle two of the caller's
-    // steps: one step covers the whole range, or the steps start on the
-    // row's boundaries.
-    int finest_unusable = kRollupLevelCount;
-    for (int level = 1; level < kRollupLevelCount; ++level) {
-      const int64_t w = kRollupLevels[level].seconds;
-      const bool usable = step >= to - from || (step % w == 0 && ((from % w) + w) % w == 0);
-      if (!usable) {
-        finest_unusable = level;
-        break;
-      }
-    }
     absl::MutexLock lock(&reader_mu_);
     std::vector<RollupRow> rows;
-    if (absl::Status st = ReadCovering(finest_unusable - 1, from, to, &rows); !st.ok()) return st;
+    if (absl::Status st = CoverRange(
+            kRollupLevelSeconds, UsableLevel(from, to, step), from, to,
+            [&](int level, int64_t a, int64_t b) { return ReadRollups(level, a, b, &rows); });
+        !st.ok()) {
+      return st;
+    }
     std::sort(rows.begin(), rows.end(), [](const RollupRow& a, const RollupRow& b) {
       return std::tie(a.minute, a.region, a.relay, a.port, a.route_kind, a.outcome) <
              std::tie(b.minute, b.region, b.relay, b.port, b.route_kind, b.outcome);
@@ -351,19 +470,59 @@ class SqliteStore final : public Store {
     return rows;
   }
 
-  // [from, to) from the coarsest `level` inwards and finer tables at the
-  // ragged edges.
-  absl::Status ReadCovering(int level, int64_t from, int64_t to, std::vector<RollupRow>* rows)
+  absl::StatusOr<std::vector<ReachabilityRow>> ReachabilityRollups(
+      absl::Time start, absl::Time end, absl::Duration resolution) override {
+    const int64_t from = absl::ToUnixSeconds(start);
+    const int64_t to = absl::ToUnixSeconds(end);
+    const int64_t step = absl::ToInt64Seconds(resolution);
+    absl::MutexLock lock(&reader_mu_);
+    std::vector<ReachabilityRow> rows;
+    if (absl::Status st = CoverRange(
+            kRollupLevelSeconds, UsableLevel(from, to, step), from, to,
+            [&](int level, int64_t a, int64_t b) { return ReadReachability(level, a, b, &rows); });
+        !st.ok()) {
+      return st;
+    }
+    std::sort(rows.begin(), rows.end(), [](const ReachabilityRow& a, const ReachabilityRow& b) {
+      return std::tie(a.minute, a.region, a.relay, a.port) <
+             std::tie(b.minute, b.region, b.relay, b.port);
+    });
+    return rows;
+  }
+
+  absl::Status ReadReachability(int level, int64_t from, int64_t to,
+                                std::vector<ReachabilityRow>* rows)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(reader_mu_) {
-    if (from >= to) return absl::OkStatus();
-    if (level == 0) return ReadRollups(0, from, to, rows);
-    const int64_t w = kRollupLevels[level].seconds;
-    const int64_t first = (from % w == 0) ? from : from - ((from % w) + w) % w + w;
-    const int64_t last = to - ((to % w) + w) % w;
-    if (first >= last) return ReadCovering(level - 1, from, to, rows);
-    if (absl::Status st = ReadCovering(level - 1, from, first, rows); !st.ok()) return st;
-    if (absl::Status st = ReadRollups(level, first, last, rows); !st.ok()) return st;
-    return ReadCovering(level - 1, last, to, rows);
+    Statement s;
+    if (absl::Status st =
+            s.Prepare(reader_, absl::StrCat("SELECT minute, region, relay, port, attempts, ok, ",
+                                            BucketColumns("c"), ", ", BucketColumns("h"), " FROM ",
+                                            kRollupLevels[level].reach_table,
+                                            " WHERE minute >= ? AND minute < ?"));
+        !st.ok()) {
+      return st;
+    }
+    sqlite3_bind_int64(s.get(), 1, from);
+    sqlite3_bind_int64(s.get(), 2, to);
+    int rc;
+    while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
+      ReachabilityRow row;
+      row.minute = absl::FromUnixSeconds(sqlite3_column_int64(s.get(), 0));
+      row.region = ColumnText(s.get(), 1);
+      row.relay = ColumnText(s.get(), 2);
+      row.port = static_cast<uint32_t>(sqlite3_column_int64(s.get(), 3));
+      row.attempts = ColumnCount(s.get(), 4);
+      row.ok = ColumnCount(s.get(), 5);
+      row.connect_buckets.resize(kLatencyBuckets);
+      row.handshake_buckets.resize(kLatencyBuckets);
+      for (int i = 0; i < kLatencyBuckets; ++i) {
+        row.connect_buckets[i] = ColumnCount(s.get(), 6 + i);
+        row.handshake_buckets[i] = ColumnCount(s.get(), 6 + kLatencyBuckets + i);
+      }
+      rows->push_back(std::move(row));
+    }
+    if (rc != SQLITE_DONE) return SqliteError(reader_, rc, "reading reachability rollups");
+    return absl::OkStatus();
   }
 
   // Rows of one level's table with minute in [from, to), appended.
@@ -404,11 +563,78 @@ class SqliteStore final : public Store {
   }
 
   absl::StatusOr<std::vector<FailureGroup>> FailureGroups(const AttemptFilter& filter) override {
+    return FailureGroupsPage(filter, 0, SIZE_MAX);
+  }
+
+  absl::StatusOr<std::vector<FailureGroup>> FailureGroupsPage(const AttemptFilter& filter,
+                                                              size_t examples_from,
+                                                              size_t examples_count) override {
     absl::MutexLock lock(&reader_mu_);
+    // Without a site, from the failure-pattern rollups (and the attempts
+    // of the ragged ends); the rollups keep no sites, so one site's
+    // patterns come from its attempts.
+    std::vector<FailureGroup> groups;
+    // A page's distinct agents and sites are read for the page's groups
+    // only: the union of every group's sets over a week is most of the
+    // work otherwise (P3 in bench/README.md).
+    const bool every_group = examples_from == 0 && examples_count == SIZE_MAX;
+    FailurePieces pieces;
+    if (absl::Status st = filter.site.empty()
+                              ? FailureCountsFromRollups(filter, every_group, &groups, &pieces)
+                              : FailureCountsFromAttempts(filter, &groups);
+        !st.ok()) {
+      return st;
+    }
+    std::sort(groups.begin(), groups.end(), [](const FailureGroup& a, const FailureGroup& b) {
+      if (a.count != b.count) return a.count > b.count;
+      if (a.last_seen != b.last_seen) return a.last_seen > b.last_seen;
+      return std::tie(a.outcome, a.region, a.relay, a.port, a.route_kind) <
+             std::tie(b.outcome, b.region, b.relay, b.port, b.route_kind);
+    });
+    // Each shown group's latest attempt (its evidence), by a point lookup
+    // on the covering time index: the table is read once per group shown.
     const internal::Where where = internal::FilterClause(filter, /*with_site=*/true, '?');
-    // One pass over the covering time index for the counts, then each
-    // group's latest attempt (its evidence) by a point lookup: the table
-    // itself is read once per group, not once per attempt.
+    Statement example;
+    if (absl::Status st = example.Prepare(
+            reader_, absl::StrCat("SELECT agent_id, ", kAttemptReadColumns, " FROM attempts WHERE ",
+                                  where.sql,
+                                  " AND start_us = ? AND outcome = ? AND region = ? AND relay = ? "
+                                  "AND port = ? AND route_kind = ? ORDER BY agent_id DESC, "
+                                  "session_id DESC, sequence DESC LIMIT 1"));
+        !st.ok()) {
+      return st;
+    }
+    for (size_t i = examples_from; i < groups.size() && i - examples_from < examples_count; ++i) {
+      FailureGroup& g = groups[i];
+      if (filter.site.empty() && !every_group) {
+        if (absl::Status st = CountFailureSets(pieces, &g); !st.ok()) return st;
+      }
+      example.Reset();
+      Bind(example.get(), where);
+      int next = where.next_placeholder;  // the plain ?s that follow
+      sqlite3_bind_int64(example.get(), next++, absl::ToUnixMicros(g.last_seen));
+      sqlite3_bind_int(example.get(), next++, g.outcome);
+      BindText(example.get(), next++, g.region);
+      BindText(example.get(), next++, g.relay);
+      sqlite3_bind_int64(example.get(), next++, g.port);
+      sqlite3_bind_int(example.get(), next++, g.route_kind);
+      const int rc = sqlite3_step(example.get());
+      if (rc == SQLITE_ROW) {
+        g.example_agent_id = ColumnText(example.get(), 0);
+        g.example = ReadAttempt(example.get(), 1);
+      } else if (rc != SQLITE_DONE) {
+        return SqliteError(reader_, rc, "reading a failure example");
+      }
+    }
+    return groups;
+  }
+
+  // Failure groups (without examples) from one pass over the covering time
+  // index.
+  absl::Status FailureCountsFromAttempts(const AttemptFilter& filter,
+                                         std::vector<FailureGroup>* groups)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(reader_mu_) {
+    const internal::Where where = internal::FilterClause(filter, /*with_site=*/true, '?');
     constexpr char kGroup[] = "outcome, region, relay, port, route_kind";
     Statement s;
     if (absl::Status st = s.Prepare(
@@ -416,22 +642,11 @@ class SqliteStore final : public Store {
             absl::StrCat("SELECT ", kGroup,
                          ", COUNT(*) AS n, COUNT(DISTINCT site), COUNT(DISTINCT agent_id), "
                          "MIN(start_us), MAX(start_us) AS last_us FROM attempts WHERE ",
-                         where.sql, " AND outcome != ", v1::OUTCOME_OK, " GROUP BY ", kGroup,
-                         " ORDER BY n DESC, last_us DESC, ", kGroup));
+                         where.sql, " AND outcome != ", v1::OUTCOME_OK, " GROUP BY ", kGroup));
         !st.ok()) {
       return st;
     }
     Bind(s.get(), where);
-    Statement example;
-    if (absl::Status st = example.Prepare(
-            reader_, absl::StrCat("SELECT agent_id, ", kAttemptReadColumns, " FROM attempts WHERE ",
-                                  where.sql,
-                                  " AND start_us = ? AND outcome = ? AND region = ? AND relay = ? "
-                                  "AND port = ? AND route_kind = ? LIMIT 1"));
-        !st.ok()) {
-      return st;
-    }
-    std::vector<FailureGroup> groups;
     int rc;
     while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
       FailureGroup g;
@@ -445,23 +660,180 @@ class SqliteStore final : public Store {
       g.agents = ColumnCount(s.get(), 7);
       g.first_seen = FromMicros(s.get(), 8);
       g.last_seen = FromMicros(s.get(), 9);
-      example.Reset();
-      Bind(example.get(), where);
-      int next = where.next_placeholder;  // the plain ?s that follow
-      sqlite3_bind_int64(example.get(), next++, sqlite3_column_int64(s.get(), 9));
-      sqlite3_bind_int(example.get(), next++, g.outcome);
-      BindText(example.get(), next++, g.region);
-      BindText(example.get(), next++, g.relay);
-      sqlite3_bind_int64(example.get(), next++, g.port);
-      sqlite3_bind_int(example.get(), next++, g.route_kind);
-      if (sqlite3_step(example.get()) == SQLITE_ROW) {
-        g.example_agent_id = ColumnText(example.get(), 0);
-        g.example = ReadAttempt(example.get(), 1);
-      }
-      groups.push_back(std::move(g));
+      groups->push_back(std::move(g));
     }
     if (rc != SQLITE_DONE) return SqliteError(reader_, rc, "reading failure patterns");
-    return groups;
+    return absl::OkStatus();
+  }
+
+  // Failure groups (without examples) from the failure-pattern rollups of
+  // the whole 10-minute intervals, hours and days inside the filter's range
+  // and the attempts of its ragged ends. The range is first narrowed to the
+  // attempts still stored, so the answer is the attempts' own after a
+  // prune too (rollups of pruned intervals are not read).
+  using FailureGroupKey = std::tuple<int, std::string, std::string, uint32_t, int>;
+  // Where FailureCountsFromRollups read a group's counts from: pieces of
+  // one rollup level (level >= 1: [from, to) in microseconds), and the
+  // agents and sites of the ragged ends (from the attempts), per group.
+  struct FailurePieces {
+    std::vector<std::tuple<int, int64_t, int64_t>> pieces;
+    std::map<FailureGroupKey, std::pair<std::vector<uint64_t>, std::vector<uint64_t>>> edges;
+  };
+
+  // Fills `g`'s distinct agents and sites from the sets of its rollup rows
+  // in `pieces` (point lookups, one per interval) and its ragged ends.
+  absl::Status CountFailureSets(const FailurePieces& pieces, FailureGroup* g)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(reader_mu_) {
+    const FailureGroupKey key{g->outcome, g->region, g->relay, g->port, g->route_kind};
+    std::vector<uint64_t> agents, sites;
+    if (auto it = pieces.edges.find(key); it != pieces.edges.end()) {
+      agents = it->second.first;
+      sites = it->second.second;
+    }
+    std::unique_ptr<Statement> lookups[internal::kFailureLevels];
+    for (const auto& [level, from, to] : pieces.pieces) {
+      std::unique_ptr<Statement>& lookup = lookups[level - 1];
+      if (lookup == nullptr) {
+        lookup = std::make_unique<Statement>();
+        if (absl::Status st = lookup->Prepare(
+                reader_, absl::StrCat("SELECT agents, sites FROM ", kFailureTables[level - 1],
+                                      " WHERE minute = ? AND outcome = ? AND region = ? AND "
+                                      "relay = ? AND port = ? AND route_kind = ?"));
+            !st.ok()) {
+          return st;
+        }
+      }
+      const int64_t w = internal::kFailureLevelSeconds[level - 1];
+      for (int64_t minute = from / 1000000; minute < to / 1000000; minute += w) {
+        sqlite3_stmt* s = lookup->get();
+        lookup->Reset();
+        sqlite3_bind_int64(s, 1, minute);
+        sqlite3_bind_int(s, 2, g->outcome);
+        BindText(s, 3, g->region);
+        BindText(s, 4, g->relay);
+        sqlite3_bind_int64(s, 5, g->port);
+        sqlite3_bind_int(s, 6, g->route_kind);
+        const int rc = sqlite3_step(s);
+        if (rc == SQLITE_DONE) continue;
+        if (rc != SQLITE_ROW) return SqliteError(reader_, rc, "reading failure sets");
+        for (auto [column, ids] : {std::pair{0, &agents}, std::pair{1, &sites}}) {
+          const void* blob = sqlite3_column_blob(s, column);
+          if (blob == nullptr) continue;
+          internal::DecodeIdSet(
+              absl::string_view(static_cast<const char*>(blob),
+                                static_cast<size_t>(sqlite3_column_bytes(s, column))),
+              ids);
+        }
+      }
+    }
+    g->agents = internal::CountDistinct(&agents);
+    g->sites = internal::CountDistinct(&sites);
+    return absl::OkStatus();
+  }
+
+  // With `with_sets` false, the groups' agents and sites are left 0 and
+  // `pieces` says where CountFailureSets finds them.
+  absl::Status FailureCountsFromRollups(const AttemptFilter& filter, bool with_sets,
+                                        std::vector<FailureGroup>* groups, FailurePieces* pieces)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(reader_mu_) {
+    int64_t stored[2] = {0, 0};
+    int index = 0;
+    for (const char* sql :
+         {"SELECT MIN(start_us) FROM attempts", "SELECT MAX(start_us) FROM attempts"}) {
+      Statement s;
+      if (absl::Status st = s.Prepare(reader_, sql); !st.ok()) return st;
+      const int rc = sqlite3_step(s.get());
+      if (rc != SQLITE_ROW) return SqliteError(reader_, rc, "reading the stored range");
+      if (sqlite3_column_type(s.get(), 0) == SQLITE_NULL) return absl::OkStatus();  // empty
+      stored[index++] = sqlite3_column_int64(s.get(), 0);
+    }
+    const int64_t from = std::max(absl::ToUnixMicros(filter.start), stored[0]);
+    const int64_t to = std::min(absl::ToUnixMicros(filter.end), stored[1] + 1);
+    using GroupKey = FailureGroupKey;
+    struct Sum {
+      uint64_t count = 0;
+      int64_t first_us = 0, last_us = 0;
+      std::vector<uint64_t> agents, sites;
+    };
+    std::map<GroupKey, Sum> sums;
+    const internal::Where dimensions = internal::DimensionClause(filter, '?', 3);
+    constexpr int64_t kWidthsUs[] = {1, internal::kFailureLevelSeconds[0] * 1000000,
+                                     internal::kFailureLevelSeconds[1] * 1000000,
+                                     internal::kFailureLevelSeconds[2] * 1000000};
+    auto read = [&](int level, int64_t a, int64_t b) -> absl::Status {
+      if (level > 0) pieces->pieces.emplace_back(level, a, b);
+      const std::string sql =
+          level == 0 ? absl::StrCat(
+                           "SELECT outcome, region, relay, port, route_kind, COUNT(*), "
+                           "MIN(start_us), MAX(start_us), relayscope_idset(agent_id), "
+                           "relayscope_idset(site) FROM attempts WHERE start_us >= ?1 AND "
+                           "start_us < ?2 AND outcome != ",
+                           v1::OUTCOME_OK, dimensions.sql,
+                           " GROUP BY outcome, region, relay, port, route_kind")
+                     : absl::StrCat(
+                           "SELECT outcome, region, relay, port, route_kind, n, first_us, "
+                           "last_us, agents, sites FROM ",
+                           kFailureTables[level - 1], " WHERE minute >= ?1 AND minute < ?2",
+                           dimensions.sql);
+      Statement s;
+      if (absl::Status st = s.Prepare(reader_, sql); !st.ok()) return st;
+      sqlite3_bind_int64(s.get(), 1, level == 0 ? a : a / 1000000);
+      sqlite3_bind_int64(s.get(), 2, level == 0 ? b : b / 1000000);
+      Bind(s.get(), dimensions);
+      int rc;
+      while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
+        Sum& sum = sums[GroupKey{sqlite3_column_int(s.get(), 0), ColumnText(s.get(), 1),
+                                 ColumnText(s.get(), 2),
+                                 static_cast<uint32_t>(sqlite3_column_int64(s.get(), 3)),
+                                 sqlite3_column_int(s.get(), 4)}];
+        const int64_t first_us = sqlite3_column_int64(s.get(), 6);
+        const int64_t last_us = sqlite3_column_int64(s.get(), 7);
+        if (sum.count == 0 || first_us < sum.first_us) sum.first_us = first_us;
+        if (sum.count == 0 || last_us > sum.last_us) sum.last_us = last_us;
+        sum.count += ColumnCount(s.get(), 5);
+        std::vector<uint64_t>* agents = &sum.agents;
+        std::vector<uint64_t>* sites = &sum.sites;
+        if (!with_sets && level > 0) continue;
+        if (!with_sets) {
+          auto& edge = pieces->edges[GroupKey{
+              sqlite3_column_int(s.get(), 0), ColumnText(s.get(), 1), ColumnText(s.get(), 2),
+              static_cast<uint32_t>(sqlite3_column_int64(s.get(), 3)),
+              sqlite3_column_int(s.get(), 4)}];
+          agents = &edge.first;
+          sites = &edge.second;
+        }
+        for (auto [column, ids] : {std::pair{8, agents}, std::pair{9, sites}}) {
+          const void* blob = sqlite3_column_blob(s.get(), column);
+          if (blob == nullptr) continue;
+          internal::DecodeIdSet(
+              absl::string_view(static_cast<const char*>(blob),
+                                static_cast<size_t>(sqlite3_column_bytes(s.get(), column))),
+              ids);
+        }
+      }
+      if (rc != SQLITE_DONE) return SqliteError(reader_, rc, "reading failure rollups");
+      return absl::OkStatus();
+    };
+    if (absl::Status st = CoverRange(kWidthsUs, internal::kFailureLevels, from, to, read);
+        !st.ok()) {
+      return st;
+    }
+    groups->reserve(sums.size());
+    for (auto& [key, sum] : sums) {
+      FailureGroup g;
+      g.outcome = static_cast<v1::Outcome>(std::get<0>(key));
+      g.region = std::get<1>(key);
+      g.relay = std::get<2>(key);
+      g.port = std::get<3>(key);
+      g.route_kind = static_cast<v1::RouteKind>(std::get<4>(key));
+      g.count = sum.count;
+      g.agents = internal::CountDistinct(&sum.agents);
+      g.sites = internal::CountDistinct(&sum.sites);
+      g.first_seen = absl::FromUnixMicros(sum.first_us);
+      g.last_seen = absl::FromUnixMicros(sum.last_us);
+      groups->push_back(std::move(g));
+    }
+    return absl::OkStatus();
   }
 
   absl::StatusOr<std::vector<SiteRow>> Sites(const AttemptFilter& filter) override {
@@ -821,7 +1193,7 @@ class SqliteStore final : public Store {
       results[i] = result;
     }
     if (status.ok()) status = WriteSessions(sessions);
-    if (status.ok()) status = WriteRollups(rollups);
+    if (status.ok()) status = WriteRollups(work, results, rollups);
     if (status.ok()) status = Exec(writer_, "COMMIT;");
     if (!status.ok()) {
       Exec(writer_, "ROLLBACK;").IgnoreError();
@@ -960,8 +1332,20 @@ class SqliteStore final : public Store {
 
   // Rollup increments of the whole group, written once per key.
   // Each level's increments are summed in memory first: one upsert per key
-  // and level.
-  absl::Status WriteRollups(const std::map<RollupKey, RollupDelta>& minutes) {
+  // and level. `work` and `results` (which attempts were new) give the
+  // failure-pattern rollups their agents and sites.
+  absl::Status WriteRollups(const std::deque<Pending>& work,
+                            const std::vector<absl::StatusOr<CommitResult>>& results,
+                            const std::map<RollupKey, RollupDelta>& minutes) {
+    if (absl::Status st = PrepareWindowWriters(); !st.ok()) return st;
+    for (int level = 0; level < kRollupLevelCount; ++level) {
+      if (absl::Status st = WriteReachabilityLevel(
+              level, internal::ToReachability(minutes, kRollupLevels[level].seconds));
+          !st.ok()) {
+        return st;
+      }
+    }
+    if (absl::Status st = WriteFailureRollups(work, results); !st.ok()) return st;
     for (int level = 0; level < kRollupLevelCount; ++level) {
       if (level == 0) {
         if (absl::Status st = WriteRollupLevel(level, minutes); !st.ok()) return st;
@@ -1006,6 +1390,116 @@ class SqliteStore final : public Store {
     return absl::OkStatus();
   }
 
+  // The upserts of the reachability and failure-pattern rollups, prepared
+  // on first use.
+  absl::Status PrepareWindowWriters() {
+    if (upsert_reach_[0] != nullptr) return absl::OkStatus();
+    std::string placeholders, updates;
+    for (const char* prefix : {"c", "h"}) {
+      for (int i = 0; i < kLatencyBuckets; ++i) {
+        absl::StrAppend(&placeholders, ",?");
+        absl::StrAppend(&updates, ", ", prefix, i, " = ", prefix, i, " + excluded.", prefix, i);
+      }
+    }
+    for (int level = 0; level < kRollupLevelCount; ++level) {
+      auto statement = std::make_unique<Statement>();
+      if (absl::Status st = statement->Prepare(
+              writer_,
+              absl::StrCat("INSERT INTO ", kRollupLevels[level].reach_table,
+                           " (minute, region, relay, port, attempts, ok, ", BucketColumns("c"),
+                           ", ", BucketColumns("h"), ") VALUES (?,?,?,?,?,?", placeholders,
+                           ") ON CONFLICT (minute, region, relay, port) DO UPDATE SET "
+                           "attempts = attempts + excluded.attempts, ok = ok + "
+                           "excluded.ok",
+                           updates));
+          !st.ok()) {
+        return st;
+      }
+      upsert_reach_[level] = std::move(statement);
+    }
+    for (int level = 0; level < internal::kFailureLevels; ++level) {
+      auto statement = std::make_unique<Statement>();
+      if (absl::Status st = statement->Prepare(
+              writer_,
+              absl::StrCat(
+                  "INSERT INTO ", kFailureTables[level],
+                  " (minute, outcome, region, relay, port, route_kind, n, first_us, last_us, "
+                  "agents, sites) VALUES (?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (minute, outcome, "
+                  "region, relay, port, route_kind) DO UPDATE SET n = n + excluded.n, first_us = "
+                  "MIN(first_us, excluded.first_us), last_us = MAX(last_us, excluded.last_us), "
+                  "agents = relayscope_idset_union(agents, excluded.agents), sites = "
+                  "relayscope_idset_union(sites, excluded.sites)"));
+          !st.ok()) {
+        return st;
+      }
+      upsert_failures_[level] = std::move(statement);
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status WriteReachabilityLevel(int level, const internal::ReachabilityDeltas& rows) {
+    Statement& statement = *upsert_reach_[level];
+    sqlite3_stmt* s = statement.get();
+    for (const auto& [key, delta] : rows) {
+      statement.Reset();
+      sqlite3_bind_int64(s, 1, std::get<0>(key));
+      BindText(s, 2, std::get<1>(key));
+      BindText(s, 3, std::get<2>(key));
+      sqlite3_bind_int64(s, 4, std::get<3>(key));
+      sqlite3_bind_int64(s, 5, static_cast<int64_t>(delta.attempts));
+      sqlite3_bind_int64(s, 6, static_cast<int64_t>(delta.ok));
+      for (int i = 0; i < kLatencyBuckets; ++i) {
+        sqlite3_bind_int64(s, 7 + i, static_cast<int64_t>(delta.connect[i]));
+        sqlite3_bind_int64(s, 7 + kLatencyBuckets + i, static_cast<int64_t>(delta.handshake[i]));
+      }
+      const int rc = sqlite3_step(s);
+      if (rc != SQLITE_DONE) return SqliteError(writer_, rc, "updating reachability rollups");
+    }
+    return absl::OkStatus();
+  }
+
+  // The group's new failed attempts, summed per interval and group at each
+  // failure-pattern level, one upsert per key and level.
+  absl::Status WriteFailureRollups(const std::deque<Pending>& work,
+                                   const std::vector<absl::StatusOr<CommitResult>>& results) {
+    for (int level = 0; level < internal::kFailureLevels; ++level) {
+      const int64_t w = internal::kFailureLevelSeconds[level];
+      internal::FailureDeltas failures;
+      for (size_t i = 0; i < work.size(); ++i) {
+        const Pending& batch = work[i];
+        if (batch.prune_before || !results[i].ok()) continue;
+        const std::vector<bool>& is_new = results[i]->is_new;
+        for (size_t j = 0; j < batch.rows.size() && j < is_new.size(); ++j) {
+          const internal::AttemptColumns& row = batch.rows[j].columns;
+          if (!is_new[j] || row.outcome == v1::OUTCOME_OK) continue;
+          internal::AddFailure(w, row.start_us, row.outcome, row.region, row.relay, row.port,
+                               row.route_kind, batch.agent_id, batch.site, &failures);
+        }
+      }
+      Statement& statement = *upsert_failures_[level];
+      sqlite3_stmt* s = statement.get();
+      for (const auto& [key, delta] : failures) {
+        statement.Reset();
+        sqlite3_bind_int64(s, 1, std::get<0>(key));
+        sqlite3_bind_int(s, 2, std::get<1>(key));
+        BindText(s, 3, std::get<2>(key));
+        BindText(s, 4, std::get<3>(key));
+        sqlite3_bind_int64(s, 5, std::get<4>(key));
+        sqlite3_bind_int(s, 6, std::get<5>(key));
+        sqlite3_bind_int64(s, 7, static_cast<int64_t>(delta.count));
+        sqlite3_bind_int64(s, 8, delta.first_us);
+        sqlite3_bind_int64(s, 9, delta.last_us);
+        const std::string agents = internal::EncodeIdSet(delta.agents);
+        const std::string sites = internal::EncodeIdSet(delta.sites);
+        sqlite3_bind_blob(s, 10, agents.data(), static_cast<int>(agents.size()), SQLITE_STATIC);
+        sqlite3_bind_blob(s, 11, sites.data(), static_cast<int>(sites.size()), SQLITE_STATIC);
+        const int rc = sqlite3_step(s);
+        if (rc != SQLITE_DONE) return SqliteError(writer_, rc, "updating failure rollups");
+      }
+    }
+    return absl::OkStatus();
+  }
+
   absl::Status Prune(absl::Time cutoff, CommitResult* result) {
     Statement s;
     if (absl::Status st = s.Prepare(writer_, "DELETE FROM attempts WHERE start_us < ?"); !st.ok()) {
@@ -1023,6 +1517,8 @@ class SqliteStore final : public Store {
   sqlite3* reader_ ABSL_GUARDED_BY(reader_mu_) = nullptr;
   std::unique_ptr<Statement> insert_attempt_, select_session_, insert_session_, update_session_;
   std::unique_ptr<Statement> upsert_rollups_[kRollupLevelCount];  // per level
+  std::unique_ptr<Statement> upsert_reach_[kRollupLevelCount];    // per level
+  std::unique_ptr<Statement> upsert_failures_[internal::kFailureLevels];
   internal::CommitQueue<Pending> queue_;
 };
 

@@ -62,6 +62,21 @@ struct RollupRow {
   std::vector<uint64_t> handshake_buckets;  // kLatencyBuckets counts
 };
 
+// Attempts of one interval for one region, relay and port, over every route
+// kind and outcome, with how many ended OK: what a reachability matrix that
+// groups and filters by nothing else reads (a few dozen rows per interval
+// instead of a few hundred).
+struct ReachabilityRow {
+  absl::Time minute;  // the start of the row's interval
+  std::string region;
+  std::string relay;
+  uint32_t port = 0;
+  uint64_t attempts = 0;
+  uint64_t ok = 0;
+  std::vector<uint64_t> connect_buckets;    // kLatencyBuckets counts
+  std::vector<uint64_t> handshake_buckets;  // kLatencyBuckets counts
+};
+
 // Restricts the attempt queries below; empty members match everything.
 // Time range is half-open [start, end) on the attempt's start time.
 struct AttemptFilter {
@@ -157,9 +172,27 @@ class Store {
     return Rollups(start, end);
   }
 
+  // RollupsAtResolution summed over route kinds and outcomes, per interval,
+  // region, relay and port, ordered by minute, region, relay and port; the
+  // same contract on coarse rows. The default sums RollupsAtResolution.
+  virtual absl::StatusOr<std::vector<ReachabilityRow>> ReachabilityRollups(
+      absl::Time start, absl::Time end, absl::Duration resolution);
+
   // Failed attempts matching `filter`, grouped; most frequent first, ties
   // by most recent.
   virtual absl::StatusOr<std::vector<FailureGroup>> FailureGroups(const AttemptFilter& filter) = 0;
+
+  // FailureGroups with the example (evidence and agent) filled only for
+  // the groups at positions [examples_from, examples_from + examples_count)
+  // of that order, the others' left empty: a page of the dashboard needs
+  // a page of examples. The default calls FailureGroups.
+  virtual absl::StatusOr<std::vector<FailureGroup>> FailureGroupsPage(const AttemptFilter& filter,
+                                                                      size_t examples_from,
+                                                                      size_t examples_count) {
+    (void)examples_from;
+    (void)examples_count;
+    return FailureGroups(filter);
+  }
 
   // Per-site totals of attempts matching `filter` (its site member is
   // ignored), in site order.

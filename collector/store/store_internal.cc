@@ -43,6 +43,118 @@ void AddToRollups(const v1::Attempt& a, RollupDeltas* rollups) {
   if (int b = LatencyBucket(a, v1::PHASE_HANDSHAKE); b >= 0) ++delta.handshake[b];
 }
 
+absl::Status CoverRange(const int64_t* widths, int level, int64_t from, int64_t to,
+                        const std::function<absl::Status(int, int64_t, int64_t)>& read) {
+  if (from >= to) return absl::OkStatus();
+  if (level == 0) return read(0, from, to);
+  const int64_t w = widths[level];
+  const int64_t floor_from = FloorTo(from, w);
+  const int64_t first = floor_from == from ? from : floor_from + w;
+  const int64_t last = FloorTo(to, w);
+  if (first >= last) return CoverRange(widths, level - 1, from, to, read);
+  if (absl::Status st = CoverRange(widths, level - 1, from, first, read); !st.ok()) return st;
+  if (absl::Status st = read(level, first, last); !st.ok()) return st;
+  return CoverRange(widths, level - 1, last, to, read);
+}
+
+int UsableLevel(const int64_t* widths, int levels, int64_t from, int64_t to, int64_t step) {
+  for (int level = 1; level < levels; ++level) {
+    const int64_t w = widths[level];
+    const bool usable = step >= to - from || (step % w == 0 && FloorTo(from, w) == from);
+    if (!usable) return level - 1;
+  }
+  return levels - 1;
+}
+
+RollupDeltas CoarsenRollups(const RollupDeltas& rollups, int64_t width) {
+  RollupDeltas coarse;
+  for (const auto& [key, delta] : rollups) {
+    RollupKey k = key;
+    std::get<0>(k) = FloorTo(std::get<0>(key), width);
+    RollupDelta& sum = coarse[k];
+    sum.attempts += delta.attempts;
+    for (int i = 0; i < kLatencyBuckets; ++i) {
+      sum.connect[i] += delta.connect[i];
+      sum.handshake[i] += delta.handshake[i];
+    }
+  }
+  return coarse;
+}
+
+ReachabilityDeltas ToReachability(const RollupDeltas& rollups, int64_t width) {
+  ReachabilityDeltas out;
+  for (const auto& [key, delta] : rollups) {
+    ReachabilityDelta& sum = out[ReachabilityKey{FloorTo(std::get<0>(key), width), std::get<1>(key),
+                                                 std::get<2>(key), std::get<3>(key)}];
+    sum.attempts += delta.attempts;
+    if (std::get<5>(key) == v1::OUTCOME_OK) sum.ok += delta.attempts;
+    for (int i = 0; i < kLatencyBuckets; ++i) {
+      sum.connect[i] += delta.connect[i];
+      sum.handshake[i] += delta.handshake[i];
+    }
+  }
+  return out;
+}
+
+void AddFailure(int64_t width, int64_t start_us, int outcome, const std::string& region,
+                const std::string& relay, uint32_t port, int route_kind, const std::string& agent,
+                const std::string& site, FailureDeltas* failures) {
+  // Floor division in microseconds, then seconds: exact for times before 1970 too.
+  const int64_t width_us = width * 1000000;
+  const int64_t bucket = (start_us - ((start_us % width_us) + width_us) % width_us) / 1000000;
+  FailureDelta& d = (*failures)[FailureKey{bucket, outcome, region, relay, port, route_kind}];
+  if (d.count == 0 || start_us < d.first_us) d.first_us = start_us;
+  if (d.count == 0 || start_us > d.last_us) d.last_us = start_us;
+  ++d.count;
+  d.agents.push_back(IdHash(agent));
+  d.sites.push_back(IdHash(site));
+}
+
+uint64_t IdHash(absl::string_view id) {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : id) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  h ^= h >> 30;
+  h *= 0xbf58476d1ce4e5b9ull;
+  h ^= h >> 27;
+  h *= 0x94d049bb133111ebull;
+  return h ^ (h >> 31);
+}
+
+std::string EncodeIdSet(std::vector<uint64_t> ids) {
+  CountDistinct(&ids);
+  std::string out(ids.size() * 8, '\0');
+  for (size_t i = 0; i < ids.size(); ++i) {
+    for (int b = 0; b < 8; ++b) out[i * 8 + b] = static_cast<char>((ids[i] >> (8 * b)) & 0xff);
+  }
+  return out;
+}
+
+void DecodeIdSet(absl::string_view encoded, std::vector<uint64_t>* ids) {
+  const size_t n = encoded.size() / 8;
+  ids->reserve(ids->size() + n);
+  for (size_t i = 0; i < n; ++i) {
+    uint64_t v = 0;
+    for (int b = 7; b >= 0; --b) v = (v << 8) | static_cast<unsigned char>(encoded[i * 8 + b]);
+    ids->push_back(v);
+  }
+}
+
+std::string UnionIdSets(absl::string_view a, absl::string_view b) {
+  std::vector<uint64_t> ids;
+  DecodeIdSet(a, &ids);
+  DecodeIdSet(b, &ids);
+  return EncodeIdSet(std::move(ids));
+}
+
+uint64_t CountDistinct(std::vector<uint64_t>* ids) {
+  std::sort(ids->begin(), ids->end());
+  ids->erase(std::unique(ids->begin(), ids->end()), ids->end());
+  return ids->size();
+}
+
 SessionUpdate TakeSessionMetadata(IngestBatch* batch) {
   SessionUpdate update;
   v1::SessionReport& meta = batch->session;
@@ -158,6 +270,23 @@ Where FilterClause(const AttemptFilter& filter, bool with_site, char prefix, int
   };
   where.sql = absl::StrCat("start_us >= ", add(absl::ToUnixMicros(filter.start)),
                            " AND start_us < ", add(absl::ToUnixMicros(filter.end)));
+  Where dimensions = DimensionClause(filter, prefix, where.next_placeholder);
+  absl::StrAppend(&where.sql, dimensions.sql);
+  for (auto& value : dimensions.values) where.values.push_back(std::move(value));
+  where.next_placeholder = dimensions.next_placeholder;
+  if (with_site && !filter.site.empty()) {
+    absl::StrAppend(&where.sql, " AND site = ", add(filter.site));
+  }
+  return where;
+}
+
+Where DimensionClause(const AttemptFilter& filter, char prefix, int first) {
+  Where where;
+  where.next_placeholder = first;
+  auto add = [&](Where::Value value) {
+    where.values.push_back(std::move(value));
+    return absl::StrCat(std::string(1, prefix), where.next_placeholder++);
+  };
   auto in_list = [&](const char* column, size_t n, auto value_at) {
     if (n == 0) return;
     absl::StrAppend(&where.sql, " AND ", column, " IN (");
@@ -171,9 +300,6 @@ Where FilterClause(const AttemptFilter& filter, bool with_site, char prefix, int
           [&](size_t i) { return Value(static_cast<int64_t>(filter.ports[i])); });
   in_list("route_kind", filter.route_kinds.size(),
           [&](size_t i) { return Value(static_cast<int64_t>(filter.route_kinds[i])); });
-  if (with_site && !filter.site.empty()) {
-    absl::StrAppend(&where.sql, " AND site = ", add(filter.site));
-  }
   return where;
 }
 
@@ -200,6 +326,35 @@ absl::StatusOr<CommitResult> Store::Commit(IngestBatch batch) {
   });
   done.WaitForNotification();
   return result;
+}
+
+absl::StatusOr<std::vector<ReachabilityRow>> Store::ReachabilityRollups(absl::Time start,
+                                                                        absl::Time end,
+                                                                        absl::Duration resolution) {
+  absl::StatusOr<std::vector<RollupRow>> rows = RollupsAtResolution(start, end, resolution);
+  if (!rows.ok()) return rows.status();
+  std::map<std::tuple<absl::Time, std::string, std::string, uint32_t>, ReachabilityRow> sums;
+  for (const RollupRow& r : *rows) {
+    ReachabilityRow& sum = sums[{r.minute, r.region, r.relay, r.port}];
+    if (sum.connect_buckets.empty()) {
+      sum.minute = r.minute;
+      sum.region = r.region;
+      sum.relay = r.relay;
+      sum.port = r.port;
+      sum.connect_buckets.assign(kLatencyBuckets, 0);
+      sum.handshake_buckets.assign(kLatencyBuckets, 0);
+    }
+    sum.attempts += r.attempts;
+    if (r.outcome == v1::OUTCOME_OK) sum.ok += r.attempts;
+    for (size_t i = 0; i < static_cast<size_t>(kLatencyBuckets); ++i) {
+      if (i < r.connect_buckets.size()) sum.connect_buckets[i] += r.connect_buckets[i];
+      if (i < r.handshake_buckets.size()) sum.handshake_buckets[i] += r.handshake_buckets[i];
+    }
+  }
+  std::vector<ReachabilityRow> out;
+  out.reserve(sums.size());
+  for (auto& [key, row] : sums) out.push_back(std::move(row));
+  return out;
 }
 
 absl::StatusOr<std::unique_ptr<Store>> OpenStore(const std::string& url) {

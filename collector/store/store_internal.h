@@ -49,6 +49,77 @@ using RollupDeltas = std::map<RollupKey, RollupDelta>;
 // Counts a newly stored attempt into its minute's rollup.
 void AddToRollups(const v1::Attempt& attempt, RollupDeltas* rollups);
 
+// The start of the `width`-second interval holding `seconds` (both Unix
+// seconds; width > 0).
+inline int64_t FloorTo(int64_t seconds, int64_t width) {
+  return seconds - ((seconds % width) + width) % width;
+}
+
+// Splits [from, to) into the coarsest intervals of `widths[level]` that lie
+// wholly inside it and finer ones at the ragged ends (level 0 at the very
+// ends), calling `read(level, from, to)` for each piece, in time order.
+// Every width divides the next.
+absl::Status CoverRange(const int64_t* widths, int level, int64_t from, int64_t to,
+                        const std::function<absl::Status(int, int64_t, int64_t)>& read);
+
+// Of `levels` rollup levels `widths` (seconds, finest first), the coarsest
+// whose rows never straddle two of a caller's steps of `step` seconds
+// starting at `from` over [from, to).
+int UsableLevel(const int64_t* widths, int levels, int64_t from, int64_t to, int64_t step);
+
+// `rollups` (per minute) summed into `width`-second rows.
+RollupDeltas CoarsenRollups(const RollupDeltas& rollups, int64_t width);
+
+// Reachability rollups: (interval start, region, relay, port), summed over
+// route kinds and outcomes.
+using ReachabilityKey = std::tuple<int64_t, std::string, std::string, uint32_t>;
+struct ReachabilityDelta {
+  uint64_t attempts = 0;
+  uint64_t ok = 0;
+  std::vector<uint64_t> connect = std::vector<uint64_t>(kLatencyBuckets);
+  std::vector<uint64_t> handshake = std::vector<uint64_t>(kLatencyBuckets);
+};
+using ReachabilityDeltas = std::map<ReachabilityKey, ReachabilityDelta>;
+// The per-minute `rollups` summed into `width`-second reachability rows.
+ReachabilityDeltas ToReachability(const RollupDeltas& rollups, int64_t width);
+
+// Failure-pattern rollups: (interval start, outcome, region, relay, port,
+// route kind) of failed attempts, with their count, first and last start
+// and the sets of agents and sites (IdHash values) that saw them. Sets,
+// not counts: distinct agents over a window are the size of the union of
+// its intervals' sets, which counts cannot give.
+using FailureKey = std::tuple<int64_t, int, std::string, std::string, uint32_t, int>;
+struct FailureDelta {
+  uint64_t count = 0;
+  int64_t first_us = 0;
+  int64_t last_us = 0;
+  std::vector<uint64_t> agents;  // IdHash values, unsorted, may repeat
+  std::vector<uint64_t> sites;
+};
+using FailureDeltas = std::map<FailureKey, FailureDelta>;
+// Widths of the failure-pattern rollup levels, finest first (seconds).
+inline constexpr int64_t kFailureLevelSeconds[] = {600, 3600, 86400};
+inline constexpr int kFailureLevels = 3;
+// Counts one newly stored failed attempt into its `width`-second interval.
+void AddFailure(int64_t width, int64_t start_us, int outcome, const std::string& region,
+                const std::string& relay, uint32_t port, int route_kind, const std::string& agent,
+                const std::string& site, FailureDeltas* failures);
+
+// A stable 64-bit hash of an agent or site id (FNV-1a, then a SplitMix64
+// finalizer), the same in every process and on every backend. Two ids of
+// one group collide with probability about n^2 / 2^65 (below 1e-9 for
+// n = 100 000), so the distinct counts built on it are exact in practice.
+uint64_t IdHash(absl::string_view id);
+// An id set as stored: its hashes sorted and distinct, 8 bytes each,
+// little-endian.
+std::string EncodeIdSet(std::vector<uint64_t> ids);
+// Appends the hashes of an encoded set to `ids`.
+void DecodeIdSet(absl::string_view encoded, std::vector<uint64_t>* ids);
+// The union of two encoded sets, encoded.
+std::string UnionIdSets(absl::string_view a, absl::string_view b);
+// Sorts `ids` and returns how many distinct values it holds.
+uint64_t CountDistinct(std::vector<uint64_t>* ids);
+
 // The session row a batch writes: the latest batch that carries metadata
 // (proxies or a verdict) wins; a batch of attempts only creates the row if
 // it is missing.
@@ -115,6 +186,11 @@ struct Where {
 };
 Where FilterClause(const AttemptFilter& filter, bool with_site, char placeholder_prefix,
                    int first_placeholder = 1);
+// FilterClause's conditions on region, relay, port and route kind only
+// (" AND ..." each, empty when there are none): they apply to rollup tables
+// too.
+Where DimensionClause(const AttemptFilter& filter, char placeholder_prefix,
+                      int first_placeholder = 1);
 
 // Group commit: batches queue up while the previous group commits; the
 // committer thread hands everything queued to `commit_group` at once (one
@@ -146,9 +222,8 @@ class CommitQueue {
   CommitQueue& operator=(const CommitQueue&) = delete;
 
   void Start(GroupFn commit_group) {
-    StartCommitters(1, [fn = std::move(commit_group)](int, std::deque<Pending>& group) {
-      fn(group);
-    });
+    StartCommitters(1,
+                    [fn = std::move(commit_group)](int, std::deque<Pending>& group) { fn(group); });
   }
   void StartCommitters(int committers, IndexedGroupFn commit_group) {
     commit_group_ = std::move(commit_group);

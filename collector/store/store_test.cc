@@ -4,7 +4,9 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <map>
 #include <numeric>
+#include <set>
 #include <thread>
 
 #include "absl/strings/escaping.h"
@@ -387,6 +389,165 @@ TEST_P(StoreTest, SessionsListNewestFirstWithCountsAndPages) {
   auto zeta = store_->Sessions(now - absl::Hours(1), now + absl::Hours(1), "Zeta", 0, 10);
   ASSERT_EQ(zeta->size(), 1u);
   EXPECT_TRUE(store_->Sessions(now + absl::Hours(1), now + absl::Hours(2), "", 0, 10)->empty());
+}
+
+// Failed and OK attempts every 7 minutes and 13 seconds over three days,
+// from 5 agents at 3 sites, in batches committed out of time order: every
+// window below starts and ends inside a minute, a 10-minute interval, an
+// hour or a day, so the store mixes rollup levels and the attempts of the
+// ragged ends. Each answer must be what the attempts themselves give.
+struct Spread {
+  std::string agent, site, relay;
+  uint32_t port;
+  absl::Time start;
+  v1::Outcome outcome;
+};
+std::vector<Spread> CommitSpread(Store& store, absl::Time day) {
+  const v1::Outcome outcomes[] = {v1::OUTCOME_OK, v1::OUTCOME_CONNECT_TIMEOUT,
+                                  v1::OUTCOME_PROTOCOL_INTERFERENCE, v1::OUTCOME_OK};
+  std::vector<Spread> all;
+  int i = 0;
+  for (absl::Time t = day; t < day + absl::Hours(72); t += absl::Seconds(433), ++i) {
+    all.push_back({absl::StrCat("agent-", i % 5), absl::StrCat("site-", i % 5 % 3),
+                   i % 2 ? "emea-1" : "apac-1", i % 7 < 4 ? 443u : 80u, t, outcomes[i % 4]});
+  }
+  // Batches of one agent's attempts, committed newest first.
+  std::map<std::string, std::vector<const Spread*>> by_agent;
+  for (const Spread& s : all) by_agent[s.agent].push_back(&s);
+  int session = 0;
+  for (auto& [agent, mine] : by_agent) {
+    for (size_t first = 0; first < mine.size(); first += 40) {
+      std::vector<v1::Attempt> attempts;
+      for (size_t j = first; j < std::min(mine.size(), first + 40); ++j) {
+        const Spread& s = *mine[j];
+        attempts.push_back(
+            MakeAttempt(j - first + 1, s.start, s.relay, s.port, s.outcome, 1 + int(j % 30)));
+      }
+      IngestBatch batch = Batch(agent, absl::StrCat("s-", session++), attempts);
+      batch.agent.set_site(mine[first]->site);
+      EXPECT_TRUE(store.Commit(std::move(batch)).ok());
+    }
+  }
+  return all;
+}
+
+void ExpectFailureGroupsOf(Store& store, const std::vector<Spread>& all, const AttemptFilter& f) {
+  struct Expected {
+    uint64_t count = 0;
+    std::set<std::string> sites, agents;
+    absl::Time first = absl::InfiniteFuture(), last = absl::InfinitePast();
+  };
+  std::map<std::tuple<int, std::string, uint32_t>, Expected> expected;
+  for (const Spread& s : all) {
+    if (s.outcome == v1::OUTCOME_OK || s.start < f.start || s.start >= f.end) continue;
+    if (!f.ports.empty() && f.ports[0] != s.port) continue;
+    if (!f.site.empty() && f.site != s.site) continue;
+    Expected& e = expected[{static_cast<int>(s.outcome), s.relay, s.port}];
+    ++e.count;
+    e.sites.insert(s.site);
+    e.agents.insert(s.agent);
+    e.first = std::min(e.first, s.start);
+    e.last = std::max(e.last, s.start);
+  }
+  auto groups = store.FailureGroups(f);
+  ASSERT_TRUE(groups.ok()) << groups.status();
+  ASSERT_EQ(groups->size(), expected.size()) << f.start << " " << f.end;
+  for (size_t i = 0; i < groups->size(); ++i) {
+    const FailureGroup& g = (*groups)[i];
+    const Expected& e = expected[{static_cast<int>(g.outcome), g.relay, g.port}];
+    EXPECT_EQ(g.count, e.count) << f.start << " " << f.end << " " << g.relay << ":" << g.port;
+    EXPECT_EQ(g.sites, e.sites.size());
+    EXPECT_EQ(g.agents, e.agents.size());
+    EXPECT_EQ(g.first_seen, e.first);
+    EXPECT_EQ(g.last_seen, e.last);
+    EXPECT_EQ(absl::FromUnixSeconds(g.example.start_time().seconds()), e.last);
+    EXPECT_FALSE(g.example_agent_id.empty());
+    if (i > 0) {
+      EXPECT_GE((*groups)[i - 1].count, g.count);  // most frequent first
+    }
+  }
+  // A page: the same groups in the same order, its own filled.
+  auto page = store.FailureGroupsPage(f, 1, 2);
+  ASSERT_TRUE(page.ok()) << page.status();
+  ASSERT_EQ(page->size(), groups->size());
+  for (size_t i = 1; i < std::min<size_t>(3, page->size()); ++i) {
+    const FailureGroup& g = (*page)[i];
+    EXPECT_EQ(g.count, (*groups)[i].count);
+    EXPECT_EQ(g.sites, (*groups)[i].sites) << f.start << " " << f.end;
+    EXPECT_EQ(g.agents, (*groups)[i].agents);
+    EXPECT_EQ(g.example_agent_id, (*groups)[i].example_agent_id);
+  }
+}
+
+TEST_P(StoreTest, FailureGroupsAndReachabilityAreExactAcrossRaggedEdges) {
+  const absl::Time day = absl::FromUnixSeconds(1764028800);  // a UTC midnight
+  const std::vector<Spread> all = CommitSpread(*store_, day);
+  struct Window {
+    absl::Time start, end;
+  };
+  const Window windows[] = {
+      {day + absl::Seconds(17), day + absl::Hours(72)},
+      {day + absl::Minutes(13) + absl::Seconds(5), day + absl::Minutes(58)},
+      {day + absl::Minutes(43), day + absl::Hours(25) + absl::Minutes(17) + absl::Seconds(1)},
+      {day + absl::Hours(5) + absl::Minutes(50), day + absl::Hours(53) + absl::Minutes(10)},
+      {day + absl::Hours(24), day + absl::Hours(48)},
+      {day - absl::Hours(1), day + absl::Minutes(10)},
+  };
+  for (const Window& w : windows) {
+    AttemptFilter f;
+    f.start = w.start;
+    f.end = w.end;
+    ExpectFailureGroupsOf(*store_, all, f);
+    f.ports = {80};
+    ExpectFailureGroupsOf(*store_, all, f);
+    f.ports.clear();
+    f.site = "site-1";
+    ExpectFailureGroupsOf(*store_, all, f);
+  }
+  // Reachability over whole minutes, in one step or in steps.
+  for (const auto& [from, to, step] :
+       {std::tuple{day + absl::Minutes(13), day + absl::Hours(50) + absl::Minutes(29),
+                   absl::Hours(51)},
+        std::tuple{day + absl::Minutes(40), day + absl::Hours(30), absl::Hours(6)},
+        std::tuple{day, day + absl::Hours(72), absl::Hours(24)},
+        std::tuple{day + absl::Hours(1), day + absl::Hours(4), absl::Minutes(10)}}) {
+    auto rows = store_->ReachabilityRollups(from, to, step);
+    ASSERT_TRUE(rows.ok()) << rows.status();
+    std::map<std::tuple<int64_t, std::string, uint32_t>, std::pair<uint64_t, uint64_t>> got, want;
+    for (const ReachabilityRow& r : *rows) {
+      const int64_t index = (r.minute - from) / step;
+      ASSERT_GE(r.minute, from);
+      ASSERT_LT(r.minute, to);
+      // A row never straddles two steps.
+      ASSERT_LT(r.minute - from, (index + 1) * step);
+      auto& [attempts, ok] = got[{index, r.relay, r.port}];
+      attempts += r.attempts;
+      ok += r.ok;
+      uint64_t histogram = 0;
+      for (uint64_t n : r.connect_buckets) histogram += n;
+      EXPECT_EQ(histogram, r.attempts);  // every attempt has a connect time
+    }
+    for (const Spread& s : all) {
+      if (s.start < from || s.start >= to) continue;
+      auto& [attempts, ok] = want[{(s.start - from) / step, s.relay, s.port}];
+      ++attempts;
+      ok += s.outcome == v1::OUTCOME_OK;
+    }
+    EXPECT_EQ(got, want) << from << " " << to << " " << step;
+  }
+  // After a prune in the middle of an interval, the attempts left.
+  const absl::Time cutoff = day + absl::Hours(30) + absl::Minutes(7) + absl::Seconds(3);
+  ASSERT_TRUE(store_->PruneAttemptsBefore(cutoff).ok());
+  std::vector<Spread> left;
+  for (const Spread& s : all) {
+    if (s.start >= cutoff) left.push_back(s);
+  }
+  AttemptFilter everything;
+  ExpectFailureGroupsOf(*store_, left, everything);
+  AttemptFilter across;
+  across.start = day + absl::Hours(29);
+  across.end = day + absl::Hours(40) + absl::Seconds(1);
+  ExpectFailureGroupsOf(*store_, left, across);
 }
 
 TEST_P(PostgresStoreTest, TwoStoresOnOneDatabaseCountEachAttemptOnce) {
