@@ -197,6 +197,65 @@ void Paginate(std::vector<Item> items, size_t offset, size_t page_size,
   for (size_t i = offset; i < end; ++i) add(std::move(items[i]), response);
   if (end < items.size()) response->set_next_page_token(MakePageToken(end, query));
 }
+// The dimensions a reachability request groups by.
+struct GroupBy {
+  bool region = false, relay = false, port = false, route = false, outcome = false;
+};
+absl::StatusOr<GroupBy> ParseGroupBy(const v1::ReachabilityRequest& request) {
+  GroupBy group;
+  for (int dimension : request.group_by()) {
+    switch (dimension) {
+      case v1::DIMENSION_REGION:
+        group.region = true;
+        break;
+      case v1::DIMENSION_RELAY:
+        group.relay = true;
+        break;
+      case v1::DIMENSION_PORT:
+        group.port = true;
+        break;
+      case v1::DIMENSION_ROUTE_KIND:
+        group.route = true;
+        break;
+      case v1::DIMENSION_OUTCOME:
+        group.outcome = true;
+        break;
+      default:
+        return absl::InvalidArgumentError("group_by: unknown dimension");
+    }
+  }
+  return group;
+}
+
+// Download checks over a whole range: (service, port, route kind) ->
+// (region, attempts per outcome).
+using DownloadKey = std::tuple<std::string, uint32_t, int>;
+using DownloadCounts = std::map<DownloadKey, std::pair<std::string, std::map<int, uint64_t>>>;
+
+void FillDownloads(const DownloadCounts& downloads, v1::ReachabilityResponse* response) {
+  for (const auto& [key, value] : downloads) {
+    const auto& [region, outcomes] = value;
+    v1::DownloadReachability* out = response->add_downloads();
+    out->set_service(std::get<0>(key));
+    out->set_region(region);
+    out->set_port(std::get<1>(key));
+    out->set_route_kind(static_cast<v1::RouteKind>(std::get<2>(key)));
+    std::vector<std::pair<int, uint64_t>> counts(outcomes.begin(), outcomes.end());
+    std::stable_sort(counts.begin(), counts.end(),
+                     [](const auto& a, const auto& b) { return a.second > b.second; });
+    uint64_t attempts = 0, ok = 0;
+    for (const auto& [outcome, n] : counts) {
+      attempts += n;
+      if (outcome == v1::OUTCOME_OK) ok += n;
+      v1::OutcomeCount* count = out->add_outcomes();
+      count->set_outcome(static_cast<v1::Outcome>(outcome));
+      count->set_attempts(n);
+    }
+    out->set_attempts(attempts);
+    out->set_ok(ok);
+    out->set_success_ratio(Ratio(ok, attempts));
+  }
+}
 
 }  // namespace
 
@@ -270,34 +329,13 @@ absl::StatusOr<v1::ReachabilityResponse> QueryEngine::GetReachability(
         "filter.site: reachability comes from fleet-wide rollups, which do not keep sites; use "
         "ListFailurePatterns or ListSites for one site");
   }
-  bool by_region = false, by_relay = false, by_port = false, by_route = false, by_outcome = false;
-  for (int dimension : request.group_by()) {
-    switch (dimension) {
-      case v1::DIMENSION_REGION:
-        by_region = true;
-        break;
-      case v1::DIMENSION_RELAY:
-        by_relay = true;
-        break;
-      case v1::DIMENSION_PORT:
-        by_port = true;
-        break;
-      case v1::DIMENSION_ROUTE_KIND:
-        by_route = true;
-        break;
-      case v1::DIMENSION_OUTCOME:
-        by_outcome = true;
-        break;
-      default:
-        return absl::InvalidArgumentError("group_by: unknown dimension");
-    }
-  }
+  ASSIGN_OR_RETURN(const GroupBy group, ParseGroupBy(request));
+  const bool by_region = group.region, by_relay = group.relay, by_port = group.port,
+             by_route = group.route, by_outcome = group.outcome;
   const int64_t points = StepsIn(range.end - range.start, step);
   using Key = std::tuple<std::string, std::string, uint32_t, int, int>;
   std::map<Key, std::vector<Accumulator>> series;
-  // (service, port, route kind) -> (region, attempts per outcome).
-  using DownloadKey = std::tuple<std::string, uint32_t, int>;
-  std::map<DownloadKey, std::pair<std::string, std::map<int, uint64_t>>> downloads;
+  DownloadCounts downloads;
   const v1::Filter& filter = request.filter();
   auto add_point = [&](const Key& key, absl::Time minute, const auto& row) {
     std::vector<Accumulator>& acc = series[key];
@@ -381,28 +419,7 @@ absl::StatusOr<v1::ReachabilityResponse> QueryEngine::GetReachability(
     }
     total.Fill(range.start, out->mutable_total());
   }
-  for (const auto& [key, value] : downloads) {
-    const auto& [region, outcomes] = value;
-    v1::DownloadReachability* out = response.add_downloads();
-    out->set_service(std::get<0>(key));
-    out->set_region(region);
-    out->set_port(std::get<1>(key));
-    out->set_route_kind(static_cast<v1::RouteKind>(std::get<2>(key)));
-    std::vector<std::pair<int, uint64_t>> counts(outcomes.begin(), outcomes.end());
-    std::stable_sort(counts.begin(), counts.end(),
-                     [](const auto& a, const auto& b) { return a.second > b.second; });
-    uint64_t attempts = 0, ok = 0;
-    for (const auto& [outcome, n] : counts) {
-      attempts += n;
-      if (outcome == v1::OUTCOME_OK) ok += n;
-      v1::OutcomeCount* count = out->add_outcomes();
-      count->set_outcome(static_cast<v1::Outcome>(outcome));
-      count->set_attempts(n);
-    }
-    out->set_attempts(attempts);
-    out->set_ok(ok);
-    out->set_success_ratio(Ratio(ok, attempts));
-  }
+  FillDownloads(downloads, &response);
   return response;
 }
 

@@ -2,7 +2,6 @@
 // thread (group commit: everything queued goes into one transaction and one
 // fsync), one reader connection for queries (WAL lets it read while the
 // writer writes).
-#include <google/protobuf/util/time_util.h>
 #include <sqlite3.h>
 
 #include <algorithm>
@@ -25,8 +24,6 @@
 
 namespace relayscope::collector {
 namespace {
-
-using google::protobuf::util::TimeUtil;
 
 // Durability: WAL with synchronous=FULL syncs the WAL at every commit, so a
 // batch acknowledged to an agent survives a crash or power loss.
@@ -86,6 +83,50 @@ constexpr char kAttemptColumnDefs[] =
 // the blob), in ReadAttempt's order.
 constexpr char kAttemptReadColumns[] =
     "sequence, start_us, region, relay, port, route_kind, outcome, proxy_status, attempt";
+
+// Schema 5: attempts appended in arrival order (a rowid table: a commit
+// writes the table's last pages, not a leaf per session), with
+// de-duplication moved to the session's row: the sequences it holds (a
+// range set, "1-12"), the rowids of its attempts, and its counts. Existing
+// attempts are copied session by session, so each session's rowids are one
+// range. A session row is now appended too, found by a narrow unique index
+// (P2 in bench/README.md).
+std::string AppendOnlyMigration() {
+  return absl::StrCat(
+      "CREATE TABLE attempts_v5 (", kAttemptColumnDefs,
+      ");"
+      "INSERT INTO attempts_v5 SELECT agent_id, session_id, sequence, start_us, site, region,"
+      " relay, port, route_kind, outcome, proxy_status, attempt FROM attempts"
+      " ORDER BY agent_id, session_id, sequence;"
+      "DROP TABLE attempts;"
+      "ALTER TABLE attempts_v5 RENAME TO attempts;"
+      "CREATE INDEX attempts_by_start_covering ON attempts(start_us, outcome, region, relay, "
+      "port, route_kind, site, agent_id, session_id);"
+      "CREATE TABLE sessions_v5 ("
+      " agent_id TEXT NOT NULL, session_id TEXT NOT NULL, site TEXT NOT NULL,"
+      " updated_us INTEGER NOT NULL, report BLOB NOT NULL,"
+      " attempts INTEGER NOT NULL, failures INTEGER NOT NULL,"
+      " sequences TEXT NOT NULL, rowids TEXT NOT NULL);"
+      "INSERT INTO sessions_v5 SELECT s.agent_id, s.session_id, s.site, s.updated_us, s.report,"
+      " COALESCE(a.n, 0), COALESCE(a.f, 0), COALESCE(q.ranges, ''),"
+      " COALESCE(a.lo || '-' || a.hi, '') FROM sessions s"
+      " LEFT JOIN (SELECT agent_id, session_id, COUNT(*) AS n, SUM(outcome != ",
+      v1::OUTCOME_OK,
+      ") AS f, MIN(rowid) AS lo, MAX(rowid) AS hi FROM attempts GROUP BY agent_id, session_id)"
+      " a USING (agent_id, session_id)"
+      // Consecutive sequences share sequence - row_number(): one range each.
+      " LEFT JOIN (SELECT agent_id, session_id, group_concat(lo || '-' || hi, ',') AS ranges"
+      " FROM (SELECT agent_id, session_id, MIN(sequence) AS lo, MAX(sequence) AS hi FROM"
+      " (SELECT agent_id, session_id, sequence, sequence - ROW_NUMBER() OVER (PARTITION BY"
+      " agent_id, session_id ORDER BY sequence) AS run FROM attempts)"
+      " GROUP BY agent_id, session_id, run) GROUP BY agent_id, session_id)"
+      " q USING (agent_id, session_id)"
+      " ORDER BY s.updated_us;"
+      "DROP TABLE sessions;"
+      "ALTER TABLE sessions_v5 RENAME TO sessions;"
+      "CREATE UNIQUE INDEX sessions_by_key ON sessions(agent_id, session_id);"
+      "CREATE INDEX sessions_by_updated ON sessions(updated_us);");
+}
 
 // Schema migrations, applied in order; PRAGMA user_version counts them.
 std::vector<std::string> Migrations() {
@@ -190,53 +231,14 @@ std::vector<std::string> Migrations() {
       // instead of looking each attempt up in the table (P3 in
       // bench/README.md: 10x faster drill-downs over 10 M attempts). It
       // replaces the plain time index, so ingest maintains no extra index.
-      "CREATE INDEX attempts_by_start_covering ON attempts(start_us, outcome, region, relay, "
-      "port, route_kind, site, agent_id, session_id);"
-      "DROP INDEX attempts_by_start;",
+      absl::StrCat("CREATE INDEX attempts_by_start_covering ON attempts(start_us, outcome, "
+                   "region, relay, port, route_kind, site, agent_id, session_id);",
+                   "DROP INDEX attempts_by_start;"),
       // 4: reachability over days reads a few hundred rows per day instead
       // of every minute's (P3 in bench/README.md).
       coarse,
-      // 5: attempts appended in arrival order (a rowid table: a commit
-      // writes the table's last pages, not a leaf per session), with
-      // de-duplication moved to the session's row: the sequences it holds
-      // (a range set, "1-12"), the rowids of its attempts, and its counts.
-      // Existing attempts are copied session by session, so each session's
-      // rowids are one range. A session row is now appended too, found by a
-      // narrow unique index (P2 in bench/README.md).
-      absl::StrCat(
-          "CREATE TABLE attempts_v5 (", kAttemptColumnDefs,
-          ");"
-          "INSERT INTO attempts_v5 SELECT agent_id, session_id, sequence, start_us, site, region,"
-          " relay, port, route_kind, outcome, proxy_status, attempt FROM attempts"
-          " ORDER BY agent_id, session_id, sequence;"
-          "DROP TABLE attempts;"
-          "ALTER TABLE attempts_v5 RENAME TO attempts;"
-          "CREATE INDEX attempts_by_start_covering ON attempts(start_us, outcome, region, relay, "
-          "port, route_kind, site, agent_id, session_id);"
-          "CREATE TABLE sessions_v5 ("
-          " agent_id TEXT NOT NULL, session_id TEXT NOT NULL, site TEXT NOT NULL,"
-          " updated_us INTEGER NOT NULL, report BLOB NOT NULL,"
-          " attempts INTEGER NOT NULL, failures INTEGER NOT NULL,"
-          " sequences TEXT NOT NULL, rowids TEXT NOT NULL);"
-          "INSERT INTO sessions_v5 SELECT s.agent_id, s.session_id, s.site, s.updated_us, s.report,"
-          " COALESCE(a.n, 0), COALESCE(a.f, 0), COALESCE(q.ranges, ''),"
-          " COALESCE(a.lo || '-' || a.hi, '') FROM sessions s"
-          " LEFT JOIN (SELECT agent_id, session_id, COUNT(*) AS n, SUM(outcome != ",
-          v1::OUTCOME_OK,
-          ") AS f, MIN(rowid) AS lo, MAX(rowid) AS hi FROM attempts GROUP BY agent_id, session_id)"
-          " a USING (agent_id, session_id)"
-          // Consecutive sequences share sequence - row_number(): one range each.
-          " LEFT JOIN (SELECT agent_id, session_id, group_concat(lo || '-' || hi, ',') AS ranges"
-          " FROM (SELECT agent_id, session_id, MIN(sequence) AS lo, MAX(sequence) AS hi FROM"
-          " (SELECT agent_id, session_id, sequence, sequence - ROW_NUMBER() OVER (PARTITION BY"
-          " agent_id, session_id ORDER BY sequence) AS run FROM attempts)"
-          " GROUP BY agent_id, session_id, run) GROUP BY agent_id, session_id)"
-          " q USING (agent_id, session_id)"
-          " ORDER BY s.updated_us;"
-          "DROP TABLE sessions;"
-          "ALTER TABLE sessions_v5 RENAME TO sessions;"
-          "CREATE UNIQUE INDEX sessions_by_key ON sessions(agent_id, session_id);"
-          "CREATE INDEX sessions_by_updated ON sessions(updated_us);"),
+      // 5: attempts appended in arrival order (AppendOnlyMigration).
+      AppendOnlyMigration(),
       windows,
   };
 }

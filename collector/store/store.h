@@ -1,7 +1,8 @@
 // The collector's store: raw attempts (for sessions and drill-down, kept for
-// a retention period) and per-minute rollups per region / relay / port /
-// route / outcome (for reachability, kept longer), with de-duplication by
-// (agent_id, session_id, sequence) so a resent batch never counts twice.
+// a retention period, appended in arrival order) and rollups per region /
+// relay / port / route / outcome (for reachability and failure patterns,
+// kept longer), with de-duplication by (agent_id, session_id, sequence),
+// recorded in the session's row, so a resent batch never counts twice.
 //
 // Store is the seam between the collector and its database: SQLite is the
 // embedded default; PostgreSQL (for several collectors) implements the same
