@@ -343,6 +343,18 @@ std::string ColumnBlob(sqlite3_stmt* s, int i) {
               : std::string();
 }
 
+// The connect and handshake histograms of a rollup row: BucketColumns("c")
+// then BucketColumns("h"), starting at column `first`.
+void ReadBuckets(sqlite3_stmt* s, int first, std::vector<uint64_t>* connect,
+                 std::vector<uint64_t>* handshake) {
+  connect->resize(kLatencyBuckets);
+  handshake->resize(kLatencyBuckets);
+  for (int i = 0; i < kLatencyBuckets; ++i) {
+    (*connect)[i] = static_cast<uint64_t>(sqlite3_column_int64(s, first + i));
+    (*handshake)[i] = static_cast<uint64_t>(sqlite3_column_int64(s, first + kLatencyBuckets + i));
+  }
+}
+
 // An attempt from kAttemptReadColumns starting at column `first`.
 v1::Attempt ReadAttempt(sqlite3_stmt* s, int first) {
   internal::AttemptColumns columns;
@@ -515,12 +527,7 @@ class SqliteStore final : public Store {
       row.port = static_cast<uint32_t>(sqlite3_column_int64(s.get(), 3));
       row.attempts = ColumnCount(s.get(), 4);
       row.ok = ColumnCount(s.get(), 5);
-      row.connect_buckets.resize(kLatencyBuckets);
-      row.handshake_buckets.resize(kLatencyBuckets);
-      for (int i = 0; i < kLatencyBuckets; ++i) {
-        row.connect_buckets[i] = ColumnCount(s.get(), 6 + i);
-        row.handshake_buckets[i] = ColumnCount(s.get(), 6 + kLatencyBuckets + i);
-      }
+      ReadBuckets(s.get(), 6, &row.connect_buckets, &row.handshake_buckets);
       rows->push_back(std::move(row));
     }
     if (rc != SQLITE_DONE) return SqliteError(reader_, rc, "reading reachability rollups");
@@ -553,11 +560,7 @@ class SqliteStore final : public Store {
       row.route_kind = static_cast<v1::RouteKind>(sqlite3_column_int(s.get(), 4));
       row.outcome = static_cast<v1::Outcome>(sqlite3_column_int(s.get(), 5));
       row.attempts = static_cast<uint64_t>(sqlite3_column_int64(s.get(), 6));
-      for (int i = 0; i < kLatencyBuckets; ++i) {
-        row.connect_buckets.push_back(static_cast<uint64_t>(sqlite3_column_int64(s.get(), 7 + i)));
-        row.handshake_buckets.push_back(
-            static_cast<uint64_t>(sqlite3_column_int64(s.get(), 7 + kLatencyBuckets + i)));
-      }
+      ReadBuckets(s.get(), 7, &row.connect_buckets, &row.handshake_buckets);
       rows->push_back(std::move(row));
     }
     if (rc != SQLITE_DONE) return SqliteError(reader_, rc, "reading rollups");
