@@ -473,7 +473,9 @@ class SqliteStore final : public Store {
     std::vector<RollupRow> rows;
     if (absl::Status st = CoverRange(
             kRollupLevelSeconds, UsableLevel(from, to, step), from, to,
-            [&](int level, int64_t a, int64_t b) { return ReadRollups(level, a, b, &rows); });
+            // Runs inside CoverRange, under this function's lock.
+            [&](int level, int64_t a, int64_t b)
+                ABSL_NO_THREAD_SAFETY_ANALYSIS { return ReadRollups(level, a, b, &rows); });
         !st.ok()) {
       return st;
     }
@@ -493,7 +495,9 @@ class SqliteStore final : public Store {
     std::vector<ReachabilityRow> rows;
     if (absl::Status st = CoverRange(
             kRollupLevelSeconds, UsableLevel(from, to, step), from, to,
-            [&](int level, int64_t a, int64_t b) { return ReadReachability(level, a, b, &rows); });
+            // Runs inside CoverRange, under this function's lock.
+            [&](int level, int64_t a, int64_t b)
+                ABSL_NO_THREAD_SAFETY_ANALYSIS { return ReadReachability(level, a, b, &rows); });
         !st.ok()) {
       return st;
     }
@@ -765,7 +769,9 @@ class SqliteStore final : public Store {
     constexpr int64_t kWidthsUs[] = {1, internal::kFailureLevelSeconds[0] * 1000000,
                                      internal::kFailureLevelSeconds[1] * 1000000,
                                      internal::kFailureLevelSeconds[2] * 1000000};
-    auto read = [&](int level, int64_t a, int64_t b) -> absl::Status {
+    // Called by CoverRange below, under the caller's lock.
+    auto read = [&](int level, int64_t a, int64_t b)
+                    ABSL_NO_THREAD_SAFETY_ANALYSIS -> absl::Status {
       if (level > 0) pieces->pieces.emplace_back(level, a, b);
       const std::string sql =
           level == 0 ? absl::StrCat(
