@@ -38,6 +38,7 @@
 #include "bench/proc_stats.h"
 #include "bench/synthetic.h"
 #include "collector/store/store.h"
+#include "collector/store/store_internal.h"
 #include "relayscope/v1/ingest.grpc.pb.h"
 #include "tests/rig/process.h"
 
@@ -352,15 +353,10 @@ RunResult DiskCeiling(const std::string& path, absl::Duration duration) {
   std::vector<std::string> blobs(per_batch);
   for (size_t i = 0; i < per_batch; ++i) {
     FillAttempt(shape, 1, i + 1, "alone-0-0", absl::Now() - absl::Seconds(5), &attempts[i]);
-    v1::Attempt stripped = attempts[i];  // without what the store keeps in columns
-    stripped.clear_sequence();
-    stripped.clear_start_time();
-    stripped.clear_region();
-    stripped.clear_relay();
-    stripped.clear_port();
-    stripped.clear_route_kind();
-    stripped.clear_outcome();
-    stripped.clear_proxy_status();
+    // The blob as the store writes it: without what it keeps in columns.
+    v1::Attempt stripped = attempts[i];
+    collector::internal::AttemptColumns columns;
+    collector::internal::MoveColumnsOut(&stripped, &columns);
     stripped.SerializeToString(&blobs[i]);
   }
   constexpr int kRowsPerTransaction = 10000;

@@ -124,6 +124,15 @@ TEST_F(SqliteFile, AttemptsAreAppendedAndTheirBlobsLeaveOutTheColumns) {
   EXPECT_EQ(order, (std::vector<std::string>{"b", "b", "a"}));
 }
 
+// A message serialized as an SQL blob literal's hex digits.
+std::string HexOf(const google::protobuf::Message& message) {
+  std::string hex;
+  for (unsigned char c : message.SerializeAsString()) {
+    absl::StrAppend(&hex, absl::Hex(c, absl::kZeroPad2));
+  }
+  return hex;
+}
+
 // A store written by a collector of schema 4 (attempts keyed by agent,
 // session and sequence, full blobs), made with its own statements.
 void WriteSchema4(const std::string& path) {
@@ -160,14 +169,10 @@ void WriteSchema4(const std::string& path) {
     v1::Attempt a =
         MakeAttempt(sequence, kT0 + absl::Seconds(static_cast<int64_t>(sequence)), outcome);
     a.set_session_id(session);
-    std::string blob;
-    a.SerializeToString(&blob);
-    std::string hex;
-    for (unsigned char c : blob) absl::StrAppend(&hex, absl::Hex(c, absl::kZeroPad2));
     return absl::StrCat("INSERT INTO attempts VALUES ('agent', '", session, "', ", sequence, ", ",
                         absl::ToUnixMicros(kT0) + static_cast<int64_t>(sequence) * 1000000,
                         ", 'acme', 'emea', 'emea-1', 8200, ", a.route_kind(), ", ", outcome,
-                        ", 0, X'", hex, "');");
+                        ", 0, X'", HexOf(a), "');");
   };
   for (uint64_t sequence : {7, 1, 3, 2}) {
     absl::StrAppend(
@@ -178,12 +183,8 @@ void WriteSchema4(const std::string& path) {
     v1::SessionReport report;
     report.set_session_id(session);
     report.mutable_verdict()->set_summary(absl::StrCat("verdict of ", session));
-    std::string blob;
-    report.SerializeToString(&blob);
-    std::string hex;
-    for (unsigned char c : blob) absl::StrAppend(&hex, absl::Hex(c, absl::kZeroPad2));
     absl::StrAppend(&sql, "INSERT INTO sessions VALUES ('agent', '", session, "', 'acme', ",
-                    absl::ToUnixMicros(kT0), ", X'", hex, "');");
+                    absl::ToUnixMicros(kT0), ", X'", HexOf(report), "');");
   }
   absl::StrAppend(&sql, "PRAGMA user_version=4;");
   sqlite3* db = nullptr;
